@@ -1,0 +1,42 @@
+# vforward: `make run` sets everything up and runs the default job;
+# `make test` sets everything up and runs the whole test suite.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+APT_PACKAGES := iproute2 iputils-ping traceroute iperf3 netsniff-ng tcpdump tshark \
+                bird2 graphviz nftables procps gcc python3-dev python3-venv
+
+.PHONY: run test setup system venv build bench clean
+
+run: setup
+	$(VENV)/bin/vforward demo
+
+test: setup
+	$(VENV)/bin/pytest -q tests
+
+setup: system venv build
+
+# Debian packages the tests and the demo use; apt-get only runs when one is missing.
+system:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+venv:
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: Location' || true
+
+# Editable install: the compiled kernels are built in place under cext/.
+build:
+	@$(PY) -m pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) setup.py -q build_ext --inplace 2>&1 | grep -v -e '^WARNING: Location' -e 'SetuptoolsDeprecationWarning' || true
+	@$(PY) -c 'import vforward.cext' 
+
+bench: setup
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf build *.egg-info cext/*.c cext/*.so cext/*.html

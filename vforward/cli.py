@@ -1,0 +1,239 @@
+"""The `vforward` command line: run | check | graph | ctl | elements | demo."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+from vforward import __version__
+
+USER_ERRORS: tuple = ()   # filled lazily: the exception types that are the user's to fix
+
+
+def _user_errors() -> tuple:
+    global USER_ERRORS
+    if not USER_ERRORS:
+        from vforward.args import ArgumentError
+        from vforward.config import ConfigError
+        from vforward.graph import GraphError
+        USER_ERRORS = (ConfigError, GraphError, ArgumentError, FileNotFoundError,
+                       PermissionError, IsADirectoryError)
+    return USER_ERRORS
+
+
+def fail(message: str, code: int = 1) -> int:
+    print(f"vforward: error: {message}", file=sys.stderr)
+    return code
+
+
+# -- loading a config --------------------------------------------------------
+
+def _split_defines(items: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Separate `NAME=value` command-line overrides from other words."""
+    rest, defines = [], {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if eq and name.lstrip("$").replace("_", "").isalnum():
+            defines[name.lstrip("$")] = value
+        else:
+            rest.append(item)
+    return rest, defines
+
+
+def load_graph(args) -> "object":
+    """Build the element graph named by args.config / args.expr, with element files loaded."""
+    from vforward.catalogue import load_builtin, load_file
+    from vforward.graph import build_graph
+    load_builtin()
+    for path in args.elements or []:
+        load_file(path)
+    words, defines = _split_defines(args.words)
+    if args.expr is not None:
+        text, filename = args.expr, "<expr>"
+        if words:
+            raise FileNotFoundError(f"unexpected arguments {' '.join(words)!r} after -e")
+    else:
+        if not words:
+            raise FileNotFoundError("no configuration given: name a .cfg file or use -e 'CONFIG'")
+        filename = words[0]
+        if len(words) > 1:
+            raise FileNotFoundError(f"unexpected arguments {' '.join(words[1:])!r}; "
+                                    "overrides are written NAME=value")
+        if filename == "-":
+            text, filename = sys.stdin.read(), "<stdin>"
+        else:
+            with open(filename) as f:
+                text = f.read()
+    return build_graph(text, filename, defines)
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("words", nargs="*", metavar="CONFIG [NAME=value ...]",
+                   help="configuration file ('-' for stdin) and define overrides")
+    p.add_argument("-e", "--expr", help="configuration text given on the command line")
+    p.add_argument("--elements", action="append", metavar="FILE.py",
+                   help="load custom element classes from a Python file (repeatable)")
+
+
+# -- commands ------------------------------------------------------------------
+
+def cmd_run(args) -> int:
+    from vforward.packet import PacketPool
+    from vforward.runtime import Router
+    graph = load_graph(args)
+    router = Router(graph, PacketPool(args.pool_slots))
+    if args.control:
+        from vforward.control import ControlServer, parse_control_address
+        router.listeners.append(ControlServer(router, **parse_control_address(args.control)))
+    if args.stats:
+        def report():
+            print(f"-- stats at {router.now() - start:.1f}s", file=sys.stderr)
+            router.print_summary()
+            router.call_later(args.stats, report)
+        start = router.now()
+        router.call_later(args.stats, report)
+    try:
+        code = router.run(duration=args.duration)
+    except _user_errors() as e:
+        return fail(str(e))
+    except OSError as e:
+        return fail(f"{e} (are you root, and does the device or file exist?)")
+    if not args.quiet:
+        print("vforward: final counters:", file=sys.stderr)
+        router.print_summary()
+    router.close()
+    return code
+
+
+def cmd_check(args) -> int:
+    graph = load_graph(args)
+    if not args.quiet:
+        sys.stdout.write(graph.flat_config())
+    return 0
+
+
+def cmd_graph(args) -> int:
+    graph = load_graph(args)
+    dot = graph.to_dot()
+    out = args.output
+    if out is None or out.endswith(".dot") or out == "-":
+        if out in (None, "-"):
+            sys.stdout.write(dot)
+        else:
+            with open(out, "w") as f:
+                f.write(dot)
+        return 0
+    fmt = os.path.splitext(out)[1].lstrip(".") or "svg"
+    if shutil.which("dot") is None:
+        with open(os.path.splitext(out)[0] + ".dot", "w") as f:
+            f.write(dot)
+        return fail(f"Graphviz 'dot' is not installed, so {out} was not drawn; wrote the DOT "
+                    "file beside it (install the graphviz package)")
+    subprocess.run(["dot", f"-T{fmt}", "-o", out], input=dot.encode(), check=True)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_ctl(args) -> int:
+    from vforward.control import ControlClient, ControlError
+    try:
+        client = ControlClient(args.address)
+    except OSError as e:
+        return fail(f"cannot reach control socket {args.address}: {e.strerror or e}")
+    try:
+        if args.op == "read":
+            print(client.read(args.handler, " ".join(args.value) or None))
+        elif args.op == "write":
+            client.write(args.handler, " ".join(args.value))
+        else:
+            print(client.read("list"))
+    except ControlError as e:
+        return fail(str(e))
+    finally:
+        client.close()
+    return 0
+
+
+def cmd_elements(args) -> int:
+    from vforward.catalogue import load_builtin, load_file
+    from vforward.config import did_you_mean
+    classes = load_builtin()
+    for path in args.elements or []:
+        load_file(path)
+    if args.name:
+        cls = classes.get(args.name)
+        if cls is None:
+            hint = did_you_mean(args.name, classes)
+            return fail(f"no element class '{args.name}'" +
+                        (f" — did you mean '{hint}'?" if hint else ""))
+        print(cls.manual())
+        return 0
+    for name in sorted(classes, key=str.lower):
+        summary = classes[name].manual().splitlines()[0]
+        _, _, what = summary.partition(" -- ")
+        print(f"{name:<24} {what}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from vforward.demo import run_demo
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vforward", description=__doc__)
+    p.add_argument("--version", action="version", version=f"vforward {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    r = sub.add_parser("run", help="run one router's element graph")
+    _add_config_args(r)
+    r.add_argument("--control", metavar="ADDR",
+                   help="open a control socket: a unix socket PATH, or tcp:PORT (127.0.0.1)")
+    r.add_argument("--stats", type=float, metavar="SECONDS", help="print counters periodically")
+    r.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    r.add_argument("--pool-slots", type=int, default=32768, help="packet pool size (slots)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no final counter summary")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("check", help="parse and build a graph without touching devices")
+    _add_config_args(c)
+    c.add_argument("-q", "--quiet", action="store_true", help="print nothing, exit status only")
+    c.set_defaults(func=cmd_check)
+
+    g = sub.add_parser("graph", help="draw a config's element graph (DOT, SVG or PNG)")
+    _add_config_args(g)
+    g.add_argument("-o", "--output", help="out.dot, out.svg or out.png (default: DOT on stdout)")
+    g.set_defaults(func=cmd_graph)
+
+    t = sub.add_parser("ctl", help="read or write a running router's handlers")
+    t.add_argument("address", help="control socket path, or tcp:PORT / HOST:PORT")
+    t.add_argument("op", choices=["read", "write", "list"])
+    t.add_argument("handler", nargs="?", default="list", help="element.handler")
+    t.add_argument("value", nargs="*", help="argument or value")
+    t.set_defaults(func=cmd_ctl)
+
+    e = sub.add_parser("elements", help="list element classes, or show one's manual page")
+    e.add_argument("name", nargs="?")
+    e.add_argument("--elements", action="append", metavar="FILE.py")
+    e.set_defaults(func=cmd_elements)
+
+    d = sub.add_parser("demo", help="the default job: run the bundled demo and report")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except _user_errors() as e:
+        return fail(str(e).strip("'\""))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

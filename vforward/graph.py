@@ -1,0 +1,240 @@
+"""Build and check an element graph from a parsed configuration.
+
+`build_graph` takes config text, makes each declared element from the class
+registry, configures it, counts and checks its ports, resolves push/pull
+processing the way Click does (agnostic ports take the kind of what they are
+connected to) and wires output ports to input ports.  Every problem becomes
+a `GraphError` that names file:line:column and says how to fix it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vforward.args import Args, ArgumentError
+from vforward.catalogue import element_classes
+from vforward.config import Connection, FlatConfig, parse_config, did_you_mean
+from vforward.element import (AGNOSTIC_PORT, PULL, PUSH, Element, drop_sink,
+                              parse_port_spec, port_processing)
+
+_KIND = {PUSH: "push", PULL: "pull", AGNOSTIC_PORT: "agnostic"}
+_INF = 1 << 16
+
+
+class GraphError(Exception):
+    """A graph that cannot run; str() is 'file:line:col: what and how to fix'."""
+
+    def __init__(self, message: str, loc=None):
+        self.loc = loc
+        self.message = message
+        super().__init__(f"{loc}: {message}" if loc is not None else message)
+
+
+@dataclass
+class ElementGraph:
+    """Configured, wired elements in declaration order, and how they connect."""
+    elements: dict
+    connections: list
+    flat: FlatConfig
+    source_text: str = ""
+
+    def __getitem__(self, name: str) -> Element:
+        return self.elements[name]
+
+    def find(self, name: str) -> Element | None:
+        return self.elements.get(name)
+
+    def flat_config(self) -> str:
+        """The flattened configuration in Click syntax (Click's flatconfig)."""
+        lines = [f"{e.name} :: {e.class_name()}({e.config});" for e in self.elements.values()]
+        lines += [f"{c.from_name} [{c.from_port}] -> [{c.to_port}] {c.to_name};"
+                  for c in self.connections]
+        return "\n".join(lines) + "\n"
+
+    def to_dot(self) -> str:
+        """Graphviz DOT of the graph: one record node per element, ports as edge labels."""
+        def q(s):
+            return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        out = ["digraph vforward {", "  rankdir=LR;",
+               '  node [shape=box, style=rounded, fontname="Helvetica", fontsize=10];',
+               '  edge [fontname="Helvetica", fontsize=8];']
+        for e in self.elements.values():
+            label = f"{e.name}\\n:: {e.class_name()}"
+            color = ', color="#1f6fb2"' if "l" in e.input_processing else ""
+            out.append(f"  {q(e.name)} [label={q(label).replace(chr(92) * 2 + 'n', chr(92) + 'n')}{color}];")
+        for c in self.connections:
+            src, dst = self.elements[c.from_name], self.elements[c.to_name]
+            style = "dashed" if src.output_processing[c.from_port] == PULL else "solid"
+            label = ""
+            if src.n_outputs > 1 or dst.n_inputs > 1:
+                label = f', taillabel="{c.from_port}", headlabel="{c.to_port}"'
+            out.append(f"  {q(c.from_name)} -> {q(c.to_name)} [style={style}{label}];")
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+
+def build_graph(text: str, filename: str = "<config>", defines: dict | None = None) -> ElementGraph:
+    """Parse, instantiate, configure, check and wire.  Raises ConfigError or GraphError."""
+    flat = parse_config(text, filename, defines)
+    classes = element_classes()
+    elements: dict[str, Element] = {}
+    for decl in flat.elements:
+        cls = classes.get(decl.class_name)
+        if cls is None:
+            hint = did_you_mean(decl.class_name, classes)
+            tip = f" — did you mean '{hint}'?" if hint else " (run 'vforward elements' for the list)"
+            raise GraphError(f"unknown element class '{decl.class_name}'{tip}", decl.loc)
+        element = cls(decl.name, decl.config)
+        element.location = decl.loc
+        try:
+            element.configure(Args(decl.config, where=f"{decl.name} :: {decl.class_name}"))
+        except ArgumentError as e:
+            raise GraphError(str(e), decl.loc) from None
+        elements[decl.name] = element
+    _check_exclusive(elements)
+    _count_ports(elements, flat.connections)
+    _resolve_processing(elements, flat.connections)
+    _check_connections(elements, flat.connections)
+    _wire(elements, flat.connections)
+    return ElementGraph(elements, list(flat.connections), flat, text)
+
+
+def _check_exclusive(elements: dict) -> None:
+    """Two elements that claim one exclusive resource (a device, a file) cannot both run."""
+    seen = {}
+    for e in elements.values():
+        claim = getattr(e, "exclusive_resource", None)
+        key = claim() if callable(claim) else None
+        if key is None:
+            continue
+        if key in seen:
+            other = seen[key]
+            raise GraphError(f"'{e.name}' uses {key[0]} {key[1]!r}, which '{other.name}' "
+                             f"(at {other.location}) already uses; give each its own", e.location)
+        seen[key] = e
+
+
+def _count_ports(elements: dict, connections: list[Connection]) -> None:
+    used_in: dict[str, int] = {n: 0 for n in elements}
+    used_out: dict[str, int] = {n: 0 for n in elements}
+    for c in connections:
+        used_out[c.from_name] = max(used_out[c.from_name], c.from_port + 1)
+        used_in[c.to_name] = max(used_in[c.to_name], c.to_port + 1)
+    for name, e in elements.items():
+        (ilo, ihi), ospec = parse_port_spec(_port_spec(e))
+        n_in = max(ilo, used_in[name])
+        if n_in > ihi:
+            c = _first(connections, lambda c: c.to_name == name and c.to_port >= ihi)
+            raise GraphError(f"'{name}' has no input {c.to_port}: {e.class_name()} takes "
+                             f"{_range_text(ilo, ihi, 'input')}", c.loc)
+        if ospec == "=":
+            olo = ohi = n_in
+        else:
+            olo, ohi = ospec
+        n_out = max(olo, used_out[name])
+        if n_out > ohi:
+            c = _first(connections, lambda c: c.from_name == name and c.from_port >= ohi)
+            raise GraphError(f"'{name}' has no output {c.from_port}: {e.class_name()} has "
+                             f"{_range_text(olo, ohi, 'output')}", c.loc)
+        e.n_inputs, e.n_outputs = n_in, n_out
+        e._max_outputs = ohi
+
+
+def _port_spec(e: Element) -> str:
+    spec = e.port_spec() if hasattr(e, "port_spec") else e.PORTS
+    return spec
+
+
+def _range_text(lo: int, hi: int, what: str) -> str:
+    if hi >= _INF:
+        return f"{lo} or more {what}s"
+    if lo == hi:
+        return f"{lo} {what}{'s' if lo != 1 else ''}"
+    return f"{lo} to {hi} {what}s"
+
+
+def _first(items, pred):
+    return next(x for x in items if pred(x))
+
+
+def _resolve_processing(elements: dict, connections: list[Connection]) -> None:
+    for e in elements.values():
+        code = e.processing_code() if hasattr(e, "processing_code") else e.PROCESSING
+        e.input_processing, e.output_processing = port_processing(code, e.n_inputs, e.n_outputs)
+    # Agnostic ports of one element resolve together; spread kinds along connections.
+    changed = True
+    while changed:
+        changed = False
+        for c in connections:
+            src, dst = elements[c.from_name], elements[c.to_name]
+            o, i = src.output_processing[c.from_port], dst.input_processing[c.to_port]
+            if o == AGNOSTIC_PORT and i != AGNOSTIC_PORT:
+                _settle(src, i)
+                changed = True
+            elif i == AGNOSTIC_PORT and o != AGNOSTIC_PORT:
+                _settle(dst, o)
+                changed = True
+    for e in elements.values():
+        if AGNOSTIC_PORT in e.input_processing or AGNOSTIC_PORT in e.output_processing:
+            _settle(e, PUSH)   # unconnected agnostic elements default to push, as in Click
+
+
+def _settle(e: Element, kind: str) -> None:
+    e.input_processing = [kind if k == AGNOSTIC_PORT else k for k in e.input_processing]
+    e.output_processing = [kind if k == AGNOSTIC_PORT else k for k in e.output_processing]
+
+
+def _check_connections(elements: dict, connections: list[Connection]) -> None:
+    push_out: dict = {}
+    pull_in: dict = {}
+    for c in connections:
+        src, dst = elements[c.from_name], elements[c.to_name]
+        o, i = src.output_processing[c.from_port], dst.input_processing[c.to_port]
+        if o != i:
+            fix = "put a Queue between them" if o == PUSH else "put an Unqueue between them"
+            raise GraphError(f"{_KIND[o]} output {c.from_port} of '{src.name}' is connected to "
+                             f"{_KIND[i]} input {c.to_port} of '{dst.name}'; {fix}", c.loc)
+        if o == PUSH:
+            key = (c.from_name, c.from_port)
+            if key in push_out:
+                raise GraphError(f"push output {c.from_port} of '{src.name}' is connected more "
+                                 f"than once (also at {push_out[key].loc}); use a Tee to copy "
+                                 "packets to several places", c.loc)
+            push_out[key] = c
+        else:
+            key = (c.to_name, c.to_port)
+            if key in pull_in:
+                raise GraphError(f"pull input {c.to_port} of '{dst.name}' is connected more "
+                                 f"than once (also at {pull_in[key].loc}); pull from one "
+                                 "upstream only, or merge with a push-side element", c.loc)
+            pull_in[key] = c
+    connected_out = {(c.from_name, c.from_port) for c in connections}
+    connected_in = {(c.to_name, c.to_port) for c in connections}
+    for e in elements.values():
+        for p in range(e.n_inputs):
+            if (e.name, p) not in connected_in:
+                raise GraphError(f"input {p} of '{e.name}' ({e.class_name()}) is not connected; "
+                                 f"connect something to {e.name if p == 0 else f'[{p}]{e.name}'}",
+                                 e.location)
+        for p in range(e.n_outputs):
+            if (e.name, p) not in connected_out:
+                raise GraphError(f"output {p} of '{e.name}' ({e.class_name()}) is not connected; "
+                                 f"connect {e.name if p == 0 else f'{e.name}[{p}]'} to something "
+                                 "(a Discard, if its packets are not wanted)", e.location)
+
+
+def _wire(elements: dict, connections: list[Connection]) -> None:
+    for e in elements.values():
+        # Optional outputs past the connected ones drop what is sent there.
+        n = max(e.n_outputs, min(e._max_outputs, 16))
+        e._out_push = [drop_sink] * n
+        e._out_port = [0] * n
+        e._in_pull = [None] * e.n_inputs
+        e._in_port = [0] * e.n_inputs
+    for c in connections:
+        src, dst = elements[c.from_name], elements[c.to_name]
+        if src.output_processing[c.from_port] == PUSH:
+            src._out_push[c.from_port] = dst.push
+            src._out_port[c.from_port] = c.to_port
+        else:
+            dst._in_pull[c.to_port] = src.pull
+            dst._in_port[c.to_port] = c.from_port

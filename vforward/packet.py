@@ -1,0 +1,281 @@
+"""Packets are rows in a preallocated pool; batches are index vectors.
+
+A `PacketPool` owns every packet buffer a router will ever use: one numpy
+row of SLOT bytes per packet, with HEADROOM bytes in front of the packet so
+that encapsulation writes in place.  Per-packet metadata (Click's
+annotations) are numpy columns indexed by slot.  A `Batch` is a uint32 vector
+of slot indices: elements hand batches to each other, split them by output
+port and free them, and packet bytes never move.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+SLOT_SIZE = 2048
+HEADROOM = 128
+DEFAULT_SLOTS = 32768
+
+# Packet-type annotation values (Click's PACKET_TYPE_ANNO).
+HOST, BROADCAST, MULTICAST, OTHERHOST, OUTGOING = 0, 1, 2, 3, 4
+
+# Annotation columns: name -> dtype.  Kernels in cext/ read these by name.
+ANNOTATIONS = {
+    "nh": np.uint16,        # network (IP) header position inside the slot (absolute)
+    "dst_ip": np.uint32,    # destination / next-hop IPv4 address, host byte order
+    "port": np.uint16,      # output port chosen by a lookup, or input device id
+    "paint": np.uint8,      # Paint / CheckPaint
+    "ptype": np.uint8,      # packet type: HOST, BROADCAST, ...
+    "ts_ns": np.uint64,     # receive or creation time, CLOCK_REALTIME ns
+    "user": np.uint32,      # free for experiments (Click's user annotations)
+}
+
+
+class PoolExhausted(RuntimeError):
+    """The pool has no free slot left: some element holds too many packets."""
+
+
+class PacketPool:
+    """Preallocated packet storage with a free list of slots."""
+
+    def __init__(self, n_slots: int = DEFAULT_SLOTS, slot_size: int = SLOT_SIZE,
+                 headroom: int = HEADROOM):
+        if not 0 < headroom < slot_size <= 65535:
+            raise ValueError("need 0 < headroom < slot_size <= 65535")
+        self.n_slots = n_slots
+        self.slot_size = slot_size
+        self.headroom = headroom
+        self.data = np.zeros((n_slots, slot_size), dtype=np.uint8)
+        self.off = np.full(n_slots, headroom, dtype=np.uint16)
+        self.length = np.zeros(n_slots, dtype=np.uint16)
+        for name, dtype in ANNOTATIONS.items():
+            setattr(self, name, np.zeros(n_slots, dtype=dtype))
+        # LIFO free stack: recently freed slots are warm in cache.
+        self._free = np.arange(n_slots - 1, -1, -1, dtype=np.uint32)
+        self._n_free = n_slots
+        self._in_use = np.zeros(n_slots, dtype=np.bool_)
+
+    # -- slot accounting ------------------------------------------------
+    @property
+    def n_free(self) -> int:
+        return self._n_free
+
+    @property
+    def n_used(self) -> int:
+        return self.n_slots - self._n_free
+
+    def alloc(self, n: int, length: int = 0) -> "Batch":
+        """Take n fresh slots: offset at headroom, given length, annotations cleared."""
+        if n > self._n_free:
+            raise PoolExhausted(
+                f"packet pool exhausted: {n} slots asked, {self._n_free} free of "
+                f"{self.n_slots}; raise the pool size or look for an element that keeps packets")
+        top = self._n_free
+        idx = self._free[top - n:top].copy()
+        self._n_free = top - n
+        self._in_use[idx] = True
+        self.off[idx] = self.headroom
+        self.length[idx] = length
+        for name in ANNOTATIONS:
+            getattr(self, name)[idx] = 0
+        return Batch(self, idx)
+
+    def alloc_upto(self, n: int, length: int = 0) -> "Batch":
+        """Like alloc, but take fewer slots when fewer are free (sources use this)."""
+        return self.alloc(min(n, self._n_free), length)
+
+    def free(self, idx: np.ndarray) -> None:
+        """Return slots to the pool.  Freeing a slot twice is a bug and raises."""
+        k = len(idx)
+        if k == 0:
+            return
+        if not self._in_use[idx].all():
+            raise RuntimeError("packet slot freed twice (an element kept a packet it had sent on)")
+        self._in_use[idx] = False
+        top = self._n_free
+        self._free[top:top + k] = idx
+        self._n_free = top + k
+
+    def clone(self, idx: np.ndarray) -> "Batch":
+        """Copy packets (bytes and annotations) into new slots, as Tee needs."""
+        out = self.alloc(len(idx))
+        dst = out.idx
+        self.data[dst] = self.data[idx]
+        self.off[dst] = self.off[idx]
+        self.length[dst] = self.length[idx]
+        for name in ANNOTATIONS:
+            col = getattr(self, name)
+            col[dst] = col[idx]
+        return out
+
+    # -- building packets from bytes -------------------------------------
+    def from_bytes(self, frames) -> "Batch":
+        """A batch holding copies of the given byte strings (tests, pcap, sockets)."""
+        frames = list(frames)
+        batch = self.alloc(len(frames))
+        room = self.slot_size - self.headroom
+        for slot, frame in zip(batch.idx, frames):
+            n = len(frame)
+            if n > room:
+                self.free(batch.idx)
+                raise ValueError(f"packet of {n} bytes does not fit a {room}-byte slot")
+            self.data[slot, self.headroom:self.headroom + n] = np.frombuffer(frame, np.uint8)
+            self.length[slot] = n
+        return batch
+
+    def packet_bytes(self, slot: int) -> bytes:
+        o = int(self.off[slot])
+        return self.data[slot, o:o + int(self.length[slot])].tobytes()
+
+
+class Batch:
+    """A vector of slot indices into one pool: the unit elements pass around."""
+
+    __slots__ = ("pool", "idx")
+
+    def __init__(self, pool: PacketPool, idx: np.ndarray):
+        self.pool = pool
+        self.idx = idx
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def __bool__(self) -> bool:
+        return len(self.idx) > 0
+
+    def __repr__(self) -> str:
+        return f"<Batch of {len(self.idx)} packets>"
+
+    def select(self, mask: np.ndarray) -> "Batch":
+        """The packets where mask is true, in order."""
+        return Batch(self.pool, self.idx[mask])
+
+    def split(self, mask: np.ndarray) -> tuple["Batch", "Batch"]:
+        """(packets where mask is true, the rest): a two-way partition."""
+        return Batch(self.pool, self.idx[mask]), Batch(self.pool, self.idx[~mask])
+
+    def partition(self, ports: np.ndarray, n_ports: int) -> list["Batch"]:
+        """Split by a per-packet output port number in [0, n_ports); order kept per port."""
+        if n_ports == 1:
+            return [self]
+        if len(self.idx) == 0:
+            return [Batch(self.pool, self.idx) for _ in range(n_ports)]
+        order = np.argsort(ports, kind="stable")
+        bounds = np.searchsorted(ports[order], np.arange(n_ports + 1))
+        sorted_idx = self.idx[order]
+        return [Batch(self.pool, sorted_idx[bounds[i]:bounds[i + 1]]) for i in range(n_ports)]
+
+    def concat(self, other: "Batch") -> "Batch":
+        return Batch(self.pool, np.concatenate((self.idx, other.idx)))
+
+    def kill(self) -> None:
+        """Drop every packet: slots go back to the pool."""
+        self.pool.free(self.idx)
+        self.idx = self.idx[:0]
+
+    def packets(self):
+        """Per-packet views for Python elements (slower than a kernel, never wrong)."""
+        pool = self.pool
+        for slot in self.idx:
+            yield PacketView(pool, int(slot))
+
+    def lengths(self) -> np.ndarray:
+        return self.pool.length[self.idx]
+
+    def byte_count(self) -> int:
+        return int(self.pool.length[self.idx].sum(dtype=np.uint64))
+
+    def to_bytes(self) -> list[bytes]:
+        return [self.pool.packet_bytes(int(s)) for s in self.idx]
+
+
+class PacketView:
+    """One packet of a pool, for elements written in plain Python.
+
+    `data` is a writable numpy view of the packet's bytes; push/pull move the
+    packet's start into or out of the headroom, put/take change its tail.
+    """
+
+    __slots__ = ("pool", "slot")
+
+    def __init__(self, pool: PacketPool, slot: int):
+        self.pool = pool
+        self.slot = slot
+
+    @property
+    def offset(self) -> int:
+        return int(self.pool.off[self.slot])
+
+    @property
+    def length(self) -> int:
+        return int(self.pool.length[self.slot])
+
+    @property
+    def data(self) -> np.ndarray:
+        o = self.offset
+        return self.pool.data[self.slot, o:o + self.length]
+
+    def bytes(self) -> bytes:
+        return self.data.tobytes()
+
+    def headroom(self) -> int:
+        return self.offset
+
+    def tailroom(self) -> int:
+        return self.pool.slot_size - self.offset - self.length
+
+    def push(self, n: int) -> np.ndarray:
+        """Prepend n bytes (from headroom); returns the view of the new header bytes."""
+        o = self.offset
+        if n > o:
+            raise ValueError(f"push of {n} bytes exceeds the {o}-byte headroom")
+        self.pool.off[self.slot] = o - n
+        self.pool.length[self.slot] = self.length + n
+        return self.pool.data[self.slot, o - n:o]
+
+    def pull(self, n: int) -> None:
+        """Remove n bytes from the front."""
+        if n > self.length:
+            raise ValueError(f"pull of {n} bytes from a {self.length}-byte packet")
+        self.pool.off[self.slot] = self.offset + n
+        self.pool.length[self.slot] = self.length - n
+
+    def put(self, n: int) -> np.ndarray:
+        """Append n bytes at the tail; returns the view of them."""
+        if n > self.tailroom():
+            raise ValueError(f"put of {n} bytes exceeds the {self.tailroom()}-byte tailroom")
+        end = self.offset + self.length
+        self.pool.length[self.slot] = self.length + n
+        return self.pool.data[self.slot, end:end + n]
+
+    def take(self, n: int) -> None:
+        """Remove n bytes from the tail."""
+        if n > self.length:
+            raise ValueError(f"take of {n} bytes from a {self.length}-byte packet")
+        self.pool.length[self.slot] = self.length - n
+
+    def set_bytes(self, payload: bytes) -> None:
+        """Replace the whole packet with payload (starting at the current offset)."""
+        n = len(payload)
+        if self.offset + n > self.pool.slot_size:
+            raise ValueError(f"{n} bytes do not fit the slot")
+        o = self.offset
+        self.pool.data[self.slot, o:o + n] = np.frombuffer(payload, np.uint8)
+        self.pool.length[self.slot] = n
+
+    # Annotations as attributes: pkt.paint, pkt.dst_ip, pkt.port, ...
+    def __getattr__(self, name):
+        if name in ANNOTATIONS:
+            return int(getattr(self.pool, name)[self.slot])
+        raise AttributeError(name)
+
+    def __setattr__(self, name, value):
+        if name in ANNOTATIONS:
+            getattr(self.pool, name)[self.slot] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    @property
+    def network_header(self) -> np.ndarray:
+        """Bytes from the IP header (the nh annotation) to the packet's end."""
+        end = self.offset + self.length
+        return self.pool.data[self.slot, int(self.pool.nh[self.slot]):end]

@@ -1,0 +1,245 @@
+"""The asyncio driver of one router: tasks, timers, fd readiness, shutdown.
+
+Elements never block.  Sources register their file descriptor (`add_reader`)
+and read a burst on readiness; pull-side elements (Unqueue, generators) run
+as `Task`s that the loop calls repeatedly while they have work, and that
+sleep until woken (a Queue wakes its puller when it stops being empty).
+There is no per-packet scheduling in Python: each callback moves a batch.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+
+from vforward.element import Element
+from vforward.graph import ElementGraph
+from vforward.packet import DEFAULT_SLOTS, PacketPool
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (faster fd and timer handling), else asyncio's own."""
+    try:
+        import uvloop
+        return uvloop.new_event_loop()
+    except ImportError:
+        return asyncio.new_event_loop()
+
+
+class Task:
+    """A repeatedly-run callback (Click's Task).  `callback()` returns True when
+    it did work and wants to run again soon; False puts it to sleep until
+    `schedule()` is called again."""
+
+    __slots__ = ("callback", "router", "scheduled", "element")
+
+    def __init__(self, router: "Router", callback, element: Element | None = None):
+        self.callback = callback
+        self.router = router
+        self.element = element
+        self.scheduled = False
+
+    def schedule(self) -> None:
+        if not self.scheduled:
+            self.scheduled = True
+            self.router._run_queue.append(self)
+            self.router._kick()
+
+
+class Router:
+    """Owns the pool, the element graph and the event loop of one router."""
+
+    def __init__(self, graph: ElementGraph, pool: PacketPool | None = None,
+                 n_slots: int = DEFAULT_SLOTS, loop: asyncio.AbstractEventLoop | None = None):
+        self.graph = graph
+        self.pool = pool or PacketPool(n_slots)
+        self.loop = loop or new_event_loop()
+        self._run_queue: list[Task] = []
+        self._kicked = False
+        self._stopping = False
+        self._stop_future: asyncio.Future | None = None
+        self._initialized = False
+        self._cleaned = False
+        self.exit_code = 0
+        self.start_time = time.monotonic()
+        self.listeners: list = []   # ControlSocket-like helpers started with the router
+
+    # -- lookup -------------------------------------------------------------
+    @property
+    def elements(self) -> dict:
+        return self.graph.elements
+
+    def element(self, name: str) -> Element | None:
+        return self.graph.elements.get(name)
+
+    # -- services elements use ----------------------------------------------
+    def new_task(self, callback, element: Element | None = None) -> Task:
+        return Task(self, callback, element)
+
+    def add_reader(self, fd: int, callback) -> None:
+        self.loop.add_reader(fd, callback)
+
+    def remove_reader(self, fd: int) -> None:
+        self.loop.remove_reader(fd)
+
+    def add_writer(self, fd: int, callback) -> None:
+        self.loop.add_writer(fd, callback)
+
+    def remove_writer(self, fd: int) -> None:
+        self.loop.remove_writer(fd)
+
+    def call_later(self, delay: float, callback, *args):
+        return self.loop.call_later(delay, callback, *args)
+
+    def call_at_monotonic(self, when: float, callback, *args):
+        """Run at loop time `when` (seconds on the loop's monotonic clock)."""
+        return self.loop.call_at(when, callback, *args)
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    def upstream(self, element: Element, port: int, predicate) -> list[Element]:
+        """Elements up the pull path from `element`'s input `port` (through
+        agnostic pull elements) that satisfy predicate: how Unqueue finds the
+        Queue whose emptiness it waits on (Click's notifier search)."""
+        found, seen = [], set()
+        stack = [(element, port)]
+        by_target = {}
+        for c in self.graph.connections:
+            by_target.setdefault((c.to_name, c.to_port), []).append(c.from_name)
+        while stack:
+            e, p = stack.pop()
+            for up_name in by_target.get((e.name, p), []):
+                if up_name in seen:
+                    continue
+                seen.add(up_name)
+                up = self.graph.elements[up_name]
+                if predicate(up):
+                    found.append(up)
+                else:
+                    stack.extend((up, q) for q in range(up.n_inputs))
+        return found
+
+    def stop(self, exit_code: int = 0) -> None:
+        """Ask the router to finish (Click's DriverManager stop / STOP true)."""
+        self._stopping = True
+        self.exit_code = exit_code or self.exit_code
+        if self._stop_future is not None and not self._stop_future.done():
+            self._stop_future.set_result(None)
+
+    # -- the task runner ----------------------------------------------------
+    def _kick(self) -> None:
+        if not self._kicked:
+            self._kicked = True
+            self.loop.call_soon(self._run_tasks)
+
+    def _run_tasks(self) -> None:
+        """Run each scheduled task once; re-queue those that still have work.
+        One pass per loop iteration keeps fd readiness and timers responsive."""
+        self._kicked = False
+        tasks, self._run_queue = self._run_queue, []
+        for task in tasks:
+            task.scheduled = False
+            if self._stopping:
+                break
+            if task.callback():
+                task.schedule()
+
+    def run_until_idle(self, max_rounds: int = 1_000_000) -> None:
+        """Drive tasks synchronously until none has work (tests and benchmarks)."""
+        self.initialize()
+        rounds = 0
+        while self._run_queue and not self._stopping and rounds < max_rounds:
+            self._run_tasks()
+            rounds += 1
+
+    # -- life cycle -----------------------------------------------------------
+    def initialize(self) -> None:
+        if self._initialized:
+            return
+        self._initialized = True
+        for e in self.graph.elements.values():
+            e.router = self
+        asyncio.set_event_loop(self.loop)
+        done = []
+        try:
+            for e in self.graph.elements.values():
+                e.initialize()
+                done.append(e)
+        except Exception:
+            for e in reversed(done):
+                _quiet_cleanup(e)
+            self._cleaned = True
+            raise
+
+    def cleanup(self) -> None:
+        if self._cleaned:
+            return
+        self._cleaned = True
+        for listener in self.listeners:
+            listener.close()
+        for e in reversed(list(self.graph.elements.values())):
+            _quiet_cleanup(e)
+
+    async def _main(self, duration: float | None) -> None:
+        self._stop_future = self.loop.create_future()
+        if self._stopping:
+            self._stop_future.set_result(None)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.loop.add_signal_handler(sig, self.stop)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass   # not the main thread: the embedding program stops us
+        if duration is not None:
+            self.loop.call_later(duration, self.stop)
+        for listener in self.listeners:
+            await listener.start()
+        self._kick()
+        await self._stop_future
+
+    def run(self, duration: float | None = None) -> int:
+        """Initialize, run until stopped (signal, STOP element or duration), clean up."""
+        self.initialize()
+        try:
+            self.loop.run_until_complete(self._main(duration))
+        finally:
+            self.cleanup()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    self.loop.remove_signal_handler(sig)
+                except Exception:
+                    pass
+        return self.exit_code
+
+    def close(self) -> None:
+        self.cleanup()
+        if not self.loop.is_closed():
+            self.loop.close()
+
+    # -- reporting --------------------------------------------------------------
+    def counter_summary(self) -> list[tuple[str, str, str]]:
+        """(element, handler, value) for every counting handler, for summaries and --stats."""
+        rows = []
+        for e in self.graph.elements.values():
+            for hname in ("count", "byte_count", "drops", "length", "dropped"):
+                h = e.handlers().get(hname)
+                if h is not None and h.read is not None and not h.read_takes_arg:
+                    rows.append((e.name, hname, e.read(hname)))
+        return rows
+
+    def print_summary(self, file=None) -> None:
+        file = file or sys.stderr
+        rows = self.counter_summary()
+        if not rows:
+            return
+        width = max(len(f"{n}.{h}") for n, h, _ in rows)
+        for n, h, v in rows:
+            print(f"  {f'{n}.{h}':<{width}}  {v}", file=file)
+
+
+def _quiet_cleanup(e: Element) -> None:
+    try:
+        e.cleanup()
+    except Exception as exc:   # one element's failure must not leak devices of others
+        print(f"warning: cleanup of '{e.name}' failed: {exc}", file=sys.stderr)
