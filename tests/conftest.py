@@ -19,3 +19,25 @@ def make_router():
     yield make
     for r in made:
         r.close()
+
+
+@pytest.fixture
+def netns():
+    """netns(tag) -> a fresh uniquely named network namespace, removed after the test
+    even when it fails."""
+    import os
+    import uuid
+
+    from vforward import netns as ns
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    made = []
+
+    def make(tag="t"):
+        name = f"vf{tag}-{uuid.uuid4().hex[:8]}"
+        ns.create(name)
+        made.append(name)
+        return name
+    yield make
+    for name in made:
+        ns.delete(name)

@@ -17,9 +17,10 @@ def _user_errors() -> tuple:
     if not USER_ERRORS:
         from vforward.args import ArgumentError
         from vforward.config import ConfigError
+        from vforward.element import ElementError
         from vforward.graph import GraphError
-        USER_ERRORS = (ConfigError, GraphError, ArgumentError, FileNotFoundError,
-                       PermissionError, IsADirectoryError)
+        USER_ERRORS = (ConfigError, GraphError, ArgumentError, ElementError,
+                       FileNotFoundError, PermissionError, IsADirectoryError)
     return USER_ERRORS
 
 
@@ -230,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except _user_errors() as e:
-        return fail(str(e).strip("'\""))
+        if isinstance(e, OSError) and e.filename:
+            return fail(f"{e.strerror}: {e.filename}")
+        return fail(str(e))
     except KeyboardInterrupt:
         return 130
 

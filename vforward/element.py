@@ -37,6 +37,11 @@ PULL_TO_PUSH = "l/h"
 ELEMENT_CLASSES: dict[str, type["Element"]] = {}
 
 
+class ElementError(Exception):
+    """A configured element cannot start or go on (a missing file, a device
+    that cannot be opened); the message names the element and the fix."""
+
+
 class HandlerError(Exception):
     """A handler refused its input; the message goes back to the caller."""
 

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from vforward.element import Element
+from vforward.element import Element, ElementError
 from vforward.graph import ElementGraph
 from vforward.packet import DEFAULT_SLOTS, PacketPool
 
@@ -58,6 +58,7 @@ class Router:
         self._run_queue: list[Task] = []
         self._kicked = False
         self._stopping = False
+        self._drain_then_stop = False
         self._stop_future: asyncio.Future | None = None
         self._initialized = False
         self._cleaned = False
@@ -121,10 +122,16 @@ class Router:
                     stack.extend((up, q) for q in range(up.n_inputs))
         return found
 
-    def stop(self, exit_code: int = 0) -> None:
-        """Ask the router to finish (Click's DriverManager stop / STOP true)."""
-        self._stopping = True
+    def stop(self, exit_code: int = 0, drain: bool = False) -> None:
+        """Ask the router to finish (Click's DriverManager stop / STOP true).
+        With drain, finish once every task has run out of work, so packets
+        already queued inside the graph still reach their sinks."""
         self.exit_code = exit_code or self.exit_code
+        if drain:
+            self._drain_then_stop = True
+            self._kick()
+            return
+        self._stopping = True
         if self._stop_future is not None and not self._stop_future.done():
             self._stop_future.set_result(None)
 
@@ -145,6 +152,8 @@ class Router:
                 break
             if task.callback():
                 task.schedule()
+        if self._drain_then_stop and not self._run_queue:
+            self.stop()
 
     def run_until_idle(self, max_rounds: int = 1_000_000) -> None:
         """Drive tasks synchronously until none has work (tests and benchmarks)."""
@@ -165,7 +174,10 @@ class Router:
         done = []
         try:
             for e in self.graph.elements.values():
-                e.initialize()
+                try:
+                    e.initialize()
+                except OSError as exc:
+                    raise ElementError(f"{e.location}: {e.name} :: {e.class_name()}: {exc}") from exc
                 done.append(e)
         except Exception:
             for e in reversed(done):

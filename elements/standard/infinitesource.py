@@ -14,7 +14,8 @@ class InfiniteSource(Element):
 
     Pushes copies of DATA, BURST packets at a time, each time the router's
     task loop runs it, until LIMIT packets have been sent (-1: forever).
-    With STOP true the router stops once the limit is reached.  Used for
+    With STOP true the router stops once the limit is reached and the
+    packets already sent have drained through the graph.  Used for
     tests, demos and benchmarks.
 
     Arguments:
@@ -66,7 +67,7 @@ class InfiniteSource(Element):
             n = min(n, self.limit - self.count)
             if n <= 0:
                 if self.stop:
-                    self.router.stop()
+                    self.router.stop(drain=True)
                 return False
         pool = self.router.pool
         n = min(n, pool.n_free)

@@ -1,0 +1,66 @@
+"""The asyncio driver: tasks sleep and wake, timers, stop, and clean shutdown."""
+import threading
+import time
+
+from vforward.element import Element, PUSH_ONLY
+
+
+def test_source_to_sink_moves_every_packet_and_leaks_none(make_router):
+    r = make_router("s :: InfiniteSource(LIMIT 5000, BURST 64, STOP true) -> c :: Counter "
+                    "-> q :: Queue(200) -> u :: Unqueue(32) -> d :: Discard;")
+    assert r.run(duration=10) == 0
+    assert r.element("c").count == 5000
+    assert r.element("d").count + r.element("q").drops == 5000
+    assert r.pool.n_used == 0
+
+
+def test_unqueue_sleeps_on_empty_queue_and_wakes_on_push(make_router):
+    r = make_router("s :: InfiniteSource(LIMIT 0) -> q :: Queue -> u :: Unqueue -> d :: Discard;")
+    r.run_until_idle()
+    assert not r._run_queue            # nothing to do: every task asleep
+    r.element("s").write("limit", "10")
+    r.run_until_idle()
+    assert r.element("d").count == 10
+
+
+def test_duration_stops_an_endless_source(make_router):
+    r = make_router("InfiniteSource -> c :: Counter -> Discard;")
+    t0 = time.monotonic()
+    r.run(duration=0.3)
+    assert 0.25 < time.monotonic() - t0 < 5
+    assert r.element("c").count > 0
+
+
+def test_stop_from_another_thread(make_router):
+    r = make_router("InfiniteSource -> Discard;")
+    threading.Timer(0.2, lambda: r.loop.call_soon_threadsafe(r.stop)).start()
+    assert r.run(duration=10) == 0
+
+
+class _Recorder(Element):
+    """_Recorder -- test sink that records cleanup"""
+    PORTS = "1/0"
+    PROCESSING = PUSH_ONLY
+    cleaned = []
+
+    def push(self, port, batch):
+        batch.kill()
+
+    def cleanup(self):
+        _Recorder.cleaned.append(self.name)
+
+
+def test_cleanup_runs_for_every_element_after_run(make_router):
+    from vforward.element import register
+    register(_Recorder)
+    _Recorder.cleaned.clear()
+    r = make_router("InfiniteSource(LIMIT 1, STOP true) -> rec :: _Recorder;")
+    r.run(duration=5)
+    assert _Recorder.cleaned == ["rec"]
+
+
+def test_counter_summary_lists_counters(make_router):
+    r = make_router("InfiniteSource(LIMIT 3, STOP true) -> c :: Counter -> Discard;")
+    r.run(duration=5)
+    rows = {(n, h): v for n, h, v in r.counter_summary()}
+    assert rows[("c", "count")] == "3"

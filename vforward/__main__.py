@@ -1,0 +1,5 @@
+import sys
+
+from vforward.cli import main
+
+sys.exit(main())
