@@ -394,8 +394,6 @@ def test_tcp_on_localhost_with_port_0_exposes_the_bound_port(start_router):
         assert c.read("c.count")
 
 
-@pytest.mark.xfail(reason="core: Args reads a bare upper-case word (TCP, UNIX) as a keyword, "
-                          "so a positional argument after it is refused", strict=False)
 def test_type_may_be_written_in_capitals_as_click_does(make_router, tmp_path):
     router = make_router(PIPELINE + f"t :: ControlSocket(TCP, 0);\n"
                          f"u :: ControlSocket(UNIX, {tmp_path / 'u.sock'});\n")
@@ -460,8 +458,6 @@ def test_global_config_flatconfig_classes_version(client):
     assert client.read(f"{n}.capacity") == "100"
 
 
-@pytest.mark.xfail(reason="core: Element's own handlers (name, class, config, ports, "
-                          "handlers) are not in subclasses' handler tables", strict=False)
 def test_base_class_handlers_are_readable(client):
     assert client.read("q.class") == "Queue"
     assert client.read("q.config") == "100"

@@ -218,8 +218,13 @@ class Args:
         self._positional: list[str] = []
         self._keywords: dict[str, str] = {}
         self._raw = split_args(config)
-        for arg in self._raw:
-            key, value = split_keyword(arg)
+        split = [split_keyword(a) for a in self._raw]
+        for i, (key, value) in enumerate(split):
+            # A bare capitalised word followed by positional arguments is itself
+            # positional: ControlSocket(TCP, 7777), FromDevice(ETH0 ...) style.
+            if key is not None and not value and any(k is None for k, _ in split[i + 1:]):
+                key, value = None, self._raw[i]
+            arg = self._raw[i]
             if key is None:
                 if self._keywords:
                     raise ArgumentError(f"{where}: positional argument {arg!r} after keyword "

@@ -87,7 +87,12 @@ def cmd_run(args) -> int:
     router = Router(graph, PacketPool(args.pool_slots))
     if args.control:
         from vforward.control import ControlServer, parse_control_address
-        router.listeners.append(ControlServer(router, **parse_control_address(args.control)))
+        try:
+            server = ControlServer(router, **parse_control_address(args.control))
+            server.bind()   # fail here, with the socket's own message, before anything runs
+        except (ValueError, OSError) as e:
+            return fail(f"--control {args.control}: {e}")
+        router.listeners.append(server)
     if args.stats:
         def report():
             print(f"-- stats at {router.now() - start:.1f}s", file=sys.stderr)
@@ -141,6 +146,8 @@ def cmd_ctl(args) -> int:
     from vforward.control import ControlClient, ControlError
     try:
         client = ControlClient(args.address)
+    except ValueError as e:
+        return fail(str(e))
     except OSError as e:
         return fail(f"cannot reach control socket {args.address}: {e.strerror or e}")
     try:
@@ -149,7 +156,7 @@ def cmd_ctl(args) -> int:
         elif args.op == "write":
             client.write(args.handler, " ".join(args.value))
         else:
-            print(client.read("list"))
+            print(client.read("list"), end="")
     except ControlError as e:
         return fail(str(e))
     finally:

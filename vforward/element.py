@@ -125,15 +125,12 @@ class Element:
         for base in reversed(cls.__mro__[1:]):
             table.update(getattr(base, "_handler_table", {}))
         table = {k: _copy_handler(h) for k, h in table.items()}
-        for attr in cls.__dict__.values():
-            for kind, hname in getattr(attr, "_handler_marks", ()):
-                h = table.setdefault(hname, Handler(hname))
-                if kind == "read":
-                    h.read = attr
-                    params = list(inspect.signature(attr).parameters)
-                    h.read_takes_arg = len(params) > 1
-                else:
-                    h.write = attr
+        for hname, own in _own_handlers(cls).items():
+            h = table.setdefault(hname, Handler(hname))
+            if own.read:
+                h.read, h.read_takes_arg = own.read, own.read_takes_arg
+            if own.write:
+                h.write = own.write
         cls._handler_table = table
         if not cls.__dict__.get("ABSTRACT", False) and not cls.__name__.startswith("_"):
             register(cls)
@@ -257,6 +254,20 @@ class Element:
         h.write(self, value)
 
 
+def _own_handlers(cls) -> dict[str, Handler]:
+    """The handlers marked in cls's own body."""
+    table: dict[str, Handler] = {}
+    for attr in cls.__dict__.values():
+        for kind, hname in getattr(attr, "_handler_marks", ()):
+            h = table.setdefault(hname, Handler(hname))
+            if kind == "read":
+                h.read = attr
+                h.read_takes_arg = len(inspect.signature(attr).parameters) > 1
+            else:
+                h.write = attr
+    return table
+
+
 def _copy_handler(h: Handler) -> Handler:
     c = Handler(h.name)
     c.read, c.write, c.read_takes_arg = h.read, h.write, h.read_takes_arg
@@ -273,6 +284,11 @@ def format_value(value) -> str:
 
 def register(cls: type[Element]) -> None:
     ELEMENT_CLASSES[cls.class_name()] = cls
+
+
+# The base class's own handlers (name, class, config, ports, handlers):
+# __init_subclass__ does not run for Element itself.
+Element._handler_table = _own_handlers(Element)
 
 
 def drop_sink(port: int, batch: Batch) -> None:
