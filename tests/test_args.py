@@ -87,3 +87,15 @@ def test_booleans_and_strings():
         A.boolean("maybe")
     assert A.string('"a, b"') == "a, b"
     assert A.string(r'"a\nb"') == "a\nb"
+
+
+def test_bare_capitalised_word_is_positional_unless_a_keyword_of_that_name_is_read():
+    a = Args("OK")
+    assert a.positional("LABEL", A.string) == "OK"
+    a.finish()
+    a = Args("TCP, 7777")
+    assert a.positional("TYPE") == "TCP" and a.positional("PORT", A.integer) == 7777
+    a = Args("1, STOP")
+    assert a.positional("N", A.integer) == 1
+    assert a.keyword("STOP", A.anything, default=None) == ""
+    a.finish()

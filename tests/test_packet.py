@@ -114,3 +114,10 @@ def test_oversized_frame_is_refused_and_slots_returned():
     with pytest.raises(ValueError, match="does not fit"):
         pool.from_bytes([b"a", b"b" * 300])
     assert pool.n_free == 4
+
+
+def test_double_free_within_one_call_is_detected_in_strict_mode():
+    pool = PacketPool(8)
+    b = pool.alloc(2)
+    with pytest.raises(RuntimeError, match="freed twice"):
+        pool.free(np.array([b.idx[0], b.idx[0]], dtype=np.uint32))

@@ -218,15 +218,12 @@ class Args:
         self._positional: list[str] = []
         self._keywords: dict[str, str] = {}
         self._raw = split_args(config)
-        split = [split_keyword(a) for a in self._raw]
-        for i, (key, value) in enumerate(split):
-            # A bare capitalised word followed by positional arguments is itself
-            # positional: ControlSocket(TCP, 7777), FromDevice(ETH0 ...) style.
-            if key is not None and not value and any(k is None for k, _ in split[i + 1:]):
-                key, value = None, self._raw[i]
-            arg = self._raw[i]
-            if key is None:
-                if self._keywords:
+        for arg in self._raw:
+            key, value = split_keyword(arg)
+            if key is None or not value:
+                # A bare capitalised word (Print(OK), ControlSocket(TCP, 80)) is
+                # positional unless the element asks for a keyword of that name.
+                if self._keywords and key is None:
                     raise ArgumentError(f"{where}: positional argument {arg!r} after keyword "
                                         "arguments; put positional arguments first")
                 self._positional.append(arg)
@@ -247,6 +244,13 @@ class Args:
             return kind(text)
         except ArgumentError as e:
             raise ArgumentError(f"{self.where}: argument {name}: {e}") from None
+
+    def _bare_word(self, name: str):
+        """Take an unread bare word equal to keyword `name` (a keyword with no value)."""
+        for i in range(self._next, len(self._positional)):
+            if self._positional[i] == name:
+                return self._positional.pop(i)
+        return None
 
     def positional(self, name: str, kind=anything, default=_MISSING):
         """The next positional argument, which may also be given as keyword NAME."""
@@ -269,6 +273,9 @@ class Args:
         self._known.append(name)
         if name in self._keywords:
             return self._convert(name, kind, self._keywords.pop(name))
+        bare = self._bare_word(name)
+        if bare is not None:
+            return self._convert(name, kind, "")
         if default is _MISSING:
             raise ArgumentError(f"{self.where}: missing keyword argument {name}")
         return default

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import textwrap
 
 from vforward.args import Args
 from vforward.packet import Batch
@@ -159,7 +158,7 @@ class Element:
     @classmethod
     def manual(cls) -> str:
         """The element's manual page (its docstring)."""
-        return textwrap.dedent(cls.__doc__ or f"{cls.class_name()} -- (no manual page)").strip()
+        return inspect.cleandoc(cls.__doc__ or f"{cls.class_name()} -- (no manual page)")
 
     def __repr__(self):
         return f"<{self.class_name()} {self.name}>"
