@@ -30,6 +30,12 @@ ANNOTATIONS = {
 }
 
 
+try:
+    from vforward.cext.poolops import SlotAllocator
+except ImportError:   # not built yet: the plain-Python reference does the same
+    from vforward.cext.poolops_reference import SlotAllocator
+
+
 class PoolExhausted(RuntimeError):
     """The pool has no free slot left: some element holds too many packets."""
 
@@ -37,9 +43,6 @@ class PoolExhausted(RuntimeError):
 class PacketPool:
     """Preallocated packet storage with a free list of slots."""
 
-    # Also catch a slot freed twice within one call (costs a sort per free;
-    # the test suite turns it on).
-    strict = False
 
     def __init__(self, n_slots: int = DEFAULT_SLOTS, slot_size: int = SLOT_SIZE,
                  headroom: int = HEADROOM):
@@ -55,49 +58,34 @@ class PacketPool:
             setattr(self, name, np.zeros(n_slots, dtype=dtype))
         # LIFO free stack: recently freed slots are warm in cache.
         self._free = np.arange(n_slots - 1, -1, -1, dtype=np.uint32)
-        self._n_free = n_slots
         self._in_use = np.zeros(n_slots, dtype=np.bool_)
+        self._slots = SlotAllocator(self)
 
     # -- slot accounting ------------------------------------------------
     @property
     def n_free(self) -> int:
-        return self._n_free
+        return self._slots.n_free
 
     @property
     def n_used(self) -> int:
-        return self.n_slots - self._n_free
+        return self.n_slots - self._slots.n_free
 
     def alloc(self, n: int, length: int = 0) -> "Batch":
         """Take n fresh slots: offset at headroom, given length, annotations cleared."""
-        if n > self._n_free:
+        if n > self._slots.n_free:
             raise PoolExhausted(
-                f"packet pool exhausted: {n} slots asked, {self._n_free} free of "
+                f"packet pool exhausted: {n} slots asked, {self._slots.n_free} free of "
                 f"{self.n_slots}; raise the pool size or look for an element that keeps packets")
-        top = self._n_free
-        idx = self._free[top - n:top].copy()
-        self._n_free = top - n
-        self._in_use[idx] = True
-        self.off[idx] = self.headroom
-        self.length[idx] = length
-        for name in ANNOTATIONS:
-            getattr(self, name)[idx] = 0
-        return Batch(self, idx)
+        return Batch(self, self._slots.alloc(n, length))
 
     def alloc_upto(self, n: int, length: int = 0) -> "Batch":
         """Like alloc, but take fewer slots when fewer are free (sources use this)."""
-        return self.alloc(min(n, self._n_free), length)
+        return self.alloc(min(n, self._slots.n_free), length)
 
     def free(self, idx: np.ndarray) -> None:
         """Return slots to the pool.  Freeing a slot twice is a bug and raises."""
-        k = len(idx)
-        if k == 0:
-            return
-        if not self._in_use[idx].all() or (self.strict and k > 1 and len(np.unique(idx)) != k):
-            raise RuntimeError("packet slot freed twice (an element kept a packet it had sent on)")
-        self._in_use[idx] = False
-        top = self._n_free
-        self._free[top:top + k] = idx
-        self._n_free = top + k
+        if len(idx):
+            self._slots.free_slots(idx)
 
     def clone(self, idx: np.ndarray) -> "Batch":
         """Copy packets (bytes and annotations) into new slots, as Tee needs."""
@@ -190,7 +178,7 @@ class Batch:
         return self.pool.length[self.idx]
 
     def byte_count(self) -> int:
-        return int(self.pool.length[self.idx].sum(dtype=np.uint64))
+        return int(self.pool._slots.byte_count(self.idx))
 
     def to_bytes(self) -> list[bytes]:
         return [self.pool.packet_bytes(int(s)) for s in self.idx]
@@ -287,3 +275,4 @@ class PacketView:
         """Bytes from the IP header (the nh annotation) to the packet's end."""
         end = self.offset + self.length
         return self.pool.data[self.slot, int(self.pool.nh[self.slot]):end]
+

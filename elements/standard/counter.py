@@ -45,7 +45,7 @@ class Counter(Element):
     def process(self, batch):
         n = len(batch.idx)
         self.count += n
-        self.byte_count += int(batch.pool.length[batch.idx].sum())
+        self.byte_count += batch.byte_count()
         if self.count_call and not self._call_fired:
             self._maybe_call()
         return batch

@@ -74,8 +74,7 @@ class InfiniteSource(Element):
         if n == 0:
             return True   # everything is in flight; try again next round
         batch = pool.alloc(n, len(self._data))
-        h = pool.headroom
-        pool.data[batch.idx, h:h + len(self._data)] = self._data
+        pool._slots.fill(batch.idx, self._data)
         self.count += n
         self.emit(0, batch)
         return True

@@ -1,5 +1,4 @@
 """Strip: removes bytes from the front of packets by moving their start."""
-import numpy as np
 
 from vforward.args import unsigned
 from vforward.element import AGNOSTIC, Element, read_handler
@@ -29,11 +28,8 @@ class Strip(Element):
         args.finish()
 
     def process(self, batch):
-        pool, idx = batch.pool, batch.idx
         if self.length:
-            k = np.minimum(pool.length[idx], self.length)
-            pool.off[idx] += k
-            pool.length[idx] -= k
+            batch.pool._slots.strip(batch.idx, self.length)
         return batch
 
     @read_handler("length")

@@ -38,13 +38,11 @@ class Unstrip(Element):
         n = self.length
         if not n:
             return batch
-        pool, idx = batch.pool, batch.idx
-        short = pool.off[idx] < n
-        if short.any():
+        short = batch.pool._slots.unstrip(batch.idx, n)
+        if short is not None:
             batch = self._make_headroom(batch, short)
-            idx = batch.idx
-        pool.off[idx] -= n
-        pool.length[idx] += n
+            if batch.pool._slots.unstrip(batch.idx, n) is not None:
+                raise AssertionError("Unstrip made headroom but the packets still lack it")
         return batch
 
     def _make_headroom(self, batch, short):

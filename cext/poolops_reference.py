@@ -1,0 +1,62 @@
+"""Plain-Python reference of cext/poolops.pyx: the same SlotAllocator, in numpy."""
+import numpy as np
+
+
+class SlotAllocator:
+    """The free stack of one pool (reference implementation)."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.n_free = pool.n_slots
+
+    def alloc(self, n: int, length: int) -> np.ndarray:
+        if n > self.n_free or n < 0:
+            raise ValueError("not enough free slots")
+        p = self.pool
+        top = self.n_free
+        idx = p._free[top - n:top].copy()
+        self.n_free = top - n
+        p._in_use[idx] = True
+        p.off[idx] = p.headroom
+        p.length[idx] = length
+        for name in ("nh", "dst_ip", "port", "paint", "ptype", "ts_ns", "user"):
+            getattr(p, name)[idx] = 0
+        return idx
+
+    def free_slots(self, idx: np.ndarray) -> None:
+        p = self.pool
+        k = len(idx)
+        if k and ((idx >= p.n_slots).any() or not p._in_use[idx].all() or len(np.unique(idx)) != k):
+            raise RuntimeError("packet slot freed twice (an element kept a packet it had sent on)")
+        p._in_use[idx] = False
+        p._free[self.n_free:self.n_free + k] = idx
+        self.n_free += k
+
+    def byte_count(self, idx: np.ndarray) -> int:
+        return int(self.pool.length[idx].sum(dtype=np.uint64))
+
+    def fill(self, idx: np.ndarray, payload: np.ndarray) -> None:
+        p = self.pool
+        n = len(payload)
+        for s in idx:
+            o = int(p.off[s])
+            if o + n <= p.slot_size:
+                p.data[s, o:o + n] = payload
+
+    def strip(self, idx: np.ndarray, n: int) -> None:
+        p = self.pool
+        for s in idx:
+            k = min(int(p.length[s]), n)
+            p.off[s] += k
+            p.length[s] -= k
+
+    def unstrip(self, idx: np.ndarray, n: int):
+        p = self.pool
+        short = np.array([int(p.off[s]) < n or int(p.length[s]) + n > 0xFFFF for s in idx],
+                         dtype=bool)
+        if short.any():
+            return short
+        for s in idx:
+            p.off[s] -= n
+            p.length[s] += n
+        return None

@@ -1,0 +1,82 @@
+"""Compiled slot allocator against its plain-Python reference, on random operation sequences."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from vforward.cext import poolops, poolops_reference
+from vforward.packet import ANNOTATIONS, PacketPool
+
+
+def _pool(impl):
+    pool = PacketPool(64, slot_size=256, headroom=32)
+    pool._slots = impl.SlotAllocator(pool)
+    return pool
+
+
+def _state(pool):
+    return (pool.n_free, pool._free[:pool.n_free].tolist(), pool._in_use.tolist(),
+            pool.off.tolist(), pool.length.tolist(), pool.data.tobytes(),
+            [getattr(pool, n).tolist() for n in ANNOTATIONS])
+
+
+ops = st.lists(st.tuples(st.sampled_from(["alloc", "free", "fill", "dirty"]),
+                         st.integers(0, 40), st.integers(0, 300)), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops)
+def test_compiled_and_reference_allocators_agree(sequence):
+    pools = [_pool(poolops), _pool(poolops_reference)]
+    held = [[], []]
+    for op, n, length in sequence:
+        for pool, mine in zip(pools, held):
+            if op == "alloc" and n <= pool.n_free:
+                mine.append(pool.alloc(n, length).idx)
+            elif op == "free" and mine:
+                pool.free(mine.pop(n % len(mine)))
+            elif op == "fill" and mine:
+                pool._slots.fill(mine[-1], np.full(length % 240, n, np.uint8))
+            elif op == "dirty" and mine:
+                idx = mine[-1]
+                pool.paint[idx] = n
+                pool.ts_ns[idx] = length
+                pool.off[idx] = 1
+        assert _state(pools[0]) == _state(pools[1])
+        assert [len(h) for h in held[0]] == [len(h) for h in held[1]]
+
+
+@pytest.mark.parametrize("impl", [poolops, poolops_reference])
+def test_double_free_raises_and_frees_nothing(impl):
+    pool = _pool(impl)
+    a = pool.alloc(3).idx
+    with pytest.raises(RuntimeError, match="freed twice"):
+        pool.free(np.array([a[0], a[1], a[0]], dtype=np.uint32))
+    assert pool.n_free == 61 and pool._in_use[a].all()
+    pool.free(a)
+    assert pool.n_free == 64
+
+
+@pytest.mark.parametrize("impl", [poolops, poolops_reference])
+def test_byte_count(impl):
+    pool = _pool(impl)
+    b = pool.from_bytes([b"a" * 10, b"b" * 200])
+    assert pool._slots.byte_count(b.idx) == 210
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 200)), min_size=1, max_size=20),
+       st.integers(0, 80), st.booleans())
+def test_strip_and_unstrip_agree(packets, n, do_strip):
+    pools = [_pool(poolops), _pool(poolops_reference)]
+    results = []
+    for pool in pools:
+        b = pool.alloc(len(packets))
+        pool.off[b.idx] = [min(o, 255) for o, _ in packets]
+        pool.length[b.idx] = [min(ln, 256 - min(o, 255)) for o, ln in packets]
+        if do_strip:
+            results.append(pool._slots.strip(b.idx, n))
+        else:
+            r = pool._slots.unstrip(b.idx, n)
+            results.append(None if r is None else r.tolist())
+    assert results[0] == results[1]
+    assert _state(pools[0]) == _state(pools[1])
