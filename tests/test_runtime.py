@@ -64,3 +64,33 @@ def test_counter_summary_lists_counters(make_router):
     r.run(duration=5)
     rows = {(n, h): v for n, h, v in r.counter_summary()}
     assert rows[("c", "count")] == "3"
+
+
+class _Boom(Element):
+    """_Boom -- test sink whose push raises"""
+    PORTS = "1/0"
+    PROCESSING = PUSH_ONLY
+
+    def push(self, port, batch):
+        batch.kill()
+        raise OSError("boom")
+
+
+def test_an_element_that_raises_stops_the_router_with_status_2(make_router, capsys):
+    from vforward.element import register
+    register(_Boom)
+    r = make_router("InfiniteSource(LIMIT 10, STOP true) -> b :: _Boom;")
+    t0 = time.monotonic()
+    assert r.run(duration=10) == 2
+    assert time.monotonic() - t0 < 5
+    assert "'b' (_Boom) failed" in capsys.readouterr().err
+
+
+def test_a_raising_timer_callback_stops_the_router(make_router):
+    r = make_router("InfiniteSource(LIMIT 0) -> Discard;")
+    r.initialize()
+
+    def bad():
+        raise ValueError("timer")
+    r.call_later(0.01, bad)
+    assert r.run(duration=10) == 2

@@ -146,14 +146,45 @@ class Router:
         One pass per loop iteration keeps fd readiness and timers responsive."""
         self._kicked = False
         tasks, self._run_queue = self._run_queue, []
-        for task in tasks:
+        for i, task in enumerate(tasks):
             task.scheduled = False
             if self._stopping:
+                for rest in tasks[i:]:
+                    rest.scheduled = False
                 break
-            if task.callback():
+            try:
+                more = task.callback()
+            except Exception:
+                self._element_failed(task.element)
+                for rest in tasks[i + 1:]:
+                    rest.scheduled = False
+                return
+            if more:
                 task.schedule()
         if self._drain_then_stop and not self._run_queue:
             self.stop()
+
+    def _element_failed(self, element: Element | None, context: str = "") -> None:
+        """An element raised: a bug in it.  Report which, and stop with status 2
+        rather than run on with a graph that silently lost a task."""
+        import traceback
+        element = _innermost_element(sys.exc_info()[2]) or element
+        where = f"'{element.name}' ({element.class_name()})" if element else "an element"
+        print(f"vforward: error: {where} failed{context}; stopping the router", file=sys.stderr)
+        traceback.print_exc()
+        self.stop(exit_code=2)
+
+    def _loop_exception(self, loop, context: dict) -> None:
+        """Exceptions in fd and timer callbacks (sources, timed elements)."""
+        exc = context.get("exception")
+        element = _innermost_element(exc.__traceback__) if exc is not None else None
+        where = f" in '{element.name}' ({element.class_name()})" if element else ""
+        print(f"vforward: error: {context.get('message', 'callback failed')}{where}: {exc!r}; "
+              "stopping the router", file=sys.stderr)
+        if exc is not None:
+            import traceback
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
+        self.stop(exit_code=2)
 
     def run_until_idle(self, max_rounds: int = 1_000_000) -> None:
         """Drive tasks synchronously until none has work (tests and benchmarks)."""
@@ -196,6 +227,7 @@ class Router:
 
     async def _main(self, duration: float | None) -> None:
         self._stop_future = self.loop.create_future()
+        self.loop.set_exception_handler(self._loop_exception)
         if self._stopping:
             self._stop_future.set_result(None)
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -248,6 +280,17 @@ class Router:
         width = max(len(f"{n}.{h}") for n, h, _ in rows)
         for n, h, v in rows:
             print(f"  {f'{n}.{h}':<{width}}  {v}", file=file)
+
+
+def _innermost_element(tb) -> Element | None:
+    """The element whose method raised: the deepest frame whose `self` is one."""
+    found = None
+    while tb is not None:
+        me = tb.tb_frame.f_locals.get("self")
+        if isinstance(me, Element):
+            found = me
+        tb = tb.tb_next
+    return found
 
 
 def _quiet_cleanup(e: Element) -> None:
