@@ -121,3 +121,13 @@ def test_double_free_within_one_call_is_detected_in_strict_mode():
     b = pool.alloc(2)
     with pytest.raises(RuntimeError, match="freed twice"):
         pool.free(np.array([b.idx[0], b.idx[0]], dtype=np.uint32))
+
+
+def test_a_deep_copy_is_an_independent_pool():
+    import copy
+    pool = PacketPool(8)
+    b = pool.from_bytes([b"abc"])
+    twin = copy.deepcopy(pool)
+    assert twin.n_free == 7 and twin.packet_bytes(int(b.idx[0])) == b"abc"
+    twin.alloc(7)
+    assert pool.n_free == 7 and twin.n_free == 0

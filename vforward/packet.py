@@ -61,6 +61,18 @@ class PacketPool:
         self._in_use = np.zeros(n_slots, dtype=np.bool_)
         self._slots = SlotAllocator(self)
 
+    # Copies (copy.deepcopy, pickle) rebuild the compiled allocator's pointers.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_slots"] = self._slots.n_free
+        return state
+
+    def __setstate__(self, state):
+        n_free = state.pop("_slots")
+        self.__dict__.update(state)
+        self._slots = SlotAllocator(self)
+        self._slots.n_free = n_free
+
     # -- slot accounting ------------------------------------------------
     @property
     def n_free(self) -> int:

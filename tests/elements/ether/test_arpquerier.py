@@ -1,0 +1,378 @@
+"""ARPQuerier: resolved batches framed at once; unresolved ones held, queried, released."""
+import ipaddress
+import re
+import time
+
+import dpkt
+import pytest
+
+from vforward.element import PUSH_ONLY, Element, ElementError, HandlerError, register
+from vforward.graph import GraphError
+
+MY_MAC = bytes.fromhex("020000000001")
+MY_IP = "10.0.0.1"
+
+
+class _Frames(Element):
+    """_AQFrames -- test source pushing packets with next-hop (dst_ip) annotations"""
+    CLASS_NAME = "_AQFrames"
+    PORTS = "0/1"
+    PROCESSING = PUSH_ONLY
+
+    def send(self, frames, next_hops=None, ts=0):
+        batch = self.router.pool.from_bytes(frames)
+        if next_hops is not None:
+            batch.pool.dst_ip[batch.idx] = [int(ipaddress.IPv4Address(h)) for h in next_hops]
+        batch.pool.ts_ns[batch.idx] = ts
+        self.sent_slots = batch.idx.tolist()
+        self.emit(0, batch)
+
+
+class _Sink(Element):
+    """_AQSink -- test sink keeping bytes, slots, offsets and timestamps"""
+    CLASS_NAME = "_AQSink"
+    PORTS = "1/0"
+    PROCESSING = PUSH_ONLY
+
+    def configure(self, args):
+        args.finish()
+        self.received, self.slots, self.offsets, self.ts = [], [], [], []
+
+    def push(self, port, batch):
+        self.received += batch.to_bytes()
+        self.slots += batch.idx.tolist()
+        self.offsets += batch.pool.off[batch.idx].tolist()
+        self.ts += batch.pool.ts_ns[batch.idx].tolist()
+        batch.kill()
+
+
+register(_Frames)
+register(_Sink)
+
+
+def mac(i):
+    return bytes([2, 0, 0, 0, 1, i])
+
+
+def ip4(text):
+    return ipaddress.IPv4Address(text).packed
+
+
+def packet(tag, dst="192.0.2.9"):
+    """An IPv4/UDP packet whose payload names it."""
+    ip = dpkt.ip.IP(src=ip4("10.9.9.9"), dst=ip4(dst), p=17,
+                    data=dpkt.udp.UDP(sport=5, dport=7, data=f"packet {tag}".encode()))
+    ip.len = len(bytes(ip))
+    return bytes(ip)
+
+
+def arp(op, sender_ip, sender_mac, target_ip="10.0.0.1", target_mac=MY_MAC):
+    a = dpkt.arp.ARP(op=op, sha=sender_mac, spa=ip4(sender_ip), tha=target_mac, tpa=ip4(target_ip))
+    return bytes(dpkt.ethernet.Ethernet(dst=target_mac, src=sender_mac, type=0x0806, data=a))
+
+
+def reply(sender_ip, sender_mac):
+    return arp(dpkt.arp.ARP_OP_REPLY, sender_ip, sender_mac)
+
+
+def querier(make_router, keywords="", outputs=2, ip="10.0.0.1/24"):
+    kw = f", {keywords}" if keywords else ""
+    tail = "; q[1] -> queries :: _AQSink" if outputs == 2 else ""
+    r = make_router(f"ip :: _AQFrames -> q :: ARPQuerier({ip}, 02:00:00:00:00:01{kw}) "
+                    f"-> out :: _AQSink; arp :: _AQFrames -> [1]q{tail}")
+    r.initialize()
+    return r
+
+
+def framed(frame):
+    """(Ethernet dst, src, type, payload) of an output frame."""
+    return frame[:6], frame[6:12], int.from_bytes(frame[12:14], "big"), frame[14:]
+
+
+def parse_query(frame):
+    eth = dpkt.ethernet.Ethernet(frame)
+    a = eth.arp
+    assert eth.type == 0x0806 and len(frame) == 42
+    assert (a.hrd, a.pro, a.hln, a.pln, a.op) == (1, 0x0800, 6, 4, dpkt.arp.ARP_OP_REQUEST)
+    assert (eth.src, a.sha, a.tha) == (MY_MAC, MY_MAC, b"\0" * 6)
+    return eth.dst, str(ipaddress.IPv4Address(a.spa)), str(ipaddress.IPv4Address(a.tpa))
+
+
+def done(r):
+    r.cleanup()
+    assert r.pool.n_used == 0
+
+
+def test_known_next_hops_get_their_headers_for_the_whole_batch(make_router):
+    r = querier(make_router)
+    q = r.element("q")
+    for i in range(2, 52):
+        q.write("insert", f"10.0.0.{i} {mac(i).hex(':')}")
+    hops = [f"10.0.0.{2 + i % 50}" for i in range(1000)]
+    packets = [packet(i) for i in range(1000)]
+    r.element("ip").send(packets, hops)
+    out = r.element("out")
+    assert [framed(f) for f in out.received] == [
+        (mac(2 + i % 50), MY_MAC, 0x0800, packets[i]) for i in range(1000)]
+    assert out.slots == r.element("ip").sent_slots          # framed in place
+    assert out.offsets == [r.pool.headroom - 14] * 1000
+    assert r.element("queries").received == []
+    assert q.read("count") == "50" and q.read("queries") == "0"
+    done(r)
+
+
+def test_an_unknown_next_hop_holds_packets_and_sends_one_query(make_router):
+    r = querier(make_router)
+    q = r.element("q")
+    r.element("ip").send([packet(1), packet(2)], ["10.0.0.2"] * 2, ts=77)
+    r.element("ip").send([packet(3)], ["10.0.0.2"])      # within 100 ms: no second query
+    assert r.element("out").received == []
+    assert q.read("length") == "3"
+    queries = r.element("queries")
+    assert [parse_query(f) for f in queries.received] == [(b"\xff" * 6, MY_IP, "10.0.0.2")]
+    assert queries.ts == [77]
+    assert q.read("queries") == "1"
+    assert re.fullmatch(r"10\.0\.0\.2 0 FF-FF-FF-FF-FF-FF \d+\.\d{6}\n", q.read("table"))
+    done(r)
+
+
+def test_the_reply_releases_held_packets_in_order_with_the_learned_address(make_router):
+    r = querier(make_router)
+    q = r.element("q")
+    r.element("ip").send([packet(1), packet(2), packet(3)], ["10.0.0.2", "10.0.0.3", "10.0.0.2"])
+    assert len(r.element("queries").received) == 2
+    r.element("arp").send([reply("10.0.0.2", mac(2))])
+    out = r.element("out")
+    assert [framed(f) for f in out.received] == [(mac(2), MY_MAC, 0x0800, packet(1)),
+                                                 (mac(2), MY_MAC, 0x0800, packet(3))]
+    assert q.read("length") == "1" and q.read("responses") == "1"
+    assert re.search(r"^10\.0\.0\.2 1 02-00-00-00-01-02 0\.\d{6}$", q.read("table"), re.M)
+    r.element("ip").send([packet(4)], ["10.0.0.2"])       # now known: goes at once
+    assert framed(out.received[-1]) == (mac(2), MY_MAC, 0x0800, packet(4))
+    r.element("arp").send([reply("10.0.0.3", mac(3))])
+    assert framed(out.received[-1]) == (mac(3), MY_MAC, 0x0800, packet(2))
+    assert q.read("length") == "0" and q.read("drops") == "0"
+    done(r)
+
+
+def test_the_query_is_repeated_when_packets_still_arrive_after_100_ms(make_router):
+    r = querier(make_router)
+    r.element("ip").send([packet(1)], ["10.0.0.2"])
+    time.sleep(0.12)
+    r.element("ip").send([packet(2)], ["10.0.0.2"])
+    r.element("ip").send([packet(3)], ["10.0.0.2"])
+    assert [parse_query(f)[2] for f in r.element("queries").received] == ["10.0.0.2"] * 2
+    done(r)
+
+
+def test_with_one_output_queries_share_output_0(make_router):
+    r = querier(make_router, outputs=1)
+    r.element("ip").send([packet(1)], ["10.0.0.2"])
+    r.element("arp").send([reply("10.0.0.2", mac(2))])
+    out = r.element("out").received
+    assert parse_query(out[0]) == (b"\xff" * 6, MY_IP, "10.0.0.2")
+    assert framed(out[1]) == (mac(2), MY_MAC, 0x0800, packet(1))
+    done(r)
+
+
+def test_only_well_formed_replies_on_input_1_teach_anything(make_router):
+    r = querier(make_router)
+    q = r.element("q")
+    r.element("ip").send([packet(1)], ["10.0.0.2"])
+    r.element("arp").send([
+        arp(dpkt.arp.ARP_OP_REQUEST, "10.0.0.2", mac(2)),      # a query: Click learns nothing
+        reply("10.0.0.2", bytes.fromhex("010000000002")),      # a group address
+        reply("10.0.0.2", mac(2))[:41],                        # cut short
+    ])
+    assert r.element("out").received == []
+    assert q.read("length") == "1" and q.read("responses") == "2"
+    done(r)
+
+
+def test_an_unsolicited_reply_is_learned(make_router):
+    r = querier(make_router)
+    r.element("arp").send([reply("10.0.0.7", mac(7))])
+    r.element("ip").send([packet(1)], ["10.0.0.7"])
+    assert [framed(f)[0] for f in r.element("out").received] == [mac(7)]
+    assert r.element("queries").received == []
+    done(r)
+
+
+def test_broadcast_multicast_and_zero_next_hops_need_no_query(make_router):
+    r = querier(make_router)
+    q = r.element("q")
+    hops = ["10.0.0.255", "255.255.255.255", "224.1.2.3", "239.129.2.3", "0.0.0.0"]
+    r.element("ip").send([packet(i) for i in range(5)], hops)
+    assert [framed(f)[0].hex("-") for f in r.element("out").received] == [
+        "ff-ff-ff-ff-ff-ff", "ff-ff-ff-ff-ff-ff", "01-00-5e-01-02-03", "01-00-5e-01-02-03"]
+    assert r.element("queries").received == []
+    assert q.read("drops") == "1" and q.read("count") == "0"
+    assert q.read("broadcast") == "10.0.0.255"
+    done(r)
+
+
+def test_capacity_drops_the_oldest_held_packets_and_counts_them(make_router):
+    r = querier(make_router, "CAPACITY 4")
+    q = r.element("q")
+    r.element("ip").send([packet(i) for i in range(1, 11)], ["10.0.0.2"] * 10)
+    assert q.read("length") == "4" and q.read("drops") == "6"
+    assert q.read("stats") == "6 packets killed\n1 ARP queries sent\n"
+    r.element("arp").send([reply("10.0.0.2", mac(2))])
+    assert [framed(f)[3] for f in r.element("out").received] == [packet(i) for i in (7, 8, 9, 10)]
+    done(r)
+
+
+def test_entry_packet_capacity_bounds_the_packets_held_per_address(make_router):
+    r = querier(make_router, "ENTRY_PACKET_CAPACITY 2")
+    q = r.element("q")
+    r.element("ip").send([packet(i) for i in range(5)] + [packet(9)],
+                         ["10.0.0.2"] * 5 + ["10.0.0.3"])
+    assert q.read("length") == "3" and q.read("drops") == "3"
+    r.element("arp").send([reply("10.0.0.2", mac(2))])
+    assert [framed(f)[3] for f in r.element("out").received] == [packet(0), packet(1)]
+    done(r)
+
+
+def test_entry_capacity_evicts_the_oldest_entry_with_its_packets(make_router):
+    r = querier(make_router, "ENTRY_CAPACITY 2")
+    q = r.element("q")
+    r.element("ip").send([packet(i) for i in range(3)], ["10.0.0.2", "10.0.0.3", "10.0.0.4"])
+    assert q.read("count") == "2" and q.read("drops") == "1"
+    assert [line.split()[0] for line in q.read("table").splitlines()] == ["10.0.0.3", "10.0.0.4"]
+    done(r)
+
+
+def test_entries_expire_after_timeout_on_a_running_router(make_router):
+    r = querier(make_router, "TIMEOUT 0.2")
+    q = r.element("q")
+    q.write("insert", "10.0.0.2 02:00:00:00:01:02")
+    r.element("ip").send([packet(1)], ["10.0.0.3"])         # held, never answered
+    seen = {}
+
+    def early():
+        seen["early"] = (q.read("count"), q.read("length"))
+
+    def late():
+        seen["late"] = (q.read("count"), q.read("length"), q.read("drops"))
+        r.element("ip").send([packet(2)], ["10.0.0.2"])     # forgotten: held and asked again
+        seen["after"] = (q.read("length"), q.read("queries"))
+
+    r.call_later(0.05, early)
+    r.call_later(0.5, late)
+    r.run(duration=0.6)
+    assert seen["early"] == ("2", "1")
+    assert seen["late"] == ("0", "0", "1")
+    assert seen["after"] == ("1", "2")
+    assert r.element("out").received == []
+    assert r.pool.n_used == 0                               # run() cleaned up what was held
+
+
+def test_an_expired_mapping_is_not_used_before_the_timer_removes_it(make_router):
+    r = querier(make_router, "TIMEOUT 0.05")
+    q = r.element("q")
+    q.write("insert", "10.0.0.2 02:00:00:00:01:02")
+    time.sleep(0.07)
+    assert q.read("table").split()[1] == "0"
+    r.element("ip").send([packet(1)], ["10.0.0.2"])
+    assert r.element("out").received == []
+    assert [parse_query(f)[2] for f in r.element("queries").received] == ["10.0.0.2"]
+    r.element("arp").send([reply("10.0.0.2", mac(9))])
+    assert [framed(f)[0] for f in r.element("out").received] == [mac(9)]
+    done(r)
+
+
+@pytest.mark.parametrize("broadcast_poll, to", [("false", mac(2)), ("true", b"\xff" * 6)])
+def test_an_old_mapping_in_use_is_refreshed_by_one_query(make_router, broadcast_poll, to):
+    r = querier(make_router, f"POLL_TIMEOUT 0.15, BROADCAST_POLL {broadcast_poll}")
+    q = r.element("q")
+    q.write("insert", "10.0.0.2 02:00:00:00:01:02")
+    r.element("ip").send([packet(1)], ["10.0.0.2"])
+    assert r.element("queries").received == []
+    time.sleep(0.2)
+    r.element("ip").send([packet(2), packet(3)], ["10.0.0.2"] * 2)
+    r.element("ip").send([packet(4)], ["10.0.0.2"])
+    assert len(r.element("out").received) == 4              # still sent meanwhile
+    assert [parse_query(f) for f in r.element("queries").received] == [(to, MY_IP, "10.0.0.2")]
+    done(r)
+
+
+def test_insert_delete_and_clear_handlers(make_router):
+    r = querier(make_router)
+    q = r.element("q")
+    r.element("ip").send([packet(1), packet(2)], ["10.0.0.2", "10.0.0.3"])
+    q.write("insert", "10.0.0.2 02-00-00-00-01-02")          # releases what waits for it
+    assert [framed(f)[0] for f in r.element("out").received] == [mac(2)]
+    q.write("delete", "10.0.0.3")                            # drops what waits for it
+    assert q.read("count") == "1" and q.read("drops") == "1"
+    lines = q.read("table").splitlines()
+    assert len(lines) == 1 and lines[0].startswith("10.0.0.2 1 02-00-00-00-01-02 ")
+    with pytest.raises(HandlerError, match="not in the ARP table"):
+        q.write("delete", "10.0.0.3")
+    with pytest.raises(HandlerError, match="IP ETH"):
+        q.write("insert", "10.0.0.4")
+    with pytest.raises(HandlerError, match="IP address"):
+        q.write("delete", "ten")
+    r.element("ip").send([packet(3)], ["10.0.0.4"])
+    q.write("clear")
+    assert (q.read("count"), q.read("length"), q.read("queries")) == ("0", "0", "0")
+    done(r)
+
+
+def test_ipaddr_and_broadcast_handlers(make_router):
+    r = querier(make_router, ip="10.0.0.1")
+    q = r.element("q")
+    assert (q.read("ipaddr"), q.read("broadcast")) == ("10.0.0.1", "255.255.255.255")
+    q.write("ipaddr", "10.0.0.5")
+    q.write("broadcast", "10.0.0.127")
+    r.element("ip").send([packet(1), packet(2)], ["10.0.0.2", "10.0.0.127"])
+    assert parse_query(r.element("queries").received[0])[1] == "10.0.0.5"
+    assert framed(r.element("out").received[0])[0] == b"\xff" * 6
+    q.write("ipaddr", "0.0.0.0")                             # unconfigured: drops everything
+    r.element("ip").send([packet(3)], ["10.0.0.127"])
+    assert len(r.element("out").received) == 1 and q.read("drops") == "1"
+    with pytest.raises(HandlerError, match="ipaddr"):
+        q.write("ipaddr", "x")
+    done(r)
+
+
+def test_queriers_can_share_an_arptable(make_router):
+    r = make_router("""
+        t :: ARPTable(CAPACITY 8);
+        ip1 :: _AQFrames -> q1 :: ARPQuerier(10.0.0.1, 02:00:00:00:00:01, TABLE t)
+            -> out1 :: _AQSink;
+        ip2 :: _AQFrames -> q2 :: ARPQuerier(10.0.0.1, 02:00:00:00:00:01, TABLE t)
+            -> out2 :: _AQSink;
+        Idle -> [1]q1; Idle -> [1]q2;
+    """)
+    r.initialize()
+    q1, t = r.element("q1"), r.element("t")
+    r.element("ip2").send([packet(1)], ["10.0.0.2"])
+    assert t.read("length") == "1"
+    q1.write("insert", "10.0.0.2 02:00:00:00:01:02")        # q1 sends what q2 held
+    assert [framed(f)[3] for f in r.element("out1").received] == [packet(1)]
+    r.element("ip2").send([packet(2)], ["10.0.0.2"])
+    out2 = r.element("out2").received                       # one output: q2's query came first
+    assert parse_query(out2[0])[2] == "10.0.0.2"
+    assert [framed(f)[3] for f in out2[1:]] == [packet(2)]
+    r.element("ip1").send([packet(3)], ["10.0.0.3"])
+    t.write("insert", "10.0.0.3 02:00:00:00:01:03")         # the table's own handler releases too
+    assert framed(r.element("out1").received[-1])[:1] == (mac(3),)
+    assert t.read("count") == r.element("q2").read("count") == "2"
+    done(r)
+
+
+def test_configuration_mistakes_are_reported(make_router):
+    with pytest.raises(GraphError, match="missing argument ETH"):
+        make_router("Idle -> q :: ARPQuerier(10.0.0.1) -> Discard; Idle -> [1]q")
+    with pytest.raises(GraphError, match="argument IP"):
+        make_router("Idle -> q :: ARPQuerier(10.0.0, 1:1:1:1:1:1) -> Discard; Idle -> [1]q")
+    with pytest.raises(GraphError, match="CAPACITY belong to the ARPTable"):
+        make_router("t :: ARPTable; Idle -> q :: ARPQuerier(10.0.0.1, 1:1:1:1:1:1, TABLE t, "
+                    "CAPACITY 5) -> Discard; Idle -> [1]q")
+    with pytest.raises(GraphError, match="CAPACITY_SLIM_FACTOR"):
+        make_router("Idle -> q :: ARPQuerier(10.0.0.1, 1:1:1:1:1:1, CAPACITY_SLIM_FACTOR 0) "
+                    "-> Discard; Idle -> [1]q")
+    r = make_router("c :: Counter; Idle -> c -> Discard; Idle -> q :: ARPQuerier(10.0.0.1, "
+                    "1:1:1:1:1:1, TABLE c) -> Discard; Idle -> [1]q")
+    with pytest.raises(ElementError, match="TABLE 'c' is a Counter, not an ARPTable"):
+        r.initialize()
