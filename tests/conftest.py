@@ -5,8 +5,6 @@ from vforward.graph import build_graph
 from vforward.packet import PacketPool
 from vforward.runtime import Router
 
-PacketPool.strict = True   # catch double frees within one batch too
-
 
 @pytest.fixture
 def make_router():
