@@ -94,3 +94,18 @@ def test_a_raising_timer_callback_stops_the_router(make_router):
         raise ValueError("timer")
     r.call_later(0.01, bad)
     assert r.run(duration=10) == 2
+
+
+def test_a_router_group_runs_several_graphs_on_one_loop():
+    from vforward.graph import build_graph
+    from vforward.packet import PacketPool
+    from vforward.runtime import RouterGroup
+    group = RouterGroup()
+    a = group.add("a", build_graph("InfiniteSource(LIMIT 100, STOP true) -> c :: Counter -> Discard;"),
+                  PacketPool(512))
+    b = group.add("b", build_graph("InfiniteSource(LIMIT 50, STOP true) -> c :: Counter -> Discard;"),
+                  PacketPool(512))
+    assert a.loop is b.loop
+    assert group.run(duration=10) == 0
+    assert a.element("c").count == 100 and b.element("c").count == 50
+    assert a.pool.n_used == b.pool.n_used == 0

@@ -184,7 +184,9 @@ class Router:
         if exc is not None:
             import traceback
             traceback.print_exception(type(exc), exc, exc.__traceback__)
-        self.stop(exit_code=2)
+        # In a RouterGroup the loop is shared: stop the router the element belongs to.
+        owner = element.router if element is not None and element.router is not None else self
+        owner.stop(exit_code=2)
 
     def run_until_idle(self, max_rounds: int = 1_000_000) -> None:
         """Drive tasks synchronously until none has work (tests and benchmarks)."""
@@ -225,22 +227,22 @@ class Router:
         for e in reversed(list(self.graph.elements.values())):
             _quiet_cleanup(e)
 
-    async def _main(self, duration: float | None) -> None:
+    async def _serve(self) -> None:
+        """Start listeners and tasks, then wait until this router is stopped."""
         self._stop_future = self.loop.create_future()
-        self.loop.set_exception_handler(self._loop_exception)
         if self._stopping:
             self._stop_future.set_result(None)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self.loop.add_signal_handler(sig, self.stop)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass   # not the main thread: the embedding program stops us
-        if duration is not None:
-            self.loop.call_later(duration, self.stop)
         for listener in self.listeners:
             await listener.start()
         self._kick()
         await self._stop_future
+
+    async def _main(self, duration: float | None) -> None:
+        self.loop.set_exception_handler(self._loop_exception)
+        _on_signals(self.loop, self.stop)
+        if duration is not None:
+            self.loop.call_later(duration, self.stop)
+        await self._serve()
 
     def run(self, duration: float | None = None) -> int:
         """Initialize, run until stopped (signal, STOP element or duration), clean up."""
@@ -280,6 +282,63 @@ class Router:
         width = max(len(f"{n}.{h}") for n, h, _ in rows)
         for n, h, v in rows:
             print(f"  {f'{n}.{h}':<{width}}  {v}", file=file)
+
+
+class RouterGroup:
+    """Several routers (the virtual nodes of a lab) on one event loop in one
+    process: a node costs a graph and a small pool, not a Python process."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None):
+        self.loop = loop or new_event_loop()
+        self.routers: dict[str, Router] = {}
+
+    def add(self, name: str, graph: ElementGraph, pool: PacketPool) -> Router:
+        router = Router(graph, pool, loop=self.loop)
+        self.routers[name] = router
+        return router
+
+    def initialize(self) -> None:
+        done = []
+        try:
+            for router in self.routers.values():
+                router.initialize()
+                done.append(router)
+        except Exception:
+            for router in done:
+                router.cleanup()
+            raise
+
+    def stop(self) -> None:
+        for router in self.routers.values():
+            router.stop()
+
+    def run(self, duration: float | None = None, on_started=None) -> int:
+        """Run every router until a signal (or duration); the worst exit code."""
+        self.initialize()
+
+        async def main():
+            self.loop.set_exception_handler(next(iter(self.routers.values()))._loop_exception)
+            _on_signals(self.loop, self.stop)
+            if duration is not None:
+                self.loop.call_later(duration, self.stop)
+            serving = [asyncio.ensure_future(r._serve()) for r in self.routers.values()]
+            if on_started is not None:
+                self.loop.call_soon(on_started)
+            await asyncio.gather(*serving)
+        try:
+            self.loop.run_until_complete(main())
+        finally:
+            for router in self.routers.values():
+                router.cleanup()
+        return max((r.exit_code for r in self.routers.values()), default=0)
+
+
+def _on_signals(loop, callback) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, callback)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass   # not the main thread: the embedding program stops us
 
 
 def _innermost_element(tb) -> Element | None:
