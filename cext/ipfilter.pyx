@@ -1,0 +1,116 @@
+# cython: language_level=3
+"""Compiled IPFilter/IPClassifier matching: a decision program run per packet.
+
+elements/ip/ipfilter_compile.py turns the rules' pattern trees into a
+decision program, as Click does: each instruction is one leaf test (a
+header field compared with a value, or "the packet holds N bytes of this
+header") with a jump for yes and one for no; a negative jump ends the run
+with an answer, -1 - r meaning "rule r" (r == number of rules: no rule).
+`and`, `or` and `not` are only jumps, so a packet is decided after the
+few tests on its own path.
+
+`Matcher(data, off, length, nh, program, entry).first_match(idx, out)` runs
+the program on every packet of a batch in one loop without Python objects
+or the GIL.  Its plain-Python twin, with the same API, is in
+`ipfilter_reference.py`; the module docstring there gives the
+program's layout and the conventions both follow.
+"""
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
+
+cdef enum:
+    _KIND = 0
+    _BASE = 1
+    _OFFSET = 2
+    _SIZE = 3
+    _SHIFT = 4
+    _WIDTH = 5
+    _MASK = 6
+    _OP = 7
+    _VALUE = 8
+    _NEED = 9
+    _YES = 10
+    _NO = 11
+
+
+cdef inline bint _compare(int64_t op, uint32_t v, uint32_t value) noexcept nogil:
+    if op == 0:
+        return v == value
+    if op == 1:
+        return v != value
+    if op == 2:
+        return v < value
+    if op == 3:
+        return v <= value
+    if op == 4:
+        return v > value
+    return v >= value
+
+
+cdef class Matcher:
+    """A decision program bound to one pool's arrays, which a pool never reallocates,
+    so that a call on a batch only takes the batch's index vector."""
+
+    cdef const uint8_t[:, ::1] data
+    cdef const uint16_t[::1] off
+    cdef const uint16_t[::1] length
+    cdef const uint16_t[::1] nh
+    cdef const int64_t[:, ::1] prog
+    cdef Py_ssize_t entry
+
+    def __init__(self, const uint8_t[:, ::1] data, const uint16_t[::1] off,
+                 const uint16_t[::1] length, const uint16_t[::1] nh,
+                 const int64_t[:, ::1] prog, Py_ssize_t entry):
+        self.data, self.off, self.length, self.nh = data, off, length, nh
+        self.prog, self.entry = prog, entry
+
+    def first_match(self, const uint32_t[::1] idx, Py_ssize_t[::1] out):
+        """out[i] = the first rule packet idx[i] matches (the number of rules for none)."""
+        _run(self.data, self.off, self.length, self.nh, idx, self.prog, self.entry, out)
+
+
+cdef void _run(const uint8_t[:, ::1] data, const uint16_t[::1] off,
+               const uint16_t[::1] length, const uint16_t[::1] nh,
+               const uint32_t[::1] idx, const int64_t[:, ::1] prog, Py_ssize_t entry,
+               Py_ssize_t[::1] out) noexcept nogil:
+    cdef Py_ssize_t n = idx.shape[0]
+    cdef Py_ssize_t slot_size = data.shape[1]
+    cdef Py_ssize_t i, pc, k, row, start, end, h, ihl4, have, pos
+    cdef Py_ssize_t have_ip, have_t, tstart
+    cdef uint32_t raw, v
+    cdef bint r
+    cdef const int64_t* ins
+    cdef const uint8_t* p
+    for i in range(n):
+        row = idx[i]
+        start = off[row]
+        end = start + length[row]
+        h = nh[row]
+        if h < start or end > slot_size:
+            have_ip = 0                  # no trustworthy IP bytes at all
+        else:
+            have_ip = end - h
+        if have_ip >= 1:
+            ihl4 = (data[row, h] & 0x0F) * 4
+            tstart = h + ihl4
+            have_t = end - tstart
+        else:
+            tstart = 0
+            have_t = -1
+        pc = entry
+        while pc >= 0:
+            ins = &prog[pc, 0]
+            have = have_ip if ins[_BASE] == 0 else have_t
+            if have < ins[_NEED]:
+                r = False
+            elif ins[_KIND] == 1:
+                r = True
+            else:
+                pos = (h if ins[_BASE] == 0 else tstart) + ins[_OFFSET]
+                p = &data[row, pos]
+                raw = p[0]
+                for k in range(1, ins[_SIZE]):
+                    raw = (raw << 8) | p[k]
+                v = ((raw >> ins[_SHIFT]) & <uint32_t>ins[_WIDTH]) & <uint32_t>ins[_MASK]
+                r = _compare(ins[_OP], v, <uint32_t>ins[_VALUE])
+            pc = ins[_YES] if r else ins[_NO]
+        out[i] = -1 - pc

@@ -1,0 +1,70 @@
+"""Plain-Python reference for the IPFilter decision-program kernel in cext/ipfilter.pyx.
+
+Same class, same methods, same results: the tests run both on the same
+random packets and programs.  One packet at a time, one instruction at a
+time, meant to be read.
+
+The program is an int64 array with one row per instruction:
+
+    KIND   0: compare a field; 1: only "the packet holds NEED bytes of BASE"
+    BASE   0: offsets count from the IP header (nh); 1: from the transport
+           header, 4 * IHL bytes after it
+    OFFSET, SIZE    the field's bytes (SIZE 1-4, big-endian)
+    SHIFT, WIDTH    value = (bytes >> SHIFT) & WIDTH
+    MASK, OP, VALUE the test: (value & MASK) OP VALUE, OP 0-5 for == != < <= > >=
+    NEED   the test is false unless the packet holds NEED bytes of BASE
+    YES, NO         the next instruction; a negative one ends the run with
+                    rule -1 - jump (the number of rules: no rule matched)
+
+Conventions: a packet's bytes are pool.data[slot, off:off + length]; its IP
+bytes run from nh to that end, and it has none when nh lies before off or
+the recorded length runs past the slot.  The transport header needs the
+IHL, so a packet with no IP bytes has no transport header either.
+"""
+from __future__ import annotations
+
+import operator
+
+KIND, BASE, OFFSET, SIZE, SHIFT, WIDTH, MASK, OP, VALUE, NEED, YES, NO = range(12)
+OPS = (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge)
+
+
+class Matcher:
+    """A decision program bound to one pool's arrays (the kernel's twin)."""
+
+    def __init__(self, data, off, length, nh, prog, entry):
+        self.data, self.off, self.length, self.nh = data, off, length, nh
+        self.prog, self.entry = prog, entry
+
+    def first_match(self, idx, out) -> None:
+        """out[i] = the first rule packet idx[i] matches (the number of rules for none)."""
+        _run(self.data, self.off, self.length, self.nh, idx, self.prog, self.entry, out)
+
+
+def _run(data, off, length, nh, idx, prog, entry, out) -> None:
+    slot_size = data.shape[1]
+    for i, row in enumerate(idx):
+        row = int(row)
+        start, h = int(off[row]), int(nh[row])
+        end = start + int(length[row])
+        have_ip = 0 if h < start or end > slot_size else end - h
+        if have_ip >= 1:
+            tstart = h + 4 * (int(data[row, h]) & 0x0F)
+            have_t = end - tstart
+        else:
+            tstart, have_t = 0, -1
+        pc = entry
+        while pc >= 0:
+            ins = [int(x) for x in prog[pc]]
+            base_start, have = (h, have_ip) if ins[BASE] == 0 else (tstart, have_t)
+            if have < ins[NEED]:
+                matched = False
+            elif ins[KIND] == 1:
+                matched = True
+            else:
+                pos = base_start + ins[OFFSET]
+                raw = int.from_bytes(bytes(data[row, pos:pos + ins[SIZE]]), "big")
+                v = ((raw >> ins[SHIFT]) & ins[WIDTH]) & ins[MASK]
+                matched = OPS[ins[OP]](v, ins[VALUE])
+            pc = ins[YES] if matched else ins[NO]
+        out[i] = -1 - pc

@@ -1,0 +1,96 @@
+"""The IP route lookup elements under Click's names, all on the compiled Fib.
+
+Click has one element per lookup algorithm (a linear list, a radix trie,
+DIR-24-8 tables); vforward has one algorithm, the compiled DIR-24-8 Fib
+behind IPRouteTable, so these classes differ only in the handlers Click
+gives them.
+"""
+from __future__ import annotations
+
+from vforward.element import write_handler
+
+from vforward.elements.ip.iproutetable import DynamicIPRouteTable, IPRouteTable
+
+_COMMON = """
+    Ports: 1 input, any number of outputs; push.
+
+    Expects packets with a destination address annotation (CheckIPHeader or
+    GetIPAddress set it).  Looks the address up with longest-prefix match,
+    sets the annotation to the route's gateway when it has one, and sends
+    the packet out of the route's output; a packet that matches no route is
+    dropped.  The output port is also left in the port annotation.
+
+    Each argument is a route 'ADDR/MASK [GATEWAY] OUTPUT': 18.26.4.24/32 0,
+    18.26.4.0/24 1, 0.0.0.0/0 18.26.4.1 1.  MASK is a prefix length or a
+    netmask; Click's short forms (18.26.4/24, 0/0) and bare addresses (/32)
+    work; GATEWAY may be '-' for none.  Every output a route names must be
+    connected, and a prefix may appear once.
+
+    A batch is looked up with one call of the compiled Fib (cext/fib.pyx,
+    DIR-24-8): one or two memory reads per packet however big the table,
+    then its next-hop indices are mapped to ports and gateways with two
+    array lookups, and the batch is partitioned by output port.
+"""
+
+_READ_HANDLERS = """
+    Handlers:
+      table (read)          the routes, one 'ADDR/LEN<tab>GATEWAY<tab>OUTPUT' line each
+                            ('-' for no gateway), sorted by prefix
+      lookup (read ADDR)    'OUTPUT GATEWAY' for ADDR, 'OUTPUT' when the route
+                            has no gateway, '-1' when no route matches
+      drops (read)          packets dropped because no route matched"""
+
+_WRITE_HANDLERS = """
+      add (write)      add a route 'ADDR/MASK [GATEWAY] OUTPUT'; fails if the
+                       prefix already has one
+      set (write)      add a route, replacing any route for the same prefix
+      remove (write)   remove 'ADDR/MASK' (or 'ADDR/MASK GATEWAY OUTPUT', which
+                       must match the route)
+      ctrl (write)     several lines 'add ROUTE', 'set ROUTE', 'remove ROUTE',
+                       applied as one: every line is checked first, and one
+                       bad line (named in the error) leaves the table unchanged"""
+
+
+class StaticIPLookup(IPRouteTable):
+    __doc__ = """StaticIPLookup(ROUTE, ...) -- simple static IP routing table
+""" + _COMMON + """
+    StaticIPLookup's routes are fixed by its configuration.
+""" + _READ_HANDLERS + "\n"
+
+
+class LookupIPRoute(StaticIPLookup):
+    __doc__ = """LookupIPRoute(ROUTE, ...) -- static IP routing table (old name)
+""" + _COMMON + """
+    Click's old name for StaticIPLookup; the routes are fixed by the
+    configuration.
+""" + _READ_HANDLERS + "\n"
+
+
+class LinearIPLookup(DynamicIPRouteTable):
+    __doc__ = """LinearIPLookup(ROUTE, ...) -- IP routing table
+""" + _COMMON + """
+    Click's LinearIPLookup searches a list; here the lookup is the same
+    compiled table as every other, and handlers change the routes.
+""" + _READ_HANDLERS + _WRITE_HANDLERS + "\n"
+
+
+class RadixIPLookup(DynamicIPRouteTable):
+    __doc__ = """RadixIPLookup(ROUTE, ...) -- IP routing table with dynamic routes
+""" + _COMMON + """
+    Click's RadixIPLookup uses a radix trie; here the lookup is the compiled
+    DIR-24-8 table, and handlers change the routes while packets flow.
+""" + _READ_HANDLERS + _WRITE_HANDLERS + "\n"
+
+
+class DirectIPLookup(DynamicIPRouteTable):
+    __doc__ = """DirectIPLookup(ROUTE, ...) -- IP routing lookup with direct-indexed tables
+""" + _COMMON + """
+    DirectIPLookup is Click's DIR-24-8-BASIC table (Gupta, Lin and McKeown,
+    Infocom 1998), which is what the compiled Fib implements.
+""" + _READ_HANDLERS + _WRITE_HANDLERS + """
+      flush (write)    remove every route at once
+"""
+
+    @write_handler("flush")
+    def write_flush(self, value):
+        self.table.clear()

@@ -1,0 +1,473 @@
+"""IPRouteTable: the route table shared by every IP lookup element, and Click's handlers.
+
+A route is Click's `ADDR/MASK [GATEWAY] OUTPUT`.  The table keeps the routes
+themselves in a dict keyed by (prefix, length), and mirrors them into the
+compiled longest-prefix-match table (cext/fib.pyx) as next-hop indices: one
+index per distinct (gateway, output) pair, reference-counted.  Two numpy
+arrays map an index to its output port and its gateway, so a batch is routed
+with one Fib call and two array lookups, then partitioned by output port.
+
+The lookup elements (StaticIPLookup, RadixIPLookup, DirectIPLookup,
+LinearIPLookup, LookupIPRoute in iplookup.py) are this element with Click's
+names; they differ only in which handlers they offer.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from vforward.args import ArgumentError
+from vforward.element import PUSH_ONLY, Element, HandlerError, read_handler, write_handler
+
+try:
+    from vforward.cext.fib import NO_ROUTE, Fib
+except ImportError:             # not built yet: the reference has the same API, slower
+    from vforward.cext.fib_reference import NO_ROUTE, FibReference as Fib
+
+MAX_NEXT_HOPS = 0xFFFF          # indices 0..65534; 65535 is NO_ROUTE
+NO_PORT = 0xFFFF                # nh_port of an unused index and of NO_ROUTE
+ROUTE_SYNTAX = "'ADDR/MASK [GATEWAY] OUTPUT'"
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class RouteError(ValueError):
+    """A route text that cannot be used; the message names the route and the fix."""
+
+
+# -- routes ------------------------------------------------------------------------
+def _ntoa(a: int) -> str:
+    return f"{a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.{a & 255}"
+
+
+@dataclass(frozen=True)
+class IPRoute:
+    """prefix/plen via gw (0: none) out of output port (-1: any, in a remove request)."""
+    prefix: int
+    plen: int
+    gw: int
+    port: int
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.prefix, self.plen
+
+    def prefix_text(self) -> str:
+        return f"{_ntoa(self.prefix)}/{self.plen}"
+
+    def __str__(self) -> str:
+        """Click's one-line form: '10.0.0.0/8 18.26.4.1 1', '-' for no gateway."""
+        gw = _ntoa(self.gw) if self.gw else "-"
+        return f"{self.prefix_text()} {gw} {self.port}"
+
+    def table_line(self) -> str:
+        """Click's table-handler line: fields separated by tabs, padded to columns."""
+        addr = self.prefix_text() + "\t"
+        if len(addr) < 17:
+            addr += "\t"
+        gw = (_ntoa(self.gw) if self.gw else "-") + "\t"
+        if len(gw) < 9:
+            gw += "\t"
+        return f"{addr}{gw}{self.port}"
+
+    def matches(self, request: "IPRoute") -> bool:
+        """Click's IPRoute::match: same prefix, and same gateway and port unless the
+        request gives no port."""
+        return self.key == request.key and (request.port < 0 or
+                                            (self.gw == request.gw and self.port == request.port))
+
+
+def _address(word: str, partial: bool) -> int | None:
+    """An IPv4 address; with partial, Click's short forms too ('18.26.4' is 18.26.4.0)."""
+    parts = word.split(".")
+    if not (4 if not partial else 1) <= len(parts) <= 4:
+        return None
+    value = 0
+    for p in parts:
+        if not _DIGITS.fullmatch(p) or int(p) > 255:
+            return None
+        value = (value << 8) | int(p)
+    return value << (8 * (4 - len(parts)))
+
+
+def _prefix(word: str, text: str) -> tuple[int, int]:
+    addr_text, slash, mask_text = word.partition("/")
+    addr = _address(addr_text, partial=bool(slash))
+    if addr is None:
+        raise RouteError(f"route '{text}': '{addr_text}' is not an IPv4 address")
+    if not slash:
+        return addr, 32
+    if _DIGITS.fullmatch(mask_text):
+        plen = int(mask_text)
+        if plen > 32:
+            raise RouteError(f"route '{text}': prefix length {plen} is not 0..32")
+    else:
+        mask = _address(mask_text, partial=False)
+        if mask is None:
+            raise RouteError(f"route '{text}': '{mask_text}' is neither a prefix length 0..32 "
+                             "nor a netmask such as 255.255.255.0")
+        plen = 32 - ((~mask & 0xFFFFFFFF).bit_length())
+        if mask != (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF:
+            raise RouteError(f"route '{text}': netmask {mask_text} is not a prefix mask "
+                             "(ones, then zeros); write it as a prefix length such as /24")
+    mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+    return addr & mask, plen
+
+
+def parse_route(text: str, remove: bool = False) -> IPRoute:
+    """Click's route syntax 'ADDR/MASK [GATEWAY] OUTPUT' (cp_ip_route).
+
+    ADDR/MASK is 10.0.0.0/8, 10.0.0.0/255.0.0.0, Click's short 10/8, or a bare
+    address (a /32); host bits are cleared.  GATEWAY is an address or '-'.  With
+    remove, 'ADDR/MASK' alone (any route for that prefix) is accepted too.
+    """
+    words = text.split()
+    text = " ".join(words)
+    syntax = "'ADDR/MASK [GATEWAY OUTPUT]'" if remove else ROUTE_SYNTAX
+    if not words:
+        raise RouteError(f"empty route; expected {syntax}")
+    if len(words) > 3:
+        raise RouteError(f"route '{text}': {len(words)} words, expected {syntax}")
+    prefix, plen = _prefix(words[0], text)
+    gw, port = 0, None
+    rest = words[1:]
+    if len(rest) == 2 or (len(rest) == 1 and not re.fullmatch(r"[-+]?[0-9]+", rest[0])):
+        gw_word = rest.pop(0)
+        if gw_word != "-":
+            gw = _address(gw_word, partial=False)
+            if gw is None:
+                raise RouteError(f"route '{text}': gateway '{gw_word}' is not an IPv4 address; "
+                                 "write '-' for no gateway")
+    if rest:
+        if not _DIGITS.fullmatch(rest[0]):
+            raise RouteError(f"route '{text}': output '{rest[0]}' is not an output port number "
+                             "(0, 1, ...)")
+        port = int(rest[0])
+    if port is None:
+        if not remove:
+            raise RouteError(f"route '{text}': no OUTPUT port; expected {syntax}")
+        port = -1
+    return IPRoute(prefix, plen, gw, port)
+
+
+# -- the table -------------------------------------------------------------------------
+class RouteTable:
+    """Routes by prefix, mirrored into a Fib of next-hop indices.
+
+    `nh_port[i]` and `nh_gw[i]` are the output port and gateway of next-hop
+    index i, ready for array lookups; index NO_ROUTE holds the default route
+    (port NO_PORT when there is none).
+    """
+
+    def __init__(self):
+        self.fib = Fib()
+        self.routes: dict[tuple[int, int], IPRoute] = {}
+        self.nh_port = np.full(MAX_NEXT_HOPS + 1, NO_PORT, dtype=np.uint16)
+        self.nh_gw = np.zeros(MAX_NEXT_HOPS + 1, dtype=np.uint32)
+        self._nh_of: dict[tuple[int, int], int] = {}
+        self._nh_refs: dict[int, int] = {}
+        self._free_nh: list[int] = []
+        self._next_nh = 0
+
+    def __len__(self) -> int:
+        return len(self.routes)
+
+    # next-hop indices
+    def _ref(self, route: IPRoute) -> int:
+        pair = (route.gw, route.port)
+        nh = self._nh_of.get(pair)
+        if nh is None:
+            if self._free_nh:
+                nh = self._free_nh.pop()
+            elif self._next_nh < MAX_NEXT_HOPS:
+                nh = self._next_nh
+                self._next_nh += 1
+            else:
+                raise RouteError(f"route '{route}': the table already has {MAX_NEXT_HOPS} "
+                                 "different (gateway, output) pairs, the most it can hold")
+            self._nh_of[pair] = nh
+            self._nh_refs[nh] = 0
+            self.nh_port[nh] = route.port
+            self.nh_gw[nh] = route.gw
+        self._nh_refs[nh] += 1
+        return nh
+
+    def _unref(self, route: IPRoute) -> None:
+        pair = (route.gw, route.port)
+        nh = self._nh_of[pair]
+        self._nh_refs[nh] -= 1
+        if self._nh_refs[nh] == 0:
+            del self._nh_of[pair], self._nh_refs[nh]
+            self.nh_port[nh] = NO_PORT
+            self.nh_gw[nh] = 0
+            self._free_nh.append(nh)
+
+    def pairs_in_use(self) -> int:
+        return len(self._nh_of)
+
+    def has_pair(self, gw: int, port: int) -> bool:
+        return (gw, port) in self._nh_of
+
+    # changes
+    def _set_default(self, route: IPRoute | None) -> None:
+        # The default route never enters the Fib: painting a /0 would write all
+        # 2^24 tbl24 entries (64 MiB, 0.1 s) per table.  A lookup that finds no
+        # route returns NO_ROUTE, and index NO_ROUTE maps to the default instead.
+        self.nh_port[NO_ROUTE] = NO_PORT if route is None else route.port
+        self.nh_gw[NO_ROUTE] = 0 if route is None else route.gw
+
+    def set(self, route: IPRoute) -> IPRoute | None:
+        """Add route, replacing any route for its prefix; returns the replaced one."""
+        old = self.routes.get(route.key)
+        if route.plen == 0:
+            self._set_default(route)
+        else:
+            nh = self._ref(route)
+            self.fib.insert(route.prefix, route.plen, nh)
+            if old is not None:
+                self._unref(old)
+        self.routes[route.key] = route
+        return old
+
+    def remove(self, key: tuple[int, int]) -> IPRoute:
+        old = self.routes.pop(key)
+        if key[1] == 0:
+            self._set_default(None)
+        else:
+            self.fib.delete(key[0], key[1])
+            self._unref(old)
+        return old
+
+    def load(self, routes: list[IPRoute]) -> None:
+        """Replace the whole table (one Fib.load: the fast path for big tables)."""
+        self.clear()
+        specific = [r for r in routes if r.plen]
+        nhs = [self._ref(r) for r in specific]
+        self.routes = {r.key: r for r in routes}
+        self.fib.load(np.array([r.prefix for r in specific], dtype=np.uint32),
+                      np.array([r.plen for r in specific], dtype=np.uint8),
+                      np.array(nhs, dtype=np.uint16))
+        for r in routes:
+            if r.plen == 0:
+                self._set_default(r)
+
+    def clear(self) -> None:
+        self.fib.clear()
+        self.routes.clear()
+        self.nh_port.fill(NO_PORT)
+        self.nh_gw.fill(0)
+        self._nh_of.clear()
+        self._nh_refs.clear()
+        self._free_nh.clear()
+        self._next_nh = 0
+
+    # queries
+    def lookup(self, addr: int) -> tuple[int, int]:
+        """(output port or -1, gateway) for one address."""
+        nh = self.fib.lookup(addr)
+        port = int(self.nh_port[nh])
+        return (-1, 0) if port == NO_PORT else (port, int(self.nh_gw[nh]))
+
+    def sorted_routes(self) -> list[IPRoute]:
+        return [self.routes[k] for k in sorted(self.routes)]
+
+
+# -- the element ------------------------------------------------------------------------
+class IPRouteTable(Element):
+    """IPRouteTable -- IP routing table superclass
+
+    The base of the route lookup elements: parses routes, routes batches, and
+    offers the table and lookup handlers.  See StaticIPLookup.
+    """
+    ABSTRACT = True
+    PORTS = "1/-"
+    PROCESSING = PUSH_ONLY
+
+    def configure(self, args):
+        texts = args.rest()
+        args.finish()
+        self.table = RouteTable()
+        self.drops = 0
+        seen: dict[tuple[int, int], tuple[int, IPRoute]] = {}
+        routes = []
+        for i, text in enumerate(texts, 1):
+            try:
+                route = parse_route(text)
+            except RouteError as e:
+                raise ArgumentError(f"{args.where}: argument {i}: {e}") from None
+            if route.key in seen:
+                j, other = seen[route.key]
+                raise ArgumentError(f"{args.where}: argument {i}: route '{route}' repeats the "
+                                    f"prefix {route.prefix_text()} of argument {j} ('{other}'); "
+                                    "give each prefix once")
+            seen[route.key] = (i, route)
+            routes.append(route)
+        try:
+            self.table.load(routes)
+        except RouteError as e:
+            raise ArgumentError(f"{args.where}: {e}") from None
+        self._needed_outputs = max((r.port for r in routes), default=-1) + 1
+
+    def port_spec(self):
+        # Every output a configured route names must be connected: the graph
+        # builder then reports a missing one as an unconnected output.
+        return f"1/{self._needed_outputs}-"
+
+    # -- packets -------------------------------------------------------------
+    def push(self, port, batch):
+        idx = batch.idx
+        n = len(idx)
+        if not n:
+            return
+        if not idx.flags.c_contiguous:
+            idx = batch.idx = np.ascontiguousarray(idx)
+        pool = batch.pool
+        table = self.table
+        nhs = np.empty(n, dtype=np.uint16)
+        table.fib.lookup_indexed(pool.dst_ip, idx, nhs)
+        ports = table.nh_port[nhs]
+        gws = table.nh_gw[nhs]
+        via = gws != 0
+        if via.any():
+            pool.dst_ip[idx[via]] = gws[via]
+        first = ports[0]
+        if (ports == first).all():
+            if first == NO_PORT:
+                self.drops += n
+                batch.kill()
+            else:
+                pool.port[idx] = first
+                self.emit(int(first), batch)
+            return
+        n_out = self.n_outputs
+        routed = ports != NO_PORT
+        pool.port[idx[routed]] = ports[routed]
+        parts = batch.partition(np.minimum(ports, n_out), n_out + 1)
+        for p in range(n_out):
+            self.emit(p, parts[p])
+        if len(parts[n_out].idx):
+            self.drops += len(parts[n_out].idx)
+            parts[n_out].kill()
+
+    # -- handlers --------------------------------------------------------------
+    @read_handler("table")
+    def read_table(self):
+        return "".join(r.table_line() + "\n" for r in self.table.sorted_routes())
+
+    @read_handler("lookup")
+    def read_lookup(self, arg=None):
+        text = (arg or "").strip()
+        addr = _address(text, partial=False)
+        if addr is None:
+            raise HandlerError(f"expected an IPv4 address such as 10.0.0.1, not '{text}'")
+        port, gw = self.table.lookup(addr)
+        return f"{port} {_ntoa(gw)}" if gw else str(port)
+
+    @read_handler("drops")
+    def read_drops(self):
+        return self.drops
+
+    def _check_output(self, route: IPRoute) -> None:
+        if route.port >= self.n_outputs:
+            have = (f"outputs 0..{self.n_outputs - 1}" if self.n_outputs > 1 else
+                    "only output 0" if self.n_outputs == 1 else "no outputs")
+            raise RouteError(f"route '{route}': output {route.port} is not connected; "
+                             f"'{self.name}' has {have}")
+
+
+class DynamicIPRouteTable(IPRouteTable):
+    """DynamicIPRouteTable -- an IPRouteTable whose routes handlers can change
+
+    Adds Click's add, set, remove and ctrl write handlers.
+    """
+    ABSTRACT = True
+
+    def _request(self, command: str, text: str) -> IPRoute:
+        route = parse_route(text, remove=command == "remove")
+        if command != "remove":
+            self._check_output(route)
+        return route
+
+    def _plan(self, commands: list[tuple[str, str, str]]) -> list[tuple[str, IPRoute]]:
+        """Check every (command, route text, where) against the table as the earlier
+        ones would leave it; the changes to make, or RouteError and nothing changed."""
+        pending: dict[tuple[int, int], IPRoute | None] = {}
+        new_pairs: set[tuple[int, int]] = set()
+        plan = []
+
+        def current(key):
+            return pending[key] if key in pending else self.table.routes.get(key)
+        for command, text, where in commands:
+            try:
+                route = self._request(command, text)
+            except RouteError as e:
+                raise RouteError(f"{where}{e}") from None
+            old = current(route.key)
+            if command == "add" and old is not None:
+                raise RouteError(f"{where}route '{route}' conflicts with existing route "
+                                 f"'{old}'; use set to replace it")
+            if command == "remove":
+                asked = " ".join(text.split())
+                if old is None:
+                    raise RouteError(f"{where}route '{asked}' not found; the table has no route "
+                                     f"for {route.prefix_text()}")
+                if not old.matches(route):
+                    raise RouteError(f"{where}route '{asked}' not found; the table has "
+                                     f"'{old}' for {route.prefix_text()}")
+                pending[route.key] = None
+                plan.append(("remove", old))
+                continue
+            pending[route.key] = route
+            if not self.table.has_pair(route.gw, route.port):
+                new_pairs.add((route.gw, route.port))
+            plan.append(("set", route))
+        if self.table.pairs_in_use() + len(new_pairs) > MAX_NEXT_HOPS:
+            raise RouteError(f"these routes need more than {MAX_NEXT_HOPS} different "
+                             "(gateway, output) pairs, the most a table holds")
+        return plan
+
+    def _apply(self, plan) -> None:
+        for action, route in plan:
+            if action == "remove":
+                self.table.remove(route.key)
+            else:
+                self.table.set(route)
+
+    def _run(self, commands) -> None:
+        try:
+            plan = self._plan(commands)
+        except RouteError as e:
+            raise HandlerError(str(e)) from None
+        self._apply(plan)
+
+    @write_handler("add")
+    def write_add(self, value):
+        self._run([("add", value, "")])
+
+    @write_handler("set")
+    def write_set(self, value):
+        self._run([("set", value, "")])
+
+    @write_handler("remove")
+    def write_remove(self, value):
+        self._run([("remove", value, "")])
+
+    @write_handler("ctrl")
+    def write_ctrl(self, value):
+        commands = []
+        for n, line in enumerate(value.splitlines(), 1):
+            line = re.sub(r"(//|#).*", "", line).strip()
+            if not line:
+                continue
+            command, _, rest = line.partition(" ")
+            where = f"ctrl line {n} ('{line}'): "
+            if command not in ("add", "set", "remove"):
+                raise HandlerError(f"{where}unknown command '{command}'; use add, set or remove; "
+                                   "nothing was changed")
+            commands.append((command, rest, where))
+        try:
+            plan = self._plan(commands)
+        except RouteError as e:
+            raise HandlerError(f"{e}; nothing was changed") from None
+        self._apply(plan)
