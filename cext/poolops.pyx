@@ -172,3 +172,36 @@ cdef class SlotAllocator:
             s = idx[i]
             mask[i] = self.off[s] < n or <Py_ssize_t>self.length[s] + n > 0xFFFF
         return mask
+
+
+def partition(const uint32_t[:] idx, const uint16_t[:] ports, Py_ssize_t n_ports):
+    """Counting sort of a batch by output port: (indices grouped by port, in
+    their original order within a port; bounds, n_ports + 1 offsets)."""
+    cdef Py_ssize_t n = idx.shape[0], i, p
+    if ports.shape[0] != n:
+        raise ValueError("ports and idx differ in length")
+    cdef cnp.ndarray out_arr = cnp.PyArray_EMPTY(1, [n], cnp.NPY_UINT32, 0)
+    cdef cnp.ndarray bounds_arr = np.zeros(n_ports + 1, dtype=np.intp)
+    cdef uint32_t* out = <uint32_t*>cnp.PyArray_DATA(out_arr)
+    cdef Py_ssize_t* bounds = <Py_ssize_t*>cnp.PyArray_DATA(bounds_arr)
+    cdef Py_ssize_t bad = -1
+    with nogil:
+        for i in range(n):
+            p = ports[i]
+            if p >= n_ports:
+                bad = p
+                break
+            bounds[p + 1] += 1
+        if bad < 0:
+            for p in range(n_ports):
+                bounds[p + 1] += bounds[p]
+            for i in range(n):              # bounds[p] walks forward as port p fills
+                p = ports[i]
+                out[bounds[p]] = idx[i]
+                bounds[p] += 1
+            for p in range(n_ports, 0, -1):   # restore the starts
+                bounds[p] = bounds[p - 1]
+            bounds[0] = 0
+    if bad >= 0:
+        raise ValueError(f"output port {bad} out of range 0..{n_ports - 1}")
+    return out_arr, bounds_arr

@@ -60,3 +60,12 @@ class SlotAllocator:
             p.off[s] -= n
             p.length[s] += n
         return None
+
+
+def partition(idx: np.ndarray, ports: np.ndarray, n_ports: int):
+    """Indices grouped by port (stable) and the n_ports + 1 group offsets."""
+    if len(ports) and int(ports.max()) >= n_ports:
+        raise ValueError(f"output port {int(ports.max())} out of range 0..{n_ports - 1}")
+    order = np.argsort(ports, kind="stable")
+    bounds = np.searchsorted(ports[order], np.arange(n_ports + 1))
+    return idx[order].astype(np.uint32), bounds

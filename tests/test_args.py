@@ -38,9 +38,11 @@ def test_too_many_positional_arguments():
         a.finish()
 
 
-def test_positional_after_keyword_is_an_error():
+def test_positional_after_keyword_is_an_error_once_positional_arguments_are_read():
+    a = Args("BURST 1, 5")
+    assert a.raw == ["BURST 1", "5"]      # elements with their own language read raw
     with pytest.raises(ArgumentError, match="positional arguments first"):
-        Args("BURST 1, 5")
+        a.positional("N")
 
 
 def test_bad_value_names_argument_and_expected_form():

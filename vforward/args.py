@@ -218,14 +218,18 @@ class Args:
         self._positional: list[str] = []
         self._keywords: dict[str, str] = {}
         self._raw = split_args(config)
+        self._order_error: ArgumentError | None = None
         for arg in self._raw:
             key, value = split_keyword(arg)
             if key is None or not value:
                 # A bare capitalised word (Print(OK), ControlSocket(TCP, 80)) is
                 # positional unless the element asks for a keyword of that name.
-                if self._keywords and key is None:
-                    raise ArgumentError(f"{where}: positional argument {arg!r} after keyword "
-                                        "arguments; put positional arguments first")
+                if self._keywords and key is None and self._order_error is None:
+                    # Raised only if the element reads positional arguments: elements
+                    # with their own language (IPFilter) read `raw` instead.
+                    self._order_error = ArgumentError(
+                        f"{where}: positional argument {arg!r} after keyword arguments; "
+                        "put positional arguments first")
                 self._positional.append(arg)
             else:
                 if key in self._keywords:
@@ -254,6 +258,8 @@ class Args:
 
     def positional(self, name: str, kind=anything, default=_MISSING):
         """The next positional argument, which may also be given as keyword NAME."""
+        if self._order_error is not None:
+            raise self._order_error
         self._known.append(name)
         if name in self._keywords:
             return self._convert(name, kind, self._keywords.pop(name))
@@ -288,6 +294,8 @@ class Args:
 
     def finish(self) -> None:
         """Complain about anything the element did not read."""
+        if self._order_error is not None:
+            raise self._order_error
         if self._next < len(self._positional):
             extra = self._positional[self._next:]
             raise ArgumentError(f"{self.where}: too many arguments ({', '.join(map(repr, extra))}); "

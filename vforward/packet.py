@@ -31,9 +31,9 @@ ANNOTATIONS = {
 
 
 try:
-    from vforward.cext.poolops import SlotAllocator
+    from vforward.cext.poolops import SlotAllocator, partition as _partition
 except ImportError:   # not built yet: the plain-Python reference does the same
-    from vforward.cext.poolops_reference import SlotAllocator
+    from vforward.cext.poolops_reference import SlotAllocator, partition as _partition
 
 
 class PoolExhausted(RuntimeError):
@@ -165,12 +165,9 @@ class Batch:
         """Split by a per-packet output port number in [0, n_ports); order kept per port."""
         if n_ports == 1:
             return [self]
-        if len(self.idx) == 0:
-            return [Batch(self.pool, self.idx) for _ in range(n_ports)]
-        order = np.argsort(ports, kind="stable")
-        bounds = np.searchsorted(ports[order], np.arange(n_ports + 1))
-        sorted_idx = self.idx[order]
-        return [Batch(self.pool, sorted_idx[bounds[i]:bounds[i + 1]]) for i in range(n_ports)]
+        out, bounds = _partition(self.idx, np.asarray(ports).astype(np.uint16, copy=False), n_ports)
+        b = bounds.tolist()
+        return [Batch(self.pool, out[b[i]:b[i + 1]]) for i in range(n_ports)]
 
     def concat(self, other: "Batch") -> "Batch":
         return Batch(self.pool, np.concatenate((self.idx, other.idx)))

@@ -80,3 +80,19 @@ def test_strip_and_unstrip_agree(packets, n, do_strip):
             results.append(None if r is None else r.tolist())
     assert results[0] == results[1]
     assert _state(pools[0]) == _state(pools[1])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 6), max_size=300), st.integers(7, 9))
+def test_partition_kernel_matches_reference(ports, n_ports):
+    idx = np.random.default_rng(len(ports)).permutation(1000)[:len(ports)].astype(np.uint32)
+    p = np.array(ports, dtype=np.uint16)
+    out_c, b_c = poolops.partition(idx, p, n_ports)
+    out_r, b_r = poolops_reference.partition(idx, p, n_ports)
+    assert out_c.tolist() == out_r.tolist() and list(b_c) == list(b_r)
+
+
+@pytest.mark.parametrize("impl", [poolops, poolops_reference])
+def test_partition_refuses_a_port_out_of_range(impl):
+    with pytest.raises(ValueError, match="out of range"):
+        impl.partition(np.arange(3, dtype=np.uint32), np.array([0, 5, 1], np.uint16), 3)
