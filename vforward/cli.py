@@ -19,7 +19,10 @@ def _user_errors() -> tuple:
         from vforward.config import ConfigError
         from vforward.element import ElementError
         from vforward.graph import GraphError
-        USER_ERRORS = (ConfigError, GraphError, ArgumentError, ElementError,
+        from vforward.topo.deploy import DeployError
+        from vforward.topo.model import TopologyError
+        USER_ERRORS = (ConfigError, GraphError, ArgumentError, ElementError, TopologyError,
+                       DeployError,
                        FileNotFoundError, PermissionError, IsADirectoryError)
     return USER_ERRORS
 
@@ -227,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("name", nargs="?")
     e.add_argument("--elements", action="append", metavar="FILE.py")
     e.set_defaults(func=cmd_elements)
+
+    from vforward.topo.cli import add_parser as add_topo_parser
+    add_topo_parser(sub)
 
     d = sub.add_parser("demo", help="the default job: run the bundled demo and report")
     d.set_defaults(func=cmd_demo)

@@ -1,0 +1,190 @@
+"""`vforward topo ...`: the lab life cycle on the command line.
+
+Every subcommand takes the lab first: the YAML file, or the name of a
+deployed lab.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+
+def _lab_for(lab_ref: str):
+    """The addressed Lab for a YAML file, or for a deployed lab's recorded YAML."""
+    from vforward.topo.deploy import prepare
+    from vforward.topo.ops import lab_state
+    if lab_ref.endswith((".yaml", ".yml")) or os.path.exists(lab_ref):
+        return prepare(lab_ref)
+    return prepare(lab_state(lab_ref).topology)
+
+
+def cmd_configs(a) -> int:
+    from vforward.topo.deploy import assign_underlay
+    from vforward.topo.render import configs
+    lab = _lab_for(a.lab)
+    assign_underlay(lab)
+    os.makedirs(a.output, exist_ok=True)
+    for name, text in configs(lab).items():
+        path = os.path.join(a.output, f"{name}.click")
+        with open(path, "w") as f:
+            f.write(text)
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_deploy(a) -> int:
+    from vforward.topo.deploy import deploy
+    st = deploy(a.lab, nodes_per_worker=a.nodes_per_process)
+    print(f"state: {st.directory}")
+    return 0
+
+
+def cmd_destroy(a) -> int:
+    from vforward.topo.deploy import destroy
+    removed = destroy(a.lab)
+    print(f"destroyed: {len(removed)} items removed")
+    return 0
+
+
+def cmd_exec(a) -> int:
+    from vforward.topo.ops import exec_in
+    cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
+    return exec_in(a.lab, a.node, cmd)
+
+
+def cmd_link(a) -> int:
+    from vforward.topo.ops import set_link
+    ends = set_link(a.lab, a.interface, a.state)
+    print(f"link {' -- '.join(ends)} {a.state}")
+    return 0
+
+
+def cmd_impair(a) -> int:
+    from vforward.topo.ops import impair
+    now = impair(a.lab, a.interface, reset=a.reset, delay=a.delay, jitter=a.jitter,
+                 loss=a.loss, rate=a.rate, queue=a.queue)
+    print(f"{a.interface} egress: " + ", ".join(f"{k} {v}" for k, v in now.items()))
+    return 0
+
+
+def cmd_stats(a) -> int:
+    from vforward.topo.ops import stats
+    rows = stats(a.lab)
+    if a.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'interface':<14}{'peer':<14}{'rx pkts':>10}{'tx pkts':>10}{'rx Mbit/s':>11}"
+          f"{'tx Mbit/s':>11}{'drops':>8}  state")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['interface']:<14}{r['peer']:<14}  error: {r['error']}")
+            continue
+        print(f"{r['interface']:<14}{r['peer']:<14}{r['rx_packets']:>10}{r['tx_packets']:>10}"
+              f"{r['rx_rate_bps'] / 1e6:>11.2f}{r['tx_rate_bps'] / 1e6:>11.2f}{r['drops']:>8}  "
+              f"{'up' if r['up'] else 'DOWN'}")
+    return 0
+
+
+def cmd_capture(a) -> int:
+    from vforward.topo.ops import capture
+    capture(a.lab, a.interface, a.write, duration=a.duration, count=a.count)
+    print(f"wrote {a.write}")
+    return 0
+
+
+def cmd_inspect(a) -> int:
+    from vforward.topo.ops import inspect
+    info = inspect(a.lab)
+    if a.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"lab {info['name']} ({info['mode']} mode) from {info['topology']}")
+    for n in info["nodes"]:
+        state = {True: "running", False: "DEAD", None: "-"}[n["running"]]
+        print(f"  {n['node']:<10} {n['kind']:<7} netns {n['netns']:<24} pid {n['pid'] or '-'} {state}")
+        for i in n["interfaces"]:
+            print(f"      {i['name']:<8} {i['address']:<20} {i['mac']}  -> {i['peer']} ({i['link']})")
+    return 0
+
+
+def cmd_graph(a) -> int:
+    from vforward.topo.picture import topology_dot
+    lab = _lab_for(a.lab)
+    dot = topology_dot(lab)
+    if not a.output or a.output.endswith(".dot"):
+        if a.output:
+            with open(a.output, "w") as f:
+                f.write(dot)
+        else:
+            sys.stdout.write(dot)
+        return 0
+    if shutil.which("dot") is None:
+        print("vforward: error: Graphviz 'dot' is not installed (install graphviz)", file=sys.stderr)
+        return 1
+    fmt = os.path.splitext(a.output)[1].lstrip(".")
+    subprocess.run(["dot", f"-T{fmt}", "-o", a.output], input=dot.encode(), check=True)
+    print(f"wrote {a.output}")
+    return 0
+
+
+def cmd_validate(a) -> int:
+    from vforward.topo.validate import validate
+    return validate(_lab_for(a.lab))
+
+
+def cmd_worker(a) -> int:
+    from vforward.topo.worker import run_worker
+    return run_worker(a.lab_dir, a.nodes)
+
+
+def add_parser(sub) -> None:
+    t = sub.add_parser("topo", help="virtual network labs: deploy, operate, destroy")
+    ts = t.add_subparsers(dest="topo_command", metavar="SUBCOMMAND")
+    ts.required = True
+
+    def lab_cmd(name, func, help_):
+        p = ts.add_parser(name, help=help_)
+        p.add_argument("lab", help="the topology YAML file, or a deployed lab's name")
+        p.set_defaults(func=func)
+        return p
+
+    p = lab_cmd("configs", cmd_configs, "write every node's vforward config")
+    p.add_argument("-o", "--output", default="configs", help="folder (default ./configs)")
+    p = lab_cmd("deploy", cmd_deploy, "bring the lab up")
+    p.add_argument("--nodes-per-process", type=int, default=25,
+                   help="routers hosted by one process (default 25)")
+    lab_cmd("destroy", cmd_destroy, "tear the lab down, leaving nothing behind")
+    p = lab_cmd("exec", cmd_exec, "run a command in a node's namespace")
+    p.add_argument("node")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND ...")
+    p = lab_cmd("link", cmd_link, "take a link down or up (both directions)")
+    p.add_argument("interface", help="node:interface at either end")
+    p.add_argument("state", choices=["up", "down"])
+    p = lab_cmd("impair", cmd_impair, "set an interface's egress conditions")
+    p.add_argument("interface", help="node:interface")
+    p.add_argument("--delay")
+    p.add_argument("--jitter")
+    p.add_argument("--loss", help="e.g. 1%% or 0.01")
+    p.add_argument("--rate", help="e.g. 10mbit")
+    p.add_argument("--queue", type=int)
+    p.add_argument("--reset", action="store_true", help="remove every condition")
+    p = lab_cmd("stats", cmd_stats, "per-interface packets, bytes, rates and drops")
+    p.add_argument("--json", action="store_true")
+    p = lab_cmd("capture", cmd_capture, "write an interface's traffic to a pcap file")
+    p.add_argument("interface")
+    p.add_argument("-w", "--write", required=True, metavar="FILE.pcap")
+    p.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
+    p.add_argument("-c", "--count", type=int, help="stop after this many packets")
+    p = lab_cmd("inspect", cmd_inspect, "nodes, interfaces, addresses, processes")
+    p.add_argument("--json", action="store_true")
+    p = lab_cmd("graph", cmd_graph, "draw the topology (DOT, SVG, PNG)")
+    p.add_argument("-o", "--output")
+    lab_cmd("validate", cmd_validate, "run the lab's validate: checks (exit 0 pass, 1 fail, 2 none)")
+    w = ts.add_parser("worker", help="(internal) host lab routers; deploy starts it")
+    w.add_argument("lab_dir")
+    w.add_argument("nodes", nargs="+")
+    w.set_defaults(func=cmd_worker)

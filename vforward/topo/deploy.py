@@ -1,0 +1,254 @@
+"""Bringing a lab up and tearing it down.
+
+deploy: namespaces for every node, generated configs, worker processes that
+run the routers (which create the TAP devices and the virtual links), the
+node kernels' loopbacks and routes, and the state record.  destroy works
+from the record alone, so it cleans up after a crashed router or a changed
+YAML file and leaves no namespace, device, socket or process behind.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from vforward import netns
+from vforward.topo import render
+from vforward.topo.addressing import assign
+from vforward.topo.model import Lab, TopologyError, load_lab
+from vforward.topo.routes import static_routes
+from vforward.topo.state import LabState, lab_dir, load_state, pid_alive, remove_state
+
+NODES_PER_WORKER = 25
+READY_TIMEOUT = 120.0
+
+
+class DeployError(RuntimeError):
+    """The lab could not be brought up; the message says what failed and where to look."""
+
+
+def prepare(path: str) -> Lab:
+    """Read, check and address a lab."""
+    return assign(load_lab(path))
+
+
+def _free_udp_port(address: str, start: int) -> int:
+    """The first UDP port from `start` that can be bound on `address`."""
+    port = start
+    while port < 65535:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind((address, port))
+                return port
+            except OSError:
+                port += 1
+    raise DeployError(f"no free UDP port on {address} from {start}")
+
+
+def assign_underlay(lab: Lab, base: int = 0) -> None:
+    """An (address, UDP port) for every router end of a router-router link."""
+    if not base:
+        base = 20000 + (int.from_bytes(lab.name.encode()[:4].ljust(4, b"\0"), "big") % 2000) * 16
+    port = base
+    for link in lab.links:
+        if not (lab.nodes[link.a.node].is_router and lab.nodes[link.b.node].is_router):
+            continue
+        for end in (link.a, link.b):
+            addr = lab.hosts[lab.nodes[end.node].host]
+            port = _free_udp_port(addr, port) if addr.startswith("127.") else port
+            link.underlay[end.ref] = (addr, port)
+            port += 1
+
+
+def _record(lab: Lab, path: str, mode: str) -> LabState:
+    st = LabState(name=lab.name, topology=os.path.abspath(path), mode=mode)
+    for node in lab.nodes.values():
+        st.namespaces[node.name] = render.netns_name(lab, node.name)
+        if node.is_router:
+            st.sockets[node.name] = os.path.join(lab_dir(lab.name), "sock", f"{node.name}.sock")
+    for link in lab.links:
+        for end in (link.a, link.b):
+            peer = link.other(end)
+            node = lab.nodes[end.node]
+            if node.is_router:
+                egress = [end.node, f"{render.element_prefix(end)}_egress"]
+                counters = [end.node, render.element_prefix(end)]
+            else:   # a host's egress is the ingress emulator of the router that owns its TAP
+                egress = [peer.node, f"{render.element_prefix(peer)}_ingress"]
+                counters = None
+            st.interfaces[end.ref] = {"node": end.node, "name": end.name, "address": str(end.address),
+                                      "mac": end.mac, "peer": peer.ref, "kind": node.kind,
+                                      "egress": egress, "counters": counters, "link": link.index}
+            if end.ref in link.underlay:
+                st.underlay[end.ref] = list(link.underlay[end.ref])
+        st.links[str(link.index)] = {"a": link.a.ref, "b": link.b.ref, "state": link.state,
+                                     "subnet": str(link.subnet)}
+    return st
+
+
+def _kernel_setup(lab: Lab) -> None:
+    """Loopbacks, routes and sysctls of the node kernels (after the TAPs exist)."""
+    table = static_routes(lab)
+    for node in lab.nodes.values():
+        ns = render.netns_name(lab, node.name)
+        cmds = []
+        if node.is_router:
+            cmds.append(f"address add {node.loopback} dev lo")
+            if node.routing == "static":
+                for r in table[node.name]:
+                    if r.gateway is not None:
+                        cmds.append(f"route replace {r.prefix} via {r.gateway} dev {r.interface}")
+        if cmds:
+            p = subprocess.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(cmds) + "\n",
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                raise DeployError(f"configuring node {node.name}'s kernel failed: {p.stderr.strip()}")
+
+
+def _new_namespace(name: str) -> None:
+    netns.create(name)
+    # The node's kernel never forwards (vforward does) and stays quiet on IPv6.
+    netns.run(name, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0",
+              "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+
+
+def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "user",
+           log=print) -> LabState:
+    """Bring the lab in `path` up; returns its state record."""
+    lab = prepare(path)
+    existing = load_state(lab.name)
+    if existing is not None:
+        if any(pid_alive(p) for p in existing.pids()) or any(
+                netns.exists(n) for n in existing.namespaces.values()):
+            raise DeployError(f"lab {lab.name} is already deployed (from {existing.topology}); "
+                              f"run 'vforward topo destroy {lab.name}' first")
+        remove_state(lab.name)
+    for node in lab.nodes.values():
+        if node.host != "local":
+            raise DeployError(f"node {node.name} is placed on host '{node.host}'; this version "
+                              "deploys labs on the local host only (render them with "
+                              "'vforward topo configs' for other hosts)")
+    assign_underlay(lab)
+    t0 = time.monotonic()
+    st = _record(lab, path, mode)
+    d = st.directory
+    for sub in ("configs", "sock", "ready", "logs"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    st.save()
+    try:
+        for ns in st.namespaces.values():
+            _new_namespace(ns)
+        for name, text in render.configs(lab).items():
+            with open(os.path.join(d, "configs", f"{name}.click"), "w") as f:
+                f.write(text)
+        _start_workers(lab, st, nodes_per_worker)
+        st.save()
+        _wait_ready(st)
+        _kernel_setup(lab)
+    except BaseException:
+        destroy_state(st)
+        raise
+    st.save()
+    log(f"lab {lab.name}: {len(lab.routers())} routers, "
+        f"{len(lab.nodes) - len(lab.routers())} hosts, {len(lab.links)} links up "
+        f"in {time.monotonic() - t0:.1f}s")
+    return st
+
+
+def _start_workers(lab: Lab, st: LabState, per_worker: int) -> None:
+    routers = [n.name for n in lab.routers()]
+    for i in range(0, len(routers), per_worker):
+        chunk = routers[i:i + per_worker]
+        log_path = os.path.join(st.directory, "logs", f"worker-{i // per_worker}.log")
+        with open(log_path, "w") as logf:
+            p = subprocess.Popen([sys.executable, "-m", "vforward", "topo", "worker", st.directory,
+                                  *chunk], stdout=logf, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        st.workers.append({"pid": p.pid, "nodes": chunk, "log": log_path})
+
+
+def _wait_ready(st: LabState) -> None:
+    ready = os.path.join(st.directory, "ready")
+    deadline = time.monotonic() + READY_TIMEOUT
+    waiting = {w["pid"]: w for w in st.workers}
+    while waiting:
+        for pid, w in list(waiting.items()):
+            if os.path.exists(os.path.join(ready, str(pid))):
+                del waiting[pid]
+                continue
+            err = os.path.join(ready, f"{pid}.error")
+            if os.path.exists(err) or not pid_alive(pid):
+                why = open(err).read().strip() if os.path.exists(err) else "it exited"
+                tail = _tail(w["log"])
+                raise DeployError(f"the router process for {', '.join(w['nodes'])} failed: {why}"
+                                  + (f"\n--- {w['log']}:\n{tail}" if tail else ""))
+        if time.monotonic() > deadline:
+            raise DeployError(f"routers not up after {READY_TIMEOUT:.0f}s; see {st.directory}/logs")
+        time.sleep(0.05)
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    try:
+        with open(path) as f:
+            return "".join(f.readlines()[-lines:]).rstrip()
+    except OSError:
+        return ""
+
+
+def destroy_state(st: LabState) -> list[str]:
+    """Remove everything the record names; returns what was removed."""
+    removed = []
+    for pid in st.pids():
+        if pid_alive(pid):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 5
+    for pid in st.pids():
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid_alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _reap(pid)
+        removed.append(f"process {pid}")
+    for ns in st.namespaces.values():
+        if netns.exists(ns):
+            netns.delete(ns)
+            removed.append(f"namespace {ns}")
+    for ns, dev in st.extra_devices:
+        subprocess.run(["ip"] + (["-n", ns] if ns else []) + ["link", "del", dev],
+                       capture_output=True)
+    remove_state(st.name)
+    return removed
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def destroy(lab_ref: str) -> list[str]:
+    """Destroy a deployed lab, named by its name or its YAML file."""
+    name = resolve_name(lab_ref)
+    st = load_state(name)
+    if st is None:
+        raise TopologyError(f"lab {name} is not deployed (no record under {lab_dir(name)})")
+    return destroy_state(st)
+
+
+def resolve_name(lab_ref: str) -> str:
+    """A lab is named by its name, or by a YAML file whose 'name' is read."""
+    if lab_ref.endswith((".yaml", ".yml")) or os.path.sep in lab_ref:
+        if os.path.exists(lab_ref):
+            return load_lab(lab_ref).name
+        raise TopologyError(f"topology file {lab_ref} does not exist")
+    return lab_ref

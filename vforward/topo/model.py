@@ -1,0 +1,437 @@
+"""The lab model: nodes, links, link conditions, validations, placement.
+
+`load_lab(path)` reads a containerlab-shaped YAML file and checks it; every
+mistake raises `TopologyError` naming file:line and the fix.  Addresses are
+filled in afterwards by `vforward.topo.addressing.assign`.
+
+Placement is part of the model from the start: every node has a `host`
+(default "local") and every link end an underlay address, so nothing below
+the testbed assumes the lab fits on one machine.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+
+from vforward.args import ArgumentError, bandwidth, seconds
+from vforward.config.errors import did_you_mean
+from vforward.topo.yamlsource import LocatedDict, LocatedList, TopologyYAMLError, load_located
+
+KINDS = ("router", "host")
+ROUTING = ("static", "ospf")
+LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,11}$")
+NODE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
+IFACE_NAME = re.compile(r"^[a-z][a-z0-9.-]{0,14}$")
+
+
+class TopologyError(ValueError):
+    """A topology that cannot be built; the message names file:line and the fix."""
+
+
+@dataclass
+class Impairment:
+    """Link conditions on one direction (or both) of a link."""
+    delay: float = 0.0          # seconds
+    jitter: float = 0.0         # seconds
+    loss: float = 0.0           # probability 0..1
+    rate: float = 0.0           # bytes per second; 0 = unlimited
+    queue: int = 1000           # packets held when rate-limited
+
+    def is_default(self) -> bool:
+        return self == Impairment()
+
+    def merged(self, other: "Impairment | None") -> "Impairment":
+        """This impairment with every field that `other` sets differently from default."""
+        if other is None:
+            return self
+        base, out = Impairment(), Impairment(**self.__dict__)
+        for k, v in other.__dict__.items():
+            if v != getattr(base, k):
+                setattr(out, k, v)
+        return out
+
+
+@dataclass
+class Interface:
+    node: str
+    name: str
+    link: "Link | None" = None
+    address: ipaddress.IPv4Interface | None = None    # filled by addressing
+    mac: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.node}:{self.name}"
+
+
+@dataclass
+class Link:
+    index: int
+    a: Interface
+    b: Interface
+    impair: Impairment = field(default_factory=Impairment)
+    state: str = "up"
+    subnet: ipaddress.IPv4Network | None = None
+    cost: int = 10
+    where: str = ""
+    # Underlay: (address, UDP port) per end, filled in at deploy time.
+    underlay: dict = field(default_factory=dict)
+
+    def other(self, iface: Interface) -> Interface:
+        return self.b if iface is self.a else self.a
+
+    @property
+    def name(self) -> str:
+        return f"{self.a.ref}--{self.b.ref}"
+
+
+@dataclass
+class Node:
+    name: str
+    kind: str = "router"
+    routing: str = "static"
+    host: str = "local"
+    config: str | None = None          # a hand-written .cfg replaces the generated one
+    extra: str = ""                    # Click text appended to the generated config
+    loopback: ipaddress.IPv4Interface | None = None
+    interfaces: dict = field(default_factory=dict)    # name -> Interface
+    where: str = ""
+
+    @property
+    def is_router(self) -> bool:
+        return self.kind == "router"
+
+
+@dataclass
+class Validation:
+    kind: str              # reach | ping | traceroute
+    src: str
+    dst: str               # node name or address
+    count: int = 3
+    path: list = field(default_factory=list)
+    where: str = ""
+
+
+@dataclass
+class Lab:
+    name: str
+    path: str
+    nodes: dict            # name -> Node, in file order
+    links: list
+    validations: list
+    hosts: dict            # placement host name -> underlay address
+    addressing: dict
+    routing: str = "static"
+
+    def routers(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.is_router]
+
+    def interface(self, ref: str) -> Interface:
+        """'r1:eth1' -> Interface, with a clear error when it does not exist."""
+        node_name, _, iname = ref.partition(":")
+        node = self.nodes.get(node_name)
+        if node is None:
+            hint = did_you_mean(node_name, self.nodes)
+            raise TopologyError(f"no node '{node_name}' in lab {self.name}" +
+                                (f"; did you mean '{hint}'?" if hint else ""))
+        iface = node.interfaces.get(iname)
+        if iface is None:
+            names = ", ".join(node.interfaces) or "none"
+            raise TopologyError(f"node {node_name} has no interface '{iname}' (it has {names})")
+        return iface
+
+
+# -- reading ------------------------------------------------------------------------
+
+_TOP_KEYS = ("name", "topology", "defaults", "validate", "addressing", "hosts", "routing")
+_NODE_KEYS = ("kind", "routing", "host", "config", "extra", "loopback")
+_LINK_KEYS = ("endpoints", "impair", "state", "addresses", "subnet", "cost")
+_IMPAIR_KEYS = ("delay", "jitter", "loss", "rate", "queue")
+_ADDRESSING_KEYS = ("p2p", "p2p_prefix", "loopback", "lan")
+DEFAULT_ADDRESSING = {"p2p": "10.0.0.0/16", "p2p_prefix": 30, "loopback": "10.255.0.0/24",
+                      "lan": "172.16.0.0/16"}
+
+
+def _err(where: str, message: str) -> TopologyError:
+    return TopologyError(f"{where}: {message}")
+
+
+def _check_keys(d: LocatedDict, allowed, what: str) -> None:
+    for key in d:
+        if key not in allowed:
+            hint = did_you_mean(str(key), allowed)
+            tip = f"; did you mean '{hint}'?" if hint else f"; known keys: {', '.join(allowed)}"
+            raise _err(d.where(key), f"unknown key '{key}' in {what}{tip}")
+
+
+def _mapping(value, where: str, what: str) -> LocatedDict:
+    if value is None:
+        d = LocatedDict()
+        d.line, d.key_lines = 0, {}
+        return d
+    if not isinstance(value, dict):
+        raise _err(where, f"{what} must be a mapping (key: value lines)")
+    return value
+
+
+def parse_impairment(d, where: str) -> Impairment:
+    d = _mapping(d, where, "impair")
+    _check_keys(d, _IMPAIR_KEYS, "impair")
+    imp = Impairment()
+    try:
+        for key in ("delay", "jitter"):
+            if key in d:
+                setattr(imp, key, seconds(str(d[key])))
+        if "loss" in d:
+            imp.loss = parse_loss(str(d["loss"]))
+        if "rate" in d:
+            imp.rate = parse_rate(str(d["rate"]))
+        if "queue" in d:
+            q = d["queue"]
+            if not isinstance(q, int) or q < 1:
+                raise ArgumentError(f"queue must be a positive number of packets, got {q!r}")
+            imp.queue = q
+    except ArgumentError as e:
+        raise _err(d.where(), f"impair: {e}") from None
+    return imp
+
+
+def parse_loss(text: str) -> float:
+    """'1%' or '0.01' -> 0.01."""
+    t = text.strip()
+    try:
+        value = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise ArgumentError(f"expected a loss such as 1% or 0.01, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise ArgumentError(f"loss must be between 0% and 100%, got {text!r}")
+    return value
+
+
+def parse_rate(text: str) -> float:
+    """'10mbit', '10Mbps', '1gbit' -> bytes per second (tc's units are bits)."""
+    t = text.strip()
+    if t in ("0", "unlimited", "none"):
+        return 0.0
+    return bandwidth(t) if re.search(r"[a-zA-Z]", t) else bandwidth(t + "bps")
+
+
+def load_lab(path: str) -> Lab:
+    """Read, check and return the lab in a topology file (addresses not yet assigned)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise TopologyError(f"cannot read topology file {path}: {e.strerror}") from None
+    return parse_lab(text, path)
+
+
+def parse_lab(text: str, path: str = "<topology>") -> Lab:
+    try:
+        doc = load_located(text, path)
+    except TopologyYAMLError as e:
+        raise TopologyError(str(e)) from None
+    if not isinstance(doc, dict):
+        raise TopologyError(f"{path}:1: a topology file is a mapping with 'name' and 'topology'")
+    _check_keys(doc, _TOP_KEYS, "the topology file")
+    name = doc.get("name")
+    if name is None:
+        raise _err(doc.where(), "the lab needs a 'name' (lower-case letters, digits, '-'; "
+                                "at most 12 characters)")
+    name = str(name)
+    if not LAB_NAME.match(name):
+        raise _err(doc.where("name"), f"lab name '{name}' must be lower-case letters, digits "
+                                      "and '-', at most 12 characters (it prefixes namespace names)")
+    defaults = _mapping(doc.get("defaults"), doc.where("defaults"), "defaults")
+    _check_keys(defaults, _NODE_KEYS + ("impair",), "defaults")
+    default_impair = parse_impairment(defaults.get("impair"), defaults.where("impair"))
+    lab_routing = str(doc.get("routing", defaults.get("routing", "static")))
+    if lab_routing not in ROUTING:
+        raise _err(doc.where("routing"), f"routing must be one of {', '.join(ROUTING)}")
+    hosts = _parse_hosts(doc)
+    addressing = dict(DEFAULT_ADDRESSING)
+    adr = _mapping(doc.get("addressing"), doc.where("addressing"), "addressing")
+    _check_keys(adr, _ADDRESSING_KEYS, "addressing")
+    for key, value in adr.items():
+        addressing[key] = value
+    _check_addressing(addressing, adr)
+
+    topo = doc.get("topology")
+    if not isinstance(topo, dict):
+        raise _err(doc.where("topology" if "topology" in doc else None),
+                   "the file needs a 'topology' mapping with 'nodes' and 'links'")
+    _check_keys(topo, ("nodes", "links"), "topology")
+    nodes = _parse_nodes(topo, defaults, lab_routing, hosts)
+    links = _parse_links(topo, nodes, default_impair)
+    validations = _parse_validations(doc, nodes)
+    return Lab(name=name, path=os.path.abspath(path) if os.path.exists(path) else path,
+               nodes=nodes, links=links, validations=validations, hosts=hosts,
+               addressing=addressing, routing=lab_routing)
+
+
+def _parse_hosts(doc) -> dict:
+    hosts = {"local": "127.0.0.1"}
+    raw = _mapping(doc.get("hosts"), doc.where("hosts"), "hosts")
+    for hname, spec in raw.items():
+        spec = _mapping(spec, raw.where(hname), f"host {hname}")
+        _check_keys(spec, ("address",), f"host {hname}")
+        try:
+            hosts[str(hname)] = str(ipaddress.IPv4Address(str(spec.get("address"))))
+        except ValueError:
+            raise _err(raw.where(hname), f"host {hname} needs an 'address' (its IPv4 underlay "
+                                         "address, e.g. 192.0.2.10)") from None
+    return hosts
+
+
+def _check_addressing(addressing: dict, raw: LocatedDict) -> None:
+    for key in ("p2p", "loopback", "lan"):
+        try:
+            addressing[key] = ipaddress.IPv4Network(str(addressing[key]), strict=False)
+        except ValueError:
+            raise _err(raw.where(key), f"addressing.{key} must be an IPv4 prefix such as "
+                                       "10.0.0.0/16") from None
+    if addressing["p2p_prefix"] not in (30, 31):
+        raise _err(raw.where("p2p_prefix"), "addressing.p2p_prefix must be 30 or 31")
+
+
+def _parse_nodes(topo, defaults, lab_routing, hosts) -> dict:
+    raw = _mapping(topo.get("nodes"), topo.where("nodes"), "topology.nodes")
+    if not raw:
+        raise _err(topo.where("nodes") if "nodes" in topo else topo.where(),
+                   "topology.nodes is empty: declare at least one node")
+    nodes = {}
+    for nname, spec in raw.items():
+        nname = str(nname)
+        where = raw.where(nname)
+        if not NODE_NAME.match(nname):
+            raise _err(where, f"node name '{nname}' must start with a letter and use lower-case "
+                              "letters, digits and '-' (at most 15 characters)")
+        spec = _mapping(spec, where, f"node {nname}")
+        _check_keys(spec, _NODE_KEYS, f"node {nname}")
+        node = Node(name=nname, where=where)
+        node.kind = str(spec.get("kind", defaults.get("kind", "router")))
+        if node.kind not in KINDS:
+            hint = did_you_mean(node.kind, KINDS)
+            raise _err(spec.where("kind"), f"node {nname}: kind '{node.kind}' is not "
+                                           f"{' or '.join(KINDS)}" + (f"; did you mean '{hint}'?" if hint else ""))
+        node.routing = str(spec.get("routing", lab_routing))
+        if node.routing not in ROUTING:
+            raise _err(spec.where("routing"), f"node {nname}: routing must be one of {', '.join(ROUTING)}")
+        node.host = str(spec.get("host", defaults.get("host", "local")))
+        if node.host not in hosts:
+            hint = did_you_mean(node.host, hosts)
+            raise _err(spec.where("host"), f"node {nname}: host '{node.host}' is not declared "
+                                           "under 'hosts'" + (f"; did you mean '{hint}'?" if hint else ""))
+        node.config = spec.get("config")
+        node.extra = str(spec.get("extra", ""))
+        if "loopback" in spec:
+            try:
+                node.loopback = ipaddress.IPv4Interface(str(spec["loopback"]))
+            except ValueError:
+                raise _err(spec.where("loopback"), f"node {nname}: loopback must be an address "
+                                                   "such as 10.255.0.9/32") from None
+        nodes[nname] = node
+    return nodes
+
+
+def _parse_links(topo, nodes, default_impair) -> list:
+    raw = topo.get("links") or LocatedList()
+    if not isinstance(raw, list):
+        raise _err(topo.where("links"), "topology.links must be a list of '- endpoints: [a:eth1, b:eth1]'")
+    links = []
+    for i, spec in enumerate(raw):
+        where = raw.where(i)
+        spec = _mapping(spec, where, "a link")
+        _check_keys(spec, _LINK_KEYS, "a link")
+        eps = spec.get("endpoints")
+        if not isinstance(eps, list) or len(eps) != 2:
+            raise _err(where, "a link needs 'endpoints: [\"node:iface\", \"node:iface\"]' "
+                              "with exactly two ends")
+        ends = []
+        for ep in eps:
+            node_name, colon, iname = str(ep).partition(":")
+            if not colon or not iname:
+                raise _err(where, f"endpoint '{ep}' must be written node:interface, e.g. r1:eth1")
+            node = nodes.get(node_name)
+            if node is None:
+                hint = did_you_mean(node_name, nodes)
+                raise _err(where, f"endpoint '{ep}' names node '{node_name}', which is not under "
+                                  "topology.nodes" + (f"; did you mean '{hint}'?" if hint else
+                                                      "; declare it or fix the name"))
+            if not IFACE_NAME.match(iname):
+                raise _err(where, f"interface name '{iname}' must start with a letter, at most 15 characters")
+            if iname in node.interfaces:
+                other = node.interfaces[iname].link
+                raise _err(where, f"interface {ep} is already used by the link at {other.where}; "
+                                  "give this link another interface name")
+            iface = Interface(node=node_name, name=iname)
+            node.interfaces[iname] = iface
+            ends.append(iface)
+        a, b = ends
+        if a.node == b.node:
+            raise _err(where, f"link {a.ref} -- {b.ref} connects node {a.node} to itself")
+        if not nodes[a.node].is_router and not nodes[b.node].is_router:
+            raise _err(where, f"link {a.ref} -- {b.ref} joins two hosts; a host connects to a router")
+        link = Link(index=len(links), a=a, b=b, where=where)
+        a.link = b.link = link
+        link.impair = default_impair.merged(parse_impairment(spec.get("impair"), spec.where("impair")))
+        link.state = str(spec.get("state", "up"))
+        if link.state not in ("up", "down"):
+            raise _err(spec.where("state"), f"link state must be up or down, not '{link.state}'")
+        if "cost" in spec:
+            if not isinstance(spec["cost"], int) or spec["cost"] < 1:
+                raise _err(spec.where("cost"), "cost must be a positive integer")
+            link.cost = spec["cost"]
+        if "subnet" in spec:
+            try:
+                link.subnet = ipaddress.IPv4Network(str(spec["subnet"]))
+            except ValueError:
+                raise _err(spec.where("subnet"), "subnet must be an IPv4 prefix such as 10.9.0.0/30 "
+                                                 "(host bits zero)") from None
+        if "addresses" in spec:
+            addrs = spec["addresses"]
+            if not isinstance(addrs, list) or len(addrs) != 2:
+                raise _err(spec.where("addresses"), "addresses must list two ADDR/LEN, one per endpoint")
+            for iface, text in zip(ends, addrs):
+                try:
+                    iface.address = ipaddress.IPv4Interface(str(text))
+                except ValueError:
+                    raise _err(spec.where("addresses"), f"'{text}' is not an address such as "
+                                                        "10.0.0.1/30") from None
+        links.append(link)
+    for node in nodes.values():
+        if not node.interfaces and node.kind == "host":
+            raise _err(node.where, f"host {node.name} has no link; connect it to a router")
+    return links
+
+
+def _parse_validations(doc, nodes) -> list:
+    raw = doc.get("validate") or []
+    if not isinstance(raw, list):
+        raise _err(doc.where("validate"), "validate must be a list such as '- reach: {from: h1, to: h2}'")
+    out = []
+    for i, item in enumerate(raw):
+        where = raw.where(i)
+        if not isinstance(item, dict) or len(item) != 1:
+            raise _err(where, "each validation is one of: reach, ping, traceroute, "
+                              "e.g. '- ping: {from: h1, to: h2}'")
+        kind, spec = next(iter(item.items()))
+        if kind not in ("reach", "ping", "traceroute"):
+            hint = did_you_mean(str(kind), ("reach", "ping", "traceroute"))
+            raise _err(where, f"unknown validation '{kind}'" + (f"; did you mean '{hint}'?" if hint else ""))
+        spec = _mapping(spec, where, kind)
+        _check_keys(spec, ("from", "to", "count", "path"), kind)
+        src, dst = spec.get("from"), spec.get("to")
+        if src not in nodes:
+            raise _err(where, f"{kind}: 'from' must name a node, got {src!r}")
+        if dst is None:
+            raise _err(where, f"{kind}: 'to' must name a node or an address")
+        path = list(spec.get("path", []))
+        for hop in path:
+            if hop not in nodes:
+                raise _err(where, f"traceroute path names unknown node '{hop}'")
+        out.append(Validation(kind=kind, src=str(src), dst=str(dst), count=int(spec.get("count", 3)),
+                              path=path, where=where))
+    return out

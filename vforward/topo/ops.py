@@ -1,0 +1,197 @@
+"""Operations on a deployed lab: exec, link state, impairments, stats,
+capture, inspect.  They work from the lab's state record and talk to the
+routers through their control sockets."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from vforward import netns
+from vforward.control import ControlClient, ControlError
+from vforward.topo.deploy import resolve_name
+from vforward.topo.model import TopologyError
+from vforward.topo.state import LabState, load_state, pid_alive
+
+
+def lab_state(lab_ref: str) -> LabState:
+    name = resolve_name(lab_ref)
+    st = load_state(name)
+    if st is None:
+        raise TopologyError(f"lab {name} is not deployed; run 'vforward topo deploy' first")
+    return st
+
+
+def _iface(st: LabState, ref: str) -> dict:
+    info = st.interfaces.get(ref)
+    if info is None:
+        from vforward.config.errors import did_you_mean
+        hint = did_you_mean(ref, st.interfaces)
+        raise TopologyError(f"lab {st.name} has no interface '{ref}'" +
+                            (f"; did you mean '{hint}'?" if hint else
+                             f" (interfaces: {', '.join(sorted(st.interfaces))})"))
+    return info
+
+
+class NodeControl:
+    """Cached control-socket clients of a lab's routers."""
+
+    def __init__(self, st: LabState):
+        self.st = st
+        self._clients: dict = {}
+
+    def client(self, node: str) -> ControlClient:
+        if node not in self._clients:
+            path = self.st.sockets.get(node)
+            if path is None or not os.path.exists(path):
+                raise TopologyError(f"router {node} of lab {self.st.name} is not running "
+                                    f"(no control socket {path})")
+            self._clients[node] = ControlClient(path)
+        return self._clients[node]
+
+    def read(self, node: str, handler: str) -> str:
+        return self.client(node).read(handler)
+
+    def write(self, node: str, handler: str, value: str = "") -> None:
+        self.client(node).write(handler, value)
+
+    def close(self) -> None:
+        for c in self._clients.values():
+            c.close()
+        self._clients.clear()
+
+
+def exec_in(lab_ref: str, node: str, cmd: list[str]) -> int:
+    """Run a command in a node's namespace, attached to this terminal."""
+    st = lab_state(lab_ref)
+    ns = st.namespaces.get(node)
+    if ns is None:
+        raise TopologyError(f"lab {st.name} has no node '{node}' (nodes: {', '.join(st.namespaces)})")
+    if not cmd:
+        cmd = [os.environ.get("SHELL", "/bin/sh")]
+    return subprocess.call(["ip", "netns", "exec", ns, *cmd])
+
+
+def set_link(lab_ref: str, ref: str, state: str) -> list[str]:
+    """Take the link at interface `ref` down or up, in both directions."""
+    if state not in ("up", "down"):
+        raise TopologyError(f"link state must be up or down, not '{state}'")
+    st = lab_state(lab_ref)
+    info = _iface(st, ref)
+    ctl = NodeControl(st)
+    done = []
+    try:
+        for end in (ref, info["peer"]):
+            node, element = st.interfaces[end]["egress"]
+            ctl.write(node, f"{element}.up", "true" if state == "up" else "false")
+            done.append(end)
+    finally:
+        ctl.close()
+    st.links[str(info["link"])]["state"] = state
+    st.save()
+    return done
+
+
+IMPAIR_HANDLERS = ("delay", "jitter", "loss", "rate", "queue")
+
+
+def impair(lab_ref: str, ref: str, reset: bool = False, **values) -> dict:
+    """Change the egress conditions of one interface; returns what is now set."""
+    st = lab_state(lab_ref)
+    node, element = _iface(st, ref)["egress"]
+    ctl = NodeControl(st)
+    try:
+        if reset:
+            values = {"delay": "0ms", "jitter": "0ms", "loss": "0", "rate": "0"}
+        for key, value in values.items():
+            if value is None:
+                continue
+            if key not in IMPAIR_HANDLERS:
+                raise TopologyError(f"unknown impairment '{key}'")
+            try:
+                ctl.write(node, f"{element}.{key}", str(value))
+            except ControlError as e:
+                raise TopologyError(f"{ref}: cannot set {key} to {value!r}: {e.message}") from None
+        return {k: ctl.read(node, f"{element}.{k}") for k in IMPAIR_HANDLERS}
+    finally:
+        ctl.close()
+
+
+def stats(lab_ref: str) -> list[dict]:
+    """Per router interface: packets and bytes in/out, drops, rates."""
+    st = lab_state(lab_ref)
+    ctl = NodeControl(st)
+    rows = []
+    try:
+        for ref, info in sorted(st.interfaces.items()):
+            if info["counters"] is None:
+                continue
+            node, e = info["counters"]
+            enode, eelem = info["egress"]
+            try:
+                row = {"interface": ref, "peer": info["peer"],
+                       "rx_packets": int(ctl.read(node, f"{e}_rx.count")),
+                       "rx_bytes": int(ctl.read(node, f"{e}_rx.byte_count")),
+                       "tx_packets": int(ctl.read(node, f"{e}_tx.count")),
+                       "tx_bytes": int(ctl.read(node, f"{e}_tx.byte_count")),
+                       "rx_rate_bps": float(ctl.read(node, f"{e}_rx.bit_rate")),
+                       "tx_rate_bps": float(ctl.read(node, f"{e}_tx.bit_rate")),
+                       "drops": sum(int(ctl.read(enode, f"{eelem}.{h}"))
+                                    for h in ("drops_loss", "drops_queue", "drops_down")),
+                       "up": ctl.read(enode, f"{eelem}.up") == "true"}
+            except (TopologyError, ControlError, OSError) as e:
+                row = {"interface": ref, "peer": info["peer"], "error": str(e)}
+            rows.append(row)
+    finally:
+        ctl.close()
+    return rows
+
+
+def capture(lab_ref: str, ref: str, path: str, duration: float | None = None,
+            count: int | None = None) -> None:
+    """Write what passes a router interface (both directions) to a pcap file."""
+    st = lab_state(lab_ref)
+    info = _iface(st, ref)
+    if info["counters"] is None:
+        # A host interface: capture on its router's side of the wire.
+        info = _iface(st, info["peer"])
+    node, e = info["counters"]
+    ctl = NodeControl(st)
+    path = os.path.abspath(path)
+    try:
+        ctl.write(node, f"{e}_capture.start", path)
+        t0 = time.monotonic()
+        try:
+            while True:
+                time.sleep(0.1)
+                if duration is not None and time.monotonic() - t0 >= duration:
+                    break
+                if count is not None and int(ctl.read(node, f"{e}_capture.count")) >= count:
+                    break
+        except KeyboardInterrupt:
+            pass
+        ctl.write(node, f"{e}_capture.stop")
+    finally:
+        ctl.close()
+
+
+def inspect(lab_ref: str) -> dict:
+    """Nodes, interfaces, addresses, process state."""
+    st = lab_state(lab_ref)
+    alive = {w["pid"]: pid_alive(w["pid"]) for w in st.workers}
+    node_pid = {n: w["pid"] for w in st.workers for n in w["nodes"]}
+    nodes = []
+    for node, ns in st.namespaces.items():
+        pid = node_pid.get(node)
+        nodes.append({
+            "node": node, "netns": ns, "netns_exists": netns.exists(ns),
+            "kind": "router" if node in st.sockets else "host",
+            "pid": pid, "running": alive.get(pid, None) if pid else None,
+            "interfaces": [{"name": i["name"], "address": i["address"], "mac": i["mac"],
+                            "peer": i["peer"],
+                            "link": st.links[str(i["link"])]["state"]}
+                           for ref, i in st.interfaces.items() if i["node"] == node],
+        })
+    return {"name": st.name, "topology": st.topology, "mode": st.mode, "nodes": nodes,
+            "workers": [{"pid": w["pid"], "alive": alive[w["pid"]], "nodes": w["nodes"],
+                         "log": w["log"]} for w in st.workers]}

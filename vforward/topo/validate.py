@@ -1,0 +1,102 @@
+"""`vforward topo validate`: the checks of a lab's `validate:` section.
+
+reach: the destination answers a ping within a few seconds.
+ping: COUNT pings, all answered.
+traceroute: the hops between source and destination are the routers PATH names.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import subprocess
+import time
+
+from vforward.topo.model import Lab, Validation
+from vforward.topo.render import netns_name
+
+
+def target_address(lab: Lab, name: str) -> str:
+    """A node's address to aim at: a host's only address, a router's loopback."""
+    node = lab.nodes.get(name)
+    if node is None:
+        return str(ipaddress.IPv4Address(name))
+    if node.is_router:
+        return str(node.loopback.ip)
+    return str(next(iter(node.interfaces.values())).address.ip)
+
+
+def address_owners(lab: Lab) -> dict:
+    owners = {}
+    for node in lab.nodes.values():
+        for iface in node.interfaces.values():
+            owners[str(iface.address.ip)] = node.name
+        if node.loopback is not None:
+            owners[str(node.loopback.ip)] = node.name
+    return owners
+
+
+def ping(lab: Lab, src: str, dst_addr: str, count: int = 1, timeout: float = 1.0,
+         interval: float = 0.2) -> tuple[int, int, str]:
+    """(sent, received, output) of `ping` from a node's namespace."""
+    p = subprocess.run(["ip", "netns", "exec", netns_name(lab, src), "ping", "-n", "-q",
+                        "-c", str(count), "-i", str(interval), "-W", str(timeout), dst_addr],
+                       capture_output=True, text=True, timeout=count * (interval + timeout) + 10)
+    m = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received", p.stdout)
+    if not m:
+        return count, 0, p.stdout + p.stderr
+    return int(m.group(1)), int(m.group(2)), p.stdout
+
+
+def reach(lab: Lab, src: str, dst_addr: str, within: float = 10.0) -> tuple[bool, float]:
+    """Ping once a second-ish until an answer; (reached, seconds taken)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < within:
+        _, got, _ = ping(lab, src, dst_addr, count=1, timeout=0.5)
+        if got:
+            return True, time.monotonic() - t0
+        time.sleep(0.1)
+    return False, time.monotonic() - t0
+
+
+def traceroute(lab: Lab, src: str, dst_addr: str) -> list[str]:
+    """Hop addresses from src to dst ('*' for a silent hop)."""
+    p = subprocess.run(["ip", "netns", "exec", netns_name(lab, src), "traceroute", "-n",
+                        "-q", "1", "-w", "1", "-m", "16", dst_addr],
+                       capture_output=True, text=True, timeout=60)
+    hops = []
+    for line in p.stdout.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit():
+            hops.append(parts[1])
+    return hops
+
+
+def run_validation(lab: Lab, v: Validation) -> tuple[bool, str]:
+    dst = target_address(lab, v.dst)
+    if v.kind == "reach":
+        ok, took = reach(lab, v.src, dst)
+        return ok, f"reach {v.src} -> {v.dst} ({dst}): " + (f"ok in {took:.1f}s" if ok else "unreachable")
+    if v.kind == "ping":
+        sent, got, _ = ping(lab, v.src, dst, count=v.count)
+        return got == sent, f"ping {v.src} -> {v.dst} ({dst}): {got}/{sent} answered"
+    hops = traceroute(lab, v.src, dst)
+    owners = address_owners(lab)
+    names = [owners.get(h, h) for h in hops]
+    routers = [n for n in names if n in lab.nodes and lab.nodes[n].is_router]
+    ok = routers == list(v.path) if v.path else bool(hops) and hops[-1] == dst
+    want = f", expected {' '.join(v.path)}" if v.path else ""
+    return ok, f"traceroute {v.src} -> {v.dst}: {' '.join(names) or 'no hops'}{want}"
+
+
+def validate(lab: Lab, log=print) -> int:
+    """Run every validation: 0 when all pass, 1 when one fails, 2 when there are none."""
+    if not lab.validations:
+        log(f"lab {lab.name} has no 'validate:' section")
+        return 2
+    failed = 0
+    for v in lab.validations:
+        ok, text = run_validation(lab, v)
+        log(f"{'PASS' if ok else 'FAIL'}  {text}")
+        failed += not ok
+    log(f"{len(lab.validations) - failed} passed, {failed} failed")
+    return 1 if failed else 0
