@@ -1,0 +1,148 @@
+# cython: language_level=3
+"""Burst I/O between a TAP/TUN file descriptor and a packet pool.
+
+A TAP or TUN fd gives one frame per read() and takes one frame per write();
+Linux has no readv/recvmmsg-style call that moves several frames of such a
+device at once.  What we can save is everything around the syscall: these
+loops run one Python call per burst, touch the pool's numpy columns through
+raw pointers and release the GIL for the whole syscall loop, so a burst of
+256 frames costs 256 read()s and nothing else per packet.
+
+Conventions shared with the plain-Python twins in `tapio_reference.py`
+(same names, same signatures, same results; the tests run both):
+
+- The fd is non-blocking and keeps packet boundaries (TAP/TUN, a datagram
+  socket, or a pipe for tests of back-pressure).  A read that returns 0
+  bytes ends a burst.
+- `read_burst` writes each frame at `headroom` (default the pool's) into a
+  fresh slot, sets off/length and stamps ts_ns (CLOCK_REALTIME, one stamp per
+  burst); the other annotations are cleared by the pool.  Frames longer than
+  the room left in a slot (slot_size - headroom) are cut by the kernel.
+- `write_burst` writes `data[slot, off:off + length]` of each slot in order
+  and stops at the first error, so that the caller can keep what is left
+  (EAGAIN) or drop the one packet that failed (anything else).
+"""
+from libc.errno cimport EAGAIN, EINTR, errno
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
+from posix.unistd cimport read, write
+
+import os
+
+import numpy as np
+
+
+def read_burst(int fd, pool, Py_ssize_t max_n, headroom=None):
+    """Read up to max_n frames from fd into fresh pool slots; returns their indices.
+
+    Takes max_n slots (fewer when the pool has fewer free), reads until the
+    fd would block or the slots are used, and gives the unused slots back.
+    Returns a uint32 index vector (empty when nothing was waiting).  Raises
+    OSError when the very first read fails with anything but EAGAIN; an
+    error after some frames were read ends the burst quietly (the next call
+    reports it).
+    """
+    cdef Py_ssize_t slot_size = pool.slot_size
+    cdef Py_ssize_t hr = pool.headroom if headroom is None else headroom
+    if not 0 <= hr < slot_size:
+        raise ValueError(f"headroom {hr} outside the {slot_size}-byte slot")
+    if max_n <= 0:
+        return np.zeros(0, dtype=np.uint32)
+    batch = pool.alloc_upto(max_n)
+    idx_arr = batch.idx
+    cdef Py_ssize_t n = idx_arr.shape[0]
+    if n == 0:
+        return idx_arr
+    cdef uint32_t[::1] idx = idx_arr
+    cdef uint8_t[:, ::1] data = pool.data
+    cdef uint16_t[::1] off = pool.off
+    cdef uint16_t[::1] length = pool.length
+    cdef uint64_t[::1] ts = pool.ts_ns
+    cdef uint8_t* base = &data[0, 0]
+    cdef size_t room = slot_size - hr
+    cdef Py_ssize_t k = 0
+    cdef ssize_t r
+    cdef uint32_t s
+    cdef int err = 0
+    cdef timespec now
+    cdef uint64_t stamp
+    with nogil:
+        clock_gettime(CLOCK_REALTIME, &now)
+        stamp = <uint64_t>now.tv_sec * 1000000000ULL + <uint64_t>now.tv_nsec
+        while k < n:
+            s = idx[k]
+            r = read(fd, base + <size_t>s * slot_size + hr, room)
+            if r <= 0:
+                if r < 0 and errno == EINTR:
+                    continue
+                err = errno if r < 0 else 0
+                break
+            off[s] = <uint16_t>hr
+            length[s] = <uint16_t>r
+            ts[s] = stamp
+            k += 1
+    if k < n:
+        pool.free(idx_arr[k:])
+    if k == 0 and err != 0 and err != EAGAIN:   # EWOULDBLOCK is EAGAIN on Linux
+        raise OSError(err, os.strerror(err))
+    return idx_arr[:k]
+
+
+def write_burst(int fd, pool, idx):
+    """Write the packets of idx to fd in order, one write() each.
+
+    Returns (n_sent, errno_at_stop): n_sent packets went (idx[:n_sent]);
+    errno_at_stop is 0 when all went, EAGAIN when the fd would block (the
+    rest is still to send), or the error of packet idx[n_sent] (the caller
+    drops it and carries on after it).  Slots stay allocated either way.
+    """
+    idx_arr = np.ascontiguousarray(idx, dtype=np.uint32)
+    cdef uint32_t[::1] ix = idx_arr
+    cdef Py_ssize_t n = ix.shape[0]
+    if n == 0:
+        return 0, 0
+    cdef uint8_t[:, ::1] data = pool.data
+    cdef uint16_t[::1] off = pool.off
+    cdef uint16_t[::1] length = pool.length
+    cdef Py_ssize_t slot_size = pool.slot_size
+    cdef Py_ssize_t n_slots = data.shape[0]
+    cdef uint8_t* base = &data[0, 0]
+    cdef Py_ssize_t k
+    cdef uint32_t s
+    cdef ssize_t r
+    cdef int err = 0
+    for k in range(n):
+        s = ix[k]
+        if s >= n_slots:
+            raise IndexError(f"slot {s} outside the pool of {n_slots}")
+        if <Py_ssize_t>off[s] + length[s] > slot_size:
+            raise ValueError(f"packet in slot {s} runs past the end of its slot")
+    k = 0
+    with nogil:
+        while k < n:
+            s = ix[k]
+            r = write(fd, base + <size_t>s * slot_size + off[s], length[s])
+            if r < 0:
+                if errno == EINTR:
+                    continue
+                err = errno
+                break
+            k += 1
+    return k, err
+
+
+def drain(int fd, Py_ssize_t max_n):
+    """Read and throw away up to max_n frames (when the pool is exhausted);
+    returns how many were thrown away."""
+    cdef uint8_t scratch[65536]
+    cdef Py_ssize_t k = 0
+    cdef ssize_t r
+    with nogil:
+        while k < max_n:
+            r = read(fd, scratch, sizeof(scratch))
+            if r <= 0:
+                if r < 0 and errno == EINTR:
+                    continue
+                break
+            k += 1
+    return k

@@ -1,0 +1,530 @@
+"""KernelTun and KernelTap: the kernel's own network stack as a device of the router.
+
+Both classes share one implementation over a Linux TUN/TAP device
+(`tundevice.py` opens and configures it): frames are read a burst at a time
+into pool slots and written a batch at a time by the compiled loops of
+cext/tapio.pyx, and a `BurstWriter` keeps what the kernel will not take yet.
+
+Offloads (IFF_VNET_HDR with TUNSETOFFLOAD) are not used: every frame read
+is at most MTU bytes (plus the Ethernet header) with its checksums complete,
+so any element and any device downstream can take it.  Using them would
+need an annotation telling that a packet carries a virtio_net_hdr (checksum
+start/offset, GSO type and size) so that a writer can pass it on or clear
+it, 64 KB pool slots for GSO super-frames, and software checksum completion
+and segmentation in front of every sink that cannot take them (UDP tunnels,
+packet sockets).  tundevice.py can already open a device with vnet_hdr and
+set its offloads.
+"""
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import sys
+
+import numpy as np
+
+from vforward.args import ArgumentError, boolean, ip_address, ip_address_and_prefix, \
+    mac_address, unsigned, word
+from vforward.element import Element, read_handler, write_handler
+from vforward.elements.io.tundevice import TunDevice, check_name, configure_device, open_device
+from vforward.packet import Batch
+
+try:
+    from vforward.cext import tapio as _compiled_io
+except ImportError:             # not built yet: the per-packet reference does the same, slower
+    _compiled_io = None
+from vforward.cext import tapio_reference as _reference_io
+
+ETHER_HLEN = 14
+VLAN_HLEN = 4
+_EMPTY = np.zeros(0, dtype=np.uint32)
+_TRANSIENT_READ_ERRORS = (errno.EINTR, errno.EAGAIN, errno.ENOBUFS, errno.ENOMEM)
+
+
+class BurstWriter:
+    """Writes batches to a non-blocking packet fd without ever blocking the loop.
+
+    Packets go out at once while the kernel takes them.  When it pushes back
+    (EAGAIN) the rest waits in a backlog of at most `capacity` packets, in
+    order, and the writer asks the router for writability to resume; what
+    would overflow the backlog is dropped and counted.  A packet the kernel
+    refuses outright (any other error) is dropped and counted too.
+    `on_drained` is called when a backlog has been written out completely.
+    """
+
+    def __init__(self, router, fd: int, io, capacity: int = 1000, on_drained=None,
+                 on_error=None):
+        self.router = router
+        self.fd = fd
+        self.io = io
+        self.capacity = capacity
+        self.on_drained = on_drained
+        self.on_error = on_error       # f(errno) for packets the kernel refused
+        self.sent = 0
+        self.drops = 0
+        self._backlog = _EMPTY
+        self._pool = None
+        self._waiting = False
+
+    @property
+    def blocked(self) -> bool:
+        """True while a backlog waits for the fd to become writable."""
+        return self._waiting
+
+    @property
+    def backlog_length(self) -> int:
+        return len(self._backlog)
+
+    def send(self, batch: Batch) -> None:
+        """Write the batch (behind any backlog); this writer now owns its packets."""
+        if self._waiting:
+            self._hold(batch.pool, batch.idx)
+        else:
+            self._write(batch.pool, batch.idx)
+
+    def _write(self, pool, idx: np.ndarray) -> None:
+        while len(idx):
+            n, err = self.io.write_burst(self.fd, pool, idx)
+            if n:
+                self.sent += n
+                pool.free(idx[:n])
+            if err == 0:
+                return
+            if err == errno.EAGAIN:
+                self._hold(pool, idx[n:])
+                self._wait()
+                return
+            self.drops += 1
+            pool.free(idx[n:n + 1])
+            if self.on_error is not None:
+                self.on_error(err)
+            idx = idx[n + 1:]
+
+    def _hold(self, pool, idx: np.ndarray) -> None:
+        room = self.capacity - len(self._backlog)
+        if len(idx) > room:
+            over = idx[max(room, 0):]
+            self.drops += len(over)
+            pool.free(over)
+            idx = idx[:max(room, 0)]
+        if len(idx):
+            self._pool = pool
+            self._backlog = np.concatenate((self._backlog, idx)) if len(self._backlog) else idx.copy()
+
+    def _wait(self) -> None:
+        if not self._waiting:
+            self._waiting = True
+            self.router.add_writer(self.fd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        idx, self._backlog = self._backlog, _EMPTY
+        self._waiting = False
+        self._write(self._pool, idx)
+        if not self._waiting:       # else _write met EAGAIN again and re-registered
+            self.router.remove_writer(self.fd)
+            if self.on_drained is not None:
+                self.on_drained()
+
+    def close(self) -> None:
+        """Stop waiting and free the backlog (at cleanup)."""
+        if self._waiting:
+            self._waiting = False
+            self.router.remove_writer(self.fd)
+        if len(self._backlog):
+            self._pool.free(self._backlog)
+            self._backlog = _EMPTY
+
+
+def _addr_mask(text: str) -> tuple[int, int]:
+    """ADDR/MASK as Click writes it: 10.0.0.1/24, 10.0.0.1/255.255.255.0 or '10.0.0.1 255.255.255.0'."""
+    parts = text.split()
+    if len(parts) == 2 and "/" not in text:
+        text = "/".join(parts)
+    return ip_address_and_prefix(text)
+
+
+def _text_of(address: int, prefixlen: int) -> str:
+    return f"{ipaddress.IPv4Address(address)}/{prefixlen}"
+
+
+class KernelTun(Element):
+    """KernelTun(ADDR/MASK [, GATEWAY, KEYWORDS]) -- interface to a Linux TUN device
+
+    Ports: at most 1 input (agnostic), 1 or 2 push outputs.
+
+    Creates a TUN device (or a TAP device with TAP true, as KernelTap does),
+    gives the kernel's side of it the address ADDR with netmask MASK, brings
+    it up, and exchanges IP packets with the kernel through it: whatever
+    the kernel routes to the device comes out of output 0, and what arrives
+    on the input is handed to the kernel's IP stack as if received on the
+    device.  With GATEWAY (an address inside ADDR/MASK) the kernel also gets
+    a default route via GATEWAY on the device.  With NETNS the device is
+    created, addressed and routed inside that network namespace (which must
+    exist), so a virtual node's kernel talks to the router through it.
+
+    Packets sent to ADDR itself stay in the kernel; packets to other
+    addresses of ADDR/MASK, or routed to the device, reach the router.  With
+    `tun :: KernelTun(10.9.0.1/24)`, "ping 10.9.0.2" sends ICMP echo
+    requests out of output 0.
+
+    Output 0 emits IPv4 and IPv6 packets, a burst at a time whenever the
+    device is readable, with the nh annotation on the IP header and ts_ns
+    set to the time of reading.  A frame that is not IP (or not a plausible
+    IP header) goes to output 1, or is dropped if output 1 is not connected.
+
+    The input is agnostic.  Pushed packets are written at once; when the
+    kernel pushes back, up to QUEUE of them wait for the device to become
+    writable and further ones are dropped (the `drops` handler).  On a pull
+    input, KernelTun pulls whenever its upstream Queue has packets and
+    waits while writes would block.  A packet is written from its network
+    header when nh is set (from its start otherwise); packets that are not
+    IPv4/IPv6 or are longer than MTU are dropped and counted in `drops`.
+
+    Closing the device at shutdown removes it from the kernel.  The device
+    DEVNAME may be used by one element only (the graph check refuses two).
+
+    Arguments:
+      ADDR/MASK (IP address and prefix)  the kernel's address on the device;
+                                         0.0.0.0/0 leaves the device without one
+      GATEWAY (IP address)               add a default route via this address
+      DEV_GATEWAY (IP address)           the same as GATEWAY
+      DEVNAME (string, default vf-tunN)  the device name (at most 15 characters;
+                                         %d is numbered by the kernel)
+      NETNS (string)                     create the device in this network namespace
+      MTU (integer, default 1500)        the device MTU; longer packets are not sent
+      ETHER (Ethernet address)           the device's MAC (TAP only; random by default)
+      TAP (boolean, default false)       make a TAP (Ethernet) device instead
+      BURST (integer, default 256)       most frames read per readiness, or pulled
+      QUEUE (integer, default 1000)      most packets waiting for a blocked device
+      HEADROOM (integer)                 accepted for Click compatibility; the
+                                         packet pool sets the headroom
+      IGNORE_QUEUE_OVERFLOWS (boolean)   accepted for Click compatibility
+
+    Handlers:
+      count (read)        frames read from the device
+      packets (read)      the same, under Click's name
+      tx_count (read)     packets written to the device
+      drops (read)        packets not written: backlog full, refused or invalid
+      rx_drops (read)     frames read and dropped because the packet pool was empty
+      queue_length (read) packets waiting for the device
+      dev_name (read)     the device's name
+      address (read)      ADDR/MASK
+      netns (read)        the namespace of the device
+      reset (write)       set the counters to zero
+    """
+    PORTS = "0-1/1-2"
+    PROCESSING = "a/h"
+    TAP = False
+
+    def configure(self, args):
+        self.address, self.prefixlen = args.positional("ADDR", _addr_mask)
+        gateway = args.positional("GATEWAY", ip_address, default=0)
+        dev_gateway = args.keyword("DEV_GATEWAY", ip_address, default=0)
+        name = args.keyword("DEVNAME", word, default=None)
+        old_name = args.keyword("DEV_NAME", word, default=None)
+        self.netns = args.keyword("NETNS", word, default=None)
+        self.mtu = args.keyword("MTU", unsigned, default=1500)
+        self.ether = args.keyword("ETHER", mac_address, default=None)
+        self.tap = self._read_tap(args)
+        self.burst = args.keyword("BURST", unsigned, default=256)
+        self.queue_capacity = args.keyword("QUEUE", unsigned, default=1000)
+        args.keyword("HEADROOM", unsigned, default=0)
+        args.keyword("IGNORE_QUEUE_OVERFLOWS", boolean, default=False)
+        args.finish()
+        where = args.where
+        if gateway and dev_gateway and gateway != dev_gateway:
+            raise ArgumentError(f"{where}: GATEWAY and DEV_GATEWAY differ; give one of them")
+        self.gateway = gateway or dev_gateway
+        mask = (0xFFFFFFFF << (32 - self.prefixlen)) & 0xFFFFFFFF
+        if self.gateway and (not self.address
+                             or (self.gateway & mask) != (self.address & mask)):
+            raise ArgumentError(f"{where}: GATEWAY {ipaddress.IPv4Address(self.gateway)} is not "
+                                f"inside ADDR/MASK {_text_of(self.address, self.prefixlen)}; "
+                                "give a gateway on the device's network")
+        self.dev_name = name or old_name
+        if self.dev_name is not None:
+            try:
+                check_name(self.dev_name)
+            except ValueError as e:
+                raise ArgumentError(f"{where}: argument DEVNAME: {e}") from None
+        if not 68 <= self.mtu <= 65535 - ETHER_HLEN - VLAN_HLEN:
+            raise ArgumentError(f"{where}: argument MTU: {self.mtu} is outside 68..65517")
+        if self.burst < 1:
+            raise ArgumentError(f"{where}: argument BURST: must be at least 1")
+        self.io = _compiled_io or _reference_io
+        self.count = self.rx_drops = 0
+        self._dev: TunDevice | None = None
+        self._writer: BurstWriter | None = None
+        self._task = None
+        self._reading = False
+        self._reported: set = set()
+
+    def _read_tap(self, args) -> bool:
+        return args.keyword("TAP", boolean, default=False)
+
+    def exclusive_resource(self):
+        """A named device can belong to one element (per namespace)."""
+        if self.dev_name is None or "%" in self.dev_name:
+            return None
+        return ("device", f"{self.netns}:{self.dev_name}" if self.netns else self.dev_name)
+
+    def _where(self) -> str:
+        loc = f"{self.location}: " if self.location is not None else ""
+        return f"{loc}{self.class_name()} '{self.name}'"
+
+    def _say_once(self, key, message: str) -> None:
+        if key not in self._reported:
+            self._reported.add(key)
+            print(f"{self._where()}: {message}", file=sys.stderr)
+
+    # -- life cycle -------------------------------------------------------------
+    def initialize(self):
+        pool = self.router.pool
+        room = pool.slot_size - pool.headroom
+        frame = self.mtu + (ETHER_HLEN + VLAN_HLEN if self.tap else 0)
+        if frame > room:
+            raise ArgumentError(f"{self._where()}: MTU {self.mtu} needs {frame}-byte frames but "
+                                f"the packet pool's slots hold {room} bytes after the headroom; "
+                                "lower MTU or run with bigger pool slots")
+        if _compiled_io is None:
+            self._say_once("io", "vforward.cext.tapio is not built (run 'python setup.py "
+                                 "build_ext --inplace'); using the slower per-packet reference")
+        dev = open_device(self.dev_name, self.tap, self.netns)
+        try:
+            if self.ether is not None and not self.tap:
+                self._say_once("ether", "ETHER is ignored: a TUN device has no Ethernet address")
+            configure_device(dev, self.address, self.prefixlen, self.mtu,
+                             self.ether if self.tap else None, self.gateway)
+        except Exception:
+            dev.close()
+            raise
+        self._dev = dev
+        self.dev_name = dev.name
+        self._writer = BurstWriter(self.router, dev.fd, self.io, self.queue_capacity,
+                                   on_drained=self._on_drained, on_error=self._on_write_error)
+        self.router.add_reader(dev.fd, self._on_readable)
+        self._reading = True
+        if self.n_inputs and self.input_processing[0] == "l":
+            self._task = self.router.new_task(self._run_pull, self)
+            upstream = self.router.upstream(self, 0, lambda e: hasattr(e, "add_listener"))
+            for q in upstream:
+                q.add_listener(self._task)
+            self._poll_pull = not upstream
+            self._task.schedule()
+
+    def cleanup(self):
+        if self._dev is None:
+            return
+        if self._reading:
+            self._reading = False
+            self.router.remove_reader(self._dev.fd)
+        if self._writer is not None:
+            self._writer.close()
+        self._dev.close()
+        self._dev = None
+
+    # -- from the device ----------------------------------------------------------
+    def _on_readable(self):
+        pool = self.router.pool
+        fd = self._dev.fd
+        try:
+            idx = self.io.read_burst(fd, pool, self.burst)
+        except OSError as e:
+            self._on_read_error(e)
+            return
+        if len(idx) == 0:
+            if pool.n_free == 0:
+                # Nothing to read into: throw frames away rather than spin on a readable fd.
+                self.rx_drops += self.io.drain(fd, self.burst)
+                self._say_once("pool", "packet pool exhausted; dropping received frames")
+            return
+        self.count += len(idx)
+        self._emit_received(Batch(pool, idx))
+
+    def _emit_received(self, batch: Batch) -> None:
+        if self.tap:                    # Ethernet frames: all of them go to output 0
+            self.emit(0, batch)
+            return
+        pool = batch.pool
+        idx = batch.idx
+        off = pool.off[idx]
+        pool.nh[idx] = off
+        length = pool.length[idx]
+        first = pool.data[idx, off]
+        version = first >> 4
+        ihl = (first & 15).astype(np.uint16) * 4
+        ip = ((version == 4) & (length >= 20) & (ihl >= 20) & (ihl <= length)) | \
+             ((version == 6) & (length >= 40))
+        if ip.all():
+            self.emit(0, batch)
+        else:
+            good, bad = batch.split(ip)
+            self.emit(0, good)
+            self.emit_or_drop(1, bad)
+
+    def _on_read_error(self, e: OSError) -> None:
+        if e.errno in _TRANSIENT_READ_ERRORS:
+            self._say_once(("read", e.errno), f"reading {self._dev.where()}: {e.strerror}")
+            return
+        print(f"{self._where()}: reading {self._dev.where()} failed: {e.strerror}; "
+              "no longer reading it", file=sys.stderr)
+        self._reading = False
+        self.router.remove_reader(self._dev.fd)
+
+    # -- to the device --------------------------------------------------------------
+    def push(self, port, batch):
+        if self._dev is None:
+            batch.kill()
+            return
+        batch = self._sendable(batch)
+        if len(batch.idx):
+            self._writer.send(batch)
+
+    def _sendable(self, batch: Batch) -> Batch:
+        """Start IP packets at their network header; drop what the device must not get."""
+        pool = batch.pool
+        idx = batch.idx
+        length = pool.length[idx]
+        if self.tap:
+            ok = (length >= ETHER_HLEN) & (length <= self.mtu + ETHER_HLEN + VLAN_HLEN)
+        else:
+            off = pool.off[idx]
+            nh = pool.nh[idx]
+            inside = (nh > off) & (nh < off.astype(np.int64) + length)
+            if inside.any():
+                moved = idx[inside]
+                cut = nh[inside] - off[inside]
+                pool.off[moved] = nh[inside]
+                pool.length[moved] = length[inside] - cut
+                off = pool.off[idx]
+                length = pool.length[idx]
+            version = pool.data[idx, np.minimum(off, pool.slot_size - 1)] >> 4
+            ok = (length >= 1) & (length <= self.mtu) & ((version == 4) | (version == 6))
+        if ok.all():
+            return batch
+        good, bad = batch.split(ok)
+        self._writer.drops += len(bad.idx)
+        self._say_once("invalid", f"dropping packets that are too short, longer than MTU "
+                                  f"{self.mtu}{'' if self.tap else ' or not IP'}")
+        bad.kill()
+        return good
+
+    def _on_write_error(self, err: int) -> None:
+        self._say_once(("write", err), f"writing to {self._dev.where()} failed: "
+                                        f"{os.strerror(err)}")
+
+    def _on_drained(self) -> None:
+        if self._task is not None:
+            self._task.schedule()
+
+    def _run_pull(self) -> bool:
+        if self._dev is None or self._writer.blocked:
+            return False            # the writer wakes us when the device takes packets again
+        batch = self.pull_input(0, self.burst)
+        if batch is None:
+            if self._poll_pull:     # no Queue to wake us: look again soon
+                self.router.call_later(0.001, self._task.schedule)
+            return False
+        self.push(0, batch)
+        return not self._writer.blocked
+
+    # -- handlers ---------------------------------------------------------------------
+    @read_handler("count")
+    def read_count(self):
+        return self.count
+
+    @read_handler("packets")
+    def read_packets(self):
+        return self.count
+
+    @read_handler("tx_count")
+    def read_tx_count(self):
+        return self._writer.sent if self._writer else 0
+
+    @read_handler("drops")
+    def read_drops(self):
+        return self._writer.drops if self._writer else 0
+
+    @read_handler("rx_drops")
+    def read_rx_drops(self):
+        return self.rx_drops
+
+    @read_handler("queue_length")
+    def read_queue_length(self):
+        return self._writer.backlog_length if self._writer else 0
+
+    @read_handler("dev_name")
+    def read_dev_name(self):
+        return self.dev_name or ""
+
+    @read_handler("address")
+    def read_address(self):
+        return _text_of(self.address, self.prefixlen)
+
+    @read_handler("netns")
+    def read_netns(self):
+        return self.netns or ""
+
+    @write_handler("reset")
+    def write_reset(self, value):
+        self.count = self.rx_drops = 0
+        if self._writer is not None:
+            self._writer.sent = self._writer.drops = 0
+
+
+class KernelTap(KernelTun):
+    """KernelTap(ADDR/MASK [, GATEWAY, KEYWORDS]) -- interface to a Linux TAP device
+
+    Ports: at most 1 input (agnostic), 1 push output.
+
+    Like KernelTun, but the device is a TAP: the router reads and writes
+    whole Ethernet frames, and the kernel side of the device (address
+    ADDR/MASK, MAC address ETHER or a random one) answers ARP and sends
+    ARP queries as any Ethernet interface does.  Every frame read goes to
+    output 0, with ts_ns set; frames written must hold an Ethernet header and
+    at most MTU bytes after it (one 802.1Q tag allowed), others are dropped
+    and counted in `drops`.
+
+    Two KernelTaps in two namespaces bridged by the router,
+
+        a :: KernelTap(10.0.0.1/24, NETNS left);
+        b :: KernelTap(10.0.0.2/24, NETNS right);
+        a -> b;  b -> a;
+
+    let `ip netns exec left ping 10.0.0.2` cross the router, ARP included.
+
+    Arguments:
+      ADDR/MASK (IP address and prefix)  the kernel's address on the device;
+                                         0.0.0.0/0 leaves the device without one
+      GATEWAY (IP address)               add a default route via this address
+      DEV_GATEWAY (IP address)           the same as GATEWAY
+      DEVNAME (string, default vf-tapN)  the device name (at most 15 characters;
+                                         %d is numbered by the kernel)
+      NETNS (string)                     create the device in this network namespace
+      ETHER (Ethernet address)           the device's MAC (default: random)
+      MTU (integer, default 1500)        the device MTU (without the Ethernet header)
+      BURST (integer, default 256)       most frames read per readiness, or pulled
+      QUEUE (integer, default 1000)      most packets waiting for a blocked device
+      HEADROOM (integer)                 accepted for Click compatibility; the
+                                         packet pool sets the headroom
+      IGNORE_QUEUE_OVERFLOWS (boolean)   accepted for Click compatibility
+
+    Handlers:
+      count (read)        frames read from the device
+      packets (read)      the same, under Click's name
+      tx_count (read)     frames written to the device
+      drops (read)        frames not written: backlog full, refused or invalid
+      rx_drops (read)     frames read and dropped because the packet pool was empty
+      queue_length (read) frames waiting for the device
+      dev_name (read)     the device's name
+      address (read)      ADDR/MASK
+      netns (read)        the namespace of the device
+      reset (write)       set the counters to zero
+    """
+    PORTS = "0-1/1"
+    TAP = True
+
+    def _read_tap(self, args) -> bool:
+        return True
+

@@ -1,0 +1,162 @@
+"""Opening and configuring Linux TUN/TAP devices, in any network namespace.
+
+`open_device` asks /dev/net/tun for a device (TUNSETIFF with IFF_TUN or
+IFF_TAP, always IFF_NO_PI) from inside the named namespace, so the device is
+born there; the returned fd is non-blocking and bound to that device, which
+the kernel removes when the fd is closed.  `configure_device` then sets the
+link (MAC, MTU, up), the address and an optional default route with `ip`
+commands run in the same namespace.
+
+This module knows nothing of elements or packets: KernelTun and KernelTap
+use it, and so can a topology builder or a test.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import ipaddress
+import os
+import struct
+from dataclasses import dataclass
+
+from vforward import netns as _netns
+
+TUN_PATH = "/dev/net/tun"
+IFNAMSIZ = 16
+
+# <linux/if_tun.h>
+TUNSETIFF = 0x400454CA
+TUNSETOFFLOAD = 0x400454D0
+TUNSETVNETHDRSZ = 0x400454D8
+IFF_TUN = 0x0001
+IFF_TAP = 0x0002
+IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
+TUN_F_CSUM = 0x01       # TUNSETOFFLOAD: the reader takes partial checksums ...
+TUN_F_TSO4 = 0x02       # ... and TCP/IPv4 super-frames (GSO),
+TUN_F_TSO6 = 0x04       # ... TCP/IPv6 ones,
+TUN_F_USO4 = 0x20       # ... UDP/IPv4 ones,
+TUN_F_USO6 = 0x40       # ... UDP/IPv6 ones
+
+# Default names: the kernel replaces %d by the lowest free number.
+DEFAULT_TUN_NAME = "vf-tun%d"
+DEFAULT_TAP_NAME = "vf-tap%d"
+
+
+class TunDeviceError(OSError):
+    """A TUN/TAP device could not be opened or configured; the message says why and what to do."""
+
+
+@dataclass
+class TunDevice:
+    """An open TUN or TAP device: its fd, kernel name and namespace."""
+    fd: int
+    name: str
+    tap: bool
+    netns: str | None = None
+    vnet_hdr: bool = False
+
+    def close(self) -> None:
+        """Close the fd; the kernel removes the (non-persistent) device."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def where(self) -> str:
+        return f"{self.name!r} in namespace {self.netns!r}" if self.netns else repr(self.name)
+
+
+def check_name(name: str) -> None:
+    """Raise ValueError unless name is a valid interface name (or a %d pattern)."""
+    if not name or len(name.encode()) >= IFNAMSIZ:
+        raise ValueError(f"device name {name!r} must have 1 to {IFNAMSIZ - 1} characters")
+    if "/" in name or any(c.isspace() for c in name) or name in (".", ".."):
+        raise ValueError(f"device name {name!r} may not contain '/' or white space")
+
+
+def open_device(name: str | None = None, tap: bool = True, netns: str | None = None,
+                vnet_hdr: bool = False) -> TunDevice:
+    """Create (or attach to) a TUN/TAP device and return it open, non-blocking.
+
+    name None picks the first free vf-tapN / vf-tunN; a name containing %d
+    lets the kernel number it.  With netns the device is created inside that
+    namespace (which must exist).
+    """
+    if name is None:
+        name = DEFAULT_TAP_NAME if tap else DEFAULT_TUN_NAME
+    check_name(name)
+    flags = (IFF_TAP if tap else IFF_TUN) | IFF_NO_PI | (IFF_VNET_HDR if vnet_hdr else 0)
+    kind = "TAP" if tap else "TUN"
+    place = f" in namespace {netns!r}" if netns else ""
+    try:
+        with _netns.entered(netns):
+            fd = os.open(TUN_PATH, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                ifr = fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), flags))
+            except OSError:
+                os.close(fd)
+                raise
+    except _netns.NetnsError as e:
+        raise TunDeviceError(str(e)) from None
+    except FileNotFoundError:
+        raise TunDeviceError(f"{TUN_PATH} does not exist: load the 'tun' kernel module "
+                             "('modprobe tun') or, in a container, pass the device in") from None
+    except PermissionError:
+        raise TunDeviceError(f"cannot create {kind} device {name!r}{place}: permission denied; "
+                             "run as root or with CAP_NET_ADMIN") from None
+    except OSError as e:
+        hint = {
+            errno.EBUSY: "a device of that name is in use; choose another DEVNAME",
+            errno.EINVAL: "a device of that name exists and is not a free "
+                          f"{kind} device; choose another DEVNAME",
+            errno.EPERM: "run as root or with CAP_NET_ADMIN",
+            errno.ENODEV: "load the 'tun' kernel module ('modprobe tun')",
+        }.get(e.errno, "")
+        raise TunDeviceError(f"cannot create {kind} device {name!r}{place}: {e.strerror}"
+                             + (f"; {hint}" if hint else "")) from None
+    real_name = ifr[:IFNAMSIZ].split(b"\0", 1)[0].decode()
+    return TunDevice(fd, real_name, tap, netns, vnet_hdr)
+
+
+def set_offload(dev: TunDevice, flags: int) -> None:
+    """TUNSETOFFLOAD: which offloads (TUN_F_* flags) the reader accepts.
+
+    Only meaningful on a device opened with vnet_hdr=True, whose every frame
+    then starts with a struct virtio_net_hdr (10 bytes) in both directions.
+    KernelTun/KernelTap do not use offloads yet (see kerneltun.py).
+    """
+    fcntl.ioctl(dev.fd, TUNSETOFFLOAD, flags)
+
+
+def _ip(dev: TunDevice, *args: str) -> None:
+    try:
+        _netns.ip(*args, netns=dev.netns)
+    except _netns.NetnsError as e:
+        raise TunDeviceError(f"configuring device {dev.where()}: {e}") from None
+
+
+def configure_device(dev: TunDevice, address: int = 0, prefixlen: int = 32,
+                     mtu: int | None = None, ether: bytes | None = None,
+                     gateway: int = 0) -> None:
+    """Bring the device up with its MAC/MTU, give the kernel side an address
+    (none when address is 0) and, with a gateway, add a default route via it
+    (Click's GATEWAY; fails if the namespace has a default route already)."""
+    link = ["link", "set", "dev", dev.name]
+    if ether is not None:
+        link += ["address", ":".join(f"{b:02x}" for b in ether)]
+    if mtu is not None:
+        link += ["mtu", str(mtu)]
+    _ip(dev, *link, "up")
+    if address:
+        addr = f"{ipaddress.IPv4Address(address)}/{prefixlen}"
+        _ip(dev, "addr", "add", addr, "dev", dev.name)
+    if gateway:
+        gw = str(ipaddress.IPv4Address(gateway))
+        try:
+            _netns.ip("route", "add", "default", "via", gw, "dev", dev.name, netns=dev.netns)
+        except _netns.NetnsError as e:
+            if "File exists" in str(e):
+                where = f"namespace {dev.netns!r}" if dev.netns else "this host"
+                raise TunDeviceError(f"{where} already has a default route; remove GATEWAY "
+                                     "or the existing route") from None
+            raise TunDeviceError(f"adding the default route via {gw}: {e}") from None
