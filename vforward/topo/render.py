@@ -63,8 +63,19 @@ def _wire(lab: Lab, iface: Interface, e: str) -> str:
                 f"NETNS {netns_name(lab, peer.node)}, ETHER {peer.mac}, MTU {MTU})")
     local = iface.link.underlay[iface.ref]
     remote = iface.link.underlay[peer.ref]
-    return (f"{e}_wire :: UDPLink(LOCAL {local[0]}:{local[1]}, REMOTE {remote[0]}:{remote[1]}, "
-            f"KEY {link_key(lab, iface.link.index)})")
+    return (f"{e}_wire :: UDPLink({local[0]}, {local[1]}, {remote[0]}, {remote[1]}, "
+            f"{link_key(lab, iface.link.index)})")
+
+
+# An Ethernet-over-UDP virtual link end: frames in, datagrams to the peer;
+# datagrams from the peer (with the link's key), frames out.
+UDP_LINK_CLASS = """\
+elementclass UDPLink { $local_ip, $local_port, $remote_ip, $remote_port, $key |
+  sock :: Socket(UDP, $remote_ip, $remote_port, $local_ip, $local_port, SNDBUF 4194304, RCVBUF 4194304);
+  input -> EtherLinkEncap($key) -> sock;
+  sock -> decap :: EtherLinkDecap($key, PEER $remote_ip:$remote_port) -> output;
+}
+"""
 
 
 def _ingress(lab: Lab, iface: Interface, e: str) -> str:
@@ -88,6 +99,8 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None) -> st
            f"// namespace {ns}; loopback {node.loopback}; routing {node.routing}", ""]
     route_args = [f"{r.prefix} {r.gateway} {port_of[r.interface]}" if r.gateway
                   else f"{r.prefix} {port_of[r.interface]}" for r in routes]
+    if any(lab.nodes[i.link.other(i).node].is_router for i in ifaces):
+        out.append(UDP_LINK_CLASS)
     out.append("// The forwarding table: prefix [gateway] output.  Dynamic routes arrive")
     out.append("// through rt's add/remove/ctrl handlers (control socket or netlink mirror).")
     out.append(f"rt :: RadixIPLookup({', '.join(route_args)});")
