@@ -14,6 +14,7 @@ import pytest
 from vforward import netns
 from vforward.topo import ops
 from vforward.topo.deploy import deploy, destroy, prepare
+from vforward.topo.model import TopologyError
 from vforward.topo.state import load_state
 from vforward.topo.validate import address_owners, ping, reach, traceroute, validate
 
@@ -182,3 +183,29 @@ def test_destroy_after_a_router_was_killed_leaves_nothing(tmp_path):
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     assert load_state(name) is None
     assert subprocess.run(["ip", "link", "show", "eth1"], capture_output=True).returncode != 0 or True
+
+
+def test_kernel_mode_builds_the_same_lab_and_reports_what_it_cannot_emulate(tmp_path):
+    from vforward.topo.kernelmode import netem_available
+    name = "m" + uuid.uuid4().hex[:6]
+    path = tmp_path / "k.yaml"
+    path.write_text(RING.format(name=name).replace(
+        '    - endpoints: ["h1:eth1", "r1:eth3"]\n',
+        '    - endpoints: ["h1:eth1", "r1:eth3"]\n      impair: {delay: 5ms, rate: 50mbit}\n'))
+    warnings = []
+    st = deploy(str(path), mode="kernel", log=warnings.append)
+    try:
+        lab = prepare(str(path))
+        assert st.mode == "kernel" and not st.workers
+        assert validate(lab, log=lambda *a: None) == 0
+        if not netem_available():
+            assert any("delay 5ms" in w and "no netem" in w for w in warnings)
+            with pytest.raises(TopologyError, match="no netem"):
+                ops.impair(name, "r2:eth2", delay="10ms")
+        ops.impair(name, "r2:eth2", rate="10mbit")          # tbf works here
+        ops.set_link(name, "r2:eth2", "down")
+        _, got, _ = ping(lab, "h1", h2_addr(lab), count=2, timeout=0.5)
+        assert got == 0
+    finally:
+        destroy(name)
+    assert not any(n.startswith(f"vf-{name}-") for n in netns.list_names())

@@ -38,7 +38,7 @@ def cmd_configs(a) -> int:
 
 def cmd_deploy(a) -> int:
     from vforward.topo.deploy import deploy
-    st = deploy(a.lab, nodes_per_worker=a.nodes_per_process)
+    st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode)
     print(f"state: {st.directory}")
     return 0
 
@@ -157,6 +157,8 @@ def add_parser(sub) -> None:
     p = lab_cmd("deploy", cmd_deploy, "bring the lab up")
     p.add_argument("--nodes-per-process", type=int, default=25,
                    help="routers hosted by one process (default 25)")
+    p.add_argument("--mode", choices=["user", "kernel"], default="user",
+                   help="user: vforward forwards (default); kernel: Linux forwards over veth")
     lab_cmd("destroy", cmd_destroy, "tear the lab down, leaving nothing behind")
     p = lab_cmd("exec", cmd_exec, "run a command in a node's namespace")
     p.add_argument("node")

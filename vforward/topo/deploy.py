@@ -67,7 +67,7 @@ def _record(lab: Lab, path: str, mode: str) -> LabState:
     st = LabState(name=lab.name, topology=os.path.abspath(path), mode=mode)
     for node in lab.nodes.values():
         st.namespaces[node.name] = render.netns_name(lab, node.name)
-        if node.is_router:
+        if node.is_router and mode == "user":
             st.sockets[node.name] = os.path.join(lab_dir(lab.name), "sock", f"{node.name}.sock")
     for link in lab.links:
         for end in (link.a, link.b):
@@ -118,6 +118,8 @@ def _new_namespace(name: str) -> None:
 def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "user",
            log=print) -> LabState:
     """Bring the lab in `path` up; returns its state record."""
+    if mode not in ("user", "kernel"):
+        raise DeployError(f"mode must be user or kernel, not '{mode}'")
     lab = prepare(path)
     existing = load_state(lab.name)
     if existing is not None:
@@ -141,21 +143,41 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
     try:
         for ns in st.namespaces.values():
             _new_namespace(ns)
-        for name, text in render.configs(lab).items():
-            with open(os.path.join(d, "configs", f"{name}.click"), "w") as f:
-                f.write(text)
-        _start_workers(lab, st, nodes_per_worker)
-        st.save()
-        _wait_ready(st)
+        if mode == "kernel":
+            _kernel_mode_links(lab, st)
+        else:
+            for name, text in render.configs(lab).items():
+                with open(os.path.join(d, "configs", f"{name}.click"), "w") as f:
+                    f.write(text)
+            _start_workers(lab, st, nodes_per_worker)
+            st.save()
+            _wait_ready(st)
         _kernel_setup(lab)
     except BaseException:
         destroy_state(st)
         raise
     st.save()
+    for w in st.warnings:
+        log(f"warning: {w}")
     log(f"lab {lab.name}: {len(lab.routers())} routers, "
         f"{len(lab.nodes) - len(lab.routers())} hosts, {len(lab.links)} links up "
         f"in {time.monotonic() - t0:.1f}s")
     return st
+
+
+def _kernel_mode_links(lab: Lab, st: LabState) -> None:
+    """veth links and qdiscs instead of vforward routers; say what cannot be emulated."""
+    from dataclasses import asdict
+
+    from vforward.topo import kernelmode
+    kernelmode.build_links(lab)
+    for link in lab.links:
+        for end in (link.a, link.b):
+            st.impairments[end.ref] = asdict(link.impair)
+            missing = kernelmode.unsupported(link.impair)
+            if missing:
+                st.warnings.append(f"{end.ref}: this kernel has no netem, so {', '.join(missing)} "
+                                   "is not applied in kernel mode (user mode applies it)")
 
 
 def _start_workers(lab: Lab, st: LabState, per_worker: int) -> None:

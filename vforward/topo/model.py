@@ -173,6 +173,11 @@ def _mapping(value, where: str, what: str) -> LocatedDict:
         return d
     if not isinstance(value, dict):
         raise _err(where, f"{what} must be a mapping (key: value lines)")
+    if not isinstance(value, LocatedDict):   # built in code, not read from a file
+        d = LocatedDict(value)
+        d.file, d.line, d.key_lines = where, 0, {}
+        d.where = lambda key=None: where
+        return d
     return value
 
 

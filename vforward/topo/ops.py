@@ -78,6 +78,14 @@ def set_link(lab_ref: str, ref: str, state: str) -> list[str]:
         raise TopologyError(f"link state must be up or down, not '{state}'")
     st = lab_state(lab_ref)
     info = _iface(st, ref)
+    if st.mode == "kernel":
+        from vforward.topo.kernelmode import set_device_state
+        for end in (ref, info["peer"]):
+            e = st.interfaces[end]
+            set_device_state(st.namespaces[e["node"]], e["name"], state)
+        st.links[str(info["link"])]["state"] = state
+        st.save()
+        return [ref, info["peer"]]
     ctl = NodeControl(st)
     done = []
     try:
@@ -98,6 +106,8 @@ IMPAIR_HANDLERS = ("delay", "jitter", "loss", "rate", "queue")
 def impair(lab_ref: str, ref: str, reset: bool = False, **values) -> dict:
     """Change the egress conditions of one interface; returns what is now set."""
     st = lab_state(lab_ref)
+    if st.mode == "kernel":
+        return _impair_kernel(st, ref, reset, values)
     node, element = _iface(st, ref)["egress"]
     ctl = NodeControl(st)
     try:
@@ -117,9 +127,50 @@ def impair(lab_ref: str, ref: str, reset: bool = False, **values) -> dict:
         ctl.close()
 
 
+def _impair_kernel(st: LabState, ref: str, reset: bool, values: dict) -> dict:
+    """Kernel mode: rebuild the interface's qdiscs; refuse what the kernel cannot do."""
+    from dataclasses import asdict
+
+    from vforward.topo import kernelmode
+    from vforward.topo.model import Impairment, parse_impairment
+    info = _iface(st, ref)
+    current = Impairment(**st.impairments.get(ref, {}))
+    if reset:
+        current = Impairment()
+    else:
+        given = {k: v for k, v in values.items() if v is not None}
+        current = current.merged(parse_impairment(given, f"impair {ref}"))
+    missing = kernelmode.unsupported(current)
+    if missing:
+        raise TopologyError(f"{ref}: this kernel has no netem, so kernel mode cannot emulate "
+                            f"{', '.join(missing)}; deploy the lab in user mode for that")
+    kernelmode.apply_impairment(st.namespaces[info["node"]], info["name"], current)
+    st.impairments[ref] = asdict(current)
+    st.save()
+    return {"delay": f"{current.delay * 1000:g}ms", "jitter": f"{current.jitter * 1000:g}ms",
+            "loss": f"{current.loss:g}", "rate": f"{current.rate * 8:g}bps", "queue": current.queue}
+
+
+def _stats_kernel(st: LabState) -> list[dict]:
+    from vforward.topo.kernelmode import interface_counters
+    rows = []
+    for ref, info in sorted(st.interfaces.items()):
+        if info["kind"] != "router":
+            continue
+        c = interface_counters(st.namespaces[info["node"]], info["name"])
+        rows.append({"interface": ref, "peer": info["peer"], "rx_packets": c["rx_packets"],
+                     "rx_bytes": c["rx_bytes"], "tx_packets": c["tx_packets"],
+                     "tx_bytes": c["tx_bytes"], "rx_rate_bps": 0.0, "tx_rate_bps": 0.0,
+                     "drops": c["drops"],
+                     "up": st.links[str(info["link"])]["state"] == "up"})
+    return rows
+
+
 def stats(lab_ref: str) -> list[dict]:
     """Per router interface: packets and bytes in/out, drops, rates."""
     st = lab_state(lab_ref)
+    if st.mode == "kernel":
+        return _stats_kernel(st)
     ctl = NodeControl(st)
     rows = []
     try:
@@ -152,6 +203,18 @@ def capture(lab_ref: str, ref: str, path: str, duration: float | None = None,
     """Write what passes a router interface (both directions) to a pcap file."""
     st = lab_state(lab_ref)
     info = _iface(st, ref)
+    if st.mode == "kernel":
+        cmd = ["ip", "netns", "exec", st.namespaces[info["node"]], "tcpdump", "-q", "-n", "-U",
+               "-i", info["name"], "-w", os.path.abspath(path)]
+        if count:
+            cmd[-2:-2] = ["-c", str(count)]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            p.wait(timeout=duration)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            p.terminate()
+            p.wait()
+        return
     if info["counters"] is None:
         # A host interface: capture on its router's side of the wire.
         info = _iface(st, info["peer"])
