@@ -97,7 +97,7 @@ def _kernel_setup(lab: Lab) -> None:
         cmds = []
         if node.is_router:
             cmds.append(f"address add {node.loopback} dev lo")
-            if node.routing == "static":
+            if not render.uses_daemon(node):
                 for r in table[node.name]:
                     if r.gateway is not None:
                         cmds.append(f"route replace {r.prefix} via {r.gateway} dev {r.interface}")
@@ -106,6 +106,25 @@ def _kernel_setup(lab: Lab) -> None:
                                capture_output=True, text=True)
             if p.returncode != 0:
                 raise DeployError(f"configuring node {node.name}'s kernel failed: {p.stderr.strip()}")
+
+
+def _start_daemons(lab: Lab, st: LabState) -> None:
+    """BIRD in every router namespace whose node routes dynamically."""
+    from vforward.topo import bird
+    for node in lab.routers():
+        if not render.uses_daemon(node):
+            continue
+        run_dir = os.path.join(st.directory, "bird", node.name)
+        os.makedirs(run_dir, exist_ok=True)
+        conf = os.path.join(run_dir, "bird.conf")
+        bird.write_config(lab, node, conf)
+        try:
+            pid = bird.start_bird(render.netns_name(lab, node.name), conf, run_dir)
+        except bird.BirdError as e:
+            raise DeployError(f"BIRD on {node.name}: {e}") from None
+        st.daemons.append({"node": node.name, "pid": pid, "what": "bird",
+                           "socket": bird.socket_path(run_dir)})
+        st.save()
 
 
 def _new_namespace(name: str) -> None:
@@ -153,6 +172,7 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
             st.save()
             _wait_ready(st)
         _kernel_setup(lab)
+        _start_daemons(lab, st)
     except BaseException:
         destroy_state(st)
         raise

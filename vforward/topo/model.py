@@ -96,6 +96,7 @@ class Node:
     config: str | None = None          # a hand-written .cfg replaces the generated one
     extra: str = ""                    # Click text appended to the generated config
     loopback: ipaddress.IPv4Interface | None = None
+    bgp: dict | None = None            # {asn, neighbors: [{peer | address, asn}]}: see topo/bird.py
     interfaces: dict = field(default_factory=dict)    # name -> Interface
     where: str = ""
 
@@ -146,7 +147,7 @@ class Lab:
 # -- reading ------------------------------------------------------------------------
 
 _TOP_KEYS = ("name", "topology", "defaults", "validate", "addressing", "hosts", "routing")
-_NODE_KEYS = ("kind", "routing", "host", "config", "extra", "loopback")
+_NODE_KEYS = ("kind", "routing", "host", "config", "extra", "loopback", "bgp")
 _LINK_KEYS = ("endpoints", "impair", "state", "addresses", "subnet", "cost")
 _IMPAIR_KEYS = ("delay", "jitter", "loss", "rate", "queue")
 _ADDRESSING_KEYS = ("p2p", "p2p_prefix", "loopback", "lan")
@@ -330,6 +331,8 @@ def _parse_nodes(topo, defaults, lab_routing, hosts) -> dict:
             raise _err(spec.where("host"), f"node {nname}: host '{node.host}' is not declared "
                                            "under 'hosts'" + (f"; did you mean '{hint}'?" if hint else ""))
         node.config = spec.get("config")
+        if "bgp" in spec:
+            node.bgp = _parse_bgp(spec["bgp"], spec.where("bgp"), nname)
         node.extra = str(spec.get("extra", ""))
         if "loopback" in spec:
             try:
@@ -339,6 +342,31 @@ def _parse_nodes(topo, defaults, lab_routing, hosts) -> dict:
                                                    "such as 10.255.0.9/32") from None
         nodes[nname] = node
     return nodes
+
+
+def _parse_bgp(spec, where: str, nname: str) -> dict:
+    """A node's BGP: {asn: N, neighbors: [{peer: NODE [, asn]} | {address: A, asn: N}]}."""
+    spec = _mapping(spec, where, f"node {nname} bgp")
+    _check_keys(spec, ("asn", "neighbors"), f"node {nname} bgp")
+    asn = spec.get("asn")
+    if not isinstance(asn, int) or not 1 <= asn <= 4294967295:
+        raise _err(spec.where("asn"), f"node {nname}: bgp.asn must be an AS number 1..4294967295")
+    neighbors = spec.get("neighbors") or []
+    if not isinstance(neighbors, list):
+        raise _err(spec.where("neighbors"), f"node {nname}: bgp.neighbors must be a list")
+    for i, nb in enumerate(neighbors):
+        nb_where = neighbors.where(i) if isinstance(neighbors, LocatedList) else where
+        if isinstance(nb, str):
+            nb = {"peer": nb}
+            neighbors[i] = nb
+        nb = _mapping(nb, nb_where, "a bgp neighbor")
+        _check_keys(nb, ("peer", "address", "asn"), "a bgp neighbor")
+        if ("peer" in nb) == ("address" in nb):
+            raise _err(nb_where, f"node {nname}: a bgp neighbor has either 'peer: NODE' or "
+                                 "'address: A.B.C.D' (with 'asn')")
+        if "address" in nb and "asn" not in nb:
+            raise _err(nb_where, f"node {nname}: a bgp neighbor given by address needs its 'asn'")
+    return {"asn": asn, "neighbors": [dict(nb) for nb in neighbors]}
 
 
 def _parse_links(topo, nodes, default_impair) -> list:

@@ -87,10 +87,18 @@ def _ingress(lab: Lab, iface: Interface, e: str) -> str:
     return f"{e}_ingress :: LinkEmulator({_impair_args(lab, peer)}) -> "
 
 
+def uses_daemon(node: Node) -> bool:
+    """Whether a routing daemon (BIRD) fills this router's table."""
+    return node.routing == "ospf" or bool(node.bgp)
+
+
 def router_config(lab: Lab, node: Node, routes: list[Route] | None = None) -> str:
     """The generated Click configuration of one router."""
     if routes is None:
         routes = static_routes(lab)[node.name]
+    if uses_daemon(node):
+        # Only connected routes are configured; BIRD's arrive through the mirror.
+        routes = [r for r in routes if r.gateway is None]
     ifaces = list(node.interfaces.values())
     port_of = {iface.name: i for i, iface in enumerate(ifaces)}
     own = [str(i.address.ip) for i in ifaces] + [str(node.loopback.ip)]
@@ -110,15 +118,21 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None) -> st
         e = element_prefix(iface)
         peer = iface.link.other(iface)
         addr = iface.address
+        # A LinkProbe measures router-to-router links through their conditions;
+        # a host runs no vforward to answer it.
+        probe = lab.nodes[peer.node].is_router
         out += [
             f"// ---- {iface.name}: {addr.with_prefixlen} ({iface.mac}) -- {peer.ref}",
             f"{e}_kernel :: KernelTap({addr.with_prefixlen}, DEVNAME {iface.name}, NETNS {ns}, "
             f"ETHER {iface.mac}, MTU {MTU});",
             f"{_wire(lab, iface, e)};",
             f"{e}_egress :: LinkEmulator({_impair_args(lab, iface)});",
-            f"{e}_tx :: Counter -> [0]{e}_capture :: Capture -> {e}_egress -> {e}_wire;",
+            *([f"{e}_probe :: LinkProbe(ETHER {iface.mac});"] if probe else []),
+            f"{e}_tx :: Counter -> [0]{e}_capture :: Capture -> "
+            f"{f'[1]{e}_probe[1] -> ' if probe else ''}{e}_egress -> {e}_wire;",
             f"{e}_kernel -> {e}_tx;",
-            f"{e}_wire -> {_ingress(lab, iface, e)}{e}_rx :: Counter -> [1]{e}_capture;",
+            f"{e}_wire -> {f'{e}_probe -> ' if probe else _ingress(lab, iface, e)}"
+            f"{e}_rx :: Counter -> [1]{e}_capture;",
             f"{e}_capture[1] -> {e}_in :: Classifier(12/0806, 12/0800, -);",
             f"{e}_in[0] -> {e}_arp :: Tee(2);",
             f"{e}_arp[0] -> {e}_tokernel :: Null -> {e}_kernel;",
@@ -134,6 +148,10 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None) -> st
             f"{e}_frag[1] -> ICMPError({addr.ip}, unreachable, needfrag) -> rt;",
             "",
         ]
+    if uses_daemon(node):
+        ports = ", ".join(f"{i.name} {port_of[i.name]}" for i in ifaces)
+        out += ["// Routes the node's routing daemon installs in its kernel, mirrored into rt.",
+                f"mirror :: KernelRouteMirror(rt, {ports}, NETNS {ns});", ""]
     if node.extra:
         out += ["// ---- extra configuration from the topology file", node.extra.strip(), ""]
     return "\n".join(out) + "\n"

@@ -1,0 +1,205 @@
+"""`vforward bench lab LAB.yaml`: one lab, user mode against kernel mode.
+
+The lab is deployed in each mode in turn (interleaved over --repeat rounds)
+and the same traffic crosses it between the two hosts farthest apart:
+
+  * small-packet rate: iperf3 UDP with 18-byte payloads (64-byte frames),
+    unlimited, received packets per second at the far host;
+  * TCP throughput: iperf3 TCP, received Mbit/s;
+  * RTT: the median of idle pings across the path;
+  * reroute time (labs with routing: ospf): a link on the path is cut and
+    the time until the far host answers again is measured.
+
+The same generator drives both modes, so where it is the bottleneck both
+are held to its rate; the table says so when the kernel hits that ceiling.
+Medians are printed with the ratio user/kernel; --json and --png write them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import time
+
+from vforward import netns
+from vforward.topo.deploy import deploy, destroy, prepare
+from vforward.topo.model import Lab
+from vforward.topo.render import netns_name
+from vforward.topo.routes import static_routes
+from vforward.topo import ops, validate
+
+METRICS = [("udp64_pps", "64-byte UDP", "pps", True), ("tcp_mbps", "TCP", "Mbit/s", True),
+           ("rtt_ms", "RTT", "ms", False), ("reroute_s", "reroute after a cut", "s", False)]
+
+
+class LabBenchError(RuntimeError):
+    pass
+
+
+def farthest_hosts(lab: Lab) -> tuple[str, str, list[str]]:
+    """The two hosts with the most routers between them, and that router path."""
+    hosts = [n for n in lab.nodes.values() if not n.is_router]
+    if len(hosts) < 2:
+        raise LabBenchError(f"lab {lab.name} needs two hosts to carry the traffic")
+    table = static_routes(lab)
+    owners = validate.address_owners(lab)
+    best = None
+    for i, a in enumerate(hosts):
+        for b in hosts[i + 1:]:
+            path = _static_path(lab, table, owners, a.name, b.name)
+            if best is None or len(path) > len(best[2]):
+                best = (a.name, b.name, path)
+    return best
+
+
+def _static_path(lab, table, owners, src, dst) -> list[str]:
+    """Routers from src's gateway to dst by the static tables."""
+    s_if = next(iter(lab.nodes[src].interfaces.values()))
+    d_if = next(iter(lab.nodes[dst].interfaces.values()))
+    node = s_if.link.other(s_if).node
+    path = []
+    for _ in range(64):
+        path.append(node)
+        route = next((r for r in table[node] if d_if.address.ip in r.prefix and r.gateway is None), None)
+        if route is not None:
+            return path
+        route = max((r for r in table[node] if d_if.address.ip in r.prefix), key=lambda r: r.prefix.prefixlen)
+        node = owners[str(route.gateway)]
+    return path
+
+
+def _iperf(lab: Lab, src: str, dst: str, dst_ip: str, args: list[str], seconds: float) -> dict:
+    server = netns.popen(netns_name(lab, dst), "iperf3", "-s", "-1", stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        p = netns.run(netns_name(lab, src), "iperf3", "-c", dst_ip, "-t", str(seconds), "-J", *args,
+                      check=False, timeout=seconds + 20)
+        data = json.loads(p.stdout or "{}")
+        if "error" in data:
+            raise LabBenchError(f"iperf3 {' '.join(args)}: {data['error']}")
+        return data
+    finally:
+        server.kill()
+        server.wait()
+
+
+def measure(lab: Lab, src: str, dst: str, path: list[str], seconds: float) -> dict:
+    dst_ip = str(next(iter(lab.nodes[dst].interfaces.values())).address.ip)
+    ok, _ = validate.reach(lab, src, dst_ip, within=30)
+    if not ok:
+        raise LabBenchError(f"{src} cannot reach {dst} in lab {lab.name}")
+    out = {}
+    udp = _iperf(lab, src, dst, dst_ip, ["-u", "-l", "18", "-b", "0"], seconds)
+    s = udp["end"]["sum"]
+    out["udp64_pps"] = (s["packets"] - s["lost_packets"]) / s["seconds"]
+    tcp = _iperf(lab, src, dst, dst_ip, [], seconds)
+    out["tcp_mbps"] = tcp["end"]["sum_received"]["bits_per_second"] / 1e6
+    p = netns.run(netns_name(lab, src), "ping", "-n", "-q", "-c", "20", "-i", "0.05", dst_ip,
+                  check=False)
+    m = re.search(r"= [\d.]+/([\d.]+)/", p.stdout)
+    out["rtt_ms"] = float(m.group(1)) if m else float("nan")
+    out["reroute_s"] = _reroute(lab, src, dst_ip, path)
+    return out
+
+
+def _reroute(lab: Lab, src: str, dst_ip: str, path: list[str]) -> float:
+    """Cut the first router-router link on the path; seconds until dst answers again."""
+    if lab.routing != "ospf" or len(path) < 2:
+        return float("nan")
+    a, b = path[0], path[1]
+    link = next(l for l in lab.links if {l.a.node, l.b.node} == {a, b})
+    ops.set_link(lab.name, link.a.ref, "down")
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 60:
+            _, got, _ = validate.ping(lab, src, dst_ip, count=1, timeout=0.2)
+            if got:
+                return time.monotonic() - t0
+        return float("inf")
+    finally:
+        ops.set_link(lab.name, link.a.ref, "up")
+
+
+def run(path: str, repeat: int = 3, seconds: float = 3.0, modes=("user", "kernel"), log=print) -> dict:
+    lab = prepare(path)
+    src, dst, route = farthest_hosts(lab)
+    log(f"lab {lab.name}: traffic {src} -> {dst} across {' '.join(route)}; "
+        f"{repeat} rounds of {seconds:g}s per measurement")
+    samples = {m: {k: [] for k, *_ in METRICS} for m in modes}
+    for r in range(repeat):
+        for mode in modes:
+            deploy(path, mode=mode, log=lambda *a: None)
+            try:
+                got = measure(lab, src, dst, route, seconds)
+            finally:
+                destroy(lab.name)
+            for k, v in got.items():
+                samples[mode][k].append(v)
+            log(f"  round {r + 1} {mode:<6} " + "  ".join(f"{k}={v:.4g}" for k, v in got.items()))
+    med = {m: {k: _median(v) for k, v in s.items()} for m, s in samples.items()}
+    return {"lab": lab.name, "src": src, "dst": dst, "path": route, "medians": med, "samples": samples}
+
+
+def _median(values):
+    finite = [v for v in values if v == v]
+    return statistics.median(finite) if finite else float("nan")
+
+
+def print_table(result: dict, log=print) -> None:
+    med = result["medians"]
+    log(f"\n{'measure':<22}{'user':>12}{'kernel':>12}{'user/kernel':>13}")
+    for key, label, unit, _higher_better in METRICS:
+        u, k = med.get("user", {}).get(key), med.get("kernel", {}).get(key)
+        if u is None or k is None or (u != u and k != k):
+            continue
+        ratio = u / k if k and k == k and u == u else float("nan")
+        log(f"{label + ' (' + unit + ')':<22}{u:>12.4g}{k:>12.4g}{ratio:>12.2f}x")
+
+
+def write_png(result: dict, path: str) -> None:
+    """A bar chart of user/kernel ratios (needs matplotlib)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    med = result["medians"]
+    labels, ratios = [], []
+    for key, label, unit, _ in METRICS:
+        u, k = med["user"].get(key), med["kernel"].get(key)
+        if u == u and k == k and k:
+            labels.append(f"{label}\n({unit})")
+            ratios.append(u / k)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(labels, ratios, color="#3d85c6")
+    ax.axhline(1.0, color="#444", lw=1, ls="--")
+    ax.set_ylabel("vforward / kernel")
+    ax.set_title(f"lab {result['lab']}: user mode vs kernel mode (medians)")
+    for i, r in enumerate(ratios):
+        ax.text(i, r, f"{r:.2f}x", ha="center", va="bottom")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("lab", help="topology YAML file")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--json", help="write the results here")
+    p.add_argument("--png", help="write a bar chart here (needs matplotlib)")
+
+
+def main(a) -> int:
+    if not os.path.exists(a.lab):
+        raise LabBenchError(f"topology file {a.lab} does not exist")
+    result = run(a.lab, repeat=a.repeat, seconds=a.seconds)
+    print_table(result)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(result, f, indent=2, default=str)
+    if a.png:
+        write_png(result, a.png)
+        print(f"wrote {a.png}")
+    return 0
