@@ -1,0 +1,428 @@
+# cython: language_level=3
+"""Compiled AF_PACKET ring I/O: the RX ring walk and the TX ring fill.
+
+`RxRing` maps a TPACKET_V3 receive ring (blocks of variable-length frames
+that the kernel hands over whole) and copies frames into pool slots: one
+memcpy per frame, straight to the slot's headroom, with length, ts_ns and
+ptype set from the frame's header.  `TxRing` maps a TPACKET_V2 transmit
+ring (fixed-size frames), copies a batch into free frames and asks the
+kernel to send them all with one send().
+
+Socket creation and options (ring sizes, PACKET_VERSION, bind) are plain
+Python in elements/io/packetsocket.py; these classes only take the ready
+file descriptor, map its ring and walk it.  cext/afpacket_reference.py has
+their twins, RxSocket and TxSocket, with the same methods and counters over
+a plain packet socket, one recvmsg/send per packet; the tests feed both the
+same frames and demand the same bytes out.
+
+Ownership of a ring slot passes through its status word: the kernel owns a
+block (RX) or frame (TX) until the status says otherwise, so the status is
+read with acquire and written with release ordering, and frame bytes are
+touched only between the two.
+"""
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+from libc.errno cimport errno
+
+cdef extern from "<sys/mman.h>" nogil:
+    void* mmap(void* addr, size_t length, int prot, int flags, int fd, long offset)
+    int munmap(void* addr, size_t length)
+    int PROT_READ
+    int PROT_WRITE
+    int MAP_SHARED
+    int MAP_POPULATE
+    void* MAP_FAILED
+
+cdef extern from "<sys/socket.h>" nogil:
+    ssize_t send(int fd, const void* buf, size_t n, int flags)
+    int MSG_DONTWAIT
+
+cdef extern from "<linux/if_packet.h>" nogil:
+    cdef struct tpacket_hdr_v1:
+        uint32_t block_status
+        uint32_t num_pkts
+        uint32_t offset_to_first_pkt
+    cdef union tpacket_bd_header_u:
+        tpacket_hdr_v1 bh1
+    cdef struct tpacket_block_desc:
+        uint32_t version
+        uint32_t offset_to_priv
+        tpacket_bd_header_u hdr
+    cdef struct tpacket3_hdr:
+        uint32_t tp_next_offset
+        uint32_t tp_sec
+        uint32_t tp_nsec
+        uint32_t tp_snaplen
+        uint32_t tp_len
+        uint32_t tp_status
+        uint16_t tp_mac
+        uint16_t tp_net
+    cdef struct tpacket2_hdr:
+        uint32_t tp_status
+        uint32_t tp_len
+        uint32_t tp_snaplen
+        uint16_t tp_mac
+        uint16_t tp_net
+    cdef struct sockaddr_ll:
+        uint8_t sll_pkttype
+    size_t TPACKET_ALIGN(size_t)
+    enum:
+        TP_STATUS_KERNEL
+        TP_STATUS_USER
+        TP_STATUS_AVAILABLE
+        TP_STATUS_SEND_REQUEST
+        TP_STATUS_WRONG_FORMAT
+        PACKET_OUTGOING
+
+cdef extern from "<linux/virtio_net.h>" nogil:
+    cdef struct virtio_net_hdr:
+        uint8_t flags
+        uint8_t gso_type
+        uint16_t hdr_len
+        uint16_t gso_size
+        uint16_t csum_start
+        uint16_t csum_offset
+    enum:
+        VIRTIO_NET_HDR_F_NEEDS_CSUM
+
+cdef extern from *:
+    """
+    static inline uint32_t vf_load_acquire(const volatile uint32_t *p) {
+        return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+    }
+    static inline void vf_store_release(volatile uint32_t *p, uint32_t v) {
+        __atomic_store_n(p, v, __ATOMIC_RELEASE);
+    }
+    """
+    uint32_t vf_load_acquire(uint32_t* p) nogil
+    void vf_store_release(uint32_t* p, uint32_t v) nogil
+
+
+# Where frame data starts in a TX frame (no PACKET_TX_HAS_OFF): right after
+# the aligned tpacket2_hdr, as packet(7) and the kernel's tpacket_fill_skb say.
+cdef size_t _TX_DATA_OFFSET = TPACKET_ALIGN(sizeof(tpacket2_hdr))
+TX_DATA_OFFSET = _TX_DATA_OFFSET
+# Where the sockaddr_ll sits behind each tpacket3_hdr in an RX block.
+cdef size_t _RX_SLL_OFFSET = TPACKET_ALIGN(sizeof(tpacket3_hdr))
+
+
+cdef inline void _complete_checksum(uint8_t* frame, uint32_t n, uint32_t start,
+                                    uint32_t offset) noexcept nogil:
+    """Fill in a checksum the sender left to the device (CHECKSUM_PARTIAL).
+
+    The field at start + offset holds the pseudo-header sum; the checksum is
+    the ones' complement of the sum of every 16-bit word from start to the
+    end, as the kernel's skb_checksum_help computes it (0 is sent as 0xFFFF).
+    """
+    cdef uint64_t s = 0
+    cdef uint32_t i = start
+    cdef uint32_t c
+    if start + offset + 2 > n:
+        return
+    while i + 1 < n:
+        s += (<uint32_t>frame[i] << 8) | frame[i + 1]
+        i += 2
+    if i < n:
+        s += <uint32_t>frame[i] << 8
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    c = (~s) & 0xFFFF
+    if c == 0:
+        c = 0xFFFF
+    frame[start + offset] = <uint8_t>(c >> 8)
+    frame[start + offset + 1] = <uint8_t>c
+
+
+cdef uint8_t* _map_ring(int fd, size_t size) except NULL:
+    cdef void* p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0)
+    if p == MAP_FAILED:
+        raise OSError(errno, f"mmap of a {size}-byte packet ring failed")
+    return <uint8_t*>p
+
+
+cdef class RxRing:
+    """The receive side of a TPACKET_V3 ring already set up on socket `fd`.
+
+    RxRing(fd, block_size, block_nr, ignore_outgoing=True, vnet_hdr=False)
+
+    receive(pool, slots) fills slots[0:n] with the next n frames (n <=
+    len(slots)) and returns n; discard(max_n) drops up to max_n frames.  Both
+    resume where the last call stopped, inside a block if need be, and give
+    each block back to the kernel as soon as its last frame is read.
+    Frames the kernel sent out of the device (PACKET_OUTGOING) are skipped
+    and counted in `outgoing` when ignore_outgoing is true; frames longer
+    than `max_len` or than a slot's room, or truncated by the ring, are
+    skipped and counted in `too_long`.
+
+    With vnet_hdr (the socket has PACKET_VNET_HDR, so each frame comes with
+    a virtio_net_hdr), a frame whose TCP/UDP checksum the sender left to the
+    device -- any local traffic on veth -- gets its checksum filled in while
+    it is copied, so it can go out of another device intact; `checksummed`
+    counts them.
+    """
+    cdef uint8_t* _map
+    cdef size_t _map_len
+    cdef uint32_t _block_size
+    cdef uint32_t _block_nr
+    cdef uint32_t _block          # the block being read or waited for
+    cdef bint _open               # _block is ours and partly read
+    cdef uint32_t _left           # frames not yet read in the open block
+    cdef uint32_t _next           # offset of the next frame in the open block
+    cdef public bint ignore_outgoing
+    cdef readonly bint vnet_hdr
+    cdef public uint32_t max_len
+    cdef public uint64_t outgoing
+    cdef public uint64_t too_long
+    cdef public uint64_t checksummed
+
+    def __cinit__(self, int fd, uint32_t block_size, uint32_t block_nr, bint ignore_outgoing=True,
+                  bint vnet_hdr=False):
+        if block_size == 0 or block_nr == 0:
+            raise ValueError("an RX ring needs at least one block of nonzero size")
+        self._map_len = <size_t>block_size * block_nr
+        self._map = _map_ring(fd, self._map_len)
+        self._block_size = block_size
+        self._block_nr = block_nr
+        self.ignore_outgoing = ignore_outgoing
+        self.vnet_hdr = vnet_hdr
+        self.max_len = 0xFFFF
+
+    def __dealloc__(self):
+        if self._map != NULL:
+            munmap(self._map, self._map_len)
+
+    def close(self):
+        """Unmap the ring; later calls receive nothing."""
+        if self._map != NULL:
+            munmap(self._map, self._map_len)
+            self._map = NULL
+
+    @property
+    def block_nr(self):
+        return self._block_nr
+
+    @property
+    def block_size(self):
+        return self._block_size
+
+    def pending_blocks(self):
+        """Blocks now handed to user space (ready to read), for tests and stats."""
+        cdef uint32_t i, n = 0
+        cdef tpacket_block_desc* bd
+        if self._map == NULL:
+            return 0
+        for i in range(self._block_nr):
+            bd = <tpacket_block_desc*>(self._map + <size_t>i * self._block_size)
+            if vf_load_acquire(&bd.hdr.bh1.block_status) & TP_STATUS_USER:
+                n += 1
+        return n
+
+    cdef Py_ssize_t _walk(self, uint8_t* data, Py_ssize_t stride, uint16_t* off,
+                          uint16_t* length, uint64_t* ts, uint8_t* ptype,
+                          const uint32_t* slots, Py_ssize_t max_n, uint16_t headroom,
+                          uint32_t room) noexcept nogil:
+        """Take up to max_n frames; copy them to slots when slots is not NULL."""
+        cdef Py_ssize_t n = 0
+        cdef uint8_t* base
+        cdef tpacket_block_desc* bd
+        cdef tpacket3_hdr* hdr
+        cdef uint8_t pkttype
+        cdef uint32_t snap, slot
+        cdef uint8_t* dst
+        cdef virtio_net_hdr* vh
+        if self._map == NULL:
+            return 0
+        while n < max_n:
+            base = self._map + <size_t>self._block * self._block_size
+            bd = <tpacket_block_desc*>base
+            if not self._open:
+                if not (vf_load_acquire(&bd.hdr.bh1.block_status) & TP_STATUS_USER):
+                    break   # the kernel still fills this block: nothing more is ready
+                self._open = True
+                self._left = bd.hdr.bh1.num_pkts
+                self._next = bd.hdr.bh1.offset_to_first_pkt
+            if self._left:
+                hdr = <tpacket3_hdr*>(base + self._next)
+                self._next += hdr.tp_next_offset
+                self._left -= 1
+                pkttype = (<sockaddr_ll*>(<uint8_t*>hdr + _RX_SLL_OFFSET)).sll_pkttype
+                snap = hdr.tp_snaplen
+                if pkttype == PACKET_OUTGOING and self.ignore_outgoing:
+                    self.outgoing += 1
+                elif snap < hdr.tp_len or snap > room:
+                    self.too_long += 1
+                else:
+                    if slots != NULL:
+                        slot = slots[n]
+                        dst = data + <size_t>slot * stride + headroom
+                        memcpy(dst, <uint8_t*>hdr + hdr.tp_mac, snap)
+                        if self.vnet_hdr:
+                            vh = <virtio_net_hdr*>(<uint8_t*>hdr + hdr.tp_mac
+                                                   - sizeof(virtio_net_hdr))
+                            if vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM:
+                                _complete_checksum(dst, snap, vh.csum_start, vh.csum_offset)
+                                self.checksummed += 1
+                        off[slot] = headroom
+                        length[slot] = <uint16_t>snap
+                        ts[slot] = <uint64_t>hdr.tp_sec * 1000000000ULL + hdr.tp_nsec
+                        ptype[slot] = pkttype
+                    n += 1
+            if self._left == 0:
+                # Every frame of the block is read: give it back to the kernel.
+                vf_store_release(&bd.hdr.bh1.block_status, TP_STATUS_KERNEL)
+                self._open = False
+                self._block += 1
+                if self._block == self._block_nr:
+                    self._block = 0
+        return n
+
+    def receive(self, pool, slots):
+        """Copy the next frames into pool slots `slots` (uint32); return how many."""
+        cdef uint8_t[:, ::1] data = pool.data
+        cdef uint16_t[::1] off = pool.off
+        cdef uint16_t[::1] length = pool.length
+        cdef uint64_t[::1] ts = pool.ts_ns
+        cdef uint8_t[::1] ptype = pool.ptype
+        cdef const uint32_t[::1] s = slots
+        cdef uint16_t headroom = pool.headroom
+        cdef uint32_t room = min(<uint32_t>(pool.slot_size - pool.headroom), self.max_len)
+        cdef Py_ssize_t n, max_n = s.shape[0]
+        if max_n == 0:
+            return 0
+        with nogil:
+            n = self._walk(&data[0, 0], data.shape[1], &off[0], &length[0], &ts[0], &ptype[0],
+                           &s[0], max_n, headroom, room)
+        return n
+
+    def discard(self, Py_ssize_t max_n):
+        """Drop up to max_n ready frames (when the pool has no free slot); return how many."""
+        cdef Py_ssize_t n
+        with nogil:
+            n = self._walk(NULL, 0, NULL, NULL, NULL, NULL, NULL, max_n, 0, 0xFFFFFFFF)
+        return n
+
+
+cdef class TxRing:
+    """The transmit side of a TPACKET_V2 ring already set up on socket `fd`.
+
+    TxRing(fd, block_size, block_nr, frame_size)
+
+    send(pool, idx, start=0) copies packets idx[start:] into free frames, in
+    order, until the ring is full, then flushes them with one send(); it
+    returns (consumed, queued): how many of idx[start:] it took, and how many
+    of those went into the ring (the rest were longer than a frame and are
+    counted in `too_long`).  consumed < len(idx) - start means the ring is
+    full: wait for the socket to be writable, then flush() and send again.
+    `last_errno` is the errno of the last failed send() (0 after a good one).
+    """
+    cdef uint8_t* _map
+    cdef size_t _map_len
+    cdef uint32_t _block_size
+    cdef uint32_t _frames_per_block
+    cdef uint32_t _frame_size
+    cdef uint32_t _frame_nr
+    cdef uint32_t _head
+    cdef int _fd
+    cdef public uint64_t too_long
+    cdef public uint64_t rejected
+    cdef public int last_errno
+
+    def __cinit__(self, int fd, uint32_t block_size, uint32_t block_nr, uint32_t frame_size):
+        if frame_size <= _TX_DATA_OFFSET or block_size < frame_size or block_nr == 0:
+            raise ValueError("a TX ring needs frames larger than their header and blocks "
+                             "holding at least one frame")
+        self._map_len = <size_t>block_size * block_nr
+        self._map = _map_ring(fd, self._map_len)
+        self._fd = fd
+        self._block_size = block_size
+        self._frame_size = frame_size
+        self._frames_per_block = block_size // frame_size
+        self._frame_nr = self._frames_per_block * block_nr
+
+    def __dealloc__(self):
+        if self._map != NULL:
+            munmap(self._map, self._map_len)
+
+    def close(self):
+        if self._map != NULL:
+            munmap(self._map, self._map_len)
+            self._map = NULL
+
+    @property
+    def frame_nr(self):
+        return self._frame_nr
+
+    @property
+    def frame_room(self):
+        """Most bytes one frame carries."""
+        return self._frame_size - _TX_DATA_OFFSET
+
+    cdef inline tpacket2_hdr* _frame(self, uint32_t i) noexcept nogil:
+        return <tpacket2_hdr*>(self._map + <size_t>(i // self._frames_per_block) * self._block_size
+                               + <size_t>(i % self._frames_per_block) * self._frame_size)
+
+    def free_frames(self):
+        """Frames now available to fill (the kernel has sent what they held)."""
+        cdef uint32_t i, n = 0
+        if self._map == NULL:
+            return 0
+        for i in range(self._frame_nr):
+            if vf_load_acquire(&self._frame(i).tp_status) == TP_STATUS_AVAILABLE:
+                n += 1
+        return n
+
+    cdef int _flush(self) noexcept nogil:
+        if send(self._fd, NULL, 0, MSG_DONTWAIT) < 0:
+            self.last_errno = errno
+        else:
+            self.last_errno = 0
+        return self.last_errno
+
+    def flush(self):
+        """Ask the kernel to send every filled frame; returns 0 or the errno."""
+        cdef int err
+        if self._map == NULL:
+            return 0
+        with nogil:
+            err = self._flush()
+        return err
+
+    def send(self, pool, idx, Py_ssize_t start=0):
+        """Fill frames from pool packets idx[start:] and flush; return (consumed, queued)."""
+        cdef const uint8_t[:, ::1] data = pool.data
+        cdef const uint16_t[::1] off = pool.off
+        cdef const uint16_t[::1] length = pool.length
+        cdef const uint32_t[::1] ix = idx
+        cdef Py_ssize_t i = start, end = ix.shape[0], stride = data.shape[1]
+        cdef uint32_t room = self._frame_size - _TX_DATA_OFFSET
+        cdef uint32_t slot, status, plen
+        cdef uint32_t queued = 0
+        cdef tpacket2_hdr* fr
+        if self._map == NULL or i >= end:
+            return 0, 0
+        with nogil:
+            while i < end:
+                fr = self._frame(self._head)
+                status = vf_load_acquire(&fr.tp_status)
+                if status == TP_STATUS_WRONG_FORMAT:
+                    self.rejected += 1   # the kernel refused what this frame held; reuse it
+                elif status != TP_STATUS_AVAILABLE:
+                    break                # the kernel still owns it: the ring is full
+                slot = ix[i]
+                plen = length[slot]
+                i += 1
+                if plen > room:
+                    self.too_long += 1
+                    continue
+                memcpy(<uint8_t*>fr + _TX_DATA_OFFSET,
+                       &data[0, 0] + <size_t>slot * stride + off[slot], plen)
+                fr.tp_len = plen
+                fr.tp_snaplen = plen
+                vf_store_release(&fr.tp_status, TP_STATUS_SEND_REQUEST)
+                self._head += 1
+                if self._head == self._frame_nr:
+                    self._head = 0
+                queued += 1
+            if queued:
+                self._flush()
+        return i - start, queued

@@ -1,0 +1,261 @@
+"""ToDevice: send packets out of a network device through an AF_PACKET ring."""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from vforward.args import ArgumentError, boolean, unsigned, word
+from vforward.element import Element, read_handler, write_handler
+from vforward.elements.io import packetsocket
+from vforward.packet import Batch
+
+_METHODS = ("LINUX", "PCAP", "DEFAULT")
+_RETRY_FIRST = 0.0005   # seconds to wait before retrying a ring that made no progress
+_RETRY_MAX = 0.05
+
+
+class ToDevice(Element):
+    """ToDevice(DEVNAME [, KEYWORDS]) -- send packets to a network device
+
+    Ports: 1 input, push or pull; 0 to 2 push outputs.
+
+    Sends each packet, which must start with its link-level (Ethernet)
+    header, out of the device DEVNAME through a memory-mapped AF_PACKET
+    transmit ring (TPACKET_V2, bypassing the device's qdisc): a batch is
+    copied into free ring frames in one call and handed to the kernel with
+    one send().
+
+    On a push input, packets are sent at once.  On a pull input, ToDevice
+    pulls BURST packets whenever its upstream Queue has some, as Click's
+    ToDevice does.  When the ring is full, up to QUEUE packets wait inside
+    ToDevice until the kernel frees frames; beyond that, arriving packets are
+    dropped and counted (on a pull input, ToDevice just stops pulling and its
+    Queue holds the backlog).
+
+    As in Click, packets that were sent go out of output 0 and packets that
+    could not be sent (no room in QUEUE, or longer than a ring frame) go out
+    of output 1, when those outputs are connected; otherwise they are freed.
+
+    A FromDevice on the same device does not see these packets unless its
+    OUTBOUND is true -- and, since the qdisc bypass also skips the kernel's
+    packet taps, not even then, nor does tcpdump, unless QDISC_BYPASS is
+    false.
+
+    Keyword arguments:
+      BURST (integer, default 256)    most packets pulled at a time.
+      QUEUE (integer, default 1000)   most packets held while the ring is full.
+      METHOD (LINUX or PCAP, default LINUX)  accepted for compatibility; both
+                        mean the AF_PACKET ring.
+      NETNS (word)                    open the device inside this named
+                        network namespace (vforward extension).
+      RING (boolean, default true)    false: one send() per packet on a plain
+                        packet socket instead of the ring.
+      RING_FRAMES (integer, default 1024)  frames in the transmit ring.
+      QDISC_BYPASS (boolean, default true) hand frames straight to the driver
+                        (PACKET_QDISC_BYPASS): faster, but skips the device's
+                        qdisc (tc shaping) and packet taps (tcpdump).
+
+    Handlers:
+      count (read)          packets handed to the kernel
+      drops (read)          packets dropped here (QUEUE full, too long)
+      queue_length (read)   packets waiting for room in the ring
+      dev_name (read)       the device's name
+      method (read)         how packets are sent (ring geometry or plain socket)
+      reset_counts (write)  reset count and drops
+    """
+    PORTS = "1/0-2"
+    PROCESSING = "a/h"
+
+    def configure(self, args):
+        self.devname = args.positional("DEVNAME", word)
+        self.burst = args.keyword("BURST", unsigned, default=256)
+        self.queue_capacity = args.keyword("QUEUE", unsigned, default=1000)
+        method = args.keyword("METHOD", word, default="LINUX").upper()
+        self.netns = args.keyword("NETNS", word, default=None)
+        self.ring = args.keyword("RING", boolean, default=True)
+        self.ring_frames = args.keyword("RING_FRAMES", unsigned, default=1024)
+        self.qdisc_bypass = args.keyword("QDISC_BYPASS", boolean, default=True)
+        args.finish()
+        where = f"{self.name} :: {self.class_name()}"
+        if method not in _METHODS:
+            raise ArgumentError(f"{where}: METHOD {method} is not known; use LINUX "
+                                "(PCAP is accepted and means the same)")
+        if self.burst < 1 or self.ring_frames < 1:
+            raise ArgumentError(f"{where}: BURST and RING_FRAMES must be at least 1")
+        self.count = 0
+        self.drops = 0
+        self._sock = None
+        self._tx = None
+        self._pool = None
+        self._backlog: deque = deque()    # uint32 slot arrays waiting for ring frames
+        self._backlog_len = 0
+        self._waiting = False             # a writer or retry timer is armed
+        self._retry_delay = _RETRY_FIRST
+        self._retry_handle = None
+        self._task = None
+
+    def exclusive_resource(self):
+        return ("txdevice", packetsocket.DeviceKey(self.netns, self.devname))
+
+    def initialize(self):
+        self._sock = packetsocket.open_sender(self.devname, self.netns, ring=self.ring,
+                                              frame_nr=self.ring_frames,
+                                              qdisc_bypass=self.qdisc_bypass)
+        self._tx = self._sock.tx
+        self._pool = self.router.pool
+        self._max_len = getattr(self._tx, "frame_room", 0xFFFF)
+        if self.input_processing[0] == "l":
+            self._task = self.router.new_task(self._run, self)
+            for q in self.router.upstream(self, 0, lambda e: hasattr(e, "add_listener")):
+                q.add_listener(self._task)
+            self._task.schedule()
+
+    def cleanup(self):
+        self._stop_waiting()
+        while self._backlog:
+            Batch(self._pool, self._backlog.popleft()).kill()
+        self._backlog_len = 0
+        if self._sock is not None:
+            self._sock.close()
+
+    # -- packet flow ---------------------------------------------------------
+    def push(self, port, batch):
+        idx = batch.idx
+        if self.n_outputs:
+            # Output 0 must carry only packets that went out: split off, before
+            # sending, those no ring frame can hold.
+            long = batch.pool.length[idx] > self._max_len
+            if long.any():
+                self.drops += int(long.sum())
+                self.emit(1, Batch(batch.pool, idx[long]))
+                idx = idx[~long]
+        if self._backlog_len:
+            self._enqueue(idx)      # earlier packets go first
+            self._drain()
+            return
+        rest = self._send(idx)
+        if rest is not None:
+            self._enqueue(rest)
+            self._wait()
+        elif self._tx.last_errno:
+            self._wait()            # the kernel did not take the flush: retry it
+
+    def _run(self):
+        """Pull task: send what the Queue has; sleep while the ring is full."""
+        if self._backlog_len:
+            return False            # _drain reschedules us once the ring has room
+        batch = self.pull_input(0, self.burst)
+        if batch is None:
+            return False            # the Queue wakes us when it fills again
+        self.push(0, batch)
+        return self._backlog_len == 0
+
+    def _send(self, idx):
+        """Put idx into the ring; return the part that did not fit, or None."""
+        if not idx.flags.c_contiguous:
+            idx = np.ascontiguousarray(idx)
+        consumed, queued = self._tx.send(self._pool, idx)
+        self.count += queued
+        if queued < consumed:
+            self.drops += consumed - queued      # longer than a ring frame
+        if consumed:
+            self.emit(0, Batch(self._pool, idx[:consumed]))
+        return idx[consumed:] if consumed < len(idx) else None
+
+    def _enqueue(self, idx):
+        room = self.queue_capacity - self._backlog_len
+        if len(idx) > room:
+            over = idx[max(room, 0):]
+            self.drops += len(over)
+            self.emit(1, Batch(self._pool, over))
+            idx = idx[:max(room, 0)]
+        if len(idx):
+            self._backlog.append(idx)
+            self._backlog_len += len(idx)
+
+    def _drain(self) -> bool:
+        """Move backlog into the ring, oldest first; True if anything moved."""
+        if self._tx.last_errno:
+            self._tx.flush()
+        progress = False
+        while self._backlog:
+            idx = self._backlog[0]
+            rest = self._send(idx)
+            done = len(idx) - (0 if rest is None else len(rest))
+            self._backlog_len -= done
+            progress = progress or done > 0
+            if rest is not None:
+                self._backlog[0] = rest
+                break
+            self._backlog.popleft()
+        if self._backlog_len == 0 and not self._tx.last_errno:
+            self._stop_waiting()
+            if self._task is not None:
+                self._task.schedule()
+        elif not self._waiting:
+            self._wait()
+        return progress
+
+    # -- waiting for ring frames ------------------------------------------------
+    def _wait(self):
+        """Call _writable when the socket is writable (the ring has a free frame)."""
+        if not self._waiting:
+            self.router.add_writer(self._sock.fd, self._writable)
+            self._waiting = True
+
+    def _writable(self):
+        """A packet socket with a TX ring also reports writable while its frames
+        are still in flight, so a wake-up that moved nothing switches to a
+        timer (growing up to _RETRY_MAX) instead of spinning on the writer."""
+        if self._drain():
+            self._retry_delay = _RETRY_FIRST
+        elif self._waiting:
+            self._stop_waiting()
+            self._waiting = True
+            self._retry_handle = self.router.call_later(self._retry_delay, self._retry)
+            self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX)
+
+    def _retry(self):
+        self._retry_handle = None
+        self._waiting = False
+        self._wait()          # back on the writer, which fires at once if there is room
+
+    def _stop_waiting(self):
+        if not self._waiting:
+            return
+        self._waiting = False
+        if self._retry_handle is not None:
+            self._retry_handle.cancel()
+            self._retry_handle = None
+        elif self._sock is not None:
+            try:
+                self.router.remove_writer(self._sock.fd)
+            except Exception:
+                pass   # the loop is already closed
+
+    # -- handlers ------------------------------------------------------------------
+    @read_handler("count")
+    def read_count(self):
+        return self.count
+
+    @read_handler("drops")
+    def read_drops(self):
+        return self.drops
+
+    @read_handler("queue_length")
+    def read_queue_length(self):
+        return self._backlog_len
+
+    @read_handler("dev_name")
+    def read_dev_name(self):
+        return self.devname
+
+    @read_handler("method")
+    def read_method(self):
+        return self._sock.method if self._sock is not None else "not open"
+
+    @write_handler("reset_counts")
+    def write_reset_counts(self, value):
+        self.count = 0
+        self.drops = 0

@@ -1,0 +1,243 @@
+"""FromDevice and ToDevice on real veth pairs.
+
+The main topology is three namespaces, ns1 --veth-- nsR --veth-- ns2, with
+one /24 on ns1 and ns2 and no addresses in nsR, so a router in nsR that
+copies frames both ways is an Ethernet bridge:
+
+    FromDevice(r1, NETNS nsR) -> ToDevice(r2, NETNS nsR);
+    FromDevice(r2, NETNS nsR) -> ToDevice(r1, NETNS nsR);
+
+IPv6 is off in every namespace so that the only frames on the links are the
+test's own, and the element counters can be matched with the interfaces'.
+Routers run in a background thread and are stopped through their loop.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+
+from vforward import netns as ns
+from vforward.graph import GraphError, build_graph
+
+
+# -- topology --------------------------------------------------------------------------
+def _quiet(name: str) -> None:
+    ns.run(name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+    ns.run(name, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+
+
+class Chain:
+    """ns1 (a1, 10.77.0.1/24) -- r1 [nsR] r2 -- (a2, 10.77.0.2/24) ns2."""
+
+    def __init__(self, make_ns):
+        self.ns1, self.nsr, self.ns2 = make_ns("1"), make_ns("r"), make_ns("2")
+        for n in (self.ns1, self.nsr, self.ns2):
+            _quiet(n)
+        tag = uuid.uuid4().hex[:8]
+        self.a1, self.r1, self.r2, self.a2 = (f"{p}{tag}" for p in ("a1", "r1", "r2", "a2"))
+        ns.veth_pair(self.a1, self.ns1, self.r1, self.nsr)
+        ns.veth_pair(self.r2, self.nsr, self.a2, self.ns2)
+        ns.ip("addr", "add", "10.77.0.1/24", "dev", self.a1, netns=self.ns1)
+        ns.ip("addr", "add", "10.77.0.2/24", "dev", self.a2, netns=self.ns2)
+
+    def stats(self, netns_name: str, dev: str) -> dict:
+        out = ns.ip("-s", "-j", "link", "show", dev, netns=netns_name)
+        s = json.loads(out)[0]["stats64"]
+        return {"rx_packets": s["rx"]["packets"], "tx_packets": s["tx"]["packets"]}
+
+    def bridge(self, **kw) -> str:
+        opts = "".join(f", {k} {v}" for k, v in kw.items())
+        return (f"f1 :: FromDevice({self.r1}, NETNS {self.nsr}, PROMISC true{opts});\n"
+                f"f2 :: FromDevice({self.r2}, NETNS {self.nsr}, PROMISC true{opts});\n")
+
+
+@pytest.fixture
+def chain(netns):
+    return Chain(netns)
+
+
+class Running:
+    """Run a router in a background thread for the length of a with block."""
+
+    def __init__(self, router):
+        self.router = router
+        self.error = None
+        router.initialize()            # devices open here, so errors raise here
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        try:
+            self.router.run()
+        except BaseException as e:     # surfaced by __exit__
+            self.error = e
+
+    def __enter__(self):
+        self.thread.start()
+        return self.router
+
+    def __exit__(self, *exc):
+        self.router.loop.call_soon_threadsafe(self.router.stop)
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "router thread did not stop"
+        if self.error is not None and exc[0] is None:
+            raise self.error
+
+
+def wait_for(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+# -- the bridge ------------------------------------------------------------------------
+BRIDGES = {
+    "push-ring": "f1 -> t2 :: ToDevice({r2}, NETNS {nsr});\n"
+                 "f2 -> t1 :: ToDevice({r1}, NETNS {nsr});",
+    "pull-ring": "f1 -> Queue(500) -> t2 :: ToDevice({r2}, NETNS {nsr}, BURST 32);\n"
+                 "f2 -> Queue(500) -> t1 :: ToDevice({r1}, NETNS {nsr}, BURST 32);",
+    "push-plain": "f1 -> t2 :: ToDevice({r2}, NETNS {nsr}, RING false);\n"
+                  "f2 -> t1 :: ToDevice({r1}, NETNS {nsr}, RING false);",
+}
+
+
+@pytest.mark.parametrize("kind", list(BRIDGES))
+def test_ping_crosses_a_bridge_of_fromdevice_and_todevice(chain, make_router, kind):
+    c = chain
+    rx_opts = {"RING": "false"} if kind.endswith("plain") else {}
+    text = c.bridge(**rx_opts) + BRIDGES[kind].format(r1=c.r1, r2=c.r2, nsr=c.nsr)
+    router = make_router(text)
+    before_a2 = c.stats(c.ns2, c.a2)["rx_packets"]
+    before_r1 = c.stats(c.nsr, c.r1)["rx_packets"]
+    with Running(router):
+        p = ns.run(c.ns1, "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.77.0.2", check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "3 received" in p.stdout
+    f1, f2, t1, t2 = (router.element(n) for n in ("f1", "f2", "t1", "t2"))
+    n1, n2 = int(f1.read("count")), int(f2.read("count"))
+    assert n1 >= 4 and n2 >= 4                  # ARP and three echoes each way
+    assert int(t2.read("count")) == n1 and int(t1.read("count")) == n2
+    for e in (f1, f2, t1, t2):
+        assert e.read("drops") == "0", e.name
+    # What FromDevice saw is what the wire carried, in both directions.
+    assert c.stats(c.nsr, c.r1)["rx_packets"] - before_r1 == n1
+    assert c.stats(c.ns2, c.a2)["rx_packets"] - before_a2 == n1
+    assert router.pool.n_used == 0
+    ring = not kind.endswith("plain")
+    assert ("ring" in f1.read("method")) == ring and ("ring" in t2.read("method")) == ring
+
+
+def test_udp_from_a_local_socket_crosses_the_bridge_with_valid_checksums(chain, make_router):
+    """ns1's UDP socket leaves its checksum to the veth 'device'; FromDevice must
+    complete it, or ns2's kernel drops every datagram as corrupt."""
+    c = chain
+    router = make_router(c.bridge() + f"f1 -> t2 :: ToDevice({c.r2}, NETNS {c.nsr});\n"
+                                      f"f2 -> t1 :: ToDevice({c.r1}, NETNS {c.nsr});")
+    with ns.entered(c.ns2):
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("10.77.0.2", 9999))
+    rx.settimeout(3)
+    with ns.entered(c.ns1):
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        with Running(router):
+            payloads = [bytes([i]) * (100 + 37 * i) for i in range(10)]
+            for p in payloads:
+                tx.sendto(p, ("10.77.0.2", 9999))
+            got = [rx.recv(2048) for _ in payloads]
+    finally:
+        tx.close()
+        rx.close()
+    assert got == payloads
+    assert router.element("f1")._rx.checksummed >= len(payloads)
+
+
+def test_a_burst_larger_than_a_ring_block_arrives_whole(chain, make_router):
+    """3000 frames fill about 120 blocks of 4 KiB; FromDevice walks them all,
+    BURST at a time, and forwards every one."""
+    c = chain
+    router = make_router(
+        f"f1 :: FromDevice({c.r1}, NETNS {c.nsr}, BLOCK_SIZE 4096, RING_BLOCKS 256, BURST 64)\n"
+        f"  -> cnt :: Counter -> t2 :: ToDevice({c.r2}, NETNS {c.nsr});")
+    n = 3000
+    frame = b"\xff" * 6 + bytes.fromhex("020000000001") + b"\x88\xb5" + bytes(46)
+    before = c.stats(c.ns2, c.a2)["rx_packets"]
+    with ns.entered(c.ns1):
+        tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    tx.bind((c.a1, 0))
+    try:
+        with Running(router):
+            for i in range(n):
+                tx.send(frame[:-4] + i.to_bytes(4, "big"))
+            assert wait_for(lambda: router.element("cnt").count >= n)
+            time.sleep(0.05)
+    finally:
+        tx.close()
+    f1, t2 = router.element("f1"), router.element("t2")
+    assert int(f1.read("count")) == n
+    assert f1.read("kernel_drops") == "0" and f1.read("drops") == "0"
+    assert int(t2.read("count")) == n
+    assert c.stats(c.ns2, c.a2)["rx_packets"] - before == n
+    assert router.pool.n_used == 0
+
+
+def test_todevice_holds_queue_packets_while_the_ring_is_stuck_and_drops_the_rest(chain,
+                                                                                make_router):
+    c = chain
+    ns.ip("link", "set", c.r2, "down", netns=c.nsr)
+    router = make_router(
+        f"src :: InfiniteSource(LENGTH 60, LIMIT 100, BURST 100)\n"
+        f"  -> t2 :: ToDevice({c.r2}, NETNS {c.nsr}, RING_FRAMES 32, QUEUE 10);\n"
+        f"t2[0] -> sent :: Counter -> Discard; t2[1] -> lost :: Counter -> Discard;")
+    before = c.stats(c.ns2, c.a2)["rx_packets"]
+    with Running(router):
+        t2 = router.element("t2")
+        assert wait_for(lambda: int(t2.read("drops")) == 100 - 32 - 10)
+        assert t2.read("queue_length") == "10"
+        ns.ip("link", "set", c.r2, "up", netns=c.nsr)
+        assert wait_for(lambda: t2.read("queue_length") == "0")
+        assert wait_for(lambda: c.stats(c.ns2, c.a2)["rx_packets"] - before == 42)
+    assert t2.read("count") == "42"
+    # As in Click: sent packets leave by output 0, packets that could not be sent by output 1.
+    assert router.element("sent").count == 42 and router.element("lost").count == 58
+    assert router.pool.n_used == 0
+
+
+# -- configuration -----------------------------------------------------------------------
+def test_two_todevices_on_one_device_are_a_graph_error():
+    with pytest.raises(GraphError, match="txdevice"):
+        build_graph("Idle -> ToDevice(eth9, NETNS n1); Idle -> ToDevice(eth9, NETNS n1);")
+    # ... while the same name in two namespaces is two devices.
+    g = build_graph("Idle -> a :: ToDevice(eth9, NETNS n1);\n"
+                    "Idle -> b :: ToDevice(eth9, NETNS n2);")
+    assert g["a"].exclusive_resource() == ("txdevice", ("n1", "eth9"))
+
+
+def test_two_fromdevices_on_one_device_are_a_graph_error():
+    with pytest.raises(GraphError, match="rxdevice"):
+        build_graph("FromDevice(eth9) -> Discard; FromDevice(eth9) -> Discard;")
+    build_graph("FromDevice(eth9) -> Discard; ToDevice@2 :: ToDevice(eth9); Idle -> ToDevice@2;")
+
+
+def test_click_keywords_are_accepted():
+    g = build_graph("FromDevice(eth9, SNIFFER true, PROMISC true, BURST 8, OUTBOUND false, "
+                    "SNAPLEN 1500, HEADROOM 64, METHOD PCAP) -> Queue -> "
+                    "ToDevice(eth8, BURST 16, METHOD LINUX);")
+    f = next(e for e in g.elements.values() if e.class_name() == "FromDevice")
+    assert (f.burst, f.snaplen, f.promisc) == (8, 1500, True)
+    with pytest.raises(GraphError, match="METHOD"):
+        build_graph("FromDevice(eth9, METHOD NETMAP) -> Discard;")
+
+
+def test_a_missing_device_is_reported_with_its_namespace(netns, make_router):
+    n = netns("m")
+    router = make_router(f"FromDevice(nosuch0, NETNS {n}) -> Discard;")
+    with pytest.raises(Exception, match=f"no device 'nosuch0' in network namespace '{n}'"):
+        router.initialize()
