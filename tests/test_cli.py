@@ -82,7 +82,7 @@ def test_custom_elements_file_runs_the_worked_example(tmp_path):
     assert mirrored == expected
 
 
-def test_demo_runs_and_reports():
-    p = vforward("demo", timeout=120)
+def test_offline_demo_runs_and_reports():
+    p = vforward("demo", "--pcap", timeout=120)
     assert p.returncode == 0, p.stderr
     assert "frames read" in p.stdout and "every packet slot returned" in p.stdout

@@ -26,7 +26,7 @@ import numpy as np
 
 from vforward.args import ArgumentError, boolean, ip_address, ip_address_and_prefix, \
     mac_address, unsigned, word
-from vforward.element import Element, read_handler, write_handler
+from vforward.element import Element, HandlerError, read_handler, write_handler
 from vforward.elements.io.tundevice import TunDevice, check_name, configure_device, open_device
 from vforward.packet import Batch
 
@@ -38,6 +38,7 @@ from vforward.cext import tapio_reference as _reference_io
 
 ETHER_HLEN = 14
 VLAN_HLEN = 4
+TUNSETCARRIER = 0x400454E2      # _IOW('T', 226, int), Linux 5.0 and later
 _EMPTY = np.zeros(0, dtype=np.uint32)
 _TRANSIENT_READ_ERRORS = (errno.EINTR, errno.EAGAIN, errno.ENOBUFS, errno.ENOMEM)
 
@@ -255,6 +256,7 @@ class KernelTun(Element):
         self.io = _compiled_io or _reference_io
         self.count = self.rx_drops = 0
         self._dev: TunDevice | None = None
+        self._carrier = True
         self._writer: BurstWriter | None = None
         self._task = None
         self._reading = False
@@ -471,6 +473,25 @@ class KernelTun(Element):
         self.count = self.rx_drops = 0
         if self._writer is not None:
             self._writer.sent = self._writer.drops = 0
+
+    @read_handler("carrier")
+    def read_carrier(self):
+        return self._carrier
+
+    @write_handler("carrier")
+    def write_carrier(self, value):
+        """Carrier on or off, as a cable plugged or pulled: the kernel (and a
+        routing daemon on it) sees the link go down at once."""
+        on = boolean(value)
+        if self._dev is None:
+            raise HandlerError("the device is not open")
+        import fcntl
+        import struct
+        try:
+            fcntl.ioctl(self._dev.fd, TUNSETCARRIER, struct.pack("i", 1 if on else 0))
+        except OSError as e:
+            raise HandlerError(f"cannot set carrier on {self.dev_name}: {e.strerror}") from None
+        self._carrier = on
 
 
 class KernelTap(KernelTun):

@@ -76,12 +76,15 @@ def _record(lab: Lab, path: str, mode: str) -> LabState:
             if node.is_router:
                 egress = [end.node, f"{render.element_prefix(end)}_egress"]
                 counters = [end.node, render.element_prefix(end)]
+                carrier = [end.node, f"{render.element_prefix(end)}_kernel"]
             else:   # a host's egress is the ingress emulator of the router that owns its TAP
                 egress = [peer.node, f"{render.element_prefix(peer)}_ingress"]
                 counters = None
+                carrier = [peer.node, f"{render.element_prefix(peer)}_wire"]
             st.interfaces[end.ref] = {"node": end.node, "name": end.name, "address": str(end.address),
                                       "mac": end.mac, "peer": peer.ref, "kind": node.kind,
-                                      "egress": egress, "counters": counters, "link": link.index}
+                                      "egress": egress, "counters": counters, "carrier": carrier,
+                                      "link": link.index}
             if end.ref in link.underlay:
                 st.underlay[end.ref] = list(link.underlay[end.ref])
         st.links[str(link.index)] = {"a": link.a.ref, "b": link.b.ref, "state": link.state,

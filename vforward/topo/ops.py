@@ -93,6 +93,11 @@ def set_link(lab_ref: str, ref: str, state: str) -> list[str]:
             node, element = st.interfaces[end]["egress"]
             ctl.write(node, f"{element}.up", "true" if state == "up" else "false")
             done.append(end)
+        # As a pulled cable does, take the carrier of both ends' kernel
+        # interfaces down too, so routing daemons notice at once.
+        for end in (ref, info["peer"]):
+            node, device = st.interfaces[end]["carrier"]
+            ctl.write(node, f"{device}.carrier", "true" if state == "up" else "false")
     finally:
         ctl.close()
     st.links[str(info["link"])]["state"] = state
