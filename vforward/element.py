@@ -282,7 +282,16 @@ def format_value(value) -> str:
 
 
 def register(cls: type[Element]) -> None:
-    ELEMENT_CLASSES[cls.class_name()] = cls
+    """Make `cls` available to configs under its class name.  A different class
+    taking a name already used is almost always a mistake, so it warns."""
+    name = cls.class_name()
+    old = ELEMENT_CLASSES.get(name)
+    if old is not None and old is not cls and (old.__module__, old.__qualname__) != \
+            (cls.__module__, cls.__qualname__):
+        import warnings
+        warnings.warn(f"element class {name} from {cls.__module__} replaces the one from "
+                      f"{old.__module__}", stacklevel=3)
+    ELEMENT_CLASSES[name] = cls
 
 
 # The base class's own handlers (name, class, config, ports, handlers):

@@ -321,3 +321,9 @@ def test_class_defined_inside_compound_is_not_visible_outside():
 def test_errors_in_unused_elementclass_are_still_reported():
     with pytest.raises(ConfigError, match="'nope' is not declared"):
         parse_config("elementclass Unused { input -> nope -> output } a :: Idle")
+
+
+def test_comments_inside_define_are_ignored():
+    flat = parse_config("define($A 1 /* one */, // the second\n  $B 2)\n"
+                        "InfiniteSource(LIMIT $A, BURST $B) -> Discard;")
+    assert flat.elements[0].config == "LIMIT 1, BURST 2"

@@ -182,6 +182,7 @@ class _BodyCompiler:
 
     def _define(self, stmt: DefineStmt) -> None:
         for start, text in split_args_at(stmt.config.text):
+            text = blank_comments(text)
             m = re.match(r"\s*\$([A-Za-z0-9_]+)(?=\s|$)", text)
             loc = self.src.loc(stmt.config.offset + start + (m.start(1) - 1 if m else 0))
             if not m:
@@ -379,6 +380,16 @@ def strip_comments(text: str) -> str:
     for i, kind, end in _scan(text):
         if kind == "comment":
             out += [text[last:i], " "]
+            last = end
+    return "".join(out + [text[last:]])
+
+
+def blank_comments(text: str) -> str:
+    """Comments become spaces of the same length (newlines kept), so offsets still hold."""
+    out, last = [], 0
+    for i, kind, end in _scan(text):
+        if kind == "comment":
+            out += [text[last:i], "".join(c if c == "\n" else " " for c in text[i:end])]
             last = end
     return "".join(out + [text[last:]])
 
