@@ -96,6 +96,12 @@ def cmd_run(args) -> int:
         except (ValueError, OSError) as e:
             return fail(f"--control {args.control}: {e}")
         router.listeners.append(server)
+    if args.metrics:
+        from vforward.metrics import parse_listen_address, serve_metrics
+        try:
+            serve_metrics(router, **parse_listen_address(args.metrics))
+        except (ValueError, OSError) as e:
+            return fail(f"--metrics {args.metrics}: {e}")
     if args.stats:
         def report():
             print(f"-- stats at {router.now() - start:.1f}s", file=sys.stderr)
@@ -203,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(r)
     r.add_argument("--control", metavar="ADDR",
                    help="open a control socket: a unix socket PATH, or tcp:PORT (127.0.0.1)")
+    r.add_argument("--metrics", metavar="HOST:PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (a bare PORT "
+                        "listens on 127.0.0.1)")
     r.add_argument("--stats", type=float, metavar="SECONDS", help="print counters periodically")
     r.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     r.add_argument("--pool-slots", type=int, default=32768, help="packet pool size (slots)")
@@ -233,8 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from vforward.topo.cli import add_parser as add_topo_parser
     add_topo_parser(sub)
+    from vforward.bench.cli import add_parser as add_bench_parser
+    add_bench_parser(sub)
 
-    d = sub.add_parser("demo", help="the default job: run the bundled demo and report")
+    d = sub.add_parser("demo", help="the default job: a live OSPF lab, user vs kernel forwarding")
+    d.add_argument("--pcap", action="store_true", help="the offline demo over a bundled capture")
     d.set_defaults(func=cmd_demo)
     return p
 

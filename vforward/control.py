@@ -201,6 +201,11 @@ def _g_handlers(router) -> str:
                    for n, (r, w) in sorted(GLOBAL_HANDLERS.items()))
 
 
+def _g_metrics(router) -> str:
+    from vforward.metrics import exposition
+    return exposition(router)
+
+
 def _g_stop(router, value: str) -> None:
     # Stop after this reply has been written, so the caller hears "200".
     router.loop.call_soon(router.stop)
@@ -215,6 +220,7 @@ GLOBAL_HANDLERS = {
     "flatconfig": (_g_flatconfig, None),
     "requirements": (_g_requirements, None),
     "handlers": (_g_handlers, None),
+    "metrics": (_g_metrics, None),      # Prometheus text, as vforward.metrics renders it
     "stop": (None, _g_stop),
 }
 

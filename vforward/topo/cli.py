@@ -72,20 +72,21 @@ def cmd_impair(a) -> int:
 
 
 def cmd_stats(a) -> int:
+    from vforward.topo.monitor import PROBE_HEADER, probe_columns
     from vforward.topo.ops import stats
     rows = stats(a.lab)
     if a.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'interface':<14}{'peer':<14}{'rx pkts':>10}{'tx pkts':>10}{'rx Mbit/s':>11}"
-          f"{'tx Mbit/s':>11}{'drops':>8}  state")
+          f"{'tx Mbit/s':>11}{'drops':>8}{PROBE_HEADER}  state")
     for r in rows:
         if "error" in r:
             print(f"{r['interface']:<14}{r['peer']:<14}  error: {r['error']}")
             continue
         print(f"{r['interface']:<14}{r['peer']:<14}{r['rx_packets']:>10}{r['tx_packets']:>10}"
-              f"{r['rx_rate_bps'] / 1e6:>11.2f}{r['tx_rate_bps'] / 1e6:>11.2f}{r['drops']:>8}  "
-              f"{'up' if r['up'] else 'DOWN'}")
+              f"{r['rx_rate_bps'] / 1e6:>11.2f}{r['tx_rate_bps'] / 1e6:>11.2f}{r['drops']:>8}"
+              f"{probe_columns(r)}  {'up' if r['up'] else 'DOWN'}")
     return 0
 
 
@@ -186,6 +187,8 @@ def add_parser(sub) -> None:
     p = lab_cmd("graph", cmd_graph, "draw the topology (DOT, SVG, PNG)")
     p.add_argument("-o", "--output")
     lab_cmd("validate", cmd_validate, "run the lab's validate: checks (exit 0 pass, 1 fail, 2 none)")
+    from vforward.topo.monitor import add_monitor_parsers
+    add_monitor_parsers(ts)   # metrics (Prometheus exporter) and top (live link table)
     w = ts.add_parser("worker", help="(internal) host lab routers; deploy starts it")
     w.add_argument("lab_dir")
     w.add_argument("nodes", nargs="+")

@@ -172,7 +172,9 @@ def _stats_kernel(st: LabState) -> list[dict]:
 
 
 def stats(lab_ref: str) -> list[dict]:
-    """Per router interface: packets and bytes in/out, drops, rates."""
+    """Per router interface: packets and bytes in/out, drops, rates, and the
+    link probe's RTT, egress loss and bandwidth (None where not measured)."""
+    from vforward.topo.monitor import probe_row
     st = lab_state(lab_ref)
     if st.mode == "kernel":
         return _stats_kernel(st)
@@ -195,6 +197,7 @@ def stats(lab_ref: str) -> list[dict]:
                        "drops": sum(int(ctl.read(enode, f"{eelem}.{h}"))
                                     for h in ("drops_loss", "drops_queue", "drops_down")),
                        "up": ctl.read(enode, f"{eelem}.up") == "true"}
+                row.update(probe_row(ctl, st, ref))   # rtt_ms, loss, avail_bw_mbps, bw_bound
             except (TopologyError, ControlError, OSError) as e:
                 row = {"interface": ref, "peer": info["peer"], "error": str(e)}
             rows.append(row)

@@ -1,0 +1,2 @@
+"""Benchmarks that `vforward bench` runs: forwarding through a router node,
+measured against the Linux kernel on identical traffic (`forward`)."""
