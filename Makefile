@@ -36,7 +36,9 @@ build:
 	@$(PY) -c 'import vforward.cext' 
 
 bench: setup
-	$(PY) bench/run_all.py
+	$(PY) -m pip install -q -e '.[bench]'
+	$(VENV)/bin/vforward bench forward --json out/forward.json --png out/forward.png
+	$(VENV)/bin/vforward bench lab configs/labs/ospf4.yaml --json out/lab.json --png out/lab.png
 
 clean:
 	rm -rf build *.egg-info cext/*.c cext/*.so cext/*.html

@@ -1,4 +1,4 @@
-"""The `vforward` command line: run | check | graph | ctl | elements | demo."""
+"""The `vforward` command line: run | check | graph | ctl | elements | topo | bench | demo."""
 from __future__ import annotations
 
 import argparse
