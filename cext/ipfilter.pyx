@@ -75,7 +75,7 @@ cdef void _run(const uint8_t[:, ::1] data, const uint16_t[::1] off,
     cdef Py_ssize_t n = idx.shape[0]
     cdef Py_ssize_t slot_size = data.shape[1]
     cdef Py_ssize_t i, pc, k, row, start, end, h, ihl4, have, pos
-    cdef Py_ssize_t have_ip, have_t, tstart
+    cdef Py_ssize_t have_ip, have_t, tstart, have_pkt
     cdef uint32_t raw, v
     cdef bint r
     cdef const int64_t* ins
@@ -89,6 +89,7 @@ cdef void _run(const uint8_t[:, ::1] data, const uint16_t[::1] off,
             have_ip = 0                  # no trustworthy IP bytes at all
         else:
             have_ip = end - h
+        have_pkt = end - start if end <= slot_size else 0
         if have_ip >= 1:
             ihl4 = (data[row, h] & 0x0F) * 4
             tstart = h + ihl4
@@ -99,13 +100,18 @@ cdef void _run(const uint8_t[:, ::1] data, const uint16_t[::1] off,
         pc = entry
         while pc >= 0:
             ins = &prog[pc, 0]
-            have = have_ip if ins[_BASE] == 0 else have_t
+            if ins[_BASE] == 0:
+                have, pos = have_ip, h
+            elif ins[_BASE] == 1:
+                have, pos = have_t, tstart
+            else:                        # BASE 2: from the packet's first byte (Classifier)
+                have, pos = have_pkt, start
             if have < ins[_NEED]:
                 r = False
             elif ins[_KIND] == 1:
                 r = True
             else:
-                pos = (h if ins[_BASE] == 0 else tstart) + ins[_OFFSET]
+                pos = pos + ins[_OFFSET]
                 p = &data[row, pos]
                 raw = p[0]
                 for k in range(1, ins[_SIZE]):

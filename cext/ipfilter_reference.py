@@ -8,7 +8,7 @@ The program is an int64 array with one row per instruction:
 
     KIND   0: compare a field; 1: only "the packet holds NEED bytes of BASE"
     BASE   0: offsets count from the IP header (nh); 1: from the transport
-           header, 4 * IHL bytes after it
+           header, 4 * IHL bytes after it; 2: from the packet's first byte
     OFFSET, SIZE    the field's bytes (SIZE 1-4, big-endian)
     SHIFT, WIDTH    value = (bytes >> SHIFT) & WIDTH
     MASK, OP, VALUE the test: (value & MASK) OP VALUE, OP 0-5 for == != < <= > >=
@@ -53,10 +53,12 @@ def _run(data, off, length, nh, idx, prog, entry, out) -> None:
             have_t = end - tstart
         else:
             tstart, have_t = 0, -1
+        have_pkt = end - start if end <= slot_size else 0
         pc = entry
         while pc >= 0:
             ins = [int(x) for x in prog[pc]]
-            base_start, have = (h, have_ip) if ins[BASE] == 0 else (tstart, have_t)
+            base_start, have = ((h, have_ip) if ins[BASE] == 0 else
+                                (tstart, have_t) if ins[BASE] == 1 else (start, have_pkt))
             if have < ins[NEED]:
                 matched = False
             elif ins[KIND] == 1:

@@ -123,6 +123,16 @@ cdef class SlotAllocator:
                 total += self.length[idx[i]]
         return total
 
+    def max_length(self, const uint32_t[:] idx):
+        """The longest packet of the batch (0 for an empty batch)."""
+        cdef Py_ssize_t i
+        cdef uint16_t best = 0
+        with nogil:
+            for i in range(idx.shape[0]):
+                if self.length[idx[i]] > best:
+                    best = self.length[idx[i]]
+        return best
+
     def fill(self, const uint32_t[:] idx, const uint8_t[::1] payload):
         """Copy payload into each slot at its current offset (generators use this)."""
         cdef Py_ssize_t i, n = payload.shape[0]

@@ -32,6 +32,9 @@ class SlotAllocator:
         p._free[self.n_free:self.n_free + k] = idx
         self.n_free += k
 
+    def max_length(self, idx: np.ndarray) -> int:
+        return int(self.pool.length[idx].max()) if len(idx) else 0
+
     def byte_count(self, idx: np.ndarray) -> int:
         return int(self.pool.length[idx].sum(dtype=np.uint64))
 

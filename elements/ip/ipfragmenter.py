@@ -103,6 +103,10 @@ class IPFragmenter(Element):
         if not len(idx):
             return
         pool = batch.pool
+        if pool._slots.max_length(idx) <= self.mtu:
+            # No packet is longer than the MTU, so no IP datagram in one is either.
+            self.emit(0, batch)
+            return
         _, end, h = packet_bounds(pool, idx)
         big = np.flatnonzero((end - h > self.mtu) & ip_header_mask(pool, idx))
         if not len(big):

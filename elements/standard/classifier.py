@@ -18,6 +18,11 @@ from vforward.args import ArgumentError
 from vforward.element import PUSH_ONLY, Element, read_handler
 from vforward.packet import Batch
 
+try:   # the compiled decision-program matcher IPFilter uses too
+    from vforward.cext.ipfilter import Matcher as _Matcher
+except ImportError:
+    _Matcher = None
+
 
 @dataclass(frozen=True)
 class Clause:
@@ -148,6 +153,69 @@ class CompiledPatterns:
         return matched.argmax(axis=1)
 
 
+def decision_program(patterns: list) -> tuple[np.ndarray, int]:
+    """The patterns as a decision program for the compiled matcher of
+    cext/ipfilter.pyx (BASE 2: offsets from the packet's start): each clause
+    is a chain of tests of up to 4 bytes, each failing unless the packet
+    holds every byte the clause reads.  Returns (program, entry)."""
+    n_pat = len(patterns)
+    chunks = []          # per pattern: None ('-'), False (never matches) or [(negated, [tests])]
+    for clauses in patterns:
+        if clauses is None:
+            chunks.append(None)
+            continue
+        plan = []
+        for c in clauses:
+            tested = c.tested()
+            if not tested:
+                if c.negated:            # "not (always true)": the pattern never matches
+                    plan = False
+                    break
+                continue
+            tests, i = [], 0
+            while i < len(tested):
+                first = tested[i][0]
+                group = [t for t in tested[i:] if t[0] < first + 4]
+                size = group[-1][0] - first + 1
+                mask = value = 0
+                for off, v, m in group:
+                    shift = 8 * (size - 1 - (off - first))
+                    mask |= m << shift
+                    value |= v << shift
+                tests.append((first, size, mask, value, c.needed_length()))
+                i += len(group)
+            plan.append((c.negated, tests))
+        chunks.append(plan)
+    starts, at = [], 0
+    for plan in chunks:
+        starts.append(at)
+        if plan:
+            at += sum(len(t) for _, t in plan)
+    entry_of = [0] * (n_pat + 1)
+    entry_of[n_pat] = -1 - n_pat
+    for p in range(n_pat - 1, -1, -1):
+        plan = chunks[p]
+        entry_of[p] = (-1 - p if plan is None or plan == [] else
+                       entry_of[p + 1] if plan is False else starts[p])
+    rows = []
+    for p, plan in enumerate(chunks):
+        if not plan:
+            continue
+        fail = entry_of[p + 1]
+        pos = starts[p]
+        for k, (negated, tests) in enumerate(plan):
+            after = pos + len(tests)
+            nxt = after if k + 1 < len(plan) else -1 - p      # the clause held: go on
+            for j, (off, size, mask, value, need) in enumerate(tests):
+                last = j + 1 == len(tests)
+                yes = (fail if negated else nxt) if last else pos + j + 1
+                no = nxt if negated else fail
+                rows.append([0, 2, off, size, 0, 0xFFFFFFFF, mask, 0, value, need, yes, no])
+            pos = after
+    prog = np.array(rows, dtype=np.int64).reshape(-1, 12)
+    return prog, entry_of[0]
+
+
 class Classifier(Element):
     """Classifier(PATTERN1, ..., PATTERNN) -- classify packets by contents
 
@@ -196,6 +264,7 @@ class Classifier(Element):
                 raise ArgumentError(f"{args.where}: pattern {i} ({text.strip()!r}): {e}") from None
         self.patterns = patterns
         self._compiled = CompiledPatterns(patterns)
+        self._matcher = self._matcher_pool = None
         self.drops = 0
 
     def port_spec(self):
@@ -207,7 +276,17 @@ class Classifier(Element):
             self.drops += len(batch.idx)
             batch.kill()
             return
-        ports = self._compiled.ports(batch.pool, batch.idx)
+        if _Matcher is None:
+            ports = self._compiled.ports(batch.pool, batch.idx)
+        else:
+            pool = batch.pool
+            if self._matcher_pool is not pool:
+                prog, entry = decision_program(self.patterns)
+                self._matcher = _Matcher(pool.data, pool.off, pool.length, pool.nh, prog, entry)
+                self._matcher_pool = pool
+            out = np.empty(len(batch.idx), dtype=np.intp)
+            self._matcher.first_match(batch.idx, out)
+            ports = out
         parts = batch.partition(ports, n_pat + 1)
         unmatched = parts[n_pat]
         if len(unmatched.idx):

@@ -96,3 +96,11 @@ def test_partition_kernel_matches_reference(ports, n_ports):
 def test_partition_refuses_a_port_out_of_range(impl):
     with pytest.raises(ValueError, match="out of range"):
         impl.partition(np.arange(3, dtype=np.uint32), np.array([0, 5, 1], np.uint16), 3)
+
+
+@pytest.mark.parametrize("impl", [poolops, poolops_reference])
+def test_max_length(impl):
+    pool = _pool(impl)
+    b = pool.from_bytes([b"a" * 10, b"b" * 200, b"c"])
+    assert pool._slots.max_length(b.idx) == 200
+    assert pool._slots.max_length(b.idx[:0]) == 0

@@ -183,3 +183,36 @@ def test_compiled_patterns_agree_with_the_reference_matcher(patterns, packets, o
     fast = CompiledPatterns(parsed).ports(pool, batch.idx).tolist()
     slow = [match_reference(parsed, pkt) for pkt in packets]
     assert fast == [len(parsed) if s is None else s for s in slow]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.booleans(), st.integers(0, 40), st.binary(min_size=1, max_size=6),
+                                   st.booleans()), min_size=0, max_size=3),
+                min_size=1, max_size=4),
+       st.lists(st.binary(min_size=0, max_size=48), min_size=1, max_size=30))
+def test_decision_program_agrees_with_the_reference(raw_patterns, frames):
+    """The compiled decision program (cext/ipfilter.pyx, BASE 2) and its Python
+    twin both pick what the obvious per-packet matcher picks."""
+    from vforward.cext import ipfilter, ipfilter_reference
+    from vforward.elements.standard.classifier import (
+        decision_program, match_reference, parse_pattern)
+    from vforward.packet import PacketPool
+    texts = []
+    for clauses in raw_patterns:
+        if not clauses:
+            texts.append("-")
+            continue
+        parts = []
+        for neg, off, val, masked in clauses:
+            h = val.hex()
+            parts.append(("!" if neg else "") + f"{off}/{h}" + (f"%{'f0' * len(val)}" if masked else ""))
+        texts.append(" ".join(parts))
+    patterns = [parse_pattern(t) for t in texts]
+    pool = PacketPool(64)
+    batch = pool.from_bytes(frames)
+    prog, entry = decision_program(patterns)
+    want = [len(patterns) if (m := match_reference(patterns, f)) is None else m for f in frames]
+    for impl in (ipfilter, ipfilter_reference):
+        out = np.empty(len(frames), dtype=np.intp)
+        impl.Matcher(pool.data, pool.off, pool.length, pool.nh, prog, entry).first_match(batch.idx, out)
+        assert out.tolist() == want, (impl.__name__, texts)
