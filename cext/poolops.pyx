@@ -123,6 +123,37 @@ cdef class SlotAllocator:
                 total += self.length[idx[i]]
         return total
 
+    def min_offset(self, const uint32_t[:] idx):
+        """The least headroom in the batch (the slot size for an empty batch)."""
+        cdef Py_ssize_t i
+        cdef Py_ssize_t best = self.slot_size
+        with nogil:
+            for i in range(idx.shape[0]):
+                if self.off[idx[i]] < best:
+                    best = self.off[idx[i]]
+        return best
+
+    def push_header(self, const uint32_t[:] idx, const uint8_t[:, ::1] header):
+        """Prepend a header to every packet: one row for all, or one row per
+        packet.  Packets must have the headroom (see min_offset); the data
+        stays where it is."""
+        cdef Py_ssize_t i, n = idx.shape[0], k = header.shape[1], rows = header.shape[0]
+        cdef uint32_t s
+        if rows != 1 and rows != n:
+            raise ValueError("header needs one row, or one per packet")
+        for i in range(n):
+            if self.off[idx[i]] < k or <Py_ssize_t>self.length[idx[i]] + k > 0xFFFF:
+                raise ValueError("a packet lacks the headroom for the header")
+        if n == 0 or k == 0:
+            return
+        with nogil:
+            for i in range(n):
+                s = idx[i]
+                self.off[s] -= k
+                self.length[s] += k
+                memcpy(self.data + s * self.slot_size + self.off[s],
+                       &header[i if rows > 1 else 0, 0], k)
+
     def max_length(self, const uint32_t[:] idx):
         """The longest packet of the batch (0 for an empty batch)."""
         cdef Py_ssize_t i

@@ -32,6 +32,23 @@ class SlotAllocator:
         p._free[self.n_free:self.n_free + k] = idx
         self.n_free += k
 
+    def min_offset(self, idx: np.ndarray) -> int:
+        return int(self.pool.off[idx].min()) if len(idx) else self.pool.slot_size
+
+    def push_header(self, idx: np.ndarray, header: np.ndarray) -> None:
+        p = self.pool
+        k = header.shape[1]
+        if header.shape[0] not in (1, len(idx)):
+            raise ValueError("header needs one row, or one per packet")
+        for s in idx:
+            if int(p.off[s]) < k or int(p.length[s]) + k > 0xFFFF:
+                raise ValueError("a packet lacks the headroom for the header")
+        for i, s in enumerate(idx):
+            p.off[s] -= k
+            p.length[s] += k
+            o = int(p.off[s])
+            p.data[s, o:o + k] = header[i if header.shape[0] > 1 else 0]
+
     def max_length(self, idx: np.ndarray) -> int:
         return int(self.pool.length[idx].max()) if len(idx) else 0
 

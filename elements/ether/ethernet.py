@@ -128,10 +128,10 @@ def make_headroom(pool: PacketPool, idx: np.ndarray, n: int) -> np.ndarray:
     with its IP header annotation; one that cannot fit even so is marked
     False, for the caller to drop as Click drops a failed push.
     """
-    short = pool.off[idx] < n
     keep = np.ones(len(idx), dtype=bool)
-    if not short.any():
+    if pool._slots.min_offset(idx) >= n:
         return keep
+    short = pool.off[idx] < n
     for i in np.flatnonzero(short).tolist():
         slot = int(idx[i])
         off, length = int(pool.off[slot]), int(pool.length[slot])
@@ -154,7 +154,5 @@ def push_headers(pool: PacketPool, idx: np.ndarray, header: np.ndarray) -> None:
     bytes are written there: no packet byte moves.  The caller has checked
     the headroom with make_headroom.
     """
-    k = header.shape[-1]
-    pool.off[idx] -= k
-    pool.length[idx] += k
-    scatter(pool, idx, 0, header)
+    rows = np.ascontiguousarray(header, dtype=np.uint8).reshape(-1, header.shape[-1])
+    pool._slots.push_header(idx, rows)

@@ -104,3 +104,25 @@ def test_max_length(impl):
     b = pool.from_bytes([b"a" * 10, b"b" * 200, b"c"])
     assert pool._slots.max_length(b.idx) == 200
     assert pool._slots.max_length(b.idx[:0]) == 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 100)), min_size=1, max_size=12),
+       st.integers(1, 20), st.booleans())
+def test_push_header_and_min_offset_agree(packets, k, per_packet):
+    pools = [_pool(poolops), _pool(poolops_reference)]
+    results = []
+    rng = np.random.default_rng(k)
+    header = rng.integers(0, 256, (len(packets) if per_packet else 1, k), dtype=np.uint8)
+    for pool in pools:
+        b = pool.alloc(len(packets))
+        pool.off[b.idx] = [o for o, _ in packets]
+        pool.length[b.idx] = [ln for _, ln in packets]
+        results.append(pool._slots.min_offset(b.idx))
+        try:
+            pool._slots.push_header(b.idx, header)
+            results.append("ok")
+        except ValueError:
+            results.append("short")
+    assert results[:2] == results[2:]
+    assert _state(pools[0]) == _state(pools[1])
