@@ -27,13 +27,17 @@ system:
 
 venv:
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install -q --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) -m pip install -q --upgrade pip setuptools wheel cython numpy 2>&1 | grep -v '^WARNING: Location' || true
 
-# Editable install: the compiled kernels are built in place under cext/.
-build:
-	@$(PY) -m pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
-	@$(PY) setup.py -q build_ext --inplace 2>&1 | grep -v -e '^WARNING: Location' -e 'SetuptoolsDeprecationWarning' || true
-	@$(PY) -c 'import vforward.cext' 
+# Editable install (again only when the packaging files change); the compiled
+# kernels are then rebuilt in place under cext/ whenever a .pyx changed.
+build: $(VENV)/.installed
+	@$(PY) setup.py -q build_ext --inplace 2>&1 | grep -v -e '^WARNING: Location' -e 'Deprecat' -e '^!!' -e '^ *\*\*\*' -e '^ *$$' || true
+	@$(PY) -c 'import glob, importlib, os; [importlib.import_module("vforward.cext." + os.path.basename(p)[:-4]) for p in glob.glob("cext/*.pyx")]'
+
+$(VENV)/.installed: pyproject.toml setup.py
+	$(PY) -m pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+	@touch $@
 
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'

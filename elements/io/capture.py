@@ -1,7 +1,7 @@
 """Capture: copies the packets passing it to a pcap file while started."""
 import time
 
-from vforward.args import boolean, string, unsigned
+from vforward.args import string, unsigned
 from vforward.element import AGNOSTIC, Element, HandlerError, read_handler, write_handler
 from vforward.elements.io.pcapfile import LINKTYPE_ETHERNET, PcapError, PcapWriter
 

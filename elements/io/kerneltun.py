@@ -3,7 +3,8 @@
 Both classes share one implementation over a Linux TUN/TAP device
 (`tundevice.py` opens and configures it): frames are read a burst at a time
 into pool slots and written a batch at a time by the compiled loops of
-cext/tapio.pyx, and a `BurstWriter` keeps what the kernel will not take yet.
+cext/tapio.pyx, and a `BurstWriter` (burstwriter.py) keeps what the kernel
+will not take yet.
 
 Offloads (IFF_VNET_HDR with TUNSETOFFLOAD) are not used: every frame read
 is at most MTU bytes (plus the Ethernet header) with its checksums complete,
@@ -26,7 +27,8 @@ import numpy as np
 
 from vforward.args import ArgumentError, boolean, ip_address, ip_address_and_prefix, \
     mac_address, unsigned, word
-from vforward.element import Element, HandlerError, read_handler, write_handler
+from vforward.element import HandlerError, read_handler, write_handler
+from vforward.elements.io.burstwriter import BurstSink
 from vforward.elements.io.tundevice import TunDevice, check_name, configure_device, open_device
 from vforward.packet import Batch
 
@@ -39,102 +41,7 @@ from vforward.cext import tapio_reference as _reference_io
 ETHER_HLEN = 14
 VLAN_HLEN = 4
 TUNSETCARRIER = 0x400454E2      # _IOW('T', 226, int), Linux 5.0 and later
-_EMPTY = np.zeros(0, dtype=np.uint32)
 _TRANSIENT_READ_ERRORS = (errno.EINTR, errno.EAGAIN, errno.ENOBUFS, errno.ENOMEM)
-
-
-class BurstWriter:
-    """Writes batches to a non-blocking packet fd without ever blocking the loop.
-
-    Packets go out at once while the kernel takes them.  When it pushes back
-    (EAGAIN) the rest waits in a backlog of at most `capacity` packets, in
-    order, and the writer asks the router for writability to resume; what
-    would overflow the backlog is dropped and counted.  A packet the kernel
-    refuses outright (any other error) is dropped and counted too.
-    `on_drained` is called when a backlog has been written out completely.
-    """
-
-    def __init__(self, router, fd: int, io, capacity: int = 1000, on_drained=None,
-                 on_error=None):
-        self.router = router
-        self.fd = fd
-        self.io = io
-        self.capacity = capacity
-        self.on_drained = on_drained
-        self.on_error = on_error       # f(errno) for packets the kernel refused
-        self.sent = 0
-        self.drops = 0
-        self._backlog = _EMPTY
-        self._pool = None
-        self._waiting = False
-
-    @property
-    def blocked(self) -> bool:
-        """True while a backlog waits for the fd to become writable."""
-        return self._waiting
-
-    @property
-    def backlog_length(self) -> int:
-        return len(self._backlog)
-
-    def send(self, batch: Batch) -> None:
-        """Write the batch (behind any backlog); this writer now owns its packets."""
-        if self._waiting:
-            self._hold(batch.pool, batch.idx)
-        else:
-            self._write(batch.pool, batch.idx)
-
-    def _write(self, pool, idx: np.ndarray) -> None:
-        while len(idx):
-            n, err = self.io.write_burst(self.fd, pool, idx)
-            if n:
-                self.sent += n
-                pool.free(idx[:n])
-            if err == 0:
-                return
-            if err == errno.EAGAIN:
-                self._hold(pool, idx[n:])
-                self._wait()
-                return
-            self.drops += 1
-            pool.free(idx[n:n + 1])
-            if self.on_error is not None:
-                self.on_error(err)
-            idx = idx[n + 1:]
-
-    def _hold(self, pool, idx: np.ndarray) -> None:
-        room = self.capacity - len(self._backlog)
-        if len(idx) > room:
-            over = idx[max(room, 0):]
-            self.drops += len(over)
-            pool.free(over)
-            idx = idx[:max(room, 0)]
-        if len(idx):
-            self._pool = pool
-            self._backlog = np.concatenate((self._backlog, idx)) if len(self._backlog) else idx.copy()
-
-    def _wait(self) -> None:
-        if not self._waiting:
-            self._waiting = True
-            self.router.add_writer(self.fd, self._on_writable)
-
-    def _on_writable(self) -> None:
-        idx, self._backlog = self._backlog, _EMPTY
-        self._waiting = False
-        self._write(self._pool, idx)
-        if not self._waiting:       # else _write met EAGAIN again and re-registered
-            self.router.remove_writer(self.fd)
-            if self.on_drained is not None:
-                self.on_drained()
-
-    def close(self) -> None:
-        """Stop waiting and free the backlog (at cleanup)."""
-        if self._waiting:
-            self._waiting = False
-            self.router.remove_writer(self.fd)
-        if len(self._backlog):
-            self._pool.free(self._backlog)
-            self._backlog = _EMPTY
 
 
 def _addr_mask(text: str) -> tuple[int, int]:
@@ -149,7 +56,7 @@ def _text_of(address: int, prefixlen: int) -> str:
     return f"{ipaddress.IPv4Address(address)}/{prefixlen}"
 
 
-class KernelTun(Element):
+class KernelTun(BurstSink):
     """KernelTun(ADDR/MASK [, GATEWAY, KEYWORDS]) -- interface to a Linux TUN device
 
     Ports: at most 1 input (agnostic), 1 or 2 push outputs.
@@ -257,8 +164,6 @@ class KernelTun(Element):
         self.count = self.rx_drops = 0
         self._dev: TunDevice | None = None
         self._carrier = True
-        self._writer: BurstWriter | None = None
-        self._task = None
         self._reading = False
         self._reported: set = set()
 
@@ -303,17 +208,10 @@ class KernelTun(Element):
             raise
         self._dev = dev
         self.dev_name = dev.name
-        self._writer = BurstWriter(self.router, dev.fd, self.io, self.queue_capacity,
-                                   on_drained=self._on_drained, on_error=self._on_write_error)
+        self._start_writer(dev.fd, self.io)
         self.router.add_reader(dev.fd, self._on_readable)
         self._reading = True
-        if self.n_inputs and self.input_processing[0] == "l":
-            self._task = self.router.new_task(self._run_pull, self)
-            upstream = self.router.upstream(self, 0, lambda e: hasattr(e, "add_listener"))
-            for q in upstream:
-                q.add_listener(self._task)
-            self._poll_pull = not upstream
-            self._task.schedule()
+        self._start_pulling()
 
     def cleanup(self):
         if self._dev is None:
@@ -416,20 +314,8 @@ class KernelTun(Element):
         self._say_once(("write", err), f"writing to {self._dev.where()} failed: "
                                         f"{os.strerror(err)}")
 
-    def _on_drained(self) -> None:
-        if self._task is not None:
-            self._task.schedule()
-
-    def _run_pull(self) -> bool:
-        if self._dev is None or self._writer.blocked:
-            return False            # the writer wakes us when the device takes packets again
-        batch = self.pull_input(0, self.burst)
-        if batch is None:
-            if self._poll_pull:     # no Queue to wake us: look again soon
-                self.router.call_later(0.001, self._task.schedule)
-            return False
-        self.push(0, batch)
-        return not self._writer.blocked
+    def _is_open(self) -> bool:
+        return self._dev is not None
 
     # -- handlers ---------------------------------------------------------------------
     @read_handler("count")
@@ -440,21 +326,9 @@ class KernelTun(Element):
     def read_packets(self):
         return self.count
 
-    @read_handler("tx_count")
-    def read_tx_count(self):
-        return self._writer.sent if self._writer else 0
-
-    @read_handler("drops")
-    def read_drops(self):
-        return self._writer.drops if self._writer else 0
-
     @read_handler("rx_drops")
     def read_rx_drops(self):
         return self.rx_drops
-
-    @read_handler("queue_length")
-    def read_queue_length(self):
-        return self._writer.backlog_length if self._writer else 0
 
     @read_handler("dev_name")
     def read_dev_name(self):
@@ -471,8 +345,7 @@ class KernelTun(Element):
     @write_handler("reset")
     def write_reset(self, value):
         self.count = self.rx_drops = 0
-        if self._writer is not None:
-            self._writer.sent = self._writer.drops = 0
+        self._reset_writer_counts()
 
     @read_handler("carrier")
     def read_carrier(self):

@@ -2,9 +2,9 @@
 
 Datagrams are received a burst at a time with one recvmmsg() straight into
 pool slots and sent a batch at a time with one sendmmsg() straight out of
-them (cext/udpio.pyx); a `BurstWriter` keeps what the kernel will not take
-yet.  The socket can be opened inside a named network namespace, which is
-how a virtual node's router reaches its underlay.
+them (cext/udpio.pyx); a `BurstWriter` (burstwriter.py) keeps what the
+kernel will not take yet.  The socket can be opened inside a named network
+namespace, which is how a virtual node's router reaches its underlay.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import sys
 
 from vforward import netns as _netns
 from vforward.args import ArgumentError, boolean, ip_address, unsigned, word
-from vforward.element import Element, ElementError, read_handler, write_handler
-from vforward.elements.io.kerneltun import BurstWriter
+from vforward.element import ElementError, read_handler, write_handler
+from vforward.elements.io.burstwriter import BurstSink
 from vforward.packet import Batch
 
 try:
@@ -61,7 +61,7 @@ class _Sender:
                                   self.gso_max)
 
 
-class Socket(Element):
+class Socket(BurstSink):
     """Socket(TYPE, ADDR, PORT [, LOCAL_ADDR, LOCAL_PORT] [, KEYWORDS]) -- a UDP socket transport
 
     Ports: at most 1 input (agnostic), at most 1 push output.
@@ -183,10 +183,8 @@ class Socket(Element):
         self.client = False
         self._sock: socket.socket | None = None
         self._sender = _Sender(self.io)
-        self._writer: BurstWriter | None = None
         self._recv = self.io.recv_burst
         self.gro = False
-        self._task = None
         self._reading = False
         self._last = (0, 0)
         self._reported: set = set()
@@ -236,18 +234,11 @@ class Socket(Element):
         else:
             s.per_packet = True
         fd = self._sock.fileno()
-        self._writer = BurstWriter(self.router, fd, s, self.queue_capacity,
-                                   on_drained=self._on_drained, on_error=self._on_write_error)
+        self._start_writer(fd, s)
         if self.n_outputs:
             self.router.add_reader(fd, self._on_readable)
             self._reading = True
-        if self.n_inputs and self.input_processing[0] == "l":
-            self._task = self.router.new_task(self._run_pull, self)
-            upstream = self.router.upstream(self, 0, lambda e: hasattr(e, "add_listener"))
-            for q in upstream:
-                q.add_listener(self._task)
-            self._poll_pull = not upstream
-            self._task.schedule()
+        self._start_pulling()
 
     def _open(self, bind) -> socket.socket:
         where = f" in namespace {self.netns!r}" if self.netns else ""
@@ -402,41 +393,17 @@ class Socket(Element):
     def _on_write_error(self, err: int) -> None:
         self._say_once(("write", err), f"sending failed: {os.strerror(err)}")
 
-    def _on_drained(self) -> None:
-        if self._task is not None:
-            self._task.schedule()
-
-    def _run_pull(self) -> bool:
-        if self._sock is None or self._writer.blocked:
-            return False            # the writer wakes us when the socket takes packets again
-        batch = self.pull_input(0, self.burst)
-        if batch is None:
-            if self._poll_pull:     # no Queue to wake us: look again soon
-                self.router.call_later(0.001, self._task.schedule)
-            return False
-        self.push(0, batch)
-        return not self._writer.blocked
+    def _is_open(self) -> bool:
+        return self._sock is not None
 
     # -- handlers -----------------------------------------------------------------------
     @read_handler("count")
     def read_count(self):
         return self.count
 
-    @read_handler("tx_count")
-    def read_tx_count(self):
-        return self._writer.sent if self._writer else 0
-
-    @read_handler("drops")
-    def read_drops(self):
-        return self._writer.drops if self._writer else 0
-
     @read_handler("rx_drops")
     def read_rx_drops(self):
         return self.rx_drops
-
-    @read_handler("queue_length")
-    def read_queue_length(self):
-        return self._writer.backlog_length if self._writer else 0
 
     @read_handler("local")
     def read_local(self):
@@ -464,8 +431,7 @@ class Socket(Element):
     @write_handler("reset")
     def write_reset(self, value):
         self.count = self.rx_drops = self.no_destination = 0
-        if self._writer is not None:
-            self._writer.sent = self._writer.drops = 0
+        self._reset_writer_counts()
 
 
 def _set_buffer(sock: socket.socket, option: int, force_option: int, size: int) -> None:

@@ -12,6 +12,11 @@ jitter.  They share two pieces:
 - `WakeTimer`: one loop timer for the earliest due time.  The elements are
   woken by it, never by polling and never by sleeping.
 
+`DelayLineElement` is the element side of the two (cleanup and the size
+handler), `DelayLineUnqueue` adds the pull task of the pull-to-push ones,
+and `stamped_due` and `released` handle the timestamps of those that delay
+from a packet's timestamp.
+
 Times are seconds on `clock()` (time.monotonic).  The loop's own clock is
 too coarse for this: uvloop's `loop.time()` and its timers have millisecond
 resolution, and a timer may fire up to a millisecond early.  So an element
@@ -30,6 +35,9 @@ import time
 
 import numpy as np
 
+from vforward.element import Element, read_handler
+from vforward.packet import Batch
+
 clock = time.monotonic
 
 _NO_SLOTS = np.zeros(0, dtype=np.uint32)
@@ -44,6 +52,22 @@ def realtime_to_clock(ts_ns: np.ndarray) -> np.ndarray:
     now_ns = time.time_ns()
     now = clock()
     return now + (ts_ns.astype(np.int64) - now_ns) * 1e-9
+
+
+def stamped_due(pool, idx: np.ndarray, delay: float) -> np.ndarray:
+    """When packets `idx` are due: `delay` after their timestamp annotations,
+    on `clock()`; a packet without a timestamp counts from now."""
+    ts = pool.ts_ns[idx]
+    unset = ts == 0
+    if unset.any():
+        ts[unset] = time.time_ns()
+    return realtime_to_clock(ts) + delay
+
+
+def released(pool, idx: np.ndarray) -> Batch:
+    """Packets leaving a delay, their timestamps set to the time they leave."""
+    pool.ts_ns[idx] = time.time_ns()
+    return Batch(pool, idx)
 
 
 def finish_times(start: float, lengths: np.ndarray, rate: float) -> np.ndarray:
@@ -160,3 +184,39 @@ class WakeTimer:
         self._handle = None
         self.when = math.inf
         self.callback()
+
+
+class DelayLineElement(Element):
+    """The base of the elements that hold packets in a DelayLine `_line` and
+    wake on a WakeTimer `_timer`, both made in configure: at cleanup the
+    timer stops and what the line holds is freed.  Adds the size handler."""
+    ABSTRACT = True
+
+    def cleanup(self):
+        self._timer.cancel()
+        if len(self._line) and self.router is not None:
+            self.router.pool.free(self._line.clear())
+
+    @read_handler("size")
+    def read_size(self):
+        return len(self._line)
+
+
+class DelayLineUnqueue(DelayLineElement):
+    """A DelayLineElement that pulls in a task, `_run`, scheduled by the
+    Queues upstream and by `_wake` (the timer's callback), and pushes what
+    is due.  It counts what it sends in `count`, with a count handler."""
+    ABSTRACT = True
+
+    def initialize(self):
+        self._task = self.router.new_task(self._run, self)
+        for q in self.router.upstream(self, 0, lambda e: hasattr(e, "add_listener")):
+            q.add_listener(self._task)
+        self._task.schedule()
+
+    def _wake(self):
+        self._task.schedule()
+
+    @read_handler("count")
+    def read_count(self):
+        return self.count

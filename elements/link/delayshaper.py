@@ -1,11 +1,9 @@
 """DelayShaper: a pull element that returns packets only once DELAY has passed since their timestamp."""
-import time
 
 from vforward.args import ArgumentError, seconds
-from vforward.element import PULL_ONLY, Element, HandlerError, read_handler, write_handler
-from vforward.packet import Batch
+from vforward.element import PULL_ONLY, HandlerError, read_handler, write_handler
 
-from .delayline import DelayLine, WakeTimer, clock, realtime_to_clock
+from .delayline import DelayLine, DelayLineElement, WakeTimer, clock, released, stamped_due
 
 
 class _Relay:
@@ -18,7 +16,7 @@ class _Relay:
         self.schedule = callback
 
 
-class DelayShaper(Element):
+class DelayShaper(DelayLineElement):
     """DelayShaper(DELAY) -- shape traffic to meet delay requirements
 
     Ports: 1 pull input, 1 pull output.
@@ -75,24 +73,13 @@ class DelayShaper(Element):
             batch = self.pull_input(0, max_n)
             if batch is None:
                 return None
-            ts = batch.pool.ts_ns[batch.idx]
-            unset = ts == 0
-            if unset.any():
-                ts[unset] = time.time_ns()
-            line.add(batch.idx, realtime_to_clock(ts) + self.delay)
+            line.add(batch.idx, stamped_due(batch.pool, batch.idx, self.delay))
         idx = line.pop_due(clock(), max_n)
         if len(line):
             self._timer.arm(line.next_due())
         if not len(idx):
             return None
-        pool = self.router.pool
-        pool.ts_ns[idx] = time.time_ns()
-        return Batch(pool, idx)
-
-    def cleanup(self):
-        self._timer.cancel()
-        if len(self._line) and self.router is not None:
-            self.router.pool.free(self._line.clear())
+        return released(self.router.pool, idx)
 
     @read_handler("delay")
     def read_delay(self):
@@ -104,7 +91,3 @@ class DelayShaper(Element):
             self.delay = seconds(value.strip())
         except ArgumentError as e:
             raise HandlerError(str(e)) from None
-
-    @read_handler("size")
-    def read_size(self):
-        return len(self._line)

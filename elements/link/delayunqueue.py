@@ -1,20 +1,18 @@
 """DelayUnqueue: pulls packets and pushes each out once DELAY has passed since its timestamp."""
-import time
 
 import numpy as np
 
 from vforward.args import ArgumentError, seconds, unsigned
-from vforward.element import PULL_TO_PUSH, Element, HandlerError, read_handler, write_handler
-from vforward.packet import Batch
+from vforward.element import PULL_TO_PUSH, HandlerError, read_handler, write_handler
 
-from .delayline import DelayLine, WakeTimer, clock, realtime_to_clock
+from .delayline import DelayLine, DelayLineUnqueue, WakeTimer, clock, released, stamped_due
 
 # Pulls per task run when every packet pulled is already due: the bound
 # keeps one run from holding the loop while a long backlog drains.
 MAX_PULLS = 16
 
 
-class DelayUnqueue(Element):
+class DelayUnqueue(DelayLineUnqueue):
     """DelayUnqueue(DELAY [, KEYWORDS]) -- delay-inducing pull-to-push converter
 
     Ports: 1 pull input, 1 push output.
@@ -60,22 +58,6 @@ class DelayUnqueue(Element):
         self._timer = WakeTimer(self, self._wake)
         self._task = None
 
-    def initialize(self):
-        self._task = self.router.new_task(self._run, self)
-        for q in self.router.upstream(self, 0, lambda e: hasattr(e, "add_listener")):
-            q.add_listener(self._task)
-        self._task.schedule()
-
-    def _wake(self):
-        self._task.schedule()
-
-    def _due(self, pool, idx):
-        ts = pool.ts_ns[idx]
-        unset = ts == 0
-        if unset.any():
-            ts[unset] = time.time_ns()
-        return realtime_to_clock(ts) + self.delay
-
     def _run(self):
         now = clock()
         line, out, pulls = self._line, [], 0
@@ -89,7 +71,7 @@ class DelayUnqueue(Element):
                 if batch is None:
                     break
                 pulls += 1
-                line.add(batch.idx, self._due(batch.pool, batch.idx))
+                line.add(batch.idx, stamped_due(batch.pool, batch.idx, self.delay))
             due = line.pop_due(now)
             if len(due):
                 out.append(due)
@@ -98,16 +80,9 @@ class DelayUnqueue(Element):
                 break
         if out:
             idx = out[0] if len(out) == 1 else np.concatenate(out)
-            pool = self.router.pool
-            pool.ts_ns[idx] = time.time_ns()
             self.count += len(idx)
-            self.emit(0, Batch(pool, idx))
+            self.emit(0, released(self.router.pool, idx))
         return more
-
-    def cleanup(self):
-        self._timer.cancel()
-        if len(self._line) and self.router is not None:
-            self.router.pool.free(self._line.clear())
 
     @read_handler("delay")
     def read_delay(self):
@@ -119,11 +94,3 @@ class DelayUnqueue(Element):
             self.delay = seconds(value.strip())
         except ArgumentError as e:
             raise HandlerError(str(e)) from None
-
-    @read_handler("count")
-    def read_count(self):
-        return self.count
-
-    @read_handler("size")
-    def read_size(self):
-        return len(self._line)

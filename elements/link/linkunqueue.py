@@ -1,9 +1,9 @@
 """LinkUnqueue: pulls packets and delays them as a serial link of given latency and bandwidth would."""
 from vforward.args import ArgumentError, bandwidth, seconds
-from vforward.element import PULL_TO_PUSH, Element, HandlerError, read_handler, write_handler
+from vforward.element import PULL_TO_PUSH, HandlerError, read_handler, write_handler
 from vforward.packet import Batch
 
-from .delayline import DelayLine, WakeTimer, clock, finish_times
+from .delayline import DelayLine, DelayLineUnqueue, WakeTimer, clock, finish_times
 
 # The link takes a packet once it would be free within LOOKAHEAD: a timer
 # that fires a little late then finds the next packet already on the wire
@@ -20,7 +20,7 @@ def _positive_bandwidth(text: str) -> float:
     return rate
 
 
-class LinkUnqueue(Element):
+class LinkUnqueue(DelayLineUnqueue):
     """LinkUnqueue(LATENCY, BANDWIDTH) -- link emulator
 
     Ports: 1 pull input, 1 push output.
@@ -62,15 +62,6 @@ class LinkUnqueue(Element):
         self._timer = WakeTimer(self, self._wake)
         self._task = None
 
-    def initialize(self):
-        self._task = self.router.new_task(self._run, self)
-        for q in self.router.upstream(self, 0, lambda e: hasattr(e, "add_listener")):
-            q.add_listener(self._task)
-        self._task.schedule()
-
-    def _wake(self):
-        self._task.schedule()
-
     def _run(self):
         now = clock()
         horizon = now + LOOKAHEAD
@@ -99,11 +90,6 @@ class LinkUnqueue(Element):
             self._timer.arm(wake)
         return pulls == MAX_PULLS and self._busy_until <= horizon
 
-    def cleanup(self):
-        self._timer.cancel()
-        if len(self._line) and self.router is not None:
-            self.router.pool.free(self._line.clear())
-
     @read_handler("latency")
     def read_latency(self):
         return self.latency
@@ -125,14 +111,6 @@ class LinkUnqueue(Element):
             self.bandwidth = _positive_bandwidth(value.strip())
         except ArgumentError as e:
             raise HandlerError(str(e)) from None
-
-    @read_handler("size")
-    def read_size(self):
-        return len(self._line)
-
-    @read_handler("count")
-    def read_count(self):
-        return self.count
 
     @write_handler("reset")
     def write_reset(self, value):

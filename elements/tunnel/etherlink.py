@@ -30,10 +30,11 @@ from __future__ import annotations
 import numpy as np
 
 from vforward.args import ArgumentError, integer, ip_address
-from vforward.element import AGNOSTIC, Element, HandlerError, read_handler, write_handler
+from vforward.element import read_handler, write_handler
 from vforward.elements.ether.ethernet import unparse_ip
 from vforward.elements.io.socket import udp_port
-from vforward.elements.tunnel.ipencap import encapsulate, header_kernels
+from vforward.elements.tunnel.decapsulator import Decapsulator
+from vforward.elements.tunnel.ipencap import Encapsulator, handler_value, header_kernels
 from vforward.packet import Batch
 
 LINK_VERSION = 1
@@ -64,14 +65,7 @@ def peer_address(text: str) -> tuple[int, int]:
     return ip_address(addr), (udp_port(port) if port else 0)
 
 
-def _handler_arg(kind, value: str, name: str):
-    try:
-        return kind(value.strip())
-    except ArgumentError as e:
-        raise HandlerError(f"{name}: {e}") from None
-
-
-class EtherLinkEncap(Element):
+class EtherLinkEncap(Encapsulator):
     """EtherLinkEncap(KEY) -- put Ethernet frames on an Ethernet-over-UDP virtual link
 
     Ports: 1 input, 1 output; agnostic.
@@ -90,8 +84,7 @@ class EtherLinkEncap(Element):
       count (read)            frames sent on
       drops (read)            frames dropped for want of headroom
     """
-    PORTS = "1/1"
-    PROCESSING = AGNOSTIC
+    HEADER_LEN = LINK_HEADER_LEN
 
     def configure(self, args):
         self.key = args.positional("KEY", link_key)
@@ -102,31 +95,17 @@ class EtherLinkEncap(Element):
     def _push(self, pool, idx, short):
         header_kernels.push_header(pool, idx, self._header, short)
 
-    def process(self, batch):
-        batch, dropped = encapsulate(batch, LINK_HEADER_LEN, self._push)
-        self.drops += dropped
-        self.count += len(batch.idx)
-        return batch
-
     @read_handler("key")
     def read_key(self):
         return self.key
 
     @write_handler("key")
     def write_key(self, value):
-        self.key = _handler_arg(link_key, value, "key")
+        self.key = handler_value(link_key, value, "key")
         self._header = link_header(self.key)
 
-    @read_handler("count")
-    def read_count(self):
-        return self.count
 
-    @read_handler("drops")
-    def read_drops(self):
-        return self.drops
-
-
-class EtherLinkDecap(Element):
+class EtherLinkDecap(Decapsulator):
     """EtherLinkDecap(KEY [, PEER]) -- take Ethernet frames off an Ethernet-over-UDP virtual link
 
     Ports: 1 input, 1 or 2 outputs; agnostic.
@@ -157,8 +136,7 @@ class EtherLinkDecap(Element):
       truncated, bad_version, bad_key, unknown_peer (read)   refused, by reason
       reset (write)           set the counters to zero
     """
-    PORTS = "1/1-2"
-    PROCESSING = AGNOSTIC
+    HEADER_LEN = LINK_HEADER_LEN
 
     def configure(self, args):
         self.key = args.positional("KEY", link_key)
@@ -169,21 +147,6 @@ class EtherLinkDecap(Element):
 
     def _reset(self):
         self.count = self.truncated = self.bad_version = self.bad_key = self.unknown_peer = 0
-
-    def push(self, port, batch):
-        good, bad = self._check(batch)
-        self.emit(0, good)
-        if len(bad.idx):
-            self.emit_or_drop(1, bad)
-
-    def pull(self, port, max_n):
-        batch = self._in_pull[0](self._in_port[0], max_n)
-        if batch is None:
-            return None
-        good, bad = self._check(batch)
-        if len(bad.idx):
-            self.emit_or_drop(1, bad)
-        return good if len(good.idx) else None
 
     def _check(self, batch):
         pool, idx = batch.pool, batch.idx
@@ -212,15 +175,7 @@ class EtherLinkDecap(Element):
         if stranger is not None:
             self.unknown_peer += int(stranger.sum())
             keep &= ~stranger
-        good, bad = batch.split(keep)
-        # refused datagrams leave as they came, link header included
-        back = ok[~keep]
-        if back.any():
-            restored = bad.idx[back]
-            pool.off[restored] -= LINK_HEADER_LEN
-            pool.length[restored] += LINK_HEADER_LEN
-        self.count += len(good.idx)
-        return good, bad
+        return self._split(batch, ok, keep)
 
     @read_handler("key")
     def read_key(self):
@@ -228,7 +183,7 @@ class EtherLinkDecap(Element):
 
     @write_handler("key")
     def write_key(self, value):
-        self.key = _handler_arg(link_key, value, "key")
+        self.key = handler_value(link_key, value, "key")
         self._pattern = link_header(self.key)
 
     @read_handler("peer")
@@ -240,11 +195,7 @@ class EtherLinkDecap(Element):
 
     @write_handler("peer")
     def write_peer(self, value):
-        self.peer = _handler_arg(peer_address, value, "peer") if value.strip() else None
-
-    @read_handler("count")
-    def read_count(self):
-        return self.count
+        self.peer = handler_value(peer_address, value, "peer") if value.strip() else None
 
     @read_handler("drops")
     def read_drops(self):
@@ -265,7 +216,3 @@ class EtherLinkDecap(Element):
     @read_handler("unknown_peer")
     def read_unknown_peer(self):
         return self.unknown_peer
-
-    @write_handler("reset")
-    def write_reset(self, value):
-        self._reset()

@@ -3,7 +3,10 @@
 Every encapsulating element of this folder writes its headers into the
 headroom in front of the packets with one compiled call per batch
 (cext/udpio.pyx, with a plain-Python twin); `encapsulate` is that call plus
-the rare slow path for packets that have run out of headroom.
+the rare slow path for packets that have run out of headroom, and
+`Encapsulator` the element around it: the count and drops handlers every
+encapsulating element has.  `IPv4Encapsulator` adds the outer addresses'
+src and dst handlers that IPEncap and UDPIPEncap share.
 """
 from __future__ import annotations
 
@@ -78,6 +81,14 @@ def byte_value(text: str) -> int:
     return v
 
 
+def handler_value(kind, value: str, name: str):
+    """kind(value) for write handler `name`, its ArgumentError a HandlerError."""
+    try:
+        return kind(value.strip())
+    except ArgumentError as e:
+        raise HandlerError(f"{name}: {e}") from None
+
+
 def set_address(text: str, name: str, allow_anno: bool = False):
     try:
         return destination(text) if allow_anno else ip_address(text)
@@ -85,7 +96,59 @@ def set_address(text: str, name: str, allow_anno: bool = False):
         raise HandlerError(f"{name}: {e}") from None
 
 
-class IPEncap(Element):
+class Encapsulator(Element):
+    """The base of the elements that prepend a header: each batch goes through
+    `encapsulate(batch, HEADER_LEN, self._push)`, packets that get their header
+    are counted in `count`, those without room for it in `drops`.  A subclass
+    sets HEADER_LEN and gives _push(pool, idx, short), a header_kernels call."""
+    ABSTRACT = True
+    PORTS = "1/1"
+    PROCESSING = AGNOSTIC
+    HEADER_LEN = 0
+
+    def _push(self, pool, idx, short):
+        raise NotImplementedError
+
+    def _count(self, batch: Batch, dropped: int) -> Batch:
+        self.drops += dropped
+        self.count += len(batch.idx)
+        return batch
+
+    def process(self, batch):
+        return self._count(*encapsulate(batch, self.HEADER_LEN, self._push))
+
+    @read_handler("count")
+    def read_count(self):
+        return self.count
+
+    @read_handler("drops")
+    def read_drops(self):
+        return self.drops
+
+
+class IPv4Encapsulator(Encapsulator):
+    """An Encapsulator whose outer IPv4 header has addresses `src` and `dst`
+    (None: DST_ANNO), with read/write handlers for both."""
+    ABSTRACT = True
+
+    @read_handler("src")
+    def read_src(self):
+        return unparse_ip(self.src)
+
+    @write_handler("src")
+    def write_src(self, value):
+        self.src = set_address(value, "src")
+
+    @read_handler("dst")
+    def read_dst(self):
+        return "DST_ANNO" if self.dst is None else unparse_ip(self.dst)
+
+    @write_handler("dst")
+    def write_dst(self, value):
+        self.dst = set_address(value, "dst", allow_anno=True)
+
+
+class IPEncap(IPv4Encapsulator):
     """IPEncap(PROTO, SRC, DST [, KEYWORDS]) -- encapsulate packets in a static IP header
 
     Ports: 1 input, 1 output; agnostic.
@@ -121,8 +184,7 @@ class IPEncap(Element):
       count (read)              packets encapsulated
       drops (read)              packets dropped for want of room
     """
-    PORTS = "1/1"
-    PROCESSING = AGNOSTIC
+    HEADER_LEN = 20
 
     def configure(self, args):
         self.proto = args.positional("PROTO", ip_protocol)
@@ -152,33 +214,3 @@ class IPEncap(Element):
         self.ip_id = header_kernels.push_ip(pool, idx, self.proto, self.src, self.dst or 0,
                                             self.tos, self.ttl, self.df, self.ip_id,
                                             self.dst is None, short)
-
-    def process(self, batch):
-        batch, dropped = encapsulate(batch, 20, self._push)
-        self.drops += dropped
-        self.count += len(batch.idx)
-        return batch
-
-    @read_handler("src")
-    def read_src(self):
-        return unparse_ip(self.src)
-
-    @write_handler("src")
-    def write_src(self, value):
-        self.src = set_address(value, "src")
-
-    @read_handler("dst")
-    def read_dst(self):
-        return "DST_ANNO" if self.dst is None else unparse_ip(self.dst)
-
-    @write_handler("dst")
-    def write_dst(self, value):
-        self.dst = set_address(value, "dst", allow_anno=True)
-
-    @read_handler("count")
-    def read_count(self):
-        return self.count
-
-    @read_handler("drops")
-    def read_drops(self):
-        return self.drops

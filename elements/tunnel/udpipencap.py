@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from vforward.args import ArgumentError, boolean, ip_address
-from vforward.element import AGNOSTIC, Element, HandlerError, read_handler, write_handler
-from vforward.elements.ether.ethernet import unparse_ip
+from vforward.element import HandlerError, read_handler, write_handler
 from vforward.elements.io.socket import udp_port
-from vforward.elements.tunnel.ipencap import (byte_value, destination, encapsulate,
-                                              header_kernels, set_address)
+from vforward.elements.tunnel.ipencap import (IPv4Encapsulator, byte_value, destination,
+                                              header_kernels)
 
 
-class UDPIPEncap(Element):
+class UDPIPEncap(IPv4Encapsulator):
     """UDPIPEncap(SRC, SPORT, DST, DPORT [, CHECKSUM] [, KEYWORDS]) -- encapsulate packets in UDP/IP headers
 
     Ports: 1 input, 1 output; agnostic.
@@ -44,8 +43,7 @@ class UDPIPEncap(Element):
       count (read)            packets encapsulated
       drops (read)            packets dropped for want of room
     """
-    PORTS = "1/1"
-    PROCESSING = AGNOSTIC
+    HEADER_LEN = 28
 
     def configure(self, args):
         self.src = args.positional("SRC", ip_address)
@@ -65,28 +63,6 @@ class UDPIPEncap(Element):
             pool, idx, self.src, self.dst or 0, self.sport, self.dport, self.tos, self.ttl,
             self.df, self.ip_id, self.checksum, self.dst is None, None, short)
 
-    def process(self, batch):
-        batch, dropped = encapsulate(batch, 28, self._push)
-        self.drops += dropped
-        self.count += len(batch.idx)
-        return batch
-
-    @read_handler("src")
-    def read_src(self):
-        return unparse_ip(self.src)
-
-    @write_handler("src")
-    def write_src(self, value):
-        self.src = set_address(value, "src")
-
-    @read_handler("dst")
-    def read_dst(self):
-        return "DST_ANNO" if self.dst is None else unparse_ip(self.dst)
-
-    @write_handler("dst")
-    def write_dst(self, value):
-        self.dst = set_address(value, "dst", allow_anno=True)
-
     @read_handler("sport")
     def read_sport(self):
         return self.sport
@@ -102,14 +78,6 @@ class UDPIPEncap(Element):
     @write_handler("dport")
     def write_dport(self, value):
         self.dport = _port_value(value, "dport")
-
-    @read_handler("count")
-    def read_count(self):
-        return self.count
-
-    @read_handler("drops")
-    def read_drops(self):
-        return self.drops
 
 
 def _port_value(text: str, name: str) -> int:

@@ -30,11 +30,12 @@ from __future__ import annotations
 import numpy as np
 
 from vforward.args import ArgumentError, boolean, ip_address, unsigned
-from vforward.element import AGNOSTIC, Element, HandlerError, read_handler, write_handler
+from vforward.element import HandlerError, read_handler, write_handler
 from vforward.elements.ether.ethernet import unparse_ip
 from vforward.elements.io.socket import udp_port
-from vforward.elements.tunnel.ipencap import (byte_value, destination, encapsulate,
-                                              header_kernels)
+from vforward.elements.tunnel.decapsulator import Decapsulator
+from vforward.elements.tunnel.ipencap import (Encapsulator, byte_value, destination,
+                                              encapsulate, handler_value, header_kernels)
 from vforward.packet import Batch
 
 VXLAN_PORT = 4789
@@ -67,14 +68,7 @@ def vxlan_header(vni: int) -> np.ndarray:
                          dtype=np.uint8).copy()
 
 
-def _handler_arg(kind, value: str, name: str):
-    try:
-        return kind(value.strip())
-    except ArgumentError as e:
-        raise HandlerError(f"{name}: {e}") from None
-
-
-class VXLANEncap(Element):
+class VXLANEncap(Encapsulator):
     """VXLANEncap(VNI [, KEYWORDS]) -- encapsulate Ethernet frames in VXLAN (RFC 7348)
 
     Ports: 1 input, 1 output; agnostic.
@@ -113,8 +107,7 @@ class VXLANEncap(Element):
       count (read)             frames encapsulated
       drops (read)             frames dropped for want of headroom
     """
-    PORTS = "1/1"
-    PROCESSING = AGNOSTIC
+    HEADER_LEN = VXLAN_HLEN
 
     def configure(self, args):
         self.vni = args.positional("VNI", vni_value)
@@ -134,7 +127,7 @@ class VXLANEncap(Element):
         self.ip_id = 0
         self.count = self.drops = 0
 
-    def _push_vxlan(self, pool, idx, short):
+    def _push(self, pool, idx, short):
         header_kernels.push_header(pool, idx, self._header, short)
 
     def _push_udp_ip(self, pool, idx, short):
@@ -148,13 +141,11 @@ class VXLANEncap(Element):
             self.ip_id, self.checksum, self.dst is None, ports, short)
 
     def process(self, batch):
-        batch, dropped = encapsulate(batch, VXLAN_HLEN, self._push_vxlan)
+        batch, dropped = encapsulate(batch, VXLAN_HLEN, self._push)
         if self.full and len(batch.idx):
             batch, more = encapsulate(batch, 28, self._push_udp_ip)
             dropped += more
-        self.drops += dropped
-        self.count += len(batch.idx)
-        return batch
+        return self._count(batch, dropped)
 
     @read_handler("vni")
     def read_vni(self):
@@ -162,7 +153,7 @@ class VXLANEncap(Element):
 
     @write_handler("vni")
     def write_vni(self, value):
-        self.vni = _handler_arg(vni_value, value, "vni")
+        self.vni = handler_value(vni_value, value, "vni")
         self._header = vxlan_header(self.vni)
 
     @read_handler("dst")
@@ -176,18 +167,10 @@ class VXLANEncap(Element):
         if not self.full:
             raise HandlerError("dst: this VXLANEncap makes UDP payloads; configure DST to "
                                "make whole packets")
-        self.dst = _handler_arg(destination, value, "dst")
-
-    @read_handler("count")
-    def read_count(self):
-        return self.count
-
-    @read_handler("drops")
-    def read_drops(self):
-        return self.drops
+        self.dst = handler_value(destination, value, "dst")
 
 
-class VXLANDecap(Element):
+class VXLANDecap(Decapsulator):
     """VXLANDecap([VNI]) -- take Ethernet frames out of VXLAN (RFC 7348)
 
     Ports: 1 input, 1 or 2 outputs; agnostic.
@@ -217,8 +200,7 @@ class VXLANDecap(Element):
       truncated, bad_flags, wrong_vni (read)   refused, by reason
       reset (write)         set the counters to zero
     """
-    PORTS = "1/1-2"
-    PROCESSING = AGNOSTIC
+    HEADER_LEN = VXLAN_HLEN
 
     def configure(self, args):
         self.vni = args.positional("VNI", vni_value, default=None)
@@ -237,21 +219,6 @@ class VXLANDecap(Element):
     def _reset(self):
         self.count = self.truncated = self.bad_flags = self.wrong_vni = 0
 
-    def push(self, port, batch):
-        good, bad = self._check(batch)
-        self.emit(0, good)
-        if len(bad.idx):
-            self.emit_or_drop(1, bad)
-
-    def pull(self, port, max_n):
-        batch = self._in_pull[0](self._in_port[0], max_n)
-        if batch is None:
-            return None
-        good, bad = self._check(batch)
-        if len(bad.idx):
-            self.emit_or_drop(1, bad)
-        return good if len(good.idx) else None
-
     def _check(self, batch):
         pool, idx = batch.pool, batch.idx
         out = np.empty(len(idx), dtype=np.uint8)
@@ -269,14 +236,7 @@ class VXLANDecap(Element):
         self.bad_flags += int((out == 0).sum())
         self.wrong_vni += int(((out >= 4) & (out <= 6)).sum())
         keep = ok & ~short
-        good, bad = batch.split(keep)
-        back = ok[~keep]
-        if back.any():              # refused packets leave as they came
-            restored = bad.idx[back]
-            pool.off[restored] -= VXLAN_HLEN
-            pool.length[restored] += VXLAN_HLEN
-        self.count += len(good.idx)
-        return good, bad
+        return self._split(batch, ok, keep)
 
     @read_handler("vni")
     def read_vni(self):
@@ -285,12 +245,8 @@ class VXLANDecap(Element):
     @write_handler("vni")
     def write_vni(self, value):
         v = value.strip()
-        self.vni = None if v.lower() in ("", "any") else _handler_arg(vni_value, v, "vni")
+        self.vni = None if v.lower() in ("", "any") else handler_value(vni_value, v, "vni")
         self._set_pattern()
-
-    @read_handler("count")
-    def read_count(self):
-        return self.count
 
     @read_handler("drops")
     def read_drops(self):
@@ -307,10 +263,6 @@ class VXLANDecap(Element):
     @read_handler("wrong_vni")
     def read_wrong_vni(self):
         return self.wrong_vni
-
-    @write_handler("reset")
-    def write_reset(self, value):
-        self._reset()
 
 
 def _vni_to_user(pool, idx: np.ndarray) -> None:

@@ -21,7 +21,7 @@ from vforward import netns as ns
 from vforward.args import ArgumentError
 from vforward.cext import tapio
 from vforward.element import PUSH_ONLY, Element, register
-from vforward.elements.io.kerneltun import BurstWriter
+from vforward.elements.io.burstwriter import BurstWriter
 from vforward.graph import GraphError
 
 
