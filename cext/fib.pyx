@@ -12,8 +12,10 @@ Addresses are host-byte-order uint32; next hops are 0..65534 and NO_ROUTE
 API in plain Python and is what the tests hold this module to.
 
 Data plane (the layout of DPDK's rte_lpm): `tbl24` has one 32-bit entry per
-/24 (2^24 entries, 64 MiB, mapped lazily and backed by transparent huge pages
-so that a random lookup costs one cache miss and no page walk). A /24 that
+/24 (2^24 entries, 64 MiB, mapped lazily). From HUGE_AFTER routes on it is
+backed by transparent huge pages, so that a random lookup costs one cache
+miss and no page walk; a smaller table (a lab node's) stays on 4 KiB pages,
+a few of them instead of a 2 MiB page for every region it touches. A /24 that
 holds a route longer than /24 points instead to a group of 256 entries in
 `tbl8`, one per address of that /24. An entry is
 
@@ -59,6 +61,7 @@ cdef extern from "sys/mman.h" nogil:
     int MAP_PRIVATE
     int MAP_ANONYMOUS
     int MADV_HUGEPAGE
+    int MADV_NOHUGEPAGE
     int MADV_DONTNEED
     void *MAP_FAILED
 
@@ -74,6 +77,10 @@ cdef extern from *:
     #define VF_GROUP_MASK 0x7FFFFFFFu
     #define VF_MAX_GROUPS ((size_t)1 << 24)   /* 16 GiB of tbl8: far past any real table */
     #define VF_HASH_MIN_BITS 10
+    #define VF_HUGE_AFTER 1024   /* routes from which tbl24 is worth huge pages */
+    #ifndef MADV_COLLAPSE
+    #define MADV_COLLAPSE 25
+    #endif
     """
     void VF_PREFETCH(const void *p) nogil
     const size_t TBL24_SIZE "VF_TBL24_SIZE"
@@ -82,8 +89,11 @@ cdef extern from *:
     const uint32_t GROUP_MASK "VF_GROUP_MASK"
     const size_t MAX_GROUPS "VF_MAX_GROUPS"
     const int HASH_MIN_BITS "VF_HASH_MIN_BITS"
+    const size_t ROUTES_FOR_HUGE_PAGES "VF_HUGE_AFTER"
+    const int MADV_COLLAPSE "MADV_COLLAPSE"
 
 NO_ROUTE = 0xFFFF
+HUGE_AFTER = ROUTES_FOR_HUGE_PAGES
 MAX_NEXT_HOP = 0xFFFE
 
 
@@ -173,6 +183,7 @@ cdef class Fib:
     cdef size_t _n_free
     cdef size_t _n_groups           # groups allocated (capacity)
     cdef bint _tbl24_dirty
+    cdef bint _huge                 # tbl24 advised onto huge pages
     # control plane
     cdef uint64_t *_slots           # (prefix << 6 | plen + 1) << 16 | nh ; 0 = empty
     cdef int _bits
@@ -189,9 +200,11 @@ cdef class Fib:
             raise MemoryError("Fib: cannot map the 64 MiB tbl24")
         self._map_base = base
         self._tbl24 = <uint32_t *>(((<size_t>base) + HUGE - 1) & ~(<size_t>HUGE - 1))
-        # Huge pages make a random lookup one cache miss instead of a miss plus
-        # a page walk; without them (THP off) everything still works, slower.
-        madvise(self._tbl24, (<size_t>TBL24_SIZE) * 4, MADV_HUGEPAGE)
+        # Small tables stay on 4 KiB pages (with THP "always" the kernel would
+        # back every touched 2 MiB region with a huge page); _use_huge_pages
+        # switches once the table is big enough to gain from them.
+        madvise(self._tbl24, (<size_t>TBL24_SIZE) * 4, MADV_NOHUGEPAGE)
+        self._huge = False
         self._tbl24_dirty = False
         self._tbl8 = NULL
         self._group_routes = NULL
@@ -286,8 +299,21 @@ cdef class Fib:
         free(old)
         return 0
 
+    cdef void _use_huge_pages(self, size_t n_routes) noexcept nogil:
+        # Huge pages make a random lookup one cache miss instead of a miss plus
+        # a page walk; without them (THP off) everything still works, slower.
+        if not self._huge and n_routes >= ROUTES_FOR_HUGE_PAGES:
+            madvise(self._tbl24, (<size_t>TBL24_SIZE) * 4, MADV_HUGEPAGE)
+            # Regions already touched hold 4 KiB pages, which a later fault
+            # cannot turn into a huge one: collapse them now (Linux 6.1+;
+            # older kernels leave it to khugepaged).
+            if self._tbl24_dirty:
+                madvise(self._tbl24, (<size_t>TBL24_SIZE) * 4, MADV_COLLAPSE)
+            self._huge = True
+
     cdef inline int _reserve(self, int plen) except -1:
         """Make room first, so that an update never fails half done."""
+        self._use_huge_pages(self._count + 1)
         if (self._count + 1) * 2 > ((<size_t>1) << self._bits):
             self._grow_hash()
         if plen > 24 and self._n_free == 0:
@@ -608,6 +634,7 @@ cdef class Fib:
             bits += 1
         self._reset_control(bits)      # may fail: before anything is cleared
         self._clear_data()
+        self._use_huge_pages(n)
         # counting sort by length (stable), so that longer prefixes paint last
         order = np.empty(n, dtype=np.uint32)
         cdef uint32_t *po = <uint32_t *>cnp.PyArray_DATA(order)

@@ -4,8 +4,9 @@
 IFF_TAP, always IFF_NO_PI) from inside the named namespace, so the device is
 born there; the returned fd is non-blocking and bound to that device, which
 the kernel removes when the fd is closed.  `configure_device` then sets the
-link (MAC, MTU, up), the address and an optional default route with `ip`
-commands run in the same namespace.
+link (MAC, MTU, up), the address and an optional default route with
+netlink requests sent from the same namespace (as `ip` would, without a
+process per command).
 
 This module knows nothing of elements or packets: KernelTun and KernelTap
 use it, and so can a topology builder or a test.
@@ -16,6 +17,7 @@ import errno
 import fcntl
 import ipaddress
 import os
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ IFNAMSIZ = 16
 # <linux/if_tun.h>
 TUNSETIFF = 0x400454CA
 TUNSETOFFLOAD = 0x400454D0
+TUNSETPERSIST = 0x400454CB
 TUNSETVNETHDRSZ = 0x400454D8
 IFF_TUN = 0x0001
 IFF_TAP = 0x0002
@@ -118,6 +121,16 @@ def open_device(name: str | None = None, tap: bool = True, netns: str | None = N
     return TunDevice(fd, real_name, tap, netns, vnet_hdr)
 
 
+def set_persist(dev: TunDevice, persist: bool = True) -> None:
+    """TUNSETPERSIST: with persist, closing the fd leaves the device in place.
+
+    It then goes when its namespace does, all of a namespace's devices in
+    one batch, where closing a non-persistent device's fd unregisters it on
+    its own (about 20 ms each, one at a time under the kernel's RTNL lock).
+    """
+    fcntl.ioctl(dev.fd, TUNSETPERSIST, 1 if persist else 0)
+
+
 def set_offload(dev: TunDevice, flags: int) -> None:
     """TUNSETOFFLOAD: which offloads (TUN_F_* flags) the reader accepts.
 
@@ -128,11 +141,58 @@ def set_offload(dev: TunDevice, flags: int) -> None:
     fcntl.ioctl(dev.fd, TUNSETOFFLOAD, flags)
 
 
-def _ip(dev: TunDevice, *args: str) -> None:
-    try:
-        _netns.ip(*args, netns=dev.netns)
-    except _netns.NetnsError as e:
-        raise TunDeviceError(f"configuring device {dev.where()}: {e}") from None
+# <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h>
+NETLINK_ROUTE = 0
+NLMSG_ERROR = 2
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_REPLACE = 0x1, 0x4, 0x200, 0x400, 0x100
+RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 20, 24
+IFLA_ADDRESS, IFLA_MTU = 1, 4
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+RTA_OIF, RTA_GATEWAY = 4, 5
+IFF_UP = 0x1
+RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 0, 1
+
+_NLMSGHDR = struct.Struct("=IHHII")       # len, type, flags, seq, pid
+_IFINFOMSG = struct.Struct("=BxHiII")     # family, type, index, flags, change
+_IFADDRMSG = struct.Struct("=BBBBI")      # family, prefixlen, flags, scope, index
+_RTMSG = struct.Struct("=BBBBBBBBI")      # family dst_len src_len tos table protocol scope type flags
+_RTATTR = struct.Struct("=HH")            # len, type
+
+
+def _rta(kind: int, payload: bytes) -> bytes:
+    """One netlink attribute, padded to 4 bytes."""
+    n = _RTATTR.size + len(payload)
+    return _RTATTR.pack(n, kind) + payload + b"\0" * (-n % 4)
+
+
+class _Rtnl:
+    """A netlink route socket in a namespace: what `ip link/addr/route` would
+    send, without starting a process per command (a lab has hundreds)."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                  NETLINK_ROUTE)
+        self.seq = 0
+
+    def request(self, kind: int, flags: int, body: bytes) -> None:
+        """Send one request and wait for its acknowledgement; OSError on refusal."""
+        self.seq += 1
+        self.sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind,
+                                      NLM_F_REQUEST | NLM_F_ACK | flags, self.seq, 0) + body)
+        while True:
+            data = self.sock.recv(65536)
+            off = 0
+            while off + _NLMSGHDR.size <= len(data):
+                length, mtype, _, seq, _ = _NLMSGHDR.unpack_from(data, off)
+                if mtype == NLMSG_ERROR and seq == self.seq:
+                    err = -struct.unpack_from("=i", data, off + _NLMSGHDR.size)[0]
+                    if err:
+                        raise OSError(err, os.strerror(err))
+                    return
+                off += (length + 3) & ~3
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def configure_device(dev: TunDevice, address: int = 0, prefixlen: int = 32,
@@ -141,22 +201,45 @@ def configure_device(dev: TunDevice, address: int = 0, prefixlen: int = 32,
     """Bring the device up with its MAC/MTU, give the kernel side an address
     (none when address is 0) and, with a gateway, add a default route via it
     (Click's GATEWAY; fails if the namespace has a default route already)."""
-    link = ["link", "set", "dev", dev.name]
-    if ether is not None:
-        link += ["address", ":".join(f"{b:02x}" for b in ether)]
-    if mtu is not None:
-        link += ["mtu", str(mtu)]
-    _ip(dev, *link, "up")
-    if address:
-        addr = f"{ipaddress.IPv4Address(address)}/{prefixlen}"
-        _ip(dev, "addr", "add", addr, "dev", dev.name)
-    if gateway:
-        gw = str(ipaddress.IPv4Address(gateway))
-        try:
-            _netns.ip("route", "add", "default", "via", gw, "dev", dev.name, netns=dev.netns)
-        except _netns.NetnsError as e:
-            if "File exists" in str(e):
+    nl = None
+    try:
+        with _netns.entered(dev.netns):
+            nl = _Rtnl()
+            index = socket.if_nametoindex(dev.name)
+    except (_netns.NetnsError, OSError) as e:
+        if nl is not None:
+            nl.close()
+        raise TunDeviceError(f"configuring device {dev.where()}: {e}") from None
+    step = "setting its link (MAC, MTU, up)"
+    try:
+        attrs = b""
+        if ether is not None:
+            attrs += _rta(IFLA_ADDRESS, bytes(ether))
+        if mtu is not None:
+            attrs += _rta(IFLA_MTU, struct.pack("=I", mtu))
+        nl.request(RTM_NEWLINK, 0,
+                   _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, IFF_UP, IFF_UP) + attrs)
+        if address:
+            step = f"adding address {ipaddress.IPv4Address(address)}/{prefixlen}"
+            a = address.to_bytes(4, "big")
+            nl.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE,
+                       _IFADDRMSG.pack(socket.AF_INET, prefixlen, 0, RT_SCOPE_UNIVERSE, index)
+                       + _rta(IFA_LOCAL, a) + _rta(IFA_ADDRESS, a))
+        if gateway:
+            gw = ipaddress.IPv4Address(gateway)
+            step = f"adding the default route via {gw}"
+            try:
+                nl.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL,
+                           _RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT,
+                                       RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
+                           + _rta(RTA_GATEWAY, gw.packed) + _rta(RTA_OIF, struct.pack("=i", index)))
+            except FileExistsError:
                 where = f"namespace {dev.netns!r}" if dev.netns else "this host"
                 raise TunDeviceError(f"{where} already has a default route; remove GATEWAY "
                                      "or the existing route") from None
-            raise TunDeviceError(f"adding the default route via {gw}: {e}") from None
+    except OSError as e:
+        if isinstance(e, TunDeviceError):
+            raise
+        raise TunDeviceError(f"configuring device {dev.where()}: {step}: {e.strerror}") from None
+    finally:
+        nl.close()

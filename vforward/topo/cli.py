@@ -142,6 +142,13 @@ def cmd_worker(a) -> int:
     return run_worker(a.lab_dir, a.nodes)
 
 
+def cmd_workers(a) -> int:
+    from vforward.topo.worker import fork_workers
+    for pid in fork_workers(a.lab_dir, [g.split(",") for g in a.groups]):
+        print(pid)
+    return 0
+
+
 def add_parser(sub) -> None:
     t = sub.add_parser("topo", help="virtual network labs: deploy, operate, destroy")
     ts = t.add_subparsers(dest="topo_command", metavar="SUBCOMMAND")
@@ -193,3 +200,7 @@ def add_parser(sub) -> None:
     w.add_argument("lab_dir")
     w.add_argument("nodes", nargs="+")
     w.set_defaults(func=cmd_worker)
+    w = ts.add_parser("workers", help="(internal) fork one lab worker per group; deploy starts it")
+    w.add_argument("lab_dir")
+    w.add_argument("groups", nargs="+", metavar="NODE,NODE...")
+    w.set_defaults(func=cmd_workers)

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from vforward import netns
 from vforward.topo import render
@@ -92,11 +93,16 @@ def _record(lab: Lab, path: str, mode: str) -> LabState:
     return st
 
 
+# `ip` processes configuring node kernels at once: their time goes to process
+# start-up and the kernel, so a few overlap well even on two CPUs.
+KERNEL_SETUP_PARALLEL = 4
+
+
 def _kernel_setup(lab: Lab) -> None:
-    """Loopbacks, routes and sysctls of the node kernels (after the TAPs exist)."""
+    """Loopbacks and routes of the node kernels (after the TAPs exist)."""
     table = static_routes(lab)
-    for node in lab.nodes.values():
-        ns = render.netns_name(lab, node.name)
+
+    def configure(node) -> None:
         cmds = []
         if node.is_router:
             cmds.append(f"address add {node.loopback} dev lo")
@@ -105,10 +111,14 @@ def _kernel_setup(lab: Lab) -> None:
                     if r.gateway is not None:
                         cmds.append(f"route replace {r.prefix} via {r.gateway} dev {r.interface}")
         if cmds:
-            p = subprocess.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(cmds) + "\n",
-                               capture_output=True, text=True)
+            p = subprocess.run(["ip", "-n", render.netns_name(lab, node.name), "-batch", "-"],
+                               input="\n".join(cmds) + "\n", capture_output=True, text=True)
             if p.returncode != 0:
                 raise DeployError(f"configuring node {node.name}'s kernel failed: {p.stderr.strip()}")
+
+    with ThreadPoolExecutor(KERNEL_SETUP_PARALLEL) as pool:
+        for _ in pool.map(configure, lab.nodes.values()):
+            pass
 
 
 def _start_daemons(lab: Lab, st: LabState) -> None:
@@ -130,11 +140,19 @@ def _start_daemons(lab: Lab, st: LabState) -> None:
         st.save()
 
 
-def _new_namespace(name: str) -> None:
-    netns.create(name)
-    # The node's kernel never forwards (vforward does) and stays quiet on IPv6.
-    netns.run(name, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0",
-              "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+# The node's kernel never forwards (vforward does) and stays quiet on IPv6.
+# Reverse-path filtering off: with equal-cost paths a reply may arrive on
+# another interface than the request left by (new namespaces copy the host's).
+NODE_SYSCTLS = {"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.disable_ipv6": "1",
+                "net.ipv6.conf.default.disable_ipv6": "1", "net.ipv4.conf.all.rp_filter": "0",
+                "net.ipv4.conf.default.rp_filter": "0"}
+
+
+def _new_namespaces(names: list[str]) -> None:
+    try:
+        netns.create_many(names, NODE_SYSCTLS)
+    except (netns.NetnsError, OSError) as e:
+        raise DeployError(f"creating the lab's namespaces failed: {e}") from None
 
 
 def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "user",
@@ -163,8 +181,7 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
         os.makedirs(os.path.join(d, sub), exist_ok=True)
     st.save()
     try:
-        for ns in st.namespaces.values():
-            _new_namespace(ns)
+        _new_namespaces(list(st.namespaces.values()))
         if mode == "kernel":
             _kernel_mode_links(lab, st)
         else:
@@ -204,15 +221,21 @@ def _kernel_mode_links(lab: Lab, st: LabState) -> None:
 
 
 def _start_workers(lab: Lab, st: LabState, per_worker: int) -> None:
+    """One process imports vforward and forks the workers (see worker.py)."""
+    from vforward.topo.worker import log_path
     routers = [n.name for n in lab.routers()]
-    for i in range(0, len(routers), per_worker):
-        chunk = routers[i:i + per_worker]
-        log_path = os.path.join(st.directory, "logs", f"worker-{i // per_worker}.log")
-        with open(log_path, "w") as logf:
-            p = subprocess.Popen([sys.executable, "-m", "vforward", "topo", "worker", st.directory,
-                                  *chunk], stdout=logf, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        st.workers.append({"pid": p.pid, "nodes": chunk, "log": log_path})
+    groups = [routers[i:i + per_worker] for i in range(0, len(routers), per_worker)]
+    zygote = os.path.join(st.directory, "logs", "workers.log")
+    with open(zygote, "w") as errf:
+        p = subprocess.run([sys.executable, "-m", "vforward", "topo", "workers", st.directory,
+                            *(",".join(g) for g in groups)], stdout=subprocess.PIPE,
+                           stderr=errf, stdin=subprocess.DEVNULL, text=True, timeout=READY_TIMEOUT)
+    pids = [int(line) for line in p.stdout.split()]
+    for i, (pid, nodes) in enumerate(zip(pids, groups)):
+        st.workers.append({"pid": pid, "nodes": nodes, "log": log_path(st.directory, i)})
+    if p.returncode != 0 or len(pids) != len(groups):
+        raise DeployError("starting the router processes failed: "
+                          f"{_tail(zygote) or 'no reason given'}")
 
 
 def _wait_ready(st: LabState) -> None:
@@ -263,10 +286,10 @@ def destroy_state(st: LabState) -> list[str]:
                 pass
         _reap(pid)
         removed.append(f"process {pid}")
-    for ns in st.namespaces.values():
-        if netns.exists(ns):
-            netns.delete(ns)
-            removed.append(f"namespace {ns}")
+    # Deleting the namespaces removes their (persistent) TAP devices in one batch.
+    gone = [ns for ns in st.namespaces.values() if netns.exists(ns)]
+    netns.delete_many(gone)
+    removed += [f"namespace {ns}" for ns in gone]
     for ns, dev in st.extra_devices:
         subprocess.run(["ip"] + (["-n", ns] if ns else []) + ["link", "del", dev],
                        capture_output=True)

@@ -60,7 +60,7 @@ def _wire(lab: Lab, iface: Interface, e: str) -> str:
         # A host's interface is a TAP, in the host's namespace, owned by this router.
         gw = host_gateway(lab, peer)
         return (f"{e}_wire :: KernelTap({peer.address.with_prefixlen}, {gw}, DEVNAME {peer.name}, "
-                f"NETNS {netns_name(lab, peer.node)}, ETHER {peer.mac}, MTU {MTU})")
+                f"NETNS {netns_name(lab, peer.node)}, ETHER {peer.mac}, MTU {MTU}, PERSIST true)")
     local = iface.link.underlay[iface.ref]
     remote = iface.link.underlay[peer.ref]
     return (f"{e}_wire :: UDPLink({local[0]}, {local[1]}, {remote[0]}, {remote[1]}, "
@@ -124,7 +124,7 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None) -> st
         out += [
             f"// ---- {iface.name}: {addr.with_prefixlen} ({iface.mac}) -- {peer.ref}",
             f"{e}_kernel :: KernelTap({addr.with_prefixlen}, DEVNAME {iface.name}, NETNS {ns}, "
-            f"ETHER {iface.mac}, MTU {MTU});",
+            f"ETHER {iface.mac}, MTU {MTU}, PERSIST true);",
             f"{_wire(lab, iface, e)};",
             f"{e}_egress :: LinkEmulator({_impair_args(lab, iface)});",
             *([f"{e}_probe :: LinkProbe(ETHER {iface.mac});"] if probe else []),

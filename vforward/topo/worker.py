@@ -1,13 +1,19 @@
 """A lab worker: one process that runs several nodes' routers on one loop.
 
-Started by `deploy` as `vforward topo worker LABDIR NODE...`.  It builds each
-node's graph from LABDIR/configs/NODE.click, opens LABDIR/sock/NODE.sock as
-the node's control socket, and writes LABDIR/ready/PID once every router has
-started (or LABDIR/ready/PID.error with the reason, and exits 1).
+Started by `deploy` through `vforward topo workers LABDIR GROUP...`, which
+imports vforward once and forks one worker per GROUP (comma-separated node
+names), so that workers share the imported code instead of each paying
+for it; `vforward topo worker LABDIR NODE...` runs a single worker.  A
+worker builds each node's graph from LABDIR/configs/NODE.click, opens
+LABDIR/sock/NODE.sock as the node's control socket, and writes
+LABDIR/ready/PID once every router has started (or LABDIR/ready/PID.error
+with the reason, and exits 1).
 """
 from __future__ import annotations
 
+import gc
 import os
+import signal
 import sys
 
 POOL_SLOTS = 2048
@@ -48,3 +54,46 @@ def run_worker(lab_dir: str, nodes: list[str], pool_slots: int = POOL_SLOTS) -> 
         print(f"vforward worker: {e}", file=sys.stderr)
         return 1
     return group.run(on_started=lambda: _write(me, " ".join(nodes) + "\n"))
+
+
+def log_path(lab_dir: str, index: int) -> str:
+    return os.path.join(lab_dir, "logs", f"worker-{index}.log")
+
+
+def fork_workers(lab_dir: str, groups: list[list[str]]) -> list[int]:
+    """Import what a worker runs, then fork one worker per group of nodes,
+    each in its own session with its log as stdout and stderr; their pids."""
+    from vforward.catalogue import load_builtin
+    from vforward import control, graph, packet, runtime   # noqa: F401 (shared by the children)
+    load_builtin()
+    gc.freeze()             # the collector then leaves the shared objects' pages alone
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pids = []
+    for i, nodes in enumerate(groups):
+        try:
+            pid = os.fork()
+        except OSError:
+            for started in pids:     # all of the lab's workers, or none
+                os.kill(started, signal.SIGKILL)
+            raise
+        if pid == 0:
+            code = 1
+            try:
+                os.setsid()
+                log = os.open(log_path(lab_dir, i), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                os.close(log)
+                os.close(null)
+                code = run_worker(lab_dir, nodes)
+            except BaseException as e:
+                print(f"vforward worker: {e}", file=sys.stderr)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        pids.append(pid)
+    return pids
