@@ -26,6 +26,15 @@ _COMMON = """
     work; GATEWAY may be '-' for none.  Every output a route names must be
     connected, and a prefix may appear once.
 
+    A route with several equal-cost next hops (ECMP) gives each as a
+    'GATEWAY OUTPUT' pair, GATEWAY '-' for none: 10.0.0.0/8 10.1.0.2 1
+    10.2.0.2 2, or 10.0.0.0/8 - 1 - 2 (so 5, 7, ... words; never 4).  Each
+    packet takes the member its flow hash picks: a hash of the IPv4 source,
+    destination and protocol, and for TCP and UDP (but not non-first
+    fragments) the source and destination ports, read from the packet at its
+    network header.  One flow always takes one path; different flows spread
+    over the members.  Batches that hit no multipath route are not hashed.
+
     A batch is looked up with one call of the compiled Fib (cext/fib.pyx,
     DIR-24-8): one or two memory reads per packet however big the table,
     then its next-hop indices are mapped to ports and gateways with two
@@ -35,17 +44,20 @@ _COMMON = """
 _READ_HANDLERS = """
     Handlers:
       table (read)          the routes, one 'ADDR/LEN<tab>GATEWAY<tab>OUTPUT' line each
-                            ('-' for no gateway), sorted by prefix
+                            ('-' for no gateway), sorted by prefix; a multipath
+                            route's further hops follow as '<tab>GATEWAY<tab>OUTPUT'
       lookup (read ADDR)    'OUTPUT GATEWAY' for ADDR, 'OUTPUT' when the route
-                            has no gateway, '-1' when no route matches
+                            has no gateway, '-1' when no route matches (for a
+                            multipath route: its first next hop)
       drops (read)          packets dropped because no route matched"""
 
 _WRITE_HANDLERS = """
-      add (write)      add a route 'ADDR/MASK [GATEWAY] OUTPUT'; fails if the
-                       prefix already has one
+      add (write)      add a route 'ADDR/MASK [GATEWAY] OUTPUT' (or a multipath
+                       'ADDR/MASK GATEWAY OUTPUT GATEWAY OUTPUT ...'); fails if
+                       the prefix already has one
       set (write)      add a route, replacing any route for the same prefix
-      remove (write)   remove 'ADDR/MASK' (or 'ADDR/MASK GATEWAY OUTPUT', which
-                       must match the route)
+      remove (write)   remove 'ADDR/MASK' (or the whole route text, every next
+                       hop in order, which must match the route)
       ctrl (write)     several lines 'add ROUTE', 'set ROUTE', 'remove ROUTE',
                        applied as one: every line is checked first, and one
                        bad line (named in the error) leaves the table unchanged"""

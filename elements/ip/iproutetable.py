@@ -1,11 +1,19 @@
 """IPRouteTable: the route table shared by every IP lookup element, and Click's handlers.
 
-A route is Click's `ADDR/MASK [GATEWAY] OUTPUT`.  The table keeps the routes
-themselves in a dict keyed by (prefix, length), and mirrors them into the
-compiled longest-prefix-match table (cext/fib.pyx) as next-hop indices: one
-index per distinct (gateway, output) pair, reference-counted.  Two numpy
-arrays map an index to its output port and its gateway, so a batch is routed
-with one Fib call and two array lookups, then partitioned by output port.
+A route is Click's `ADDR/MASK [GATEWAY] OUTPUT`, or, with several equal-cost
+next hops, `ADDR/MASK GATEWAY OUTPUT GATEWAY OUTPUT ...` (GATEWAY '-' for
+none).  The table keeps the routes themselves in a dict keyed by (prefix,
+length), and mirrors them into the compiled longest-prefix-match table
+(cext/fib.pyx) as next-hop indices: one index per distinct (gateway, output)
+pair, and one per distinct next-hop group (the member pairs of a multipath
+route), all reference-counted.  Two numpy arrays map an index to its output
+port and its gateway, so a batch is routed with one Fib call and two array
+lookups, then partitioned by output port.
+
+A group's index has port GROUP_PORT; `grp_start`/`grp_len` give its slice of
+`grp_members`, the pair indices of its members.  Only a batch that hits a
+group is hashed: each such packet's flow hash (see flow_hash) picks a member,
+so one flow keeps one path and different flows spread over the members.
 
 The lookup elements (StaticIPLookup, RadixIPLookup, DirectIPLookup,
 LinearIPLookup, LookupIPRoute in iplookup.py) are this element with Click's
@@ -28,7 +36,9 @@ except ImportError:             # not built yet: the reference has the same API,
 
 MAX_NEXT_HOPS = 0xFFFF          # indices 0..65534; 65535 is NO_ROUTE
 NO_PORT = 0xFFFF                # nh_port of an unused index and of NO_ROUTE
+GROUP_PORT = 0xFFFE             # nh_port of a next-hop group's index
 ROUTE_SYNTAX = "'ADDR/MASK [GATEWAY] OUTPUT'"
+ECMP_SYNTAX = "'ADDR/MASK GATEWAY OUTPUT GATEWAY OUTPUT ...' for several next hops"
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -43,39 +53,49 @@ def _ntoa(a: int) -> str:
 
 @dataclass(frozen=True)
 class IPRoute:
-    """prefix/plen via gw (0: none) out of output port (-1: any, in a remove request)."""
+    """prefix/plen via gw (0: none) out of output port (-1: any, in a remove request);
+    a multipath route lists its further (gateway, port) next hops in more_hops."""
     prefix: int
     plen: int
     gw: int
     port: int
+    more_hops: tuple[tuple[int, int], ...] = ()
 
     @property
     def key(self) -> tuple[int, int]:
         return self.prefix, self.plen
 
+    @property
+    def hops(self) -> tuple[tuple[int, int], ...]:
+        """Every (gateway, port) next hop, the first one first."""
+        return ((self.gw, self.port),) + self.more_hops
+
     def prefix_text(self) -> str:
         return f"{_ntoa(self.prefix)}/{self.plen}"
 
     def __str__(self) -> str:
-        """Click's one-line form: '10.0.0.0/8 18.26.4.1 1', '-' for no gateway."""
+        """Click's one-line form: '10.0.0.0/8 18.26.4.1 1', '-' for no gateway;
+        a multipath route goes on with 'GATEWAY OUTPUT' for each further hop."""
+        more = "".join(f" {_ntoa(gw) if gw else '-'} {port}" for gw, port in self.more_hops)
         gw = _ntoa(self.gw) if self.gw else "-"
-        return f"{self.prefix_text()} {gw} {self.port}"
+        return f"{self.prefix_text()} {gw} {self.port}{more}"
 
     def table_line(self) -> str:
-        """Click's table-handler line: fields separated by tabs, padded to columns."""
+        """Click's table-handler line: fields separated by tabs, padded to columns;
+        a multipath route's further hops follow as '<tab>GATEWAY<tab>OUTPUT'."""
         addr = self.prefix_text() + "\t"
         if len(addr) < 17:
             addr += "\t"
         gw = (_ntoa(self.gw) if self.gw else "-") + "\t"
         if len(gw) < 9:
             gw += "\t"
-        return f"{addr}{gw}{self.port}"
+        more = "".join(f"\t{_ntoa(g) if g else '-'}\t{p}" for g, p in self.more_hops)
+        return f"{addr}{gw}{self.port}{more}"
 
     def matches(self, request: "IPRoute") -> bool:
-        """Click's IPRoute::match: same prefix, and same gateway and port unless the
-        request gives no port."""
-        return self.key == request.key and (request.port < 0 or
-                                            (self.gw == request.gw and self.port == request.port))
+        """Click's IPRoute::match: same prefix, and same next hops unless the request
+        gives no port."""
+        return self.key == request.key and (request.port < 0 or self.hops == request.hops)
 
 
 def _address(word: str, partial: bool) -> int | None:
@@ -115,40 +135,125 @@ def _prefix(word: str, text: str) -> tuple[int, int]:
     return addr & mask, plen
 
 
+def _gateway(word: str, text: str) -> int:
+    if word == "-":
+        return 0
+    gw = _address(word, partial=False)
+    if gw is None:
+        raise RouteError(f"route '{text}': gateway '{word}' is not an IPv4 address; "
+                         "write '-' for no gateway")
+    return gw
+
+
+def _output(word: str, text: str) -> int:
+    if not _DIGITS.fullmatch(word):
+        raise RouteError(f"route '{text}': output '{word}' is not an output port number "
+                         "(0, 1, ...)")
+    return int(word)
+
+
+def _multipath(prefix: int, plen: int, words: list[str], text: str) -> IPRoute:
+    """'GATEWAY OUTPUT GATEWAY OUTPUT ...' (two or more pairs, '-' for no gateway)."""
+    hops = []
+    for i in range(0, len(words), 2):
+        hop = (_gateway(words[i], text), _output(words[i + 1], text))
+        if hop in hops:
+            raise RouteError(f"route '{text}': next hop '{words[i]} {words[i + 1]}' is given "
+                             "twice; give each (gateway, output) once")
+        hops.append(hop)
+    (gw, port), *more = hops
+    return IPRoute(prefix, plen, gw, port, tuple(more))
+
+
 def parse_route(text: str, remove: bool = False) -> IPRoute:
-    """Click's route syntax 'ADDR/MASK [GATEWAY] OUTPUT' (cp_ip_route).
+    """Click's route syntax 'ADDR/MASK [GATEWAY] OUTPUT' (cp_ip_route), or a
+    multipath route 'ADDR/MASK GATEWAY OUTPUT GATEWAY OUTPUT ...'.
 
     ADDR/MASK is 10.0.0.0/8, 10.0.0.0/255.0.0.0, Click's short 10/8, or a bare
-    address (a /32); host bits are cleared.  GATEWAY is an address or '-'.  With
-    remove, 'ADDR/MASK' alone (any route for that prefix) is accepted too.
+    address (a /32); host bits are cleared.  GATEWAY is an address or '-'; a
+    multipath route gives every hop as a GATEWAY OUTPUT pair, so its word count
+    (5, 7, ...) tells it apart from Click's forms.  With remove, 'ADDR/MASK'
+    alone (any route for that prefix) is accepted too.
     """
     words = text.split()
     text = " ".join(words)
     syntax = "'ADDR/MASK [GATEWAY OUTPUT]'" if remove else ROUTE_SYNTAX
     if not words:
         raise RouteError(f"empty route; expected {syntax}")
-    if len(words) > 3:
-        raise RouteError(f"route '{text}': {len(words)} words, expected {syntax}")
+    if len(words) > 3 and len(words) % 2 == 0:
+        raise RouteError(f"route '{text}': {len(words)} words, expected {syntax} "
+                         f"or {ECMP_SYNTAX}")
     prefix, plen = _prefix(words[0], text)
+    if len(words) > 3:
+        return _multipath(prefix, plen, words[1:], text)
     gw, port = 0, None
     rest = words[1:]
     if len(rest) == 2 or (len(rest) == 1 and not re.fullmatch(r"[-+]?[0-9]+", rest[0])):
-        gw_word = rest.pop(0)
-        if gw_word != "-":
-            gw = _address(gw_word, partial=False)
-            if gw is None:
-                raise RouteError(f"route '{text}': gateway '{gw_word}' is not an IPv4 address; "
-                                 "write '-' for no gateway")
+        gw = _gateway(rest.pop(0), text)
     if rest:
-        if not _DIGITS.fullmatch(rest[0]):
-            raise RouteError(f"route '{text}': output '{rest[0]}' is not an output port number "
-                             "(0, 1, ...)")
-        port = int(rest[0])
+        port = _output(rest[0], text)
     if port is None:
         if not remove:
             raise RouteError(f"route '{text}': no OUTPUT port; expected {syntax}")
         port = -1
     return IPRoute(prefix, plen, gw, port)
+
+
+# -- flow hashing ------------------------------------------------------------------------
+_TCP, _UDP = 6, 17
+
+
+def flow_hash(pool, slots: np.ndarray) -> np.ndarray:
+    """A uint32 hash per packet of its IPv4 5-tuple, read from the packet bytes at
+    the nh annotation: source, destination, protocol, and for TCP and UDP the
+    ports, except in non-first fragments (which carry no ports: a fragmented
+    flow then hashes apart from its first fragment, as in Linux's L4 hash).
+    Vectorised over the batch; flow_hash_reference is the same for one packet."""
+    data = pool.data
+    last = data.shape[1] - 1
+    rows = slots.astype(np.intp)
+    base = pool.nh[slots].astype(np.intp)
+
+    def byte(k):
+        return data[rows, np.minimum(base + k, last)].astype(np.uint64)
+    src = byte(12) << 24 | byte(13) << 16 | byte(14) << 8 | byte(15)
+    dst = byte(16) << 24 | byte(17) << 16 | byte(18) << 8 | byte(19)
+    proto = byte(9)
+    first = ((byte(6) & 0x1F) | byte(7)) == 0
+    has_ports = first & ((proto == _TCP) | (proto == _UDP))
+    l4 = base + (data[rows, np.minimum(base, last)] & 15).astype(np.intp) * 4
+    ports = np.zeros(len(rows), dtype=np.uint64)
+    sel = np.flatnonzero(has_ports)
+    if len(sel):
+        r, b = rows[sel], l4[sel]
+        p = np.zeros(len(sel), dtype=np.uint64)
+        for k in range(4):
+            p = p << 8 | data[r, np.minimum(b + k, last)].astype(np.uint64)
+        ports[sel] = p
+    return _mix(src, dst, proto, ports)
+
+
+def _mix(src, dst, proto, ports):
+    """Multiply-xorshift mixing of the tuple's words (arrays or ints) into 32 bits."""
+    m = 0xFFFFFFFFFFFFFFFF
+    h = (src * 0x9E3779B97F4A7C15) & m
+    h ^= (dst * 0xC2B2AE3D27D4EB4F) & m
+    h ^= ((ports << 8 | proto) * 0x165667B19E3779F9) & m
+    h ^= h >> 29
+    h = (h * 0xBF58476D1CE4E5B9) & m
+    h ^= h >> 32
+    return h & 0xFFFFFFFF
+
+
+def flow_hash_reference(ip_header: bytes) -> int:
+    """flow_hash for one packet, from its bytes starting at the IP header."""
+    b = bytes(ip_header) + bytes(64)
+    src, dst, proto = int.from_bytes(b[12:16], "big"), int.from_bytes(b[16:20], "big"), b[9]
+    ports = 0
+    if proto in (_TCP, _UDP) and ((b[6] & 0x1F) | b[7]) == 0:
+        l4 = (b[0] & 15) * 4
+        ports = int.from_bytes(b[l4:l4 + 4], "big")
+    return _mix(src, dst, proto, ports)
 
 
 # -- the table -------------------------------------------------------------------------
@@ -157,7 +262,9 @@ class RouteTable:
 
     `nh_port[i]` and `nh_gw[i]` are the output port and gateway of next-hop
     index i, ready for array lookups; index NO_ROUTE holds the default route
-    (port NO_PORT when there is none).
+    (port NO_PORT when there is none).  An index whose port is GROUP_PORT is a
+    next-hop group: its members, pair indices, are
+    `grp_members[grp_start[i]:grp_start[i] + grp_len[i]]`.
     """
 
     def __init__(self):
@@ -165,36 +272,43 @@ class RouteTable:
         self.routes: dict[tuple[int, int], IPRoute] = {}
         self.nh_port = np.full(MAX_NEXT_HOPS + 1, NO_PORT, dtype=np.uint16)
         self.nh_gw = np.zeros(MAX_NEXT_HOPS + 1, dtype=np.uint32)
+        self.grp_start = np.zeros(MAX_NEXT_HOPS + 1, dtype=np.uint32)
+        self.grp_len = np.ones(MAX_NEXT_HOPS + 1, dtype=np.uint32)
+        self.grp_members = np.zeros(0, dtype=np.uint16)
+        self.has_groups = False
         self._nh_of: dict[tuple[int, int], int] = {}
+        self._grp_of: dict[tuple[tuple[int, int], ...], int] = {}
+        self._groups: dict[int, tuple[int, ...]] = {}     # index -> member pair indices
         self._nh_refs: dict[int, int] = {}
         self._free_nh: list[int] = []
         self._next_nh = 0
+        self._default: IPRoute | None = None
 
     def __len__(self) -> int:
         return len(self.routes)
 
     # next-hop indices
-    def _ref(self, route: IPRoute) -> int:
-        pair = (route.gw, route.port)
+    def _new_index(self, route: IPRoute) -> int:
+        if self._free_nh:
+            return self._free_nh.pop()
+        if self._next_nh < MAX_NEXT_HOPS:
+            self._next_nh += 1
+            return self._next_nh - 1
+        raise RouteError(f"route '{route}': the table already has {MAX_NEXT_HOPS} "
+                         "different (gateway, output) pairs and next-hop groups, "
+                         "the most it can hold")
+
+    def _ref_pair(self, pair: tuple[int, int], route: IPRoute) -> int:
         nh = self._nh_of.get(pair)
         if nh is None:
-            if self._free_nh:
-                nh = self._free_nh.pop()
-            elif self._next_nh < MAX_NEXT_HOPS:
-                nh = self._next_nh
-                self._next_nh += 1
-            else:
-                raise RouteError(f"route '{route}': the table already has {MAX_NEXT_HOPS} "
-                                 "different (gateway, output) pairs, the most it can hold")
+            nh = self._new_index(route)
             self._nh_of[pair] = nh
             self._nh_refs[nh] = 0
-            self.nh_port[nh] = route.port
-            self.nh_gw[nh] = route.gw
+            self.nh_gw[nh], self.nh_port[nh] = pair
         self._nh_refs[nh] += 1
         return nh
 
-    def _unref(self, route: IPRoute) -> None:
-        pair = (route.gw, route.port)
+    def _unref_pair(self, pair: tuple[int, int]) -> None:
         nh = self._nh_of[pair]
         self._nh_refs[nh] -= 1
         if self._nh_refs[nh] == 0:
@@ -203,19 +317,86 @@ class RouteTable:
             self.nh_gw[nh] = 0
             self._free_nh.append(nh)
 
+    def _ref(self, route: IPRoute) -> int:
+        hops = route.hops
+        if len(hops) == 1:
+            return self._ref_pair(hops[0], route)
+        nh = self._grp_of.get(hops)
+        if nh is None:
+            new = 1 + sum(1 for h in hops if h not in self._nh_of)
+            if self.indices_in_use() + new > MAX_NEXT_HOPS:
+                raise RouteError(f"route '{route}': the table already has "
+                                 f"{self.indices_in_use()} of its {MAX_NEXT_HOPS} (gateway, "
+                                 "output) pairs and next-hop groups, too many for this route")
+            members = tuple(self._ref_pair(h, route) for h in hops)
+            nh = self._new_index(route)
+            self._grp_of[hops] = nh
+            self._groups[nh] = members
+            self._nh_refs[nh] = 0
+            self.nh_port[nh] = GROUP_PORT
+            self.nh_gw[nh] = 0
+            self._index_groups()
+        self._nh_refs[nh] += 1
+        return nh
+
+    def _unref(self, route: IPRoute) -> None:
+        hops = route.hops
+        if len(hops) == 1:
+            self._unref_pair(hops[0])
+            return
+        nh = self._grp_of[hops]
+        self._nh_refs[nh] -= 1
+        if self._nh_refs[nh] == 0:
+            del self._grp_of[hops], self._groups[nh], self._nh_refs[nh]
+            for h in hops:
+                self._unref_pair(h)
+            self.nh_port[nh] = NO_PORT
+            self._free_nh.append(nh)
+            self._index_groups()
+
+    def _index_groups(self) -> None:
+        """Lay the groups' members out in grp_members (groups change rarely)."""
+        flat: list[int] = []
+        for nh, members in self._groups.items():
+            self.grp_start[nh] = len(flat)
+            self.grp_len[nh] = len(members)
+            flat.extend(members)
+        self.grp_members = np.array(flat, dtype=np.uint16)
+        self.has_groups = bool(self._groups)
+
     def pairs_in_use(self) -> int:
         return len(self._nh_of)
 
+    def groups_in_use(self) -> int:
+        return len(self._grp_of)
+
+    def indices_in_use(self) -> int:
+        return len(self._nh_of) + len(self._grp_of)
+
     def has_pair(self, gw: int, port: int) -> bool:
         return (gw, port) in self._nh_of
+
+    def has_group(self, hops: tuple[tuple[int, int], ...]) -> bool:
+        return hops in self._grp_of
 
     # changes
     def _set_default(self, route: IPRoute | None) -> None:
         # The default route never enters the Fib: painting a /0 would write all
         # 2^24 tbl24 entries (64 MiB, 0.1 s) per table.  A lookup that finds no
-        # route returns NO_ROUTE, and index NO_ROUTE maps to the default instead.
-        self.nh_port[NO_ROUTE] = NO_PORT if route is None else route.port
-        self.nh_gw[NO_ROUTE] = 0 if route is None else route.gw
+        # route returns NO_ROUTE, and index NO_ROUTE maps to the default instead
+        # (a multipath default: NO_ROUTE is a copy of its group).
+        old, self._default = self._default, route
+        self._groups.pop(NO_ROUTE, None)
+        if route is not None and route.more_hops:
+            self._groups[NO_ROUTE] = self._groups[self._ref(route)]
+            self.nh_port[NO_ROUTE] = GROUP_PORT
+            self.nh_gw[NO_ROUTE] = 0
+        else:
+            self.nh_port[NO_ROUTE] = NO_PORT if route is None else route.port
+            self.nh_gw[NO_ROUTE] = 0 if route is None else route.gw
+        if old is not None and old.more_hops:
+            self._unref(old)
+        self._index_groups()
 
     def set(self, route: IPRoute) -> IPRoute | None:
         """Add route, replacing any route for its prefix; returns the replaced one."""
@@ -258,14 +439,30 @@ class RouteTable:
         self.nh_port.fill(NO_PORT)
         self.nh_gw.fill(0)
         self._nh_of.clear()
+        self._grp_of.clear()
+        self._groups.clear()
         self._nh_refs.clear()
         self._free_nh.clear()
         self._next_nh = 0
+        self._default = None
+        self._index_groups()
 
     # queries
+    def choose_members(self, nhs: np.ndarray, pool, idx: np.ndarray) -> None:
+        """Replace, in place, each group index in nhs (looked up for the packets in
+        slots idx) by the member its packet's flow hash picks."""
+        grouped = np.flatnonzero(self.nh_port[nhs] == GROUP_PORT)
+        if not len(grouped):
+            return
+        g = nhs[grouped]
+        pick = flow_hash(pool, idx[grouped]) % self.grp_len[g]
+        nhs[grouped] = self.grp_members[self.grp_start[g] + pick]
+
     def lookup(self, addr: int) -> tuple[int, int]:
-        """(output port or -1, gateway) for one address."""
+        """(output port or -1, gateway) for one address; a multipath route's first hop."""
         nh = self.fib.lookup(addr)
+        if self.nh_port[nh] == GROUP_PORT:
+            nh = self.grp_members[self.grp_start[nh]]
         port = int(self.nh_port[nh])
         return (-1, 0) if port == NO_PORT else (port, int(self.nh_gw[nh]))
 
@@ -307,7 +504,7 @@ class IPRouteTable(Element):
             self.table.load(routes)
         except RouteError as e:
             raise ArgumentError(f"{args.where}: {e}") from None
-        self._needed_outputs = max((r.port for r in routes), default=-1) + 1
+        self._needed_outputs = max((p for r in routes for _, p in r.hops), default=-1) + 1
 
     def port_spec(self):
         # Every output a configured route names must be connected: the graph
@@ -326,6 +523,8 @@ class IPRouteTable(Element):
         table = self.table
         nhs = np.empty(n, dtype=np.uint16)
         table.fib.lookup_indexed(pool.dst_ip, idx, nhs)
+        if table.has_groups:
+            table.choose_members(nhs, pool, idx)
         ports = table.nh_port[nhs]
         gws = table.nh_gw[nhs]
         via = gws != 0
@@ -369,11 +568,12 @@ class IPRouteTable(Element):
         return self.drops
 
     def _check_output(self, route: IPRoute) -> None:
-        if route.port >= self.n_outputs:
-            have = (f"outputs 0..{self.n_outputs - 1}" if self.n_outputs > 1 else
-                    "only output 0" if self.n_outputs == 1 else "no outputs")
-            raise RouteError(f"route '{route}': output {route.port} is not connected; "
-                             f"'{self.name}' has {have}")
+        for _, port in route.hops:
+            if port >= self.n_outputs:
+                have = (f"outputs 0..{self.n_outputs - 1}" if self.n_outputs > 1 else
+                        "only output 0" if self.n_outputs == 1 else "no outputs")
+                raise RouteError(f"route '{route}': output {port} is not connected; "
+                                 f"'{self.name}' has {have}")
 
 
 class DynamicIPRouteTable(IPRouteTable):
@@ -394,6 +594,7 @@ class DynamicIPRouteTable(IPRouteTable):
         ones would leave it; the changes to make, or RouteError and nothing changed."""
         pending: dict[tuple[int, int], IPRoute | None] = {}
         new_pairs: set[tuple[int, int]] = set()
+        new_groups: set[tuple[tuple[int, int], ...]] = set()
         plan = []
 
         def current(key):
@@ -419,12 +620,14 @@ class DynamicIPRouteTable(IPRouteTable):
                 plan.append(("remove", old))
                 continue
             pending[route.key] = route
-            if not self.table.has_pair(route.gw, route.port):
-                new_pairs.add((route.gw, route.port))
+            new_pairs.update(h for h in route.hops if not self.table.has_pair(*h))
+            if route.more_hops and not self.table.has_group(route.hops):
+                new_groups.add(route.hops)
             plan.append(("set", route))
-        if self.table.pairs_in_use() + len(new_pairs) > MAX_NEXT_HOPS:
+        if self.table.indices_in_use() + len(new_pairs) + len(new_groups) > MAX_NEXT_HOPS:
             raise RouteError(f"these routes need more than {MAX_NEXT_HOPS} different "
-                             "(gateway, output) pairs, the most a table holds")
+                             "(gateway, output) pairs and next-hop groups, the most a "
+                             "table holds")
         return plan
 
     def _apply(self, plan) -> None:

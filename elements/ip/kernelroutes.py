@@ -251,10 +251,12 @@ class KernelRouteMirror(Element):
     'dev DEV' route) becomes 'PREFIX PORT'.  Where the kernel holds several
     routes for a prefix, the one it uses is mirrored: TOS 0 and the lowest
     metric.  A multipath route (RTA_MULTIPATH, as BIRD installs with 'merge
-    paths') becomes its first usable next hop in the kernel's order: the
-    route table holds one (gateway, output) per prefix, so there is no
-    per-flow hashing over next hops.  Not mirrored, and counted in
-    `skipped`: routes whose next hops all leave by an interface the map does
+    paths') becomes a multipath route of TABLE, 'PREFIX GW1 PORT1 GW2 PORT2
+    ...', over its usable next hops in the kernel's order (TABLE picks one
+    per flow by a hash of the 5-tuple); unusable hops (dead, an interface not
+    in the map, an unconnected output, an IPv6 gateway) are left out, and a
+    route with one usable hop becomes a plain route.  Not mirrored, and
+    counted in `skipped`: routes whose next hops all leave by an interface the map does
     not know (lo, a device of nobody) or an output TABLE has not connected,
     dead next hops, IPv6 gateways, nexthop-object routes, blackhole /
     unreachable / prohibit routes, TOS-specific routes.  The kernel's local
@@ -573,7 +575,7 @@ class KernelRouteMirror(Element):
         best = min(candidates, key=lambda r: r.metric)
         if best.type != RTN_UNICAST:
             return None, f"{RTN_NAMES.get(best.type, best.type)} routes are not mirrored"
-        reasons = []
+        reasons, usable = [], []
         for hop in best.hops:
             dev = self._ifname.get(hop.ifindex) or (f"#{hop.ifindex}" if hop.ifindex else "none")
             if hop.unusable:
@@ -590,7 +592,11 @@ class KernelRouteMirror(Element):
                 reasons.append(f"interface {dev} maps to output {port}, which "
                                f"'{self.rt.name}' has not connected")
                 continue
-            return IPRoute(best.prefix, best.plen, hop.gateway, port), ""
+            if (hop.gateway, port) not in usable:
+                usable.append((hop.gateway, port))
+        if usable:
+            (gw, port), *more = usable
+            return IPRoute(best.prefix, best.plen, gw, port, tuple(more)), ""
         return None, "; ".join(reasons) or "the route has no next hop"
 
     def _apply(self, key) -> None:

@@ -280,3 +280,89 @@ def test_a_click_style_router_forwards_fragments_and_answers_errors(make_router)
     needfrag = [p for dst, p in r.element("out").got if dst == 0x0A000007][0]
     assert needfrag.data.type == 3 and needfrag.data.code == 4 and needfrag.data.data.mtu == 576
     assert r.pool.n_used == 0
+
+
+def _udp(src, dst, sport, dport, offset=0):
+    import dpkt
+    p = dpkt.ip.IP(src=src.to_bytes(4, "big"), dst=dst.to_bytes(4, "big"), p=17,
+                   data=dpkt.udp.UDP(sport=sport, dport=dport, data=b"x" * 8))
+    p.offset = offset
+    return bytes(p)
+
+
+class _IPFrames(_Frames):
+    """_ILIPFrames -- test source: whole IP packets, nh and dst_ip annotations set"""
+    CLASS_NAME = "_ILIPFrames"
+
+    def send(self, frames):
+        batch = self.router.pool.from_bytes(frames)
+        pool = batch.pool
+        pool.nh[batch.idx] = pool.off[batch.idx]
+        pool.dst_ip[batch.idx] = [int.from_bytes(f[16:20], "big") for f in frames]
+        self.emit(0, batch)
+
+
+register(_IPFrames)
+
+
+def _ecmp_router(make_router, cls, routes):
+    outs = "; ".join(f"rt[{p}] -> o{p} :: _ILSink" for p in range(N_OUT))
+    r = make_router(f"src :: _ILIPFrames -> rt :: {cls}({routes}); {outs}")
+    r.initialize()
+    return r
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_a_multipath_route_spreads_flows_and_keeps_each_flow_on_one_output(make_router, cls):
+    r = _ecmp_router(make_router, cls, "10.0.0.0/8 10.1.0.2 1 10.2.0.2 2, 11.0.0.0/8 3")
+    flows = [_udp(0xC0A80000 + i % 7, 0x0A000001 + i, 1024 + i, 53) for i in range(400)]
+    r.element("src").send(flows + flows[::-1] + [_udp(1, 0x0B000001, 1, 2)])
+    flow_of = {int.from_bytes(f, "big"): k for k, f in enumerate(flows)}
+    first, seen = {}, 0
+    for p, gw in ((1, 0x0A010002), (2, 0x0A020002)):
+        got = r.element(f"o{p}").got            # (packet as an int, dst_ip, port)
+        seen += len(got)
+        for packet, dst, port in got:
+            assert dst == gw and port == p
+            flow = flow_of[packet]
+            assert first.setdefault(flow, p) == p           # both copies of a flow agree
+    assert seen == 800 and len(first) == 400
+    assert 140 <= sum(v == 1 for v in first.values()) <= 260   # each output a fair share
+    assert [(d, p) for _, d, p in r.element("o3").got] == [(0x0B000001, 3)]   # single path
+    assert r.element("rt").read("table") == ("10.0.0.0/8\t\t10.1.0.2\t1\t10.2.0.2\t2\n"
+                                             "11.0.0.0/8\t\t-\t\t3\n")
+    assert r.element("rt").read("lookup", "10.9.9.9") == "1 10.1.0.2"
+
+
+def test_the_flow_hash_agrees_with_its_reference_and_ignores_ports_of_later_fragments():
+    from vforward.elements.ip.iproutetable import flow_hash, flow_hash_reference
+    pool = PacketPool(64)
+    frames = [_udp(0x01020304, 0x0A000001 + i, 1000 + i, 80) for i in range(20)]
+    frames += [_udp(0x01020304, 0x0A000001, 7, 8, offset=100), b"\x45" + bytes(10)]
+    batch = pool.from_bytes(frames)
+    pool.nh[batch.idx] = pool.off[batch.idx]
+    got = flow_hash(pool, batch.idx).tolist()
+    assert got == [flow_hash_reference(f) for f in frames]
+    assert len(set(got[:20])) == 20
+    assert got[20] == flow_hash_reference(_udp(0x01020304, 0x0A000001, 9, 9, offset=100))
+
+
+@pytest.mark.parametrize("cls", DYNAMIC)
+def test_multipath_routes_through_the_handlers_and_as_the_default(make_router, cls):
+    r = _ecmp_router(make_router, cls, "0/0 - 0 - 1")
+    rt = r.element("rt")
+    rt.write("add", "10.0.0.0/8 10.1.0.2 2 10.2.0.2 3")
+    with pytest.raises(Exception, match="given twice"):
+        rt.write("set", "12.0.0.0/8 - 1 - 1")
+    with pytest.raises(Exception, match="output 4 is not connected"):
+        rt.write("set", "12.0.0.0/8 - 1 - 4")
+    with pytest.raises(Exception, match="not found"):
+        rt.write("remove", "10.0.0.0/8 10.1.0.2 2")
+    flows = [_udp(0x0C000000 + i, 0x0A000000 + i, i, i) for i in range(100)] + \
+            [_udp(0x0C000000 + i, 0x0D000000 + i, i, i) for i in range(100)]
+    r.element("src").send(flows)
+    assert all(0 < len(r.element(f"o{p}").got) < 100 for p in range(N_OUT))
+    rt.write("ctrl", "remove 10.0.0.0/8 10.1.0.2 2 10.2.0.2 3\nset 0/0 2")
+    assert rt.read("table") == "0.0.0.0/0\t\t-\t\t2\n"
+    assert rt.table.pairs_in_use() == 0 and rt.table.groups_in_use() == 0
+    assert not rt.table.has_groups

@@ -1,7 +1,7 @@
 """KernelRouteMirror on real namespaces: the kernel's main table, changed with
 `ip route`, shows up in a RadixIPLookup of a running router within
 milliseconds; the mirror removes only what it wrote; multipath routes
-become their first usable next hop; silent kernel flushes are caught by
+become next-hop groups of their usable next hops; silent kernel flushes are caught by
 the resync that link changes trigger."""
 import concurrent.futures
 import contextlib
@@ -169,18 +169,22 @@ def test_user_routes_survive_mirrored_deletes_conflicts_and_resync(make_router, 
         assert "10.12.0.0/16 - 0" in lines(in_loop(r, lambda: mirror.read("routes")))
 
 
-def test_multipath_route_becomes_its_first_usable_next_hop(make_router, space):
+def test_multipath_route_becomes_a_group_of_its_usable_next_hops(make_router, space):
     r = make_router(CONFIG.format(ns=space))
     with running(r):
-        ns.ip("route", "add", "10.60.0.0/16", "nexthop", "via", "10.1.0.2", "dev", "d0",
+        rt, mirror = r.element("rt"), r.element("mirror")
+        ns.ip("route", "add", "10.9.0.0/16", "nexthop", "via", "10.1.0.2", "dev", "d0",
               "nexthop", "via", "10.2.0.2", "dev", "d1", netns=space)
-        wait_for(lambda: "10.60.0.0/16\t\t10.1.0.2\t0" in table(r))
-        # d3 is not in the map: its next hop is passed over
+        wait_for(lambda: "10.9.0.0/16\t\t10.1.0.2\t0\t10.2.0.2\t1\n" in table(r))
+        assert "10.9.0.0/16 10.1.0.2 0 10.2.0.2 1" in lines(in_loop(r, lambda: mirror.read("routes")))
+        assert in_loop(r, lambda: rt.table.groups_in_use()) == 1
+        # d3 is not in the map: its next hop is passed over, and one hop is a plain route
         ns.ip("route", "add", "10.61.0.0/16", "nexthop", "via", "10.3.0.2", "dev", "d3",
               "nexthop", "via", "10.2.0.2", "dev", "d1", netns=space)
-        wait_for(lambda: "10.61.0.0/16\t\t10.2.0.2\t1" in table(r))
-        ns.ip("route", "del", "10.60.0.0/16", netns=space)
-        wait_for(lambda: "10.60.0.0/16" not in table(r))
+        wait_for(lambda: "10.61.0.0/16 10.2.0.2 1" in lines(table(r)))
+        ns.ip("route", "del", "10.9.0.0/16", netns=space)
+        wait_for(lambda: "10.9.0.0/16" not in table(r))
+        assert in_loop(r, lambda: rt.table.groups_in_use()) == 0
 
 
 def test_lowest_metric_wins_and_the_next_takes_over_when_it_goes(make_router, space):
@@ -361,8 +365,8 @@ def test_fpmserver_takes_zebras_routes_and_withdraws_them_when_zebra_goes(make_r
                          "10.60.0.0/16 10.2.0.2", "10.7.0.0/16 Null0"]) as vtysh:
             wait_for(lambda: "10.9.0.0/16\t\t10.1.0.2\t0" in table(r), 15)
             assert in_loop(r, lambda: fpm.read("connected")) == "true"
-            # ECMP from zebra: the first next hop; a blackhole is not mirrored
-            wait_for(lambda: "10.60.0.0/16\t\t10.1.0.2\t0" in table(r))
+            # ECMP from zebra: a group of both next hops; a blackhole is not mirrored
+            wait_for(lambda: "10.60.0.0/16 10.1.0.2 0 10.2.0.2 1" in lines(table(r)))
             wait_for(lambda: "10.7.0.0/16" in in_loop(r, lambda: fpm.read("unmirrored")))
             vtysh("configure terminal", "no ip route 10.9.0.0/16 10.1.0.2",
                   "ip route 10.11.0.0/16 10.2.0.2")
