@@ -36,7 +36,6 @@ Latin-1 characters, one per byte.  A write handler that calls
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import re
 import socket
@@ -48,6 +47,7 @@ from dataclasses import dataclass, field
 
 from vforward.config.errors import did_you_mean
 from vforward.element import HandlerError
+from vforward.listen import listen_tcp
 
 PROTOCOL_VERSION = "1.3"
 GREETING = f"Click::ControlSocket/{PROTOCOL_VERSION}"
@@ -609,24 +609,9 @@ class ControlServer:
 
     def _bind_tcp(self) -> socket.socket:
         try:
-            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM,
-                                       flags=socket.AI_PASSIVE)
-        except socket.gaierror as e:
-            raise ControlSocketError(f"control socket: cannot resolve host {self.host!r}: "
-                                     f"{e.strerror}") from None
-        family, _, _, _, sockaddr = infos[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(sockaddr)
-            sock.listen(16)
+            sock = listen_tcp(self.host, self.port, "control socket")
         except OSError as e:
-            sock.close()
-            fix = ("choose another port, or stop the program using it"
-                   if e.errno == errno.EADDRINUSE else "check the host and port")
-            raise ControlSocketError(f"cannot open control socket on TCP {self.address}: "
-                                     f"{e.strerror}; {fix}") from None
-        sock.setblocking(False)
+            raise ControlSocketError(e.strerror or str(e)) from None
         self.port = sock.getsockname()[1]
         return sock
 

@@ -45,15 +45,15 @@ join the routers' texts into one valid exposition.
 from __future__ import annotations
 
 import asyncio
-import errno
 import inspect
 import math
 import os
 import re
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
+
+from vforward.listen import listen_tcp
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_PORT = 9477
@@ -411,24 +411,7 @@ class MetricsServer:
     def bind(self) -> None:
         if self._sock is not None:
             return
-        try:
-            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM,
-                                       flags=socket.AI_PASSIVE)
-        except socket.gaierror as e:
-            raise OSError(f"metrics: cannot resolve host {self.host!r}: {e.strerror}") from None
-        family, _, _, _, sockaddr = infos[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(sockaddr)
-            sock.listen(16)
-        except OSError as e:
-            sock.close()
-            fix = ("choose another port, or stop the program using it"
-                   if e.errno == errno.EADDRINUSE else "check the host and port")
-            raise OSError(f"cannot serve metrics on {self.host}:{self.port}: {e.strerror}; "
-                          f"{fix}") from None
-        sock.setblocking(False)
+        sock = listen_tcp(self.host, self.port, "metrics")
         self.port = sock.getsockname()[1]
         self._sock = sock
 
