@@ -162,9 +162,12 @@ def print_table(result: dict, log=print) -> None:
 
 def write_png(result: dict, path: str) -> None:
     """A bar chart of user/kernel ratios (needs matplotlib)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise LabBenchError("--png needs matplotlib (pip install 'vforward[bench]')") from None
     med = result["medians"]
     labels, ratios = [], []
     for key, label, unit, _ in METRICS:
