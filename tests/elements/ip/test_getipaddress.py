@@ -79,3 +79,17 @@ def test_anno_user_sets_the_user_annotation(make_router):
 def test_bad_arguments_are_graph_errors(make_router, config, message):
     with pytest.raises(GraphError, match=message):
         make_router(f"Idle -> {config} -> Discard")
+
+
+def test_the_compiled_path_for_offset_16_at_the_ip_header_matches_the_general_one(make_router):
+    """With nh == off (as after MarkIPHeader/CheckIPHeader and Strip), GetIPAddress(16)
+    takes the compiled copy; short packets keep their old annotation either way."""
+    frames = [bytes(range(40)), bytes(range(100, 119)), bytes(range(50, 80))]
+    got = {}
+    for mark in ("MarkIPHeader -> ", ""):
+        r = make_router(f"src :: _GIAFrames -> {mark}GetIPAddress(16) -> out :: _GIASink;")
+        r.initialize()
+        r.element("src").send(frames, anno=7)
+        got[mark] = r.element("out").dst
+    expected = [struct.unpack("!I", f[16:20])[0] if len(f) >= 20 else 7 for f in frames]
+    assert got["MarkIPHeader -> "] == got[""] == expected
