@@ -5,9 +5,13 @@ import numpy as np
 
 from vforward.args import boolean, mac_address, unsigned
 from vforward.element import Element, read_handler, write_handler
-from vforward.packet import BROADCAST, HOST, MULTICAST, OTHERHOST
 
-from .ethernet import ETHER_HEADER_LEN, gather, handler_value, unparse_mac
+from .ethernet import handler_value, unparse_mac
+
+try:
+    from vforward.cext import ether as _ether
+except ImportError:             # not built yet: the plain-Python twin does the same
+    from vforward.cext import ether_reference as _ether
 
 
 class HostEtherFilter(Element):
@@ -28,8 +32,7 @@ class HostEtherFilter(Element):
     is connected and are dropped otherwise.  A frame too short to hold an
     Ethernet header at OFFSET is filtered out as well.
 
-    The whole batch is classified at once from one gather of its address
-    bytes.
+    The whole batch is classified in one compiled call (cext/ether.pyx).
 
     Arguments:
       ETHER (Ethernet address)        this host's address
@@ -53,33 +56,17 @@ class HostEtherFilter(Element):
         args.finish()
 
     def process(self, batch):
-        pool, idx = batch.pool, batch.idx
+        idx = batch.idx
         if not len(idx):
             return batch
-        fits = pool.length[idx] >= self.offset + ETHER_HEADER_LEN
-        addrs = np.zeros((len(idx), 12), dtype=np.uint8)
-        addrs[fits] = gather(pool, idx[fits], self.offset, 12)
-        dst, src = addrs[:, :6], addrs[:, 6:]
-        me = np.frombuffer(self.ether, dtype=np.uint8)
-        to_me = (dst == me).all(axis=1)
-        broadcast = ~to_me & (dst == 0xFF).all(axis=1)
-        multicast = ~to_me & ~broadcast & (dst[:, 0] & 1).astype(bool)
-        other = ~(to_me | broadcast | multicast)
-        ptype = np.full(len(idx), OTHERHOST, dtype=np.uint8)
-        ptype[to_me] = HOST
-        ptype[broadcast] = BROADCAST
-        ptype[multicast] = MULTICAST
-        own = fits & (src == me).all(axis=1) if self.drop_own else np.zeros(len(idx), bool)
-        # As in Click, a frame filtered for its own source keeps its old type.
-        typed = fits & ~own
-        pool.ptype[idx[typed]] = ptype[typed]
-        filtered = ~fits | own
-        if self.drop_other:
-            filtered |= other
-        if filtered.any():
-            self.emit_or_drop(1, batch.select(filtered))
-            return batch.select(~filtered)
-        return batch
+        filtered = np.empty(len(idx), dtype=np.uint8)
+        mac = np.frombuffer(self.ether, dtype=np.uint8)
+        if not _ether.classify_host(batch.pool, idx, self.offset, mac, self.drop_own,
+                                    self.drop_other, filtered):
+            return batch
+        out = filtered.view(bool)
+        self.emit_or_drop(1, batch.select(out))
+        return batch.select(~out)
 
     @read_handler("ether")
     def read_ether(self):
