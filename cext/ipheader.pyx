@@ -54,23 +54,7 @@ CKSUM_NOT_CHECKED = _CKSUM_NOT_CHECKED
 
 
 # -- byte access and ones' complement arithmetic --------------------------------
-cdef inline uint16_t _load16(const uint8_t* p) noexcept nogil:
-    return (<uint16_t>p[0] << 8) | p[1]
-
-
-cdef inline uint32_t _load32(const uint8_t* p) noexcept nogil:
-    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
-
-
-cdef inline void _store16(uint8_t* p, uint32_t v) noexcept nogil:
-    p[0] = <uint8_t>(v >> 8)
-    p[1] = <uint8_t>v
-
-
-cdef inline uint32_t _fold(uint64_t s) noexcept nogil:
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return <uint32_t>s
+include "byteorder.pxi"
 
 
 cdef inline uint32_t _sum16(const uint8_t* p, Py_ssize_t n) noexcept nogil:
@@ -119,21 +103,7 @@ def incremental_checksum_update32(uint16_t old_cksum, uint32_t old_value, uint32
     return _cksum_update32(old_cksum, old_value, new_value)
 
 
-# -- argument checks (once per call, before the loop) ---------------------------
-cdef int _check_batch(const uint32_t[:] idx, Py_ssize_t n_rows, Py_ssize_t n_out) except -1:
-    """Every slot index must name a row: the loops run without bounds checks."""
-    cdef Py_ssize_t i, n = idx.shape[0]
-    cdef uint32_t top = 0
-    if n_out < n:
-        raise ValueError(f"output array has {n_out} entries for a batch of {n} packets")
-    for i in range(n):
-        if idx[i] > top:
-            top = idx[i]
-    if n and top >= n_rows:
-        raise IndexError(f"slot {top} is out of range for a pool of {n_rows} slots")
-    return 0
-
-
+# -- header bounds -------------------------------------------------------------
 cdef inline bint _has_ip_header(Py_ssize_t o, Py_ssize_t end, Py_ssize_t h,
                                 Py_ssize_t row_size) noexcept nogil:
     """The 20 fixed IP header bytes at h lie inside the packet, and the packet inside its row."""

@@ -83,30 +83,7 @@ cdef enum:
 
 
 # -- byte access and ones' complement arithmetic ------------------------------------
-cdef inline uint32_t _load16(const uint8_t* p) noexcept nogil:
-    return (<uint32_t>p[0] << 8) | p[1]
-
-
-cdef inline uint32_t _load32(const uint8_t* p) noexcept nogil:
-    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
-
-
-cdef inline void _store16(uint8_t* p, uint32_t v) noexcept nogil:
-    p[0] = <uint8_t>(v >> 8)
-    p[1] = <uint8_t>v
-
-
-cdef inline void _store32(uint8_t* p, uint32_t v) noexcept nogil:
-    p[0] = <uint8_t>(v >> 24)
-    p[1] = <uint8_t>(v >> 16)
-    p[2] = <uint8_t>(v >> 8)
-    p[3] = <uint8_t>v
-
-
-cdef inline uint32_t _fold(uint64_t s) noexcept nogil:
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return <uint32_t>s
+include "byteorder.pxi"
 
 
 cdef inline uint32_t _word_delta(uint32_t old, uint32_t new) noexcept nogil:
@@ -371,19 +348,6 @@ cdef inline bint _cyclic_between(Py_ssize_t i, Py_ssize_t k, Py_ssize_t j) noexc
 
 
 # -- argument checks (once per call, before the loop) ---------------------------------
-cdef int _check_batch(const uint32_t[:] idx, Py_ssize_t n_rows, Py_ssize_t n_out) except -1:
-    cdef Py_ssize_t i, n = idx.shape[0]
-    cdef uint32_t top = 0
-    if n_out < n:
-        raise ValueError(f"output arrays have {n_out} entries for a batch of {n} packets")
-    for i in range(n):
-        if idx[i] > top:
-            top = idx[i]
-    if n and top >= n_rows:
-        raise IndexError(f"slot {top} is out of range for a pool of {n_rows} slots")
-    return 0
-
-
 cdef int _check_flows(FlowTable table, Py_ssize_t n_flows) except -1:
     if table.max_value >= 0 and (table.max_value >> 1) >= n_flows:
         raise IndexError(f"the flow table names flow {table.max_value >> 1} but the flow "

@@ -500,24 +500,7 @@ cdef class GROReceiver:
 
 # -- tunnel headers ---------------------------------------------------------------
 
-cdef inline void _store16(uint8_t* p, uint32_t v) noexcept nogil:
-    p[0] = <uint8_t>(v >> 8)
-    p[1] = <uint8_t>v
-
-
-cdef inline void _store32(uint8_t* p, uint32_t v) noexcept nogil:
-    p[0] = <uint8_t>(v >> 24)
-    p[1] = <uint8_t>(v >> 16)
-    p[2] = <uint8_t>(v >> 8)
-    p[3] = <uint8_t>v
-
-
-cdef inline uint32_t _load16(const uint8_t* p) noexcept nogil:
-    return (<uint32_t>p[0] << 8) | p[1]
-
-
-cdef inline uint32_t _load32(const uint8_t* p) noexcept nogil:
-    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+include "byteorder.pxi"
 
 
 cdef inline uint64_t _sum_be16(const uint8_t* p, Py_ssize_t n) noexcept nogil:
@@ -530,12 +513,6 @@ cdef inline uint64_t _sum_be16(const uint8_t* p, Py_ssize_t n) noexcept nogil:
     if i < n:
         s += <uint32_t>p[i] << 8
     return s
-
-
-cdef inline uint32_t _fold(uint64_t s) noexcept nogil:
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return <uint32_t>s
 
 
 cdef int _check_pool(pool, const uint32_t[::1] idx, Py_ssize_t n_out) except -1:

@@ -1,7 +1,7 @@
 """Counter: counts packets and bytes passing through."""
 import time
 
-from vforward.args import anything
+from vforward.args import ArgumentError, anything
 from vforward.element import AGNOSTIC, Element, read_handler, write_handler
 
 
@@ -30,6 +30,16 @@ class Counter(Element):
     def configure(self, args):
         self.count_call = args.keyword("COUNT_CALL", anything, default=None)
         args.finish()
+        self._call = None          # (count, element, handler, value), parsed once
+        if self.count_call:
+            n, _, rest = self.count_call.strip().strip('"').partition(" ")
+            target, _, value = rest.strip().partition(" ")
+            ename, _, hname = target.rpartition(".")
+            try:
+                self._call = (int(n), ename, hname, value)
+            except ValueError:
+                raise ArgumentError(f"COUNT_CALL {self.count_call!r}: expected "
+                                    "'N ELEMENT.HANDLER [VALUE]'") from None
         self._reset()
 
     def _reset(self):
@@ -46,16 +56,14 @@ class Counter(Element):
         n = len(batch.idx)
         self.count += n
         self.byte_count += batch.byte_count()
-        if self.count_call and not self._call_fired:
+        if self._call is not None and not self._call_fired:
             self._maybe_call()
         return batch
 
     def _maybe_call(self):
-        n, _, rest = self.count_call.strip().strip('"').partition(" ")
-        if self.count >= int(n):
+        n, ename, hname, value = self._call
+        if self.count >= n:
             self._call_fired = True
-            target, _, value = rest.strip().partition(" ")
-            ename, _, hname = target.rpartition(".")
             elem = self.router.element(ename) if self.router else None
             if elem is not None:
                 elem.write(hname, value)

@@ -182,7 +182,6 @@ def test_destroy_after_a_router_was_killed_leaves_nothing(tmp_path):
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     assert load_state(name) is None
-    assert subprocess.run(["ip", "link", "show", "eth1"], capture_output=True).returncode != 0 or True
 
 
 def test_kernel_mode_builds_the_same_lab_and_reports_what_it_cannot_emulate(tmp_path):

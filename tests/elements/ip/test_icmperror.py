@@ -163,6 +163,7 @@ def test_no_error_is_sent_where_rfc_1812_forbids_it(frame, why):
 def test_first_fragments_and_icmp_non_errors_do_get_errors():
     frames = [ip_packet(mf=1), ip_packet(proto=1, payload=b"\x08\x00\x00\x00" + bytes(8))]
     r = run(f"{SRC}, timeexceeded", frames)
+    assert len(r.element("out").frames) == len(frames)
     for packet, offending in zip(r.element("out").frames, frames):
         check_error(packet, offending, 11, 0)
 
