@@ -126,6 +126,7 @@ class KernelTun(BurstSink):
       dev_name (read)     the device's name
       address (read)      ADDR/MASK
       netns (read)        the namespace of the device
+      carrier (read/write) the link's carrier: false is a pulled cable (TUNSETCARRIER)
       reset (write)       set the counters to zero
     """
     PORTS = "0-1/1-2"
@@ -426,6 +427,7 @@ class KernelTap(KernelTun):
       dev_name (read)     the device's name
       address (read)      ADDR/MASK
       netns (read)        the namespace of the device
+      carrier (read/write) the link's carrier: false is a pulled cable (TUNSETCARRIER)
       reset (write)       set the counters to zero
     """
     PORTS = "0-1/1"
