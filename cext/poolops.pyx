@@ -33,6 +33,10 @@ cdef class SlotAllocator:
     cdef uint8_t* ptype
     cdef uint64_t* ts_ns
     cdef uint32_t* user
+    cdef uint16_t* csum_start
+    cdef uint8_t* csum_offset
+    cdef uint8_t* gso_type
+    cdef uint16_t* gso_size
     cdef uint8_t* data
     cdef Py_ssize_t slot_size
     cdef uint16_t headroom
@@ -43,7 +47,9 @@ cdef class SlotAllocator:
         for name, dtype in (("_free", np.uint32), ("_in_use", np.bool_), ("off", np.uint16),
                             ("length", np.uint16), ("nh", np.uint16), ("dst_ip", np.uint32),
                             ("port", np.uint16), ("paint", np.uint8), ("ptype", np.uint8),
-                            ("ts_ns", np.uint64), ("user", np.uint32)):
+                            ("ts_ns", np.uint64), ("user", np.uint32),
+                            ("csum_start", np.uint16), ("csum_offset", np.uint8),
+                            ("gso_type", np.uint8), ("gso_size", np.uint16)):
             arr = getattr(pool, name)
             if arr.dtype != dtype or not arr.flags.c_contiguous:
                 raise TypeError(f"pool column {name} must be contiguous {np.dtype(dtype)}")
@@ -59,6 +65,10 @@ cdef class SlotAllocator:
         self.ptype = <uint8_t*>_ptr(pool.ptype)
         self.ts_ns = <uint64_t*>_ptr(pool.ts_ns)
         self.user = <uint32_t*>_ptr(pool.user)
+        self.csum_start = <uint16_t*>_ptr(pool.csum_start)
+        self.csum_offset = <uint8_t*>_ptr(pool.csum_offset)
+        self.gso_type = <uint8_t*>_ptr(pool.gso_type)
+        self.gso_size = <uint16_t*>_ptr(pool.gso_size)
         if not pool.data.flags.c_contiguous:
             raise TypeError("pool data must be C-contiguous")
         self.data = <uint8_t*>_ptr(pool.data)
@@ -89,6 +99,10 @@ cdef class SlotAllocator:
                 self.ptype[s] = 0
                 self.ts_ns[s] = 0
                 self.user[s] = 0
+                self.csum_start[s] = 0
+                self.csum_offset[s] = 0
+                self.gso_type[s] = 0
+                self.gso_size[s] = 0
         self.n_free = base
         return out
 

@@ -19,7 +19,8 @@ class SlotAllocator:
         p._in_use[idx] = True
         p.off[idx] = p.headroom
         p.length[idx] = length
-        for name in ("nh", "dst_ip", "port", "paint", "ptype", "ts_ns", "user"):
+        for name in ("nh", "dst_ip", "port", "paint", "ptype", "ts_ns", "user",
+                     "csum_start", "csum_offset", "gso_type", "gso_size"):
             getattr(p, name)[idx] = 0
         return idx
 

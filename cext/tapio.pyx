@@ -21,11 +21,21 @@ Conventions shared with the plain-Python twins in `tapio_reference.py`
 - `write_burst` writes `data[slot, off:off + length]` of each slot in order
   and stops at the first error, so that the caller can keep what is left
   (EAGAIN) or drop the one packet that failed (anything else).
+- The `_vnet` variants do the same on a device opened with IFF_VNET_HDR,
+  where every frame comes and goes behind a 10-byte struct virtio_net_hdr
+  (native byte order).  Its fields travel in the pool's offload annotations
+  (packet.py): csum_start is absolute in the slot there, relative to the
+  frame on the wire.  A frame read with offload state also gets nh set, at
+  `l2_len` (or 4 more behind an 802.1Q tag), for the software fallback in
+  gso.pyx.  A packet whose offload annotations cannot be expressed (the
+  checksum outside the packet, GSO without a partial checksum, a TCP header
+  past the end) is refused with EINVAL before the kernel sees it.
 """
-from libc.errno cimport EAGAIN, EINTR, errno
+from libc.errno cimport EAGAIN, EINTR, EINVAL, errno
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 from posix.unistd cimport read, write
+from posix.uio cimport iovec, readv, writev
 
 import os
 
@@ -146,3 +156,187 @@ def drain(int fd, Py_ssize_t max_n):
                 break
             k += 1
     return k
+
+
+DEF VNET_HDR_LEN = 10
+DEF NEEDS_CSUM = 1
+DEF GSO_TCPV4 = 1
+DEF GSO_TCPV6 = 4
+DEF GSO_UDP_L4 = 5
+
+
+cdef inline uint16_t _le16(const uint8_t* p) noexcept nogil:
+    return <uint16_t>(p[0] | (p[1] << 8))
+
+
+cdef inline void _put_le16(uint8_t* p, uint32_t v) noexcept nogil:
+    p[0] = <uint8_t>v
+    p[1] = <uint8_t>(v >> 8)
+
+
+def read_burst_vnet(int fd, pool, Py_ssize_t max_n, Py_ssize_t l2_len=14, headroom=None):
+    """read_burst for a device with a virtio_net_hdr in front of every frame."""
+    cdef Py_ssize_t slot_size = pool.slot_size
+    cdef Py_ssize_t hr = pool.headroom if headroom is None else headroom
+    if not 0 <= hr < slot_size:
+        raise ValueError(f"headroom {hr} outside the {slot_size}-byte slot")
+    if max_n <= 0:
+        return np.zeros(0, dtype=np.uint32)
+    batch = pool.alloc_upto(max_n)
+    idx_arr = batch.idx
+    cdef Py_ssize_t n = idx_arr.shape[0]
+    if n == 0:
+        return idx_arr
+    cdef uint32_t[::1] idx = idx_arr
+    cdef uint8_t[:, ::1] data = pool.data
+    cdef uint16_t[::1] off = pool.off
+    cdef uint16_t[::1] length = pool.length
+    cdef uint64_t[::1] ts = pool.ts_ns
+    cdef uint16_t[::1] nh = pool.nh
+    cdef uint16_t[::1] cstart = pool.csum_start
+    cdef uint8_t[::1] coff = pool.csum_offset
+    cdef uint8_t[::1] gtype = pool.gso_type
+    cdef uint16_t[::1] gsize = pool.gso_size
+    cdef uint8_t* base = &data[0, 0]
+    cdef uint8_t* frame
+    cdef uint8_t hdr[VNET_HDR_LEN]
+    cdef iovec iov[2]
+    cdef size_t room = slot_size - hr
+    cdef Py_ssize_t k = 0, l2
+    cdef ssize_t r
+    cdef uint32_t s, cs, co
+    cdef int err = 0
+    cdef timespec now
+    cdef uint64_t stamp
+    iov[0].iov_base = hdr
+    iov[0].iov_len = VNET_HDR_LEN
+    iov[1].iov_len = room
+    with nogil:
+        clock_gettime(CLOCK_REALTIME, &now)
+        stamp = <uint64_t>now.tv_sec * 1000000000ULL + <uint64_t>now.tv_nsec
+        while k < n:
+            s = idx[k]
+            frame = base + <size_t>s * slot_size + hr
+            iov[1].iov_base = frame
+            r = readv(fd, iov, 2)
+            if r <= 0:
+                if r < 0 and errno == EINTR:
+                    continue
+                err = errno if r < 0 else 0
+                break
+            if r < VNET_HDR_LEN:
+                continue                # no frame behind the header: nothing to keep
+            off[s] = <uint16_t>hr
+            length[s] = <uint16_t>(r - VNET_HDR_LEN)
+            ts[s] = stamp
+            if hdr[0] & NEEDS_CSUM or hdr[1] & 0x7F:
+                cs = hr + _le16(hdr + 6)
+                co = _le16(hdr + 8)
+                if hdr[0] & NEEDS_CSUM:
+                    cstart[s] = <uint16_t>(cs if cs <= 0xFFFF else 0xFFFF)
+                    coff[s] = <uint8_t>(co if co <= 0xFF else 0xFF)
+                if hdr[1] & 0x7F:
+                    gtype[s] = hdr[1]
+                    gsize[s] = _le16(hdr + 4)
+                l2 = l2_len
+                if l2 == 14 and r - VNET_HDR_LEN >= 18 and frame[12] == 0x81 and frame[13] == 0:
+                    l2 = 18
+                nh[s] = <uint16_t>(hr + l2)
+            k += 1
+    if k < n:
+        pool.free(idx_arr[k:])
+    if k == 0 and err != 0 and err != EAGAIN:
+        raise OSError(err, os.strerror(err))
+    return idx_arr[:k]
+
+
+cdef inline int _vnet_header(uint8_t* hdr, const uint8_t* frame, uint32_t length,
+                             uint32_t cs_abs, uint32_t offset, uint32_t co,
+                             uint8_t gtype, uint32_t gsize) noexcept nogil:
+    """Fill hdr for one frame; 0, or EINVAL when the annotations cannot be sent."""
+    cdef uint32_t cs, hdr_len
+    hdr[0] = 0
+    hdr[1] = 0
+    _put_le16(hdr + 2, 0)
+    _put_le16(hdr + 4, 0)
+    _put_le16(hdr + 6, 0)
+    _put_le16(hdr + 8, 0)
+    if cs_abs == 0:
+        return EINVAL if gsize != 0 else 0
+    if cs_abs < offset:
+        return EINVAL
+    cs = cs_abs - offset
+    if cs + co + 2 > length:
+        return EINVAL
+    hdr_len = cs + co + 2
+    if gsize != 0:
+        if gtype & 0x7F == GSO_TCPV4 or gtype & 0x7F == GSO_TCPV6:
+            if cs + 13 > length:
+                return EINVAL
+            hdr_len = cs + (frame[cs + 12] >> 4) * 4
+        elif gtype & 0x7F == GSO_UDP_L4:
+            hdr_len = cs + 8
+        else:
+            return EINVAL
+        if hdr_len > length:
+            return EINVAL
+        hdr[1] = gtype
+        _put_le16(hdr + 4, gsize)
+    hdr[0] = NEEDS_CSUM
+    _put_le16(hdr + 2, hdr_len)
+    _put_le16(hdr + 6, cs)
+    _put_le16(hdr + 8, co)
+    return 0
+
+
+def write_burst_vnet(int fd, pool, idx):
+    """write_burst for a device with a virtio_net_hdr in front of every frame."""
+    idx_arr = np.ascontiguousarray(idx, dtype=np.uint32)
+    cdef uint32_t[::1] ix = idx_arr
+    cdef Py_ssize_t n = ix.shape[0]
+    if n == 0:
+        return 0, 0
+    cdef uint8_t[:, ::1] data = pool.data
+    cdef uint16_t[::1] off = pool.off
+    cdef uint16_t[::1] length = pool.length
+    cdef uint16_t[::1] cstart = pool.csum_start
+    cdef uint8_t[::1] coff = pool.csum_offset
+    cdef uint8_t[::1] gtype = pool.gso_type
+    cdef uint16_t[::1] gsize = pool.gso_size
+    cdef Py_ssize_t slot_size = pool.slot_size
+    cdef Py_ssize_t n_slots = data.shape[0]
+    cdef uint8_t* base = &data[0, 0]
+    cdef uint8_t* frame
+    cdef uint8_t hdr[VNET_HDR_LEN]
+    cdef iovec iov[2]
+    cdef Py_ssize_t k
+    cdef uint32_t s
+    cdef ssize_t r
+    cdef int err = 0
+    for k in range(n):
+        s = ix[k]
+        if s >= n_slots:
+            raise IndexError(f"slot {s} outside the pool of {n_slots}")
+        if <Py_ssize_t>off[s] + length[s] > slot_size:
+            raise ValueError(f"packet in slot {s} runs past the end of its slot")
+    iov[0].iov_base = hdr
+    iov[0].iov_len = VNET_HDR_LEN
+    k = 0
+    with nogil:
+        while k < n:
+            s = ix[k]
+            frame = base + <size_t>s * slot_size + off[s]
+            err = _vnet_header(hdr, frame, length[s], cstart[s], off[s], coff[s],
+                               gtype[s], gsize[s])
+            if err:
+                break
+            iov[1].iov_base = frame
+            iov[1].iov_len = length[s]
+            r = writev(fd, iov, 2)
+            if r < 0:
+                if errno == EINTR:
+                    continue
+                err = errno
+                break
+            k += 1
+    return k, err

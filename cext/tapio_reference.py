@@ -83,3 +83,113 @@ def drain(fd: int, max_n: int) -> int:
             break
         k += 1
     return k
+
+
+VNET_HDR_LEN = 10
+_NEEDS_CSUM = 1
+_GSO_TCP = (1, 4)
+_GSO_UDP_L4 = 5
+
+
+def read_burst_vnet(fd: int, pool, max_n: int, l2_len: int = 14,
+                    headroom: int | None = None) -> np.ndarray:
+    """read_burst for a device with a virtio_net_hdr in front of every frame."""
+    hr = pool.headroom if headroom is None else headroom
+    if not 0 <= hr < pool.slot_size:
+        raise ValueError(f"headroom {hr} outside the {pool.slot_size}-byte slot")
+    if max_n <= 0:
+        return np.zeros(0, dtype=np.uint32)
+    idx = pool.alloc_upto(max_n).idx
+    room = pool.slot_size - hr
+    stamp = time.time_ns()
+    hdr = bytearray(VNET_HDR_LEN)
+    k = 0
+    error = None
+    while k < len(idx):
+        slot = idx[k]
+        body = memoryview(pool.data[slot, hr:hr + room])
+        try:
+            r = os.readv(fd, [hdr, body])
+        except InterruptedError:
+            continue
+        except OSError as e:
+            error = e
+            break
+        if r <= 0:
+            break
+        if r < VNET_HDR_LEN:
+            continue
+        pool.off[slot] = hr
+        pool.length[slot] = r - VNET_HDR_LEN
+        pool.ts_ns[slot] = stamp
+        flags, gtype = hdr[0], hdr[1]
+        if flags & _NEEDS_CSUM or gtype & 0x7F:
+            if flags & _NEEDS_CSUM:
+                pool.csum_start[slot] = min(hr + int.from_bytes(hdr[6:8], "little"), 0xFFFF)
+                pool.csum_offset[slot] = min(int.from_bytes(hdr[8:10], "little"), 0xFF)
+            if gtype & 0x7F:
+                pool.gso_type[slot] = gtype
+                pool.gso_size[slot] = int.from_bytes(hdr[4:6], "little")
+            l2 = l2_len
+            if l2 == 14 and r - VNET_HDR_LEN >= 18 and bytes(body[12:14]) == b"\x81\x00":
+                l2 = 18
+            pool.nh[slot] = hr + l2
+        k += 1
+    if k < len(idx):
+        pool.free(idx[k:])
+    if k == 0 and error is not None and error.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
+        raise error
+    return idx[:k]
+
+
+def vnet_header(frame, cs_abs: int, offset: int, co: int, gtype: int, gsize: int):
+    """The virtio_net_hdr for one frame, or None when its annotations cannot be sent."""
+    length = len(frame)
+    if cs_abs == 0:
+        return None if gsize else bytes(VNET_HDR_LEN)
+    cs = cs_abs - offset
+    if cs < 0 or cs + co + 2 > length:
+        return None
+    hdr_len = cs + co + 2
+    if gsize:
+        if gtype & 0x7F in _GSO_TCP:
+            if cs + 13 > length:
+                return None
+            hdr_len = cs + (int(frame[cs + 12]) >> 4) * 4
+        elif gtype & 0x7F == _GSO_UDP_L4:
+            hdr_len = cs + 8
+        else:
+            return None
+        if hdr_len > length:
+            return None
+    else:
+        gtype = 0
+    return bytes([_NEEDS_CSUM, gtype]) + b"".join(
+        v.to_bytes(2, "little") for v in (hdr_len, gsize, cs, co))
+
+
+def write_burst_vnet(fd: int, pool, idx) -> tuple[int, int]:
+    """write_burst for a device with a virtio_net_hdr in front of every frame."""
+    idx = np.ascontiguousarray(idx, dtype=np.uint32)
+    for s in idx:
+        if s >= pool.n_slots:
+            raise IndexError(f"slot {s} outside the pool of {pool.n_slots}")
+        if int(pool.off[s]) + int(pool.length[s]) > pool.slot_size:
+            raise ValueError(f"packet in slot {s} runs past the end of its slot")
+    k = 0
+    while k < len(idx):
+        slot = idx[k]
+        o = int(pool.off[slot])
+        frame = pool.data[slot, o:o + int(pool.length[slot])]
+        hdr = vnet_header(frame, int(pool.csum_start[slot]), o, int(pool.csum_offset[slot]),
+                          int(pool.gso_type[slot]), int(pool.gso_size[slot]))
+        if hdr is None:
+            return k, errno.EINVAL
+        try:
+            os.writev(fd, [hdr, frame])
+        except InterruptedError:
+            continue
+        except OSError as e:
+            return k, e.errno
+        k += 1
+    return k, 0

@@ -2,7 +2,6 @@
 import pytest
 
 from vforward.graph import build_graph
-from vforward.packet import PacketPool
 from vforward.runtime import Router
 
 
@@ -13,7 +12,7 @@ def make_router():
 
     def make(text, n_slots=4096, defines=None):
         graph = build_graph(text, "test.click", defines)
-        router = Router(graph, PacketPool(n_slots))
+        router = Router(graph, n_slots=n_slots)
         made.append(router)
         return router
     yield make

@@ -209,6 +209,7 @@ def test_iperf3_tcp_and_udp_run_through_the_router(bed):
     tcp = _iperf(bed, udp=False)
     assert tcp["start"]["connected"][0]["remote_host"] == HOST_A
     assert tcp["end"]["sum_received"]["bytes"] > 1_000_000
+    assert int(bed.read("if1.gso_count")) > 0     # OFFLOAD: TCP came in as super-frames
     udp = _iperf(bed, udp=True)["end"]["sum"]
     assert udp["packets"] > 1000, udp
     assert udp["lost_percent"] < 10, udp

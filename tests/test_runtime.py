@@ -1,4 +1,6 @@
 """The asyncio driver: tasks sleep and wake, timers, stop, and clean shutdown."""
+import asyncio
+import os
 import threading
 import time
 
@@ -109,3 +111,26 @@ def test_a_router_group_runs_several_graphs_on_one_loop():
     assert group.run(duration=10) == 0
     assert a.element("c").count == 100 and b.element("c").count == 50
     assert a.pool.n_used == b.pool.n_used == 0
+
+
+def test_a_polling_router_calls_its_readers_without_readiness(make_router):
+    """poll: a reader runs on every turn of the loop, though its fd never becomes readable;
+    without poll it never runs; after remove_reader it stops."""
+    r_fd, w_fd = os.pipe()
+    try:
+        for poll, expect_calls in ((True, True), (False, False)):
+            router = make_router("Idle -> Discard;")
+            router.poll = poll
+            calls = []
+            router.add_reader(r_fd, lambda: calls.append(1))
+            router.call_later(0.05, router.remove_reader, r_fd)
+            router.call_later(0.1, router.stop)
+            router.run()
+            assert (len(calls) > 100) == expect_calls, len(calls)
+            if poll:            # nothing after the reader went
+                n = len(calls)
+                router.loop.run_until_complete(asyncio.sleep(0.02))
+                assert len(calls) == n
+    finally:
+        os.close(r_fd)
+        os.close(w_fd)

@@ -84,10 +84,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 # -- commands ------------------------------------------------------------------
 
 def cmd_run(args) -> int:
-    from vforward.packet import PacketPool
     from vforward.runtime import Router
     graph = load_graph(args)
-    router = Router(graph, PacketPool(args.pool_slots))
+    router = Router(graph, n_slots=args.pool_slots, poll=args.poll)
     if args.control:
         from vforward.control import ControlServer, parse_control_address
         try:
@@ -215,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--stats", type=float, metavar="SECONDS", help="print counters periodically")
     r.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     r.add_argument("--pool-slots", type=int, default=32768, help="packet pool size (slots)")
+    r.add_argument("--poll", action="store_true",
+                   help="busy-poll the devices instead of sleeping until they are readable: "
+                        "lowest latency, one CPU kept at 100%% (as VPP's polling rx-mode)")
     r.add_argument("-q", "--quiet", action="store_true", help="no final counter summary")
     r.set_defaults(func=cmd_run)
 

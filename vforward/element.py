@@ -115,6 +115,9 @@ class Element:
     PROCESSING = AGNOSTIC
     CLASS_NAME: str | None = None   # registry name when it differs from __name__
     ABSTRACT = False                # True for bases that configs must not name
+    # Bytes of pool slot the element needs (set in configure); the router
+    # sizes its pool for the largest (a device with offloads needs 64 KB).
+    slot_size_needed = 0
 
     _handler_table: dict[str, Handler] = {}
 

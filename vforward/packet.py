@@ -14,6 +14,10 @@ import numpy as np
 SLOT_SIZE = 2048
 HEADROOM = 128
 DEFAULT_SLOTS = 32768
+# Slots for GSO super-frames (devices with offloads): the largest a slot can be,
+# and fewer of them, since each is 32 times the size.
+GSO_SLOT_SIZE = 65535
+GSO_DEFAULT_SLOTS = 8192
 
 # Packet-type annotation values (Click's PACKET_TYPE_ANNO).
 HOST, BROADCAST, MULTICAST, OTHERHOST, OUTGOING = 0, 1, 2, 3, 4
@@ -27,7 +31,17 @@ ANNOTATIONS = {
     "ptype": np.uint8,      # packet type: HOST, BROADCAST, ...
     "ts_ns": np.uint64,     # receive or creation time, CLOCK_REALTIME ns
     "user": np.uint32,      # free for experiments (Click's user annotations)
+    # Offload state of a packet read from a device with offloads (virtio_net_hdr,
+    # see cext/gso.pyx): a partial checksum still to finish, or a GSO super-frame.
+    "csum_start": np.uint16,  # absolute slot position where the partial checksum's sum begins; 0: complete
+    "csum_offset": np.uint8,  # checksum field position, from csum_start
+    "gso_type": np.uint8,     # GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4 (| GSO_ECN)
+    "gso_size": np.uint16,    # payload bytes per segment of a GSO super-frame; 0: not one
 }
+# Annotations only device and offload code sets; Paint and friends leave them alone.
+OFFLOAD_ANNOTATIONS = ("csum_start", "csum_offset", "gso_type", "gso_size")
+# virtio_net_hdr gso_type values (linux/virtio_net.h).
+GSO_NONE, GSO_TCPV4, GSO_UDP, GSO_TCPV6, GSO_UDP_L4, GSO_ECN = 0, 1, 3, 4, 5, 0x80
 
 
 try:

@@ -33,7 +33,7 @@ define($NS1 vfr-a, $DEV1 vfr-a0, $HOST1 10.1.0.2, $HOST_ETH1 02:00:0a:01:00:02,
        $IP1 10.1.0.1, $LEN1 24, $ETH1 02:00:0a:01:00:01,
        $NS2 vfr-b, $DEV2 vfr-b0, $HOST2 10.2.0.2, $HOST_ETH2 02:00:0a:02:00:02,
        $IP2 10.2.0.1, $LEN2 24, $ETH2 02:00:0a:02:00:01,
-       $MTU 1500, $CTL /tmp/vforward-router.sock)
+       $MTU 1500, $OFFLOAD true, $CTL /tmp/vforward-router.sock)
 
 ControlSocket(unix, $CTL);
 
@@ -42,8 +42,14 @@ ControlSocket(unix, $CTL);
 // (`vforward bench forward` swaps these two lines for FromDevice/ToDevice
 // pairs on veth devices, to run the same router over AF_PACKET rings.)
 
-if1 :: KernelTap($HOST1/$LEN1, GATEWAY $IP1, NETNS $NS1, DEVNAME $DEV1, ETHER $HOST_ETH1, MTU $MTU);
-if2 :: KernelTap($HOST2/$LEN2, GATEWAY $IP2, NETNS $NS2, DEVNAME $DEV2, ETHER $HOST_ETH2, MTU $MTU);
+// With OFFLOAD the TAPs take checksum and TSO offloads, as virtio NICs do:
+// TCP crosses the router as 64 KB super-frames (IPFragmenter judges them by
+// their segments' size).
+
+if1 :: KernelTap($HOST1/$LEN1, GATEWAY $IP1, NETNS $NS1, DEVNAME $DEV1, ETHER $HOST_ETH1, MTU $MTU,
+                 OFFLOAD $OFFLOAD);
+if2 :: KernelTap($HOST2/$LEN2, GATEWAY $IP2, NETNS $NS2, DEVNAME $DEV2, ETHER $HOST_ETH2, MTU $MTU,
+                 OFFLOAD $OFFLOAD);
 
 
 // CLASSIFYING FRAMES

@@ -6,15 +6,15 @@ into pool slots and written a batch at a time by the compiled loops of
 cext/tapio.pyx, and a `BurstWriter` (burstwriter.py) keeps what the kernel
 will not take yet.
 
-Offloads (IFF_VNET_HDR with TUNSETOFFLOAD) are not used: every frame read
-is at most MTU bytes (plus the Ethernet header) with its checksums complete,
-so any element and any device downstream can take it.  Using them would
-need an annotation telling that a packet carries a virtio_net_hdr (checksum
-start/offset, GSO type and size) so that a writer can pass it on or clear
-it, 64 KB pool slots for GSO super-frames, and software checksum completion
-and segmentation in front of every sink that cannot take them (UDP tunnels,
-packet sockets).  tundevice.py can already open a device with vnet_hdr and
-set its offloads.
+With OFFLOAD true the device is opened with IFF_VNET_HDR and offers the
+kernel checksum, TSO and USO offloads, as a virtio NIC does: the kernel
+then hands over TCP super-frames of up to 64 KB with their checksums left
+to finish, and takes them back the same way, so TCP through the router
+moves a few large packets instead of many small ones.  The offload state
+travels in the pool's offload annotations (packet.py); a device without
+OFFLOAD, and any other sink that cannot pass it on, finishes checksums and
+segments super-frames in software first (vforward/offload.py).  OFFLOAD
+needs 64 KB pool slots, which the router then gives its whole pool.
 """
 from __future__ import annotations
 
@@ -29,9 +29,10 @@ from vforward.args import ArgumentError, boolean, ip_address, ip_address_and_pre
     mac_address, unsigned, word
 from vforward.element import HandlerError, read_handler, write_handler
 from vforward.elements.io.burstwriter import BurstSink
-from vforward.elements.io.tundevice import TunDevice, check_name, configure_device, open_device, \
-    set_persist
-from vforward.packet import Batch
+from vforward.elements.io.tundevice import TunDevice, check_name, configure_device, \
+    enable_offloads, open_device, set_persist
+from vforward.offload import software_offload
+from vforward.packet import GSO_SLOT_SIZE, Batch
 
 try:
     from vforward.cext import tapio as _compiled_io
@@ -42,6 +43,7 @@ from vforward.cext import tapio_reference as _reference_io
 ETHER_HLEN = 14
 VLAN_HLEN = 4
 TUNSETCARRIER = 0x400454E2      # _IOW('T', 226, int), Linux 5.0 and later
+GSO_MAX_FRAME = 65535           # the IP length field's limit, Ethernet header aside
 _TRANSIENT_READ_ERRORS = (errno.EINTR, errno.EAGAIN, errno.ENOBUFS, errno.ENOMEM)
 
 
@@ -55,6 +57,13 @@ def _addr_mask(text: str) -> tuple[int, int]:
 
 def _text_of(address: int, prefixlen: int) -> str:
     return f"{ipaddress.IPv4Address(address)}/{prefixlen}"
+
+
+class _VnetWriter:
+    """The write side of a device with virtio_net_hdr, as BurstWriter calls it."""
+
+    def __init__(self, io):
+        self.write_burst = io.write_burst_vnet
 
 
 class KernelTun(BurstSink):
@@ -115,10 +124,13 @@ class KernelTun(BurstSink):
       IGNORE_QUEUE_OVERFLOWS (boolean)   accepted for Click compatibility
       PERSIST (boolean, default false)   leave the device in place at shutdown (to go
                                          with its NETNS namespace)
+      OFFLOAD (boolean, default false)   checksum and segmentation offloads (IFF_VNET_HDR):
+                                         TCP moves as 64 KB super-frames
 
     Handlers:
       count (read)        frames read from the device
       packets (read)      the same, under Click's name
+      gso_count (read)    frames read that were GSO super-frames (with OFFLOAD)
       tx_count (read)     packets written to the device
       drops (read)        packets not written: backlog full, refused or invalid
       rx_drops (read)     frames read and dropped because the packet pool was empty
@@ -146,6 +158,7 @@ class KernelTun(BurstSink):
         self.burst = args.keyword("BURST", unsigned, default=256)
         self.queue_capacity = args.keyword("QUEUE", unsigned, default=1000)
         self.persist = args.keyword("PERSIST", boolean, default=False)
+        self.offload = args.keyword("OFFLOAD", boolean, default=False)
         args.keyword("HEADROOM", unsigned, default=0)
         args.keyword("IGNORE_QUEUE_OVERFLOWS", boolean, default=False)
         args.finish()
@@ -170,7 +183,8 @@ class KernelTun(BurstSink):
         if self.burst < 1:
             raise ArgumentError(f"{where}: argument BURST: must be at least 1")
         self.io = _compiled_io or _reference_io
-        self.count = self.rx_drops = 0
+        self.slot_size_needed = GSO_SLOT_SIZE if self.offload else 0
+        self.count = self.rx_drops = self.gso_count = 0
         self._dev: TunDevice | None = None
         self._carrier = True
         self._reading = False
@@ -203,15 +217,23 @@ class KernelTun(BurstSink):
             raise ArgumentError(f"{self._where()}: MTU {self.mtu} needs {frame}-byte frames but "
                                 f"the packet pool's slots hold {room} bytes after the headroom; "
                                 "lower MTU or run with bigger pool slots")
+        if self.offload and pool.slot_size < GSO_SLOT_SIZE:
+            raise ArgumentError(f"{self._where()}: OFFLOAD needs {GSO_SLOT_SIZE}-byte pool slots "
+                                f"for 64 KB super-frames, the pool has {pool.slot_size}; let the "
+                                "router size its pool (Router(graph)) or set OFFLOAD false")
         if _compiled_io is None:
             self._say_once("io", "vforward.cext.tapio is not built (run 'python setup.py "
                                  "build_ext --inplace'); using the slower per-packet reference")
-        dev = open_device(self.dev_name, self.tap, self.netns)
+        dev = open_device(self.dev_name, self.tap, self.netns, vnet_hdr=self.offload)
         try:
             if self.ether is not None and not self.tap:
                 self._say_once("ether", "ETHER is ignored: a TUN device has no Ethernet address")
+            if self.offload:
+                enable_offloads(dev)
+            # The kernel's super-frames must fit a slot with room for a VLAN tag.
             configure_device(dev, self.address, self.prefixlen, self.mtu,
-                             self.ether if self.tap else None, self.gateway)
+                             self.ether if self.tap else None, self.gateway,
+                             gso_max_size=room - 64 if self.offload else None)
             if self.persist:
                 set_persist(dev)
         except Exception:
@@ -219,7 +241,14 @@ class KernelTun(BurstSink):
             raise
         self._dev = dev
         self.dev_name = dev.name
-        self._start_writer(dev.fd, self.io)
+        if self.offload:
+            l2_len = ETHER_HLEN if self.tap else 0
+            vnet = self.io.read_burst_vnet
+            self._read_burst = lambda fd, pool, n: vnet(fd, pool, n, l2_len)
+            self._start_writer(dev.fd, _VnetWriter(self.io))
+        else:
+            self._read_burst = self.io.read_burst
+            self._start_writer(dev.fd, self.io)
         self.router.add_reader(dev.fd, self._on_readable)
         self._reading = True
         self._start_pulling()
@@ -240,7 +269,7 @@ class KernelTun(BurstSink):
         pool = self.router.pool
         fd = self._dev.fd
         try:
-            idx = self.io.read_burst(fd, pool, self.burst)
+            idx = self._read_burst(fd, pool, self.burst)
         except OSError as e:
             self._on_read_error(e)
             return
@@ -251,6 +280,8 @@ class KernelTun(BurstSink):
                 self._say_once("pool", "packet pool exhausted; dropping received frames")
             return
         self.count += len(idx)
+        if self.offload:
+            self.gso_count += int(np.count_nonzero(pool.gso_size[idx]))
         self._emit_received(Batch(pool, idx))
 
     def _emit_received(self, batch: Batch) -> None:
@@ -288,6 +319,10 @@ class KernelTun(BurstSink):
         if self._dev is None:
             batch.kill()
             return
+        if not self.offload:
+            batch, dropped = software_offload(batch)
+            if dropped:
+                self._writer.drops += dropped
         batch = self._sendable(batch)
         if len(batch.idx):
             self._writer.send(batch)
@@ -297,8 +332,11 @@ class KernelTun(BurstSink):
         pool = batch.pool
         idx = batch.idx
         length = pool.length[idx]
+        limit = self.mtu + (ETHER_HLEN + VLAN_HLEN if self.tap else 0)
+        if self.offload:        # super-frames may pass the MTU; the kernel segments them
+            limit = np.where(pool.gso_size[idx] > 0, GSO_MAX_FRAME + ETHER_HLEN + VLAN_HLEN, limit)
         if self.tap:
-            ok = (length >= ETHER_HLEN) & (length <= self.mtu + ETHER_HLEN + VLAN_HLEN)
+            ok = (length >= ETHER_HLEN) & (length <= limit)
         else:
             off = pool.off[idx]
             nh = pool.nh[idx]
@@ -311,7 +349,7 @@ class KernelTun(BurstSink):
                 off = pool.off[idx]
                 length = pool.length[idx]
             version = pool.data[idx, np.minimum(off, pool.slot_size - 1)] >> 4
-            ok = (length >= 1) & (length <= self.mtu) & ((version == 4) | (version == 6))
+            ok = (length >= 1) & (length <= limit) & ((version == 4) | (version == 6))
         if ok.all():
             return batch
         good, bad = batch.split(ok)
@@ -337,6 +375,10 @@ class KernelTun(BurstSink):
     def read_packets(self):
         return self.count
 
+    @read_handler("gso_count")
+    def read_gso_count(self):
+        return self.gso_count
+
     @read_handler("rx_drops")
     def read_rx_drops(self):
         return self.rx_drops
@@ -355,7 +397,7 @@ class KernelTun(BurstSink):
 
     @write_handler("reset")
     def write_reset(self, value):
-        self.count = self.rx_drops = 0
+        self.count = self.rx_drops = self.gso_count = 0
         self._reset_writer_counts()
 
     @read_handler("carrier")
@@ -416,10 +458,13 @@ class KernelTap(KernelTun):
       IGNORE_QUEUE_OVERFLOWS (boolean)   accepted for Click compatibility
       PERSIST (boolean, default false)   leave the device in place at shutdown (to go
                                          with its NETNS namespace)
+      OFFLOAD (boolean, default false)   checksum and segmentation offloads (IFF_VNET_HDR):
+                                         TCP moves as 64 KB super-frames
 
     Handlers:
       count (read)        frames read from the device
       packets (read)      the same, under Click's name
+      gso_count (read)    frames read that were GSO super-frames (with OFFLOAD)
       tx_count (read)     frames written to the device
       drops (read)        frames not written: backlog full, refused or invalid
       rx_drops (read)     frames read and dropped because the packet pool was empty

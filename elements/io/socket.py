@@ -18,6 +18,7 @@ from vforward import netns as _netns
 from vforward.args import ArgumentError, boolean, ip_address, unsigned, word
 from vforward.element import ElementError, read_handler, write_handler
 from vforward.elements.io.burstwriter import BurstSink
+from vforward.offload import software_offload
 from vforward.packet import Batch
 
 try:
@@ -356,6 +357,8 @@ class Socket(BurstSink):
         if self._sock is None:
             batch.kill()
             return
+        batch, dropped = software_offload(batch)
+        self._writer.drops += dropped
         s = self._sender
         if s.per_packet:
             batch = self._routable(batch)

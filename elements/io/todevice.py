@@ -8,6 +8,7 @@ import numpy as np
 from vforward.args import ArgumentError, boolean, unsigned, word
 from vforward.element import Element, read_handler, write_handler
 from vforward.elements.io import packetsocket
+from vforward.offload import software_offload
 from vforward.packet import Batch
 
 _METHODS = ("LINUX", "PCAP", "DEFAULT")
@@ -121,6 +122,8 @@ class ToDevice(Element):
 
     # -- packet flow ---------------------------------------------------------
     def push(self, port, batch):
+        batch, dropped = software_offload(batch)
+        self.drops += dropped
         idx = batch.idx
         if self.n_outputs:
             # Output 0 must carry only packets that went out: split off, before

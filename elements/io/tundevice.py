@@ -38,6 +38,7 @@ IFF_VNET_HDR = 0x4000
 TUN_F_CSUM = 0x01       # TUNSETOFFLOAD: the reader takes partial checksums ...
 TUN_F_TSO4 = 0x02       # ... and TCP/IPv4 super-frames (GSO),
 TUN_F_TSO6 = 0x04       # ... TCP/IPv6 ones,
+TUN_F_TSO_ECN = 0x08    # ... with the ECN CWR bit,
 TUN_F_USO4 = 0x20       # ... UDP/IPv4 ones,
 TUN_F_USO6 = 0x40       # ... UDP/IPv6 ones
 
@@ -136,9 +137,22 @@ def set_offload(dev: TunDevice, flags: int) -> None:
 
     Only meaningful on a device opened with vnet_hdr=True, whose every frame
     then starts with a struct virtio_net_hdr (10 bytes) in both directions.
-    KernelTun/KernelTap do not use offloads yet (see kerneltun.py).
     """
     fcntl.ioctl(dev.fd, TUNSETOFFLOAD, flags)
+
+
+def enable_offloads(dev: TunDevice) -> int:
+    """Ask for checksum, TSO and (Linux 6.2 and later) UDP segmentation
+    offloads; returns the TUN_F_* flags the kernel took."""
+    flags = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN
+    try:
+        set_offload(dev, flags | TUN_F_USO4 | TUN_F_USO6)
+        return flags | TUN_F_USO4 | TUN_F_USO6
+    except OSError as e:
+        if e.errno != errno.EINVAL:      # an older kernel without USO says EINVAL
+            raise
+    set_offload(dev, flags)
+    return flags
 
 
 # <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h>
@@ -146,7 +160,7 @@ NETLINK_ROUTE = 0
 NLMSG_ERROR = 2
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_REPLACE = 0x1, 0x4, 0x200, 0x400, 0x100
 RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 20, 24
-IFLA_ADDRESS, IFLA_MTU = 1, 4
+IFLA_ADDRESS, IFLA_MTU, IFLA_GSO_MAX_SIZE = 1, 4, 41
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_OIF, RTA_GATEWAY = 4, 5
 IFF_UP = 0x1
@@ -197,8 +211,8 @@ class _Rtnl:
 
 def configure_device(dev: TunDevice, address: int = 0, prefixlen: int = 32,
                      mtu: int | None = None, ether: bytes | None = None,
-                     gateway: int = 0) -> None:
-    """Bring the device up with its MAC/MTU, give the kernel side an address
+                     gateway: int = 0, gso_max_size: int | None = None) -> None:
+    """Bring the device up with its MAC/MTU (and largest GSO frame), give the kernel side an address
     (none when address is 0) and, with a gateway, add a default route via it
     (Click's GATEWAY; fails if the namespace has a default route already)."""
     nl = None
@@ -217,6 +231,8 @@ def configure_device(dev: TunDevice, address: int = 0, prefixlen: int = 32,
             attrs += _rta(IFLA_ADDRESS, bytes(ether))
         if mtu is not None:
             attrs += _rta(IFLA_MTU, struct.pack("=I", mtu))
+        if gso_max_size is not None:
+            attrs += _rta(IFLA_GSO_MAX_SIZE, struct.pack("=I", gso_max_size))
         nl.request(RTM_NEWLINK, 0,
                    _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, IFF_UP, IFF_UP) + attrs)
         if address:

@@ -9,6 +9,7 @@ import numpy as np
 
 from vforward.args import ArgumentError, boolean, unsigned
 from vforward.element import PUSH_ONLY, Element, read_handler
+from vforward.offload import segment_ip_lengths, software_offload
 from vforward.packet import ANNOTATIONS, Batch, PoolExhausted
 
 from vforward.elements.ip.ipfields import (IP_DF, IP_MF, IP_OFFMASK, ip_header_mask, ipheader,
@@ -66,6 +67,11 @@ class IPFragmenter(Element):
     message is printed for the first 5 such packets, or for each with
     VERBOSE.
 
+    A GSO super-frame (from a device with offloads) is judged by the size
+    of the segments it will leave as, as Linux does: it passes whole when
+    they fit MTU, and is otherwise segmented in software, each segment then
+    treated as above.
+
     Packets that fit pass without a Python loop; only packets that need
     fragmenting are handled one by one.
 
@@ -108,7 +114,11 @@ class IPFragmenter(Element):
             self.emit(0, batch)
             return
         _, end, h = packet_bounds(pool, idx)
-        big = np.flatnonzero((end - h > self.mtu) & ip_header_mask(pool, idx))
+        ip_len = end - h
+        gso = pool.gso_size[idx] > 0
+        if gso.any():       # a super-frame leaves as segments: those must fit
+            ip_len = np.where(gso, segment_ip_lengths(pool, idx), ip_len)
+        big = np.flatnonzero((ip_len > self.mtu) & ip_header_mask(pool, idx))
         if not len(big):
             self.emit(0, batch)
             return
@@ -116,14 +126,19 @@ class IPFragmenter(Element):
         for i in big.tolist():
             out.append(idx[prev:i])
             prev = i + 1
-            slot = int(idx[i])
-            frags, fragmented = self._fragment(pool, slot)
-            if frags is None:
-                too_big.append(slot)
-            else:
-                out.append(frags)
-                if fragmented:
-                    to_sum.append(frags)
+            slots = [int(idx[i])]
+            if gso[i]:
+                segments, dropped = software_offload(Batch(pool, idx[i:i + 1]))
+                self.drops += dropped
+                slots = segments.idx.tolist()
+            for slot in slots:
+                frags, fragmented = self._fragment(pool, slot)
+                if frags is None:
+                    too_big.append(slot)
+                else:
+                    out.append(frags)
+                    if fragmented:
+                        to_sum.append(frags)
         out.append(idx[prev:])
         if to_sum:
             ipheader.set_ip_checksum(pool, np.concatenate(to_sum))

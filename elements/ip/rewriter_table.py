@@ -27,6 +27,7 @@ import numpy as np
 
 from vforward.args import ArgumentError, seconds, unsigned
 from vforward.element import PUSH_ONLY, Element, HandlerError, read_handler, write_handler
+from vforward.offload import software_offload
 
 from vforward.elements.ip.rewriter_patterns import (DROP, KEEP, PASS,
                                                     parse_input_spec, resolve_named_patterns)
@@ -299,6 +300,10 @@ class IPRewriterBase(Element):
         return codes[:n], ports[:n], values[:n], keys[:n]
 
     def push(self, port, batch):
+        # Partial checksums and super-frames from a device with offloads are
+        # finished and segmented first: the incremental updates need whole checksums.
+        batch, dropped = software_offload(batch)
+        self.drops += dropped
         idx = batch.idx
         n = len(idx)
         if not n:

@@ -3,12 +3,13 @@ import numpy as np
 
 from vforward.args import ArgumentError, unsigned, word
 from vforward.element import AGNOSTIC, Element, HandlerError, read_handler, write_handler
-from vforward.packet import ANNOTATIONS
+from vforward.packet import ANNOTATIONS, OFFLOAD_ANNOTATIONS
 
 # Click's names for one-byte annotations, and our column names for them.
 _CLICK_ANNO_NAMES = {"PAINT": "paint", "PAINT_ANNO": "paint",
                      "PACKET_TYPE": "ptype", "PACKET_TYPE_ANNO": "ptype"}
-_ONE_BYTE = sorted(n for n, t in ANNOTATIONS.items() if np.dtype(t).itemsize == 1)
+_ONE_BYTE = sorted(n for n, t in ANNOTATIONS.items()
+                   if np.dtype(t).itemsize == 1 and n not in OFFLOAD_ANNOTATIONS)
 
 
 def one_byte_annotation(text: str) -> str:
@@ -57,7 +58,11 @@ class Paint(Element):
         args.finish()
 
     def process(self, batch):
-        getattr(batch.pool, self.anno)[batch.idx] = self.color
+        idx = batch.idx
+        if len(idx) == 1:       # one packet: a scalar store costs a fraction of a fancy one
+            getattr(batch.pool, self.anno)[idx.item(0)] = self.color
+        else:
+            getattr(batch.pool, self.anno)[idx] = self.color
         return batch
 
     @read_handler("color")

@@ -15,6 +15,7 @@ import numpy as np
 from vforward.args import ArgumentError, boolean, ip_address, unsigned
 from vforward.element import AGNOSTIC, Element, HandlerError, read_handler, write_handler
 from vforward.elements.ether.ethernet import make_headroom, unparse_ip
+from vforward.offload import software_offload
 from vforward.packet import Batch
 
 try:
@@ -115,6 +116,8 @@ class Encapsulator(Element):
         return batch
 
     def process(self, batch):
+        batch, dropped = software_offload(batch)    # the outer headers make it a tunnel packet
+        self.drops += dropped
         return self._count(*encapsulate(batch, self.HEADER_LEN, self._push))
 
     @read_handler("count")

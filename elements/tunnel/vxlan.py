@@ -36,6 +36,7 @@ from vforward.elements.io.socket import udp_port
 from vforward.elements.tunnel.decapsulator import Decapsulator
 from vforward.elements.tunnel.ipencap import (Encapsulator, byte_value, destination,
                                               encapsulate, handler_value, header_kernels)
+from vforward.offload import software_offload
 from vforward.packet import Batch
 
 VXLAN_PORT = 4789
@@ -141,6 +142,8 @@ class VXLANEncap(Encapsulator):
             self.ip_id, self.checksum, self.dst is None, ports, short)
 
     def process(self, batch):
+        batch, offload_dropped = software_offload(batch)
+        self.drops += offload_dropped
         batch, dropped = encapsulate(batch, VXLAN_HLEN, self._push)
         if self.full and len(batch.idx):
             batch, more = encapsulate(batch, 28, self._push_udp_ip)
