@@ -50,6 +50,8 @@ def cases(batch):
         "dec_ip_ttl": lambda m, p, idx: m.dec_ip_ttl(p, idx, out),
         "set_ip_checksum": lambda m, p, idx: m.set_ip_checksum(p, idx),
         "ip_dst_to_anno": lambda m, p, idx: m.ip_dst_to_anno(p, idx),
+        "get_ip_address": lambda m, p, idx: m.get_ip_address(p, idx, 30, p.dst_ip),
+        "icmp_echo_reply": lambda m, p, idx: m.icmp_echo_reply(p, idx, out),
         "udp_tcp_checksum_ok": lambda m, p, idx: m.udp_tcp_checksum_ok(p, idx, out),
         "set_transport_checksum": lambda m, p, idx: m.set_transport_checksum(p, idx),
     }

@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""Compiled per-batch IPv4 header kernels: CheckIPHeader, DecIPTTL, checksums.
+"""Compiled per-batch IPv4 header kernels: CheckIPHeader, DecIPTTL, GetIPAddress,
+ICMPPingResponder, checksums.
 
 Every kernel takes the pool and a batch's slot indices and handles the whole
 batch in one call, in a loop without Python objects or the GIL.  Each has a
@@ -111,9 +112,23 @@ cdef inline bint _has_ip_header(Py_ssize_t o, Py_ssize_t end, Py_ssize_t h,
 
 
 # -- CheckIPHeader ----------------------------------------------------------------
+cdef inline bint _in_sorted(const uint32_t* a, Py_ssize_t n, uint32_t v) noexcept nogil:
+    """Whether v is in the ascending array a[0:n] (binary search)."""
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < n and a[lo] == v
+
+
 cdef inline uint8_t _check_one(uint8_t* row, Py_ssize_t row_size, uint16_t* off,
                                uint16_t* length, uint16_t* nh, uint32_t* dst_ip,
-                               Py_ssize_t offset, bint verify_checksum) noexcept nogil:
+                               Py_ssize_t offset, bint verify_checksum,
+                               const uint32_t* bad_src, Py_ssize_t n_bad,
+                               const uint32_t* good_dst, Py_ssize_t n_good) noexcept nogil:
     cdef Py_ssize_t o = off[0]
     cdef Py_ssize_t end = o + length[0]
     cdef Py_ssize_t plen, hlen, ip_len
@@ -138,6 +153,9 @@ cdef inline uint8_t _check_one(uint8_t* row, Py_ssize_t row_size, uint16_t* off,
     src = _load32(ip + 12)
     if src == 0xFFFFFFFFu or (src >> 28) == 0xE:
         return _BAD_SADDR
+    if n_bad and _in_sorted(bad_src, n_bad, src) and \
+            not (n_good and _in_sorted(good_dst, n_good, _load32(ip + 16))):
+        return _BAD_SADDR
     nh[0] = <uint16_t>(o + offset)
     dst_ip[0] = _load32(ip + 16)
     if plen > ip_len:
@@ -145,13 +163,27 @@ cdef inline uint8_t _check_one(uint8_t* row, Py_ssize_t row_size, uint16_t* off,
     return _OK
 
 
+cdef int _check_sorted(const uint32_t[::1] a, str what) except -1:
+    cdef Py_ssize_t i
+    for i in range(1, a.shape[0]):
+        if a[i - 1] > a[i]:
+            raise ValueError(f"{what} must be sorted in ascending order")
+    return 0
+
+
 def check_ip_header(pool, const uint32_t[:] idx, Py_ssize_t offset, bint verify_checksum,
-                    uint8_t[:] out_reason):
+                    uint8_t[:] out_reason, const uint32_t[::1] bad_src=None,
+                    const uint32_t[::1] good_dst=None):
     """Validate the IP header OFFSET bytes into each packet (Click's CheckIPHeader).
 
     out_reason[i] gets OK or the reason code.  A good packet gets nh set to its
     IP header, dst_ip to the IP destination, and its length cut to the IP
     total length (link-layer padding goes).  Returns the number of good packets.
+
+    bad_src and good_dst, sorted uint32 arrays of host-order addresses, are
+    CheckIPHeader's address lists: a packet whose header is otherwise good but
+    whose source is in bad_src is BAD_SADDR, unless its destination is in
+    good_dst.  Like every bad packet it is left untouched.
     """
     cdef uint8_t[:, ::1] data = pool.data
     cdef uint16_t[::1] off = pool.off
@@ -159,17 +191,29 @@ def check_ip_header(pool, const uint32_t[:] idx, Py_ssize_t offset, bint verify_
     cdef uint16_t[::1] nh = pool.nh
     cdef uint32_t[::1] dst_ip = pool.dst_ip
     cdef Py_ssize_t i, n = idx.shape[0], row_size = data.shape[1], good = 0
+    cdef Py_ssize_t n_bad = 0, n_good = 0
+    cdef const uint32_t* bad_p = NULL
+    cdef const uint32_t* good_p = NULL
     cdef uint32_t slot
     cdef uint8_t reason
     if offset < 0:
         raise ValueError(f"IP header offset must be 0 or more, not {offset}")
     _check_batch(idx, min(data.shape[0], off.shape[0], length.shape[0], nh.shape[0],
                           dst_ip.shape[0]), out_reason.shape[0])
+    if bad_src is not None and bad_src.shape[0]:
+        _check_sorted(bad_src, "bad_src")
+        n_bad = bad_src.shape[0]
+        bad_p = &bad_src[0]
+        if good_dst is not None and good_dst.shape[0]:
+            _check_sorted(good_dst, "good_dst")
+            n_good = good_dst.shape[0]
+            good_p = &good_dst[0]
     with nogil:
         for i in range(n):
             slot = idx[i]
             reason = _check_one(&data[slot, 0], row_size, &off[slot], &length[slot],
-                                &nh[slot], &dst_ip[slot], offset, verify_checksum)
+                                &nh[slot], &dst_ip[slot], offset, verify_checksum,
+                                bad_p, n_bad, good_p, n_good)
             out_reason[i] = reason
             if reason == _OK:
                 good += 1
@@ -271,6 +315,111 @@ def ip_dst_to_anno(pool, const uint32_t[:] idx):
             dst_ip[slot] = _load32(&data[slot, h + 16])
             n_set += 1
     return n_set
+
+
+def get_ip_address(pool, const uint32_t[:] idx, Py_ssize_t offset, uint32_t[::1] anno):
+    """GetIPAddress(OFFSET): copy the 4 bytes OFFSET bytes into each packet (from its
+    start, big-endian) into anno[slot], a uint32 annotation column (dst_ip, user).
+    Packets without those 4 bytes (shorter than OFFSET + 4, or with the bytes
+    past their slot's end) keep their annotation.  Returns the number of packets annotated."""
+    cdef uint8_t[:, ::1] data = pool.data
+    cdef uint16_t[::1] off = pool.off
+    cdef uint16_t[::1] length = pool.length
+    cdef Py_ssize_t i, n = idx.shape[0], row_size = data.shape[1], n_set = 0
+    cdef Py_ssize_t at
+    cdef uint32_t slot
+    if offset < 0:
+        raise ValueError(f"offset must be 0 or more, not {offset}")
+    _check_batch(idx, min(data.shape[0], off.shape[0], length.shape[0], anno.shape[0]), n)
+    with nogil:
+        for i in range(n):
+            slot = idx[i]
+            at = off[slot] + offset
+            if offset + 4 > length[slot] or at + 4 > row_size:
+                continue
+            anno[slot] = _load32(&data[slot, at])
+            n_set += 1
+    return n_set
+
+
+# -- ICMPPingResponder ----------------------------------------------------------------
+cdef enum:
+    _PROTO_ICMP = 1
+    _ICMP_ECHO = 8
+    _ICMP_ECHOREPLY = 0
+
+
+def icmp_echo_reply(pool, const uint32_t[:] idx, uint8_t[:] out_other):
+    """Turn ICMP echo requests at nh into echo replies in place (Click's ICMPPingResponder).
+
+    A packet qualifies when a whole IP header (IHL words, at least 20 bytes)
+    lies at nh inside the packet, it is ICMP, not a fragment (MF and offset
+    zero), and holds an 8-byte ICMP header of type echo.  It gets source and
+    destination swapped, the fragment field cleared, TTL 255 and a fresh
+    header checksum; the ICMP type becomes echo reply with the ICMP checksum
+    updated incrementally (RFC 1624; 0xFFFF instead of 0x0000 when every
+    other byte of the message is zero, as a recomputation gives); dst_ip
+    becomes the reply's destination.  Any other packet is left untouched
+    and gets out_other[i] = 1.  Returns the number of those.
+    """
+    cdef uint8_t[:, ::1] data = pool.data
+    cdef uint16_t[::1] off = pool.off
+    cdef uint16_t[::1] length = pool.length
+    cdef uint16_t[::1] nh = pool.nh
+    cdef uint32_t[::1] dst_ip = pool.dst_ip
+    cdef Py_ssize_t i, k, n = idx.shape[0], row_size = data.shape[1], other = 0
+    cdef Py_ssize_t o, end, h, hlen, at
+    cdef uint32_t slot, src, dst
+    cdef uint16_t code, c
+    cdef uint8_t* ip
+    cdef uint8_t* icmp
+    cdef bint zero
+    _check_batch(idx, min(data.shape[0], off.shape[0], length.shape[0], nh.shape[0],
+                          dst_ip.shape[0]), out_other.shape[0])
+    with nogil:
+        for i in range(n):
+            slot = idx[i]
+            o = off[slot]
+            end = o + length[slot]
+            h = nh[slot]
+            out_other[i] = 1
+            if not _has_ip_header(o, end, h, row_size):
+                other += 1
+                continue
+            ip = &data[slot, h]
+            hlen = (ip[0] & 0x0F) << 2
+            at = h + hlen
+            if (hlen < _IP_MIN_HLEN or at + 8 > end or ip[9] != _PROTO_ICMP
+                    or _load16(ip + 6) & 0x3FFF or ip[hlen] != _ICMP_ECHO):
+                other += 1
+                continue
+            out_other[i] = 0
+            src = _load32(ip + 12)
+            dst = _load32(ip + 16)
+            _store32(ip + 12, dst)
+            _store32(ip + 16, src)
+            ip[6] = 0
+            ip[7] = 0
+            ip[8] = 255
+            dst_ip[slot] = src
+            ip[10] = 0
+            ip[11] = 0
+            _store16(ip + 10, _sum16(ip, hlen) ^ 0xFFFF)
+            icmp = ip + hlen
+            code = icmp[1]
+            c = _cksum_update16(_load16(icmp + 2), (_ICMP_ECHO << 8) | code,
+                                (_ICMP_ECHOREPLY << 8) | code)
+            icmp[0] = _ICMP_ECHOREPLY
+            if c == 0:
+                zero = icmp[1] == 0
+                k = at + 4
+                while zero and k < end:
+                    zero = data[slot, k] == 0
+                    k += 1
+                if zero:
+                    c = 0xFFFF
+            _store16(icmp + 2, c)
+    return other
 
 
 # -- TCP/UDP checksums --------------------------------------------------------------

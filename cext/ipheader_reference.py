@@ -105,25 +105,43 @@ def _check_lengths(out, idx) -> None:
 
 
 # -- CheckIPHeader --------------------------------------------------------------
-def check_ip_header(pool, idx, offset: int, verify_checksum: bool, out_reason) -> int:
+def check_ip_header(pool, idx, offset: int, verify_checksum: bool, out_reason,
+                    bad_src=None, good_dst=None) -> int:
     """Validate the IP header OFFSET bytes into each packet (Click's CheckIPHeader).
 
     out_reason[i] gets OK or the reason code.  A good packet gets nh set to its
     IP header, dst_ip to the IP destination, and its length cut to the IP
     total length (link-layer padding goes).  Returns the number of good packets.
+
+    bad_src and good_dst, sorted uint32 arrays of host-order addresses, are
+    CheckIPHeader's address lists: a packet whose header is otherwise good but
+    whose source is in bad_src is BAD_SADDR, unless its destination is in
+    good_dst.  Like every bad packet it is left untouched.
     """
     if offset < 0:
         raise ValueError(f"IP header offset must be 0 or more, not {offset}")
     _check_lengths(out_reason, idx)
+    bad = _address_set(bad_src, "bad_src")
+    good_set = _address_set(good_dst, "good_dst") if bad else set()
     good = 0
     for i, slot in enumerate(idx):
-        reason = _check_one(pool, int(slot), offset, verify_checksum)
+        reason = _check_one(pool, int(slot), offset, verify_checksum, bad, good_set)
         out_reason[i] = reason
         good += reason == OK
     return good
 
 
-def _check_one(pool, slot: int, offset: int, verify_checksum: bool) -> int:
+def _address_set(addresses, what: str) -> set:
+    if addresses is None:
+        return set()
+    values = [int(a) for a in addresses]
+    if values != sorted(values):
+        raise ValueError(f"{what} must be sorted in ascending order")
+    return set(values)
+
+
+def _check_one(pool, slot: int, offset: int, verify_checksum: bool, bad_src: set,
+               good_dst: set) -> int:
     span = _packet_span(pool, slot)
     if span is None:
         return TOO_SHORT
@@ -144,6 +162,8 @@ def _check_one(pool, slot: int, offset: int, verify_checksum: bool) -> int:
         return BAD_CHECKSUM
     src, dst = struct.unpack_from("!II", ip, 12)
     if src == 0xFFFFFFFF or src >> 28 == 0xE:
+        return BAD_SADDR
+    if src in bad_src and dst not in good_dst:
         return BAD_SADDR
     pool.nh[slot] = o + offset
     pool.dst_ip[slot] = dst
@@ -216,6 +236,80 @@ def ip_dst_to_anno(pool, idx) -> int:
         (pool.dst_ip[slot],) = struct.unpack_from("!I", ip, 16)
         n_set += 1
     return n_set
+
+
+def get_ip_address(pool, idx, offset: int, anno) -> int:
+    """GetIPAddress(OFFSET): copy the 4 bytes OFFSET bytes into each packet (from its
+    start, big-endian) into anno[slot], a uint32 annotation column (dst_ip, user).
+    Packets without those 4 bytes (shorter than OFFSET + 4, or with the bytes
+    past their slot's end) keep their annotation.  Returns the number of packets annotated."""
+    if offset < 0:
+        raise ValueError(f"offset must be 0 or more, not {offset}")
+    n_set = 0
+    for slot in idx:
+        slot = int(slot)
+        o, n = int(pool.off[slot]), int(pool.length[slot])
+        at = o + offset
+        if offset + 4 > n or at + 4 > pool.data.shape[1]:
+            continue
+        (anno[slot],) = struct.unpack("!I", pool.data[slot, at:at + 4].tobytes())
+        n_set += 1
+    return n_set
+
+
+# -- ICMPPingResponder ----------------------------------------------------------------
+PROTO_ICMP = 1
+ICMP_ECHO = 8
+ICMP_ECHOREPLY = 0
+
+
+def icmp_echo_reply(pool, idx, out_other) -> int:
+    """Turn ICMP echo requests at nh into echo replies in place (Click's ICMPPingResponder).
+
+    A packet qualifies when a whole IP header (IHL words, at least 20 bytes)
+    lies at nh inside the packet, it is ICMP, not a fragment (MF and offset
+    zero), and holds an 8-byte ICMP header of type echo.  It gets source and
+    destination swapped, the fragment field cleared, TTL 255 and a fresh
+    header checksum; the ICMP type becomes echo reply with the ICMP checksum
+    updated incrementally (RFC 1624; 0xFFFF instead of 0x0000 when every
+    other byte of the message is zero, as a recomputation gives); dst_ip
+    becomes the reply's destination.  Any other packet is left untouched
+    and gets out_other[i] = 1.  Returns the number of those.
+    """
+    _check_lengths(out_other, idx)
+    other = 0
+    for i, slot in enumerate(idx):
+        slot = int(slot)
+        out_other[i] = 1
+        at = _ip_at_nh(pool, slot)
+        if at is None:
+            other += 1
+            continue
+        nh, ip = at
+        hlen = (ip[0] & 0x0F) * 4
+        (frag,) = struct.unpack_from("!H", ip, 6)
+        if (hlen < IP_MIN_HLEN or hlen + 8 > len(ip) or ip[9] != PROTO_ICMP
+                or frag & 0x3FFF or ip[hlen] != ICMP_ECHO):
+            other += 1
+            continue
+        out_other[i] = 0
+        src, dst = struct.unpack_from("!II", ip, 12)
+        header = bytearray(ip[:hlen])
+        header[6:12] = bytes([0, 0, 255, header[9], 0, 0])
+        header[12:20] = struct.pack("!II", dst, src)
+        header[10:12] = struct.pack("!H", _checksum(bytes(header)))
+        message = bytearray(ip[hlen:])
+        code = message[1]
+        (old_cksum,) = struct.unpack_from("!H", message, 2)
+        c = incremental_checksum_update(old_cksum, (ICMP_ECHO << 8) | code,
+                                        (ICMP_ECHOREPLY << 8) | code)
+        message[0] = ICMP_ECHOREPLY
+        if c == 0 and not any(message[:2]) and not any(message[4:]):
+            c = 0xFFFF
+        message[2:4] = struct.pack("!H", c)
+        pool.data[slot, nh:nh + len(ip)] = list(header + message)
+        pool.dst_ip[slot] = src
+    return other
 
 
 # -- TCP/UDP checksums --------------------------------------------------------------

@@ -183,6 +183,17 @@ class ARPTable(Element):
         known[found] = ok
         return rows, known
 
+    def known_row(self, ip: int, now: float) -> int:
+        """lookup for one address: its row when it has a valid, unexpired mapping,
+        else -1 (the fast path of a batch of one packet)."""
+        entry = self._entries.get(ip)
+        if entry is None:
+            return -1
+        r = entry.row
+        if not self._known.item(r) or (self.timeout and self._live.item(r) + self.timeout < now):
+            return -1
+        return r
+
     def macs(self, rows: np.ndarray) -> np.ndarray:
         """The (len(rows), 6) Ethernet addresses of rows."""
         return self._mac[rows]

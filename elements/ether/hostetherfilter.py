@@ -48,6 +48,15 @@ class HostEtherFilter(Element):
     PORTS = "1/1-2"
     PROCESSING = "a/ah"
 
+    @property
+    def ether(self) -> bytes:
+        return self._ether
+
+    @ether.setter
+    def ether(self, value: bytes) -> None:
+        self._ether = value
+        self._mac = np.frombuffer(value, dtype=np.uint8)
+
     def configure(self, args):
         self.ether = args.mandatory("ETHER", mac_address)
         self.drop_own = args.positional("DROP_OWN", boolean, default=False)
@@ -60,8 +69,7 @@ class HostEtherFilter(Element):
         if not len(idx):
             return batch
         filtered = np.empty(len(idx), dtype=np.uint8)
-        mac = np.frombuffer(self.ether, dtype=np.uint8)
-        if not _ether.classify_host(batch.pool, idx, self.offset, mac, self.drop_own,
+        if not _ether.classify_host(batch.pool, idx, self.offset, self._mac, self.drop_own,
                                     self.drop_other, filtered):
             return batch
         out = filtered.view(bool)

@@ -9,9 +9,13 @@ from vforward.args import ArgumentError, anything, boolean, ip_address, \
     ip_address_and_prefix, unsigned
 from vforward.element import Element, read_handler
 
-from vforward.elements.ip.ipfields import be32, gather, ipheader
+from vforward.elements.ip.ipfields import ipheader
 
 _EMPTY_ADDRS = np.zeros(0, dtype=np.uint32)
+
+
+def _sorted_addresses(addresses) -> np.ndarray:
+    return np.ascontiguousarray(np.sort(np.asarray(addresses, dtype=np.uint32)))
 
 
 def address_list(text: str) -> np.ndarray:
@@ -49,8 +53,8 @@ class CheckIPHeader(Element):
     (every bad packet does with VERBOSE).
 
     The whole batch is checked by one call of the compiled kernel
-    check_ip_header (cext/ipheader.pyx); the address lists are applied to
-    the good packets with one vectorised set test.
+    check_ip_header (cext/ipheader.pyx), address lists included (a binary
+    search per packet).
 
     Arguments:
       OFFSET (integer, default 0)   where the IP header starts in the packet
@@ -108,9 +112,11 @@ class CheckIPHeader(Element):
             bad_src = listed if bad_src is None else np.union1d(bad_src, listed)
         if gooddst_kw is not None:
             good_dst = self._list(args, "GOODDST", gooddst_kw)
-        # Sorted, for _member's binary search.
-        self._bad_src = np.sort(bad_src) if bad_src is not None and len(bad_src) else None
-        self._good_dst = np.sort(good_dst) if good_dst is not None else _EMPTY_ADDRS
+        # Sorted uint32 arrays, as the kernel's binary search wants them.
+        self._bad_src = _sorted_addresses(bad_src) if bad_src is not None and len(bad_src) \
+            else None
+        self._good_dst = _sorted_addresses(good_dst) if good_dst is not None and len(good_dst) \
+            else None
         self.drops = 0
         self.reason_drops = np.zeros(len(self.REASONS), dtype=np.int64)
 
@@ -133,14 +139,11 @@ class CheckIPHeader(Element):
         n = len(idx)
         if n == 0:
             return batch
-        pool = batch.pool
         reasons = np.empty(n, dtype=np.uint8)
-        good = ipheader.check_ip_header(pool, idx, self.offset, self.checksum, reasons)
-        if self._bad_src is not None and good:
-            self._check_sources(pool, idx, reasons)
-        ok = reasons == ipheader.OK
-        if ok.all():
+        if ipheader.check_ip_header(batch.pool, idx, self.offset, self.checksum, reasons,
+                                    self._bad_src, self._good_dst) == n:
             return batch
+        ok = reasons == ipheader.OK
         good_batch, bad_batch = batch.split(ok)
         bad_reasons = reasons[~ok]
         self.reason_drops += np.bincount(bad_reasons, minlength=len(self.REASONS))
@@ -150,16 +153,6 @@ class CheckIPHeader(Element):
         self.drops += len(bad_reasons)
         self.emit_or_drop(1, bad_batch)
         return good_batch
-
-    def _check_sources(self, pool, idx, reasons):
-        """Mark good packets from a bad source (unless sent to a good destination)."""
-        at = np.flatnonzero(reasons == ipheader.OK)
-        slots = idx[at]
-        addrs = gather(pool, slots, pool.nh[slots].astype(np.int64) + 12, 8)
-        bad = _member(be32(addrs, 0), self._bad_src)
-        if len(self._good_dst):
-            bad &= ~_member(be32(addrs, 4), self._good_dst)
-        reasons[at[bad]] = ipheader.BAD_SADDR
 
     # -- handlers -----------------------------------------------------------
     @read_handler("drops")
@@ -171,10 +164,3 @@ class CheckIPHeader(Element):
         return "".join(f"{int(self.reason_drops[r])}\t{self.REASONS[r]}\n"
                        for r in range(1, len(self.REASONS)))
 
-
-def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """values in sorted_set, by binary search: np.isin's set-up costs ~20 us a call,
-    which a batch of one packet pays in full."""
-    pos = np.searchsorted(sorted_set, values)
-    pos[pos == len(sorted_set)] = 0
-    return sorted_set[pos] == values

@@ -1,12 +1,10 @@
 """GetIPAddress: copy four packet bytes into an address annotation."""
 from __future__ import annotations
 
-import numpy as np
-
 from vforward.args import ArgumentError, unquote, unsigned
 from vforward.element import AGNOSTIC, Element
 
-from vforward.elements.ip.ipfields import be32, gather, ipheader
+from vforward.elements.ip.ipfields import ipheader
 
 # Annotation names accepted by ANNO (Click spells them DST_IP_ANNO ...), and
 # the pool column each one means.
@@ -29,7 +27,8 @@ class GetIPAddress(Element):
     not from the IP header) into the destination IP address annotation, in
     host byte order.  OFFSET is usually 16, the IP destination of a packet
     that starts with its IP header.  Packets shorter than OFFSET + 4 bytes
-    keep their annotation.  The batch is read with one vectorised gather.
+    keep their annotation.  The batch is read with one call of the compiled
+    kernel get_ip_address (cext/ipheader.pyx).
 
     The destination address annotation tells ARPQuerier and the route
     lookup elements where a packet goes.
@@ -53,25 +52,7 @@ class GetIPAddress(Element):
 
     def process(self, batch):
         idx = batch.idx
-        if not len(idx):
-            return batch
-        pool = batch.pool
-        if self.offset == 16 and self.anno == "dst_ip" and _at_ip_header(pool, idx):
-            # The usual GetIPAddress(16) right after Strip: the compiled copy of the
-            # IP destination at the nh annotation does the same in one call.
-            ipheader.ip_dst_to_anno(pool, idx)
-            return batch
-        start = pool.off[idx].astype(np.int64) + self.offset
-        fits = (start + 4 <= pool.off[idx].astype(np.int64) + pool.length[idx]) & \
-               (start + 4 <= pool.slot_size)
-        if not fits.all():
-            idx, start = idx[fits], start[fits]
-        getattr(pool, self.anno)[idx] = be32(gather(pool, idx, start, 4))
+        if len(idx):
+            pool = batch.pool
+            ipheader.get_ip_address(pool, idx, self.offset, getattr(pool, self.anno))
         return batch
-
-
-def _at_ip_header(pool, idx) -> bool:
-    """Whether every packet starts at its IP header (nh == off).  The kernel then
-    reads the same 4 bytes, and like the general path skips packets of fewer
-    than 20 bytes, leaving their annotation as it was."""
-    return bool((pool.nh[idx] == pool.off[idx]).all())

@@ -1,9 +1,9 @@
 """Vectorised access to IPv4 header fields at the nh annotation, for whole batches.
 
-The IP elements that do not need a compiled kernel of their own (ICMPPingResponder,
-DecIPTTL's multicast test, CheckIPHeader's address lists, IPFragmenter's
-size test) read and write header fields of every packet of a batch with one
-numpy fancy index each, never a Python loop.  Positions are absolute
+The IP elements that do not need a compiled kernel of their own (DecIPTTL's
+multicast test, IPFragmenter's size test, SetIPChecksum's header test) read
+and write header fields of every packet of a batch with one numpy fancy index
+each, never a Python loop.  Positions are absolute
 positions in the slot row, as the nh annotation is.
 
 `ipheader` is the module of compiled header kernels (cext/ipheader.pyx), or
@@ -53,18 +53,6 @@ def put16(pool, idx: np.ndarray, pos: np.ndarray, values: np.ndarray) -> None:
     pool.data[idx, pos + 1] = (values & 0xFF).astype(np.uint8)
 
 
-def checksum_update16(hc: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """RFC 1624 eqn. 3 over arrays: HC' = ~(~HC + ~m + m').
-
-    This is what recomputation gives, except for data that is all zero bytes
-    after the change: eqn. 3 then gives 0x0000 where recomputation gives 0xFFFF.
-    """
-    s = (~hc.astype(np.uint32) & 0xFFFF) + (~old.astype(np.uint32) & 0xFFFF) + new.astype(np.uint32)
-    s = (s & 0xFFFF) + (s >> 16)
-    s = (s & 0xFFFF) + (s >> 16)
-    return (~s & 0xFFFF).astype(np.uint32)
-
-
 def packet_bounds(pool, idx: np.ndarray):
     """(start, end, nh) of each packet as int64 arrays."""
     start = pool.off[idx].astype(np.int64)
@@ -79,9 +67,3 @@ def ip_header_mask(pool, idx: np.ndarray) -> np.ndarray:
     ok = (end <= pool.slot_size) & (h >= start) & (h + IP_MIN_HLEN <= end)
     hlen = (pool.data[idx, np.minimum(h, pool.slot_size - 1)].astype(np.int64) & 0x0F) * 4
     return ok & (hlen >= IP_MIN_HLEN) & (h + hlen <= end)
-
-
-def header_lengths(pool, idx: np.ndarray) -> np.ndarray:
-    """IHL * 4 of the header at nh (trust it only where ip_header_mask holds)."""
-    h = np.minimum(pool.nh[idx].astype(np.int64), pool.slot_size - 1)
-    return (pool.data[idx, h].astype(np.int64) & 0x0F) * 4

@@ -118,14 +118,19 @@ class IPFilter(Element):
         if len(idx) == 0:
             return
         drop, table = self._rule_ports()
-        ports = table[self._compiled.first_match(batch.pool, idx)]
-        p0 = ports[0]
-        if (ports == p0).all():                 # the common case: one verdict for all
+        rules = self._compiled.first_match(batch.pool, idx)
+        if len(rules) == 1:                     # one packet: no array work
+            ports = None
+            p0 = table.item(rules.item(0))
+        else:
+            ports = table[rules]
+            p0 = ports.item(0)
+        if ports is None or (ports == p0).all():    # the common case: one verdict for all
             if p0 == drop:
                 self.drops += len(idx)
                 batch.kill()
             else:
-                self.emit(int(p0), batch)
+                self.emit(p0, batch)
             return
         parts = batch.partition(ports, drop + 1)
         dropped = parts[drop]

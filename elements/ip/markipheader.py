@@ -33,5 +33,9 @@ class MarkIPHeader(Element):
     def process(self, batch):
         idx = batch.idx
         pool = batch.pool
-        pool.nh[idx] = np.minimum(pool.off[idx].astype(np.int64) + self.offset, 0xFFFF)
+        if len(idx) == 1:       # one packet: scalar access, not four array calls
+            slot = idx.item(0)
+            pool.nh[slot] = min(pool.off.item(slot) + self.offset, 0xFFFF)
+        else:
+            pool.nh[idx] = np.minimum(pool.off[idx].astype(np.int64) + self.offset, 0xFFFF)
         return batch

@@ -286,6 +286,14 @@ class Classifier(Element):
                 self._matcher_pool = pool
             out = np.empty(len(batch.idx), dtype=np.intp)
             self._matcher.first_match(batch.idx, out)
+            if len(out) == 1:           # one packet: no partition to make
+                p = out.item(0)
+                if p < n_pat:
+                    self.emit(p, batch)
+                else:
+                    self.drops += 1
+                    batch.kill()
+                return
             ports = out
         parts = batch.partition(ports, n_pat + 1)
         unmatched = parts[n_pat]

@@ -85,9 +85,14 @@ def assert_same_pool(a: PacketPool, b: PacketPool) -> None:
 def run(impl, name, pool, idx, *args):
     """Call impl.name; returns (return value, out array or None)."""
     fn = getattr(impl, name)
-    if name in ("check_ip_header", "dec_ip_ttl", "udp_tcp_checksum_ok"):
+    if name in ("check_ip_header", "dec_ip_ttl", "udp_tcp_checksum_ok", "icmp_echo_reply"):
         out = np.full(len(idx), 0xAA, dtype=np.uint8)
+        if name == "check_ip_header" and len(args) > 2:     # the address lists come last
+            return fn(pool, idx, *args[:2], out, *args[2:]), out
         return fn(pool, idx, *args, out), out
+    if name == "get_ip_address":                             # (offset, annotation name)
+        offset, anno = args
+        return fn(pool, idx, offset, getattr(pool, anno)), None
     return fn(pool, idx, *args), None
 
 
@@ -100,10 +105,23 @@ ip_options = st.sampled_from([b"", b"\x01\x01\x01\x00", b"\x94\x04\x00\x00",
                               b"\x07\x07\x04\x00\x00\x00\x00\x00", b"\x01" * 40])
 
 
+def icmp_echo(icmp_type: int, code: int, rest: bytes) -> bytes:
+    """An ICMP message (8-byte header: type, code, checksum, id and sequence in rest)
+    with a right checksum."""
+    msg = bytes([icmp_type, code]) + b"\0\0" + rest
+    return msg[:2] + struct.pack("!H", dpkt.in_cksum(msg)) + msg[4:]
+
+
 @st.composite
 def valid_ip(draw) -> bytes:
-    proto = draw(st.sampled_from([6, 17, 17, 1, 47]))
+    proto = draw(st.sampled_from([6, 17, 17, 1, 1, 47]))
     payload = draw(st.one_of(st.binary(max_size=40), st.binary(min_size=1000, max_size=1400)))
+    if proto == 1 and draw(st.integers(0, 2)):
+        # an echo request (sometimes one whose reply checksums to zero, or a reply)
+        kind = draw(st.sampled_from([8, 8, 8, 0, 3]))
+        code = draw(st.sampled_from([0, 0, 1]))
+        rest = payload if draw(st.integers(0, 3)) else bytes(draw(st.integers(0, 40)))
+        payload = icmp_echo(kind, code, rest)
     frag = draw(st.sampled_from([(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 5), (0, 1, 3)]))
     return build_ip(src=draw(addresses), dst=draw(st.binary(min_size=4, max_size=4)),
                     ttl=draw(st.sampled_from([0, 1, 2, 3, 64, 128, 255])), proto=proto,
@@ -243,6 +261,44 @@ def test_ip_dst_to_anno_matches_reference(sc):
 
 
 @differential
+@given(scenario(), st.sampled_from([0, 12, 16, 30, 2000]), st.sampled_from(["dst_ip", "user"]))
+def test_get_ip_address_matches_reference(sc, offset, anno):
+    pool, idx, _ = sc
+    _same_results("get_ip_address", pool, idx, offset, anno)
+
+
+address_lists = st.lists(st.sampled_from([0, 0xFFFFFFFF, 0x0A000001, 0x0A0000FF, 0xC0000201,
+                                          0x7F000001]) | st.integers(0, 0xFFFFFFFF),
+                         max_size=5).map(lambda v: np.unique(np.array(v, dtype=np.uint32)))
+
+
+@differential
+@given(scenario(), st.booleans(), address_lists, st.one_of(st.none(), address_lists))
+def test_check_ip_header_with_address_lists_matches_reference(sc, verify, bad, good):
+    pool, idx, offset = sc
+    # list some of the pool's own sources and destinations, so that the lists hit
+    slots = idx[:2].astype(np.int64)
+    at = pool.off[slots].astype(np.int64) + offset
+    for k, base in enumerate(at.tolist()):
+        if base + 20 <= pool.slot_size:
+            row = pool.data[int(slots[k])]
+            bad = np.union1d(bad, [int.from_bytes(row[base + 12:base + 16].tobytes(), "big")])
+            if good is not None and k:
+                good = np.union1d(good, [int.from_bytes(row[base + 16:base + 20].tobytes(),
+                                                        "big")])
+    bad = bad.astype(np.uint32)
+    good = None if good is None else good.astype(np.uint32)
+    _same_results("check_ip_header", pool, idx, offset, verify, bad, good)
+
+
+@differential
+@given(scenario())
+def test_icmp_echo_reply_matches_reference(sc):
+    pool, idx, _ = sc
+    _same_results("icmp_echo_reply", pool, idx)
+
+
+@differential
 @given(scenario())
 def test_udp_tcp_checksum_ok_matches_reference(sc):
     pool, idx, _ = sc
@@ -258,13 +314,15 @@ def test_set_transport_checksum_matches_reference(sc):
 
 @differential
 @given(scenario(), st.lists(st.sampled_from(["dec_ip_ttl", "set_ip_checksum", "ip_dst_to_anno",
-                                              "udp_tcp_checksum_ok", "set_transport_checksum"]),
+                                              "udp_tcp_checksum_ok", "set_transport_checksum",
+                                              "icmp_echo_reply", "get_ip_address"]),
                             max_size=6))
 def test_a_chain_of_kernels_matches_the_chain_of_references(sc, steps):
     pool, idx, offset = sc
     other = copy.deepcopy(pool)
     for name in ["check_ip_header", *steps]:
-        args = (offset, True) if name == "check_ip_header" else ()
+        args = ((offset, True) if name == "check_ip_header" else
+                (offset + 16, "dst_ip") if name == "get_ip_address" else ())
         got_k, out_k = run(kern, name, pool, idx, *args)
         got_r, out_r = run(ref, name, other, idx, *args)
         assert got_k == got_r, name
@@ -374,6 +432,101 @@ def test_a_length_that_overruns_the_slot_is_too_short_and_untouched_elsewhere(im
     assert impl.ip_dst_to_anno(pool, idx) == 0
     assert impl.udp_tcp_checksum_ok(pool, idx, out) == 0 and out[0] == impl.CKSUM_NOT_CHECKED
     assert impl.set_transport_checksum(pool, idx) == 0
+    assert_same_pool(pool, before)
+
+
+@BOTH
+def test_address_lists_make_bad_sources_unless_to_a_good_destination(impl):
+    bad = np.array(sorted([0x0A0000FF, 0, 0xFFFFFFFF]), dtype=np.uint32)
+    good = np.array([0x0A000001], dtype=np.uint32)
+    frames = [build_ip(src="10.0.0.255") + b"pad", build_ip(src="10.0.0.255", dst="10.0.0.1"),
+              build_ip(src="0.0.0.0"), build_ip(src="10.0.0.7")]
+    pool, idx = load(frames)
+    before = copy.deepcopy(pool)
+    out = np.zeros(4, np.uint8)
+    assert impl.check_ip_header(pool, idx, 0, True, out, bad, good) == 2
+    assert list(out) == [impl.BAD_SADDR, impl.OK, impl.BAD_SADDR, impl.OK]
+    for k in (0, 2):        # bad packets are left alone: padding, nh and dst_ip as they were
+        s = idx[k]
+        assert pool.packet_bytes(s) == frames[k]
+        assert (pool.nh[s], pool.dst_ip[s]) == (before.nh[s], before.dst_ip[s])
+    out[:] = 0
+    assert impl.check_ip_header(pool, idx, 0, True, out, bad) == 1     # no good destinations
+    assert list(out) == [impl.BAD_SADDR, impl.BAD_SADDR, impl.BAD_SADDR, impl.OK]
+
+
+@BOTH
+def test_unsorted_address_lists_raise_value_error(impl):
+    pool, idx = load([GOOD])
+    with pytest.raises(ValueError):
+        impl.check_ip_header(pool, idx, 0, True, np.zeros(1, np.uint8),
+                             np.array([5, 1], dtype=np.uint32))
+
+
+@BOTH
+def test_get_ip_address_reads_four_bytes_at_an_offset_from_the_packet_start(impl):
+    frame = ETHER + build_ip(src="192.0.2.1", dst="198.51.100.9")
+    pool, idx = load([frame, frame[:33], frame[:34]])
+    pool.user[idx] = 7
+    assert impl.get_ip_address(pool, idx, 26, pool.user) == 3
+    assert list(pool.user[idx]) == [0xC0000201] * 3
+    assert impl.get_ip_address(pool, idx, 30, pool.dst_ip) == 2      # frame[:33] is too short
+    assert pool.dst_ip[idx[0]] == pool.dst_ip[idx[2]] == 0xC6336409
+    assert pool.dst_ip[idx[1]] == 0
+    with pytest.raises(ValueError):
+        impl.get_ip_address(pool, idx, -1, pool.dst_ip)
+
+
+def echo_request(payload=b"abcdefgh", code=0, ident=0x1234, seq=1, opts=b"", **kw) -> bytes:
+    return build_ip(proto=1, opts=opts, payload=icmp_echo(8, code, struct.pack("!HH", ident, seq)
+                                                          + payload), **kw)
+
+
+@BOTH
+@pytest.mark.parametrize("opts", [b"", b"\x94\x04\x00\x00"])
+def test_icmp_echo_reply_gives_what_dpkt_computes(impl, opts):
+    request = echo_request(src="10.1.0.2", dst="10.1.0.1", ttl=9, df=1, ident=77, opts=opts)
+    pool, idx = load([ETHER + request])
+    pool.nh[idx] = pool.off[idx] + 14
+    out = np.full(1, 9, np.uint8)
+    assert impl.icmp_echo_reply(pool, idx, out) == 0 and out[0] == 0
+    reply = dpkt.ip.IP(pool.packet_bytes(idx[0])[14:])
+    assert (reply.src, reply.dst, reply.ttl, reply.df, reply.mf, reply.offset) == \
+        (inet("10.1.0.1"), inet("10.1.0.2"), 255, 0, 0, 0)
+    assert reply.sum == full_checksum(bytes(reply)[:reply.hl * 4])
+    icmp = bytes(reply)[reply.hl * 4:]
+    assert icmp[0] == 0 and dpkt.in_cksum(icmp) == 0
+    assert icmp[4:] == request[(request[0] & 15) * 4 + 4:]
+    assert pool.dst_ip[idx[0]] == 0x0A010002
+
+
+@BOTH
+def test_an_echo_reply_summing_to_zero_gets_checksum_0xffff(impl):
+    # type 8 and a zero message: the request's checksum is 0xF7FF, the reply's
+    # incremental update gives 0x0000 but only 0xFFFF checks
+    pool, idx = load([build_ip(proto=1, payload=icmp_echo(8, 0, bytes(12)))])
+    pool.nh[idx] = pool.off[idx]
+    assert impl.icmp_echo_reply(pool, idx, np.zeros(1, np.uint8)) == 0
+    icmp = pool.packet_bytes(idx[0])[20:]
+    assert icmp[2:4] == b"\xff\xff" and icmp[:2] == b"\0\0" and not any(icmp[4:])
+
+
+@BOTH
+def test_non_echo_packets_are_left_alone(impl):
+    frames = [build_ip(proto=1, payload=icmp_echo(0, 0, bytes(8))),     # a reply
+              build_ip(proto=17, payload=icmp_echo(8, 0, bytes(8))),    # not ICMP
+              echo_request(mf=1), echo_request(frag_offset=3),          # fragments
+              echo_request()[:27],                                      # 7 ICMP bytes
+              echo_request()]
+    pool, idx = load(frames)
+    pool.nh[idx] = pool.off[idx]
+    pool.length[idx[4]] = 27
+    before = copy.deepcopy(pool)
+    out = np.zeros(6, np.uint8)
+    assert impl.icmp_echo_reply(pool, idx, out) == 5
+    assert list(out) == [1, 1, 1, 1, 1, 0]
+    pool.data[idx[5]] = before.data[idx[5]]
+    pool.dst_ip[idx[5]] = before.dst_ip[idx[5]]
     assert_same_pool(pool, before)
 
 

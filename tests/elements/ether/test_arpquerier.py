@@ -121,6 +121,52 @@ def test_known_next_hops_get_their_headers_for_the_whole_batch(make_router):
     done(r)
 
 
+def test_single_packets_are_framed_as_a_batch_would_be(make_router):
+    # A batch of one takes a scalar fast path; it must frame, hold, drop and
+    # move exactly as the batch path does.
+    r = querier(make_router)
+    q = r.element("q")
+    q.write("insert", f"10.0.0.2 {mac(2).hex(':')}")
+    sent = []
+    for i, hop in enumerate(["10.0.0.2", "10.0.0.3", "10.0.0.255", "224.1.2.3", "10.0.0.2"]):
+        r.element("ip").send([packet(i)], [hop])
+        sent += r.element("ip").sent_slots
+    out = r.element("out")
+    assert [framed(f) for f in out.received] == [
+        (mac(2), MY_MAC, 0x0800, packet(0)), (b"\xff" * 6, MY_MAC, 0x0800, packet(2)),
+        (bytes.fromhex("01005e010203"), MY_MAC, 0x0800, packet(3)),
+        (mac(2), MY_MAC, 0x0800, packet(4))]
+    assert out.slots == [sent[0], sent[2], sent[3], sent[4]]
+    assert [parse_query(f)[2] for f in r.element("queries").received] == ["10.0.0.3"]
+    assert q.read("length") == "1"
+    # a packet that lost its headroom is moved back into its slot, then framed
+    batch = r.pool.from_bytes([packet(5)])
+    slot = int(batch.idx[0])
+    r.pool.data[slot, 4:4 + len(packet(5))] = r.pool.data[slot, r.pool.headroom:
+                                                          r.pool.headroom + len(packet(5))]
+    r.pool.off[slot] = 4
+    r.pool.dst_ip[slot] = int(ipaddress.IPv4Address("10.0.0.2"))
+    q.push(0, batch)
+    assert framed(out.received[-1]) == (mac(2), MY_MAC, 0x0800, packet(5))
+    done(r)
+
+
+def test_a_single_packet_to_an_old_mapping_sends_the_refresh_query(make_router):
+    r = querier(make_router, "POLL_TIMEOUT 0.05")
+    q = r.element("q")
+    q.write("insert", "10.0.0.2 02:00:00:00:01:02")
+    r.element("ip").send([packet(1)], ["10.0.0.2"], ts=5)
+    assert r.element("queries").received == []
+    time.sleep(0.07)
+    r.element("ip").send([packet(2)], ["10.0.0.2"], ts=6)
+    r.element("ip").send([packet(3)], ["10.0.0.2"], ts=7)   # within 100 ms: no second query
+    assert len(r.element("out").received) == 3
+    assert [parse_query(f) for f in r.element("queries").received] == \
+        [(bytes.fromhex("020000000102"), MY_IP, "10.0.0.2")]
+    assert r.element("queries").ts == [6]
+    done(r)
+
+
 def test_an_unknown_next_hop_holds_packets_and_sends_one_query(make_router):
     r = querier(make_router)
     q = r.element("q")

@@ -133,6 +133,31 @@ def test_lookups_agree_with_fibreference_on_random_tables(cls, table):
         router.close()
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(CLASSES), tables())
+def test_packets_sent_one_at_a_time_take_the_same_routes(cls, table):
+    # A batch of one takes a scalar fast path: same outputs, gateways, drops.
+    routes, dsts = table
+    dsts = dsts[:40]
+    router = Router(build_graph(graph(cls, ", ".join(route_text(r) for r in routes))),
+                    PacketPool(64))
+    try:
+        router.initialize()
+        src = router.element("src")
+        want = expected(routes, dsts)
+        for i, d in enumerate(dsts):
+            batch = router.pool.from_bytes([i.to_bytes(4, "big")])
+            batch.pool.dst_ip[batch.idx] = d
+            src.emit(0, batch)
+        for p in range(N_OUT):
+            assert router.element(f"o{p}").got == want[p]
+        routed = sum(len(v) for v in want.values())
+        assert router.element("rt").read("drops") == str(len(dsts) - routed)
+        assert router.pool.n_used == 0
+    finally:
+        router.close()
+
+
 @pytest.mark.parametrize("cls", CLASSES)
 def test_clicks_example_table(make_router, cls):
     r = make_router(graph(cls, "18.26.4.24/32 0, 18.26.4.255/32 0, 18.26.4.0/32 0, "
@@ -332,6 +357,20 @@ def test_a_multipath_route_spreads_flows_and_keeps_each_flow_on_one_output(make_
     assert r.element("rt").read("table") == ("10.0.0.0/8\t\t10.1.0.2\t1\t10.2.0.2\t2\n"
                                              "11.0.0.0/8\t\t-\t\t3\n")
     assert r.element("rt").read("lookup", "10.9.9.9") == "1 10.1.0.2"
+
+
+@pytest.mark.parametrize("cls", ["RadixIPLookup", "StaticIPLookup"])
+def test_a_multipath_flow_sent_one_packet_at_a_time_keeps_its_output(make_router, cls):
+    r = _ecmp_router(make_router, cls, "10.0.0.0/8 10.1.0.2 1 10.2.0.2 2")
+    flows = [_udp(0xC0A80000 + i, 0x0A000001 + i, 1024 + i, 53) for i in range(40)]
+    r.element("src").send(flows)
+    together = {p: r.element(f"o{p}").got[:] for p in (1, 2)}
+    for p in (1, 2):
+        r.element(f"o{p}").got.clear()
+    for f in flows:
+        r.element("src").send([f])
+    assert {p: r.element(f"o{p}").got for p in (1, 2)} == together
+    assert together[1] and together[2]
 
 
 def test_the_flow_hash_agrees_with_its_reference_and_ignores_ports_of_later_fragments():

@@ -68,6 +68,16 @@ def test_clicks_ethernet_example(make_router):
     assert r.pool.n_used == 0
 
 
+def test_frames_sent_one_at_a_time_go_where_a_batch_sends_them(make_router):
+    frames = [IPV6, ARP_REP, IPV4, ARP_REQ, IPV4]
+    r, outs = _classify(make_router, ["12/0806 20/0001", "12/0806 20/0002", "12/0800"], [])
+    for f in frames:
+        r.element("src").send([f])
+    assert outs == [[ARP_REQ], [ARP_REP], [IPV4, IPV4]]
+    assert r.element("c").read("drops") == "1"
+    assert r.pool.n_used == 0
+
+
 def test_packets_matching_no_pattern_are_dropped_and_counted(make_router):
     r, outs = _classify(make_router, ["12/0800"], [IPV4, IPV6, ARP_REQ])
     assert outs == [[IPV4]]
