@@ -331,6 +331,10 @@ class KernelTun(BurstSink):
         """Start IP packets at their network header; drop what the device must not get."""
         pool = batch.pool
         idx = batch.idx
+        if self.tap and len(idx) == 1:      # an idle packet: no array work
+            n = int(pool.length[idx[0]])
+            if ETHER_HLEN <= n <= self.mtu + ETHER_HLEN + VLAN_HLEN:
+                return batch
         length = pool.length[idx]
         limit = self.mtu + (ETHER_HLEN + VLAN_HLEN if self.tap else 0)
         if self.offload:        # super-frames may pass the MTU; the kernel segments them

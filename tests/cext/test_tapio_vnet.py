@@ -20,7 +20,7 @@ from vforward import netns as ns
 from vforward.cext import tapio_reference as reference
 from vforward.elements.io.tundevice import enable_offloads, open_device
 from vforward.offload import software_offload
-from vforward.packet import GSO_TCPV4, PacketPool
+from vforward.packet import GSO_SLOT_SIZE, GSO_TCPV4, PacketPool
 
 tapio = pytest.importorskip("vforward.cext.tapio", reason="build with setup.py build_ext --inplace")
 IMPLS = [pytest.param(tapio, id="compiled"), pytest.param(reference, id="reference")]
@@ -102,7 +102,7 @@ def _read_tcp(read, fd, pool, want, timeout=3.0):
 @pytest.mark.parametrize("impl", IMPLS)
 def test_a_super_frame_crosses_whole_to_a_device_with_offloads(vnet_loop, impl):
     fd_a, fd_b = vnet_loop
-    pool = PacketPool(64, slot_size=65535)
+    pool = PacketPool(64, slot_size=GSO_SLOT_SIZE)
     frame = _super_frame(20000)
     _send_super_frame(impl, fd_a, pool, frame, 1448)
     slots = _read_tcp(impl.read_burst_vnet, fd_b, pool, 1)
@@ -118,7 +118,7 @@ def test_a_super_frame_crosses_whole_to_a_device_with_offloads(vnet_loop, impl):
 @pytest.mark.parametrize("impl", IMPLS)
 def test_our_segmentation_matches_the_kernels(vnet_loop, impl):
     fd_a, fd_b = vnet_loop
-    pool = PacketPool(256, slot_size=65535)
+    pool = PacketPool(256, slot_size=GSO_SLOT_SIZE)
     frame = _super_frame(10000, seq=0xFFFFF000, flags=0x19)      # seq wraps; FIN|PSH|ACK
     _send_super_frame(impl, fd_a, pool, frame, 1000)
     slots = _read_tcp(impl.read_burst, fd_b, pool, 10)
@@ -138,7 +138,7 @@ def test_our_segmentation_matches_the_kernels(vnet_loop, impl):
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_write_refuses_offload_state_it_cannot_express(impl):
-    pool = PacketPool(16, slot_size=65535)
+    pool = PacketPool(16, slot_size=GSO_SLOT_SIZE)
     frame = _super_frame(3000)
     r, w = os.pipe()
     try:

@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 from vforward import netns as ns
+from vforward.packet import GSO_SLOT_SIZE
 
 pytestmark = pytest.mark.skipif(shutil.which("iperf3") is None, reason="needs iperf3")
 
@@ -61,7 +62,7 @@ def test_tcp_and_udp_cross_with_offloads_on_one_or_both_sides(make_router, netns
                     f"b :: KernelTap(10.79.0.2/24, NETNS {right}, DEVNAME ob{tag}, "
                     f"OFFLOAD {str(right_offload).lower()});"
                     "a -> b; b -> a;")
-    assert r.pool.slot_size == 65535          # the router sized its pool for super-frames
+    assert r.pool.slot_size == GSO_SLOT_SIZE         # the router sized its pool for super-frames
     with running(r):
         tcp = _iperf(left, right, "10.79.0.2")["end"]["sum_received"]
         back = _iperf(left, right, "10.79.0.2", "-R")["end"]["sum_received"]
