@@ -29,12 +29,15 @@ Conventions shared with the plain-Python twins in `tapio_reference.py`
   `l2_len` (or 4 more behind an 802.1Q tag), for the software fallback in
   gso.pyx.  A packet whose offload annotations cannot be expressed (the
   checksum outside the packet, GSO without a partial checksum, a TCP header
-  past the end) is refused with EINVAL before the kernel sees it.
+  past the end) is refused with EINVAL before the kernel sees it.  The
+  header goes through the packet's headroom when there is room (one
+  plain read or write per frame), else through a second iovec.
 """
 from libc.errno cimport EAGAIN, EINTR, EINVAL, errno
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 from posix.unistd cimport read, write
+from libc.string cimport memcpy
 from posix.uio cimport iovec, readv, writev
 
 import os
@@ -217,8 +220,13 @@ def read_burst_vnet(int fd, pool, Py_ssize_t max_n, Py_ssize_t l2_len=14, headro
         while k < n:
             s = idx[k]
             frame = base + <size_t>s * slot_size + hr
-            iov[1].iov_base = frame
-            r = readv(fd, iov, 2)
+            if hr >= VNET_HDR_LEN:      # the header lands in the headroom: one plain read
+                r = read(fd, frame - VNET_HDR_LEN, room + VNET_HDR_LEN)
+                if r >= VNET_HDR_LEN:
+                    memcpy(hdr, frame - VNET_HDR_LEN, VNET_HDR_LEN)
+            else:
+                iov[1].iov_base = frame
+                r = readv(fd, iov, 2)
             if r <= 0:
                 if r < 0 and errno == EINTR:
                     continue
@@ -330,9 +338,13 @@ def write_burst_vnet(int fd, pool, idx):
                                gtype[s], gsize[s])
             if err:
                 break
-            iov[1].iov_base = frame
-            iov[1].iov_len = length[s]
-            r = writev(fd, iov, 2)
+            if off[s] >= VNET_HDR_LEN:  # the headroom takes the header: one plain write
+                memcpy(frame - VNET_HDR_LEN, hdr, VNET_HDR_LEN)
+                r = write(fd, frame - VNET_HDR_LEN, length[s] + VNET_HDR_LEN)
+            else:
+                iov[1].iov_base = frame
+                iov[1].iov_len = length[s]
+                r = writev(fd, iov, 2)
             if r < 0:
                 if errno == EINTR:
                     continue

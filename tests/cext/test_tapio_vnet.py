@@ -158,3 +158,23 @@ def test_write_refuses_offload_state_it_cannot_express(impl):
     finally:
         os.close(r)
         os.close(w)
+
+
+@pytest.mark.parametrize("vnet_loop", [True], indirect=True)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_without_headroom_for_the_header_a_second_iovec_carries_it(vnet_loop, impl):
+    fd_a, fd_b = vnet_loop
+    pool = PacketPool(64, slot_size=GSO_SLOT_SIZE)
+    frame = _super_frame(5000)
+    batch = pool.from_bytes([frame])
+    s = batch.idx[0]
+    pool.data[s, 4:4 + len(frame)] = pool.data[s, pool.headroom:pool.headroom + len(frame)]
+    pool.off[s] = 4                             # too close to the slot's start for the header
+    pool.csum_start[s], pool.csum_offset[s] = 4 + 34, 16
+    pool.gso_type[s], pool.gso_size[s] = GSO_TCPV4, 1000
+    assert impl.write_burst_vnet(fd_a, pool, batch.idx) == (1, 0)
+    batch.kill()
+    slots = _read_tcp(lambda fd, p, n: impl.read_burst_vnet(fd, p, n, 14, headroom=6), fd_b,
+                      pool, 1)
+    assert len(slots) == 1 and pool.packet_bytes(slots[0]) == frame
+    assert (pool.off[slots[0]], pool.csum_start[slots[0]], pool.gso_size[slots[0]]) == (6, 40, 1000)

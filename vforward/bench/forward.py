@@ -39,11 +39,15 @@ write (the write delivers the frame into dst's stack).
 
 CPUs (two are needed): the load generators (trafgen, iperf3 client and
 server, ping) are pinned to CPU 0; the forwarder to CPU 1 -- the vforward
-or naive process with taskset, and in kernel and afpacket modes the node's
-receive processing with RPS on its veth ends, so that whatever the node
-does runs on CPU 1.  In every mode dst's receive processing runs on CPU 1
-as well (it happens in the context of whoever hands dst the frame), so all
-modes pay the same.  On a shared machine the kernel's softirq work runs
+or naive process with taskset, and in kernel modes the node's receive
+processing with RPS on its veth ends, so that the kernel's forwarding runs
+on CPU 1.  In afpacket mode the node's receive processing (the copy of each
+frame into the packet socket's ring, a NIC's DMA in real life) stays on the
+sender's CPU 0, as a TAP's queueing does in tap mode: with RPS it would run
+in CPU 1's softirq ahead of the forwarder, which then starves under the
+flood (receive livelock: 70-130 kpps forwarded instead of ~900).  In every
+mode dst's receive processing runs on CPU 1 as well (it happens in the
+context of whoever hands dst the frame), so all modes pay the same.  On a shared machine the kernel's softirq work runs
 ahead of every process, while a user-space forwarder takes turns with the
 other processes on its CPU; so the forwarders and load generators run at
 nice -10 (--nice), which gives them most of their CPU without starving the
@@ -244,7 +248,7 @@ class Testbed:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- links ---------------------------------------------------------------
-    def veth_links(self, node_routes: bool, offloads: bool = False) -> None:
+    def veth_links(self, node_routes: bool, offloads: bool = False, rps: bool = True) -> None:
         """src <-veth-> node <-veth-> dst; with node_routes the node's ends carry the
         router's addresses and MACs, without they are bare (an AF_PACKET router's).
         Without offloads, TSO and GRO are off on every end."""
@@ -265,9 +269,9 @@ class Testbed:
                            (self.node, self.node2), (self.dst, self.dst_dev)):
             if not offloads:
                 offloads_off(space, dev)
-        for dev in (self.node1, self.node2):
-            # RPS: the node's receive processing (kernel forwarding, or the copy into a
-            # packet socket's ring) runs on the forwarder's CPU.
+        for dev in (self.node1, self.node2) if rps else ():
+            # RPS: the node's receive processing (kernel forwarding) runs on the
+            # forwarder's CPU.
             ns.run(self.node, "sh", "-c", f"echo {1 << FWD_CPU:x} > "
                                           f"/sys/class/net/{dev}/queues/rx-0/rps_cpus")
 
@@ -364,7 +368,7 @@ class VforwardForwarder(Forwarder):
         bed = self.bed
         ctl = os.path.join(bed.tmp, f"{self.mode}.sock")
         if self.rings:
-            bed.veth_links(node_routes=False)
+            bed.veth_links(node_routes=False, rps=False)
             config = os.path.join(bed.tmp, "router-rings.click")
             with open(ROUTER_CONFIG) as f:
                 text = ring_variant(f.read())
