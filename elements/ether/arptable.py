@@ -20,6 +20,11 @@ from vforward.element import Element, HandlerError, read_handler, write_handler
 
 from .ethernet import BROADCAST_MAC, unparse_ip, unparse_mac
 
+try:
+    from vforward.cext import ether as _ether
+except ImportError:     # not built yet: the plain-Python twin does the same, slower
+    from vforward.cext import ether_reference as _ether
+
 # Click's defaults (ARPTable, ARPQuerier).
 DEFAULT_CAPACITY = 2048
 DEFAULT_TIMEOUT = 300.0
@@ -182,6 +187,20 @@ class ARPTable(Element):
             ok &= self._live[r] + self.timeout >= now
         known[found] = ok
         return rows, known
+
+    def frame_known(self, pool, idx: np.ndarray, src_mac: np.ndarray, now: float,
+                    poll_timeout: float, out: np.ndarray) -> int:
+        """Push the Ethernet header (next hop's MAC, src_mac, IPv4) on every packet
+        whose next hop is known, unexpired and not due for a refresh query, in one
+        compiled pass; out[i] = 1 marks those.  Returns how many."""
+        if self._index_dirty:
+            self._rebuild_index()
+        if not len(self._sorted_ips):
+            return 0
+        return _ether.frame_known(
+            pool, idx, self._sorted_ips, self._sorted_rows, self._known.view(np.uint8),
+            self._live, self._mac, src_mac, now - self.timeout if self.timeout else -np.inf,
+            now - poll_timeout if poll_timeout else -np.inf, out)
 
     def known_row(self, ip: int, now: float) -> int:
         """lookup for one address: its row when it has a valid, unexpired mapping,
