@@ -4,7 +4,9 @@
 `RxRing` maps a TPACKET_V3 receive ring (blocks of variable-length frames
 that the kernel hands over whole) and copies frames into pool slots: one
 memcpy per frame, straight to the slot's headroom, with length, ts_ns and
-ptype set from the frame's header.  `TxRing` maps a TPACKET_V2 transmit
+ptype set from the frame's header.  `RxFrameRing` does the same over a
+TPACKET_V2 receive ring, whose fixed-size frames the kernel hands over one
+at a time: no block timeout, so no latency added at low rates.  `TxRing` maps a TPACKET_V2 transmit
 ring (fixed-size frames), copies a batch into free frames and asks the
 kernel to send them all with one send().
 
@@ -63,6 +65,8 @@ cdef extern from "<linux/if_packet.h>" nogil:
         uint32_t tp_snaplen
         uint16_t tp_mac
         uint16_t tp_net
+        uint32_t tp_sec
+        uint32_t tp_nsec
     cdef struct sockaddr_ll:
         uint8_t sll_pkttype
     size_t TPACKET_ALIGN(size_t)
@@ -104,6 +108,8 @@ cdef size_t _TX_DATA_OFFSET = TPACKET_ALIGN(sizeof(tpacket2_hdr))
 TX_DATA_OFFSET = _TX_DATA_OFFSET
 # Where the sockaddr_ll sits behind each tpacket3_hdr in an RX block.
 cdef size_t _RX_SLL_OFFSET = TPACKET_ALIGN(sizeof(tpacket3_hdr))
+# ... and behind each tpacket2_hdr in an RX frame.
+cdef size_t _RX2_SLL_OFFSET = TPACKET_ALIGN(sizeof(tpacket2_hdr))
 
 
 cdef inline void _complete_checksum(uint8_t* frame, uint32_t n, uint32_t start,
@@ -274,6 +280,140 @@ cdef class RxRing:
                 self._block += 1
                 if self._block == self._block_nr:
                     self._block = 0
+        return n
+
+    def receive(self, pool, slots):
+        """Copy the next frames into pool slots `slots` (uint32); return how many."""
+        cdef uint8_t[:, ::1] data = pool.data
+        cdef uint16_t[::1] off = pool.off
+        cdef uint16_t[::1] length = pool.length
+        cdef uint64_t[::1] ts = pool.ts_ns
+        cdef uint8_t[::1] ptype = pool.ptype
+        cdef const uint32_t[::1] s = slots
+        cdef uint16_t headroom = pool.headroom
+        cdef uint32_t room = min(<uint32_t>(pool.slot_size - pool.headroom), self.max_len)
+        cdef Py_ssize_t n, max_n = s.shape[0]
+        if max_n == 0:
+            return 0
+        with nogil:
+            n = self._walk(&data[0, 0], data.shape[1], &off[0], &length[0], &ts[0], &ptype[0],
+                           &s[0], max_n, headroom, room)
+        return n
+
+    def discard(self, Py_ssize_t max_n):
+        """Drop up to max_n ready frames (when the pool has no free slot); return how many."""
+        cdef Py_ssize_t n
+        with nogil:
+            n = self._walk(NULL, 0, NULL, NULL, NULL, NULL, NULL, max_n, 0, 0xFFFFFFFF)
+        return n
+
+
+cdef class RxFrameRing:
+    """The receive side of a TPACKET_V2 ring already set up on socket `fd`.
+
+    RxFrameRing(fd, block_size, block_nr, frame_size, ignore_outgoing=True, vnet_hdr=False)
+
+    The same methods and counters as RxRing; frames are fixed-size slots of
+    the ring, each handed over (and given back) on its own.
+    """
+    cdef uint8_t* _map
+    cdef size_t _map_len
+    cdef uint32_t _frame_size
+    cdef uint32_t _per_block
+    cdef uint32_t _block_size
+    cdef uint32_t _frame_nr
+    cdef uint32_t _frame         # the next frame to read
+    cdef public bint ignore_outgoing
+    cdef readonly bint vnet_hdr
+    cdef public uint32_t max_len
+    cdef public uint64_t outgoing
+    cdef public uint64_t too_long
+    cdef public uint64_t checksummed
+
+    def __cinit__(self, int fd, uint32_t block_size, uint32_t block_nr, uint32_t frame_size,
+                  bint ignore_outgoing=True, bint vnet_hdr=False):
+        if frame_size == 0 or block_size < frame_size or block_nr == 0:
+            raise ValueError("an RX frame ring needs blocks of at least one nonzero frame")
+        self._map_len = <size_t>block_size * block_nr
+        self._map = _map_ring(fd, self._map_len)
+        self._frame_size = frame_size
+        self._block_size = block_size
+        self._per_block = block_size // frame_size
+        self._frame_nr = self._per_block * block_nr
+        self.ignore_outgoing = ignore_outgoing
+        self.vnet_hdr = vnet_hdr
+        self.max_len = 0xFFFF
+
+    def __dealloc__(self):
+        if self._map != NULL:
+            munmap(self._map, self._map_len)
+
+    def close(self):
+        """Unmap the ring; later calls receive nothing."""
+        if self._map != NULL:
+            munmap(self._map, self._map_len)
+            self._map = NULL
+
+    @property
+    def frame_nr(self):
+        return self._frame_nr
+
+    cdef inline tpacket2_hdr* _at(self, uint32_t i) noexcept nogil:
+        return <tpacket2_hdr*>(self._map + <size_t>(i // self._per_block) * self._block_size
+                               + <size_t>(i % self._per_block) * self._frame_size)
+
+    def pending_blocks(self):
+        """Frames now handed to user space (ready to read), for tests and stats."""
+        cdef uint32_t i, n = 0
+        if self._map == NULL:
+            return 0
+        for i in range(self._frame_nr):
+            if vf_load_acquire(&self._at(i).tp_status) & TP_STATUS_USER:
+                n += 1
+        return n
+
+    cdef Py_ssize_t _walk(self, uint8_t* data, Py_ssize_t stride, uint16_t* off,
+                          uint16_t* length, uint64_t* ts, uint8_t* ptype,
+                          const uint32_t* slots, Py_ssize_t max_n, uint16_t headroom,
+                          uint32_t room) noexcept nogil:
+        """Take up to max_n frames; copy them to slots when slots is not NULL."""
+        cdef Py_ssize_t n = 0
+        cdef tpacket2_hdr* hdr
+        cdef uint8_t pkttype
+        cdef uint32_t snap, slot
+        cdef uint8_t* dst
+        cdef virtio_net_hdr* vh
+        if self._map == NULL:
+            return 0
+        while n < max_n:
+            hdr = self._at(self._frame)
+            if not (vf_load_acquire(&hdr.tp_status) & TP_STATUS_USER):
+                break           # the kernel has not filled this frame yet
+            pkttype = (<sockaddr_ll*>(<uint8_t*>hdr + _RX2_SLL_OFFSET)).sll_pkttype
+            snap = hdr.tp_snaplen
+            if pkttype == PACKET_OUTGOING and self.ignore_outgoing:
+                self.outgoing += 1
+            elif snap < hdr.tp_len or snap > room:
+                self.too_long += 1
+            else:
+                if slots != NULL:
+                    slot = slots[n]
+                    dst = data + <size_t>slot * stride + headroom
+                    memcpy(dst, <uint8_t*>hdr + hdr.tp_mac, snap)
+                    if self.vnet_hdr:
+                        vh = <virtio_net_hdr*>(<uint8_t*>hdr + hdr.tp_mac - sizeof(virtio_net_hdr))
+                        if vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM:
+                            _complete_checksum(dst, snap, vh.csum_start, vh.csum_offset)
+                            self.checksummed += 1
+                    off[slot] = headroom
+                    length[slot] = <uint16_t>snap
+                    ts[slot] = <uint64_t>hdr.tp_sec * 1000000000ULL + hdr.tp_nsec
+                    ptype[slot] = pkttype
+                n += 1
+            vf_store_release(&hdr.tp_status, TP_STATUS_KERNEL)
+            self._frame += 1
+            if self._frame == self._frame_nr:
+                self._frame = 0
         return n
 
     def receive(self, pool, slots):

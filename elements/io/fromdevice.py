@@ -68,6 +68,8 @@ class FromDevice(Element):
                           minimum-size frame).
       BLOCK_TIMEOUT (time, default 1ms) the kernel hands a partly filled block
                           over after this long: the latency added at low rates.
+                          0 uses a TPACKET_V2 ring instead, whose frames are
+                          handed over one at a time, at once (lowest latency).
 
     Handlers:
       count (read)          packets emitted
@@ -124,7 +126,7 @@ class FromDevice(Element):
         self._sock = packetsocket.open_receiver(
             self.devname, self.netns, ring=self.ring, promisc=self.promisc,
             outbound=self.outbound, block_size=self.block_size, block_nr=self.ring_blocks,
-            block_timeout_ms=max(1, round(self.block_timeout * 1000)))
+            block_timeout_ms=0 if self.block_timeout == 0 else max(1, round(self.block_timeout * 1000)))
         self._rx = self._sock.rx
         self._rx.max_len = self.snaplen
         self.router.add_reader(self._sock.fd, self._readable)

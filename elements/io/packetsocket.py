@@ -6,7 +6,8 @@ one device.  The `PacketSocket` they return carries the socket and the
 object that moves packets through it:
 
 - receive: a TPACKET_V3 block ring walked by the compiled `RxRing`
-  (cext/afpacket.pyx);
+  (cext/afpacket.pyx), or with no block timeout a TPACKET_V2 frame ring
+  walked by `RxFrameRing`;
 - send: a TPACKET_V2 frame ring filled by the compiled `TxRing`, with
   PACKET_QDISC_BYPASS when the kernel has it;
 - with ring=False, or when the kernel refuses a ring, the per-packet
@@ -174,7 +175,10 @@ def open_receiver(devname: str, netns: str | None = None, *, ring: bool = True,
     Frames the host sends out of the device are skipped unless outbound is
     true (with PACKET_IGNORE_OUTGOING in the kernel when it has it, so they
     are never even copied).  A block is handed over when full or after
-    block_timeout_ms, so that is the latency added at low rates.
+    block_timeout_ms, so that is the latency added at low rates; with
+    block_timeout_ms 0 the ring is TPACKET_V2 instead, whose fixed-size
+    frames (each large enough for an MTU-sized frame) are handed over one
+    at a time, at once.
     """
     if block_size <= 0 or block_size % mmap.PAGESIZE:
         raise DeviceError(f"ring block size {block_size} is not a multiple of the "
@@ -189,7 +193,23 @@ def open_receiver(devname: str, netns: str | None = None, *, ring: bool = True,
         vnet = _set_optional(sock, PACKET_VNET_HDR)
         rx = None
         method = "plain socket, one recvmsg per packet"
-        if ring and _set_optional(sock, PACKET_VERSION, TPACKET_V3):
+        if ring and block_timeout_ms == 0 and _set_optional(sock, PACKET_VERSION, TPACKET_V2):
+            frame_size = RX_FRAME_SIZE
+            while frame_size < device_mtu(sock, devname) + 18 + 128:
+                frame_size *= 2          # 18: Ethernet header and a VLAN tag; 128: ring headers
+            block_size = max(block_size, frame_size)
+            frames = block_size // frame_size * block_nr
+            req = struct.pack("4I", block_size, block_nr, frame_size, frames)
+            if _set_optional(sock, PACKET_RX_RING, req):
+                try:
+                    rx = afpacket.RxFrameRing(sock.fileno(), block_size, block_nr, frame_size,
+                                              not outbound, vnet)
+                except OSError as e:
+                    raise DeviceError(f"cannot map the {frames}-frame receive ring of "
+                                      f"{_where(devname, netns)}: {e.strerror}; "
+                                      "lower RING_BLOCKS or BLOCK_SIZE") from None
+                method = f"TPACKET_V2 ring, {frames} frames of {frame_size} bytes"
+        elif ring and _set_optional(sock, PACKET_VERSION, TPACKET_V3):
             frames = block_size // RX_FRAME_SIZE * block_nr
             req = struct.pack("7I", block_size, block_nr, RX_FRAME_SIZE, frames,
                               max(1, block_timeout_ms), 0, 0)

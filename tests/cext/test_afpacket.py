@@ -335,3 +335,39 @@ def test_checksums_left_to_the_device_are_completed_by_both(link):
         udp.close()
         ring.close()
         plain.close()
+
+
+def test_frame_ring_receives_what_the_reference_does_at_once(link):
+    """block_timeout_ms 0: a TPACKET_V2 ring, each frame readable as soon as it arrives
+    (no block to wait for), the same bytes and types as the plain socket, across the
+    ring's end more than once."""
+    nx, x, ny, y, mac = link
+    ring = packetsocket.open_receiver(y, ny, block_size=8192, block_nr=4, block_timeout_ms=0)
+    plain = packetsocket.open_receiver(y, ny, ring=False)
+    assert isinstance(ring.rx, afpacket.RxFrameRing) and "TPACKET_V2" in ring.method
+    tx = raw_socket(nx, x)
+    try:
+        pool_k, pool_r = PacketPool(512), PacketPool(512)
+        frames, types = random_frames(random.Random(11), 40, mac)
+        tx.send(frames[0])
+        deadline = time.monotonic() + 0.05     # well under any block timeout
+        while ring.rx.pending_blocks() == 0 and time.monotonic() < deadline:
+            pass
+        assert ring.rx.pending_blocks() == 1
+        kb, kt, _ = drain(ring.rx, pool_k, 1)
+        rb, _, _ = drain(plain.rx, pool_r, 1)
+        assert kb == rb == frames[:1]
+        for r in range(3):                      # 16 frames in the ring: wraps around
+            part = frames[1 + 12 * r:13 + 12 * r]
+            for f in part:
+                tx.send(f)
+            kb, kt, _ = drain(ring.rx, pool_k, len(part))
+            rb, rt, _ = drain(plain.rx, pool_r, len(part))
+            assert kb == rb == part
+            assert kt == rt == types[1 + 12 * r:13 + 12 * r]
+        assert ring.rx.pending_blocks() == 0
+        assert pool_k.n_used == pool_r.n_used == 0
+    finally:
+        tx.close()
+        ring.close()
+        plain.close()

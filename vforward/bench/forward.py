@@ -433,7 +433,7 @@ def ring_variant(text: str) -> str:
         text, n = re.subn(
             rf"^if{i} :: KernelTap\([^;]*\);$",
             f"if{i} :: {{ input -> ToDevice($DEV{i}, NETNS $NS{i}); "
-            f"FromDevice($DEV{i}, NETNS $NS{i}, PROMISC true) -> output }};",
+            f"FromDevice($DEV{i}, NETNS $NS{i}, PROMISC true, BLOCK_TIMEOUT 0) -> output }};",
             text, flags=re.M)
         if n != 1:
             raise BenchError(f"{ROUTER_CONFIG}: expected one line 'if{i} :: KernelTap(...);' "
