@@ -24,7 +24,9 @@ between the hosts changes:
   afpacket  the veth topology of `kernel`, with the node's kernel not
             forwarding (its veth ends have no addresses) and the same
             router.click running in front of them, its two KernelTaps
-            swapped for FromDevice/ToDevice pairs (AF_PACKET rings).
+            swapped for FromDevice/ToDevice pairs (AF_PACKET rings; the
+            receive ring per frame, BLOCK_TIMEOUT 0, so that no block
+            timeout adds to the RTT).
   naive     bench/naive_forwarder.py on TAP devices as in `tap`: the
             per-packet asyncio router one writes first (the floor).
 
