@@ -78,3 +78,25 @@ def test_tcp_and_udp_cross_with_offloads_on_one_or_both_sides(make_router, netns
         assert int(b.read("tx_count")) > int(a.read("count"))
     assert a.read("drops") == b.read("drops") == "0"
     assert r.pool.n_used == 0
+
+
+@pytest.mark.parametrize("right_offload", [True, False], ids=["both", "left-only"])
+def test_tun_devices_with_offloads_route_tcp(make_router, netns, right_offload):
+    """KernelTun OFFLOAD: IP super-frames with no Ethernet header (the network
+    header is where the frame starts) between two routed namespaces."""
+    left, right = netns("ul"), netns("ur")
+    tag = uuid.uuid4().hex[:8]
+    r = make_router(f"a :: KernelTun(10.81.1.1/24, 10.81.1.254, NETNS {left}, DEVNAME ua{tag}, "
+                    "OFFLOAD true);"
+                    f"b :: KernelTun(10.81.2.1/24, 10.81.2.254, NETNS {right}, DEVNAME ub{tag}, "
+                    f"OFFLOAD {str(right_offload).lower()});"
+                    "a[0] -> b; b[0] -> a; a[1] -> Discard; b[1] -> Discard;")
+    with running(r):
+        tcp = _iperf(left, right, "10.81.2.1")["end"]["sum_received"]
+    a, b = r.element("a"), r.element("b")
+    assert tcp["bytes"] > 5_000_000
+    assert int(a.read("gso_count")) > 0
+    if not right_offload:
+        assert int(b.read("tx_count")) > int(a.read("count"))
+    assert a.read("drops") == b.read("drops") == "0"
+    assert r.pool.n_used == 0
