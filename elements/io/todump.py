@@ -21,6 +21,8 @@ class ToDump(Element):
     before an ENCAP IP ToDump to drop the link header), at most SNAPLEN of
     them; its wire length is the packet's length.  Each batch becomes one
     write; the file is flushed and closed when the router shuts down.
+    A TCP super-frame from a device with offloads is written whole, with
+    its checksum unfinished, as tcpdump shows it on such a device.
 
     On a push input, packets go on to the output if one is connected and
     are freed otherwise.  On a pull input with no output, ToDump pulls
