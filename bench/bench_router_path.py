@@ -136,21 +136,21 @@ def sweep_cache() -> None:
     _SWEEP[::64] += 1
 
 
-def measure(router: Router, name: str, rounds: int, cold: bool = False) -> float:
-    """Median seconds for one frame from the receiving to the sending device."""
+def measure(router: Router, name: str, rounds: int, cold: bool = False, batch: int = 1) -> float:
+    """Median seconds per frame from the receiving to the sending device, `batch` at a time."""
     entry, frame, _, _, _ = PATHS[name]
     push = router.element(entry).push
     pool = router.pool
     times = []
     for _ in range(rounds):
-        b = pool.from_bytes([frame])
+        b = pool.from_bytes([frame] * batch)
         if cold:
             sweep_cache()
         t0 = time.perf_counter()
         push(0, b)
         times.append(time.perf_counter() - t0)
     assert pool.n_used == 0, f"{name}: {pool.n_used} slots still in use after the rounds"
-    return statistics.median(times)
+    return statistics.median(times) / batch
 
 
 def main() -> None:
@@ -159,6 +159,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3000)
     ap.add_argument("--cold", action="store_true", help="also time pushes after a cache sweep")
     ap.add_argument("--profile", choices=sorted(PATHS), help="cProfile one path instead")
+    ap.add_argument("--batch", type=int, default=1,
+                    help="frames per push (256: the cost per packet under load)")
     a = ap.parse_args()
     load_builtin()
     router = new_router()
@@ -169,19 +171,20 @@ def main() -> None:
         import pstats
         prof = cProfile.Profile()
         prof.enable()
-        measure(router, a.profile, a.rounds)
+        measure(router, a.profile, a.rounds, batch=a.batch)
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return
     print(f"{'path':<10}{'warm us':>10}" + (f"{'cold us':>10}" if a.cold else ""))
     for name in PATHS:
-        warm = measure(router, name, a.rounds)
-        line = f"{name:<10}{warm * 1e6:>10.1f}"
+        warm = measure(router, name, a.rounds, batch=a.batch)
+        line = f"{name:<10}{warm * 1e6:>10.3f}"
         if a.cold:
-            line += f"{measure(router, name, max(20, a.rounds // 50), cold=True) * 1e6:>10.1f}"
+            cold = measure(router, name, max(20, a.rounds // 50), cold=True, batch=a.batch)
+            line += f"{cold * 1e6:>10.3f}"
         print(line)
     router.close()
-    print("(median per packet at batch 1, device I/O excluded)")
+    print(f"(median per packet at batch {a.batch}, device I/O excluded)")
 
 
 if __name__ == "__main__":
