@@ -15,6 +15,7 @@ import uuid
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from vforward import netns as ns
 from vforward.cext import tapio_reference as reference
@@ -178,3 +179,46 @@ def test_without_headroom_for_the_header_a_second_iovec_carries_it(vnet_loop, im
                       pool, 1)
     assert len(slots) == 1 and pool.packet_bytes(slots[0]) == frame
     assert (pool.off[slots[0]], pool.csum_start[slots[0]], pool.gso_size[slots[0]]) == (6, 40, 1000)
+
+
+_annotations = st.tuples(
+    st.integers(0, 200),                           # csum_start, from the packet's start (0: none)
+    st.sampled_from([0, 6, 16, 255]),              # csum_offset
+    st.sampled_from([0, 1, 3, 4, 5, 0x81]),        # gso_type
+    st.sampled_from([0, 1, 536, 1448]))            # gso_size
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.binary(min_size=1, max_size=600), _annotations), min_size=1,
+                max_size=12),
+       st.sampled_from([4, 64, 128]))
+def test_both_implementations_agree_on_random_annotations(packets, headroom):
+    """Random bytes with random, often impossible, offload annotations written to a
+    packet pipe, then read back: both write the same headers (or refuse at the same
+    packet) and read the same annotations back."""
+    results = []
+    for impl in (reference, tapio):
+        pool = PacketPool(64)
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_DIRECT)
+        try:
+            sent = []
+            for body, (start, offset, gtype, gsize) in packets:
+                b = pool.from_bytes([body])
+                s = b.idx[0]
+                pool.data[s, headroom:headroom + len(body)] = list(body)
+                pool.off[s] = headroom
+                pool.csum_start[s] = headroom + start if start else 0
+                pool.csum_offset[s], pool.gso_type[s], pool.gso_size[s] = offset, gtype, gsize
+                sent.append(impl.write_burst_vnet(w, pool, b.idx))
+                b.kill()
+            idx = impl.read_burst_vnet(r, pool, 64, 14, headroom=headroom)
+            got = [(pool.packet_bytes(int(s)), int(pool.csum_start[s]), int(pool.csum_offset[s]),
+                    int(pool.gso_type[s]), int(pool.gso_size[s]), int(pool.nh[s])) for s in idx]
+            results.append((sent, got))
+            pool.free(idx)
+            assert pool.n_used == 0
+        finally:
+            os.close(r)
+            os.close(w)
+    assert results[0] == results[1]
+    assert len(results[0][1]) == sum(n for n, _ in results[0][0])
