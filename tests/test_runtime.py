@@ -114,15 +114,15 @@ def test_a_router_group_runs_several_graphs_on_one_loop():
 
 
 def test_a_polling_router_calls_its_readers_without_readiness(make_router):
-    """poll: a reader runs on every turn of the loop, though its fd never becomes readable;
-    without poll it never runs; after remove_reader it stops."""
+    """poll: a device's reader runs on every turn of the loop, though its fd never
+    becomes readable; without poll it never runs; after remove_reader it stops."""
     r_fd, w_fd = os.pipe()
     try:
         for poll, expect_calls in ((True, True), (False, False)):
             router = make_router("Idle -> Discard;")
             router.poll = poll
             calls = []
-            router.add_reader(r_fd, lambda: calls.append(1))
+            router.add_reader(r_fd, lambda: calls.append(1), poll=True)
             router.call_later(0.05, router.remove_reader, r_fd)
             router.call_later(0.1, router.stop)
             router.run()

@@ -7,10 +7,11 @@ sleep until woken (a Queue wakes its puller when it stops being empty).
 There is no per-packet scheduling in Python: each callback moves a batch.
 
 With `poll` the router busy-polls instead of sleeping, as VPP's polling
-rx-mode and DPDK do: every fd reader is also called on every turn of the
-loop, so a packet waiting on a device is taken within microseconds rather
-than after the kernel wakes the process up (tens to hundreds of µs on an
-idle CPU), at the price of one CPU at 100%.
+rx-mode and DPDK do: the packet devices' readers (those added with
+poll=True) are called on every turn of the loop instead of on readiness,
+so a packet waiting on a device is taken within microseconds rather than
+after the kernel wakes the process up (tens to hundreds of µs on an idle
+CPU), at the price of one CPU at 100%.
 """
 from __future__ import annotations
 
@@ -97,14 +98,18 @@ class Router:
     def new_task(self, callback, element: Element | None = None) -> Task:
         return Task(self, callback, element)
 
-    def add_reader(self, fd: int, callback) -> None:
-        self.loop.add_reader(fd, callback)
-        if self.poll:
+    def add_reader(self, fd: int, callback, poll: bool = False) -> None:
+        """Call callback when fd is readable.  With poll (a packet device whose
+        callback returns at once when nothing waits), a polling router calls it
+        on every turn instead."""
+        if self.poll and poll:
             self._pollers[fd] = callback
+        else:
+            self.loop.add_reader(fd, callback)
 
     def remove_reader(self, fd: int) -> None:
-        self.loop.remove_reader(fd)
-        self._pollers.pop(fd, None)
+        if self._pollers.pop(fd, None) is None:
+            self.loop.remove_reader(fd)
 
     def _poll_turn(self) -> None:
         """Call every reader (they return at once when nothing waits), then again."""

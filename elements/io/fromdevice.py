@@ -129,7 +129,7 @@ class FromDevice(Element):
             block_timeout_ms=0 if self.block_timeout == 0 else max(1, round(self.block_timeout * 1000)))
         self._rx = self._sock.rx
         self._rx.max_len = self.snaplen
-        self.router.add_reader(self._sock.fd, self._readable)
+        self.router.add_reader(self._sock.fd, self._readable, poll=True)
 
     def cleanup(self):
         if self._sock is not None:

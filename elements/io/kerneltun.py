@@ -249,7 +249,7 @@ class KernelTun(BurstSink):
         else:
             self._read_burst = self.io.read_burst
             self._start_writer(dev.fd, self.io)
-        self.router.add_reader(dev.fd, self._on_readable)
+        self.router.add_reader(dev.fd, self._on_readable, poll=True)
         self._reading = True
         self._start_pulling()
 

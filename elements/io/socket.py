@@ -237,7 +237,7 @@ class Socket(BurstSink):
         fd = self._sock.fileno()
         self._start_writer(fd, s)
         if self.n_outputs:
-            self.router.add_reader(fd, self._on_readable)
+            self.router.add_reader(fd, self._on_readable, poll=True)
             self._reading = True
         self._start_pulling()
 
