@@ -24,7 +24,7 @@ touched only between the two.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
-from libc.errno cimport errno
+from libc.errno cimport EINVAL, errno
 
 cdef extern from "<sys/mman.h>" nogil:
     void* mmap(void* addr, size_t length, int prot, int flags, int fd, long offset)
@@ -102,6 +102,9 @@ cdef extern from *:
     void vf_store_release(uint32_t* p, uint32_t v) nogil
 
 
+include "vnethdr.pxi"
+
+
 # Where frame data starts in a TX frame (no PACKET_TX_HAS_OFF): right after
 # the aligned tpacket2_hdr, as packet(7) and the kernel's tpacket_fill_skb say.
 cdef size_t _TX_DATA_OFFSET = TPACKET_ALIGN(sizeof(tpacket2_hdr))
@@ -164,7 +167,9 @@ cdef class RxRing:
     a virtio_net_hdr), a frame whose TCP/UDP checksum the sender left to the
     device -- any local traffic on veth -- gets its checksum filled in while
     it is copied, so it can go out of another device intact; `checksummed`
-    counts them.
+    counts them.  With keep_offload as well, the header's state goes into
+    the pool's offload annotations instead (FromDevice OFFLOAD: super-frames
+    stay whole, the sink finishes or passes them on).
     """
     cdef uint8_t* _map
     cdef size_t _map_len
@@ -180,6 +185,7 @@ cdef class RxRing:
     cdef public uint64_t outgoing
     cdef public uint64_t too_long
     cdef public uint64_t checksummed
+    cdef public bint keep_offload
 
     def __cinit__(self, int fd, uint32_t block_size, uint32_t block_nr, bint ignore_outgoing=True,
                   bint vnet_hdr=False):
@@ -226,7 +232,8 @@ cdef class RxRing:
     cdef Py_ssize_t _walk(self, uint8_t* data, Py_ssize_t stride, uint16_t* off,
                           uint16_t* length, uint64_t* ts, uint8_t* ptype,
                           const uint32_t* slots, Py_ssize_t max_n, uint16_t headroom,
-                          uint32_t room) noexcept nogil:
+                          uint32_t room, uint16_t* cstart, uint8_t* coff, uint8_t* gtype,
+                          uint16_t* gsize, uint16_t* nh) noexcept nogil:
         """Take up to max_n frames; copy them to slots when slots is not NULL."""
         cdef Py_ssize_t n = 0
         cdef uint8_t* base
@@ -262,7 +269,11 @@ cdef class RxRing:
                         slot = slots[n]
                         dst = data + <size_t>slot * stride + headroom
                         memcpy(dst, <uint8_t*>hdr + hdr.tp_mac, snap)
-                        if self.vnet_hdr:
+                        if self.vnet_hdr and self.keep_offload and cstart != NULL:
+                            _take_vnet(<uint8_t*>hdr + hdr.tp_mac - VNET_HDR_LEN, headroom,
+                                       14, dst, snap, &cstart[slot], &coff[slot],
+                                       &gtype[slot], &gsize[slot], &nh[slot])
+                        elif self.vnet_hdr:
                             vh = <virtio_net_hdr*>(<uint8_t*>hdr + hdr.tp_mac
                                                    - sizeof(virtio_net_hdr))
                             if vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM:
@@ -293,18 +304,25 @@ cdef class RxRing:
         cdef uint16_t headroom = pool.headroom
         cdef uint32_t room = min(<uint32_t>(pool.slot_size - pool.headroom), self.max_len)
         cdef Py_ssize_t n, max_n = s.shape[0]
+        cdef uint16_t[::1] cstart = pool.csum_start
+        cdef uint8_t[::1] coff = pool.csum_offset
+        cdef uint8_t[::1] gtype = pool.gso_type
+        cdef uint16_t[::1] gsize = pool.gso_size
+        cdef uint16_t[::1] nh = pool.nh
         if max_n == 0:
             return 0
         with nogil:
             n = self._walk(&data[0, 0], data.shape[1], &off[0], &length[0], &ts[0], &ptype[0],
-                           &s[0], max_n, headroom, room)
+                           &s[0], max_n, headroom, room, &cstart[0], &coff[0], &gtype[0],
+                           &gsize[0], &nh[0])
         return n
 
     def discard(self, Py_ssize_t max_n):
         """Drop up to max_n ready frames (when the pool has no free slot); return how many."""
         cdef Py_ssize_t n
         with nogil:
-            n = self._walk(NULL, 0, NULL, NULL, NULL, NULL, NULL, max_n, 0, 0xFFFFFFFF)
+            n = self._walk(NULL, 0, NULL, NULL, NULL, NULL, NULL, max_n, 0, 0xFFFFFFFF,
+                           NULL, NULL, NULL, NULL, NULL)
         return n
 
 
@@ -445,7 +463,13 @@ cdef class RxFrameRing:
 cdef class TxRing:
     """The transmit side of a TPACKET_V2 ring already set up on socket `fd`.
 
-    TxRing(fd, block_size, block_nr, frame_size)
+    TxRing(fd, block_size, block_nr, frame_size, vnet_hdr=False)
+
+    With vnet_hdr (the socket has PACKET_VNET_HDR) each frame starts with a
+    virtio_net_hdr made from the packet's offload annotations, so a TCP
+    super-frame leaves whole and the device (or the kernel) segments it; a
+    packet whose annotations cannot be expressed is dropped and counted in
+    `rejected`.
 
     send(pool, idx, start=0) copies packets idx[start:] into free frames, in
     order, until the ring is full, then flushes them with one send(); it
@@ -466,8 +490,10 @@ cdef class TxRing:
     cdef public uint64_t too_long
     cdef public uint64_t rejected
     cdef public int last_errno
+    cdef readonly bint vnet_hdr
 
-    def __cinit__(self, int fd, uint32_t block_size, uint32_t block_nr, uint32_t frame_size):
+    def __cinit__(self, int fd, uint32_t block_size, uint32_t block_nr, uint32_t frame_size,
+                  bint vnet_hdr=False):
         if frame_size <= _TX_DATA_OFFSET or block_size < frame_size or block_nr == 0:
             raise ValueError("a TX ring needs frames larger than their header and blocks "
                              "holding at least one frame")
@@ -478,6 +504,7 @@ cdef class TxRing:
         self._frame_size = frame_size
         self._frames_per_block = block_size // frame_size
         self._frame_nr = self._frames_per_block * block_nr
+        self.vnet_hdr = vnet_hdr
 
     def __dealloc__(self):
         if self._map != NULL:
@@ -494,8 +521,8 @@ cdef class TxRing:
 
     @property
     def frame_room(self):
-        """Most bytes one frame carries."""
-        return self._frame_size - _TX_DATA_OFFSET
+        """Most packet bytes one frame carries."""
+        return self._frame_size - _TX_DATA_OFFSET - (VNET_HDR_LEN if self.vnet_hdr else 0)
 
     cdef inline tpacket2_hdr* _frame(self, uint32_t i) noexcept nogil:
         return <tpacket2_hdr*>(self._map + <size_t>(i // self._frames_per_block) * self._block_size
@@ -533,11 +560,18 @@ cdef class TxRing:
         cdef const uint16_t[::1] off = pool.off
         cdef const uint16_t[::1] length = pool.length
         cdef const uint32_t[::1] ix = idx
+        cdef const uint16_t[::1] cstart = pool.csum_start
+        cdef const uint8_t[::1] coff = pool.csum_offset
+        cdef const uint8_t[::1] gtype = pool.gso_type
+        cdef const uint16_t[::1] gsize = pool.gso_size
         cdef Py_ssize_t i = start, end = ix.shape[0], stride = data.shape[1]
-        cdef uint32_t room = self._frame_size - _TX_DATA_OFFSET
+        cdef uint32_t hlen = VNET_HDR_LEN if self.vnet_hdr else 0
+        cdef uint32_t room = self._frame_size - _TX_DATA_OFFSET - hlen
         cdef uint32_t slot, status, plen
         cdef uint32_t queued = 0
         cdef tpacket2_hdr* fr
+        cdef uint8_t* dst
+        cdef const uint8_t* src
         if self._map == NULL or i >= end:
             return 0, 0
         with nogil:
@@ -554,10 +588,16 @@ cdef class TxRing:
                 if plen > room:
                     self.too_long += 1
                     continue
-                memcpy(<uint8_t*>fr + _TX_DATA_OFFSET,
-                       &data[0, 0] + <size_t>slot * stride + off[slot], plen)
-                fr.tp_len = plen
-                fr.tp_snaplen = plen
+                dst = <uint8_t*>fr + _TX_DATA_OFFSET
+                src = &data[0, 0] + <size_t>slot * stride + off[slot]
+                if hlen:        # PACKET_VNET_HDR: the frame starts with its offload state
+                    if _vnet_header(dst, src, plen, cstart[slot], off[slot], coff[slot],
+                                    gtype[slot], gsize[slot]):
+                        self.rejected += 1
+                        continue
+                memcpy(dst + hlen, src, plen)
+                fr.tp_len = plen + hlen
+                fr.tp_snaplen = plen + hlen
                 vf_store_release(&fr.tp_status, TP_STATUS_SEND_REQUEST)
                 self._head += 1
                 if self._head == self._frame_nr:

@@ -16,7 +16,9 @@ Conventions shared with the compiled classes:
   `max_len` or than a slot's room is skipped and counted in `too_long`.
 - with vnet_hdr (PACKET_VNET_HDR on the socket) a frame whose TCP/UDP
   checksum was left to the device (CHECKSUM_PARTIAL, as on veth) gets it
-  filled in and is counted in `checksummed`.
+  filled in and is counted in `checksummed`; with keep_offload as well the
+  header's state goes into the pool's offload annotations instead.  A
+  sender with vnet_hdr puts a header made from them in front of each frame.
 - send(pool, idx, start=0) -> (consumed, queued): consumed packets of
   idx[start:] were taken (fewer than offered means "try again when the socket
   is writable"), queued of them were handed to the kernel.
@@ -27,6 +29,7 @@ import errno
 import socket
 import struct
 
+from vforward.cext.tapio_reference import take_vnet, vnet_header
 from vforward.packet import OUTGOING
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -67,6 +70,7 @@ class RxSocket:
         self.outgoing = 0
         self.too_long = 0
         self.checksummed = 0
+        self.keep_offload = False
         self._vnet = bytearray(_VNET.size)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 
@@ -102,7 +106,10 @@ class RxSocket:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                     sec, nsec = _TIMESPEC.unpack_from(payload)
                     ts = sec * 1_000_000_000 + nsec
-            if self.vnet_hdr:
+            pool.length[slot] = nbytes
+            if self.vnet_hdr and self.keep_offload:
+                take_vnet(pool, slot, self._vnet, h, 14)
+            elif self.vnet_hdr:
                 vflags, _, _, _, csum_start, csum_offset = _VNET.unpack(self._vnet)
                 if vflags & _NEEDS_CSUM:
                     complete_checksum(view[:nbytes], csum_start, csum_offset)
@@ -128,8 +135,9 @@ class RxSocket:
 class TxSocket:
     """Per-packet send on a plain AF_PACKET socket (non-blocking writes)."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, vnet_hdr: bool = False):
         self.sock = sock
+        self.vnet_hdr = vnet_hdr
         self.too_long = 0
         self.rejected = 0
         self.last_errno = 0
@@ -148,8 +156,18 @@ class TxSocket:
         while i < end:
             slot = int(idx[i])
             o = int(off[slot])
+            frame = data[slot, o:o + int(length[slot])]
+            if self.vnet_hdr:
+                hdr = vnet_header(frame, int(pool.csum_start[slot]), o,
+                                  int(pool.csum_offset[slot]), int(pool.gso_type[slot]),
+                                  int(pool.gso_size[slot]))
+                if hdr is None:     # offload state that cannot be sent: dropped
+                    i += 1
+                    self.rejected += 1
+                    continue
+                frame = hdr + frame.tobytes()
             try:
-                sock.send(data[slot, o:o + int(length[slot])], socket.MSG_DONTWAIT)
+                sock.send(frame, socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 self.last_errno = errno.EAGAIN
                 break

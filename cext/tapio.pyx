@@ -161,20 +161,7 @@ def drain(int fd, Py_ssize_t max_n):
     return k
 
 
-DEF VNET_HDR_LEN = 10
-DEF NEEDS_CSUM = 1
-DEF GSO_TCPV4 = 1
-DEF GSO_TCPV6 = 4
-DEF GSO_UDP_L4 = 5
-
-
-cdef inline uint16_t _le16(const uint8_t* p) noexcept nogil:
-    return <uint16_t>(p[0] | (p[1] << 8))
-
-
-cdef inline void _put_le16(uint8_t* p, uint32_t v) noexcept nogil:
-    p[0] = <uint8_t>v
-    p[1] = <uint8_t>(v >> 8)
+include "vnethdr.pxi"
 
 
 def read_burst_vnet(int fd, pool, Py_ssize_t max_n, Py_ssize_t l2_len=14, headroom=None):
@@ -205,9 +192,9 @@ def read_burst_vnet(int fd, pool, Py_ssize_t max_n, Py_ssize_t l2_len=14, headro
     cdef uint8_t hdr[VNET_HDR_LEN]
     cdef iovec iov[2]
     cdef size_t room = slot_size - hr
-    cdef Py_ssize_t k = 0, l2
+    cdef Py_ssize_t k = 0
     cdef ssize_t r
-    cdef uint32_t s, cs, co
+    cdef uint32_t s
     cdef int err = 0
     cdef timespec now
     cdef uint64_t stamp
@@ -237,64 +224,14 @@ def read_burst_vnet(int fd, pool, Py_ssize_t max_n, Py_ssize_t l2_len=14, headro
             off[s] = <uint16_t>hr
             length[s] = <uint16_t>(r - VNET_HDR_LEN)
             ts[s] = stamp
-            if hdr[0] & NEEDS_CSUM or hdr[1] & 0x7F:
-                cs = hr + _le16(hdr + 6)
-                co = _le16(hdr + 8)
-                if hdr[0] & NEEDS_CSUM:
-                    cstart[s] = <uint16_t>(cs if cs <= 0xFFFF else 0xFFFF)
-                    coff[s] = <uint8_t>(co if co <= 0xFF else 0xFF)
-                if hdr[1] & 0x7F:
-                    gtype[s] = hdr[1]
-                    gsize[s] = _le16(hdr + 4)
-                l2 = l2_len
-                if l2 == 14 and r - VNET_HDR_LEN >= 18 and frame[12] == 0x81 and frame[13] == 0:
-                    l2 = 18
-                nh[s] = <uint16_t>(hr + l2)
+            _take_vnet(hdr, hr, l2_len, frame, r - VNET_HDR_LEN,
+                       &cstart[s], &coff[s], &gtype[s], &gsize[s], &nh[s])
             k += 1
     if k < n:
         pool.free(idx_arr[k:])
     if k == 0 and err != 0 and err != EAGAIN:
         raise OSError(err, os.strerror(err))
     return idx_arr[:k]
-
-
-cdef inline int _vnet_header(uint8_t* hdr, const uint8_t* frame, uint32_t length,
-                             uint32_t cs_abs, uint32_t offset, uint32_t co,
-                             uint8_t gtype, uint32_t gsize) noexcept nogil:
-    """Fill hdr for one frame; 0, or EINVAL when the annotations cannot be sent."""
-    cdef uint32_t cs, hdr_len
-    hdr[0] = 0
-    hdr[1] = 0
-    _put_le16(hdr + 2, 0)
-    _put_le16(hdr + 4, 0)
-    _put_le16(hdr + 6, 0)
-    _put_le16(hdr + 8, 0)
-    if cs_abs == 0:
-        return EINVAL if gsize != 0 else 0
-    if cs_abs < offset:
-        return EINVAL
-    cs = cs_abs - offset
-    if cs + co + 2 > length:
-        return EINVAL
-    hdr_len = cs + co + 2
-    if gsize != 0:
-        if gtype & 0x7F == GSO_TCPV4 or gtype & 0x7F == GSO_TCPV6:
-            if cs + 13 > length:
-                return EINVAL
-            hdr_len = cs + (frame[cs + 12] >> 4) * 4
-        elif gtype & 0x7F == GSO_UDP_L4:
-            hdr_len = cs + 8
-        else:
-            return EINVAL
-        if hdr_len > length:
-            return EINVAL
-        hdr[1] = gtype
-        _put_le16(hdr + 4, gsize)
-    hdr[0] = NEEDS_CSUM
-    _put_le16(hdr + 2, hdr_len)
-    _put_le16(hdr + 6, cs)
-    _put_le16(hdr + 8, co)
-    return 0
 
 
 def write_burst_vnet(int fd, pool, idx):

@@ -122,24 +122,31 @@ def read_burst_vnet(fd: int, pool, max_n: int, l2_len: int = 14,
         pool.off[slot] = hr
         pool.length[slot] = r - VNET_HDR_LEN
         pool.ts_ns[slot] = stamp
-        flags, gtype = hdr[0], hdr[1]
-        if flags & _NEEDS_CSUM or gtype & 0x7F:
-            if flags & _NEEDS_CSUM:
-                pool.csum_start[slot] = min(hr + int.from_bytes(hdr[6:8], "little"), 0xFFFF)
-                pool.csum_offset[slot] = min(int.from_bytes(hdr[8:10], "little"), 0xFF)
-            if gtype & 0x7F:
-                pool.gso_type[slot] = gtype
-                pool.gso_size[slot] = int.from_bytes(hdr[4:6], "little")
-            l2 = l2_len
-            if l2 == 14 and r - VNET_HDR_LEN >= 18 and bytes(body[12:14]) == b"\x81\x00":
-                l2 = 18
-            pool.nh[slot] = hr + l2
+        take_vnet(pool, slot, hdr, hr, l2_len)
         k += 1
     if k < len(idx):
         pool.free(idx[k:])
     if k == 0 and error is not None and error.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
         raise error
     return idx[:k]
+
+
+def take_vnet(pool, slot: int, hdr, start: int, l2_len: int) -> None:
+    """The offload annotations of the frame at `start` in slot, from its virtio_net_hdr."""
+    flags, gtype = hdr[0], hdr[1]
+    if not (flags & _NEEDS_CSUM or gtype & 0x7F):
+        return
+    if flags & _NEEDS_CSUM:
+        pool.csum_start[slot] = min(start + int.from_bytes(hdr[6:8], "little"), 0xFFFF)
+        pool.csum_offset[slot] = min(int.from_bytes(hdr[8:10], "little"), 0xFF)
+    if gtype & 0x7F:
+        pool.gso_type[slot] = gtype
+        pool.gso_size[slot] = int.from_bytes(hdr[4:6], "little")
+    l2 = l2_len
+    if l2 == 14 and pool.length[slot] >= 18 and \
+            bytes(pool.data[slot, start + 12:start + 14]) == b"\x81\x00":
+        l2 = 18
+    pool.nh[slot] = start + l2
 
 
 def vnet_header(frame, cs_abs: int, offset: int, co: int, gtype: int, gsize: int):

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+
 from vforward.args import ArgumentError, boolean, seconds, unsigned, word
 from vforward.element import PUSH_ONLY, Element, read_handler, write_handler
 from vforward.elements.io import packetsocket
+from vforward.packet import GSO_SLOT_SIZE
 
 _METHODS = ("LINUX", "PCAP", "DEFAULT")
 _MAX_BATCHES = 32     # batches pushed per readiness callback, for fairness among sources
@@ -52,7 +55,7 @@ class FromDevice(Element):
       BURST (integer, default 256)      most packets per pushed batch.
       OUTBOUND (boolean, default false) also emit frames the host sends out
                           of the device (ptype OUTGOING).
-      SNAPLEN (integer, default 2046)   longest frame accepted.
+      SNAPLEN (integer, default 2046)   longest frame accepted (65535 with OFFLOAD).
       HEADROOM (integer)                ignored: the pool sets the headroom.
       METHOD (LINUX or PCAP, default LINUX)  accepted for compatibility; both
                           mean the AF_PACKET ring.
@@ -70,9 +73,13 @@ class FromDevice(Element):
                           over after this long: the latency added at low rates.
                           0 uses a TPACKET_V2 ring instead, whose frames are
                           handed over one at a time, at once (lowest latency).
+      OFFLOAD (boolean, default false) take TCP super-frames (a device with TSO
+                          or GRO, such as a veth) whole, with their offload
+                          state (PACKET_VNET_HDR); needs the block ring.
 
     Handlers:
       count (read)          packets emitted
+      gso_count (read)      of those, super-frames (with OFFLOAD)
       drops (read)          frames lost: kernel_drops plus frames dropped here
                             (too long, or no free pool slot)
       kernel_drops (read)   frames the kernel dropped because the ring was full
@@ -91,7 +98,7 @@ class FromDevice(Element):
         self.promisc = args.keyword("PROMISC", boolean, default=False)
         self.burst = args.keyword("BURST", unsigned, default=256)
         self.outbound = args.keyword("OUTBOUND", boolean, default=False)
-        self.snaplen = args.keyword("SNAPLEN", unsigned, default=2046)
+        snaplen = args.keyword("SNAPLEN", unsigned, default=None)
         args.keyword("HEADROOM", unsigned, default=None)
         method = args.keyword("METHOD", word, default="LINUX").upper()
         self.netns = args.keyword("NETNS", word, default=None)
@@ -99,7 +106,10 @@ class FromDevice(Element):
         self.ring_blocks = args.keyword("RING_BLOCKS", unsigned, default=64)
         self.block_size = args.keyword("BLOCK_SIZE", unsigned, default=1 << 16)
         self.block_timeout = args.keyword("BLOCK_TIMEOUT", seconds, default=0.001)
+        self.offload = args.keyword("OFFLOAD", boolean, default=False)
         args.finish()
+        # Super-frames are up to 64 KB: that is the default length limit with OFFLOAD.
+        self.snaplen = snaplen if snaplen is not None else 0xFFFF if self.offload else 2046
         where = f"{self.name} :: {self.class_name()}"
         if method not in _METHODS:
             raise ArgumentError(f"{where}: METHOD {method} is not known; use LINUX "
@@ -113,7 +123,11 @@ class FromDevice(Element):
             print(f"warning: {where}: SNIFFER false cannot keep the kernel from receiving "
                   f"{self.devname}'s frames with AF_PACKET; running as a sniffer",
                   file=sys.stderr)
-        self.count = 0
+        if self.offload and self.block_timeout == 0:
+            raise ArgumentError(f"{where}: OFFLOAD needs the block ring; give BLOCK_TIMEOUT "
+                                "above 0 (64 KB frames would make a per-frame ring huge)")
+        self.slot_size_needed = GSO_SLOT_SIZE if self.offload else 0
+        self.count = self.gso_count = 0
         self._own_drops = 0
         self._kernel_base = 0
         self._sock = None
@@ -126,7 +140,8 @@ class FromDevice(Element):
         self._sock = packetsocket.open_receiver(
             self.devname, self.netns, ring=self.ring, promisc=self.promisc,
             outbound=self.outbound, block_size=self.block_size, block_nr=self.ring_blocks,
-            block_timeout_ms=0 if self.block_timeout == 0 else max(1, round(self.block_timeout * 1000)))
+            block_timeout_ms=0 if self.block_timeout == 0 else max(1, round(self.block_timeout * 1000)),
+            offload=self.offload)
         self._rx = self._sock.rx
         self._rx.max_len = self.snaplen
         self.router.add_reader(self._sock.fd, self._readable, poll=True)
@@ -165,6 +180,8 @@ class FromDevice(Element):
                 if got == 0:
                     return
             self.count += got
+            if self.offload:
+                self.gso_count += int(np.count_nonzero(pool.gso_size[batch.idx]))
             out(out_port, batch)
             if got < want:
                 return   # the ring is empty
@@ -178,6 +195,10 @@ class FromDevice(Element):
     @read_handler("count")
     def read_count(self):
         return self.count
+
+    @read_handler("gso_count")
+    def read_gso_count(self):
+        return self.gso_count
 
     @read_handler("kernel_drops")
     def read_kernel_drops(self):

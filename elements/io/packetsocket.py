@@ -49,6 +49,11 @@ SIOCGIFMTU = 0x8921
 SIOCGIFINDEX = 0x8933
 
 RX_FRAME_SIZE = 2048        # tp_frame_size for V3: only a unit of the ring's bookkeeping
+# With offloads: RX blocks that hold a 64 KB super-frame with room to spare, and
+# TX frames of 17 pages (a 65,535-byte frame, its virtio_net_hdr and the ring's header).
+OFFLOAD_BLOCK_SIZE = 1 << 18
+OFFLOAD_FRAME_SIZE = 17 * 4096
+OFFLOAD_TX_FRAMES = 256
 TX_BLOCK_SIZE = 1 << 16
 
 
@@ -168,7 +173,7 @@ def device_mtu(sock: socket.socket, devname: str) -> int:
 def open_receiver(devname: str, netns: str | None = None, *, ring: bool = True,
                   promisc: bool = False, outbound: bool = False,
                   block_size: int = 1 << 16, block_nr: int = 64,
-                  block_timeout_ms: int = 1) -> PacketSocket:
+                  block_timeout_ms: int = 1, offload: bool = False) -> PacketSocket:
     """A socket receiving every frame of `devname`, through a TPACKET_V3 ring
     of block_nr blocks of block_size bytes when ring is true.
 
@@ -179,7 +184,16 @@ def open_receiver(devname: str, netns: str | None = None, *, ring: bool = True,
     block_timeout_ms 0 the ring is TPACKET_V2 instead, whose fixed-size
     frames (each large enough for an MTU-sized frame) are handed over one
     at a time, at once.
+
+    With offload, TCP super-frames of up to 64 KB come whole with their
+    offload state (PACKET_VNET_HDR) into the pool's offload annotations: the
+    ring is then a block ring of blocks of at least OFFLOAD_BLOCK_SIZE.
     """
+    if offload and ring and block_timeout_ms == 0:
+        raise DeviceError(f"{_where(devname, netns)}: offloads need the block ring (a block "
+                          "timeout above 0): a frame ring of 64 KB frames would be huge")
+    if offload:
+        block_size = max(block_size, OFFLOAD_BLOCK_SIZE)
     if block_size <= 0 or block_size % mmap.PAGESIZE:
         raise DeviceError(f"ring block size {block_size} is not a multiple of the "
                           f"{mmap.PAGESIZE}-byte page size")
@@ -191,6 +205,9 @@ def open_receiver(devname: str, netns: str | None = None, *, ring: bool = True,
         # checksum is still to be computed (CHECKSUM_PARTIAL: local traffic
         # on veth); the receivers fill it in, so forwarded frames are valid.
         vnet = _set_optional(sock, PACKET_VNET_HDR)
+        if offload and not vnet:
+            raise DeviceError(f"{_where(devname, netns)}: this kernel has no PACKET_VNET_HDR; "
+                              "run without OFFLOAD")
         rx = None
         method = "plain socket, one recvmsg per packet"
         if ring and block_timeout_ms == 0 and _set_optional(sock, PACKET_VERSION, TPACKET_V2):
@@ -225,6 +242,8 @@ def open_receiver(devname: str, netns: str | None = None, *, ring: bool = True,
         if rx is None:
             _set_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF, block_size * block_nr)
             rx = afpacket_reference.RxSocket(sock, not outbound, vnet)
+        if offload:             # (a frame ring, the only one without it, is refused above)
+            rx.keep_offload = True
         _bind(sock, devname, netns, ETH_P_ALL)   # bind() byte-swaps it itself
         if promisc:
             mreq = struct.pack("iHH8s", _ifindex(sock), PACKET_MR_PROMISC, 0, b"")
@@ -246,7 +265,8 @@ def _ifindex(sock: socket.socket) -> int:
 
 
 def open_sender(devname: str, netns: str | None = None, *, ring: bool = True,
-                frame_nr: int = 1024, qdisc_bypass: bool = True) -> PacketSocket:
+                frame_nr: int = 1024, qdisc_bypass: bool = True,
+                offload: bool = False) -> PacketSocket:
     """A socket sending frames out of `devname`, through a TPACKET_V2 ring of
     frame_nr frames when ring is true (each frame holds one MTU-sized packet).
 
@@ -254,10 +274,18 @@ def open_sender(devname: str, netns: str | None = None, *, ring: bool = True,
     kernel hands frames straight to the driver (PACKET_QDISC_BYPASS), as a
     router wants; frames the device refuses are dropped (PACKET_LOSS) rather
     than blocking the ring.
+
+    With offload every frame goes with a virtio_net_hdr (PACKET_VNET_HDR)
+    made from the packet's offload annotations, so TCP super-frames leave
+    whole; ring frames then hold 64 KB, and there are at most
+    OFFLOAD_TX_FRAMES of them.
     """
     sock = _packet_socket(devname, netns)
     try:
         _bind(sock, devname, netns, 0)
+        if offload and not _set_optional(sock, PACKET_VNET_HDR):
+            raise DeviceError(f"{_where(devname, netns)}: this kernel has no PACKET_VNET_HDR; "
+                              "run without OFFLOAD")
         bypass = qdisc_bypass and _set_optional(sock, PACKET_QDISC_BYPASS)
         _set_buffer(sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, 4 << 20)
         tx = None
@@ -266,6 +294,9 @@ def open_sender(devname: str, netns: str | None = None, *, ring: bool = True,
             frame_size = 2048
             while frame_size < device_mtu(sock, devname) + 18 + afpacket.TX_DATA_OFFSET:
                 frame_size *= 2          # 18: Ethernet header and one VLAN tag
+            if offload:                  # a 64 KB super-frame and its virtio_net_hdr
+                frame_size = OFFLOAD_FRAME_SIZE
+                frame_nr = min(frame_nr, OFFLOAD_TX_FRAMES)
             block_size = max(TX_BLOCK_SIZE, frame_size)
             per_block = block_size // frame_size
             block_nr = max(1, -(-frame_nr // per_block))
@@ -274,13 +305,14 @@ def open_sender(devname: str, netns: str | None = None, *, ring: bool = True,
             _set_optional(sock, PACKET_LOSS)
             if _set_optional(sock, PACKET_TX_RING, req):
                 try:
-                    tx = afpacket.TxRing(sock.fileno(), block_size, block_nr, frame_size)
+                    tx = afpacket.TxRing(sock.fileno(), block_size, block_nr, frame_size,
+                                         offload)
                 except OSError as e:
                     raise DeviceError(f"cannot map the transmit ring of "
                                       f"{_where(devname, netns)}: {e.strerror}") from None
                 method = f"TPACKET_V2 ring, {tx.frame_nr} frames of {frame_size} bytes"
         if tx is None:
-            tx = afpacket_reference.TxSocket(sock)
+            tx = afpacket_reference.TxSocket(sock, offload)
         if bypass:
             method += ", qdisc bypass"
     except BaseException:

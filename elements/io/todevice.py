@@ -56,6 +56,10 @@ class ToDevice(Element):
       QDISC_BYPASS (boolean, default true) hand frames straight to the driver
                         (PACKET_QDISC_BYPASS): faster, but skips the device's
                         qdisc (tc shaping) and packet taps (tcpdump).
+      OFFLOAD (boolean, default false) send packets with their offload state
+                        (PACKET_VNET_HDR): TCP super-frames leave whole and the
+                        device or kernel segments them.  Without it they are
+                        segmented (and partial checksums finished) here.
 
     Handlers:
       count (read)          packets handed to the kernel
@@ -77,6 +81,7 @@ class ToDevice(Element):
         self.ring = args.keyword("RING", boolean, default=True)
         self.ring_frames = args.keyword("RING_FRAMES", unsigned, default=1024)
         self.qdisc_bypass = args.keyword("QDISC_BYPASS", boolean, default=True)
+        self.offload = args.keyword("OFFLOAD", boolean, default=False)
         args.finish()
         where = f"{self.name} :: {self.class_name()}"
         if method not in _METHODS:
@@ -102,7 +107,8 @@ class ToDevice(Element):
     def initialize(self):
         self._sock = packetsocket.open_sender(self.devname, self.netns, ring=self.ring,
                                               frame_nr=self.ring_frames,
-                                              qdisc_bypass=self.qdisc_bypass)
+                                              qdisc_bypass=self.qdisc_bypass,
+                                              offload=self.offload)
         self._tx = self._sock.tx
         self._pool = self.router.pool
         self._max_len = getattr(self._tx, "frame_room", 0xFFFF)
@@ -122,8 +128,9 @@ class ToDevice(Element):
 
     # -- packet flow ---------------------------------------------------------
     def push(self, port, batch):
-        batch, dropped = software_offload(batch)
-        self.drops += dropped
+        if not self.offload:
+            batch, dropped = software_offload(batch)
+            self.drops += dropped
         idx = batch.idx
         if self.n_outputs:
             # Output 0 must carry only packets that went out: split off, before
@@ -161,7 +168,7 @@ class ToDevice(Element):
         consumed, queued = self._tx.send(self._pool, idx)
         self.count += queued
         if queued < consumed:
-            self.drops += consumed - queued      # longer than a ring frame
+            self.drops += consumed - queued      # longer than a ring frame, or refused
         if consumed:
             self.emit(0, Batch(self._pool, idx[:consumed]))
         return idx[consumed:] if consumed < len(idx) else None
