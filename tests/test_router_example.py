@@ -122,14 +122,18 @@ def test_the_config_builds_with_its_defaults_and_with_overrides():
     assert "192.0.2.1/32" in graph.elements["rt"].config
 
 
-def test_the_afpacket_variant_the_benchmark_runs_builds():
+@pytest.mark.parametrize("offload", [False, True])
+def test_the_afpacket_variants_the_benchmark_runs_build(offload):
     from vforward.bench.forward import ring_variant
     from vforward.graph import build_graph
     with open(CONFIG) as f:
-        graph = build_graph(ring_variant(f.read()), CONFIG, {"NS1": "n", "NS2": "n"})
-    classes = sorted(e.class_name() for name, e in graph.elements.items()
-                     if name.startswith(("if1/", "if2/")))
-    assert classes == ["FromDevice", "FromDevice", "ToDevice", "ToDevice"]
+        graph = build_graph(ring_variant(f.read(), offload), CONFIG, {"NS1": "n", "NS2": "n"})
+    devices = {name: e for name, e in graph.elements.items() if name.startswith(("if1/", "if2/"))}
+    assert sorted(e.class_name() for e in devices.values()) == \
+        ["FromDevice", "FromDevice", "ToDevice", "ToDevice"]
+    assert all(e.offload == offload for e in devices.values())
+    assert all(e.block_timeout == (0.001 if offload else 0)
+               for e in devices.values() if e.class_name() == "FromDevice")
 
 
 def ping(space, address, *extra, count=3):
