@@ -102,6 +102,8 @@ cdef extern from *:
     void vf_store_release(uint32_t* p, uint32_t v) nogil
 
 
+include "byteorder.pxi"
+include "checksum.pxi"
 include "vnethdr.pxi"
 
 
@@ -115,33 +117,6 @@ cdef size_t _RX_SLL_OFFSET = TPACKET_ALIGN(sizeof(tpacket3_hdr))
 cdef size_t _RX2_SLL_OFFSET = TPACKET_ALIGN(sizeof(tpacket2_hdr))
 
 
-cdef inline void _complete_checksum(uint8_t* frame, uint32_t n, uint32_t start,
-                                    uint32_t offset) noexcept nogil:
-    """Fill in a checksum the sender left to the device (CHECKSUM_PARTIAL).
-
-    The field at start + offset holds the pseudo-header sum; the checksum is
-    the ones' complement of the sum of every 16-bit word from start to the
-    end, as the kernel's skb_checksum_help computes it (0 is sent as 0xFFFF).
-    """
-    cdef uint64_t s = 0
-    cdef uint32_t i = start
-    cdef uint32_t c
-    if start + offset + 2 > n:
-        return
-    while i + 1 < n:
-        s += (<uint32_t>frame[i] << 8) | frame[i + 1]
-        i += 2
-    if i < n:
-        s += <uint32_t>frame[i] << 8
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    c = (~s) & 0xFFFF
-    if c == 0:
-        c = 0xFFFF
-    frame[start + offset] = <uint8_t>(c >> 8)
-    frame[start + offset + 1] = <uint8_t>c
-
-
 cdef uint8_t* _map_ring(int fd, size_t size) except NULL:
     cdef void* p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0)
     if p == MAP_FAILED:
@@ -149,7 +124,124 @@ cdef uint8_t* _map_ring(int fd, size_t size) except NULL:
     return <uint8_t*>p
 
 
-cdef class RxRing:
+cdef struct _Slots:
+    # Where frames go: the pool's columns as raw pointers (NULL data: discard).
+    uint8_t* data
+    Py_ssize_t stride
+    uint16_t* off
+    uint16_t* length
+    uint64_t* ts
+    uint8_t* ptype
+    uint16_t* cstart
+    uint8_t* coff
+    uint8_t* gtype
+    uint16_t* gsize
+    uint16_t* nh
+    const uint32_t* slots
+    uint16_t headroom
+    uint32_t room
+
+
+cdef class _RxBase:
+    """What both receive rings share: the mapping, the counters, receive and
+    discard, and what happens to one frame once its ring has handed it over.
+    A ring gives `_walk`, which finds the ready frames and gives them back."""
+    cdef uint8_t* _map
+    cdef size_t _map_len
+    cdef public bint ignore_outgoing
+    cdef readonly bint vnet_hdr
+    cdef public uint32_t max_len
+    cdef public uint64_t outgoing
+    cdef public uint64_t too_long
+    cdef public uint64_t checksummed
+    cdef public bint keep_offload
+
+    def __dealloc__(self):
+        if self._map != NULL:
+            munmap(self._map, self._map_len)
+
+    def close(self):
+        """Unmap the ring; later calls receive nothing."""
+        if self._map != NULL:
+            munmap(self._map, self._map_len)
+            self._map = NULL
+
+    cdef Py_ssize_t _walk(self, _Slots* to, Py_ssize_t max_n) noexcept nogil:
+        return 0
+
+    cdef inline bint _take(self, _Slots* to, Py_ssize_t n, uint8_t* frame, uint32_t snap,
+                           uint32_t wire_len, uint8_t pkttype, uint64_t ts) noexcept nogil:
+        """One handed-over frame: skipped and counted, or (when there are slots)
+        copied to slot to.slots[n] with its annotations.  True when it counts."""
+        cdef uint32_t slot
+        cdef uint8_t* dst
+        cdef virtio_net_hdr* vh
+        if pkttype == PACKET_OUTGOING and self.ignore_outgoing:
+            self.outgoing += 1
+            return False
+        if snap < wire_len or snap > to.room:
+            self.too_long += 1
+            return False
+        if to.data == NULL:
+            return True
+        slot = to.slots[n]
+        dst = to.data + <size_t>slot * to.stride + to.headroom
+        memcpy(dst, frame, snap)
+        if self.vnet_hdr and self.keep_offload:
+            _take_vnet(frame - VNET_HDR_LEN, to.headroom, 14, dst, snap, &to.cstart[slot],
+                       &to.coff[slot], &to.gtype[slot], &to.gsize[slot], &to.nh[slot])
+        elif self.vnet_hdr:
+            vh = <virtio_net_hdr*>(frame - sizeof(virtio_net_hdr))
+            if vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM:
+                if <uint32_t>vh.csum_start + vh.csum_offset + 2 <= snap:
+                    _finish_partial(dst, vh.csum_start, vh.csum_offset, snap)
+                self.checksummed += 1
+        to.off[slot] = to.headroom
+        to.length[slot] = <uint16_t>snap
+        to.ts[slot] = ts
+        to.ptype[slot] = pkttype
+        return True
+
+    def receive(self, pool, slots):
+        """Copy the next frames into pool slots `slots` (uint32); return how many."""
+        cdef uint8_t[:, ::1] data = pool.data
+        cdef uint16_t[::1] off = pool.off
+        cdef uint16_t[::1] length = pool.length
+        cdef uint64_t[::1] ts = pool.ts_ns
+        cdef uint8_t[::1] ptype = pool.ptype
+        cdef uint16_t[::1] cstart = pool.csum_start
+        cdef uint8_t[::1] coff = pool.csum_offset
+        cdef uint8_t[::1] gtype = pool.gso_type
+        cdef uint16_t[::1] gsize = pool.gso_size
+        cdef uint16_t[::1] nh = pool.nh
+        cdef const uint32_t[::1] s = slots
+        cdef _Slots to
+        cdef Py_ssize_t n, max_n = s.shape[0]
+        if max_n == 0:
+            return 0
+        to.data, to.stride = &data[0, 0], data.shape[1]
+        to.off, to.length, to.ts, to.ptype = &off[0], &length[0], &ts[0], &ptype[0]
+        to.cstart, to.coff, to.gtype, to.gsize, to.nh = \
+            &cstart[0], &coff[0], &gtype[0], &gsize[0], &nh[0]
+        to.slots = &s[0]
+        to.headroom = pool.headroom
+        to.room = min(<uint32_t>(pool.slot_size - pool.headroom), self.max_len)
+        with nogil:
+            n = self._walk(&to, max_n)
+        return n
+
+    def discard(self, Py_ssize_t max_n):
+        """Drop up to max_n ready frames (when the pool has no free slot); return how many."""
+        cdef _Slots to
+        cdef Py_ssize_t n
+        to.data = NULL
+        to.room = 0xFFFFFFFF
+        with nogil:
+            n = self._walk(&to, max_n)
+        return n
+
+
+cdef class RxRing(_RxBase):
     """The receive side of a TPACKET_V3 ring already set up on socket `fd`.
 
     RxRing(fd, block_size, block_nr, ignore_outgoing=True, vnet_hdr=False)
@@ -171,21 +263,12 @@ cdef class RxRing:
     the pool's offload annotations instead (FromDevice OFFLOAD: super-frames
     stay whole, the sink finishes or passes them on).
     """
-    cdef uint8_t* _map
-    cdef size_t _map_len
     cdef uint32_t _block_size
     cdef uint32_t _block_nr
     cdef uint32_t _block          # the block being read or waited for
     cdef bint _open               # _block is ours and partly read
     cdef uint32_t _left           # frames not yet read in the open block
     cdef uint32_t _next           # offset of the next frame in the open block
-    cdef public bint ignore_outgoing
-    cdef readonly bint vnet_hdr
-    cdef public uint32_t max_len
-    cdef public uint64_t outgoing
-    cdef public uint64_t too_long
-    cdef public uint64_t checksummed
-    cdef public bint keep_offload
 
     def __cinit__(self, int fd, uint32_t block_size, uint32_t block_nr, bint ignore_outgoing=True,
                   bint vnet_hdr=False):
@@ -198,16 +281,6 @@ cdef class RxRing:
         self.ignore_outgoing = ignore_outgoing
         self.vnet_hdr = vnet_hdr
         self.max_len = 0xFFFF
-
-    def __dealloc__(self):
-        if self._map != NULL:
-            munmap(self._map, self._map_len)
-
-    def close(self):
-        """Unmap the ring; later calls receive nothing."""
-        if self._map != NULL:
-            munmap(self._map, self._map_len)
-            self._map = NULL
 
     @property
     def block_nr(self):
@@ -229,20 +302,13 @@ cdef class RxRing:
                 n += 1
         return n
 
-    cdef Py_ssize_t _walk(self, uint8_t* data, Py_ssize_t stride, uint16_t* off,
-                          uint16_t* length, uint64_t* ts, uint8_t* ptype,
-                          const uint32_t* slots, Py_ssize_t max_n, uint16_t headroom,
-                          uint32_t room, uint16_t* cstart, uint8_t* coff, uint8_t* gtype,
-                          uint16_t* gsize, uint16_t* nh) noexcept nogil:
-        """Take up to max_n frames; copy them to slots when slots is not NULL."""
+    cdef Py_ssize_t _walk(self, _Slots* to, Py_ssize_t max_n) noexcept nogil:
+        """Take up to max_n frames, block after block."""
         cdef Py_ssize_t n = 0
         cdef uint8_t* base
         cdef tpacket_block_desc* bd
         cdef tpacket3_hdr* hdr
         cdef uint8_t pkttype
-        cdef uint32_t snap, slot
-        cdef uint8_t* dst
-        cdef virtio_net_hdr* vh
         if self._map == NULL:
             return 0
         while n < max_n:
@@ -259,30 +325,8 @@ cdef class RxRing:
                 self._next += hdr.tp_next_offset
                 self._left -= 1
                 pkttype = (<sockaddr_ll*>(<uint8_t*>hdr + _RX_SLL_OFFSET)).sll_pkttype
-                snap = hdr.tp_snaplen
-                if pkttype == PACKET_OUTGOING and self.ignore_outgoing:
-                    self.outgoing += 1
-                elif snap < hdr.tp_len or snap > room:
-                    self.too_long += 1
-                else:
-                    if slots != NULL:
-                        slot = slots[n]
-                        dst = data + <size_t>slot * stride + headroom
-                        memcpy(dst, <uint8_t*>hdr + hdr.tp_mac, snap)
-                        if self.vnet_hdr and self.keep_offload and cstart != NULL:
-                            _take_vnet(<uint8_t*>hdr + hdr.tp_mac - VNET_HDR_LEN, headroom,
-                                       14, dst, snap, &cstart[slot], &coff[slot],
-                                       &gtype[slot], &gsize[slot], &nh[slot])
-                        elif self.vnet_hdr:
-                            vh = <virtio_net_hdr*>(<uint8_t*>hdr + hdr.tp_mac
-                                                   - sizeof(virtio_net_hdr))
-                            if vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM:
-                                _complete_checksum(dst, snap, vh.csum_start, vh.csum_offset)
-                                self.checksummed += 1
-                        off[slot] = headroom
-                        length[slot] = <uint16_t>snap
-                        ts[slot] = <uint64_t>hdr.tp_sec * 1000000000ULL + hdr.tp_nsec
-                        ptype[slot] = pkttype
+                if self._take(to, n, <uint8_t*>hdr + hdr.tp_mac, hdr.tp_snaplen, hdr.tp_len,
+                              pkttype, <uint64_t>hdr.tp_sec * 1000000000ULL + hdr.tp_nsec):
                     n += 1
             if self._left == 0:
                 # Every frame of the block is read: give it back to the kernel.
@@ -293,40 +337,8 @@ cdef class RxRing:
                     self._block = 0
         return n
 
-    def receive(self, pool, slots):
-        """Copy the next frames into pool slots `slots` (uint32); return how many."""
-        cdef uint8_t[:, ::1] data = pool.data
-        cdef uint16_t[::1] off = pool.off
-        cdef uint16_t[::1] length = pool.length
-        cdef uint64_t[::1] ts = pool.ts_ns
-        cdef uint8_t[::1] ptype = pool.ptype
-        cdef const uint32_t[::1] s = slots
-        cdef uint16_t headroom = pool.headroom
-        cdef uint32_t room = min(<uint32_t>(pool.slot_size - pool.headroom), self.max_len)
-        cdef Py_ssize_t n, max_n = s.shape[0]
-        cdef uint16_t[::1] cstart = pool.csum_start
-        cdef uint8_t[::1] coff = pool.csum_offset
-        cdef uint8_t[::1] gtype = pool.gso_type
-        cdef uint16_t[::1] gsize = pool.gso_size
-        cdef uint16_t[::1] nh = pool.nh
-        if max_n == 0:
-            return 0
-        with nogil:
-            n = self._walk(&data[0, 0], data.shape[1], &off[0], &length[0], &ts[0], &ptype[0],
-                           &s[0], max_n, headroom, room, &cstart[0], &coff[0], &gtype[0],
-                           &gsize[0], &nh[0])
-        return n
 
-    def discard(self, Py_ssize_t max_n):
-        """Drop up to max_n ready frames (when the pool has no free slot); return how many."""
-        cdef Py_ssize_t n
-        with nogil:
-            n = self._walk(NULL, 0, NULL, NULL, NULL, NULL, NULL, max_n, 0, 0xFFFFFFFF,
-                           NULL, NULL, NULL, NULL, NULL)
-        return n
-
-
-cdef class RxFrameRing:
+cdef class RxFrameRing(_RxBase):
     """The receive side of a TPACKET_V2 ring already set up on socket `fd`.
 
     RxFrameRing(fd, block_size, block_nr, frame_size, ignore_outgoing=True, vnet_hdr=False)
@@ -334,19 +346,11 @@ cdef class RxFrameRing:
     The same methods and counters as RxRing; frames are fixed-size slots of
     the ring, each handed over (and given back) on its own.
     """
-    cdef uint8_t* _map
-    cdef size_t _map_len
     cdef uint32_t _frame_size
     cdef uint32_t _per_block
     cdef uint32_t _block_size
     cdef uint32_t _frame_nr
     cdef uint32_t _frame         # the next frame to read
-    cdef public bint ignore_outgoing
-    cdef readonly bint vnet_hdr
-    cdef public uint32_t max_len
-    cdef public uint64_t outgoing
-    cdef public uint64_t too_long
-    cdef public uint64_t checksummed
 
     def __cinit__(self, int fd, uint32_t block_size, uint32_t block_nr, uint32_t frame_size,
                   bint ignore_outgoing=True, bint vnet_hdr=False):
@@ -361,16 +365,6 @@ cdef class RxFrameRing:
         self.ignore_outgoing = ignore_outgoing
         self.vnet_hdr = vnet_hdr
         self.max_len = 0xFFFF
-
-    def __dealloc__(self):
-        if self._map != NULL:
-            munmap(self._map, self._map_len)
-
-    def close(self):
-        """Unmap the ring; later calls receive nothing."""
-        if self._map != NULL:
-            munmap(self._map, self._map_len)
-            self._map = NULL
 
     @property
     def frame_nr(self):
@@ -390,17 +384,11 @@ cdef class RxFrameRing:
                 n += 1
         return n
 
-    cdef Py_ssize_t _walk(self, uint8_t* data, Py_ssize_t stride, uint16_t* off,
-                          uint16_t* length, uint64_t* ts, uint8_t* ptype,
-                          const uint32_t* slots, Py_ssize_t max_n, uint16_t headroom,
-                          uint32_t room) noexcept nogil:
-        """Take up to max_n frames; copy them to slots when slots is not NULL."""
+    cdef Py_ssize_t _walk(self, _Slots* to, Py_ssize_t max_n) noexcept nogil:
+        """Take up to max_n frames, one ring frame after the other."""
         cdef Py_ssize_t n = 0
         cdef tpacket2_hdr* hdr
         cdef uint8_t pkttype
-        cdef uint32_t snap, slot
-        cdef uint8_t* dst
-        cdef virtio_net_hdr* vh
         if self._map == NULL:
             return 0
         while n < max_n:
@@ -408,55 +396,13 @@ cdef class RxFrameRing:
             if not (vf_load_acquire(&hdr.tp_status) & TP_STATUS_USER):
                 break           # the kernel has not filled this frame yet
             pkttype = (<sockaddr_ll*>(<uint8_t*>hdr + _RX2_SLL_OFFSET)).sll_pkttype
-            snap = hdr.tp_snaplen
-            if pkttype == PACKET_OUTGOING and self.ignore_outgoing:
-                self.outgoing += 1
-            elif snap < hdr.tp_len or snap > room:
-                self.too_long += 1
-            else:
-                if slots != NULL:
-                    slot = slots[n]
-                    dst = data + <size_t>slot * stride + headroom
-                    memcpy(dst, <uint8_t*>hdr + hdr.tp_mac, snap)
-                    if self.vnet_hdr:
-                        vh = <virtio_net_hdr*>(<uint8_t*>hdr + hdr.tp_mac - sizeof(virtio_net_hdr))
-                        if vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM:
-                            _complete_checksum(dst, snap, vh.csum_start, vh.csum_offset)
-                            self.checksummed += 1
-                    off[slot] = headroom
-                    length[slot] = <uint16_t>snap
-                    ts[slot] = <uint64_t>hdr.tp_sec * 1000000000ULL + hdr.tp_nsec
-                    ptype[slot] = pkttype
+            if self._take(to, n, <uint8_t*>hdr + hdr.tp_mac, hdr.tp_snaplen, hdr.tp_len,
+                          pkttype, <uint64_t>hdr.tp_sec * 1000000000ULL + hdr.tp_nsec):
                 n += 1
             vf_store_release(&hdr.tp_status, TP_STATUS_KERNEL)
             self._frame += 1
             if self._frame == self._frame_nr:
                 self._frame = 0
-        return n
-
-    def receive(self, pool, slots):
-        """Copy the next frames into pool slots `slots` (uint32); return how many."""
-        cdef uint8_t[:, ::1] data = pool.data
-        cdef uint16_t[::1] off = pool.off
-        cdef uint16_t[::1] length = pool.length
-        cdef uint64_t[::1] ts = pool.ts_ns
-        cdef uint8_t[::1] ptype = pool.ptype
-        cdef const uint32_t[::1] s = slots
-        cdef uint16_t headroom = pool.headroom
-        cdef uint32_t room = min(<uint32_t>(pool.slot_size - pool.headroom), self.max_len)
-        cdef Py_ssize_t n, max_n = s.shape[0]
-        if max_n == 0:
-            return 0
-        with nogil:
-            n = self._walk(&data[0, 0], data.shape[1], &off[0], &length[0], &ts[0], &ptype[0],
-                           &s[0], max_n, headroom, room)
-        return n
-
-    def discard(self, Py_ssize_t max_n):
-        """Drop up to max_n ready frames (when the pool has no free slot); return how many."""
-        cdef Py_ssize_t n
-        with nogil:
-            n = self._walk(NULL, 0, NULL, NULL, NULL, NULL, NULL, max_n, 0, 0xFFFFFFFF)
         return n
 
 

@@ -18,10 +18,8 @@ from vforward.packet import ANNOTATIONS, OFFLOAD_ANNOTATIONS
 
 cnp.import_array()
 
-cdef extern from "arpa/inet.h" nogil:
-    uint16_t ntohs(uint16_t)
-
 include "byteorder.pxi"
+include "checksum.pxi"
 
 cdef enum:
     _MALFORMED = -1
@@ -94,33 +92,6 @@ cdef Py_ssize_t _load_pool(_Pool* P, pool) except -1:
         P.size[P.n_copied] = cnp.PyArray_ITEMSIZE(a)
         P.n_copied += 1
     return n
-
-
-# -- ones' complement sums ---------------------------------------------------------
-cdef inline uint32_t _sum16(const uint8_t* p, Py_ssize_t n) noexcept nogil:
-    """Folded sum of n bytes as big-endian words (odd byte padded): native loads,
-    one byte swap at the end (RFC 1071, 2(B))."""
-    cdef uint64_t s = 0, w
-    cdef uint16_t w16
-    cdef Py_ssize_t i = 0
-    while i + 8 <= n:
-        memcpy(&w, p + i, 8)
-        s += (w & 0xFFFFFFFFu) + (w >> 32)
-        i += 8
-    while i + 2 <= n:
-        memcpy(&w16, p + i, 2)
-        s += w16
-        i += 2
-    s = ntohs(<uint16_t>_fold(s))
-    if i < n:
-        s += <uint64_t>p[i] << 8
-    return _fold(s)
-
-
-cdef inline void _finish(uint8_t* row, Py_ssize_t cs, Py_ssize_t co, Py_ssize_t end) noexcept nogil:
-    """Sum from cs to end (the field as it is) into the field; 0 goes out as 0xFFFF (Linux)."""
-    cdef uint32_t c = _sum16(row + cs, end - cs) ^ 0xFFFF
-    _store16(row + cs + co, c if c else 0xFFFF)
 
 
 # -- needs_resolve ------------------------------------------------------------------
@@ -201,7 +172,7 @@ cdef int _classify(const _Pool* P, uint32_t s, Py_ssize_t* hdr_end) noexcept nog
 
 
 cdef void _finish_in_place(_Pool* P, uint32_t s) noexcept nogil:
-    _finish(P.data + <Py_ssize_t>s * P.row_size, P.csum_start[s], P.csum_offset[s],
+    _finish_partial(P.data + <Py_ssize_t>s * P.row_size, P.csum_start[s], P.csum_offset[s],
             <Py_ssize_t>P.off[s] + P.length[s])
     P.csum_start[s] = 0
     P.csum_offset[s] = 0
@@ -261,7 +232,7 @@ cdef void _segment(_Pool* P, uint32_t s, const uint32_t* dst, Py_ssize_t k,
         else:
             _store16(r + cs + 4, <uint32_t>(seg_end - cs))
         _store16(r + cs + co, _fold(<uint64_t>ph + proto + <uint64_t>(seg_end - cs)))
-        _finish(r, cs, co, seg_end)
+        _finish_partial(r, cs, co, seg_end)
 
 
 def resolve(pool, const uint32_t[:] idx):

@@ -15,10 +15,6 @@ in which words are added, and byte-swapping the folded sum is the same as
 summing byte-swapped words (RFC 1071, section 2(B)).
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy
-
-cdef extern from "arpa/inet.h" nogil:
-    uint16_t ntohs(uint16_t)
 
 cdef enum:
     _OK = 0
@@ -56,27 +52,7 @@ CKSUM_NOT_CHECKED = _CKSUM_NOT_CHECKED
 
 # -- byte access and ones' complement arithmetic --------------------------------
 include "byteorder.pxi"
-
-
-cdef inline uint32_t _sum16(const uint8_t* p, Py_ssize_t n) noexcept nogil:
-    """Folded ones' complement sum of n bytes as big-endian words (odd byte padded)."""
-    cdef uint64_t s = 0
-    cdef uint64_t be
-    cdef uint32_t w32
-    cdef uint16_t w16
-    cdef Py_ssize_t i = 0
-    while i + 4 <= n:
-        memcpy(&w32, p + i, 4)
-        s += w32
-        i += 4
-    if i + 2 <= n:
-        memcpy(&w16, p + i, 2)
-        s += w16
-        i += 2
-    be = ntohs(<uint16_t>_fold(s))
-    if i < n:
-        be += <uint64_t>p[i] << 8
-    return _fold(be)
+include "checksum.pxi"
 
 
 cdef inline uint16_t _cksum_update16(uint16_t hc, uint16_t m, uint16_t m_new) noexcept nogil:

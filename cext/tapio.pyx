@@ -45,6 +45,9 @@ import os
 import numpy as np
 
 
+include "vnethdr.pxi"
+
+
 def read_burst(int fd, pool, Py_ssize_t max_n, headroom=None):
     """Read up to max_n frames from fd into fresh pool slots; returns their indices.
 
@@ -55,50 +58,12 @@ def read_burst(int fd, pool, Py_ssize_t max_n, headroom=None):
     error after some frames were read ends the burst quietly (the next call
     reports it).
     """
-    cdef Py_ssize_t slot_size = pool.slot_size
-    cdef Py_ssize_t hr = pool.headroom if headroom is None else headroom
-    if not 0 <= hr < slot_size:
-        raise ValueError(f"headroom {hr} outside the {slot_size}-byte slot")
-    if max_n <= 0:
-        return np.zeros(0, dtype=np.uint32)
-    batch = pool.alloc_upto(max_n)
-    idx_arr = batch.idx
-    cdef Py_ssize_t n = idx_arr.shape[0]
-    if n == 0:
-        return idx_arr
-    cdef uint32_t[::1] idx = idx_arr
-    cdef uint8_t[:, ::1] data = pool.data
-    cdef uint16_t[::1] off = pool.off
-    cdef uint16_t[::1] length = pool.length
-    cdef uint64_t[::1] ts = pool.ts_ns
-    cdef uint8_t* base = &data[0, 0]
-    cdef size_t room = slot_size - hr
-    cdef Py_ssize_t k = 0
-    cdef ssize_t r
-    cdef uint32_t s
-    cdef int err = 0
-    cdef timespec now
-    cdef uint64_t stamp
-    with nogil:
-        clock_gettime(CLOCK_REALTIME, &now)
-        stamp = <uint64_t>now.tv_sec * 1000000000ULL + <uint64_t>now.tv_nsec
-        while k < n:
-            s = idx[k]
-            r = read(fd, base + <size_t>s * slot_size + hr, room)
-            if r <= 0:
-                if r < 0 and errno == EINTR:
-                    continue
-                err = errno if r < 0 else 0
-                break
-            off[s] = <uint16_t>hr
-            length[s] = <uint16_t>r
-            ts[s] = stamp
-            k += 1
-    if k < n:
-        pool.free(idx_arr[k:])
-    if k == 0 and err != 0 and err != EAGAIN:   # EWOULDBLOCK is EAGAIN on Linux
-        raise OSError(err, os.strerror(err))
-    return idx_arr[:k]
+    return _read_frames(fd, pool, max_n, headroom, False, 0)
+
+
+def read_burst_vnet(int fd, pool, Py_ssize_t max_n, Py_ssize_t l2_len=14, headroom=None):
+    """read_burst for a device with a virtio_net_hdr in front of every frame."""
+    return _read_frames(fd, pool, max_n, headroom, True, l2_len)
 
 
 def write_burst(int fd, pool, idx):
@@ -109,63 +74,16 @@ def write_burst(int fd, pool, idx):
     rest is still to send), or the error of packet idx[n_sent] (the caller
     drops it and carries on after it).  Slots stay allocated either way.
     """
-    idx_arr = np.ascontiguousarray(idx, dtype=np.uint32)
-    cdef uint32_t[::1] ix = idx_arr
-    cdef Py_ssize_t n = ix.shape[0]
-    if n == 0:
-        return 0, 0
-    cdef uint8_t[:, ::1] data = pool.data
-    cdef uint16_t[::1] off = pool.off
-    cdef uint16_t[::1] length = pool.length
-    cdef Py_ssize_t slot_size = pool.slot_size
-    cdef Py_ssize_t n_slots = data.shape[0]
-    cdef uint8_t* base = &data[0, 0]
-    cdef Py_ssize_t k
-    cdef uint32_t s
-    cdef ssize_t r
-    cdef int err = 0
-    for k in range(n):
-        s = ix[k]
-        if s >= n_slots:
-            raise IndexError(f"slot {s} outside the pool of {n_slots}")
-        if <Py_ssize_t>off[s] + length[s] > slot_size:
-            raise ValueError(f"packet in slot {s} runs past the end of its slot")
-    k = 0
-    with nogil:
-        while k < n:
-            s = ix[k]
-            r = write(fd, base + <size_t>s * slot_size + off[s], length[s])
-            if r < 0:
-                if errno == EINTR:
-                    continue
-                err = errno
-                break
-            k += 1
-    return k, err
+    return _write_frames(fd, pool, idx, False)
 
 
-def drain(int fd, Py_ssize_t max_n):
-    """Read and throw away up to max_n frames (when the pool is exhausted);
-    returns how many were thrown away."""
-    cdef uint8_t scratch[65536]
-    cdef Py_ssize_t k = 0
-    cdef ssize_t r
-    with nogil:
-        while k < max_n:
-            r = read(fd, scratch, sizeof(scratch))
-            if r <= 0:
-                if r < 0 and errno == EINTR:
-                    continue
-                break
-            k += 1
-    return k
+def write_burst_vnet(int fd, pool, idx):
+    """write_burst for a device with a virtio_net_hdr in front of every frame."""
+    return _write_frames(fd, pool, idx, True)
 
 
-include "vnethdr.pxi"
-
-
-def read_burst_vnet(int fd, pool, Py_ssize_t max_n, Py_ssize_t l2_len=14, headroom=None):
-    """read_burst for a device with a virtio_net_hdr in front of every frame."""
+cdef object _read_frames(int fd, pool, Py_ssize_t max_n, headroom, bint vnet,
+                         Py_ssize_t l2_len):
     cdef Py_ssize_t slot_size = pool.slot_size
     cdef Py_ssize_t hr = pool.headroom if headroom is None else headroom
     if not 0 <= hr < slot_size:
@@ -192,7 +110,7 @@ def read_burst_vnet(int fd, pool, Py_ssize_t max_n, Py_ssize_t l2_len=14, headro
     cdef uint8_t hdr[VNET_HDR_LEN]
     cdef iovec iov[2]
     cdef size_t room = slot_size - hr
-    cdef Py_ssize_t k = 0
+    cdef Py_ssize_t k = 0, hlen = VNET_HDR_LEN if vnet else 0
     cdef ssize_t r
     cdef uint32_t s
     cdef int err = 0
@@ -207,7 +125,9 @@ def read_burst_vnet(int fd, pool, Py_ssize_t max_n, Py_ssize_t l2_len=14, headro
         while k < n:
             s = idx[k]
             frame = base + <size_t>s * slot_size + hr
-            if hr >= VNET_HDR_LEN:      # the header lands in the headroom: one plain read
+            if not vnet:
+                r = read(fd, frame, room)
+            elif hr >= VNET_HDR_LEN:    # the header lands in the headroom: one plain read
                 r = read(fd, frame - VNET_HDR_LEN, room + VNET_HDR_LEN)
                 if r >= VNET_HDR_LEN:
                     memcpy(hdr, frame - VNET_HDR_LEN, VNET_HDR_LEN)
@@ -219,23 +139,23 @@ def read_burst_vnet(int fd, pool, Py_ssize_t max_n, Py_ssize_t l2_len=14, headro
                     continue
                 err = errno if r < 0 else 0
                 break
-            if r < VNET_HDR_LEN:
+            if r < hlen:
                 continue                # no frame behind the header: nothing to keep
             off[s] = <uint16_t>hr
-            length[s] = <uint16_t>(r - VNET_HDR_LEN)
+            length[s] = <uint16_t>(r - hlen)
             ts[s] = stamp
-            _take_vnet(hdr, hr, l2_len, frame, r - VNET_HDR_LEN,
-                       &cstart[s], &coff[s], &gtype[s], &gsize[s], &nh[s])
+            if vnet:
+                _take_vnet(hdr, hr, l2_len, frame, r - hlen,
+                           &cstart[s], &coff[s], &gtype[s], &gsize[s], &nh[s])
             k += 1
     if k < n:
         pool.free(idx_arr[k:])
-    if k == 0 and err != 0 and err != EAGAIN:
+    if k == 0 and err != 0 and err != EAGAIN:   # EWOULDBLOCK is EAGAIN on Linux
         raise OSError(err, os.strerror(err))
     return idx_arr[:k]
 
 
-def write_burst_vnet(int fd, pool, idx):
-    """write_burst for a device with a virtio_net_hdr in front of every frame."""
+cdef object _write_frames(int fd, pool, idx, bint vnet):
     idx_arr = np.ascontiguousarray(idx, dtype=np.uint32)
     cdef uint32_t[::1] ix = idx_arr
     cdef Py_ssize_t n = ix.shape[0]
@@ -271,17 +191,20 @@ def write_burst_vnet(int fd, pool, idx):
         while k < n:
             s = ix[k]
             frame = base + <size_t>s * slot_size + off[s]
-            err = _vnet_header(hdr, frame, length[s], cstart[s], off[s], coff[s],
-                               gtype[s], gsize[s])
-            if err:
-                break
-            if off[s] >= VNET_HDR_LEN:  # the headroom takes the header: one plain write
-                memcpy(frame - VNET_HDR_LEN, hdr, VNET_HDR_LEN)
-                r = write(fd, frame - VNET_HDR_LEN, length[s] + VNET_HDR_LEN)
+            if not vnet:
+                r = write(fd, frame, length[s])
             else:
-                iov[1].iov_base = frame
-                iov[1].iov_len = length[s]
-                r = writev(fd, iov, 2)
+                err = _vnet_header(hdr, frame, length[s], cstart[s], off[s], coff[s],
+                                   gtype[s], gsize[s])
+                if err:
+                    break
+                if off[s] >= VNET_HDR_LEN:  # the headroom takes the header: one plain write
+                    memcpy(frame - VNET_HDR_LEN, hdr, VNET_HDR_LEN)
+                    r = write(fd, frame - VNET_HDR_LEN, length[s] + VNET_HDR_LEN)
+                else:
+                    iov[1].iov_base = frame
+                    iov[1].iov_len = length[s]
+                    r = writev(fd, iov, 2)
             if r < 0:
                 if errno == EINTR:
                     continue
@@ -289,3 +212,20 @@ def write_burst_vnet(int fd, pool, idx):
                 break
             k += 1
     return k, err
+
+
+def drain(int fd, Py_ssize_t max_n):
+    """Read and throw away up to max_n frames (when the pool is exhausted);
+    returns how many were thrown away."""
+    cdef uint8_t scratch[65536]
+    cdef Py_ssize_t k = 0
+    cdef ssize_t r
+    with nogil:
+        while k < max_n:
+            r = read(fd, scratch, sizeof(scratch))
+            if r <= 0:
+                if r < 0 and errno == EINTR:
+                    continue
+                break
+            k += 1
+    return k

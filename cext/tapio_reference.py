@@ -15,59 +15,12 @@ import numpy as np
 
 def read_burst(fd: int, pool, max_n: int, headroom: int | None = None) -> np.ndarray:
     """Read up to max_n frames from fd into fresh pool slots; returns their indices."""
-    hr = pool.headroom if headroom is None else headroom
-    if not 0 <= hr < pool.slot_size:
-        raise ValueError(f"headroom {hr} outside the {pool.slot_size}-byte slot")
-    if max_n <= 0:
-        return np.zeros(0, dtype=np.uint32)
-    idx = pool.alloc_upto(max_n).idx
-    room = pool.slot_size - hr
-    stamp = time.time_ns()
-    k = 0
-    error = None
-    while k < len(idx):
-        try:
-            frame = os.read(fd, room)
-        except InterruptedError:
-            continue
-        except OSError as e:
-            error = e
-            break
-        if not frame:
-            break
-        slot = idx[k]
-        pool.data[slot, hr:hr + len(frame)] = np.frombuffer(frame, np.uint8)
-        pool.off[slot] = hr
-        pool.length[slot] = len(frame)
-        pool.ts_ns[slot] = stamp
-        k += 1
-    if k < len(idx):
-        pool.free(idx[k:])
-    if k == 0 and error is not None and error.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
-        raise error
-    return idx[:k]
+    return _read_frames(fd, pool, max_n, headroom, None)
 
 
 def write_burst(fd: int, pool, idx) -> tuple[int, int]:
     """Write the packets of idx to fd in order; returns (n_sent, errno_at_stop)."""
-    idx = np.ascontiguousarray(idx, dtype=np.uint32)
-    for s in idx:
-        if s >= pool.n_slots:
-            raise IndexError(f"slot {s} outside the pool of {pool.n_slots}")
-        if int(pool.off[s]) + int(pool.length[s]) > pool.slot_size:
-            raise ValueError(f"packet in slot {s} runs past the end of its slot")
-    k = 0
-    while k < len(idx):
-        slot = idx[k]
-        o = int(pool.off[slot])
-        try:
-            os.write(fd, pool.data[slot, o:o + int(pool.length[slot])])
-        except InterruptedError:
-            continue
-        except OSError as e:
-            return k, e.errno
-        k += 1
-    return k, 0
+    return _write_frames(fd, pool, idx, False)
 
 
 def drain(fd: int, max_n: int) -> int:
@@ -94,6 +47,11 @@ _GSO_UDP_L4 = 5
 def read_burst_vnet(fd: int, pool, max_n: int, l2_len: int = 14,
                     headroom: int | None = None) -> np.ndarray:
     """read_burst for a device with a virtio_net_hdr in front of every frame."""
+    return _read_frames(fd, pool, max_n, headroom, l2_len)
+
+
+def _read_frames(fd: int, pool, max_n: int, headroom, vnet_l2_len) -> np.ndarray:
+    """The read loop of both; with vnet_l2_len (not None) each frame has a header."""
     hr = pool.headroom if headroom is None else headroom
     if not 0 <= hr < pool.slot_size:
         raise ValueError(f"headroom {hr} outside the {pool.slot_size}-byte slot")
@@ -103,13 +61,14 @@ def read_burst_vnet(fd: int, pool, max_n: int, l2_len: int = 14,
     room = pool.slot_size - hr
     stamp = time.time_ns()
     hdr = bytearray(VNET_HDR_LEN)
+    hlen = 0 if vnet_l2_len is None else VNET_HDR_LEN
     k = 0
     error = None
     while k < len(idx):
         slot = idx[k]
         body = memoryview(pool.data[slot, hr:hr + room])
         try:
-            r = os.readv(fd, [hdr, body])
+            r = os.readv(fd, [hdr, body] if hlen else [body])
         except InterruptedError:
             continue
         except OSError as e:
@@ -117,12 +76,13 @@ def read_burst_vnet(fd: int, pool, max_n: int, l2_len: int = 14,
             break
         if r <= 0:
             break
-        if r < VNET_HDR_LEN:
+        if r < hlen:
             continue
         pool.off[slot] = hr
-        pool.length[slot] = r - VNET_HDR_LEN
+        pool.length[slot] = r - hlen
         pool.ts_ns[slot] = stamp
-        take_vnet(pool, slot, hdr, hr, l2_len)
+        if hlen:
+            take_vnet(pool, slot, hdr, hr, vnet_l2_len)
         k += 1
     if k < len(idx):
         pool.free(idx[k:])
@@ -177,6 +137,11 @@ def vnet_header(frame, cs_abs: int, offset: int, co: int, gtype: int, gsize: int
 
 def write_burst_vnet(fd: int, pool, idx) -> tuple[int, int]:
     """write_burst for a device with a virtio_net_hdr in front of every frame."""
+    return _write_frames(fd, pool, idx, True)
+
+
+def _write_frames(fd: int, pool, idx, vnet: bool) -> tuple[int, int]:
+    """The write loop of both; with vnet each frame goes behind its header."""
     idx = np.ascontiguousarray(idx, dtype=np.uint32)
     for s in idx:
         if s >= pool.n_slots:
@@ -188,12 +153,15 @@ def write_burst_vnet(fd: int, pool, idx) -> tuple[int, int]:
         slot = idx[k]
         o = int(pool.off[slot])
         frame = pool.data[slot, o:o + int(pool.length[slot])]
-        hdr = vnet_header(frame, int(pool.csum_start[slot]), o, int(pool.csum_offset[slot]),
-                          int(pool.gso_type[slot]), int(pool.gso_size[slot]))
-        if hdr is None:
-            return k, errno.EINVAL
+        parts = [frame]
+        if vnet:
+            hdr = vnet_header(frame, int(pool.csum_start[slot]), o, int(pool.csum_offset[slot]),
+                              int(pool.gso_type[slot]), int(pool.gso_size[slot]))
+            if hdr is None:
+                return k, errno.EINVAL
+            parts = [hdr, frame]
         try:
-            os.writev(fd, [hdr, frame])
+            os.writev(fd, parts)
         except InterruptedError:
             continue
         except OSError as e:

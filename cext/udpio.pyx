@@ -501,18 +501,7 @@ cdef class GROReceiver:
 # -- tunnel headers ---------------------------------------------------------------
 
 include "byteorder.pxi"
-
-
-cdef inline uint64_t _sum_be16(const uint8_t* p, Py_ssize_t n) noexcept nogil:
-    """Unfolded sum of n bytes as big-endian 16-bit words (an odd last byte padded)."""
-    cdef uint64_t s = 0
-    cdef Py_ssize_t i = 0
-    while i + 1 < n:
-        s += (<uint32_t>p[i] << 8) | p[i + 1]
-        i += 2
-    if i < n:
-        s += <uint32_t>p[i] << 8
-    return s
+include "checksum.pxi"
 
 
 cdef int _check_pool(pool, const uint32_t[::1] idx, Py_ssize_t n_out) except -1:
@@ -566,7 +555,7 @@ cdef inline void _write_ip(uint8_t* ip, uint32_t total, uint8_t tos, uint32_t ip
     ip[11] = 0
     _store32(ip + 12, src)
     _store32(ip + 16, dst)
-    _store16(ip + 10, _fold(_sum_be16(ip, 20)) ^ 0xFFFF)
+    _store16(ip + 10, _sum16(ip, 20) ^ 0xFFFF)
 
 
 def push_ip(pool, const uint32_t[::1] idx, uint8_t proto, uint32_t src, uint32_t dst,
@@ -653,7 +642,7 @@ def push_udp_ip(pool, const uint32_t[::1] idx, uint32_t src, uint32_t dst, uint1
             udp[6] = 0
             udp[7] = 0
             if checksum:
-                c = _fold(_sum_be16(udp, ulen) + (src >> 16) + (src & 0xFFFF) + (d >> 16)
+                c = _fold(_sum16(udp, ulen) + (src >> 16) + (src & 0xFFFF) + (d >> 16)
                           + (d & 0xFFFF) + 17 + ulen) ^ 0xFFFF
                 _store16(udp + 6, c if c != 0 else 0xFFFF)
             nh[s] = off[s]

@@ -40,3 +40,55 @@ def netns():
     yield make
     for name in made:
         ns.delete(name)
+
+
+@pytest.fixture
+def running():
+    """running(router): a context manager that runs the router's loop on a thread
+    (so the test can drive real traffic meanwhile) and stops it when the block ends."""
+    import contextlib
+    import threading
+
+    @contextlib.contextmanager
+    def run(router):
+        router.initialize()
+        thread = threading.Thread(target=router.run, daemon=True)
+        thread.start()
+        try:
+            yield router
+        finally:
+            router.loop.call_soon_threadsafe(router.stop)
+            thread.join(10)
+            assert not thread.is_alive()
+    return run
+
+
+@pytest.fixture
+def iperf():
+    """iperf(client_ns, server_ns, address, *args) -> the receiver's iperf3 JSON `end`:
+    the server's, or with -R the client's.  One second unless args give -t or -n."""
+    import json
+    import subprocess
+    import time
+
+    from vforward import netns as ns
+
+    def run(client_ns, server_ns, address, *args):
+        server = ns.popen(server_ns, "iperf3", "-s", "-1", "-J", "-B", address,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            for _ in range(100):
+                if ns.run(server_ns, "ss", "-ltnH", "sport = :5201", check=False).stdout.strip():
+                    break
+                time.sleep(0.05)
+            length = [] if {"-t", "-n"} & set(args) else ["-t", "1"]
+            client = ns.run(client_ns, "iperf3", "-c", address, *length, "-J",
+                            "--connect-timeout", "3000", *args, check=False, timeout=30)
+            assert client.returncode == 0, client.stdout + client.stderr
+            out, err = server.communicate(timeout=15)
+            return json.loads(client.stdout if "-R" in args else out)["end"]
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.communicate()
+    return run

@@ -242,8 +242,7 @@ def open_receiver(devname: str, netns: str | None = None, *, ring: bool = True,
         if rx is None:
             _set_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF, block_size * block_nr)
             rx = afpacket_reference.RxSocket(sock, not outbound, vnet)
-        if offload:             # (a frame ring, the only one without it, is refused above)
-            rx.keep_offload = True
+        rx.keep_offload = offload
         _bind(sock, devname, netns, ETH_P_ALL)   # bind() byte-swaps it itself
         if promisc:
             mreq = struct.pack("iHH8s", _ifindex(sock), PACKET_MR_PROMISC, 0, b"")

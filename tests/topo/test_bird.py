@@ -7,7 +7,6 @@ import concurrent.futures
 import contextlib
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 
@@ -132,7 +131,7 @@ def bird_pair(netns, routing="ospf", bgp=False):
     spaces = {"ra": netns("ba"), "rb": netns("bb")}
     ns.veth_pair(ea, spaces["ra"], eb, spaces["rb"])
     run_dir = tempfile.mkdtemp(prefix="vfbird")
-    running = {}
+    birds = {}
     try:
         for name, node in lab.nodes.items():
             space = spaces[name]
@@ -142,10 +141,10 @@ def bird_pair(netns, routing="ospf", bgp=False):
                       netns=space)
             d = f"{run_dir}/{name}"
             conf = bird.write_config(lab, node, f"{run_dir}/{name}.conf")
-            running[name] = (bird.start_bird(space, conf, d), bird.socket_path(d))
-        yield lab, spaces, running
+            birds[name] = (bird.start_bird(space, conf, d), bird.socket_path(d))
+        yield lab, spaces, birds
     finally:
-        for pid, _ in running.values():
+        for pid, _ in birds.values():
             bird.stop_bird(pid)
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -159,18 +158,6 @@ def wait_for(predicate, timeout):
     return True
 
 
-@contextlib.contextmanager
-def running_router(router):
-    router.initialize()
-    thread = threading.Thread(target=router.run, daemon=True)
-    thread.start()
-    try:
-        yield router
-    finally:
-        router.loop.call_soon_threadsafe(router.stop)
-        thread.join(10)
-
-
 def in_loop(router, fn):
     fut = concurrent.futures.Future()
     router.loop.call_soon_threadsafe(lambda: fut.set_result(fn()))
@@ -179,12 +166,12 @@ def in_loop(router, fn):
 
 @needs_bird
 @pytest.mark.netns
-def test_ospf_converges_and_the_mirror_follows_the_route_in_and_out(netns, make_router):
-    with bird_pair(netns) as (lab, spaces, running):
+def test_ospf_converges_and_the_mirror_follows_the_route_in_and_out(netns, make_router, running):
+    with bird_pair(netns) as (lab, spaces, birds):
         ra, rb = lab.nodes["ra"], lab.nodes["rb"]
         ea = next(iter(ra.interfaces.values()))
         eb = next(iter(rb.interfaces.values()))
-        sock_a = running["ra"][1]
+        sock_a = birds["ra"][1]
         assert wait_for(lambda: "Full" in bird.birdc(sock_a, "show ospf neighbors"), 15), \
             bird.birdc(sock_a, "show ospf neighbors")
         rb_lo = str(rb.loopback.ip)
@@ -195,13 +182,13 @@ def test_ospf_converges_and_the_mirror_follows_the_route_in_and_out(netns, make_
 
         r = make_router(f"Idle -> rt :: RadixIPLookup -> Discard;"
                         f"mirror :: KernelRouteMirror(rt, {ea.name} 0, NETNS {spaces['ra']});")
-        with running_router(r):
+        with running(r):
             rt = r.element("rt")
             want = f"{rb_lo}/32\t\t{eb.address.ip}\t0"
             table = lambda: in_loop(r, lambda: rt.read("table"))    # noqa: E731
             assert wait_for(lambda: want in table(), 2), table()
             assert f"{ea.address.network}\t\t-\t\t0" in table()
-            pid_b = running["rb"][0]
+            pid_b = birds["rb"][0]
             bird.stop_bird(pid_b)
             # dead interval (4 s), SPF, kernel export, mirror
             assert wait_for(lambda: rb_lo not in table(), 10), table()
@@ -212,9 +199,9 @@ def test_ospf_converges_and_the_mirror_follows_the_route_in_and_out(netns, make_
 @needs_bird
 @pytest.mark.netns
 def test_ebgp_session_exchanges_loopbacks(netns):
-    with bird_pair(netns, routing="static", bgp=True) as (lab, spaces, running):
+    with bird_pair(netns, routing="static", bgp=True) as (lab, spaces, birds):
         ra, rb = lab.nodes["ra"], lab.nodes["rb"]
-        sock_a = running["ra"][1]
+        sock_a = birds["ra"][1]
         assert wait_for(lambda: "Established" in bird.birdc(sock_a, "show protocols bgp_rb"), 15), \
             bird.birdc(sock_a, "show protocols all bgp_rb")
         eb = next(iter(rb.interfaces.values()))

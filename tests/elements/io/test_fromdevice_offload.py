@@ -5,11 +5,7 @@ come); in the middle, FromDevice/ToDevice pairs bridge the two veth ends.
 With OFFLOAD, the hosts' TCP crosses as 64 KB super-frames; with a sender
 without it, ToDevice segments them in software first.
 """
-import contextlib
-import json
 import shutil
-import subprocess
-import threading
 import time
 import uuid
 
@@ -21,39 +17,6 @@ from vforward.elements.io import packetsocket
 from vforward.packet import GSO_SLOT_SIZE, PacketPool
 
 pytestmark = pytest.mark.skipif(shutil.which("iperf3") is None, reason="needs iperf3")
-
-
-@contextlib.contextmanager
-def running(router):
-    router.initialize()
-    thread = threading.Thread(target=router.run, daemon=True)
-    thread.start()
-    try:
-        yield router
-    finally:
-        router.loop.call_soon_threadsafe(router.stop)
-        thread.join(10)
-        assert not thread.is_alive()
-
-
-def _iperf(client_ns, server_ns, address, *extra):
-    server = ns.popen(server_ns, "iperf3", "-s", "-1", "-J", "-B", address,
-                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        for _ in range(100):
-            if ns.run(server_ns, "ss", "-ltnH", "sport = :5201", check=False).stdout.strip():
-                break
-            time.sleep(0.05)
-        length = [] if "-n" in extra else ["-t", "1"]
-        client = ns.run(client_ns, "iperf3", "-c", address, *length, "-J",
-                        "--connect-timeout", "3000", *extra, check=False, timeout=30)
-        assert client.returncode == 0, client.stdout + client.stderr
-        out, _ = server.communicate(timeout=15)
-        return json.loads(client.stdout if "-R" in extra else out)["end"]["sum_received"]
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
 
 
 @pytest.fixture
@@ -74,7 +37,8 @@ def hosts(netns):
 
 @pytest.mark.parametrize("tx_offload,tx_ring", [(True, True), (True, False), (False, True)],
                          ids=["offload", "offload-plain-socket", "software"])
-def test_tcp_crosses_af_packet_rings_as_super_frames(make_router, hosts, tx_offload, tx_ring):
+def test_tcp_crosses_af_packet_rings_as_super_frames(make_router, hosts, tx_offload, tx_ring,
+                                                     running, iperf):
     left, right, mid, ma, mb = hosts
     tx = f"OFFLOAD {str(tx_offload).lower()}, RING {str(tx_ring).lower()}"
     r = make_router(
@@ -84,8 +48,8 @@ def test_tcp_crosses_af_packet_rings_as_super_frames(make_router, hosts, tx_offl
         f"-> ToDevice({ma}, NETNS {mid}, {tx});")
     assert r.pool.slot_size == GSO_SLOT_SIZE
     with running(r):
-        tcp = _iperf(left, right, "10.82.0.2")
-        back = _iperf(left, right, "10.82.0.2", "-R")
+        tcp = iperf(left, right, "10.82.0.2")["sum_received"]
+        back = iperf(left, right, "10.82.0.2", "-R")["sum_received"]
     assert tcp["bytes"] > 5_000_000 and back["bytes"] > 5_000_000
     rx = [e for e in r.elements.values() if e.class_name() == "FromDevice"]
     tx = [e for e in r.elements.values() if e.class_name() == "ToDevice"]
@@ -97,7 +61,7 @@ def test_tcp_crosses_af_packet_rings_as_super_frames(make_router, hosts, tx_offl
     assert r.pool.n_used == 0
 
 
-def test_ring_and_reference_keep_the_same_offload_state(hosts):
+def test_ring_and_reference_keep_the_same_offload_state(hosts, iperf):
     """Both receivers of one veth end, with keep_offload, report the same frames and
     the same offload annotations for a TCP transfer."""
     left, right, mid, ma, mb = hosts
@@ -110,7 +74,7 @@ def test_ring_and_reference_keep_the_same_offload_state(hosts):
         for dev in (ma, mb):
             ns.ip("link", "set", dev, "master", "br0", netns=mid)
         ns.ip("link", "set", "br0", "up", netns=mid)
-        _iperf(left, right, "10.82.0.2", "-n", "3M")
+        iperf(left, right, "10.82.0.2", "-n", "3M")
         results = []
         for rx in (ring.rx, plain.rx):
             pool = PacketPool(2048, GSO_SLOT_SIZE)

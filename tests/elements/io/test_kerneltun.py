@@ -6,12 +6,10 @@ the router in a background thread (its devices are opened by
 sends real traffic with ping and checks what came through and the counters.
 """
 import asyncio
-import contextlib
 import errno
 import os
 import signal
 import struct
-import threading
 import time
 import uuid
 
@@ -30,19 +28,6 @@ def _dev(tag):
     return f"{tag}{uuid.uuid4().hex[:8]}"
 
 
-@contextlib.contextmanager
-def running(router):
-    router.initialize()
-    thread = threading.Thread(target=router.run, daemon=True)
-    thread.start()
-    try:
-        yield router
-    finally:
-        router.loop.call_soon_threadsafe(router.stop)
-        thread.join(10)
-        assert not thread.is_alive()
-
-
 def ping(netns_name, address, count=3):
     p = ns.run(netns_name, "ping", "-c", str(count), "-i", "0.05", "-W", "2", "-n", address,
                check=False)
@@ -54,7 +39,7 @@ def link_exists(netns_name, dev):
 
 
 @pytest.mark.parametrize("tap", ["KernelTap(", "KernelTun(TAP true, ADDR "])
-def test_kerneltap_bridge_carries_arp_and_ping_between_namespaces(make_router, netns, tap):
+def test_kerneltap_bridge_carries_arp_and_ping_between_namespaces(make_router, netns, tap, running):
     left, right = netns("tl"), netns("tr")
     ta, tb = _dev("ta"), _dev("tb")
     r = make_router(f"a :: {tap}10.71.0.1/24, NETNS {left}, DEVNAME {ta}, "
@@ -99,7 +84,7 @@ def test_default_names_are_free_vf_tap_and_vf_tun_devices(make_router, netns):
     assert all(link_exists(space, n) for n in names)
 
 
-def test_kerneltun_routes_ping_between_namespaces_with_gateways(make_router, netns):
+def test_kerneltun_routes_ping_between_namespaces_with_gateways(make_router, netns, running):
     left, right = netns("ul"), netns("ur")
     ua, ub = _dev("ua"), _dev("ub")
     r = make_router(f"a :: KernelTun(10.74.1.1/24, 10.74.1.254, NETNS {left}, DEVNAME {ua});"
@@ -153,7 +138,7 @@ def _echo_request(src: bytes, dst: bytes, ident: int) -> bytes:
     return ip + icmp
 
 
-def test_kerneltun_emits_ip_with_network_header_and_timestamp(make_router, netns):
+def test_kerneltun_emits_ip_with_network_header_and_timestamp(make_router, netns, running):
     space = netns("ue")
     r = make_router(f"t :: KernelTun(10.75.0.1/24, NETNS {space}) -> k :: _TunKeep;")
     with running(r):      # no one answers: the echo requests just leave through the device
@@ -165,7 +150,7 @@ def test_kerneltun_emits_ip_with_network_header_and_timestamp(make_router, netns
         assert nh == 0 and ts > 0
 
 
-def test_kerneltun_writes_from_the_network_header_and_drops_non_ip(make_router, netns):
+def test_kerneltun_writes_from_the_network_header_and_drops_non_ip(make_router, netns, running):
     space = netns("uw")
     r = make_router(f"s :: Idle -> t :: KernelTun(10.79.0.1/24, NETNS {space}) -> k :: _TunKeep;")
     with running(r):
@@ -184,7 +169,7 @@ def test_kerneltun_writes_from_the_network_header_and_drops_non_ip(make_router, 
     assert t.read("tx_count") == "1" and t.read("drops") == "1"   # the zeros are not IP
 
 
-def test_pull_input_writes_whatever_the_queue_holds(make_router, netns):
+def test_pull_input_writes_whatever_the_queue_holds(make_router, netns, running):
     left, right = netns("ql"), netns("qr")
     qa, qb = _dev("qa"), _dev("qb")
     r = make_router(f"a :: KernelTap(10.76.0.1/24, NETNS {left}, DEVNAME {qa}, BURST 4);"
@@ -211,7 +196,7 @@ def test_kerneltap_drops_runts_and_frames_longer_than_mtu(make_router, netns):
     assert r.pool.n_used == 0
 
 
-def test_frames_are_thrown_away_not_spun_on_when_the_pool_is_empty(make_router, netns):
+def test_frames_are_thrown_away_not_spun_on_when_the_pool_is_empty(make_router, netns, running):
     space = netns("te")
     r = make_router(f"t :: KernelTap(10.80.0.1/24, NETNS {space}) -> Discard;", n_slots=64)
     held = r.pool.alloc(64)                              # some element keeps every packet

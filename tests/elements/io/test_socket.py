@@ -4,9 +4,7 @@ Routers run in a background thread (their sockets are opened by
 `router.initialize()` in the test's thread, so setup errors surface there);
 the test talks to them with ordinary Python sockets.
 """
-import contextlib
 import socket
-import threading
 import time
 import uuid
 
@@ -34,19 +32,6 @@ class _Frames(Element):
 register(_Frames)
 
 
-@contextlib.contextmanager
-def running(router):
-    router.initialize()
-    thread = threading.Thread(target=router.run, daemon=True)
-    thread.start()
-    try:
-        yield router
-    finally:
-        router.loop.call_soon_threadsafe(router.stop)
-        thread.join(10)
-        assert not thread.is_alive()
-
-
 def wait_for(predicate, timeout=2.0):
     """The router runs in another thread: its counters catch up a moment later."""
     deadline = time.monotonic() + timeout
@@ -68,7 +53,7 @@ def client(timeout=2.0):
     return s
 
 
-def test_udp_echo_server_answers_each_sender_and_counts(make_router):
+def test_udp_echo_server_answers_each_sender_and_counts(make_router, running):
     port = free_port()
     r = make_router(f"s :: Socket(UDP, 127.0.0.1, {port}); s -> s;")
     with running(r), client() as a, client() as b:
@@ -87,7 +72,7 @@ def test_udp_echo_server_answers_each_sender_and_counts(make_router):
     assert r.pool.n_used == 0
 
 
-def test_client_sends_to_its_remote_and_receives_from_it(make_router):
+def test_client_sends_to_its_remote_and_receives_from_it(make_router, running):
     far = client()
     local = free_port()
     far_port = far.getsockname()[1]
@@ -104,7 +89,7 @@ def test_client_sends_to_its_remote_and_receives_from_it(make_router):
         assert s.read("remote") == f"127.0.0.1:{far_port}"
 
 
-def test_client_without_address_sends_to_each_packets_annotations(make_router):
+def test_client_without_address_sends_to_each_packets_annotations(make_router, running):
     a, b = client(), client()
     r = make_router("src :: _SocketFrames -> s :: Socket(UDP, 0.0.0.0, 0, CLIENT true);")
     with a, b, running(r):
@@ -125,7 +110,7 @@ def test_server_with_no_sender_yet_drops_what_has_no_destination(make_router):
     assert s.read("drops") == "2" and s.read("tx_count") == "0" and r.pool.n_used == 0
 
 
-def test_blocked_socket_queues_then_drops_and_counts_without_failing(make_router, netns):
+def test_blocked_socket_queues_then_drops_and_counts_without_failing(make_router, netns, running):
     """A rate-limited veth (tbf qdisc) and a tiny SNDBUF make sendmmsg return EAGAIN."""
     left, right = netns("sl"), netns("sr")
     tag = uuid.uuid4().hex[:6]
@@ -151,7 +136,7 @@ def test_blocked_socket_queues_then_drops_and_counts_without_failing(make_router
         assert r.exit_code == 0
 
 
-def test_socket_in_a_namespace_binds_there(make_router, netns):
+def test_socket_in_a_namespace_binds_there(make_router, netns, running):
     space = netns("sn")
     r = make_router(f"s :: Socket(UDP, 127.0.0.1, 4789, NETNS {space}); s -> s;")
     with running(r):
@@ -181,7 +166,7 @@ def test_a_port_in_use_is_refused_at_start_with_the_reason(make_router):
             r.initialize()
 
 
-def test_a_pull_input_drains_its_queue_to_the_socket(make_router):
+def test_a_pull_input_drains_its_queue_to_the_socket(make_router, running):
     far = client()
     far_port = far.getsockname()[1]
     r = make_router(f"src :: _SocketFrames -> q :: Queue(100) -> s :: Socket(UDP, 127.0.0.1, "

@@ -7,7 +7,6 @@ import concurrent.futures
 import contextlib
 import socket
 import struct
-import threading
 import time
 import uuid
 
@@ -23,19 +22,6 @@ from vforward.elements.ip.kernelroutes import (RTA_DST, RTA_GATEWAY, RTA_MULTIPA
                                                decode_route, iter_messages)
 
 pytestmark = pytest.mark.netns
-
-
-@contextlib.contextmanager
-def running(router):
-    router.initialize()
-    thread = threading.Thread(target=router.run, daemon=True)
-    thread.start()
-    try:
-        yield router
-    finally:
-        router.loop.call_soon_threadsafe(router.stop)
-        thread.join(10)
-        assert not thread.is_alive()
 
 
 def in_loop(router, fn):
@@ -115,7 +101,8 @@ def test_initial_dump_mirrors_connected_and_gateway_routes_and_skips_unknown_dev
     assert rt.table.lookup(0x0A080505) == (0, 0x0A010002)
 
 
-def test_added_route_reaches_the_table_within_100ms_and_delete_removes_it(make_router, space):
+def test_added_route_reaches_the_table_within_100ms_and_delete_removes_it(make_router, space,
+                                                                          running):
     r = make_router(CONFIG.format(ns=space))
     with running(r):
         t0 = time.monotonic()
@@ -131,7 +118,7 @@ def test_added_route_reaches_the_table_within_100ms_and_delete_removes_it(make_r
         assert in_loop(r, lambda: r.element("mirror").read("count")) == "5"   # 2 connected + 3
 
 
-def test_user_routes_survive_mirrored_deletes_conflicts_and_resync(make_router, space):
+def test_user_routes_survive_mirrored_deletes_conflicts_and_resync(make_router, space, running):
     r = make_router(CONFIG.format(ns=space))
     with running(r):
         rt, mirror = r.element("rt"), r.element("mirror")
@@ -169,7 +156,7 @@ def test_user_routes_survive_mirrored_deletes_conflicts_and_resync(make_router, 
         assert "10.12.0.0/16 - 0" in lines(in_loop(r, lambda: mirror.read("routes")))
 
 
-def test_multipath_route_becomes_a_group_of_its_usable_next_hops(make_router, space):
+def test_multipath_route_becomes_a_group_of_its_usable_next_hops(make_router, space, running):
     r = make_router(CONFIG.format(ns=space))
     with running(r):
         rt, mirror = r.element("rt"), r.element("mirror")
@@ -187,7 +174,7 @@ def test_multipath_route_becomes_a_group_of_its_usable_next_hops(make_router, sp
         assert in_loop(r, lambda: rt.table.groups_in_use()) == 0
 
 
-def test_lowest_metric_wins_and_the_next_takes_over_when_it_goes(make_router, space):
+def test_lowest_metric_wins_and_the_next_takes_over_when_it_goes(make_router, space, running):
     r = make_router(CONFIG.format(ns=space))
     with running(r):
         ns.ip("route", "add", "10.70.0.0/16", "via", "10.2.0.2", "dev", "d1", "metric", "20",
@@ -199,7 +186,7 @@ def test_lowest_metric_wins_and_the_next_takes_over_when_it_goes(make_router, sp
         wait_for(lambda: "10.70.0.0/16\t\t10.2.0.2\t1" in table(r))
 
 
-def test_routes_the_kernel_flushes_silently_on_link_down_are_removed(make_router, space):
+def test_routes_the_kernel_flushes_silently_on_link_down_are_removed(make_router, space, running):
     r = make_router(CONFIG.format(ns=space))
     with running(r):
         ns.ip("route", "add", "10.80.0.0/16", "via", "10.2.0.2", "dev", "d1", netns=space)
@@ -209,7 +196,7 @@ def test_routes_the_kernel_flushes_silently_on_link_down_are_removed(make_router
         assert "10.1.0.0/24" in table(r)
 
 
-def test_interface_map_comes_from_the_kerneltaps_behind_the_outputs(make_router, netns):
+def test_interface_map_comes_from_the_kerneltaps_behind_the_outputs(make_router, netns, running):
     space = netns("kt")
     tap = f"kt{uuid.uuid4().hex[:8]}"
     r = make_router(f"""
@@ -352,7 +339,8 @@ def frr(space, static_routes, port=2620):
 
 
 @pytest.mark.skipif(not _frr_available(), reason="FRR with dplane_fpm_nl is not installed")
-def test_fpmserver_takes_zebras_routes_and_withdraws_them_when_zebra_goes(make_router, space):
+def test_fpmserver_takes_zebras_routes_and_withdraws_them_when_zebra_goes(make_router, space,
+                                                                          running):
     r = make_router(f"""
         Idle -> rt :: RadixIPLookup;
         rt[0] -> Discard; rt[1] -> Discard;

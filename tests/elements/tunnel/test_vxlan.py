@@ -5,11 +5,8 @@ router in namespace B that terminates VXLAN (a Socket on port 4789) toward
 a KernelTap; ping and iperf3 cross in both directions, and tshark decodes
 what vforward sent as VXLAN.
 """
-import contextlib
-import json
 import shutil
 import subprocess
-import threading
 import time
 import uuid
 
@@ -147,33 +144,6 @@ def test_decap_of_any_vni_puts_it_in_the_user_annotation(make_router):
 
 # -- interop with the kernel's VXLAN ---------------------------------------------
 
-@contextlib.contextmanager
-def running(router):
-    router.initialize()
-    thread = threading.Thread(target=router.run, daemon=True)
-    thread.start()
-    try:
-        yield router
-    finally:
-        router.loop.call_soon_threadsafe(router.stop)
-        thread.join(10)
-        assert not thread.is_alive()
-
-
-def _iperf(client_ns, server_ns, server_addr, reverse=False):
-    server = ns.popen(server_ns, "iperf3", "-s", "-1", "-B", server_addr,
-                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.3)
-        c = ns.run(client_ns, "iperf3", "-c", server_addr, "-t", "2", "-J",
-                   *(["-R"] if reverse else []), check=False, timeout=20)
-        assert c.returncode == 0, c.stdout[-500:] + c.stderr
-        return json.loads(c.stdout)["end"]["sum_received"]["bits_per_second"]
-    finally:
-        server.kill()
-        server.wait()
-
-
 def tx_checksum_off(space, dev):
     """`ethtool -K dev tx off` (SIOCETHTOOL, ETHTOOL_STXCSUM) without ethtool installed.
 
@@ -194,7 +164,8 @@ def tx_checksum_off(space, dev):
         fcntl.ioctl(s.fileno(), 0x8946, ifreq)                            # SIOCETHTOOL
 
 
-def test_vforward_and_a_linux_vxlan_device_exchange_ping_and_tcp(make_router, netns, tmp_path):
+def test_vforward_and_a_linux_vxlan_device_exchange_ping_and_tcp(make_router, netns, tmp_path,
+                                                                 running, iperf):
     a, b = netns("va"), netns("vb")
     tag = uuid.uuid4().hex[:6]
     va, vb, vx, tap = f"va{tag}", f"vb{tag}", f"vx{tag}", f"vt{tag}"
@@ -228,8 +199,9 @@ def test_vforward_and_a_linux_vxlan_device_exchange_ping_and_tcp(make_router, ne
             if dump.poll() is None:
                 dump.kill()
         if shutil.which("iperf3"):
-            up = _iperf(b, a, "10.87.0.1")               # vforward -> kernel VXLAN
-            down = _iperf(b, a, "10.87.0.1", reverse=True)
+            # vforward -> kernel VXLAN, then back
+            up = iperf(b, a, "10.87.0.1", "-t", "2")["sum_received"]["bits_per_second"]
+            down = iperf(b, a, "10.87.0.1", "-t", "2", "-R")["sum_received"]["bits_per_second"]
             print(f"iperf3 across vforward <-> Linux VXLAN: {up / 1e6:.0f} / "
                   f"{down / 1e6:.0f} Mbit/s")
             assert up > 1e6 and down > 1e6
