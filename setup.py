@@ -1,14 +1,17 @@
 """Build script: the Python packages plus every Cython kernel under cext/.
 
-The tree keeps `elements/` and `cext/` at the top level (the catalogue is the
-folder tree); they install as `vforward.elements` and `vforward.cext`.
+The tree keeps `elements/`, `cext/` and `configs/` at the top level (the
+catalogue is the folder tree); they install as `vforward.elements`,
+`vforward.cext` and `vforward.configs` (the bundled examples and labs, which
+commands read through importlib.resources).  MANIFEST.in puts the Cython
+sources (.pyx, .pxi) in the sdist, so a wheel built from it is compiled too.
 """
 import glob
 import os
 
 import numpy
 from Cython.Build import cythonize
-from setuptools import Extension, find_packages, setup
+from setuptools import Extension, find_namespace_packages, find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -31,14 +34,21 @@ def _extensions():
 def _packages():
     pkgs = [p for p in find_packages(include=["vforward", "vforward.*"])]
     pkgs += ["vforward.elements"] + ["vforward.elements." + p for p in find_packages("elements")]
-    pkgs += ["vforward.cext"]
+    pkgs += ["vforward.cext", "vforward.configs"]
+    # the folders of examples and labs hold data only: listed so that their files ship
+    pkgs += ["vforward.configs." + p for p in find_namespace_packages("configs", exclude=["*__pycache__*"])]
     return pkgs
 
 
 setup(
     packages=_packages(),
-    package_dir={"vforward": "vforward", "vforward.elements": "elements", "vforward.cext": "cext"},
-    package_data={"vforward": ["config/*.lark", "data/*"]},
+    package_dir={"vforward": "vforward", "vforward.elements": "elements", "vforward.cext": "cext",
+                 "vforward.configs": "configs"},
+    package_data={"vforward": ["config/*.lark"],
+                  "vforward.data": ["*.click", "*.yaml", "*.pcap"],
+                  "vforward.configs.examples": ["*.click"],
+                  "vforward.configs.examples.custom": ["*.click", "*.py"],
+                  "vforward.configs.labs": ["*.yaml"]},
     ext_modules=_extensions(),
     zip_safe=False,
 )

@@ -1,0 +1,1 @@
+"""Labs: a topology file -> placement, namespaces, TAPs, links, daemons, routers."""
