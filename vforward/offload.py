@@ -15,10 +15,9 @@ import numpy as np
 
 from vforward.packet import GSO_UDP_L4, Batch
 
-try:
-    from vforward.cext import gso as _gso
-except ImportError:     # not built yet: the plain-Python twin does the same, slower
-    from vforward.cext import gso_reference as _gso
+from vforward import kernels
+
+_gso = kernels.load("gso")
 
 
 def software_offload(batch: Batch) -> tuple[Batch, int]:

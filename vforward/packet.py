@@ -48,10 +48,10 @@ OFFLOAD_ANNOTATIONS = ("csum_start", "csum_offset", "gso_type", "gso_size")
 GSO_NONE, GSO_TCPV4, GSO_UDP, GSO_TCPV6, GSO_UDP_L4, GSO_ECN = 0, 1, 3, 4, 5, 0x80
 
 
-try:
-    from vforward.cext.poolops import SlotAllocator, partition as _partition
-except ImportError:   # not built yet: the plain-Python reference does the same
-    from vforward.cext.poolops_reference import SlotAllocator, partition as _partition
+from vforward import kernels as _kernels
+
+_poolops = _kernels.load("poolops")
+SlotAllocator, _partition = _poolops.SlotAllocator, _poolops.partition
 
 
 def _packet_memory(n_slots: int, slot_size: int) -> np.ndarray:

@@ -20,10 +20,9 @@ from vforward.element import Element, HandlerError, read_handler, write_handler
 
 from .ethernet import BROADCAST_MAC, unparse_ip, unparse_mac
 
-try:
-    from vforward.cext import ether as _ether
-except ImportError:     # not built yet: the plain-Python twin does the same, slower
-    from vforward.cext import ether_reference as _ether
+from vforward import kernels
+
+_ether = kernels.load("ether")
 
 # Click's defaults (ARPTable, ARPQuerier).
 DEFAULT_CAPACITY = 2048

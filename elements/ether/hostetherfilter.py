@@ -8,10 +8,9 @@ from vforward.element import Element, read_handler, write_handler
 
 from .ethernet import handler_value, unparse_mac
 
-try:
-    from vforward.cext import ether as _ether
-except ImportError:             # not built yet: the plain-Python twin does the same
-    from vforward.cext import ether_reference as _ether
+from vforward import kernels
+
+_ether = kernels.load("ether")
 
 
 class HostEtherFilter(Element):

@@ -34,11 +34,9 @@ from vforward.elements.io.tundevice import TunDevice, check_name, configure_devi
 from vforward.offload import software_offload
 from vforward.packet import GSO_SLOT_SIZE, Batch
 
-try:
-    from vforward.cext import tapio as _compiled_io
-except ImportError:             # not built yet: the per-packet reference does the same, slower
-    _compiled_io = None
-from vforward.cext import tapio_reference as _reference_io
+from vforward import kernels
+
+_io = kernels.load("tapio")
 
 ETHER_HLEN = 14
 VLAN_HLEN = 4
@@ -182,7 +180,7 @@ class KernelTun(BurstSink):
             raise ArgumentError(f"{where}: argument MTU: {self.mtu} is outside 68..65517")
         if self.burst < 1:
             raise ArgumentError(f"{where}: argument BURST: must be at least 1")
-        self.io = _compiled_io or _reference_io
+        self.io = _io
         self.slot_size_needed = GSO_SLOT_SIZE if self.offload else 0
         self.count = self.rx_drops = self.gso_count = 0
         self._dev: TunDevice | None = None
@@ -221,9 +219,6 @@ class KernelTun(BurstSink):
             raise ArgumentError(f"{self._where()}: OFFLOAD needs {GSO_SLOT_SIZE}-byte pool slots "
                                 f"for 64 KB super-frames, the pool has {pool.slot_size}; let the "
                                 "router size its pool (Router(graph)) or set OFFLOAD false")
-        if _compiled_io is None:
-            self._say_once("io", "vforward.cext.tapio is not built (run 'python setup.py "
-                                 "build_ext --inplace'); using the slower per-packet reference")
         dev = open_device(self.dev_name, self.tap, self.netns, vnet_hdr=self.offload)
         try:
             if self.ether is not None and not self.tap:

@@ -25,8 +25,12 @@ import socket
 import struct
 
 from vforward import netns as _netns
-from vforward.cext import afpacket
+from vforward import kernels
 from vforward.cext import afpacket_reference
+
+# The rings are compiled; the reference (VFORWARD_REFERENCE=afpacket) is the plain
+# socket, one system call per packet, that a kernel without rings gets too.
+afpacket = None if kernels.reference_requested("afpacket") else kernels.load("afpacket")
 
 # <linux/if_ether.h>, <linux/if_packet.h>, <linux/socket.h>, <linux/sockios.h>
 ETH_P_ALL = 0x0003
@@ -197,6 +201,7 @@ def open_receiver(devname: str, netns: str | None = None, *, ring: bool = True,
     if block_size <= 0 or block_size % mmap.PAGESIZE:
         raise DeviceError(f"ring block size {block_size} is not a multiple of the "
                           f"{mmap.PAGESIZE}-byte page size")
+    ring = ring and afpacket is not None
     sock = _packet_socket(devname, netns)
     try:
         if not outbound:
@@ -279,6 +284,7 @@ def open_sender(devname: str, netns: str | None = None, *, ring: bool = True,
     whole; ring frames then hold 64 KB, and there are at most
     OFFLOAD_TX_FRAMES of them.
     """
+    ring = ring and afpacket is not None
     sock = _packet_socket(devname, netns)
     try:
         _bind(sock, devname, netns, 0)

@@ -21,11 +21,9 @@ from vforward.elements.io.burstwriter import BurstSink
 from vforward.offload import software_offload
 from vforward.packet import Batch
 
-try:
-    from vforward.cext import udpio as _compiled_io
-except ImportError:             # not built yet: the per-packet reference does the same, slower
-    _compiled_io = None
-from vforward.cext import udpio_reference as _reference_io
+from vforward import kernels
+
+_io = kernels.load("udpio")
 
 _IP_MTU = 14                     # <linux/in.h>: getsockopt on a connected socket
 _UDP_IP_HEADERS = 28
@@ -178,7 +176,7 @@ class Socket(BurstSink):
         self.local_addr = local_addr or 0
         self.local_port = local_port or 0
         self._local_given = local_addr is not None or local_port is not None
-        self.io = _compiled_io or _reference_io
+        self.io = _io
         self.count = self.rx_drops = 0
         self.no_destination = 0
         self.client = False
@@ -218,9 +216,6 @@ class Socket(BurstSink):
         if client is None:
             client = self.n_outputs == 0
         self.client = client
-        if _compiled_io is None:
-            self._say_once("io", "vforward.cext.udpio is not built (run 'python setup.py "
-                                 "build_ext --inplace'); using the slower per-packet reference")
         bind = (self.local_addr, self.local_port) if client else (self.addr, self.port)
         self._sock = self._open(bind)
         s = self._sender

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
-    from vforward.cext import ipheader
-except ImportError:             # not built yet: the plain-Python twin gives the same bytes, slower
-    from vforward.cext import ipheader_reference as ipheader
+from vforward import kernels
+
+ipheader = kernels.load("ipheader")
 
 IP_MIN_HLEN = 20
 PROTO_ICMP = 1

@@ -38,10 +38,9 @@ import numpy as np
 from vforward.elements.ip.ipfilter_language import (And, Compare, Const, Not, Or, Present,
                                                     all_of, any_of, leaves, negate)
 
-try:
-    from vforward.cext import ipfilter as _kernel
-except ImportError:             # not built: compile_rules falls back to numpy arrays
-    _kernel = None
+from vforward import kernels
+
+_kernel = kernels.load("ipfilter")
 
 _UFUNCS = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal,
            ">": np.greater, ">=": np.greater_equal}
@@ -352,5 +351,6 @@ class DecisionProgram:
 
 
 def compile_rules(trees):
-    """The fastest matcher available: the kernel's decision program, or numpy arrays."""
-    return DecisionProgram(trees) if _kernel is not None else CompiledRules(trees)
+    """The rules as the kernel's decision program (CompiledRules stays as the numpy
+    twin it is tested against)."""
+    return DecisionProgram(trees)

@@ -29,10 +29,11 @@ import numpy as np
 from vforward.args import ArgumentError
 from vforward.element import PUSH_ONLY, Element, HandlerError, read_handler, write_handler
 
-try:
-    from vforward.cext.fib import NO_ROUTE, Fib
-except ImportError:             # not built yet: the reference has the same API, slower
-    from vforward.cext.fib_reference import NO_ROUTE, FibReference as Fib
+from vforward import kernels
+
+_fib = kernels.load("fib")
+NO_ROUTE = _fib.NO_ROUTE
+Fib = getattr(_fib, "Fib", None) or _fib.FibReference    # the reference has the same API
 
 MAX_NEXT_HOPS = 0xFFFF          # indices 0..65534; 65535 is NO_ROUTE
 NO_PORT = 0xFFFF                # nh_port of an unused index and of NO_ROUTE

@@ -32,13 +32,9 @@ from vforward.offload import software_offload
 from vforward.elements.ip.rewriter_patterns import (DROP, KEEP, PASS,
                                                     parse_input_spec, resolve_named_patterns)
 
-try:
-    from vforward.cext import rewriter as compiled_kernels
-except ImportError:             # not built yet: the plain-Python twin gives the same bytes, slower
-    compiled_kernels = None
-from vforward.cext import rewriter_reference as reference_kernels
+from vforward import kernels as _kernels
 
-kernels = compiled_kernels or reference_kernels
+kernels = _kernels.load("rewriter")
 
 UNLIMITED = 0x7FFFFFFF
 PROTO_ICMP, PROTO_TCP, PROTO_UDP = 1, 6, 17

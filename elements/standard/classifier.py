@@ -18,10 +18,9 @@ from vforward.args import ArgumentError
 from vforward.element import PUSH_ONLY, Element, read_handler
 from vforward.packet import Batch
 
-try:   # the compiled decision-program matcher IPFilter uses too
-    from vforward.cext.ipfilter import Matcher as _Matcher
-except ImportError:
-    _Matcher = None
+from vforward import kernels
+
+_Matcher = kernels.load("ipfilter").Matcher   # the decision-program matcher IPFilter uses too
 
 
 @dataclass(frozen=True)

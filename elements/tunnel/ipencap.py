@@ -18,10 +18,9 @@ from vforward.elements.ether.ethernet import make_headroom, unparse_ip
 from vforward.offload import software_offload
 from vforward.packet import Batch
 
-try:
-    from vforward.cext import udpio as header_kernels
-except ImportError:             # not built yet: the per-packet reference does the same, slower
-    from vforward.cext import udpio_reference as header_kernels
+from vforward import kernels
+
+header_kernels = kernels.load("udpio")
 
 IP_PROTOCOLS = {"icmp": 1, "igmp": 2, "ipip": 4, "tcp": 6, "udp": 17, "ipv6": 41,
                 "gre": 47, "esp": 50, "ah": 51, "icmp6": 58, "ospf": 89, "sctp": 132}
