@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 
-from vforward import __version__
 
 USER_ERRORS: tuple = ()   # filled lazily: the exception types that are the user's to fix
 
@@ -19,10 +18,11 @@ def _user_errors() -> tuple:
         from vforward.config import ConfigError
         from vforward.element import ElementError
         from vforward.graph import GraphError
+        from vforward.kernels import KernelNotBuilt
         from vforward.topo.deploy import DeployError
         from vforward.topo.model import TopologyError
         USER_ERRORS = (ConfigError, GraphError, ArgumentError, ElementError, TopologyError,
-                       DeployError,
+                       DeployError, KernelNotBuilt,
                        FileNotFoundError, PermissionError, IsADirectoryError)
     return USER_ERRORS
 
@@ -200,7 +200,8 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vforward", description=__doc__)
-    p.add_argument("--version", action="version", version=f"vforward {__version__}")
+    from vforward.doctor import VersionAction
+    p.add_argument("--version", action=VersionAction)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -246,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_topo_parser(sub)
     from vforward.bench.cli import add_parser as add_bench_parser
     add_bench_parser(sub)
+    from vforward.doctor import add_parser as add_doctor_parser
+    add_doctor_parser(sub)
 
     d = sub.add_parser("demo", help="the default job: a live OSPF lab, user vs kernel forwarding")
     d.add_argument("--pcap", action="store_true", help="the offline demo over a bundled capture")
