@@ -12,7 +12,7 @@ batches and compiled kernels are measured against.
 
 It takes the same names as router.click, with the same defaults:
 
-    python bench/naive_forwarder.py NS1=src NS2=dst DEV1=vfs0 DEV2=vfd0
+    python -m vforward.bench.naive_forwarder NS1=src NS2=dst DEV1=vfs0 DEV2=vfd0
 
 creates TAP DEV1 in namespace NS1 with the host's address HOST1/LEN1, MAC
 HOST_ETH1 and a default route via IP1 (the router's address, MAC ETH1), and
@@ -28,10 +28,7 @@ import signal
 import struct
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-from vforward.elements.io.tundevice import configure_device, open_device  # noqa: E402
+from vforward.elements.io.tundevice import configure_device, open_device
 
 DEFAULTS = {
     "NS1": "vfr-a", "DEV1": "vfr-a0", "HOST1": "10.1.0.2", "HOST_ETH1": "02:00:0a:01:00:02",
