@@ -52,11 +52,12 @@ def run_lab_demo(log=print) -> int:
                 log(f"  validating ({len(lab.validations)} checks, waiting for OSPF):")
                 code = validate(lab, log=lambda m: log("    " + m))
                 if code != 0:
-                    log("  validation failed; see 'vforward topo inspect' output above")
+                    log(f"  validation failed (the FAIL lines above); to look closer, "
+                        f"'vforward topo deploy {path}' and 'vforward topo inspect {lab.name}'")
                     return 1
-                for row in ops.stats(lab.name):
-                    if row.get("tx_packets"):
-                        pass
+                log("  frames received/sent by each router interface while validating:")
+                for line in traffic_lines(ops.stats(lab.name)):
+                    log("    " + line)
             log(f"  measuring {src} -> {dst} across {' '.join(route)}, then cutting "
                 f"{route[0]}--{route[1]}")
             got = labbench.measure(lab, src, dst, route, seconds=2)
@@ -72,6 +73,21 @@ def run_lab_demo(log=print) -> int:
     log("\nlab destroyed; nothing left behind.  Next: 'vforward topo deploy "
         f"{path}' and explore with 'vforward topo --help'.")
     return 0
+
+
+def traffic_lines(rows: list[dict]) -> list[str]:
+    """One line per router from `topo stats` rows: 'r1: eth1 12/15, eth2 0/3 (2 dropped)'."""
+    by_node: dict[str, list[str]] = {}
+    for row in rows:
+        node, _, iface = row["interface"].partition(":")
+        if "error" in row:
+            text = f"{iface} unreadable ({row['error']})"
+        else:
+            text = f"{iface} {row['rx_packets']}/{row['tx_packets']}"
+            if row.get("drops"):
+                text += f" ({row['drops']} dropped)"
+        by_node.setdefault(node, []).append(text)
+    return [f"{node}: {', '.join(parts)}" for node, parts in by_node.items()]
 
 
 def run_pcap_demo() -> int:

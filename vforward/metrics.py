@@ -15,7 +15,8 @@ Two kinds of series come out of a router:
 
 * named series for the ports of lab routers, read from the elements that
   `vforward topo` generates for an interface with element-name prefix P
-  (the interface name with '-' and '.' written '_': eth1 -> eth1):
+  (the interface name with '-' and '.' written '_': eth1 -> eth1; the
+  names are spelt once, in vforward.interface_elements):
 
       P_rx :: Counter        vforward_interface_rx_packets_total, _rx_bytes_total
       P_tx :: Counter        vforward_interface_tx_packets_total, _tx_bytes_total
@@ -53,6 +54,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from vforward.interface_elements import (CLASSES, EGRESS, INGRESS, PROBE, RX, TX,
+                                         split_element_name)
 from vforward.listen import listen_tcp
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -67,10 +70,6 @@ _COUNTER_NAMES = {"count", "byte_count", "sent", "received", "replies", "dropped
 _COUNTER_PREFIXES = ("drops_", "bad_", "wrong_")
 _COUNTER_SUFFIXES = ("_count", "_drops", "_failures")
 
-# The elements a lab interface is made of: name suffix -> class.
-_PORT_ROLES = {"rx": "Counter", "tx": "Counter", "egress": "LinkEmulator",
-               "ingress": "LinkEmulator", "probe": "LinkProbe"}
-_PORT_ELEMENT = re.compile(r"^(?P<iface>.+)_(?P<role>rx|tx|egress|ingress|probe)$")
 _DROP_REASONS = ("loss", "queue", "down")
 
 
@@ -190,27 +189,27 @@ def _port_series(fams: Families, router, base: dict) -> None:
     bw = fams.get("vforward_link_available_bandwidth_bps", "gauge",
                   "egress packet-train dispersion rate in bit/s, from LinkProbe")
     for e in router.elements.values():
-        m = _PORT_ELEMENT.match(e.name)
-        if not m or _PORT_ROLES[m.group("role")] != e.class_name():
+        split = split_element_name(e.name)
+        if split is None or CLASSES[split[1]] != e.class_name():
             continue
-        role = m.group("role")
-        labels = {**base, "interface": m.group("iface")}
-        if role in ("rx", "tx"):
-            for fam, handler in (((rx_pk, "count"), (rx_by, "byte_count")) if role == "rx"
+        iface, role = split
+        labels = {**base, "interface": iface}
+        if role in (RX, TX):
+            for fam, handler in (((rx_pk, "count"), (rx_by, "byte_count")) if role == RX
                                  else ((tx_pk, "count"), (tx_by, "byte_count"))):
                 value = _read_number(e, handler)
                 if value is not None:
                     fam.add(labels, value)
-        elif role in ("egress", "ingress"):
+        elif role in (EGRESS, INGRESS):
             for reason in _DROP_REASONS:
                 value = _read_number(e, f"drops_{reason}")
                 if value is not None:
                     drops.add({**labels, "direction": role, "reason": reason}, value)
-            if role == "egress":
+            if role == EGRESS:
                 value = _read_number(e, "up")
                 if value is not None:
                     up.add(labels, value)
-        else:
+        elif role == PROBE:
             for fam, handler, scale in ((rtt, "rtt_ms", 1e-3), (loss, "loss", 1.0),
                                         (bw, "avail_bw_mbps", 1e6)):
                 value = _read_number(e, handler)

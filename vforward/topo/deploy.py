@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from vforward import netns
+from vforward.interface_elements import EGRESS, INGRESS, element_name
 from vforward.topo import render
 from vforward.topo.addressing import assign
 from vforward.topo.model import Lab, TopologyError, load_lab
@@ -75,11 +76,11 @@ def _record(lab: Lab, path: str, mode: str) -> LabState:
             peer = link.other(end)
             node = lab.nodes[end.node]
             if node.is_router:
-                egress = [end.node, f"{render.element_prefix(end)}_egress"]
+                egress = [end.node, element_name(render.element_prefix(end), EGRESS)]
                 counters = [end.node, render.element_prefix(end)]
                 carrier = [end.node, f"{render.element_prefix(end)}_kernel"]
             else:   # a host's egress is the ingress emulator of the router that owns its TAP
-                egress = [peer.node, f"{render.element_prefix(peer)}_ingress"]
+                egress = [peer.node, element_name(render.element_prefix(peer), INGRESS)]
                 counters = None
                 carrier = [peer.node, f"{render.element_prefix(peer)}_wire"]
             st.interfaces[end.ref] = {"node": end.node, "name": end.name, "address": str(end.address),

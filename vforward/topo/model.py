@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from vforward.args import ArgumentError, bandwidth, seconds
 from vforward.config.errors import did_you_mean
+from vforward.topo.schema import ImpairSpec, SchemaError, TopologyFile, check_document
 from vforward.topo.yamlsource import LocatedDict, LocatedList, TopologyYAMLError, load_located
 
 KINDS = ("router", "host")
@@ -146,11 +147,10 @@ class Lab:
 
 # -- reading ------------------------------------------------------------------------
 
-_TOP_KEYS = ("name", "topology", "defaults", "validate", "addressing", "hosts", "routing")
-_NODE_KEYS = ("kind", "routing", "host", "config", "extra", "loopback", "bgp")
-_LINK_KEYS = ("endpoints", "impair", "state", "addresses", "subnet", "cost")
-_IMPAIR_KEYS = ("delay", "jitter", "loss", "rate", "queue")
-_ADDRESSING_KEYS = ("p2p", "p2p_prefix", "loopback", "lan")
+# The keys of each section and their types are declared once, in
+# vforward/topo/schema.py: to add a key, add its field there, then read it
+# below with spec.get(name).  The schema is checked before anything here runs,
+# so the code below sees only known keys with values of the right type.
 DEFAULT_ADDRESSING = {"p2p": "10.0.0.0/16", "p2p_prefix": 30, "loopback": "10.255.0.0/24",
                       "lan": "172.16.0.0/16"}
 
@@ -159,12 +159,11 @@ def _err(where: str, message: str) -> TopologyError:
     return TopologyError(f"{where}: {message}")
 
 
-def _check_keys(d: LocatedDict, allowed, what: str) -> None:
-    for key in d:
-        if key not in allowed:
-            hint = did_you_mean(str(key), allowed)
-            tip = f"; did you mean '{hint}'?" if hint else f"; known keys: {', '.join(allowed)}"
-            raise _err(d.where(key), f"unknown key '{key}' in {what}{tip}")
+def _conform(doc, section=TopologyFile, where: str | None = None) -> None:
+    try:
+        check_document(doc, section, where)
+    except SchemaError as e:
+        raise TopologyError(str(e)) from None
 
 
 def _mapping(value, where: str, what: str) -> LocatedDict:
@@ -184,7 +183,7 @@ def _mapping(value, where: str, what: str) -> LocatedDict:
 
 def parse_impairment(d, where: str) -> Impairment:
     d = _mapping(d, where, "impair")
-    _check_keys(d, _IMPAIR_KEYS, "impair")
+    _conform(d, ImpairSpec, where)
     imp = Impairment()
     try:
         for key in ("delay", "jitter"):
@@ -195,10 +194,7 @@ def parse_impairment(d, where: str) -> Impairment:
         if "rate" in d:
             imp.rate = parse_rate(str(d["rate"]))
         if "queue" in d:
-            q = d["queue"]
-            if not isinstance(q, int) or q < 1:
-                raise ArgumentError(f"queue must be a positive number of packets, got {q!r}")
-            imp.queue = q
+            imp.queue = d["queue"]
     except ArgumentError as e:
         raise _err(d.where(), f"impair: {e}") from None
     return imp
@@ -241,17 +237,12 @@ def parse_lab(text: str, path: str = "<topology>") -> Lab:
         raise TopologyError(str(e)) from None
     if not isinstance(doc, dict):
         raise TopologyError(f"{path}:1: a topology file is a mapping with 'name' and 'topology'")
-    _check_keys(doc, _TOP_KEYS, "the topology file")
-    name = doc.get("name")
-    if name is None:
-        raise _err(doc.where(), "the lab needs a 'name' (lower-case letters, digits, '-'; "
-                                "at most 12 characters)")
-    name = str(name)
+    _conform(doc)
+    name = str(doc["name"])
     if not LAB_NAME.match(name):
         raise _err(doc.where("name"), f"lab name '{name}' must be lower-case letters, digits "
                                       "and '-', at most 12 characters (it prefixes namespace names)")
     defaults = _mapping(doc.get("defaults"), doc.where("defaults"), "defaults")
-    _check_keys(defaults, _NODE_KEYS + ("impair",), "defaults")
     default_impair = parse_impairment(defaults.get("impair"), defaults.where("impair"))
     lab_routing = str(doc.get("routing", defaults.get("routing", "static")))
     if lab_routing not in ROUTING:
@@ -259,16 +250,11 @@ def parse_lab(text: str, path: str = "<topology>") -> Lab:
     hosts = _parse_hosts(doc)
     addressing = dict(DEFAULT_ADDRESSING)
     adr = _mapping(doc.get("addressing"), doc.where("addressing"), "addressing")
-    _check_keys(adr, _ADDRESSING_KEYS, "addressing")
     for key, value in adr.items():
         addressing[key] = value
     _check_addressing(addressing, adr)
 
-    topo = doc.get("topology")
-    if not isinstance(topo, dict):
-        raise _err(doc.where("topology" if "topology" in doc else None),
-                   "the file needs a 'topology' mapping with 'nodes' and 'links'")
-    _check_keys(topo, ("nodes", "links"), "topology")
+    topo = doc["topology"]
     nodes = _parse_nodes(topo, defaults, lab_routing, hosts)
     links = _parse_links(topo, nodes, default_impair)
     validations = _parse_validations(doc, nodes)
@@ -282,7 +268,6 @@ def _parse_hosts(doc) -> dict:
     raw = _mapping(doc.get("hosts"), doc.where("hosts"), "hosts")
     for hname, spec in raw.items():
         spec = _mapping(spec, raw.where(hname), f"host {hname}")
-        _check_keys(spec, ("address",), f"host {hname}")
         try:
             hosts[str(hname)] = str(ipaddress.IPv4Address(str(spec.get("address"))))
         except ValueError:
@@ -315,7 +300,6 @@ def _parse_nodes(topo, defaults, lab_routing, hosts) -> dict:
             raise _err(where, f"node name '{nname}' must start with a letter and use lower-case "
                               "letters, digits and '-' (at most 15 characters)")
         spec = _mapping(spec, where, f"node {nname}")
-        _check_keys(spec, _NODE_KEYS, f"node {nname}")
         node = Node(name=nname, where=where)
         node.kind = str(spec.get("kind", defaults.get("kind", "router")))
         if node.kind not in KINDS:
@@ -347,20 +331,14 @@ def _parse_nodes(topo, defaults, lab_routing, hosts) -> dict:
 def _parse_bgp(spec, where: str, nname: str) -> dict:
     """A node's BGP: {asn: N, neighbors: [{peer: NODE [, asn]} | {address: A, asn: N}]}."""
     spec = _mapping(spec, where, f"node {nname} bgp")
-    _check_keys(spec, ("asn", "neighbors"), f"node {nname} bgp")
     asn = spec.get("asn")
-    if not isinstance(asn, int) or not 1 <= asn <= 4294967295:
-        raise _err(spec.where("asn"), f"node {nname}: bgp.asn must be an AS number 1..4294967295")
     neighbors = spec.get("neighbors") or []
-    if not isinstance(neighbors, list):
-        raise _err(spec.where("neighbors"), f"node {nname}: bgp.neighbors must be a list")
     for i, nb in enumerate(neighbors):
         nb_where = neighbors.where(i) if isinstance(neighbors, LocatedList) else where
         if isinstance(nb, str):
             nb = {"peer": nb}
             neighbors[i] = nb
         nb = _mapping(nb, nb_where, "a bgp neighbor")
-        _check_keys(nb, ("peer", "address", "asn"), "a bgp neighbor")
         if ("peer" in nb) == ("address" in nb):
             raise _err(nb_where, f"node {nname}: a bgp neighbor has either 'peer: NODE' or "
                                  "'address: A.B.C.D' (with 'asn')")
@@ -371,17 +349,11 @@ def _parse_bgp(spec, where: str, nname: str) -> dict:
 
 def _parse_links(topo, nodes, default_impair) -> list:
     raw = topo.get("links") or LocatedList()
-    if not isinstance(raw, list):
-        raise _err(topo.where("links"), "topology.links must be a list of '- endpoints: [a:eth1, b:eth1]'")
     links = []
     for i, spec in enumerate(raw):
         where = raw.where(i)
         spec = _mapping(spec, where, "a link")
-        _check_keys(spec, _LINK_KEYS, "a link")
-        eps = spec.get("endpoints")
-        if not isinstance(eps, list) or len(eps) != 2:
-            raise _err(where, "a link needs 'endpoints: [\"node:iface\", \"node:iface\"]' "
-                              "with exactly two ends")
+        eps = spec["endpoints"]
         ends = []
         for ep in eps:
             node_name, colon, iname = str(ep).partition(":")
@@ -397,7 +369,8 @@ def _parse_links(topo, nodes, default_impair) -> list:
                 raise _err(where, f"interface name '{iname}' must start with a letter, at most 15 characters")
             if iname in node.interfaces:
                 other = node.interfaces[iname].link
-                raise _err(where, f"interface {ep} is already used by the link at {other.where}; "
+                used = f"the link at {other.where}" if other else "this link's other end"
+                raise _err(where, f"interface {ep} is already used by {used}; "
                                   "give this link another interface name")
             iface = Interface(node=node_name, name=iname)
             node.interfaces[iname] = iface
@@ -411,11 +384,7 @@ def _parse_links(topo, nodes, default_impair) -> list:
         a.link = b.link = link
         link.impair = default_impair.merged(parse_impairment(spec.get("impair"), spec.where("impair")))
         link.state = str(spec.get("state", "up"))
-        if link.state not in ("up", "down"):
-            raise _err(spec.where("state"), f"link state must be up or down, not '{link.state}'")
         if "cost" in spec:
-            if not isinstance(spec["cost"], int) or spec["cost"] < 1:
-                raise _err(spec.where("cost"), "cost must be a positive integer")
             link.cost = spec["cost"]
         if "subnet" in spec:
             try:
@@ -424,10 +393,7 @@ def _parse_links(topo, nodes, default_impair) -> list:
                 raise _err(spec.where("subnet"), "subnet must be an IPv4 prefix such as 10.9.0.0/30 "
                                                  "(host bits zero)") from None
         if "addresses" in spec:
-            addrs = spec["addresses"]
-            if not isinstance(addrs, list) or len(addrs) != 2:
-                raise _err(spec.where("addresses"), "addresses must list two ADDR/LEN, one per endpoint")
-            for iface, text in zip(ends, addrs):
+            for iface, text in zip(ends, spec["addresses"]):
                 try:
                     iface.address = ipaddress.IPv4Interface(str(text))
                 except ValueError:
@@ -442,29 +408,29 @@ def _parse_links(topo, nodes, default_impair) -> list:
 
 def _parse_validations(doc, nodes) -> list:
     raw = doc.get("validate") or []
-    if not isinstance(raw, list):
-        raise _err(doc.where("validate"), "validate must be a list such as '- reach: {from: h1, to: h2}'")
     out = []
     for i, item in enumerate(raw):
         where = raw.where(i)
-        if not isinstance(item, dict) or len(item) != 1:
-            raise _err(where, "each validation is one of: reach, ping, traceroute, "
-                              "e.g. '- ping: {from: h1, to: h2}'")
         kind, spec = next(iter(item.items()))
-        if kind not in ("reach", "ping", "traceroute"):
-            hint = did_you_mean(str(kind), ("reach", "ping", "traceroute"))
-            raise _err(where, f"unknown validation '{kind}'" + (f"; did you mean '{hint}'?" if hint else ""))
-        spec = _mapping(spec, where, kind)
-        _check_keys(spec, ("from", "to", "count", "path"), kind)
-        src, dst = spec.get("from"), spec.get("to")
+        src, dst = str(spec["from"]), str(spec["to"])
         if src not in nodes:
-            raise _err(where, f"{kind}: 'from' must name a node, got {src!r}")
-        if dst is None:
-            raise _err(where, f"{kind}: 'to' must name a node or an address")
-        path = list(spec.get("path", []))
+            raise _err(where, f"{kind}: 'from' names node '{src}', which is not under "
+                              "topology.nodes" + _hint(src, nodes))
+        if dst not in nodes:
+            try:
+                ipaddress.IPv4Address(dst)
+            except ValueError:
+                raise _err(where, f"{kind}: 'to' must name a node or an IPv4 address, not "
+                                  f"'{dst}'" + _hint(dst, nodes)) from None
+        path = [str(hop) for hop in spec.get("path") or []]
         for hop in path:
             if hop not in nodes:
-                raise _err(where, f"traceroute path names unknown node '{hop}'")
-        out.append(Validation(kind=kind, src=str(src), dst=str(dst), count=int(spec.get("count", 3)),
+                raise _err(where, f"traceroute path names unknown node '{hop}'" + _hint(hop, nodes))
+        out.append(Validation(kind=kind, src=src, dst=dst, count=spec.get("count") or 3,
                               path=path, where=where))
     return out
+
+
+def _hint(name: str, known) -> str:
+    hint = did_you_mean(name, known)
+    return f"; did you mean '{hint}'?" if hint else ""

@@ -27,6 +27,7 @@ import sys
 import time
 
 from vforward.control import ControlClient, ControlError
+from vforward.interface_elements import PROBE, element_name, split_element_name
 from vforward.metrics import (DEFAULT_PORT, Family, MetricsServer, merge, parse,
                               parse_listen_address, relabel, render)
 from vforward.topo.model import TopologyError
@@ -174,8 +175,9 @@ def interface_values(families) -> dict:
                 row = out.setdefault(labels["interface"], {})
                 row["drops"] = row.get("drops", 0) + value
             elif (fam.name == "vforward_element_avail_bw_bound"
-                  and labels.get("element", "").endswith("_probe")):
-                out.setdefault(labels["element"][:-6], {})["bw_bound"] = bool(value)
+                  and (split := split_element_name(labels.get("element", ""))) is not None
+                  and split[1] == PROBE):
+                out.setdefault(split[0], {})["bw_bound"] = bool(value)
     return out
 
 
@@ -333,9 +335,9 @@ def probe_row(ctl, st: LabState, ref: str) -> dict:
     node, prefix = info["counters"]
     try:
         for key in PROBE_VALUES:
-            text = ctl.read(node, f"{prefix}_probe.{key}")
+            text = ctl.read(node, f"{element_name(prefix, PROBE)}.{key}")
             row[key] = float(text) if text else None
-        row["bw_bound"] = ctl.read(node, f"{prefix}_probe.avail_bw_bound") == "true"
+        row["bw_bound"] = ctl.read(node, f"{element_name(prefix, PROBE)}.avail_bw_bound") == "true"
     except ControlError:   # a config without a probe on this interface
         pass
     return row

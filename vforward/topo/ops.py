@@ -9,6 +9,7 @@ import time
 
 from vforward import netns
 from vforward.control import ControlClient, ControlError
+from vforward.interface_elements import RX, TX, element_name
 from vforward.topo.deploy import resolve_name
 from vforward.topo.model import TopologyError
 from vforward.topo.state import LabState, load_state, pid_alive
@@ -187,13 +188,14 @@ def stats(lab_ref: str) -> list[dict]:
             node, e = info["counters"]
             enode, eelem = info["egress"]
             try:
+                rx, tx = element_name(e, RX), element_name(e, TX)
                 row = {"interface": ref, "peer": info["peer"],
-                       "rx_packets": int(ctl.read(node, f"{e}_rx.count")),
-                       "rx_bytes": int(ctl.read(node, f"{e}_rx.byte_count")),
-                       "tx_packets": int(ctl.read(node, f"{e}_tx.count")),
-                       "tx_bytes": int(ctl.read(node, f"{e}_tx.byte_count")),
-                       "rx_rate_bps": float(ctl.read(node, f"{e}_rx.bit_rate")),
-                       "tx_rate_bps": float(ctl.read(node, f"{e}_tx.bit_rate")),
+                       "rx_packets": int(ctl.read(node, f"{rx}.count")),
+                       "rx_bytes": int(ctl.read(node, f"{rx}.byte_count")),
+                       "tx_packets": int(ctl.read(node, f"{tx}.count")),
+                       "tx_bytes": int(ctl.read(node, f"{tx}.byte_count")),
+                       "rx_rate_bps": float(ctl.read(node, f"{rx}.bit_rate")),
+                       "tx_rate_bps": float(ctl.read(node, f"{tx}.bit_rate")),
                        "drops": sum(int(ctl.read(enode, f"{eelem}.{h}"))
                                     for h in ("drops_loss", "drops_queue", "drops_down")),
                        "up": ctl.read(enode, f"{eelem}.up") == "true"}

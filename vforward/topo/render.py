@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 
+from vforward.interface_elements import EGRESS, INGRESS, PROBE, RX, TX, element_name
 from vforward.topo.model import Interface, Lab, Node
 from vforward.topo.routes import Route, host_gateway, static_routes
 
@@ -84,7 +85,7 @@ def _ingress(lab: Lab, iface: Interface, e: str) -> str:
     peer = iface.link.other(iface)
     if lab.nodes[peer.node].is_router:
         return ""
-    return f"{e}_ingress :: LinkEmulator({_impair_args(lab, peer)}) -> "
+    return f"{element_name(e, INGRESS)} :: LinkEmulator({_impair_args(lab, peer)}) -> "
 
 
 def uses_daemon(node: Node) -> bool:
@@ -116,6 +117,7 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None) -> st
     out.append("")
     for port, iface in enumerate(ifaces):
         e = element_prefix(iface)
+        rx, tx, egress, probe_e = (element_name(e, role) for role in (RX, TX, EGRESS, PROBE))
         peer = iface.link.other(iface)
         addr = iface.address
         # A LinkProbe measures router-to-router links through their conditions;
@@ -126,13 +128,13 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None) -> st
             f"{e}_kernel :: KernelTap({addr.with_prefixlen}, DEVNAME {iface.name}, NETNS {ns}, "
             f"ETHER {iface.mac}, MTU {MTU}, PERSIST true);",
             f"{_wire(lab, iface, e)};",
-            f"{e}_egress :: LinkEmulator({_impair_args(lab, iface)});",
-            *([f"{e}_probe :: LinkProbe(ETHER {iface.mac});"] if probe else []),
-            f"{e}_tx :: Counter -> [0]{e}_capture :: Capture -> "
-            f"{f'[1]{e}_probe[1] -> ' if probe else ''}{e}_egress -> {e}_wire;",
-            f"{e}_kernel -> {e}_tx;",
-            f"{e}_wire -> {f'{e}_probe -> ' if probe else _ingress(lab, iface, e)}"
-            f"{e}_rx :: Counter -> [1]{e}_capture;",
+            f"{egress} :: LinkEmulator({_impair_args(lab, iface)});",
+            *([f"{probe_e} :: LinkProbe(ETHER {iface.mac});"] if probe else []),
+            f"{tx} :: Counter -> [0]{e}_capture :: Capture -> "
+            f"{f'[1]{probe_e}[1] -> ' if probe else ''}{egress} -> {e}_wire;",
+            f"{e}_kernel -> {tx};",
+            f"{e}_wire -> {f'{probe_e} -> ' if probe else _ingress(lab, iface, e)}"
+            f"{rx} :: Counter -> [1]{e}_capture;",
             f"{e}_capture[1] -> {e}_in :: Classifier(12/0806, 12/0800, -);",
             f"{e}_in[0] -> {e}_arp :: Tee(2);",
             f"{e}_arp[0] -> {e}_tokernel :: Null -> {e}_kernel;",
@@ -144,7 +146,7 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None) -> st
             f"{e}_local[0] -> Unstrip(14) -> {e}_tokernel;",
             f"{e}_local[1] -> {e}_ttl :: DecIPTTL -> rt;",
             f"{e}_ttl[1] -> ICMPError({addr.ip}, timeexceeded) -> rt;",
-            f"rt[{port}] -> {e}_frag :: IPFragmenter({MTU}) -> [0]{e}_arpq -> {e}_tx;",
+            f"rt[{port}] -> {e}_frag :: IPFragmenter({MTU}) -> [0]{e}_arpq -> {tx};",
             f"{e}_frag[1] -> ICMPError({addr.ip}, unreachable, needfrag) -> rt;",
             "",
         ]

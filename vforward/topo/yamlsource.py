@@ -43,6 +43,9 @@ def _loader_for(filename: str):
         out.file, out.line, out.key_lines = filename, node.start_mark.line + 1, {}
         for knode, vnode in node.value:
             key = loader.construct_object(knode, deep=True)
+            if isinstance(key, (dict, list)):
+                raise TopologyYAMLError(f"{filename}:{knode.start_mark.line + 1}: a key must be "
+                                        "a single name, not a list or a mapping")
             if key in out:
                 raise TopologyYAMLError(f"{filename}:{knode.start_mark.line + 1}: key '{key}' "
                                         f"appears twice in this mapping; keep one")
@@ -66,5 +69,10 @@ def load_located(text: str, filename: str = "<topology>"):
         return yaml.load(text, Loader=_loader_for(filename))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        line = f"{mark.line + 1}:{mark.column + 1}" if mark else "?"
+        line = f"{mark.line + 1}:{mark.column + 1}" if mark else "1"
         raise TopologyYAMLError(f"{filename}:{line}: not valid YAML: {e.problem or e}") from None
+    except yaml.reader.ReaderError as e:   # a control character; it carries no mark
+        before = text[:e.position]
+        line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+        raise TopologyYAMLError(f"{filename}:{line}:{column}: not valid YAML: character "
+                                f"{e.character:#04x} is not allowed; remove it") from None
