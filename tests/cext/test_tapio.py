@@ -16,11 +16,10 @@ import numpy as np
 import pytest
 
 from vforward import netns as ns
+from vforward.cext import tapio
 from vforward.cext import tapio_reference as reference
 from vforward.elements.io.tundevice import open_device
 from vforward.packet import PacketPool
-
-tapio = pytest.importorskip("vforward.cext.tapio", reason="build with setup.py build_ext --inplace")
 
 ETHERTYPE = b"\x88\xb5"     # IEEE local experimental: nothing else in the namespace uses it
 IMPLS = [pytest.param(tapio, id="compiled"), pytest.param(reference, id="reference")]

@@ -18,12 +18,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from vforward import netns as ns
+from vforward.cext import tapio
 from vforward.cext import tapio_reference as reference
 from vforward.elements.io.tundevice import enable_offloads, open_device
 from vforward.offload import software_offload
 from vforward.packet import GSO_SLOT_SIZE, GSO_TCPV4, PacketPool
 
-tapio = pytest.importorskip("vforward.cext.tapio", reason="build with setup.py build_ext --inplace")
 IMPLS = [pytest.param(tapio, id="compiled"), pytest.param(reference, id="reference")]
 SRC, DST = bytes([10, 1, 0, 1]), bytes([10, 1, 0, 2])
 

@@ -15,10 +15,9 @@ import dpkt
 import numpy as np
 import pytest
 
+from vforward.cext import udpio
 from vforward.cext import udpio_reference as reference
 from vforward.packet import PacketPool
-
-udpio = pytest.importorskip("vforward.cext.udpio", reason="build with setup.py build_ext --inplace")
 
 IMPLS = [pytest.param(udpio, id="compiled"), pytest.param(reference, id="reference")]
 LOOPBACK = 0x7F000001
