@@ -310,6 +310,15 @@ def test_echo_request_to_the_nat_address_does_not_match_a_reply_mapping():
     assert codes == [kern.MISS, kern.UNMAPPABLE]
 
 
+def test_a_request_hitting_an_entry_made_for_replies_keeps_a_right_checksum():
+    # Mapped to identifier 0, the reply entry's key is (SERVER, 0, NAT, 0), which is
+    # also the key of an echo request from SERVER to NAT with identifier 0.
+    mapping = [(ICMP, (PRIV, 77, SERVER, 0), (NAT, 0, SERVER, 0), 0, 1)]
+    out, codes, _, _, _ = one([build(ICMP, SERVER, 0, NAT, 0, icmp_type=8)], mapping)
+    assert codes == [kern.HIT]
+    assert out[0] == build(ICMP, SERVER, 0, PRIV, 0, icmp_type=8) and checksums_ok(out[0])
+
+
 def test_zero_udp_checksum_stays_zero():
     out, codes, _, _, _ = one([build(UDP, PRIV, 5000, SERVER, 53, udp_zero=True)], NAPT)
     assert codes == [kern.HIT]
