@@ -425,7 +425,7 @@ cdef inline void _rewrite_hit(uint8_t* ip, Py_ssize_t hl, Py_ssize_t ip_len,
                               const Entry* e) noexcept nogil:
     """Apply entry e to the (first or only) fragment at ip whose key matched it."""
     cdef uint8_t* tp = ip + hl
-    cdef uint32_t c
+    cdef uint32_t c, new
     if e.changed & _CHANGED_ADDRS:
         _store32(ip + 12, e.nsaddr)
         _store32(ip + 16, e.ndaddr)
@@ -444,8 +444,14 @@ cdef inline void _rewrite_hit(uint8_t* ip, Py_ssize_t hl, Py_ssize_t ip_len,
             c = _apply_delta(c, e.tp_delta)
             _store16(tp + 6, 0xFFFF if c == 0 else c)
     elif e.proto == _PROTO_ICMP:
-        _store16(tp + 4, e.nsport if tp[0] == _ICMP_ECHO else e.ndport)
-        _store16(tp + 2, _apply_delta(_load16(tp + 2), e.tp_delta))
+        # Only the identifier is in the message (where the key has a request's source
+        # port or a reply's destination port), so the checksum follows that word alone:
+        # a request can hit an entry made for replies when its identifier and the
+        # entry's new one are both 0.
+        c = _load16(tp + 4)
+        new = e.nsport if tp[0] == _ICMP_ECHO else e.ndport
+        _store16(tp + 4, new)
+        _store16(tp + 2, _apply_delta(_load16(tp + 2), _word_delta(c, new)))
 
 
 cdef inline void _track(const uint8_t* ip, Py_ssize_t hl, Py_ssize_t ip_len, uint8_t proto,

@@ -212,8 +212,11 @@ def _rewrite_hit(d: _Datagram, hl: int, key, entry) -> None:
             c = _apply(c, addr_changes + port_changes)
             d.put16(hl + 6, c or 0xFFFF)
     elif proto == PROTO_ICMP:
-        d.put16(hl + 4, nsport if d.b[hl] == ICMP_ECHO else ndport)
-        d.put16(hl + 2, _apply(d.u16(hl + 2), port_changes))
+        # Only the identifier is in the message, so the checksum follows that word
+        # alone (a request can hit an entry made for replies when both identifiers are 0).
+        old, new = d.u16(hl + 4), nsport if d.b[hl] == ICMP_ECHO else ndport
+        d.put16(hl + 4, new)
+        d.put16(hl + 2, _apply(d.u16(hl + 2), _changed_words(((old, new),))))
 
 
 def _track(d: _Datagram, hl: int, proto: int, value: int, now: float,

@@ -4,13 +4,12 @@ import os
 
 import numpy as np
 import pytest
+import pytricia
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vforward.cext.fib import NO_ROUTE, Fib
 from vforward.cext.fib_reference import FibReference
-
-pytricia = pytest.importorskip("pytricia")
 
 
 def ip(text):

@@ -16,17 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vforward.cext import gso as kern
 from vforward.cext import gso_reference as ref
 from vforward.packet import (ANNOTATIONS, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP,
                              GSO_UDP_L4, OFFLOAD_ANNOTATIONS, PacketPool)
 
-try:
-    from vforward.cext import gso as kern
-except ImportError:          # not built: the reference runs alone
-    kern = None
-
-NEED_KERN = pytest.mark.skipif(kern is None, reason="cext/gso.pyx is not built")
-IMPLS = pytest.mark.parametrize("impl", [pytest.param(kern, id="kernel", marks=NEED_KERN),
+IMPLS = pytest.mark.parametrize("impl", [pytest.param(kern, id="kernel"),
                                          pytest.param(ref, id="reference")])
 SRC4, DST4 = bytes([10, 0, 0, 1]), bytes([192, 0, 2, 7])
 SRC6, DST6 = bytes.fromhex("20010db8" + "00" * 11 + "01"), bytes.fromhex("fe80" + "11" * 14)
@@ -475,7 +470,6 @@ def assert_same_pool(a, b):
     np.testing.assert_array_equal(a._free[:a.n_free], b._free[:b.n_free], err_msg="free stack")
 
 
-@NEED_KERN
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenarios())

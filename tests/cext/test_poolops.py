@@ -20,7 +20,7 @@ def _state(pool):
 
 
 ops = st.lists(st.tuples(st.sampled_from(["alloc", "free", "fill", "dirty"]),
-                         st.integers(0, 40), st.integers(0, 300)), max_size=40)
+                         st.integers(0, 40), st.integers(0, 300)), min_size=1, max_size=40)
 
 
 @settings(max_examples=150, deadline=None)

@@ -18,7 +18,7 @@ import struct
 import dpkt
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from vforward.cext import rewriter as kern
@@ -153,9 +153,9 @@ tuples = st.tuples(addrs, ports, addrs, ports)
 
 
 @st.composite
-def mapping_sets(draw):
+def mapping_sets(draw, min_size=0):
     out = []
-    for _ in range(draw(st.integers(0, 8))):
+    for _ in range(draw(st.integers(min_size, 8))):
         proto = draw(protos)
         key, new = list(draw(tuples)), list(draw(tuples))
         if proto == ICMP:               # an echo request's key and rewrite have no dport
@@ -172,8 +172,8 @@ def mapping_sets(draw):
 
 
 @st.composite
-def traffic(draw):
-    mappings = draw(mapping_sets())
+def traffic(draw, min_mappings=0):
+    mappings = draw(mapping_sets(min_mappings))
     frames = []
     for _ in range(draw(st.integers(1, 12))):
         kind = draw(st.sampled_from(["forward", "reply", "error", "random", "random"]))
@@ -246,16 +246,25 @@ def test_basic_nat_kernel_and_reference_rewrite_identically(case):
 
 
 @differential
-@given(traffic())
+@given(traffic(min_mappings=1))
 def test_rewritten_packets_carry_checksums_dpkt_accepts(case):
     frames, mappings = case
+    # Lead with a clean packet of the first mapping's flow, so that every example
+    # rewrites at least one packet and checks its checksums.
+    proto, key, _, _, _ = mappings[0]
+    frames = [build(proto, *key)] + frames
     valid = [checksums_ok(f) if len(f) >= 20 and (f[0] & 0x0F) >= 5 else False
              for f in frames]
-    pool, idx, codes, _, _, _ = run_both(frames, mappings)
+    pool, idx, codes, _, _, installed = run_both(frames, mappings)
+    assume(installed and installed[0][:2] == (proto, key))   # else its reply entry clashed
+    assert codes[0] & kern.CODE_MASK == kern.HIT
+    checked = 0
     for i, slot in enumerate(idx):
         code = codes[i] & kern.CODE_MASK
         if code in (kern.HIT, kern.ICMP_ERROR) and valid[i]:
             assert checksums_ok(pool.packet_bytes(int(slot))), frames[i].hex()
+            checked += 1
+    assert checked >= 1
 
 
 # -- known answers -----------------------------------------------------------------------
@@ -299,6 +308,15 @@ def test_echo_request_to_the_nat_address_does_not_match_a_reply_mapping():
     _, codes, _, _, _ = one([build(ICMP, SERVER, 1026, NAT, 0, icmp_type=8),
                              build(ICMP, SERVER, 0, NAT, 999, icmp_type=0)], NAPT)
     assert codes == [kern.MISS, kern.UNMAPPABLE]
+
+
+def test_a_request_hitting_an_entry_made_for_replies_keeps_a_right_checksum():
+    # Mapped to identifier 0, the reply entry's key is (SERVER, 0, NAT, 0), which is
+    # also the key of an echo request from SERVER to NAT with identifier 0.
+    mapping = [(ICMP, (PRIV, 77, SERVER, 0), (NAT, 0, SERVER, 0), 0, 1)]
+    out, codes, _, _, _ = one([build(ICMP, SERVER, 0, NAT, 0, icmp_type=8)], mapping)
+    assert codes == [kern.HIT]
+    assert out[0] == build(ICMP, SERVER, 0, PRIV, 0, icmp_type=8) and checksums_ok(out[0])
 
 
 def test_zero_udp_checksum_stays_zero():

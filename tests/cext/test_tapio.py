@@ -16,20 +16,13 @@ import numpy as np
 import pytest
 
 from vforward import netns as ns
+from vforward.cext import tapio
 from vforward.cext import tapio_reference as reference
 from vforward.elements.io.tundevice import open_device
 from vforward.packet import PacketPool
 
-try:
-    from vforward.cext import tapio
-except ImportError:          # not built: the reference's tests still run
-    tapio = None
-NEEDS_COMPILED = pytest.mark.skipif(tapio is None, reason="vforward.cext.tapio is not built: "
-                                    "python setup.py build_ext --inplace")
-
 ETHERTYPE = b"\x88\xb5"     # IEEE local experimental: nothing else in the namespace uses it
-IMPLS = [pytest.param(tapio, id="compiled", marks=NEEDS_COMPILED),
-         pytest.param(reference, id="reference")]
+IMPLS = [pytest.param(tapio, id="compiled"), pytest.param(reference, id="reference")]
 
 
 def _names():
@@ -88,9 +81,9 @@ def _read_all(impl, fd, pool, want, timeout=3.0):
 
 
 @pytest.mark.parametrize("writer,reader", [
-    pytest.param(reference, tapio, id="reference-writes-compiled-reads", marks=NEEDS_COMPILED),
-    pytest.param(tapio, reference, id="compiled-writes-reference-reads", marks=NEEDS_COMPILED),
-    pytest.param(tapio, tapio, id="compiled-both", marks=NEEDS_COMPILED),
+    pytest.param(reference, tapio, id="reference-writes-compiled-reads"),
+    pytest.param(tapio, reference, id="compiled-writes-reference-reads"),
+    pytest.param(tapio, tapio, id="compiled-both"),
 ])
 def test_frames_cross_the_tap_loop_byte_for_byte(tap_loop, writer, reader):
     fd_a, fd_b = tap_loop
@@ -108,7 +101,6 @@ def test_frames_cross_the_tap_loop_byte_for_byte(tap_loop, writer, reader):
     assert pool.n_used == 0
 
 
-@NEEDS_COMPILED
 @pytest.mark.parametrize("impl", IMPLS)
 def test_read_burst_stops_at_max_n_and_at_an_empty_device(tap_loop, impl):
     fd_a, fd_b = tap_loop
@@ -167,7 +159,6 @@ def test_write_burst_reports_eagain_when_the_fd_is_full(impl):
         os.close(w)
 
 
-@NEEDS_COMPILED
 def test_both_implementations_agree_on_a_pipe():
     pool = PacketPool(128)
     rng = np.random.default_rng(11)

@@ -18,19 +18,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from vforward import netns as ns
+from vforward.cext import tapio
 from vforward.cext import tapio_reference as reference
 from vforward.elements.io.tundevice import enable_offloads, open_device
 from vforward.offload import software_offload
 from vforward.packet import GSO_SLOT_SIZE, GSO_TCPV4, PacketPool
 
-try:
-    from vforward.cext import tapio
-except ImportError:          # not built: the reference's tests still run
-    tapio = None
-NEEDS_COMPILED = pytest.mark.skipif(tapio is None, reason="vforward.cext.tapio is not built: "
-                                    "python setup.py build_ext --inplace")
-IMPLS = [pytest.param(tapio, id="compiled", marks=NEEDS_COMPILED),
-         pytest.param(reference, id="reference")]
+IMPLS = [pytest.param(tapio, id="compiled"), pytest.param(reference, id="reference")]
 SRC, DST = bytes([10, 1, 0, 1]), bytes([10, 1, 0, 2])
 
 
@@ -194,7 +188,6 @@ _annotations = st.tuples(
     st.sampled_from([0, 1, 536, 1448]))            # gso_size
 
 
-@NEEDS_COMPILED
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.binary(min_size=1, max_size=600), _annotations), min_size=1,
                 max_size=12),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import itertools
 
 from vforward.topo.model import Lab, TopologyError
 
@@ -18,6 +19,8 @@ def _mac(lab: str, node: str, iface: str) -> str:
 
 
 def _subnets(pool: ipaddress.IPv4Network, prefix: int, taken: list):
+    if any(pool.subnet_of(t) for t in taken):   # used up without walking it
+        return
     for net in pool.subnets(new_prefix=prefix):
         if not any(net.overlaps(t) for t in taken):
             yield net
@@ -49,7 +52,8 @@ def assign(lab: Lab) -> Lab:
             raise TopologyError(f"{link.where}: address pool {pool} is used up; give a larger "
                                 "one under 'addressing'") from None
         link.subnet = net
-        hosts = list(net.hosts()) if net.prefixlen < 31 else list(net)
+        # Two addresses are all a link needs; a hand-set /8 must not be listed whole.
+        hosts = list(itertools.islice(net.hosts() if net.prefixlen < 31 else net, 2))
         if len(hosts) < 2:
             raise TopologyError(f"{link.where}: subnet {net} has room for fewer than two addresses")
         # The router end takes the first address (the LAN gateway), the other end the second.

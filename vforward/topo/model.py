@@ -285,6 +285,10 @@ def _check_addressing(addressing: dict, raw: LocatedDict) -> None:
                                        "10.0.0.0/16") from None
     if addressing["p2p_prefix"] not in (30, 31):
         raise _err(raw.where("p2p_prefix"), "addressing.p2p_prefix must be 30 or 31")
+    for key, longest in (("p2p", addressing["p2p_prefix"]), ("lan", 24)):
+        if addressing[key].prefixlen > longest:
+            raise _err(raw.where(key), f"addressing.{key} {addressing[key]} is smaller than one "
+                                       f"/{longest} subnet; give a prefix of /{longest} or shorter")
 
 
 def _parse_nodes(topo, defaults, lab_routing, hosts) -> dict:

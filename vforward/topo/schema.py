@@ -20,8 +20,9 @@ A link's `transport:` would be, in `LinkSpec`:
 """
 from __future__ import annotations
 
+import types
 import typing
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
                       ValidationError, model_validator)
@@ -62,7 +63,7 @@ Count = Annotated[int, Field(ge=1)]
 
 class _Section(BaseModel):
     # Strict: `count: "3"` or `cost: true` are mistakes, not numbers.
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- the sections, inner first ---------------------------------------------------------
@@ -200,34 +201,45 @@ def _locate(doc, loc) -> str:
 
 
 def _unwrap(tp):
-    """The model or container inside Optional/Annotated/list/dict annotations."""
+    """The model or container inside Optional[...] and Annotated[...]."""
     while True:
         origin = typing.get_origin(tp)
         if origin is Annotated:
             tp = typing.get_args(tp)[0]
-        elif origin in (typing.Union, getattr(__import__("types"), "UnionType")):
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            tp = args[0]
+        elif origin in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
         else:
             return tp
 
 
-def _field(model, loc):
-    """(FieldInfo, section name) of the field `loc` points at, or (None, ...)."""
-    tp, info = model, None
+def _fields(tp) -> dict:
+    """A section's fields by the key written in the file ('from', not 'from_')."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return {f.alias or n: f for n, f in tp.model_fields.items()}
+    return {}
+
+
+def _type_at(model, loc):
+    """The annotation of the place `loc` names, or None where it leaves the schema."""
+    tp = model
     for part in loc:
         tp = _unwrap(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
-            found = next(((n, f) for n, f in tp.model_fields.items()
-                          if (f.alias or n) == part), None)
-            if found is None:
-                return info
-            info, tp = found[1], found[1].annotation
+        if _fields(tp):
+            if part not in _fields(tp):
+                return None
+            tp = _fields(tp)[part].annotation
         elif typing.get_origin(tp) in (list, dict) and part != "[key]":
-            tp, info = typing.get_args(tp)[-1], None
+            tp = typing.get_args(tp)[-1]
         else:
-            return info
-    return info
+            return None
+    return tp
+
+
+def _field(model, loc):
+    """The FieldInfo of the key `loc` ends in (an item or a key: its list's or mapping's)."""
+    while loc and not isinstance(loc[-1], str) or loc and loc[-1] == "[key]":
+        loc = loc[:-1]
+    return _fields(_unwrap(_type_at(model, loc[:-1]))).get(loc[-1]) if loc else None
 
 
 def _path(loc) -> str:
@@ -251,18 +263,6 @@ def _describe(value) -> str:
     return repr(value)
 
 
-def _keys(model, loc) -> list[str]:
-    tp = model
-    for part in loc:
-        info = _field(tp, (part,)) if isinstance(part, str) else None
-        tp = _unwrap(info.annotation) if info is not None else _unwrap(tp)
-        while typing.get_origin(tp) in (list, dict):
-            tp = _unwrap(typing.get_args(tp)[-1])
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return [f.alias or n for n, f in tp.model_fields.items()]
-    return []
-
-
 def _items(ctx: dict) -> str:
     low, high = ctx.get("min_length"), ctx.get("max_length")
     if low is not None and low == high:
@@ -281,7 +281,7 @@ def _message(doc, model, err: dict, where: str | None) -> str:
     info = _field(model, loc)
     example = f" ({info.description})" if info is not None and info.description else ""
     if kind == "extra_forbidden":
-        known = _keys(model, loc[:-1])
+        known = list(_fields(_unwrap(_type_at(model, loc[:-1]))))
         hint = did_you_mean(str(loc[-1]), known)
         section = ".".join(str(p) for p in loc[:-1] if isinstance(p, str)) or "the file"
         return (f"{place}: unknown key '{loc[-1]}' in {section}" +
@@ -300,7 +300,7 @@ def _message(doc, model, err: dict, where: str | None) -> str:
         fix = f"; write [{value}]" if isinstance(value, (str, int, float)) else ""
         return f"{place}: {what} must be a list{example}, not {_describe(value)}{fix}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"{place}: {what} must be a mapping (key: value lines){example}, not {_describe(value)}"
+        return f"{place}: {what} must be a mapping (key: value lines), not {_describe(value)}"
     if kind in ("too_short", "too_long"):
         return f"{place}: {what} must list {_items(err['ctx'])}{example}, not {_describe(value)}"
     if kind == "value_error":

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vforward.cext import ipfilter as kernel
 from vforward.cext import ipfilter_reference as kernel_reference
 from vforward.element import PUSH_ONLY, Element, register
 from vforward.elements.ip.ipfilter import IPFilter
@@ -15,11 +16,6 @@ from vforward.elements.ip.ipfilter_language import parse_pattern
 from vforward.elements.ip.ipfilter_reference import evaluate, first_match, ip_bytes
 from vforward.graph import GraphError
 from vforward.packet import PacketPool
-
-try:
-    from vforward.cext import ipfilter as kernel
-except ImportError:          # pragma: no cover - the extension is normally built
-    kernel = None
 
 
 # -- packets ----------------------------------------------------------------------
@@ -71,9 +67,8 @@ def matches(pattern, packet, nh_offset=0):
     assert ip_bytes(pool, int(batch.idx[0])) == packet
     answers = {"numpy": CompiledRules([tree]).first_match(pool, batch.idx)[0] == 0,
                "kernel reference": DecisionProgram([tree], kernel_reference)
-               .first_match(pool, batch.idx)[0] == 0}
-    if kernel is not None:
-        answers["kernel"] = DecisionProgram([tree], kernel).first_match(pool, batch.idx)[0] == 0
+               .first_match(pool, batch.idx)[0] == 0,
+               "kernel": DecisionProgram([tree], kernel).first_match(pool, batch.idx)[0] == 0}
     assert answers == {k: ref for k in answers}, (pattern, answers, ref)
     return ref
 
@@ -190,8 +185,7 @@ def test_packets_without_trustworthy_ip_bytes_hold_no_field():
     expected = [0, 1, 1]
     assert CompiledRules([tree]).first_match(pool, batch.idx).tolist() == expected
     assert DecisionProgram([tree], kernel_reference).first_match(pool, batch.idx).tolist() == expected
-    if kernel is not None:
-        assert DecisionProgram([tree], kernel).first_match(pool, batch.idx).tolist() == expected
+    assert DecisionProgram([tree], kernel).first_match(pool, batch.idx).tolist() == expected
 
 
 # -- every evaluator agrees with the reference on random patterns and packets -------
@@ -311,8 +305,7 @@ def test_compiled_matchers_agree_with_the_reference(patterns, packets):
         want.append(len(trees) if r is None else r)
     assert CompiledRules(trees).first_match(pool, batch.idx).tolist() == want
     assert DecisionProgram(trees, kernel_reference).first_match(pool, batch.idx).tolist() == want
-    if kernel is not None:
-        assert DecisionProgram(trees, kernel).first_match(pool, batch.idx).tolist() == want
+    assert DecisionProgram(trees, kernel).first_match(pool, batch.idx).tolist() == want
 
 
 def test_the_kernel_handles_a_slot_listed_twice_and_empty_batches():
@@ -322,7 +315,7 @@ def test_the_kernel_handles_a_slot_listed_twice_and_empty_batches():
     pool.nh[batch.idx] = pool.off[batch.idx]
     idx = np.array([batch.idx[0], batch.idx[1], batch.idx[0]], dtype=np.uint32)
     for m in (CompiledRules(trees), DecisionProgram(trees, kernel_reference),
-              *([DecisionProgram(trees, kernel)] if kernel else [])):
+              DecisionProgram(trees, kernel)):
         assert m.first_match(pool, idx).tolist() == [1, 0, 1]
         assert m.first_match(pool, idx[:0]).tolist() == []
 
@@ -412,9 +405,6 @@ def test_ip_header_after_an_ethernet_header(make_router):
 
 
 def test_with_mark_ip_header_in_the_graph(make_router):
-    from vforward.catalogue import element_classes
-    if "MarkIPHeader" not in element_classes():
-        pytest.skip("MarkIPHeader is not in the library yet")
     eth = b"\x02" * 12 + b"\x08\x00"
     r = make_router("src :: _IPFilterFrames -> MarkIPHeader(14) -> f :: IPFilter(allow icmp type echo)"
                     " -> o :: _IPFilterSink")
