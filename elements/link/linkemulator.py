@@ -74,12 +74,12 @@ class LinkEmulator(Element):
     packet pool, not by QUEUE.
 
     Timing: every arrival and send time is computed exactly (per packet, on
-    time.monotonic), and a loop timer releases the packets due; no packet
-    leaves before its time, and on an idle machine each leaves within a
-    millisecond or two after it.  The timer ticks in whole milliseconds, so
-    packets due less than about a millisecond apart leave in one batch:
-    sub-millisecond spacing is not reproduced downstream.  RATE counts the
-    packet's length only (no preamble or inter-frame gap).
+    time.monotonic), and the router's precise timer (a timerfd, microsecond
+    resolution) releases the packets due: no packet leaves before its time,
+    and on an idle machine each leaves some tens of microseconds after it
+    (the kernel's wake-up of the loop); packets due within one wake-up
+    leave in one batch.  RATE counts the packet's length only (no preamble
+    or inter-frame gap).
 
     Arguments:
       DELAY (time, default 0)           propagation delay, e.g. 20ms

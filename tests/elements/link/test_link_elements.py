@@ -372,3 +372,45 @@ def test_linkemulator_keeps_up_with_a_fast_source(make_router):
     r.run(duration=0.5)
     assert r.element("c").count >= 50_000          # 100k packets/s
     assert r.pool.n_used == 0
+
+
+# -- precise time: the timerfd timer, well under a millisecond -------------------------
+# Windows that hold on a loaded 2-core machine; bench/bench_precise_delay.py has
+# the exact figures.  The loop's millisecond timer (rounded up) fails all three.
+
+def test_linkemulator_delay_is_exact_to_well_under_a_millisecond(make_router):
+    r, src, sink = run_timed(make_router, "LinkEmulator(DELAY 5ms)", 0.5,
+                             source="LinkTimingSource(1ms)")
+    seq, _, lat = sink.latencies(src)
+    assert len(lat) > 100
+    assert lat.min() >= 0.005
+    assert np.median(lat) - 0.005 < 0.0003
+
+
+def ks_uniform(x, lo, hi):
+    """Kolmogorov-Smirnov statistic D of sample x against U(lo, hi)."""
+    x = np.sort(x)
+    n = len(x)
+    cdf = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return max(np.max(np.arange(1, n + 1) / n - cdf), np.max(cdf - np.arange(n) / n))
+
+
+def test_linkemulator_uniform_jitter_passes_a_kolmogorov_smirnov_test(make_router):
+    # Packets 3 ms apart: +-1 ms of jitter never holds one behind another.
+    r, src, sink = run_timed(make_router, "LinkEmulator(DELAY 5ms, JITTER 1ms, SEED 5)", 0.6,
+                             source="LinkTimingSource(3ms)")
+    seq, _, lat = sink.latencies(src)
+    assert len(lat) > 100
+    d = ks_uniform(lat - 0.005, -0.001, 0.001)
+    assert d < 1.628 / np.sqrt(len(lat)), f"KS D {d:.3f} with {len(lat)} packets"
+
+
+def test_linkemulator_rate_spaces_packets_a_quarter_millisecond_apart(make_router):
+    # 1000-byte packets at 32 Mbit/s take 250 us each: a burst of 4 leaves spread out.
+    r, src, sink = run_timed(make_router, "LinkEmulator(RATE 32Mbps)", 0.4,
+                             source="LinkTimingSource(3ms, BURST 4, LENGTH 1000)")
+    at = sink.arrivals()
+    gaps = np.diff(at)
+    within = gaps[gaps < 0.002]           # between packets of one burst
+    assert len(within) > 50
+    assert np.median(within) > 0.00015
