@@ -22,7 +22,12 @@ and, for each, two links:
 
 Targets (issue 11): median one-way error <= 50 µs; the KS test passes at 1%.
 
-    python bench/bench_precise_delay.py [--packets N] [--rounds R]
+With --realtime the process runs at real-time priority (SCHED_FIFO 1, as
+`chrt -f 1 vforward run ...` runs a router): on a machine busy with other
+programs a sleeping process otherwise waits milliseconds for a CPU at
+times, whatever its timer, and that is what the figures would measure.
+
+    python bench/bench_precise_delay.py [--packets N] [--rounds R] [--realtime]
 """
 from __future__ import annotations
 
@@ -131,8 +136,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--spacing", type=float, default=0.0013, help="seconds between packets "
                     "on the DELAY-only link")
+    ap.add_argument("--realtime", action="store_true", help="run at SCHED_FIFO priority 1")
     opts = ap.parse_args()
-    print(f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    if opts.realtime:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    print(f"load average {os.getloadavg()[0]:.1f} at start"
+          f"{', real-time priority' if opts.realtime else ''}", flush=True)
     err = {"precise": [], "loop": []}
     ks = {"precise": [], "loop": []}
     for rnd in range(opts.rounds):

@@ -78,7 +78,9 @@ class LinkEmulator(Element):
     resolution) releases the packets due: no packet leaves before its time,
     and on an idle machine each leaves some tens of microseconds after it
     (the kernel's wake-up of the loop); packets due within one wake-up
-    leave in one batch.  RATE counts the packet's length only (no preamble
+    leave in one batch.  On a machine busy with other programs, run the
+    router at real-time priority (chrt -f 1 vforward run ...) to keep
+    that precision.  RATE counts the packet's length only (no preamble
     or inter-frame gap).
 
     Arguments:

@@ -5,6 +5,8 @@ left (time.monotonic(), read before the timestamp annotation is set) and a
 timing sink notes when each arrived, so each test reads every packet's
 latency through the element under test.
 """
+import contextlib
+import os
 import time
 
 import numpy as np
@@ -375,16 +377,35 @@ def test_linkemulator_keeps_up_with_a_fast_source(make_router):
 
 
 # -- precise time: the timerfd timer, well under a millisecond -------------------------
-# Windows that hold on a loaded 2-core machine; bench/bench_precise_delay.py has
-# the exact figures.  The loop's millisecond timer (rounded up) fails all three.
+# The loop's millisecond timer (rounded up) fails all three.  On a machine
+# loaded by other programs a sleeping process may wait milliseconds for a
+# CPU whatever its timer, so these run the router at real-time priority
+# (SCHED_FIFO, as a precise emulator runs on a shared machine; the kernel
+# keeps 5% of each CPU for the others): what they measure is the timer.
+# bench/bench_precise_delay.py has the exact figures.
+
+@contextlib.contextmanager
+def realtime_priority():
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        raised = True
+    except OSError:
+        raised = False       # not root: run at normal priority
+    try:
+        yield
+    finally:
+        if raised:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
 
 def test_linkemulator_delay_is_exact_to_well_under_a_millisecond(make_router):
-    r, src, sink = run_timed(make_router, "LinkEmulator(DELAY 5ms)", 0.5,
-                             source="LinkTimingSource(1ms)")
+    with realtime_priority():
+        r, src, sink = run_timed(make_router, "LinkEmulator(DELAY 5ms)", 0.5,
+                                 source="LinkTimingSource(1ms)")
     seq, _, lat = sink.latencies(src)
     assert len(lat) > 100
     assert lat.min() >= 0.005
-    assert np.median(lat) - 0.005 < 0.0003
+    assert np.median(lat) - 0.005 < 0.0002
 
 
 def ks_uniform(x, lo, hi):
@@ -397,8 +418,9 @@ def ks_uniform(x, lo, hi):
 
 def test_linkemulator_uniform_jitter_passes_a_kolmogorov_smirnov_test(make_router):
     # Packets 3 ms apart: +-1 ms of jitter never holds one behind another.
-    r, src, sink = run_timed(make_router, "LinkEmulator(DELAY 5ms, JITTER 1ms, SEED 5)", 0.6,
-                             source="LinkTimingSource(3ms)")
+    with realtime_priority():
+        r, src, sink = run_timed(make_router, "LinkEmulator(DELAY 5ms, JITTER 1ms, SEED 5)", 0.6,
+                                 source="LinkTimingSource(3ms)")
     seq, _, lat = sink.latencies(src)
     assert len(lat) > 100
     d = ks_uniform(lat - 0.005, -0.001, 0.001)
@@ -407,8 +429,9 @@ def test_linkemulator_uniform_jitter_passes_a_kolmogorov_smirnov_test(make_route
 
 def test_linkemulator_rate_spaces_packets_a_quarter_millisecond_apart(make_router):
     # 1000-byte packets at 32 Mbit/s take 250 us each: a burst of 4 leaves spread out.
-    r, src, sink = run_timed(make_router, "LinkEmulator(RATE 32Mbps)", 0.4,
-                             source="LinkTimingSource(3ms, BURST 4, LENGTH 1000)")
+    with realtime_priority():
+        r, src, sink = run_timed(make_router, "LinkEmulator(RATE 32Mbps)", 0.4,
+                                 source="LinkTimingSource(3ms, BURST 4, LENGTH 1000)")
     at = sink.arrivals()
     gaps = np.diff(at)
     within = gaps[gaps < 0.002]           # between packets of one burst
