@@ -19,6 +19,10 @@ legs apart (tcpdump on both hosts' TAPs stamps each echo as it leaves one
 host and reaches the other), and 64-byte UDP packets/s (trafgen floods
 src's TAP; counted at dst's TAP).  Ratios are to c-loop.
 
+With --realtime, every forwarder and ping run at real-time priority
+(chrt -f 1): on a machine busy with other programs a sleeping process
+otherwise waits milliseconds for a CPU at times, and the RTT measures that.
+
 With --legs FORWARDER (repeatable), that vforward's legs are cut finer: the router runs in this
 script's child process with stamps (CLOCK_REALTIME, as tcpdump's) taken
 when the TAP's reader is called (wake-up: from the host's transmit to
@@ -27,7 +31,7 @@ the other TAP's write (graph) and when that write returns (sink write).
 
     python bench/bench_ping_legs.py [--rounds N] [--count N] [--interval S]
                                     [--forwarders c-loop,vforward,...]
-                                    [--legs vforward] [--legs vforward-spin]
+                                    [--legs vforward] [--legs vforward-spin] [--realtime]
 
 Needs root, gcc, tcpdump, trafgen, ping, taskset.
 """
@@ -60,6 +64,7 @@ HOST_ETH1, HOST_ETH2 = "02:00:0a:01:00:02", "02:00:0a:02:00:02"
 FORWARDER_CPU, LOAD_CPU = "1", "0"
 FORWARDERS = ("c-loop", "vforward", "vforward-poll", "vforward-spin")
 EXTRA_ARGS = {"vforward-poll": ["--poll"], "vforward-spin": ["--poll-budget", "50us"]}
+REALTIME: list[str] = []      # ["chrt", "-f", "1"] with --realtime
 _LINE = re.compile(r"^(\d+\.\d+) IP .*ICMP echo (request|reply), id \d+, seq (\d+)")
 
 
@@ -120,7 +125,7 @@ class Bed:
 
 def start_forwarder(bed: Bed, name: str, run_args: list[str], stamp_file: str | None):
     """Start one forwarder on FORWARDER_CPU; return its process once both TAPs are up."""
-    pin = ["taskset", "-c", FORWARDER_CPU]
+    pin = ["taskset", "-c", FORWARDER_CPU] + REALTIME
     if name == "c-loop":
         from vforward.elements.io.tundevice import configure_device, open_device
         import ipaddress
@@ -179,7 +184,7 @@ def measure(bed: Bed, name: str, run_args: list[str], opts, stamp_file=None) -> 
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
                  for space, dev in ((bed.a, bed.dev_a), (bed.b, bed.dev_b))]
         time.sleep(1.0)                                     # tcpdump is listening
-        p = ns.run(bed.a, *load, "ping", "-n", "-c", str(opts.count), "-i", str(opts.interval),
+        p = ns.run(bed.a, *load, *REALTIME, "ping", "-n", "-c", str(opts.count), "-i", str(opts.interval),
                    HOST2, check=False, timeout=opts.count * opts.interval + 30)
         rtts = [float(t) * 1000 for t in re.findall(r"time=([\d.]+) ms", p.stdout)]
         time.sleep(0.3)
@@ -319,8 +324,12 @@ def main() -> None:
                     help="extra `vforward run` argument for the vforward forwarders")
     ap.add_argument("--legs", action="append", default=[], choices=FORWARDERS[1:],
                     help="also time this vforward's legs inside (repeatable)")
+    ap.add_argument("--realtime", action="store_true",
+                    help="run the forwarders and ping at SCHED_FIFO priority 1")
     ap.add_argument("--router-child", help=argparse.SUPPRESS)
     opts, rest = ap.parse_known_args()
+    if opts.realtime:
+        REALTIME[:] = ["chrt", "-f", "1"]
     if opts.router_child:
         router_child(opts.router_child, rest)
         return
@@ -330,7 +339,8 @@ def main() -> None:
     bed.up()
     load = os.getloadavg()[0]
     print(f"load average {load:.1f} at start" + (" (other programs share the CPUs: noisy)"
-                                                 if load > 0.5 else ""), flush=True)
+                                                 if load > 0.5 else "")
+          + (", real-time priority" if opts.realtime else ""), flush=True)
     try:
         for rnd in range(opts.rounds):
             order = names[rnd % len(names):] + names[:rnd % len(names)]
