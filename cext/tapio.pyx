@@ -82,13 +82,6 @@ def write_burst_vnet(int fd, pool, idx):
     return _write_frames(fd, pool, idx, True)
 
 
-# Slots taken for the first read of a burst, then four times as many each time
-# all were filled: an idle device's one frame costs a few slots' reset, not
-# max_n's (every slot taken has its annotation columns cleared, cold cache
-# lines on an idle router), and a flood still reads max_n per call.
-FIRST_CHUNK = 4
-
-
 cdef object _read_frames(int fd, pool, Py_ssize_t max_n, headroom, bint vnet,
                          Py_ssize_t l2_len):
     cdef Py_ssize_t slot_size = pool.slot_size
@@ -97,41 +90,12 @@ cdef object _read_frames(int fd, pool, Py_ssize_t max_n, headroom, bint vnet,
         raise ValueError(f"headroom {hr} outside the {slot_size}-byte slot")
     if max_n <= 0:
         return np.zeros(0, dtype=np.uint32)
-    cdef timespec now
-    clock_gettime(CLOCK_REALTIME, &now)
-    cdef uint64_t stamp = <uint64_t>now.tv_sec * 1000000000ULL + <uint64_t>now.tv_nsec
-    cdef Py_ssize_t total = 0, chunk = FIRST_CHUNK, n, k
-    cdef int err = 0
-    parts = []
-    while total < max_n:
-        idx_arr = pool.alloc_upto(min(chunk, max_n - total)).idx
-        n = idx_arr.shape[0]
-        if n == 0:
-            break
-        k = _read_chunk(fd, pool, idx_arr, hr, vnet, l2_len, stamp, &err)
-        if k < n:
-            pool.free(idx_arr[k:])
-        if k:
-            parts.append(idx_arr[:k])
-        total += k
-        if k < n:
-            break
-        chunk *= 4
-    if total == 0 and err != 0 and err != EAGAIN:   # EWOULDBLOCK is EAGAIN on Linux
-        raise OSError(err, os.strerror(err))
-    if len(parts) == 1:
-        return parts[0]
-    if not parts:
-        return np.zeros(0, dtype=np.uint32)
-    return np.concatenate(parts)
-
-
-cdef Py_ssize_t _read_chunk(int fd, pool, idx_arr, Py_ssize_t hr, bint vnet, Py_ssize_t l2_len,
-                            uint64_t stamp, int* err_out):
-    """Read frames into the slots of idx_arr in order; how many were filled."""
-    cdef Py_ssize_t slot_size = pool.slot_size
+    batch = pool.alloc_upto(max_n)
+    idx_arr = batch.idx
+    cdef Py_ssize_t n = idx_arr.shape[0]
+    if n == 0:
+        return idx_arr
     cdef uint32_t[::1] idx = idx_arr
-    cdef Py_ssize_t n = idx.shape[0]
     cdef uint8_t[:, ::1] data = pool.data
     cdef uint16_t[::1] off = pool.off
     cdef uint16_t[::1] length = pool.length
@@ -150,10 +114,14 @@ cdef Py_ssize_t _read_chunk(int fd, pool, idx_arr, Py_ssize_t hr, bint vnet, Py_
     cdef ssize_t r
     cdef uint32_t s
     cdef int err = 0
+    cdef timespec now
+    cdef uint64_t stamp
     iov[0].iov_base = hdr
     iov[0].iov_len = VNET_HDR_LEN
     iov[1].iov_len = room
     with nogil:
+        clock_gettime(CLOCK_REALTIME, &now)
+        stamp = <uint64_t>now.tv_sec * 1000000000ULL + <uint64_t>now.tv_nsec
         while k < n:
             s = idx[k]
             frame = base + <size_t>s * slot_size + hr
@@ -180,8 +148,11 @@ cdef Py_ssize_t _read_chunk(int fd, pool, idx_arr, Py_ssize_t hr, bint vnet, Py_
                 _take_vnet(hdr, hr, l2_len, frame, r - hlen,
                            &cstart[s], &coff[s], &gtype[s], &gsize[s], &nh[s])
             k += 1
-    err_out[0] = err
-    return k
+    if k < n:
+        pool.free(idx_arr[k:])
+    if k == 0 and err != 0 and err != EAGAIN:   # EWOULDBLOCK is EAGAIN on Linux
+        raise OSError(err, os.strerror(err))
+    return idx_arr[:k]
 
 
 cdef object _write_frames(int fd, pool, idx, bint vnet):

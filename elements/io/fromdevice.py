@@ -8,15 +8,10 @@ import numpy as np
 from vforward.args import ArgumentError, boolean, seconds, unsigned, word
 from vforward.element import PUSH_ONLY, Element, read_handler, write_handler
 from vforward.elements.io import packetsocket
-from vforward.packet import GSO_SLOT_SIZE, Batch
+from vforward.packet import GSO_SLOT_SIZE
 
 _METHODS = ("LINUX", "PCAP", "DEFAULT")
 _MAX_BATCHES = 32     # batches pushed per readiness callback, for fairness among sources
-_FIRST_CHUNK = 4      # slots taken for a burst's first frames (see FromDevice._receive)
-
-
-def _joined(parts):
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
 
 
 class FromDevice(Element):
@@ -174,49 +169,27 @@ class FromDevice(Element):
         burst = self.burst
         out, out_port = self._out_push[0], self._out_port[0]
         for _ in range(_MAX_BATCHES):
-            idx, empty = self._receive(pool, rx, burst)
-            if idx is None:
+            batch = pool.alloc_upto(burst)
+            want = len(batch.idx)
+            if want == 0:
                 # No free slot: the frames are lost, but the ring must keep moving.
                 lost = rx.discard(burst)
                 self._own_drops += lost
                 if lost < burst:
                     return
                 continue
-            got = len(idx)
-            if got == 0:
-                return
+            got = rx.receive(pool, batch.idx)
+            if got < want:
+                pool.free(batch.idx[got:])
+                batch.idx = batch.idx[:got]
+                if got == 0:
+                    return
             self.count += got
             if self.offload:
-                self.gso_count += int(np.count_nonzero(pool.gso_size[idx]))
-            out(out_port, Batch(pool, idx))
-            if empty:
+                self.gso_count += int(np.count_nonzero(pool.gso_size[batch.idx]))
+            out(out_port, batch)
+            if got < want:
                 return   # the ring is empty
-
-    @staticmethod
-    def _receive(pool, rx, burst):
-        """(up to burst frames' slots, whether the ring ran dry); (None, True)
-        when the pool has no free slot.  Slots are taken _FIRST_CHUNK first,
-        then four times as many while the ring has more: an idle ring's one
-        frame costs a few slots' reset, not a burst's (cold cache lines)."""
-        parts, total, chunk = [], 0, _FIRST_CHUNK
-        while total < burst:
-            idx = pool.alloc_upto(min(chunk, burst - total)).idx
-            want = len(idx)
-            if want == 0:
-                if total == 0:
-                    return None, True
-                break
-            got = rx.receive(pool, idx)
-            if got < want:
-                pool.free(idx[got:])
-                idx = idx[:got]
-            if got:
-                parts.append(idx)
-                total += got
-            if got < want:
-                return (parts[0] if len(parts) == 1 else _joined(parts)), True
-            chunk *= 4
-        return (parts[0] if len(parts) == 1 else _joined(parts)), False
 
     # -- handlers ----------------------------------------------------------
     def _kernel_drops(self) -> int:
