@@ -90,3 +90,33 @@ def test_a_callback_may_arm_a_timer_that_fires_in_the_same_run():
         timers.close()
         loop.close()
     assert seen == ["first", "second"]
+
+
+def test_only_a_timer_after_a_quiet_spell_wakes_the_loop_early():
+    """A deadline soon after the last wake-up finds the loop awake: no lead, no spin."""
+    loop = new_event_loop()
+    timers = PreciseTimers(loop)
+    waits = {}
+
+    def arm_next(label, gap):
+        deadline = time.monotonic() + gap
+        timers.call_at(deadline, lambda: None)
+        before = time.monotonic()
+        wait = timers.kernel_wait()
+        waits[label] = (deadline - before - wait, deadline - time.monotonic() - wait)
+
+    async def main():
+        timers.call_at(time.monotonic() + 0.001, lambda: arm_next("dense", 0.0005))
+        await asyncio.sleep(0.01)
+        arm_next("sparse", 0.005)
+        await asyncio.sleep(0.01)
+    try:
+        loop.run_until_complete(main())
+    finally:
+        timers.close()
+        loop.close()
+    # How much earlier than the deadline the kernel timer is set, bracketed
+    # by the clock read before and after asking the kernel.
+    for label, lead in (("dense", 0.0), ("sparse", timers.lead)):
+        most, least = waits[label]
+        assert least - 2e-6 <= lead <= most + 2e-6, (label, waits[label])

@@ -18,7 +18,10 @@ in a virtual machine, whose idle CPU the host has descheduled), and that
 would be added to every delay.  So the timerfd is set LEAD earlier than the
 first deadline, and the loop, once woken, spins the rest of the way: the
 callback runs within a few microseconds after its deadline, at the price of
-at most LEAD of spinning per wake-up.
+at most LEAD of spinning per wake-up.  Only a deadline more than DENSE
+after the previous wake-up gets the lead: timers that fire that often find
+the process awake (or about to be), and spinning for each would cost a
+busy link a good share of its CPU.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ _TFD_CLOEXEC = os.O_CLOEXEC
 _TFD_TIMER_ABSTIME = 1
 # How much earlier than its deadline the kernel wakes the loop (see above).
 LEAD = 50e-6
+DENSE = 1e-3
 
 
 class _Timespec(ctypes.Structure):
@@ -89,6 +93,7 @@ class PreciseTimers:
         self._heap: list = []              # (when, sequence, handle)
         self._seq = itertools.count()
         self._armed = math.inf             # deadline the timerfd is set for
+        self._last_expiry = -math.inf
         self._spec = _Itimerspec()
         self._spec_ref = ctypes.byref(self._spec)
         loop.add_reader(self.fd, self._on_expiry)
@@ -109,7 +114,8 @@ class PreciseTimers:
         if when == math.inf:
             sec = nsec = 0                 # zero disarms
         else:
-            ns = max(int(math.ceil((when - self.lead) * 1e9)), 1)
+            lead = self.lead if when - self._last_expiry > DENSE else 0.0
+            ns = max(int(math.ceil((when - lead) * 1e9)), 1)
             sec, nsec = divmod(ns, 1_000_000_000)
         value = self._spec.it_value
         value.tv_sec, value.tv_nsec = sec, nsec
@@ -133,7 +139,7 @@ class PreciseTimers:
         heap = self._heap
         self._armed = math.inf
         try:
-            now = clock()
+            now = self._last_expiry = clock()
             while heap and heap[0][2].cancelled:
                 heapq.heappop(heap)
             if heap and now < heap[0][0] <= now + self.lead:
