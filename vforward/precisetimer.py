@@ -26,7 +26,6 @@ busy link a good share of its CPU.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import heapq
 import itertools
 import math
@@ -52,7 +51,7 @@ class _Itimerspec(ctypes.Structure):
     _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc = ctypes.CDLL(None, use_errno=True)     # the C library the interpreter runs on
 _libc.timerfd_create.argtypes = (ctypes.c_int, ctypes.c_int)
 _libc.timerfd_settime.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.POINTER(_Itimerspec),
                                   ctypes.c_void_p)

@@ -21,8 +21,9 @@ Times are seconds on `clock()` (time.monotonic).  The loop's own clock and
 timers are too coarse for this (uvloop's count whole milliseconds), so the
 timer is the router's precise one (`call_precise`, a timerfd): it fires at
 the due time to the microsecond, never before, and on an idle machine the
-packet leaves some tens of microseconds after it, the time the kernel takes
-to wake the loop.  Packets due within that wake-up leave in one batch.
+packet leaves within some tens of microseconds after it (the loop is woken
+a little ahead and spins to the due time; vforward/precisetimer.py).
+Packets due within one wake-up leave in one batch.
 """
 from __future__ import annotations
 

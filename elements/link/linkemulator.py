@@ -76,12 +76,11 @@ class LinkEmulator(Element):
     Timing: every arrival and send time is computed exactly (per packet, on
     time.monotonic), and the router's precise timer (a timerfd, microsecond
     resolution) releases the packets due: no packet leaves before its time,
-    and on an idle machine each leaves some tens of microseconds after it
-    (the kernel's wake-up of the loop); packets due within one wake-up
-    leave in one batch.  On a machine busy with other programs, run the
-    router at real-time priority (chrt -f 1 vforward run ...) to keep
-    that precision.  RATE counts the packet's length only (no preamble
-    or inter-frame gap).
+    and on an idle machine each leaves within some tens of microseconds
+    after it; packets due within one wake-up leave in one batch.  On a
+    machine busy with other programs, run the router at real-time priority
+    (chrt -f 1 vforward run ...) to keep that precision.  RATE counts the
+    packet's length only (no preamble or inter-frame gap).
 
     Arguments:
       DELAY (time, default 0)           propagation delay, e.g. 20ms
