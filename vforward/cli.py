@@ -81,12 +81,21 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="load custom element classes from a Python file (repeatable)")
 
 
+def _poll_budget(text: str) -> tuple[float, float]:
+    from vforward.args import ArgumentError
+    from vforward.busypoll import parse_budget
+    try:
+        return parse_budget(text)
+    except ArgumentError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 # -- commands ------------------------------------------------------------------
 
 def cmd_run(args) -> int:
     from vforward.runtime import Router
     graph = load_graph(args)
-    router = Router(graph, n_slots=args.pool_slots, poll=args.poll)
+    router = Router(graph, n_slots=args.pool_slots, poll=args.poll, poll_budget=args.poll_budget)
     if args.control:
         from vforward.control import ControlServer, parse_control_address
         try:
@@ -218,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--poll", action="store_true",
                    help="busy-poll the devices instead of sleeping until they are readable: "
                         "lowest latency, one CPU kept at 100%% (as VPP's polling rx-mode)")
+    r.add_argument("--poll-budget", type=_poll_budget, default="0", metavar="TIME|PCT",
+                   help="adaptive polling: after reading a device, spin up to TIME (e.g. "
+                        "50us) before sleeping, within a CPU share (e.g. 5%%, or 50us,5%%); "
+                        "0 never spins (default %(default)s)")
     r.add_argument("-q", "--quiet", action="store_true", help="no final counter summary")
     r.set_defaults(func=cmd_run)
 

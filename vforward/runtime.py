@@ -69,12 +69,17 @@ class Router:
 
     def __init__(self, graph: ElementGraph, pool: PacketPool | None = None,
                  n_slots: int = DEFAULT_SLOTS, loop: asyncio.AbstractEventLoop | None = None,
-                 poll: bool = False):
+                 poll: bool = False, poll_budget: tuple[float, float] = (0.0, 0.0)):
         self.graph = graph
         self.poll = poll
         self._pollers: dict = {}    # fd -> reader callback, called every turn when polling
         self.pool = pool or pool_for(graph, n_slots)
         self.loop = loop or new_event_loop()
+        # Adaptive polling: spin up to poll_budget's (window, CPU share) after device work.
+        self.busy_poll = None
+        if not poll and poll_budget[0] > 0.0:
+            from vforward.busypoll import BusyPoll
+            self.busy_poll = BusyPoll(self.loop, *poll_budget)
         self._run_queue: list[Task] = []
         self._kicked = False
         self._stopping = False
@@ -85,6 +90,7 @@ class Router:
         self.exit_code = 0
         self.start_time = time.monotonic()
         self.listeners: list = []   # ControlSocket-like helpers started with the router
+        self._precise = None        # PreciseTimers, made by the first call_precise
 
     # -- lookup -------------------------------------------------------------
     @property
@@ -101,9 +107,12 @@ class Router:
     def add_reader(self, fd: int, callback, poll: bool = False) -> None:
         """Call callback when fd is readable.  With poll (a packet device whose
         callback returns at once when nothing waits), a polling router calls it
-        on every turn instead."""
+        on every turn instead, and one with a poll budget spins a while after
+        it ran (vforward/busypoll.py)."""
         if self.poll and poll:
             self._pollers[fd] = callback
+        elif poll and self.busy_poll is not None:
+            self.loop.add_reader(fd, self.busy_poll.wrap(callback))
         else:
             self.loop.add_reader(fd, callback)
 
@@ -133,6 +142,14 @@ class Router:
     def call_at_monotonic(self, when: float, callback, *args):
         """Run at loop time `when` (seconds on the loop's monotonic clock)."""
         return self.loop.call_at(when, callback, *args)
+
+    def call_precise(self, when: float, callback, *args):
+        """Run at `when` (seconds on time.monotonic) to the microsecond, not
+        before: the loop's own timers tick in whole milliseconds."""
+        if self._precise is None:
+            from vforward.precisetimer import PreciseTimers
+            self._precise = PreciseTimers(self.loop)
+        return self._precise.call_at(when, callback, *args)
 
     def now(self) -> float:
         return self.loop.time()
@@ -263,6 +280,8 @@ class Router:
             listener.close()
         for e in reversed(list(self.graph.elements.values())):
             _quiet_cleanup(e)
+        if self._precise is not None:
+            self._precise.close()
 
     async def _serve(self) -> None:
         """Start listeners and tasks, then wait until this router is stopped."""

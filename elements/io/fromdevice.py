@@ -20,7 +20,7 @@ class FromDevice(Element):
     Ports: no inputs; 1 push output.
 
     Reads every Ethernet frame that arrives on the device DEVNAME through a
-    memory-mapped AF_PACKET receive ring (TPACKET_V3) and pushes them in
+    memory-mapped AF_PACKET receive ring (see BLOCK_TIMEOUT) and pushes them in
     batches of at most BURST.  Each packet gets its timestamp (ts_ns, the
     kernel's receive time) and its packet type annotation (ptype: HOST,
     BROADCAST, MULTICAST, OTHERHOST or OUTGOING) from the kernel.
@@ -69,10 +69,13 @@ class FromDevice(Element):
                           the page size; the ring holds RING_BLOCKS x
                           BLOCK_SIZE bytes of frames (about 160 bytes per
                           minimum-size frame).
-      BLOCK_TIMEOUT (time, default 1ms) the kernel hands a partly filled block
-                          over after this long: the latency added at low rates.
-                          0 uses a TPACKET_V2 ring instead, whose frames are
-                          handed over one at a time, at once (lowest latency).
+      BLOCK_TIMEOUT (time, default 0; 1ms with OFFLOAD) 0 reads through a
+                          TPACKET_V2 ring, whose frames are handed over one at
+                          a time, at once: the lowest latency, and as many
+                          packets/s as the block ring.  Above 0 the ring is a
+                          TPACKET_V3 block ring: the kernel hands a partly
+                          filled block over after this long, which is the
+                          latency added at low rates (OFFLOAD needs it).
       OFFLOAD (boolean, default false) take TCP super-frames (a device with TSO
                           or GRO, such as a veth) whole, with their offload
                           state (PACKET_VNET_HDR); needs the block ring.
@@ -105,8 +108,10 @@ class FromDevice(Element):
         self.ring = args.keyword("RING", boolean, default=True)
         self.ring_blocks = args.keyword("RING_BLOCKS", unsigned, default=64)
         self.block_size = args.keyword("BLOCK_SIZE", unsigned, default=1 << 16)
-        self.block_timeout = args.keyword("BLOCK_TIMEOUT", seconds, default=0.001)
+        self.block_timeout = args.keyword("BLOCK_TIMEOUT", seconds, default=None)
         self.offload = args.keyword("OFFLOAD", boolean, default=False)
+        if self.block_timeout is None:      # super-frames need the block ring
+            self.block_timeout = 0.001 if self.offload else 0.0
         args.finish()
         # Super-frames are up to 64 KB: that is the default length limit with OFFLOAD.
         self.snaplen = snaplen if snaplen is not None else 0xFFFF if self.offload else 2046

@@ -217,7 +217,12 @@ def open_receiver(devname: str, netns: str | None = None, *, ring: bool = True,
         method = "plain socket, one recvmsg per packet"
         if ring and block_timeout_ms == 0 and _set_optional(sock, PACKET_VERSION, TPACKET_V2):
             frame_size = RX_FRAME_SIZE
-            while frame_size < device_mtu(sock, devname) + 18 + 128:
+            try:
+                mtu = device_mtu(sock, devname)
+            except OSError as e:        # the name is wrong: say so as bind() would
+                _bind(sock, devname, netns, 0)
+                raise DeviceError(f"{_where(devname, netns)}: {e.strerror}") from None
+            while frame_size < mtu + 18 + 128:
                 frame_size *= 2          # 18: Ethernet header and a VLAN tag; 128: ring headers
             block_size = max(block_size, frame_size)
             frames = block_size // frame_size * block_nr

@@ -17,14 +17,13 @@ handler), `DelayLineUnqueue` adds the pull task of the pull-to-push ones,
 and `stamped_due` and `released` handle the timestamps of those that delay
 from a packet's timestamp.
 
-Times are seconds on `clock()` (time.monotonic).  The loop's own clock is
-too coarse for this: uvloop's `loop.time()` and its timers have millisecond
-resolution, and a timer may fire up to a millisecond early.  So an element
-checks `clock()` when woken and, if nothing is due yet, arms the timer again
-for what remains: a packet never leaves before its due time, and leaves
-about a millisecond after it at most on an idle machine.  Timers are set in
-whole milliseconds, so a link wakes at most about once per millisecond and
-releases every packet that came due in between in one batch.
+Times are seconds on `clock()` (time.monotonic).  The loop's own clock and
+timers are too coarse for this (uvloop's count whole milliseconds), so the
+timer is the router's precise one (`call_precise`, a timerfd): it fires at
+the due time to the microsecond, never before, and on an idle machine the
+packet leaves within some tens of microseconds after it (the loop is woken
+a little ahead and spins to the due time; vforward/precisetimer.py).
+Packets due within one wake-up leave in one batch.
 """
 from __future__ import annotations
 
@@ -168,11 +167,7 @@ class WakeTimer:
                 return
             self._handle.cancel()
         self.when = when
-        delay = when - clock()
-        # Whole milliseconds, rounded up: uvloop rounds a shorter wait to
-        # nothing, which would spin the loop until the packet is due.
-        delay = math.ceil(delay * 1000.0) / 1000.0 if delay > 0.0 else 0.0
-        self._handle = self.element.router.call_later(delay, self._fire)
+        self._handle = self.element.router.call_precise(when, self._fire)
 
     def cancel(self) -> None:
         if self._handle is not None:

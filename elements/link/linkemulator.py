@@ -74,11 +74,12 @@ class LinkEmulator(Element):
     packet pool, not by QUEUE.
 
     Timing: every arrival and send time is computed exactly (per packet, on
-    time.monotonic), and a loop timer releases the packets due; no packet
-    leaves before its time, and on an idle machine each leaves within a
-    millisecond or two after it.  The timer ticks in whole milliseconds, so
-    packets due less than about a millisecond apart leave in one batch:
-    sub-millisecond spacing is not reproduced downstream.  RATE counts the
+    time.monotonic), and the router's precise timer (a timerfd, microsecond
+    resolution) releases the packets due: no packet leaves before its time,
+    and on an idle machine each leaves within some tens of microseconds
+    after it; packets due within one wake-up leave in one batch.  On a
+    machine busy with other programs, run the router at real-time priority
+    (chrt -f 1 vforward run ...) to keep that precision.  RATE counts the
     packet's length only (no preamble or inter-frame gap).
 
     Arguments:

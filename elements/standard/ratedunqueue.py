@@ -1,14 +1,17 @@
 """RatedUnqueue and BandwidthRatedUnqueue: pull packets at a set rate.
 
-Both run a token bucket on the loop's clock.  Their task pulls as many
-packets as the bucket allows in one batch, then sleeps on a loop timer
-until enough tokens have accrued, or until the Queue upstream stops being
-empty.  At high rates one timer wake moves a burst, so the average rate
-holds without a callback per packet.
+Both run a token bucket on time.monotonic.  Their task pulls as many
+packets as the bucket allows in one batch, then sleeps on the router's
+precise timer (microseconds, not the loop's whole milliseconds) until
+enough tokens have accrued, or until the Queue upstream stops being empty.
+Wakes are at least PRECISE_MIN_TIMER apart: at high rates one wake moves a
+burst, so the average rate holds without a callback per packet, and below
+20,000 packets per second each packet leaves at its own time.
 """
 from __future__ import annotations
 
 import math
+import time
 
 from vforward.args import ArgumentError, bandwidth, boolean, real, seconds, unsigned
 from vforward.element import PULL_TO_PUSH, Element, HandlerError, read_handler, write_handler
@@ -16,6 +19,9 @@ from vforward.element import PULL_TO_PUSH, Element, HandlerError, read_handler, 
 # The shortest timer we ask the loop for: below it a wake moves a burst.
 MIN_TIMER = 0.001
 MAX_PULL = 256
+# The shortest wait on the precise timer (Router.call_precise).
+PRECISE_MIN_TIMER = 50e-6
+clock = time.monotonic
 
 
 class TokenBucket:
@@ -129,7 +135,7 @@ class RatedUnqueue(Element):
 
     # -- running ----------------------------------------------------------------
     def initialize(self):
-        now = self.router.now()
+        now = clock()
         # One token at start, so the first packet leaves at once.
         self._bucket = TokenBucket(self.rate, self._capacity(), now, tokens=self._needed())
         self._task = self.router.new_task(self._run, self)
@@ -142,7 +148,7 @@ class RatedUnqueue(Element):
         if not self.active or self._timer is not None:
             return False
         bucket = self._bucket
-        bucket.refill(self.router.now())
+        bucket.refill(clock())
         n = self._how_many()
         if n <= 0:
             self._wait_for_tokens()
@@ -159,8 +165,8 @@ class RatedUnqueue(Element):
         delay = self._bucket.delay_until(self._needed())
         if math.isinf(delay):
             return           # rate 0: sleep until the rate handler wakes us
-        delay = max(delay, self._bucket.min_timer())
-        self._timer = self.router.call_later(delay, self._on_timer)
+        delay = max(delay, min(PRECISE_MIN_TIMER, self._bucket.min_timer()))
+        self._timer = self.router.call_precise(clock() + delay, self._on_timer)
 
     def _on_timer(self):
         self._timer = None
@@ -190,7 +196,7 @@ class RatedUnqueue(Element):
         except ArgumentError as e:
             raise HandlerError(str(e)) from None
         if self._bucket is not None:
-            self._bucket.refill(self.router.now())
+            self._bucket.refill(clock())
             self._bucket.rate = self.rate
             self._bucket.capacity = self._capacity()
             self._bucket.tokens = min(self._bucket.tokens, self._bucket.capacity)
