@@ -147,6 +147,20 @@ class PacketPool:
             col[dst] = col[idx]
         return out
 
+    def copy_in(self, batch: "Batch") -> "Batch":
+        """Copies of another pool's packets (bytes and annotations) in new slots
+        of this one, one memcpy each, as many as there are free slots: how a
+        packet crosses between two routers that do not share a pool.  The
+        originals stay where they are."""
+        n = min(len(batch.idx), self._slots.n_free)
+        out = self.alloc(n)
+        try:
+            self._slots.copy_from(batch.pool._slots, batch.idx[:n], out.idx)
+        except ValueError:
+            self.free(out.idx)
+            raise
+        return out
+
     # -- building packets from bytes -------------------------------------
     def from_bytes(self, frames) -> "Batch":
         """A batch holding copies of the given byte strings (tests, pcap, sockets)."""
