@@ -185,10 +185,11 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
         if mode == "kernel":
             _kernel_mode_links(lab, st)
         else:
-            for name, text in render.configs(lab).items():
+            groups = worker_groups(lab, nodes_per_worker)
+            for name, text in render.configs(lab, placement_of(lab, groups)).items():
                 with open(os.path.join(d, "configs", f"{name}.click"), "w") as f:
                     f.write(text)
-            _start_workers(lab, st, nodes_per_worker)
+            _start_workers(lab, st, groups)
             st.save()
             _wait_ready(st)
         _kernel_setup(lab)
@@ -220,11 +221,27 @@ def _kernel_mode_links(lab: Lab, st: LabState) -> None:
                                    "is not applied in kernel mode (user mode applies it)")
 
 
-def _start_workers(lab: Lab, st: LabState, per_worker: int) -> None:
+def worker_groups(lab: Lab, per_worker: int) -> list[list[str]]:
+    """The routers each worker process runs, in order, per_worker at most each."""
+    routers = [n.name for n in lab.routers()]
+    return [routers[i:i + per_worker] for i in range(0, len(routers), per_worker)]
+
+
+def placement_of(lab: Lab, groups: list[list[str]]) -> dict:
+    """node -> worker index; a link that forces an in-process transport across
+    two workers is refused with the fix."""
+    placement = {node: i for i, group in enumerate(groups) for node in group}
+    for link in lab.links:
+        if link.transport == "inprocess" and placement.get(link.a.node) != placement.get(link.b.node):
+            raise DeployError(f"{link.where}: link {link.a.ref} -- {link.b.ref} asks for transport "
+                              f"inprocess, but {link.a.node} and {link.b.node} run in different "
+                              "processes; raise --nodes-per-process or choose another transport")
+    return placement
+
+
+def _start_workers(lab: Lab, st: LabState, groups: list[list[str]]) -> None:
     """One process imports vforward and forks the workers (see worker.py)."""
     from vforward.topo.worker import log_path
-    routers = [n.name for n in lab.routers()]
-    groups = [routers[i:i + per_worker] for i in range(0, len(routers), per_worker)]
     zygote = os.path.join(st.directory, "logs", "workers.log")
     with open(zygote, "w") as errf:
         p = subprocess.run([sys.executable, "-m", "vforward", "topo", "workers", st.directory,

@@ -78,6 +78,9 @@ class Link:
     where: str = ""
     # Underlay: (address, UDP port) per end, filled in at deploy time.
     underlay: dict = field(default_factory=dict)
+    # What carries a router-router link: "" (chosen by placement), or forced:
+    # "inprocess", "shm" or "udp" (see render.link_transport).
+    transport: str = ""
 
     def other(self, iface: Interface) -> Interface:
         return self.b if iface is self.a else self.a
@@ -148,7 +151,8 @@ class Lab:
 
 _TOP_KEYS = ("name", "topology", "defaults", "validate", "addressing", "hosts", "routing")
 _NODE_KEYS = ("kind", "routing", "host", "config", "extra", "loopback", "bgp")
-_LINK_KEYS = ("endpoints", "impair", "state", "addresses", "subnet", "cost")
+_LINK_KEYS = ("endpoints", "impair", "state", "addresses", "subnet", "cost", "transport")
+LINK_TRANSPORTS = ("inprocess", "udp")
 _IMPAIR_KEYS = ("delay", "jitter", "loss", "rate", "queue")
 _ADDRESSING_KEYS = ("p2p", "p2p_prefix", "loopback", "lan")
 DEFAULT_ADDRESSING = {"p2p": "10.0.0.0/16", "p2p_prefix": 30, "loopback": "10.255.0.0/24",
@@ -413,6 +417,14 @@ def _parse_links(topo, nodes, default_impair) -> list:
         link.state = str(spec.get("state", "up"))
         if link.state not in ("up", "down"):
             raise _err(spec.where("state"), f"link state must be up or down, not '{link.state}'")
+        if "transport" in spec:
+            link.transport = str(spec["transport"])
+            if link.transport not in LINK_TRANSPORTS:
+                raise _err(spec.where("transport"), f"transport must be one of "
+                           f"{', '.join(LINK_TRANSPORTS)}, not '{link.transport}'")
+            if not (nodes[a.node].is_router and nodes[b.node].is_router):
+                raise _err(spec.where("transport"), "a transport is chosen for router-router "
+                           "links only; a host's link is a TAP its router owns")
         if "cost" in spec:
             if not isinstance(spec["cost"], int) or spec["cost"] < 1:
                 raise _err(spec.where("cost"), "cost must be a positive integer")

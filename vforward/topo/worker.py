@@ -30,8 +30,7 @@ def run_worker(lab_dir: str, nodes: list[str], pool_slots: int = POOL_SLOTS) -> 
     from vforward.catalogue import load_builtin
     from vforward.control import ControlServer
     from vforward.graph import build_graph
-    from vforward.packet import PacketPool
-    from vforward.runtime import RouterGroup
+    from vforward.runtime import RouterGroup, pool_for
 
     ready = os.path.join(lab_dir, "ready")
     os.makedirs(ready, exist_ok=True)
@@ -43,7 +42,7 @@ def run_worker(lab_dir: str, nodes: list[str], pool_slots: int = POOL_SLOTS) -> 
             cfg = os.path.join(lab_dir, "configs", f"{node}.click")
             with open(cfg) as f:
                 graph = build_graph(f.read(), cfg)
-            router = group.add(node, graph, PacketPool(pool_slots))
+            router = group.add(node, graph, pool_for(graph, pool_slots))
             sock = os.path.join(lab_dir, "sock", f"{node}.sock")
             server = ControlServer(router, path=sock)
             server.bind()
