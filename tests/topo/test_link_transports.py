@@ -1,9 +1,10 @@
 """Every link transport in a real lab: h1 - r1 - r2 - h2 with the r1-r2 link
-carried in process (InProcessLink) or over UDP, each forced with
-`transport:`.  The same checks run on both and must give the same answers:
+carried in process (InProcessLink, both routers in one worker), through
+shared memory (ShmLink, one worker per router) or over UDP, each forced with
+`transport:`.  The same checks run on each and must give the same answers:
 ping, traceroute, iperf3 TCP and UDP, a delay, a cut and a restore.  TCP
-crosses an in-process link as super-frames, seen whole in a capture at the
-far router; the UDP link segments them."""
+crosses the in-process and shared-memory links as super-frames, seen whole
+in a capture at the far router; the UDP link segments them."""
 import os
 import struct
 import uuid
@@ -12,7 +13,7 @@ import pytest
 
 from vforward.topo import ops
 from vforward.topo.deploy import DeployError, deploy, destroy, prepare
-from vforward.topo.render import netns_name
+from vforward.topo.render import netns_name, shm_region
 from vforward.topo.state import load_state
 from vforward.topo.validate import address_owners, ping, reach, traceroute
 
@@ -34,12 +35,14 @@ topology:
 """
 
 
-@pytest.fixture(scope="module", params=["inprocess", "udp"])
+@pytest.fixture(scope="module", params=[("inprocess", 25), ("shm", 1), ("udp", 1)],
+                ids=["inprocess", "shm", "udp"])
 def lab(request, tmp_path_factory):
     name = "lk" + uuid.uuid4().hex[:6]
     path = tmp_path_factory.mktemp("links") / "line.yaml"
-    path.write_text(LINE.format(name=name, transport=request.param))
-    deploy(str(path), log=lambda *a: None)
+    transport, per_worker = request.param
+    path.write_text(LINE.format(name=name, transport=transport))
+    deploy(str(path), nodes_per_worker=per_worker, log=lambda *a: None)
     try:
         lab = prepare(str(path))
         assert reach(lab, "h1", _h2(lab), within=20)[0]
@@ -67,6 +70,7 @@ def test_the_forced_transport_is_the_one_configured(lab):
     text = open(os.path.join(load_state(lab.name).directory, "configs", "r1.click")).read()
     wire = next(line for line in text.splitlines() if line.startswith("eth1_wire ::"))
     assert ("InProcessLink" in wire) == (_transport(lab) == "inprocess")
+    assert ("ShmLink" in wire) == (_transport(lab) == "shm")
     assert ("UDPLink" in wire) == (_transport(lab) == "udp")
 
 
@@ -120,7 +124,7 @@ def _frame_lengths(pcap: str) -> list[int]:
     return out
 
 
-def test_tcp_crosses_an_in_process_link_as_super_frames_and_udp_as_segments(lab, iperf, tmp_path):
+def test_tcp_crosses_in_process_and_shm_links_as_super_frames_and_udp_as_segments(lab, iperf, tmp_path):
     import subprocess
     import threading
     pcap = tmp_path / "r2.pcap"
@@ -131,12 +135,14 @@ def test_tcp_crosses_an_in_process_link_as_super_frames_and_udp_as_segments(lab,
         iperf(netns_name(lab, "h1"), netns_name(lab, "h2"), _h2(lab), "-t", "1")
     finally:
         t.join()
+    if _transport(lab) == "shm":      # the region and doorbells go with the lab
+        assert os.path.exists(shm_region(lab.name, 0) + ".1")
     # tcpdump reads the capture (a real pcap); the record lengths are the frames'.
     check = subprocess.run(["tcpdump", "-nn", "-r", str(pcap), "-c", "1"], capture_output=True,
                            text=True)
     assert check.returncode == 0, check.stderr
     longest = max(_frame_lengths(str(pcap)))
-    if _transport(lab) == "inprocess":
+    if _transport(lab) in ("inprocess", "shm"):
         assert longest > 1514 * 2, f"longest frame {longest}: super-frames were cut on the way"
     else:
         assert longest <= 1514, f"a {longest}-byte frame crossed the UDP link unsegmented"
@@ -147,3 +153,15 @@ def test_a_link_forced_in_process_across_two_processes_is_refused(tmp_path):
     path.write_text(LINE.format(name="lk" + uuid.uuid4().hex[:6], transport="inprocess"))
     with pytest.raises(DeployError, match="raise --nodes-per-process"):
         deploy(str(path), nodes_per_worker=1, log=lambda *a: None)
+
+
+def test_destroy_removes_the_shared_regions(tmp_path):
+    name = "lk" + uuid.uuid4().hex[:6]
+    path = tmp_path / "line.yaml"
+    path.write_text(LINE.format(name=name, transport="shm"))
+    deploy(str(path), nodes_per_worker=1, log=lambda *a: None)
+    try:
+        assert os.path.exists(shm_region(name, 0))
+    finally:
+        destroy(name)
+    assert not [f for f in os.listdir("/dev/shm") if f.startswith(f"vforward-{name}-")]

@@ -8,6 +8,7 @@ YAML file and leaves no namespace, device, socket or process behind.
 """
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import socket
@@ -303,6 +304,9 @@ def destroy_state(st: LabState) -> list[str]:
                 pass
         _reap(pid)
         removed.append(f"process {pid}")
+    for path in glob.glob(render.shm_region(st.name, 0)[:-1] + "*"):   # ShmLink regions, doorbells
+        os.unlink(path)
+        removed.append(f"shared region {path}")
     # Deleting the namespaces removes their (persistent) TAP devices in one batch.
     gone = [ns for ns in st.namespaces.values() if netns.exists(ns)]
     netns.delete_many(gone)

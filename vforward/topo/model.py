@@ -152,7 +152,7 @@ class Lab:
 _TOP_KEYS = ("name", "topology", "defaults", "validate", "addressing", "hosts", "routing")
 _NODE_KEYS = ("kind", "routing", "host", "config", "extra", "loopback", "bgp")
 _LINK_KEYS = ("endpoints", "impair", "state", "addresses", "subnet", "cost", "transport")
-LINK_TRANSPORTS = ("inprocess", "udp")
+LINK_TRANSPORTS = ("inprocess", "shm", "udp")
 _IMPAIR_KEYS = ("delay", "jitter", "loss", "rate", "queue")
 _ADDRESSING_KEYS = ("p2p", "p2p_prefix", "loopback", "lan")
 DEFAULT_ADDRESSING = {"p2p": "10.0.0.0/16", "p2p_prefix": 30, "loopback": "10.255.0.0/24",

@@ -60,15 +60,21 @@ def _impair_args(lab: Lab, iface: Interface) -> str:
 
 def link_transport(link, placement: dict | None = None) -> str:
     """What carries a router-router link: the topology's `transport:` when it
-    forces one, else by placement: "inprocess" between routers that one
-    process runs (placement: node -> process), "udp" otherwise."""
+    forces one, else by placement (node -> process on this machine):
+    "inprocess" between routers one process runs, "shm" between processes;
+    without a placement (routers that may run anywhere) "udp"."""
     if link.transport:
         return link.transport
     if placement is not None:
-        where = placement.get(link.a.node)
-        if where is not None and where == placement.get(link.b.node):
-            return "inprocess"
+        a, b = placement.get(link.a.node), placement.get(link.b.node)
+        if a is not None and b is not None:
+            return "inprocess" if a == b else "shm"
     return "udp"
+
+
+def shm_region(lab_name: str, link_index: int) -> str:
+    """The shared region (and, with .0 and .1, the doorbells) of a ShmLink."""
+    return f"/dev/shm/vforward-{lab_name}-link{link_index}"
 
 
 def link_channel(lab: Lab, link_index: int) -> str:
@@ -86,8 +92,12 @@ def _wire(lab: Lab, iface: Interface, e: str, placement: dict | None = None) -> 
         return (f"{e}_wire :: KernelTap({peer.address.with_prefixlen}, {gw}, DEVNAME {peer.name}, "
                 f"NETNS {netns_name(lab, peer.node)}, ETHER {peer.mac}, MTU {MTU}, PERSIST true, "
                 "OFFLOAD true)")
-    if link_transport(iface.link, placement) == "inprocess":
+    transport = link_transport(iface.link, placement)
+    if transport == "inprocess":
         return f"{e}_wire :: InProcessLink({link_channel(lab, iface.link.index)})"
+    if transport == "shm":
+        side = 0 if iface is iface.link.a else 1
+        return f"{e}_wire :: ShmLink(\"{shm_region(lab.name, iface.link.index)}\", {side})"
     local = iface.link.underlay[iface.ref]
     remote = iface.link.underlay[peer.ref]
     return (f"{e}_wire :: UDPLink({local[0]}, {local[1]}, {remote[0]}, {remote[1]}, "
