@@ -230,8 +230,10 @@ def worker_groups(lab: Lab, per_worker: int) -> list[list[str]]:
 
 def placement_of(lab: Lab, groups: list[list[str]]) -> dict:
     """node -> worker index; a link that forces an in-process transport across
-    two workers is refused with the fix."""
-    placement = {node: i for i, group in enumerate(groups) for node in group}
+    two workers is refused with the fix.  A router with a hand-written config
+    is left out: its links stay the UDP links such a config is written for."""
+    placement = {node: i for i, group in enumerate(groups) for node in group
+                 if not lab.nodes[node].config}
     for link in lab.links:
         if link.transport == "inprocess" and placement.get(link.a.node) != placement.get(link.b.node):
             raise DeployError(f"{link.where}: link {link.a.ref} -- {link.b.ref} asks for transport "

@@ -8,7 +8,8 @@ runs.  Every interface of a router is two devices joined by the router:
     see), and
   * the wire: a virtual link to the neighbouring router, carried as the
     routers' placement allows (an InProcessLink between routers of one
-    process, an Ethernet-over-UDP link otherwise; see link_transport), or,
+    process, a ShmLink between processes of one machine, an Ethernet-over-UDP
+    link otherwise; see link_transport), or,
     toward a host, a TAP inside the host's namespace with the host's
     address.
 
