@@ -229,6 +229,50 @@ cdef class SlotAllocator:
         return mask
 
 
+    def copy_from(self, SlotAllocator src, const uint32_t[:] src_idx, const uint32_t[:] dst_idx):
+        """Copy packets (bytes and every annotation) from src's pool into this
+        pool's slots dst_idx, already allocated: one memcpy of each packet's
+        bytes.  A packet keeps its offset when it fits this pool's slots and
+        starts at the headroom otherwise; the absolute positions nh and
+        csum_start move with it.  Raises, copying nothing, if a packet is
+        longer than this pool's slots hold after the headroom."""
+        cdef Py_ssize_t i, n = src_idx.shape[0]
+        cdef uint32_t s, d
+        cdef Py_ssize_t o, do, delta, pos
+        if dst_idx.shape[0] != n:
+            raise ValueError("src_idx and dst_idx differ in length")
+        for i in range(n):
+            if src_idx[i] >= src.n_slots or dst_idx[i] >= self.n_slots:
+                raise ValueError("slot index out of range")
+            if self.headroom + <Py_ssize_t>src.length[src_idx[i]] > self.slot_size:
+                raise ValueError("a packet is longer than this pool's slots hold")
+        with nogil:
+            for i in range(n):
+                s = src_idx[i]
+                d = dst_idx[i]
+                o = src.off[s]
+                do = o if o + <Py_ssize_t>src.length[s] <= self.slot_size else self.headroom
+                delta = do - o
+                memcpy(self.data + d * self.slot_size + do, src.data + s * src.slot_size + o,
+                       src.length[s])
+                self.off[d] = <uint16_t>do
+                self.length[d] = src.length[s]
+                pos = <Py_ssize_t>src.nh[s] + delta
+                self.nh[d] = <uint16_t>pos if src.nh[s] != 0 and 0 <= pos < self.slot_size else 0
+                pos = <Py_ssize_t>src.csum_start[s] + delta
+                self.csum_start[d] = (<uint16_t>pos if src.csum_start[s] != 0
+                                      and 0 <= pos < self.slot_size else 0)
+                self.dst_ip[d] = src.dst_ip[s]
+                self.port[d] = src.port[s]
+                self.paint[d] = src.paint[s]
+                self.ptype[d] = src.ptype[s]
+                self.ts_ns[d] = src.ts_ns[s]
+                self.user[d] = src.user[s]
+                self.csum_offset[d] = src.csum_offset[s]
+                self.gso_type[d] = src.gso_type[s]
+                self.gso_size[d] = src.gso_size[s]
+
+
 def partition(const uint32_t[:] idx, const uint16_t[:] ports, Py_ssize_t n_ports):
     """Counting sort of a batch by output port: (indices grouped by port, in
     their original order within a port; bounds, n_ports + 1 offsets)."""

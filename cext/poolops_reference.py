@@ -83,6 +83,29 @@ class SlotAllocator:
         return None
 
 
+    def copy_from(self, src, src_idx: np.ndarray, dst_idx: np.ndarray) -> None:
+        p, q = self.pool, src.pool
+        if len(src_idx) != len(dst_idx):
+            raise ValueError("src_idx and dst_idx differ in length")
+        for s, d in zip(src_idx, dst_idx):
+            if s >= q.n_slots or d >= p.n_slots:
+                raise ValueError("slot index out of range")
+            if p.headroom + int(q.length[s]) > p.slot_size:
+                raise ValueError("a packet is longer than this pool's slots hold")
+        for s, d in zip(src_idx, dst_idx):
+            o, n = int(q.off[s]), int(q.length[s])
+            do = o if o + n <= p.slot_size else p.headroom
+            p.data[d, do:do + n] = q.data[s, o:o + n]
+            p.off[d], p.length[d] = do, n
+            for name in ("nh", "csum_start"):
+                v = int(getattr(q, name)[s])
+                moved = v + do - o
+                getattr(p, name)[d] = moved if v and 0 <= moved < p.slot_size else 0
+            for name in ("dst_ip", "port", "paint", "ptype", "ts_ns", "user",
+                         "csum_offset", "gso_type", "gso_size"):
+                getattr(p, name)[d] = getattr(q, name)[s]
+
+
 def partition(idx: np.ndarray, ports: np.ndarray, n_ports: int):
     """Indices grouped by port (stable) and the n_ports + 1 group offsets."""
     if len(ports) and int(ports.max()) >= n_ports:

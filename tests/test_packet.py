@@ -131,3 +131,18 @@ def test_a_deep_copy_is_an_independent_pool():
     assert twin.n_free == 7 and twin.packet_bytes(int(b.idx[0])) == b"abc"
     twin.alloc(7)
     assert pool.n_free == 7 and twin.n_free == 0
+
+
+def test_a_big_slot_pool_without_huge_pages_keeps_a_page_per_used_slot_resident():
+    import os
+
+    from vforward.packet import GSO_SLOT_SIZE
+
+    def rss_kb():
+        with open(f"/proc/{os.getpid()}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+    before = rss_kb()
+    pool = PacketPool(256, slot_size=GSO_SLOT_SIZE, huge_pages=False)
+    batch = pool.alloc(256)
+    pool.data[batch.idx, pool.headroom] = 1       # a small packet in every slot
+    assert rss_kb() - before < 256 * 16            # 4 KB a slot, not a share of 2 MB pages

@@ -54,15 +54,17 @@ _poolops = _kernels.load("poolops")
 SlotAllocator, _partition = _poolops.SlotAllocator, _poolops.partition
 
 
-def _packet_memory(n_slots: int, slot_size: int) -> np.ndarray:
+def _packet_memory(n_slots: int, slot_size: int, huge_pages: bool = True) -> np.ndarray:
     """Zeroed (n_slots, slot_size) bytes; a pool of big slots asks for transparent
-    huge pages, so that packets 64 KB apart do not cost a TLB miss each."""
+    huge pages, so that packets 64 KB apart do not cost a TLB miss each, unless
+    huge_pages is false (then a packet touches a 4 KB page, not a 2 MB one)."""
     size = n_slots * slot_size
-    if size < HUGE_PAGE or slot_size <= SLOT_SIZE:    # small slots share pages anyway
+    if size < HUGE_PAGE or (slot_size <= SLOT_SIZE and huge_pages):   # small slots share pages anyway
         return np.zeros((n_slots, slot_size), dtype=np.uint8)
     mem = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     try:
-        mem.madvise(mmap.MADV_HUGEPAGE)
+        # Without huge pages explicitly: numpy would ask for them on a big array.
+        mem.madvise(mmap.MADV_HUGEPAGE if huge_pages else mmap.MADV_NOHUGEPAGE)
     except (AttributeError, OSError):
         pass                    # no THP here: ordinary pages work the same
     return np.frombuffer(mem, dtype=np.uint8).reshape(n_slots, slot_size)
@@ -77,13 +79,15 @@ class PacketPool:
 
 
     def __init__(self, n_slots: int = DEFAULT_SLOTS, slot_size: int = SLOT_SIZE,
-                 headroom: int = HEADROOM):
+                 headroom: int = HEADROOM, huge_pages: bool = True):
         if not 0 < headroom < slot_size <= 65535:
             raise ValueError("need 0 < headroom < slot_size <= 65535")
         self.n_slots = n_slots
         self.slot_size = slot_size
         self.headroom = headroom
-        self.data = _packet_memory(n_slots, slot_size)
+        # huge_pages=False: a small packet in a 64 KB slot then touches 4 KB, not 2 MB
+        # (labs of many routers, where memory per router counts more than TLB misses).
+        self.data = _packet_memory(n_slots, slot_size, huge_pages)
         self.off = np.full(n_slots, headroom, dtype=np.uint16)
         self.length = np.zeros(n_slots, dtype=np.uint16)
         for name, dtype in ANNOTATIONS.items():
@@ -145,6 +149,20 @@ class PacketPool:
         for name in ANNOTATIONS:
             col = getattr(self, name)
             col[dst] = col[idx]
+        return out
+
+    def copy_in(self, batch: "Batch") -> "Batch":
+        """Copies of another pool's packets (bytes and annotations) in new slots
+        of this one, one memcpy each, as many as there are free slots: how a
+        packet crosses between two routers that do not share a pool.  The
+        originals stay where they are."""
+        n = min(len(batch.idx), self._slots.n_free)
+        out = self.alloc(n)
+        try:
+            self._slots.copy_from(batch.pool._slots, batch.idx[:n], out.idx)
+        except ValueError:
+            self.free(out.idx)
+            raise
         return out
 
     # -- building packets from bytes -------------------------------------

@@ -54,14 +54,15 @@ class Task:
             self.router._kick()
 
 
-def pool_for(graph: ElementGraph, n_slots: int = DEFAULT_SLOTS) -> PacketPool:
+def pool_for(graph: ElementGraph, n_slots: int = DEFAULT_SLOTS, huge_pages: bool = True,
+             gso_slots: int = GSO_DEFAULT_SLOTS) -> PacketPool:
     """A pool whose slots fit what the graph's elements need: n_slots slots of
     the default size, or, when an element needs bigger slots (GSO super-frames),
-    at most GSO_DEFAULT_SLOTS of those (the memory is only touched as used)."""
+    at most gso_slots of those (the memory is only touched as used)."""
     need = max((e.slot_size_needed for e in graph.elements.values()), default=0)
     if need <= SLOT_SIZE:
         return PacketPool(n_slots)
-    return PacketPool(min(n_slots, GSO_DEFAULT_SLOTS), slot_size=need)
+    return PacketPool(min(n_slots, gso_slots), slot_size=need, huge_pages=huge_pages)
 
 
 class Router:

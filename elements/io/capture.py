@@ -1,9 +1,17 @@
 """Capture: copies the packets passing it to a pcap file while started."""
 import time
 
-from vforward.args import string, unsigned
+from vforward.args import ArgumentError, string, unsigned
 from vforward.element import AGNOSTIC, Element, HandlerError, read_handler, write_handler
 from vforward.elements.io.pcapfile import LINKTYPE_ETHERNET, PcapError, PcapWriter
+
+
+def _stamp(text: str) -> bool:
+    """packet (False) or pass (True)."""
+    t = text.strip().lower()
+    if t not in ("packet", "pass"):
+        raise ArgumentError(f"expected packet or pass, got {text!r}")
+    return t == "pass"
 
 
 class Capture(Element):
@@ -23,8 +31,12 @@ class Capture(Element):
     Arguments:
       FILENAME (string)           start capturing into this file at once
       SNAPLEN (integer, default 0)  bytes kept per packet; 0 keeps whole packets
+      STAMP (packet or pass, default packet)  each record's time: when the packet
+                                  was received (its ts_ns annotation), or when it
+                                  passes this element (to time legs of a path)
 
     Handlers:
+      stamp (read/write) packet or pass, as STAMP
       start (write)      start capturing into the file named by the value
       stop (write)       stop and close the file
       active (read)      whether a capture is running
@@ -37,6 +49,7 @@ class Capture(Element):
     def configure(self, args):
         self._initial = args.positional("FILENAME", string, default=None)
         self.snaplen = args.keyword("SNAPLEN", unsigned, default=0)
+        self.stamp_pass = args.keyword("STAMP", _stamp, default=False)
         args.finish()
         self._writer = None
         self.filename = ""
@@ -60,13 +73,13 @@ class Capture(Element):
 
     def push(self, port, batch):
         if self._writer is not None:
-            self._writer.write_batch(batch.pool, batch.idx, time.time_ns())
+            self._writer.write_batch(batch.pool, batch.idx, time.time_ns(), self.stamp_pass)
         self.emit(port, batch)
 
     def pull(self, port, max_n):
         batch = self.pull_input(port, max_n)
         if batch is not None and self._writer is not None:
-            self._writer.write_batch(batch.pool, batch.idx, time.time_ns())
+            self._writer.write_batch(batch.pool, batch.idx, time.time_ns(), self.stamp_pass)
         return batch
 
     def cleanup(self):
@@ -94,3 +107,14 @@ class Capture(Element):
     @read_handler("count")
     def read_count(self):
         return self._writer.count if self._writer is not None else 0
+
+    @read_handler("stamp")
+    def read_stamp(self):
+        return "pass" if self.stamp_pass else "packet"
+
+    @write_handler("stamp")
+    def write_stamp(self, value):
+        try:
+            self.stamp_pass = _stamp(value)
+        except ArgumentError as e:
+            raise HandlerError(str(e)) from None

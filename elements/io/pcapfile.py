@@ -348,9 +348,11 @@ class PcapWriter:
         except OSError as e:
             raise PcapError(f"cannot write pcap file '{self.path}': {e.strerror or e}") from None
 
-    def write_batch(self, pool, idx: np.ndarray, now_ns: int | None = None) -> None:
-        """Append one record per packet: its ts_ns annotation (now when 0), its
-        bytes cut at the snaplen, its whole length as the wire length."""
+    def write_batch(self, pool, idx: np.ndarray, now_ns: int | None = None,
+                    stamp_now: bool = False) -> None:
+        """Append one record per packet: its ts_ns annotation (now when 0, or
+        always with stamp_now), its bytes cut at the snaplen, its whole length
+        as the wire length."""
         n = len(idx)
         if n == 0:
             return
@@ -361,7 +363,9 @@ class PcapWriter:
         cap = np.minimum(wire, self.snaplen) if self.snaplen else wire
         ts = pool.ts_ns[idx]
         unstamped = ts == 0
-        if unstamped.any():
+        if stamp_now:
+            ts = np.full(n, now_ns or time.time_ns(), dtype=np.uint64)
+        elif unstamped.any():
             ts = np.where(unstamped, np.uint64(now_ns or time.time_ns()), ts)
         headers = np.empty((n, 4), dtype="<u4")
         headers[:, 0] = ts // 1_000_000_000

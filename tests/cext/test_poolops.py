@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from vforward.cext import poolops, poolops_reference
-from vforward.packet import ANNOTATIONS, PacketPool
+from vforward.packet import ANNOTATIONS, Batch, PacketPool
 
 
 def _pool(impl):
@@ -126,3 +126,56 @@ def test_push_header_and_min_offset_agree(packets, k, per_packet):
             results.append("short")
     assert results[:2] == results[2:]
     assert _state(pools[0]) == _state(pools[1])
+
+
+def _filled_pool(impl, n_slots, slot_size, headroom, packets):
+    pool = PacketPool(n_slots, slot_size=slot_size, headroom=headroom)
+    pool._slots = impl.SlotAllocator(pool)
+    idx = pool.alloc(len(packets)).idx
+    for s, (off, payload, nh, csum, ann) in zip(idx, packets):
+        off = min(off, slot_size - len(payload))
+        pool.off[s], pool.length[s] = off, len(payload)
+        pool.data[s, off:off + len(payload)] = np.frombuffer(payload, np.uint8)
+        pool.nh[s], pool.csum_start[s] = nh % slot_size, csum % slot_size
+        for name, v in zip(("dst_ip", "port", "paint", "gso_size", "gso_type", "ts_ns"), ann):
+            getattr(pool, name)[s] = v % 200
+    return pool, idx
+
+
+_copy_packets = st.lists(st.tuples(st.integers(0, 300), st.binary(max_size=200), st.integers(0, 400),
+                                   st.integers(0, 400), st.lists(st.integers(0, 255), min_size=6,
+                                                                 max_size=6)),
+                         max_size=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_copy_packets, st.sampled_from([(256, 32), (400, 64), (512, 16)]))
+def test_compiled_and_reference_copies_between_pools_agree(packets, dst_shape):
+    results = []
+    for impl in (poolops, poolops_reference):
+        src, idx = _filled_pool(impl, 32, 320, 48, packets)
+        dst = PacketPool(32, slot_size=dst_shape[0], headroom=dst_shape[1])
+        dst._slots = impl.SlotAllocator(dst)
+        out = dst.copy_in(Batch(src, idx)).idx
+        assert [dst.packet_bytes(d) for d in out] == [src.packet_bytes(s) for s in idx]
+        results.append(_state(dst))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("impl", [poolops, poolops_reference])
+def test_copy_moves_header_positions_with_the_packet(impl):
+    src, idx = _filled_pool(impl, 4, 320, 48, [(200, b"x" * 100, 214, 234, [0] * 6)])
+    dst = PacketPool(4, slot_size=256, headroom=32)
+    dst._slots = impl.SlotAllocator(dst)
+    d = dst.copy_in(Batch(src, idx)).idx[0]
+    assert (dst.off[d], dst.nh[d], dst.csum_start[d]) == (32, 46, 66)
+
+
+@pytest.mark.parametrize("impl", [poolops, poolops_reference])
+def test_copy_refuses_a_packet_longer_than_the_slots(impl):
+    src, idx = _filled_pool(impl, 4, 320, 48, [(48, b"y" * 250, 0, 0, [0] * 6)])
+    dst = PacketPool(4, slot_size=256, headroom=32)
+    dst._slots = impl.SlotAllocator(dst)
+    with pytest.raises(ValueError, match="longer than"):
+        dst.copy_in(Batch(src, idx))
+    assert dst.n_free == 4

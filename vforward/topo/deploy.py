@@ -8,6 +8,7 @@ YAML file and leaves no namespace, device, socket or process behind.
 """
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import socket
@@ -186,10 +187,11 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
         if mode == "kernel":
             _kernel_mode_links(lab, st)
         else:
-            for name, text in render.configs(lab).items():
+            groups = worker_groups(lab, nodes_per_worker)
+            for name, text in render.configs(lab, placement_of(lab, groups)).items():
                 with open(os.path.join(d, "configs", f"{name}.click"), "w") as f:
                     f.write(text)
-            _start_workers(lab, st, nodes_per_worker)
+            _start_workers(lab, st, groups)
             st.save()
             _wait_ready(st)
         _kernel_setup(lab)
@@ -221,11 +223,29 @@ def _kernel_mode_links(lab: Lab, st: LabState) -> None:
                                    "is not applied in kernel mode (user mode applies it)")
 
 
-def _start_workers(lab: Lab, st: LabState, per_worker: int) -> None:
+def worker_groups(lab: Lab, per_worker: int) -> list[list[str]]:
+    """The routers each worker process runs, in order, per_worker at most each."""
+    routers = [n.name for n in lab.routers()]
+    return [routers[i:i + per_worker] for i in range(0, len(routers), per_worker)]
+
+
+def placement_of(lab: Lab, groups: list[list[str]]) -> dict:
+    """node -> worker index; a link that forces an in-process transport across
+    two workers is refused with the fix.  A router with a hand-written config
+    is left out: its links stay the UDP links such a config is written for."""
+    placement = {node: i for i, group in enumerate(groups) for node in group
+                 if not lab.nodes[node].config}
+    for link in lab.links:
+        if link.transport == "inprocess" and placement.get(link.a.node) != placement.get(link.b.node):
+            raise DeployError(f"{link.where}: link {link.a.ref} -- {link.b.ref} asks for transport "
+                              f"inprocess, but {link.a.node} and {link.b.node} run in different "
+                              "processes; raise --nodes-per-process or choose another transport")
+    return placement
+
+
+def _start_workers(lab: Lab, st: LabState, groups: list[list[str]]) -> None:
     """One process imports vforward and forks the workers (see worker.py)."""
     from vforward.topo.worker import log_path
-    routers = [n.name for n in lab.routers()]
-    groups = [routers[i:i + per_worker] for i in range(0, len(routers), per_worker)]
     zygote = os.path.join(st.directory, "logs", "workers.log")
     with open(zygote, "w") as errf:
         p = subprocess.run([sys.executable, "-m", "vforward", "topo", "workers", st.directory,
@@ -287,6 +307,9 @@ def destroy_state(st: LabState) -> list[str]:
                 pass
         _reap(pid)
         removed.append(f"process {pid}")
+    for path in glob.glob(render.shm_region(st.name, 0)[:-1] + "*"):   # ShmLink regions, doorbells
+        os.unlink(path)
+        removed.append(f"shared region {path}")
     # Deleting the namespaces removes their (persistent) TAP devices in one batch.
     gone = [ns for ns in st.namespaces.values() if netns.exists(ns)]
     netns.delete_many(gone)

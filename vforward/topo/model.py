@@ -79,6 +79,9 @@ class Link:
     where: str = ""
     # Underlay: (address, UDP port) per end, filled in at deploy time.
     underlay: dict = field(default_factory=dict)
+    # What carries a router-router link: "" (chosen by placement), or forced:
+    # "inprocess", "shm" or "udp" (see render.link_transport).
+    transport: str = ""
 
     def other(self, iface: Interface) -> Interface:
         return self.b if iface is self.a else self.a
@@ -151,6 +154,7 @@ class Lab:
 # vforward/topo/schema.py: to add a key, add its field there, then read it
 # below with spec.get(name).  The schema is checked before anything here runs,
 # so the code below sees only known keys with values of the right type.
+LINK_TRANSPORTS = ("inprocess", "shm", "udp")
 DEFAULT_ADDRESSING = {"p2p": "10.0.0.0/16", "p2p_prefix": 30, "loopback": "10.255.0.0/24",
                       "lan": "172.16.0.0/16"}
 
@@ -388,6 +392,14 @@ def _parse_links(topo, nodes, default_impair) -> list:
         a.link = b.link = link
         link.impair = default_impair.merged(parse_impairment(spec.get("impair"), spec.where("impair")))
         link.state = str(spec.get("state", "up"))
+        if "transport" in spec:
+            link.transport = str(spec["transport"])
+            if link.transport not in LINK_TRANSPORTS:
+                raise _err(spec.where("transport"), f"transport must be one of "
+                           f"{', '.join(LINK_TRANSPORTS)}, not '{link.transport}'")
+            if not (nodes[a.node].is_router and nodes[b.node].is_router):
+                raise _err(spec.where("transport"), "a transport is chosen for router-router "
+                           "links only; a host's link is a TAP its router owns")
         if "cost" in spec:
             link.cost = spec["cost"]
         if "subnet" in spec:

@@ -6,9 +6,16 @@ runs.  Every interface of a router is two devices joined by the router:
   * the node kernel's interface: a TAP in the router's namespace, carrying
     the interface's address and MAC (what BIRD, ping and tcpdump in the node
     see), and
-  * the wire: an Ethernet-over-UDP virtual link to the neighbouring router,
-    or, toward a host, a TAP inside the host's namespace with the host's
+  * the wire: a virtual link to the neighbouring router, carried as the
+    routers' placement allows (an InProcessLink between routers of one
+    process, a ShmLink between processes of one machine, an Ethernet-over-UDP
+    link otherwise; see link_transport), or,
+    toward a host, a TAP inside the host's namespace with the host's
     address.
+
+Every TAP offers checksum and TSO offloads (OFFLOAD true), so TCP crosses
+the lab as super-frames and is segmented only where a transport (the UDP
+link) or an MTU (IPFragmenter) needs it.
 
 Frames from the node's kernel go to the wire as they are (the kernel speaks
 ARP, OSPF and ping for itself).  Frames from the wire are classified: ARP
@@ -53,7 +60,31 @@ def _impair_args(lab: Lab, iface: Interface) -> str:
     return ", ".join(parts)
 
 
-def _wire(lab: Lab, iface: Interface, e: str) -> str:
+def link_transport(link, placement: dict | None = None) -> str:
+    """What carries a router-router link: the topology's `transport:` when it
+    forces one, else by placement (node -> process on this machine):
+    "inprocess" between routers one process runs, "shm" between processes;
+    without a placement (routers that may run anywhere) "udp"."""
+    if link.transport:
+        return link.transport
+    if placement is not None:
+        a, b = placement.get(link.a.node), placement.get(link.b.node)
+        if a is not None and b is not None:
+            return "inprocess" if a == b else "shm"
+    return "udp"
+
+
+def shm_region(lab_name: str, link_index: int) -> str:
+    """The shared region (and, with .0 and .1, the doorbells) of a ShmLink."""
+    return f"/dev/shm/vforward-{lab_name}-link{link_index}"
+
+
+def link_channel(lab: Lab, link_index: int) -> str:
+    """The InProcessLink channel of a link: unique per lab and link."""
+    return f"{lab.name}/link{link_index}"
+
+
+def _wire(lab: Lab, iface: Interface, e: str, placement: dict | None = None) -> str:
     """The element that is this interface's wire."""
     peer = iface.link.other(iface)
     peer_node = lab.nodes[peer.node]
@@ -61,7 +92,14 @@ def _wire(lab: Lab, iface: Interface, e: str) -> str:
         # A host's interface is a TAP, in the host's namespace, owned by this router.
         gw = host_gateway(lab, peer)
         return (f"{e}_wire :: KernelTap({peer.address.with_prefixlen}, {gw}, DEVNAME {peer.name}, "
-                f"NETNS {netns_name(lab, peer.node)}, ETHER {peer.mac}, MTU {MTU}, PERSIST true)")
+                f"NETNS {netns_name(lab, peer.node)}, ETHER {peer.mac}, MTU {MTU}, PERSIST true, "
+                "OFFLOAD true)")
+    transport = link_transport(iface.link, placement)
+    if transport == "inprocess":
+        return f"{e}_wire :: InProcessLink({link_channel(lab, iface.link.index)})"
+    if transport == "shm":
+        side = 0 if iface is iface.link.a else 1
+        return f"{e}_wire :: ShmLink(\"{shm_region(lab.name, iface.link.index)}\", {side})"
     local = iface.link.underlay[iface.ref]
     remote = iface.link.underlay[peer.ref]
     return (f"{e}_wire :: UDPLink({local[0]}, {local[1]}, {remote[0]}, {remote[1]}, "
@@ -93,8 +131,10 @@ def uses_daemon(node: Node) -> bool:
     return node.routing == "ospf" or bool(node.bgp)
 
 
-def router_config(lab: Lab, node: Node, routes: list[Route] | None = None) -> str:
-    """The generated Click configuration of one router."""
+def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
+                  placement: dict | None = None) -> str:
+    """The generated Click configuration of one router; placement (node ->
+    process) picks each link's transport (see link_transport)."""
     if routes is None:
         routes = static_routes(lab)[node.name]
     if uses_daemon(node):
@@ -108,7 +148,8 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None) -> st
            f"// namespace {ns}; loopback {node.loopback}; routing {node.routing}", ""]
     route_args = [f"{r.prefix} {r.gateway} {port_of[r.interface]}" if r.gateway
                   else f"{r.prefix} {port_of[r.interface]}" for r in routes]
-    if any(lab.nodes[i.link.other(i).node].is_router for i in ifaces):
+    if any(lab.nodes[i.link.other(i).node].is_router and link_transport(i.link, placement) == "udp"
+           for i in ifaces):
         out.append(UDP_LINK_CLASS)
     out.append("// The forwarding table: prefix [gateway] output.  Dynamic routes arrive")
     out.append("// through rt's add/remove/ctrl handlers (control socket or netlink mirror).")
@@ -126,8 +167,8 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None) -> st
         out += [
             f"// ---- {iface.name}: {addr.with_prefixlen} ({iface.mac}) -- {peer.ref}",
             f"{e}_kernel :: KernelTap({addr.with_prefixlen}, DEVNAME {iface.name}, NETNS {ns}, "
-            f"ETHER {iface.mac}, MTU {MTU}, PERSIST true);",
-            f"{_wire(lab, iface, e)};",
+            f"ETHER {iface.mac}, MTU {MTU}, PERSIST true, OFFLOAD true);",
+            f"{_wire(lab, iface, e, placement)};",
             f"{egress} :: LinkEmulator({_impair_args(lab, iface)});",
             *([f"{probe_e} :: LinkProbe(ETHER {iface.mac});"] if probe else []),
             f"{tx} :: Counter -> [0]{e}_capture :: Capture -> "
@@ -159,8 +200,9 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None) -> st
     return "\n".join(out) + "\n"
 
 
-def configs(lab: Lab) -> dict:
-    """node name -> generated config text, for every router without a hand-written one."""
+def configs(lab: Lab, placement: dict | None = None) -> dict:
+    """node name -> generated config text, for every router without a hand-written one.
+    Without a placement every router is taken to run alone (UDP links)."""
     table = static_routes(lab)
     out = {}
     for node in lab.routers():
@@ -168,5 +210,5 @@ def configs(lab: Lab) -> dict:
             with open(node.config) as f:
                 out[node.name] = f.read()
         else:
-            out[node.name] = router_config(lab, node, table[node.name])
+            out[node.name] = router_config(lab, node, table[node.name], placement)
     return out

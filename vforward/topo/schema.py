@@ -115,6 +115,7 @@ class LinkSpec(_Section):
                                          description="two ADDR/LEN such as [10.9.0.1/30, 10.9.0.2/30]")
     subnet: Text | None = Field(None, description="a prefix such as 10.9.0.0/30")
     cost: Count | None = Field(None, description="a positive number such as 10")
+    transport: Choice("inprocess", "shm", "udp") | None = None
 
 
 class TopologySpec(_Section):
