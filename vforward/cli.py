@@ -20,9 +20,10 @@ def _user_errors() -> tuple:
         from vforward.element import ElementError
         from vforward.graph import GraphError
         from vforward.topo.deploy import DeployError
+        from vforward.experiment.scenario import ScenarioError
         from vforward.topo.model import TopologyError
         USER_ERRORS = (ConfigError, GraphError, ArgumentError, ElementError, TopologyError,
-                       DeployError,
+                       DeployError, ScenarioError,
                        FileNotFoundError, PermissionError, IsADirectoryError)
     return USER_ERRORS
 

@@ -1,0 +1,33 @@
+"""Summaries from series: an outage's length and recovery per event, RTT before,
+during and after, and throughput stalls."""
+from vforward.experiment.summary import ping_summary, throughput_summary
+
+EVENTS = [{"event": "link r2:eth2 down", "actual_s": 2.0},
+          {"event": "link r2:eth2 up", "actual_s": 4.0}]
+
+
+def test_an_outage_after_the_cut_is_measured_from_the_probes():
+    probes = []
+    for i in range(60):                     # a probe every 0.1 s for 6 s
+        t = i * 0.1
+        lost = 2.0 <= t < 2.5               # five probes lost after the cut
+        rtt = None if lost else (1.0 if t < 2.0 else 2.0 if t < 4.0 else 1.1)
+        probes.append((t, rtt))
+    s = ping_summary(probes, EVENTS, 6.0, 0.1)
+    assert s["lost"] == 5 and s["sent"] == 60
+    down, up = s["events"]
+    assert abs(down["outage_s"] - 0.5) < 1e-6
+    assert abs(down["recovered_after_s"] - 0.5) < 1e-6
+    assert down["lost"] == 5 and up["lost"] == 0 and up["outage_s"] is None
+    assert s["rtt_ms"] == {"before": 1.0, "during": 2.0, "after": 1.1}
+    assert len(s["outages"]) == 1
+
+
+def test_a_throughput_stall_and_its_recovery():
+    samples = [(t / 10, 100.0 if not 20 <= t < 28 else 0.0) for t in range(60)]
+    s = throughput_summary(samples, EVENTS, 6.0)
+    assert s["mbps"]["before"] == 100.0
+    down = s["events"][0]
+    assert down["min_mbps"] == 0.0
+    assert abs(down["stalled_s"] - 0.7) < 1e-6
+    assert abs(down["recovered_after_s"] - 0.8) < 1e-6
