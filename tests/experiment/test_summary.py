@@ -31,3 +31,11 @@ def test_a_throughput_stall_and_its_recovery():
     assert down["min_mbps"] == 0.0
     assert abs(down["stalled_s"] - 0.7) < 1e-6
     assert abs(down["recovered_after_s"] - 0.8) < 1e-6
+
+
+def test_a_failed_event_marks_no_phase():
+    probes = [(i * 0.1, None if 2.0 <= i * 0.1 < 3.0 else 1.0) for i in range(60)]
+    events = [EVENTS[0], {"event": "node r3 restart", "actual_s": 2.5, "ok": False}, EVENTS[1]]
+    s = ping_summary(probes, events, 6.0, 0.1)
+    assert [e["event"] for e in s["events"]] == ["link r2:eth2 down", "link r2:eth2 up"]
+    assert s["events"][0]["lost"] == 10

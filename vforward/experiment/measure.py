@@ -19,6 +19,7 @@ _PING_MISSING = re.compile(r"^\[(\d+\.\d+)\] no answer yet for icmp_seq=(\d+)")
 _IPERF_LINE = re.compile(r"^\[\s*\d+\]\s+([\d.]+)-([\d.]+)\s+sec\s+[\d.]+ \w+\s+([\d.]+) (\w)?bits/sec"
                          r"(?:.*?(\d+)/(\d+) \(([\d.]+)%\))?")
 _UNIT = {None: 1e-6, "K": 1e-3, "M": 1.0, "G": 1e3}
+UNDECIDED = 1.0       # seconds: a probe sent this close to the end without an answer is left out
 
 
 class Clock:
@@ -59,6 +60,7 @@ class Ping(Measurement):
         self.probes: dict[int, tuple[float, float | None]] = {}   # seq -> (send time, rtt ms)
         self.proc = None
         self.errors = ""
+        self.stopped = float("inf")
 
     async def run(self, until: float) -> None:
         ns = self.ctx.st.namespaces[self.src]
@@ -83,6 +85,7 @@ class Ping(Measurement):
         self.errors = (await self.proc.stderr.read()).decode(errors="replace").strip()
 
     async def stop(self) -> None:
+        self.stopped = self.ctx.clock.now()
         if self.proc and self.proc.returncode is None:
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -92,6 +95,8 @@ class Ping(Measurement):
 
     def write(self, series) -> None:
         for seq, (t, rtt) in sorted(self.probes.items()):
+            if rtt is None and t > self.stopped - UNDECIDED:
+                continue            # the run ended before its answer was due: not known lost
             if rtt is None:
                 series.add(t, self.src, self.dst, "lost", 1.0)
             else:

@@ -10,15 +10,20 @@ def _median(values):
     return round(statistics.median(values), 4) if values else None
 
 
+def _done(events) -> list:
+    """The events that changed something: a failed action marks no phase."""
+    return [e for e in events if e.get("ok", True) and e["actual_s"] is not None]
+
+
 def _phases(events, end: float) -> tuple[float, float]:
     """(first event time, last event time) or the whole run when there are none."""
-    times = [e["actual_s"] for e in events if e["actual_s"] is not None]
+    times = [e["actual_s"] for e in _done(events)]
     return (min(times), max(times)) if times else (end, end)
 
 
 def _windows(events, end: float):
     """Each event and the time until the next event (or the end)."""
-    evs = sorted((e for e in events if e["actual_s"] is not None), key=lambda e: e["actual_s"])
+    evs = sorted(_done(events), key=lambda e: e["actual_s"])
     for i, e in enumerate(evs):
         yield e, e["actual_s"], evs[i + 1]["actual_s"] if i + 1 < len(evs) else end
 
