@@ -39,3 +39,11 @@ def test_a_failed_event_marks_no_phase():
     s = ping_summary(probes, events, 6.0, 0.1)
     assert [e["event"] for e in s["events"]] == ["link r2:eth2 down", "link r2:eth2 up"]
     assert s["events"][0]["lost"] == 10
+
+
+def test_probes_in_flight_when_the_link_is_cut_belong_to_its_outage():
+    probes = [(i * 0.1, None if 1.8 <= i * 0.1 < 2.6 else 1.0) for i in range(60)]
+    s = ping_summary(probes, EVENTS, 6.0, 0.1)
+    down = s["events"][0]
+    assert abs(down["outage_s"] - 0.8) < 1e-6
+    assert abs(down["recovered_after_s"] - 0.6) < 1e-6

@@ -103,7 +103,9 @@ class Ping(Measurement):
                 series.add(t, self.src, self.dst, "rtt_ms", rtt)
 
     def status(self) -> str:
-        recent = [p for p in self.probes.values() if p[0] > self.ctx.clock.now() - 1.5]
+        # The probes of the second before last: the last one's may still be on their way.
+        now = self.ctx.clock.now()
+        recent = [p for p in self.probes.values() if now - 2.0 < p[0] <= now - 1.0]
         rtts = [r for _, r in recent if r is not None]
         lost = sum(1 for _, r in recent if r is None)
         rtt = f"rtt {statistics.median(rtts):.2f} ms" if rtts else "no answers"

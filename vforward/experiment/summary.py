@@ -52,7 +52,9 @@ def ping_summary(probes: list[tuple[float, float | None]], events, end: float,
     for e, start, stop in _windows(events, end):
         window = [(t, r) for t, r in probes if start <= t < stop]
         lost = sum(1 for _, r in window if r is None)
-        mine = [run for run in runs if start <= run[0] < stop]
+        # A run that overlaps the window: probes in flight when a link is cut
+        # are lost too, so an outage may start a round trip before its event.
+        mine = [run for run in runs if run[0] < stop and run[1] >= start]
         longest = max(mine, key=lambda run: run[1] - run[0], default=None)
         outage = None if longest is None else round(longest[1] - longest[0] + interval, 4)
         recovered = (None if longest is None or longest[3] is None
