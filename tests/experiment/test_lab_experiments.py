@@ -223,3 +223,54 @@ def test_sensing_between_non_neighbours_agrees_with_ping_and_iperf3(lab, iperf):
         probe.close()
         for end in ("r2:eth2", "r3:eth1", "r1:eth1"):
             ops.impair(lab.name, end, reset=True)
+
+
+def test_a_router_takes_a_new_config_under_ping_and_iperf3_keeping_its_state(lab, tmp_path):
+    from vforward.experiment.reconfigure import reconfigure
+    st = load_state(lab.name)
+    wait_for_path(lab, ["r1", "r2", "r3"])
+    ctl = ops.NodeControl(st)
+    try:
+        running = ctl.read("r2", "config")
+        before = int(ctl.read("r2", "eth1_rx.count"))
+    finally:
+        ctl.close()
+    new = tmp_path / "r2.click"
+    new.write_text(running.replace("flows :: FlowRoutes -> rt;",
+                                   "flows :: FlowRoutes -> hs :: Counter -> rt;"))
+    assert "hs :: Counter" in new.read_text()
+    server = subprocess.Popen(["ip", "netns", "exec", st.namespaces["h2"], "iperf3", "-s", "-1",
+                               "-B", h2(lab), "-p", "5299"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        client = subprocess.Popen(["ip", "netns", "exec", st.namespaces["h1"], "iperf3", "-c",
+                                   h2(lab), "-p", "5299", "-t", "4", "-J"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pinger = subprocess.Popen(["ip", "netns", "exec", st.namespaces["h1"], "ping", "-n", "-q",
+                                   "-i", "0.01", "-c", "400", h2(lab)],
+                                  stdout=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert reconfigure(lab.name, "r2", str(new)) == f"r2 runs {new}"
+        out, _ = pinger.communicate(timeout=30)
+        cout, cerr = client.communicate(timeout=30)
+    finally:
+        server.kill()
+        server.wait()
+    sent, got = map(int, re.search(r"(\d+) packets transmitted, (\d+) received", out).groups())
+    assert sent - got <= 2, out                       # at most the packets in flight
+    assert client.returncode == 0, cerr
+    assert json.loads(cout)["end"]["sum_received"]["bytes"] > 0
+    ctl = ops.NodeControl(st)
+    try:
+        assert int(ctl.read("r2", "eth1_rx.count")) >= before + got   # counters carried over
+        assert int(ctl.read("r2", "hs.count")) > 0                    # the new element forwards
+        bad = tmp_path / "bad.click"
+        bad.write_text(new.read_text().replace("hs :: Counter", "hs :: Countr"))
+        with pytest.raises(Exception, match=r"bad\.click:\d+:\d+: unknown element class 'Countr'"):
+            reconfigure(lab.name, "r2", str(bad))
+        assert "hs :: Counter" in ctl.read("r2", "config")
+    finally:
+        ctl.close()
+    _, got, _ = ping(lab, "h1", h2(lab), count=3, interval=0.1)
+    assert got == 3

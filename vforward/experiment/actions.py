@@ -66,7 +66,8 @@ def _exec(ctx, a):
 
 
 def _reconfigure(ctx, a):
-    raise NotSupported("reconfigure (hot-swapping a router's config) is not supported yet")
+    from vforward.experiment.reconfigure import reconfigure
+    return reconfigure(ctx.st.name, str(a["node"]), str(a["config"]))
 
 
 ACTIONS = {"link": _link, "impair": _impair, "route": _route, "flow": _flow, "node": _node,

@@ -107,6 +107,12 @@ def cmd_sense(a) -> int:
             p.close()
 
 
+def cmd_reconfigure(a) -> int:
+    from vforward.experiment.reconfigure import reconfigure
+    print(reconfigure(a.lab, a.node, a.config))
+    return 0
+
+
 def add_parsers(ts) -> None:
     p = ts.add_parser("run", help="run a scenario (timed events, measurements) on a deployed lab")
     p.add_argument("lab", help="the deployed lab's name or its YAML file")
@@ -133,6 +139,12 @@ def add_parsers(ts) -> None:
     p.add_argument("--path", help="routers in order, e.g. r1,r4,r3")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_flow)
+
+    p = ts.add_parser("reconfigure", help="hot-swap a running router's config (keeps state)")
+    p.add_argument("lab")
+    p.add_argument("node")
+    p.add_argument("config", metavar="NEW.click")
+    p.set_defaults(func=cmd_reconfigure)
 
     p = ts.add_parser("sense", help="end-to-end latency, loss, available bandwidth between nodes")
     p.add_argument("lab")
