@@ -92,3 +92,12 @@ def test_names_are_checked_against_the_lab(text, message):
     sc = parse_scenario(text, "s.yaml")
     with pytest.raises(ScenarioError, match=message):
         check_against(sc, parse_lab(LAB, "lab.yaml"))
+
+
+def test_a_lab_file_may_carry_its_own_scenario():
+    text = LAB + "measure:\n  - ping: {from: h1, to: h2}\nduration: 3s\n"
+    sc = parse_scenario(text, "lab.yaml")
+    assert sc.duration == 3 and sc.measurements[0].label == "ping h1->h2"
+    assert parse_lab(text, "lab.yaml").name == "sc"
+    with pytest.raises(ScenarioError, match=r"lab\.yaml:1: .*this lab file has no scenario"):
+        parse_scenario(LAB, "lab.yaml")

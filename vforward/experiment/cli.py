@@ -9,7 +9,11 @@ import time
 def cmd_run(a) -> int:
     from vforward.experiment.runner import run_scenario
     from vforward.experiment.scenario import load_scenario
-    sc = load_scenario(a.scenario)
+    path = a.scenario
+    if path is None:                # the scenario in the lab's own file
+        from vforward.topo.ops import lab_state
+        path = lab_state(a.lab).topology
+    sc = load_scenario(path)
     result = run_scenario(a.lab, sc, a.out, plot=not a.no_plot)
     failed = [r for r in result.events if not r["ok"]]
     late = max((abs(r["actual_s"] - r["planned_s"]) for r in result.events), default=0.0)
@@ -116,7 +120,8 @@ def cmd_reconfigure(a) -> int:
 def add_parsers(ts) -> None:
     p = ts.add_parser("run", help="run a scenario (timed events, measurements) on a deployed lab")
     p.add_argument("lab", help="the deployed lab's name or its YAML file")
-    p.add_argument("scenario", help="the scenario YAML file")
+    p.add_argument("scenario", nargs="?",
+                   help="the scenario YAML file (default: the lab file's own measure:/events:)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="folder for events.csv, series.csv, summary.json, report.png")
     p.add_argument("--no-plot", action="store_true", help="skip report.png")

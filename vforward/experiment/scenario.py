@@ -39,7 +39,9 @@ EVENT_KEYS = {
     "exec": ("node", "command", "wait", "timeout"),
     "reconfigure": ("node", "config"),
 }
-TOP_KEYS = ("measure", "events", "duration", "lab")
+TOP_KEYS = ("measure", "events", "duration")
+# A lab file may carry its own scenario: its topology keys are left to the lab.
+LAB_KEYS = ("name", "topology", "defaults", "validate", "addressing", "hosts", "routing")
 
 
 @dataclass
@@ -91,7 +93,6 @@ class Scenario:
     duration: float
     measurements: list = field(default_factory=list)
     events: list = field(default_factory=list)
-    lab: str | None = None
 
 
 def _err(where: str, message: str) -> ScenarioError:
@@ -238,18 +239,21 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     if not isinstance(doc, dict):
         raise _err(f"{path}:1", "a scenario is a mapping with 'measure:', 'events:' "
                                 "and 'duration:'")
+    in_lab = "topology" in doc
     for key in doc:
-        if key not in TOP_KEYS:
+        if key not in TOP_KEYS and not (in_lab and key in LAB_KEYS):
             raise _unknown_key(doc, key, TOP_KEYS, "key")
     if "duration" not in doc:
-        raise _err(doc.where(), "the scenario needs a 'duration' (such as 'duration: 30s')")
+        raise _err(doc.where(), "the scenario needs a 'duration' (such as 'duration: 30s')" +
+                   (": this lab file has no scenario (measure:, events:, duration:)"
+                    if in_lab else ""))
     duration = _time(doc["duration"], doc.where("duration"), "duration")
     measure = doc.get("measure") or []
     events = doc.get("events") or []
     for key, value in (("measure", measure), ("events", events)):
         if not isinstance(value, list):
             raise _err(doc.where(key), f"'{key}' is a list of '- ...' items")
-    sc = Scenario(path, duration, lab=str(doc["lab"]) if "lab" in doc else None)
+    sc = Scenario(path, duration)
     for i, item in enumerate(measure):
         sc.measurements.append(_measurement(item, measure.where(i)))
     for i, item in enumerate(events):

@@ -146,7 +146,8 @@ class Lab:
 
 # -- reading ------------------------------------------------------------------------
 
-_TOP_KEYS = ("name", "topology", "defaults", "validate", "addressing", "hosts", "routing")
+_TOP_KEYS = ("name", "topology", "defaults", "validate", "addressing", "hosts", "routing",
+             "measure", "events", "duration")     # the last three: a scenario (vforward.experiment)
 _NODE_KEYS = ("kind", "routing", "host", "config", "extra", "loopback", "bgp")
 _LINK_KEYS = ("endpoints", "impair", "state", "addresses", "subnet", "cost")
 _IMPAIR_KEYS = ("delay", "jitter", "loss", "rate", "queue")
