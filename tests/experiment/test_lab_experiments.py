@@ -107,8 +107,20 @@ events:
     node: {name: r3, action: restart}
   - at: 6s
     link: {endpoint: r2:eth2, state: up}
+  - at: 6.5s
+    impair: {endpoint: r1:eth2, delay: 1ms}
   - at: 7s
     exec: {node: h1, command: "echo done", wait: true}
+  - at: 7.2s
+    route: {node: r1, add: 10.99.0.0/24, via: r2}
+  - at: 7.5s
+    flow: {add: f1, match: "udp and dst port 7777", path: [r1, r4, r3]}
+  - at: 8s
+    flow: {del: f1}
+  - at: 8.2s
+    route: {node: r1, del: 10.99.0.0/24}
+  - at: 8.5s
+    impair: {endpoint: r1:eth2, reset: true}
 duration: 9s
 """
 
@@ -126,16 +138,17 @@ def test_a_scenario_records_the_outage_after_a_cut_and_the_recovery_after_the_re
         assert (out / f).stat().st_size > 0, f
     with open(out / "events.csv") as f:
         events = list(csv.DictReader(f))
-    assert [e["event"] for e in events] == ["link r2:eth2 down", "node r3 restart",
-                                            "link r2:eth2 up", "exec h1: echo done"]
+    assert [e["event"].split()[0] for e in events] == [
+        "link", "node", "link", "impair", "exec", "route", "flow", "flow", "route", "impair"]
     for e in events:
         assert abs(float(e["late_ms"])) < 15, e    # on time within a few ms (busy machine)
     # A failed action is reported and the run goes on.
     restart = events[1]
     if restart["ok"] == "failed":
         assert "not supported yet" in restart["result"]
-    assert events[2]["ok"] == "ok" and events[3]["ok"] == "ok"
-    assert "exit 0: done" in events[3]["result"]
+    assert all(e["ok"] == "ok" for e in events if e["event"].split()[0] != "node"), events
+    assert "exit 0: done" in events[4]["result"]
+    assert "r4: f1 -> r3" in events[6]["result"]
 
     summary = json.loads((out / "summary.json").read_text())
     p = summary["pairs"]["ping h1->h2"]
