@@ -56,3 +56,17 @@ def test_removed_elements_are_cleaned_up(make_router):
                         "-> sink :: Discard;")
     assert set(result["removed"]) == {"q", "u"}
     assert r.element("q") is None and q.router is r
+
+
+def test_a_removed_elements_scheduled_task_does_not_run_again(make_router):
+    r = make_router("src :: InfiniteSource(LENGTH 60, LIMIT 1000000, BURST 8) -> c :: Counter "
+                    "-> sink :: Discard;")
+    r.initialize()
+    r._run_tasks()                          # the source's task is scheduled again
+    assert any(t.element is r.element("src") for t in r._run_queue)
+    hotswap(r, "src2 :: InfiniteSource(LENGTH 60, LIMIT 3, BURST 3) -> c :: Counter "
+               "-> sink :: Discard;")
+    assert not any(t.element is not None and t.element.name == "src" for t in r._run_queue)
+    before = int(r.element("c").read("count"))
+    r.run_until_idle()
+    assert int(r.element("c").read("count")) == before + 3

@@ -108,6 +108,12 @@ def hotswap(router, text: str, filename: str = "<hotconfig>") -> dict:
         if old is not None and type(old) is type(merged[name]) and take is not None:
             take(old)
     removed = [name for name, e in old_elements.items() if merged.get(name) is not e]
+    gone = {id(old_elements[name]) for name in removed}
+    # Scheduled tasks of elements that are gone must not run again.
+    for task in router._run_queue:
+        if id(task.element) in gone:
+            task.scheduled = False
+    router._run_queue = [t for t in router._run_queue if id(t.element) not in gone]
     for name in removed:
         try:
             old_elements[name].cleanup()
