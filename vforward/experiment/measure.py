@@ -191,7 +191,8 @@ class Iperf3(Measurement):
 
 class Sense(Measurement):
     """End-to-end sensing (sensing.PathProbe) of each pair at an interval:
-    sense_rtt_ms, sense_loss and sense_bw_mbps samples."""
+    sense_rtt_ms, sense_loss and sense_bw_mbps samples (sense_bw_min_mbps where a
+    bunched train gives only a lower bound)."""
 
     def __init__(self, ctx, pairs: list, interval: float, count: int = 5, train: int = 40):
         self.ctx, self.pairs, self.interval = ctx, pairs, interval
@@ -222,7 +223,9 @@ class Sense(Measurement):
                 series.add(t, r.src, r.dst, "sense_rtt_ms", r.rtt_ms)
             series.add(t, r.src, r.dst, "sense_loss", r.loss)
             if r.avail_bw_mbps is not None:
-                series.add(t, r.src, r.dst, "sense_bw_mbps", r.avail_bw_mbps)
+                # A bunched train gives only a lower bound: its own metric.
+                metric = "sense_bw_min_mbps" if r.bw_bound else "sense_bw_mbps"
+                series.add(t, r.src, r.dst, metric, r.avail_bw_mbps)
 
     def status(self) -> str:
         if not self.results:

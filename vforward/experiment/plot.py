@@ -34,7 +34,7 @@ def report(path: str, series, events: list[dict], end: float, title: str) -> Non
     plt = _pyplot()
     keys = sorted({(s, d, m) for _, s, d, m, _ in series.rows})
     rtt = [k for k in keys if k[2] in ("rtt_ms", "sense_rtt_ms")]
-    tput = [k for k in keys if k[2] in ("throughput_mbps", "sense_bw_mbps")]
+    tput = [k for k in keys if k[2] in ("throughput_mbps", "sense_bw_mbps", "sense_bw_min_mbps")]
     loss_pairs = sorted({(s, d) for s, d, m in keys if m in ("rtt_ms", "lost")})
     panels = [p for p, have in (("rtt", rtt), ("tput", tput), ("loss", loss_pairs)) if have]
     if not panels:
@@ -51,10 +51,13 @@ def report(path: str, series, events: list[dict], end: float, title: str) -> Non
                         label=f"{'ping' if m == 'rtt_ms' else 'sense'} {s}->{d}")
             ax.set_ylabel("RTT (ms)")
         elif panel == "tput":
+            names = {"throughput_mbps": ("-", "iperf3"), "sense_bw_mbps": ("o--", "sense bw"),
+                     "sense_bw_min_mbps": ("^", "sense bw, lower bound")}
             for s, d, m in tput:
                 pts = series.select(s, d, m)
-                ax.plot([t for t, _ in pts], [v for _, v in pts], "-" if m == "throughput_mbps" else "o--",
-                        lw=1, ms=3, label=f"{'iperf3' if m == 'throughput_mbps' else 'sense bw'} {s}->{d}")
+                style, name = names[m]
+                ax.plot([t for t, _ in pts], [v for _, v in pts], style, lw=1, ms=3,
+                        label=f"{name} {s}->{d}")
             ax.set_ylabel("Mbit/s")
         else:
             width = max(end / 100, 0.1)

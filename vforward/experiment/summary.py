@@ -120,5 +120,6 @@ def summarize(series, measurements, events: list[dict], end: float) -> dict:
                 s = sense_summary(series.select(a, b, "sense_rtt_ms"), events, end)
                 bw = [v for _, v in series.select(a, b, "sense_bw_mbps")]
                 s["avail_bw_mbps_median"] = _median(bw)
+                s["avail_bw_lower_bounds"] = len(series.select(a, b, "sense_bw_min_mbps"))
                 pairs[f"sense {a}->{b}"] = s
     return pairs
