@@ -36,7 +36,7 @@ build: $(VENV)/.installed
 	@$(PY) -c 'import glob, importlib, os; [importlib.import_module("vforward.cext." + os.path.basename(p)[:-4]) for p in glob.glob("cext/*.pyx")]'
 
 $(VENV)/.installed: pyproject.toml setup.py
-	$(PY) -m pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -m pip install -q -e '.[test,experiment]' 2>&1 | grep -v '^WARNING: Location' || true
 	@touch $@
 
 bench: setup

@@ -20,9 +20,10 @@ def _user_errors() -> tuple:
         from vforward.graph import GraphError
         from vforward.kernels import KernelNotBuilt
         from vforward.topo.deploy import DeployError
+        from vforward.experiment.scenario import ScenarioError
         from vforward.topo.model import TopologyError
         USER_ERRORS = (ConfigError, GraphError, ArgumentError, ElementError, TopologyError,
-                       DeployError, KernelNotBuilt,
+                       DeployError, KernelNotBuilt, ScenarioError,
                        FileNotFoundError, PermissionError, IsADirectoryError)
     return USER_ERRORS
 
@@ -168,6 +169,8 @@ def cmd_ctl(args) -> int:
     except OSError as e:
         return fail(f"cannot reach control socket {args.address}: {e.strerror or e}")
     try:
+        if args.op == "hotswap":
+            return _hotswap(client, args.handler)
         if args.op == "read":
             print(client.read(args.handler, " ".join(args.value) or None))
         elif args.op == "write":
@@ -178,6 +181,19 @@ def cmd_ctl(args) -> int:
         return fail(str(e))
     finally:
         client.close()
+    return 0
+
+
+def _hotswap(client, path: str) -> int:
+    """Check a new configuration here (errors name the file), then swap it in."""
+    from vforward.catalogue import load_builtin
+    from vforward.graph import build_graph
+    with open(path) as f:
+        text = f.read()
+    load_builtin()
+    build_graph(text, path)
+    client.write("hotconfig", text)
+    print(f"hot-swapped {path}")
     return 0
 
 
@@ -246,8 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("ctl", help="read or write a running router's handlers")
     t.add_argument("address", help="control socket path, or tcp:PORT / HOST:PORT")
-    t.add_argument("op", choices=["read", "write", "list"])
-    t.add_argument("handler", nargs="?", default="list", help="element.handler")
+    t.add_argument("op", choices=["read", "write", "list", "hotswap"])
+    t.add_argument("handler", nargs="?", default="list",
+                   help="element.handler (hotswap: the new .click file)")
     t.add_argument("value", nargs="*", help="argument or value")
     t.set_defaults(func=cmd_ctl)
 

@@ -211,6 +211,16 @@ def _g_stop(router, value: str) -> None:
     router.loop.call_soon(router.stop)
 
 
+def _g_hotconfig(router, value: str) -> None:
+    # Click's hotconfig: swap in a new configuration, keeping matching elements.
+    from vforward.element import HandlerError
+    from vforward.hotswap import HotswapError, hotswap
+    try:
+        hotswap(router, value)
+    except HotswapError as e:
+        raise HandlerError(str(e)) from None
+
+
 # name -> (read(router) -> str, write(router, value)); None where not readable/writable
 GLOBAL_HANDLERS = {
     "version": (_g_version, None),
@@ -222,6 +232,7 @@ GLOBAL_HANDLERS = {
     "handlers": (_g_handlers, None),
     "metrics": (_g_metrics, None),      # Prometheus text, as vforward.metrics renders it
     "stop": (None, _g_stop),
+    "hotconfig": (None, _g_hotconfig),  # a new configuration, swapped in while running
 }
 
 

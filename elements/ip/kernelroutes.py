@@ -241,7 +241,7 @@ class KernelRouteMirror(Element):
     out of interface DEVNAME leave TABLE by output PORT ('eth1 0, eth2 1').
     Without them the map comes from the graph: a KernelTap or KernelTun in
     NETNS whose DEVNAME is reachable from TABLE's output PORT without going
-    through TABLE again belongs to that output (so in a lab router's
+    through TABLE again (or an element that feeds TABLE) belongs to that output (so in a lab router's
     generated config, where rt[P] leads to interface P's wire, and the wire
     back to that interface's KernelTap, every interface maps to its own
     output).  A device reachable from two outputs is an error: give the map.
@@ -399,13 +399,18 @@ class KernelRouteMirror(Element):
         outputs: dict[str, list[tuple[int, str]]] = {}
         for c in graph.connections:
             outputs.setdefault(c.from_name, []).append((c.from_port, c.to_name))
+        # An element feeding TABLE (FlowRoutes, ICMPError) is a routing stage
+        # ahead of it: what lies beyond it is another routing decision, not
+        # this output's wire, so the walk stops there as at TABLE.
+        stops = {self.rt.name} | {c.from_name for c in graph.connections
+                                  if c.to_name == self.rt.name}
         found: dict[str, int] = {}
         for port in range(self.rt.n_outputs):
             stack = [to for p, to in outputs.get(self.rt.name, []) if p == port]
             seen = set()
             while stack:
                 name = stack.pop()
-                if name in seen or name == self.rt.name:
+                if name in seen or name in stops:
                     continue
                 seen.add(name)
                 e = graph.elements[name]

@@ -23,6 +23,9 @@ class Counter(Element):
       rate (read)         arrival rate in packets per second
       bit_rate (read)     arrival rate in bits per second
       reset (write)       set the counts to zero
+
+    When a hot-swapped configuration changes a Counter's arguments, the new
+    one carries on from the old one's counts.
     """
     PORTS = "1/1"
     PROCESSING = AGNOSTIC
@@ -76,6 +79,10 @@ class Counter(Element):
             self._rate += alpha * ((self.count - self._rate_pk) / dt - self._rate)
             self._bit_rate += alpha * (8 * (self.byte_count - self._rate_bytes) / dt - self._bit_rate)
             self._rate_t, self._rate_pk, self._rate_bytes = now, self.count, self.byte_count
+
+    def take_state(self, old) -> None:
+        """A hot-swapped configuration changed this Counter's arguments: keep counting on."""
+        self.count, self.byte_count = old.count, old.byte_count
 
     @read_handler("count")
     def read_count(self):

@@ -196,6 +196,8 @@ def add_parser(sub) -> None:
     lab_cmd("validate", cmd_validate, "run the lab's validate: checks (exit 0 pass, 1 fail, 2 none)")
     from vforward.topo.monitor import add_monitor_parsers
     add_monitor_parsers(ts)   # metrics (Prometheus exporter) and top (live link table)
+    from vforward.experiment.cli import add_parsers as add_experiment_parsers
+    add_experiment_parsers(ts)   # run (scenarios), route, flow, sense
     w = ts.add_parser("worker", help="(internal) host lab routers; deploy starts it")
     w.add_argument("lab_dir")
     w.add_argument("nodes", nargs="+")

@@ -154,6 +154,8 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
     out.append("// The forwarding table: prefix [gateway] output.  Dynamic routes arrive")
     out.append("// through rt's add/remove/ctrl handlers (control socket or netlink mirror).")
     out.append(f"rt :: RadixIPLookup({', '.join(route_args)});")
+    out.append("// Per-flow next hops ahead of rt (vforward topo flow); empty at start.")
+    out.append("flows :: FlowRoutes -> rt;")
     local = " or ".join(f"dst host {a}" for a in own)
     out.append("")
     for port, iface in enumerate(ifaces):
@@ -185,9 +187,10 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
             f"  -> {e}_local :: IPClassifier({local} or dst net 224.0.0.0/4 or dst host 255.255.255.255"
             f" or dst host {addr.network.broadcast_address}, -);",
             f"{e}_local[0] -> Unstrip(14) -> {e}_tokernel;",
-            f"{e}_local[1] -> {e}_ttl :: DecIPTTL -> rt;",
+            f"{e}_local[1] -> {e}_ttl :: DecIPTTL -> flows;",
             f"{e}_ttl[1] -> ICMPError({addr.ip}, timeexceeded) -> rt;",
             f"rt[{port}] -> {e}_frag :: IPFragmenter({MTU}) -> [0]{e}_arpq -> {tx};",
+            f"flows[{port + 1}] -> {e}_frag;",
             f"{e}_frag[1] -> ICMPError({addr.ip}, unreachable, needfrag) -> rt;",
             "",
         ]

@@ -14,9 +14,9 @@ interface used twice, a duration that does not parse) is checked in
 Adding a key to the format: add one field to the section's class below, with
 its type, default and a `description` that shows an example (it becomes the
 hint of the error message); then read it in model.py with `spec.get(name)`.
-A link's `transport:` would be, in `LinkSpec`:
+A link's `transport:` is, in `LinkSpec`:
 
-    transport: Choice("auto", "memif", "udp") | None = Field(None, description="auto, memif or udp")
+    transport: Choice("inprocess", "shm", "udp") | None = None
 """
 from __future__ import annotations
 
@@ -167,6 +167,10 @@ class TopologyFile(_Section):
     topology: TopologySpec = Field(description="a mapping with 'nodes' and 'links'")
     validate_: list[ValidationSpec] | None = Field(None, alias="validate",
                                                    description="a list such as '- reach: {from: h1, to: h2}'")
+    # A scenario may ride in the lab file; vforward.experiment.scenario checks these.
+    measure: typing.Any = None
+    events: typing.Any = None
+    duration: typing.Any = None
 
 
 # -- checking and reporting -------------------------------------------------------------
