@@ -179,6 +179,7 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
     d = st.directory
     for sub in ("configs", "sock", "ready", "logs"):
         os.makedirs(os.path.join(d, sub), exist_ok=True)
+    os.chmod(os.path.join(d, "sock"), 0o700)   # the nodes' control sockets: root's alone
     st.save()
     try:
         _new_namespaces(list(st.namespaces.values()))
