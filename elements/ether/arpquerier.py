@@ -304,7 +304,8 @@ class ARPQuerier(Element):
         """Record the mappings ARP replies on input 1 carry; send what they release."""
         pool, idx = batch.pool, batch.idx
         long_enough = idx[pool.length[idx] >= ARP_FRAME_LEN]
-        self.responses += len(long_enough)
+        self.responses += len(long_enough)          # as Click counts them
+        self.drops += len(idx) - len(long_enough)   # too short to be ARP at all
         released: list[int] = []
         if len(long_enough):
             frames = gather(pool, long_enough, 0, ARP_FRAME_LEN)

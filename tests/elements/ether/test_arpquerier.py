@@ -232,6 +232,7 @@ def test_only_well_formed_replies_on_input_1_teach_anything(make_router):
     ])
     assert r.element("out").received == []
     assert q.read("length") == "1" and q.read("responses") == "2"
+    assert q.read("drops") == "1"          # the short one: counted, not silently freed
     done(r)
 
 
