@@ -80,7 +80,8 @@ class ARPTable(Element):
     short of expiring.  When more than CAPACITY packets are held, the
     oldest entries' packets are dropped until CAPACITY - CAPACITY /
     CAPACITY_SLIM_FACTOR remain, and unresolved entries left with no
-    packet go; when a new entry would exceed ENTRY_CAPACITY, the oldest
+    packet go (CAPACITY counts at most a quarter of the router's packet
+    pool, so that packets waiting for answers never starve its inputs); when a new entry would exceed ENTRY_CAPACITY, the oldest
     unresolved entries go (with their packets), then the oldest resolved
     ones.  So a scan of a large subnet neither grows the table without end
     nor pushes out the next hops traffic is using.
@@ -332,7 +333,7 @@ class ARPTable(Element):
         if self.entry_packet_capacity and len(entry.held) >= self.entry_packet_capacity:
             self._kill([slot])
             return DROPPED
-        if self.capacity and self.n_held + 1 > self.capacity:
+        if self.n_held + 1 > self._held_limit():
             self.slim(now, new_packets=1)
         entry.held.append(slot)
         self.n_held += 1
@@ -366,8 +367,9 @@ class ARPTable(Element):
         while self.entry_capacity and self._entries and \
                 len(self._entries) + new_entries > self.entry_capacity:
             dead += self._remove(self._oldest_unresolved() or next(iter(self._entries.values())))
-        if self.capacity and self.n_held + new_packets > self.capacity:
-            target = max(1, self.capacity - self.capacity // self.slim_factor)
+        limit = self._held_limit()
+        if self.n_held + new_packets > limit:
+            target = max(1, limit - limit // self.slim_factor)
             emptied = []
             for entry in self._entries.values():
                 while entry.held and self.n_held + new_packets > target:
@@ -380,6 +382,15 @@ class ARPTable(Element):
             for entry in emptied:
                 self._remove(entry)
         self._kill(dead)
+
+    def _held_limit(self) -> float:
+        """CAPACITY, but never more than a quarter of the packet pool: packets
+        waiting for answers that may never come (a scan) must not take the
+        slots the router needs to receive anything else."""
+        limit = self.capacity or float("inf")
+        if self._pool is not None:
+            limit = min(limit, max(1, self._pool.n_slots // 4))
+        return limit
 
     def _oldest_unresolved(self) -> _Entry | None:
         for entry in self._entries.values():

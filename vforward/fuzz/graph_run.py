@@ -88,6 +88,7 @@ class GraphRun:
         None or {column: value} (offload state a device would set)."""
         entry = self.router.element(f"{dev}_in")
         self.clock += 0.001
+        self.ledger.epoch += 1
         batch = self.pool.from_bytes(frames)
         if annotations:
             for slot, anno in zip(batch.idx, annotations):

@@ -16,11 +16,17 @@ count packets sent aside on output 1), and the packets an element ends on
 purpose (CONSUMED: ARP replies ARPQuerier learns from, packets ICMPError
 answers with a new packet).  An element that returned more than its
 counters say dropped packets silently: `Balance.problems()` names it.
+
+Slots an element took and gives back unused within the same push (room
+for segments it could not all get, when the pool runs short) were never
+packets: they are `unused`, not drops.
 """
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from vforward.element import Element
 
@@ -33,7 +39,8 @@ class Balance:
     taken: int
     returned: int
     sent: int
-    freed: dict = field(default_factory=dict)     # element -> slots it returned
+    freed: dict = field(default_factory=dict)     # element -> slots it returned (not unused)
+    unused: int = 0                               # fresh slots returned unused
     counted: dict = field(default_factory=dict)   # element -> its drop (+ consumed) counters
     free: int = 0
     slots: int = 0
@@ -44,7 +51,7 @@ class Balance:
 
     @property
     def dropped(self) -> int:
-        return self.returned - self.sent
+        return self.returned - self.unused - self.sent
 
     def uncounted(self) -> dict:
         """element -> packets it returned to the pool beyond what its counters show."""
@@ -93,21 +100,37 @@ class PacketLedger:
         self.taken = 0
         self.returned = 0
         self.freed: dict[str, int] = {}
+        self.unused = 0
+        self.epoch = 1                   # the caller bumps it once per push
         pool = self.pool
         alloc, free = pool.alloc, pool.free
+        taken_in = np.zeros(pool.n_slots, dtype=np.int64)       # epoch a slot was taken in
+        taken_by: dict[int, str] = {}                            # slot -> element, this epoch
 
         def counting_alloc(n, length=0):
             batch = alloc(n, length)
             self.taken += len(batch.idx)
+            if len(batch.idx):
+                taken_in[batch.idx] = self.epoch
+                who = _freeing_element(sys._getframe(1))
+                for s in batch.idx.tolist():
+                    taken_by[s] = who
             return batch
 
         def counting_free(idx):
-            free(idx)
             n = len(idx)
-            if n:
-                self.returned += n
-                who = _freeing_element(sys._getframe(1))
-                self.freed[who] = self.freed.get(who, 0) + n
+            if not n:
+                return free(idx)
+            who = _freeing_element(sys._getframe(1))
+            fresh = taken_in[idx] == self.epoch
+            if fresh.any():
+                fresh &= np.array([taken_by.get(int(s)) == who for s in idx], dtype=bool)
+            free(idx)
+            self.returned += n
+            unused = int(fresh.sum())
+            self.unused += unused
+            if n - unused:
+                self.freed[who] = self.freed.get(who, 0) + n - unused
 
         pool.alloc = counting_alloc      # instance attributes: the class is left alone
         pool.free = counting_free
@@ -127,6 +150,6 @@ class PacketLedger:
         now = self._counters()
         counted = {k: v - self._base.get(k, 0) for k, v in now.items() if v != self._base.get(k, 0)}
         sent = sum(self.freed.get(s, 0) for s in self.sinks)
-        return Balance(taken=self.taken, returned=self.returned, sent=sent,
+        return Balance(taken=self.taken, returned=self.returned, sent=sent, unused=self.unused,
                        freed=dict(self.freed), counted=counted, free=self.pool.n_free,
                        slots=self.pool.n_slots)

@@ -467,3 +467,24 @@ def test_the_default_entry_capacity_is_bounded(make_router):
     r = querier(make_router)
     assert r.element("q").table.entry_capacity == 4096
     done(r)
+
+
+def test_packets_waiting_for_answers_never_hold_more_than_a_quarter_of_the_pool(make_router):
+    """With CAPACITY above the pool, a scan would otherwise hold every slot and
+    leave the router unable to receive anything."""
+    import ipaddress
+    r = make_router("ip :: _AQFrames -> q :: ARPQuerier(10.0.0.1/16, 02:00:00:00:00:01, "
+                    "CAPACITY 100000) -> out :: _AQSink; arp :: _AQFrames -> [1]q; "
+                    "q[1] -> queries :: _AQSink", n_slots=1024)
+    r.initialize()
+    q = r.element("q")
+    frames = [packet(i) for i in range(100)]
+    for b in range(30):
+        r.element("ip").send(frames, [str(ipaddress.IPv4Address(0x0A001000 + b * 100 + i))
+                                      for i in range(100)])
+        for kept in vars(r.element("queries")).values():
+            if isinstance(kept, list):
+                kept.clear()
+    assert int(q.read("length")) <= 256
+    assert r.pool.n_free >= 1024 - 256 - 1
+    done(r)
