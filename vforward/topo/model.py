@@ -125,6 +125,7 @@ class Lab:
     hosts: dict            # placement host name -> underlay address
     addressing: dict
     routing: str = "static"
+    restart: str = "on-failure"    # what the lab's supervisor does when a router process dies
 
     def routers(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.is_router]
@@ -146,7 +147,9 @@ class Lab:
 
 # -- reading ------------------------------------------------------------------------
 
-_TOP_KEYS = ("name", "topology", "defaults", "validate", "addressing", "hosts", "routing")
+_TOP_KEYS = ("name", "topology", "defaults", "validate", "addressing", "hosts", "routing",
+             "restart")
+RESTART_POLICIES = ("always", "on-failure", "never")
 _NODE_KEYS = ("kind", "routing", "host", "config", "extra", "loopback", "bgp")
 _LINK_KEYS = ("endpoints", "impair", "state", "addresses", "subnet", "cost")
 _IMPAIR_KEYS = ("delay", "jitter", "loss", "rate", "queue")
@@ -272,9 +275,12 @@ def parse_lab(text: str, path: str = "<topology>") -> Lab:
     nodes = _parse_nodes(topo, defaults, lab_routing, hosts)
     links = _parse_links(topo, nodes, default_impair)
     validations = _parse_validations(doc, nodes)
+    restart = str(doc.get("restart", "on-failure"))
+    if restart not in RESTART_POLICIES:
+        raise _err(doc.where("restart"), f"restart must be one of {', '.join(RESTART_POLICIES)}")
     return Lab(name=name, path=os.path.abspath(path) if os.path.exists(path) else path,
                nodes=nodes, links=links, validations=validations, hosts=hosts,
-               addressing=addressing, routing=lab_routing)
+               addressing=addressing, routing=lab_routing, restart=restart)
 
 
 def _parse_hosts(doc) -> dict:
