@@ -19,7 +19,9 @@ counters say dropped packets silently: `Balance.problems()` names it.
 
 Slots an element took and gives back unused within the same push (room
 for segments it could not all get, when the pool runs short) were never
-packets: they are `unused`, not drops.
+packets: they are `unused`, not drops.  Super-frames that software
+offload replaced by their segments are returned under SEGMENTED, not
+charged to the element (which counts, in `drops`, those it could not cut).
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from vforward.element import Element
 
 # Elements that end packets as their job, and the counter that says how many.
 CONSUMED = {"ICMPError": "count", "ARPQuerier": "responses"}
+SEGMENTED = "(super-frames replaced by their segments)"
 
 
 @dataclass
@@ -56,7 +59,7 @@ class Balance:
     def uncounted(self) -> dict:
         """element -> packets it returned to the pool beyond what its counters show."""
         return {e: n - self.counted.get(e, 0) for e, n in self.freed.items()
-                if n > self.counted.get(e, 0)}
+                if n > self.counted.get(e, 0) and e != SEGMENTED}
 
     def problems(self) -> list[str]:
         out = []
@@ -83,6 +86,9 @@ def _freeing_element(frame) -> str:
     """The element whose method is nearest on the stack.  A table an element
     owns (`arpq/table`) is charged to its owner, whose counters include it."""
     while frame is not None:
+        if frame.f_code.co_name == "software_offload" and \
+                frame.f_globals.get("__name__") == "vforward.offload":
+            return SEGMENTED
         me = frame.f_locals.get("self")
         if isinstance(me, Element):
             return me.name.split("/", 1)[0]
