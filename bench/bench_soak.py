@@ -176,7 +176,8 @@ def main() -> int:
     left = {
         "namespaces": [n for n in netns.list_all() if name in n] if hasattr(netns, "list_all")
         else [n for n in st.namespaces.values() if netns.exists(n)],
-        "processes": [w["pid"] for w in st.workers + st.daemons if same_process(w)],
+        "processes": [w["pid"] for w in st.workers + st.daemons + [st.supervisor]
+                      if w and same_process(w)],
         "state": os.path.exists(lab_dir(name)),
     }
     result["left_behind"] = left

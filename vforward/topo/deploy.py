@@ -165,7 +165,8 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
     lab = prepare(path)
     existing = load_state(lab.name)
     if existing is not None:
-        if any(same_process(r) for r in existing.workers + existing.daemons) or any(
+        if any(same_process(r) for r in existing.workers + existing.daemons +
+               ([existing.supervisor] if existing.supervisor else [])) or any(
                 netns.exists(n) for n in existing.namespaces.values()):
             raise DeployError(f"lab {lab.name} is already deployed (from {existing.topology}); "
                               f"run 'vforward topo destroy {lab.name}' first")
@@ -197,7 +198,7 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
         _kernel_setup(lab)
         _start_daemons(lab, st)
         if mode == "user":
-            st.daemons.append(start_supervisor(st, lab.restart))
+            st.supervisor = start_supervisor(st, lab.restart)
     except BaseException:
         destroy_state(st)
         raise
@@ -276,9 +277,7 @@ def destroy_state(st: LabState) -> list[str]:
     lab's own processes are signalled (by identity: pid, start time and
     command line); the supervisor goes first, so that nothing is restarted."""
     removed = []
-    supervisors = [d for d in st.daemons if d.get("what") == "supervisor"]
-    others = [d for d in st.daemons if d.get("what") != "supervisor"]
-    for group in (supervisors, current_workers(st) + others):
+    for group in ([st.supervisor] if st.supervisor else [], current_workers(st) + st.daemons):
         for r in group:
             signal_process(r, signal.SIGTERM)
         deadline = time.monotonic() + 5

@@ -248,7 +248,7 @@ def start_supervisor(st, policy: str) -> dict:
         if p.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the lab's supervisor did not start; see {log}")
         time.sleep(0.02)
-    return identify({"node": "", "pid": p.pid, "what": "supervisor"})
+    return identify({"pid": p.pid})
 
 
 def run_supervisor(lab_dir: str, policy: str) -> int:
