@@ -106,6 +106,14 @@ def test_a_killed_router_is_restarted_with_its_interfaces_addresses_and_routes(l
     assert ok
     lines = []
     assert validate(lab_, log=lines.append) == 0, lines
+    # the restarted process is known by its own identity: killed again, restarted again
+    os.kill(after["pid"], signal.SIGKILL)
+    again = wait_for(lambda: (r := node(ops.inspect(lab_.name), "r1"))["restarts"] == 2
+                     and r["running"] and r)
+    assert again and again["pid"] not in (before["pid"], after["pid"])
+    status = __import__("json").load(open(os.path.join(load_state(lab_.name).directory,
+                                                       "supervisor.json")))
+    assert all("topo worker" in w["cmd"] or "topo workers" in w["cmd"] for w in status["workers"])
 
 
 def test_a_process_is_known_by_start_time_and_command_not_by_pid_alone():

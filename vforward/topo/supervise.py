@@ -150,7 +150,6 @@ def start_worker(lab_dir: str, nodes: list[str], log: str) -> dict:
         p = subprocess.Popen([sys.executable, "-m", "vforward", "topo", "worker", lab_dir, *nodes],
                              stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                              start_new_session=True)
-    record = identify({"pid": p.pid, "nodes": nodes, "log": log})
     ready = os.path.join(lab_dir, "ready", str(p.pid))
     deadline = time.monotonic() + READY_TIMEOUT
     while not os.path.exists(ready):
@@ -158,8 +157,9 @@ def start_worker(lab_dir: str, nodes: list[str], log: str) -> dict:
             raise RuntimeError(f"restarted worker for {', '.join(nodes)} did not come up; "
                                f"see {log}")
         time.sleep(0.02)
-    p.returncode = 0          # detached: reaped below by the supervisor's own loop
-    return record
+    p.returncode = 0          # detached: reaped by the supervisor's own loop
+    # identified once ready: by then it has exec'd, and /proc shows its own command line
+    return identify({"pid": p.pid, "nodes": nodes, "log": log})
 
 
 class Supervisor:
@@ -244,7 +244,7 @@ def start_supervisor(st, policy: str) -> dict:
                               st.directory, policy], stdin=subprocess.DEVNULL, stdout=out,
                              stderr=out, start_new_session=True)
     deadline = time.monotonic() + 20
-    while read_status(st.directory) is None:
+    while read_status(st.directory) is None:     # written once it runs: exec'd by then
         if p.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the lab's supervisor did not start; see {log}")
         time.sleep(0.02)
