@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-from vforward import netns
 from vforward.topo import ops
 from vforward.topo.deploy import deploy, destroy, destroy_state, prepare
 from vforward.topo.state import LabState, load_state

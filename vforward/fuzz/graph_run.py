@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 
 from vforward.fuzz.devices import without_devices
 from vforward.fuzz.ledger import PacketLedger
@@ -109,8 +108,3 @@ class GraphRun:
     def close(self) -> None:
         self.router.close()
 
-
-def frames_equal(a: list[bytes], b: list[bytes]) -> bool:
-    return len(a) == len(b) and all(np.array_equal(np.frombuffer(x, np.uint8),
-                                                   np.frombuffer(y, np.uint8))
-                                    for x, y in zip(a, b))
