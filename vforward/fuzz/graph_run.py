@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import random
 
-
+from vforward.element import Element
 from vforward.fuzz.devices import without_devices
 from vforward.fuzz.ledger import PacketLedger
-from vforward.element import Element
 from vforward.graph import build_graph
 from vforward.packet import PacketPool
 from vforward.runtime import Router
