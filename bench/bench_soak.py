@@ -129,9 +129,6 @@ def main() -> int:
                 next_flap += a.flap / 2
             if now >= next_sample:
                 t = now - start
-                workers = [w for w in current_workers(st) if same_process(w)]
-                rss.append((t, sum(rss_kb(w["pid"]) for w in workers)))
-                fds.append((t, sum(n_fds(w["pid"]) for w in workers)))
                 total = 0
                 for node, sock in st.sockets.items():
                     requests += 1
@@ -144,6 +141,11 @@ def main() -> int:
                         clients.pop(node, None)
                         print(f"control request to {node} failed: {e}")
                 used.append((t, total))
+                # after the reads, so that this benchmark's own connections (one per
+                # router, kept open) are in every sample, not a jump after the first
+                workers = [w for w in current_workers(st) if same_process(w)]
+                rss.append((t, sum(rss_kb(w["pid"]) for w in workers)))
+                fds.append((t, sum(n_fds(w["pid"]) for w in workers)))
                 print(f"t={t:5.0f}s  rss {rss[-1][1] / 1024:.1f} MB  fds {fds[-1][1]}  "
                       f"pool slots in use {total}  workers {len(workers)}", flush=True)
                 next_sample += a.sample
