@@ -394,6 +394,67 @@ def test_tcp_on_localhost_with_port_0_exposes_the_bound_port(start_router):
         assert c.read("c.count")
 
 
+def test_unix_socket_file_is_owned_by_the_router_user_root_in_a_lab(start_router):
+    running = start_router()
+    wait_connect(running.path).close()
+    st = os.stat(running.path)
+    assert st.st_uid == os.geteuid() and st.st_gid == os.getegid()
+    if os.geteuid() == 0:      # labs run as root: the socket is root's alone
+        assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o600
+
+
+def test_unix_socket_is_born_owner_only_even_under_a_permissive_umask(make_router, tmp_path):
+    router = make_router(PIPELINE)
+    path = str(tmp_path / "u.sock")
+    old = os.umask(0)
+    try:
+        server = ControlServer(router, path=path)
+        server.bind()
+    finally:
+        os.umask(old)
+    try:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert os.umask(old) == old        # the process umask is left as it was
+    finally:
+        server.close()
+
+
+def wait_port(running, name):
+    deadline = time.monotonic() + 5
+    while running.router.element(name).server is None or \
+            running.router.element(name).server._server is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return running.router.element(name).server
+
+
+def test_tcp_control_socket_binds_loopback_by_default_and_says_so(start_router, capfd):
+    running = start_router(control="t :: ControlSocket(tcp, 0);\n")
+    server = wait_port(running, "t")
+    assert server._sock.getsockname()[0] == "127.0.0.1"
+    err = capfd.readouterr().err
+    assert f"t: listening on TCP 127.0.0.1:{server.port} (loopback only" in err
+
+
+def test_tcp_control_socket_on_every_address_warns_it_is_reachable(start_router, capfd):
+    running = start_router(control="t :: ControlSocket(tcp, 0, LOCALHOST false);\n")
+    server = wait_port(running, "t")
+    assert server._sock.getsockname()[0] == "0.0.0.0"
+    err = capfd.readouterr().err
+    assert f"t: listening on TCP 0.0.0.0:{server.port}, reachable from other machines" in err
+
+
+def test_run_control_tcp_port_alone_listens_on_loopback_and_says_so(tmp_path):
+    import subprocess
+    import sys
+    cfg = tmp_path / "r.click"
+    cfg.write_text("Idle -> Discard;\n")
+    p = subprocess.run([sys.executable, "-m", "vforward", "run", str(cfg), "--control", "tcp:0",
+                        "--duration", "0.3"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "control: listening on TCP 127.0.0.1:" in p.stderr and "loopback only" in p.stderr
+
+
 def test_type_may_be_written_in_capitals_as_click_does(make_router, tmp_path):
     router = make_router(PIPELINE + f"t :: ControlSocket(TCP, 0);\n"
                          f"u :: ControlSocket(UNIX, {tmp_path / 'u.sock'});\n")

@@ -113,6 +113,24 @@ def test_a_router_group_runs_several_graphs_on_one_loop():
     assert a.pool.n_used == b.pool.n_used == 0
 
 
+def test_an_element_failing_in_a_router_group_stops_the_whole_process_with_status_2():
+    """So that a lab's supervisor sees the process die and restarts its routers
+    together, instead of one router lying dead in a live process."""
+    from vforward.graph import build_graph
+    from vforward.packet import PacketPool
+    from vforward.runtime import RouterGroup
+    group = RouterGroup()
+    a = group.add("a", build_graph("Idle -> Discard;"), PacketPool(64))
+    b = group.add("b", build_graph("Idle -> Discard;"), PacketPool(64))
+
+    def bad():
+        raise ValueError("an element's bug")
+    a.call_later(0.05, bad)
+    t0 = time.monotonic()
+    assert group.run(duration=20) == 2
+    assert time.monotonic() - t0 < 10 and b._stopping
+
+
 def test_a_polling_router_calls_its_readers_without_readiness(make_router):
     """poll: a device's reader runs on every turn of the loop, though its fd never
     becomes readable; without poll it never runs; after remove_reader it stops."""

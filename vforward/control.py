@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 from vforward.config.errors import did_you_mean
 from vforward.element import HandlerError
-from vforward.listen import listen_tcp
+from vforward.listen import exposure, listen_tcp
 
 PROTOCOL_VERSION = "1.3"
 GREETING = f"Click::ControlSocket/{PROTOCOL_VERSION}"
@@ -631,17 +631,29 @@ class ControlServer:
         self._remove_stale(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.bind(path)
-            # Nobody can connect before listen(), so the mode is set before anyone can.
+            # The file is born owner-only (umask), so it is never more open than
+            # `mode`, even for the instant before chmod; nobody can connect
+            # before listen() anyway.
+            old_umask = os.umask(0o177)
+            try:
+                sock.bind(path)
+            finally:
+                os.umask(old_umask)
             os.chmod(path, self.mode)
             st = os.stat(path)
             self._inode = (st.st_dev, st.st_ino)
+            if st.st_uid != os.geteuid():
+                raise ControlSocketError(f"cannot open control socket {path}: the file is owned "
+                                         f"by uid {st.st_uid}, not by this router (uid "
+                                         f"{os.geteuid()}); remove it or choose another path")
             sock.listen(16)
         except OSError as e:
             sock.close()
             if self._inode is not None:
                 _unlink_quietly(path)
                 self._inode = None
+            if isinstance(e, ControlSocketError):
+                raise
             raise ControlSocketError(f"cannot open control socket {path}: {e.strerror}; "
                                      "check that its directory exists and is writable") from None
         sock.setblocking(False)
@@ -681,7 +693,11 @@ class ControlServer:
             self._server = await asyncio.start_unix_server(self._serve, sock=self._sock)
         else:
             self._server = await asyncio.start_server(self._serve, sock=self._sock)
-        if self.verbose:
+        if self.path is None:
+            # A TCP control socket always says where it listens, and whether
+            # other machines can reach it.
+            print(exposure(self._sock, self.name), file=sys.stderr)
+        elif self.verbose:
             print(f"{self.name}: listening on {self.address}", file=sys.stderr)
 
     async def _serve(self, reader, writer) -> None:

@@ -200,12 +200,16 @@ class Element:
         if len(batch.idx):
             self._out_push[port](self._out_port[port], batch)
 
-    def emit_or_drop(self, port: int, batch: Batch) -> None:
-        """Like emit, but a port beyond the connected ones drops the packets."""
+    def emit_or_drop(self, port: int, batch: Batch) -> int:
+        """Like emit, but a port beyond the connected ones drops the packets;
+        returns how many were dropped, for the element's drop counter."""
         if port < self.n_outputs:
             self.emit(port, batch)
-        elif len(batch.idx):
+            return 0
+        n = len(batch.idx)
+        if n:
             batch.kill()
+        return n
 
     def pull_input(self, port: int, max_n: int) -> Batch | None:
         return self._in_pull[port](self._in_port[port], max_n)

@@ -3,6 +3,7 @@ bound at once, so that a busy port is reported before the router runs."""
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
 
@@ -27,3 +28,23 @@ def listen_tcp(host: str, port: int, what: str) -> socket.socket:
             from None
     sock.setblocking(False)
     return sock
+
+
+def is_loopback(host: str) -> bool:
+    """True when a listening address takes connections from this machine only."""
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure(sock: socket.socket, what: str) -> str:
+    """The sentence a service prints at start: where it listens, and whether
+    other machines can reach it (a control socket runs every write handler
+    for whoever connects, so this is said out loud)."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if is_loopback(host):
+        return f"{what}: listening on TCP {shown} (loopback only; give HOST:PORT to listen elsewhere)"
+    return (f"{what}: listening on TCP {shown}, reachable from other machines: anyone who "
+            "can connect can call its handlers")

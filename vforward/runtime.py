@@ -380,7 +380,11 @@ class RouterGroup:
             _on_signals(self.loop, self.stop)
             if duration is not None:
                 self.loop.call_later(duration, self.stop)
-            serving = [asyncio.ensure_future(r._serve()) for r in self.routers.values()]
+            async def serve(router):
+                await router._serve()
+                if router.exit_code:    # an element failed: the process goes, to be restarted whole
+                    self.stop()
+            serving = [asyncio.ensure_future(serve(r)) for r in self.routers.values()]
             if on_started is not None:
                 self.loop.call_soon(on_started)
             await asyncio.gather(*serving)

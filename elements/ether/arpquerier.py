@@ -20,7 +20,8 @@ from vforward.element import (PUSH_ONLY, Element, ElementError, HandlerError, re
                               write_handler)
 from vforward.packet import Batch, PoolExhausted
 
-from .arptable import (DEFAULT_CAPACITY, DEFAULT_SLIM_FACTOR, DEFAULT_TIMEOUT, HELD_QUERY,
+from .arptable import (DEFAULT_CAPACITY, DEFAULT_ENTRY_CAPACITY, DEFAULT_SLIM_FACTOR,
+                       DEFAULT_TIMEOUT, HELD_QUERY,
                        ARPTable, parse_delete, parse_insert)
 from .ethernet import (ARP_FRAME_LEN, ARP_HRD, ARP_OP, ARP_PRO, ARP_SHA, ARP_SPA, ARP_TPA,
                        ARPHRD_ETHER, ARPOP_REPLY, ARPOP_REQUEST, BROADCAST_MAC, ETH_TYPE,
@@ -69,7 +70,7 @@ class ARPQuerier(Element):
       TABLE (element)                     an ARPTable holding the state (shared by several
                                           ARPQueriers); then the next five belong to it
       CAPACITY (integer, default 2048)    most packets held in all; 0 for no limit
-      ENTRY_CAPACITY (integer, default 0)   most ARP entries; 0 for no limit
+      ENTRY_CAPACITY (integer, default 4096)  most ARP entries; 0 for no limit
       ENTRY_PACKET_CAPACITY (integer, default 0)  most packets held per address; 0 for no limit
       CAPACITY_SLIM_FACTOR (integer, default 2)   past CAPACITY, drop oldest packets until
                                           CAPACITY - CAPACITY/CAPACITY_SLIM_FACTOR remain
@@ -135,8 +136,8 @@ class ARPQuerier(Element):
         else:
             self.table = ARPTable(f"{self.name}/table")
             self._own_table = True
-            defaults = dict(capacity=DEFAULT_CAPACITY, entry_capacity=0, entry_packet_capacity=0,
-                            slim_factor=DEFAULT_SLIM_FACTOR, timeout=DEFAULT_TIMEOUT)
+            defaults = dict(capacity=DEFAULT_CAPACITY, entry_capacity=DEFAULT_ENTRY_CAPACITY,
+                            entry_packet_capacity=0, slim_factor=DEFAULT_SLIM_FACTOR, timeout=DEFAULT_TIMEOUT)
             self.table.set_limits(**{k: defaults[k] if v is None else v
                                      for k, v in limits.items()}, where=args.where)
         self._eth_row = np.frombuffer(self.eth, dtype=np.uint8)
@@ -304,7 +305,8 @@ class ARPQuerier(Element):
         """Record the mappings ARP replies on input 1 carry; send what they release."""
         pool, idx = batch.pool, batch.idx
         long_enough = idx[pool.length[idx] >= ARP_FRAME_LEN]
-        self.responses += len(long_enough)
+        self.responses += len(long_enough)          # as Click counts them
+        self.drops += len(idx) - len(long_enough)   # too short to be ARP at all
         released: list[int] = []
         if len(long_enough):
             frames = gather(pool, long_enough, 0, ARP_FRAME_LEN)

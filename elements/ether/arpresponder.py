@@ -97,6 +97,7 @@ class ARPResponder(Element):
       lookup (read with IP)   the Ethernet address that IP gets, empty if none
       add (write)             add entries: "IP/MASK [IP/MASK...] ETH"
       remove (write)          remove the entry for exactly "IP/MASK"
+      drops (read)            frames not answered and dropped (output 1 not connected)
     """
     PORTS = "1/1-2"
     PROCESSING = "a/ah"
@@ -109,6 +110,7 @@ class ARPResponder(Element):
             except ArgumentError as e:
                 raise ArgumentError(f"{args.where}: argument {i + 1}: {e}") from None
         self._set_entries(_normalize(entries))
+        self.drops = 0
 
     def _set_entries(self, entries) -> None:
         self.entries = entries
@@ -145,7 +147,7 @@ class ARPResponder(Element):
             if got.any():
                 self._reply(pool, idx[long_enough[got]], frames[got], found[got])
         if not answered.all():
-            self.emit_or_drop(1, batch.select(~answered))
+            self.drops += self.emit_or_drop(1, batch.select(~answered))
             return batch.select(answered)
         return batch
 
@@ -168,6 +170,10 @@ class ARPResponder(Element):
                 getattr(pool, name)[slots] = 0
 
     # -- handlers -----------------------------------------------------------
+    @read_handler("drops")
+    def read_drops(self):
+        return self.drops
+
     @read_handler("table")
     def read_table(self):
         return "".join(f"{unparse_ip(net)}/{plen} {unparse_mac(eth)}\n"

@@ -28,6 +28,11 @@ _ether = kernels.load("ether")
 DEFAULT_CAPACITY = 2048
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_SLIM_FACTOR = 2
+# Most entries by default.  Click leaves this unbounded; a scan of a large
+# subnet (or a flood of unsolicited replies) would then grow the table until
+# entries time out, so we bound it as Linux bounds its neighbour table
+# (gc_thresh3), evicting unresolved entries first.
+DEFAULT_ENTRY_CAPACITY = 4096
 
 # Query pacing per address: at most 10 a second, then one every 2 s after
 # 10 queries without an answer (Click's ARPEntry::allow_poll).
@@ -73,12 +78,16 @@ class ARPTable(Element):
     packets keep arriving for an unresolved address its entry is kept just
     short of expiring.  When more than CAPACITY packets are held, the
     oldest entries' packets are dropped until CAPACITY - CAPACITY /
-    CAPACITY_SLIM_FACTOR remain; when a new entry would exceed
-    ENTRY_CAPACITY, the oldest entries go, with their packets.
+    CAPACITY_SLIM_FACTOR remain, and unresolved entries left with no
+    packet go (CAPACITY counts at most a quarter of the router's packet
+    pool, so that packets waiting for answers never starve its inputs); when a new entry would exceed ENTRY_CAPACITY, the oldest
+    unresolved entries go (with their packets), then the oldest resolved
+    ones.  So a scan of a large subnet neither grows the table without end
+    nor pushes out the next hops traffic is using.
 
     Keyword arguments:
       CAPACITY (integer, default 2048)          most packets held in all; 0 for no limit
-      ENTRY_CAPACITY (integer, default 0)       most entries; 0 for no limit
+      ENTRY_CAPACITY (integer, default 4096)    most entries; 0 for no limit
       ENTRY_PACKET_CAPACITY (integer, default 0)  most packets held per entry; 0 for no limit
       CAPACITY_SLIM_FACTOR (integer, default 2)   how far to slim past CAPACITY (see above)
       TIMEOUT (time, default 5min)              entry lifetime; 0 for never
@@ -100,14 +109,16 @@ class ARPTable(Element):
     def configure(self, args):
         self.set_limits(
             capacity=args.keyword("CAPACITY", unsigned, default=DEFAULT_CAPACITY),
-            entry_capacity=args.keyword("ENTRY_CAPACITY", unsigned, default=0),
+            entry_capacity=args.keyword("ENTRY_CAPACITY", unsigned,
+                                        default=DEFAULT_ENTRY_CAPACITY),
             entry_packet_capacity=args.keyword("ENTRY_PACKET_CAPACITY", unsigned, default=0),
             slim_factor=args.keyword("CAPACITY_SLIM_FACTOR", unsigned, default=DEFAULT_SLIM_FACTOR),
             timeout=args.keyword("TIMEOUT", seconds, default=DEFAULT_TIMEOUT),
             where=args.where)
         args.finish()
 
-    def set_limits(self, capacity=DEFAULT_CAPACITY, entry_capacity=0, entry_packet_capacity=0,
+    def set_limits(self, capacity=DEFAULT_CAPACITY, entry_capacity=DEFAULT_ENTRY_CAPACITY,
+                   entry_packet_capacity=0,
                    slim_factor=DEFAULT_SLIM_FACTOR, timeout=DEFAULT_TIMEOUT, where=None):
         """Configure a table (also how ARPQuerier sets up its private one)."""
         if slim_factor == 0:
@@ -321,7 +332,7 @@ class ARPTable(Element):
         if self.entry_packet_capacity and len(entry.held) >= self.entry_packet_capacity:
             self._kill([slot])
             return DROPPED
-        if self.capacity and self.n_held + 1 > self.capacity:
+        if self.n_held + 1 > self._held_limit():
             self.slim(now, new_packets=1)
         entry.held.append(slot)
         self.n_held += 1
@@ -354,16 +365,37 @@ class ARPTable(Element):
                 dead += self._remove(self._row_entry[row])
         while self.entry_capacity and self._entries and \
                 len(self._entries) + new_entries > self.entry_capacity:
-            dead += self._remove(next(iter(self._entries.values())))
-        if self.capacity and self.n_held + new_packets > self.capacity:
-            target = max(1, self.capacity - self.capacity // self.slim_factor)
+            dead += self._remove(self._oldest_unresolved() or next(iter(self._entries.values())))
+        limit = self._held_limit()
+        if self.n_held + new_packets > limit:
+            target = max(1, limit - limit // self.slim_factor)
+            emptied = []
             for entry in self._entries.values():
                 while entry.held and self.n_held + new_packets > target:
                     dead.append(entry.held.popleft())
                     self.n_held -= 1
+                if not entry.held and not self._known[entry.row]:
+                    emptied.append(entry)       # it only waited for what was dropped
                 if self.n_held + new_packets <= target:
                     break
+            for entry in emptied:
+                self._remove(entry)
         self._kill(dead)
+
+    def _held_limit(self) -> float:
+        """CAPACITY, but never more than a quarter of the packet pool: packets
+        waiting for answers that may never come (a scan) must not take the
+        slots the router needs to receive anything else."""
+        limit = self.capacity or float("inf")
+        if self._pool is not None:
+            limit = min(limit, max(1, self._pool.n_slots // 4))
+        return limit
+
+    def _oldest_unresolved(self) -> _Entry | None:
+        for entry in self._entries.values():
+            if not self._known[entry.row]:
+                return entry
+        return None
 
     # -- handlers ---------------------------------------------------------------
     def table_text(self) -> str:

@@ -43,6 +43,7 @@ class HostEtherFilter(Element):
 
     Handlers:
       ether (read/write)   ETHER
+      drops (read)         frames filtered out and dropped (output 1 not connected)
     """
     PORTS = "1/1-2"
     PROCESSING = "a/ah"
@@ -62,6 +63,7 @@ class HostEtherFilter(Element):
         self.drop_other = args.positional("DROP_OTHER", boolean, default=True)
         self.offset = args.keyword("OFFSET", unsigned, default=0)
         args.finish()
+        self.drops = 0
 
     def process(self, batch):
         idx = batch.idx
@@ -72,8 +74,12 @@ class HostEtherFilter(Element):
                                     self.drop_other, filtered):
             return batch
         out = filtered.view(bool)
-        self.emit_or_drop(1, batch.select(out))
+        self.drops += self.emit_or_drop(1, batch.select(out))
         return batch.select(~out)
+
+    @read_handler("drops")
+    def read_drops(self):
+        return self.drops
 
     @read_handler("ether")
     def read_ether(self):

@@ -209,6 +209,20 @@ class _Rtnl:
         self.sock.close()
 
 
+def _default_route_is(dev: TunDevice, gateway) -> bool:
+    """True when the existing default route is this one (via gateway on dev): a
+    restarted router opening its persistent device again finds its own route."""
+    import json
+    import subprocess
+    cmd = ["ip"] + (["-n", dev.netns] if dev.netns else []) + ["-j", "route", "show", "default"]
+    try:
+        routes = json.loads(subprocess.run(cmd, capture_output=True, text=True,
+                                           timeout=10).stdout or "[]")
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return False
+    return any(r.get("gateway") == str(gateway) and r.get("dev") == dev.name for r in routes)
+
+
 def configure_device(dev: TunDevice, address: int = 0, prefixlen: int = 32,
                      mtu: int | None = None, ether: bytes | None = None,
                      gateway: int = 0, gso_max_size: int | None = None) -> None:
@@ -250,9 +264,10 @@ def configure_device(dev: TunDevice, address: int = 0, prefixlen: int = 32,
                                        RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
                            + _rta(RTA_GATEWAY, gw.packed) + _rta(RTA_OIF, struct.pack("=i", index)))
             except FileExistsError:
-                where = f"namespace {dev.netns!r}" if dev.netns else "this host"
-                raise TunDeviceError(f"{where} already has a default route; remove GATEWAY "
-                                     "or the existing route") from None
+                if not _default_route_is(dev, gw):
+                    where = f"namespace {dev.netns!r}" if dev.netns else "this host"
+                    raise TunDeviceError(f"{where} already has a default route; remove GATEWAY "
+                                         "or the existing route") from None
     except OSError as e:
         if isinstance(e, TunDeviceError):
             raise

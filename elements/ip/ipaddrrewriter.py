@@ -45,7 +45,7 @@ class IPAddrRewriter(IPRewriterBase):
     Keyword arguments:
       TIMEOUT (time, default 2h)         a mapping lives this long after its last packet
       REAP_INTERVAL (time, 15min)        how often expired mappings go; 0: never
-      MAPPING_CAPACITY (integer, no limit)  most mappings at once; new ones are
+      MAPPING_CAPACITY (integer, 65536)  most mappings at once; new ones are
                                         refused beyond it (CAPACITY: synonym)
       GUARANTEE (time, 5s)               accepted for Click compatibility
 

@@ -101,7 +101,8 @@ class IPRewriter(IPRewriterBase):
                                         with packets both ways
       ICMP_TIMEOUT (time, 5min)          ICMP echo flows (a vforward keyword)
       REAP_INTERVAL (time, 15min)        how often expired mappings go; 0: never
-      MAPPING_CAPACITY (integer, no limit)  most flows at once (CAPACITY: synonym)
+      MAPPING_CAPACITY (integer, 65536)  most flows at once, so that a flood of new flows
+                                        cannot grow memory without end (CAPACITY: synonym)
       DST_ANNO (boolean, true)           set the destination address annotation
                                         of rewritten packets to their new destination
       TCP_GUARANTEE, UDP_GUARANTEE, GUARANTEE (time, 5s)  accepted for Click

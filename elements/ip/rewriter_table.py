@@ -37,6 +37,10 @@ from vforward import kernels as _kernels
 kernels = _kernels.load("rewriter")
 
 UNLIMITED = 0x7FFFFFFF
+# The default bound on mappings: a flood of new flows (a SYN flood, a scan)
+# meets a full table and fails, counted, instead of growing memory without
+# end; Linux's conntrack bounds its table the same way (nf_conntrack_max).
+DEFAULT_CAPACITY = 65536
 PROTO_ICMP, PROTO_TCP, PROTO_UDP = 1, 6, 17
 _BOTH_DONE = kernels.FWD_DONE | kernels.REP_DONE
 _BOTH_DATA = kernels.FWD_DATA | kernels.REP_DATA
@@ -229,7 +233,7 @@ class IPRewriterBase(Element):
                 raise ArgumentError(f"{args.where}: input spec {i} ({text!r}): {e}") from None
         if capacity is None:
             capacity = capacity_old
-        self.table = RewriterTable(UNLIMITED if capacity is None else max(capacity, 0))
+        self.table = RewriterTable(DEFAULT_CAPACITY if capacity is None else max(capacity, 0))
         self._kernel = getattr(self.table.impl, self.KERNEL)
         self._clock = time.monotonic
         self._timer = None

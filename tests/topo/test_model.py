@@ -107,3 +107,14 @@ def test_static_routes_follow_the_cheapest_path():
     assert routes[h2_lan].interface == "eth1"
     assert routes[h2_lan].gateway == lab.nodes["r2"].interfaces["eth1"].address.ip
     assert routes[str(lab.nodes["r4"].loopback.network)].interface == "eth2"
+
+
+def test_restart_policy_defaults_to_on_failure_and_takes_the_three_policies():
+    assert parse_lab(RING, "lab.yaml").restart == "on-failure"
+    for policy in ("always", "on-failure", "never"):
+        assert parse_lab(f"restart: {policy}\n" + RING, "lab.yaml").restart == policy
+
+
+def test_a_bad_restart_policy_is_located():
+    assert error_of("restart: sometimes\n" + RING).startswith("lab.yaml:1")
+    assert "restart must be one of always, on-failure, never" in error_of("restart: x\n" + RING)

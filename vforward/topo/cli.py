@@ -105,7 +105,11 @@ def cmd_inspect(a) -> int:
         return 0
     print(f"lab {info['name']} ({info['mode']} mode) from {info['topology']}")
     for n in info["nodes"]:
-        state = {True: "running", False: "DEAD", None: "-"}[n["running"]]
+        state = {True: "running", False: "DOWN", None: "-"}[n["running"]]
+        if n.get("restarts"):
+            state += f" (restarted {n['restarts']}x, last in {n['last_restart_s']}s)"
+        if n.get("down"):
+            state += f": {n['down']}"
         print(f"  {n['node']:<10} {n['kind']:<7} netns {n['netns']:<24} pid {n['pid'] or '-'} {state}")
         for i in n["interfaces"]:
             print(f"      {i['name']:<8} {i['address']:<20} {i['mac']}  -> {i['peer']} ({i['link']})")
@@ -206,3 +210,8 @@ def add_parser(sub) -> None:
     w.add_argument("lab_dir")
     w.add_argument("groups", nargs="+", metavar="NODE,NODE...")
     w.set_defaults(func=cmd_workers)
+    w = ts.add_parser("supervise", help="(internal) restart a lab's routers; deploy starts it")
+    w.add_argument("lab_dir")
+    w.add_argument("policy", choices=["always", "on-failure", "never"])
+    w.set_defaults(func=lambda a: __import__("vforward.topo.supervise", fromlist=["x"])
+                   .run_supervisor(a.lab_dir, a.policy))

@@ -24,6 +24,8 @@ from vforward.topo.addressing import assign
 from vforward.topo.model import Lab, TopologyError, load_lab
 from vforward.topo.routes import static_routes
 from vforward.topo.state import LabState, lab_dir, load_state, pid_alive, remove_state
+from vforward.topo.supervise import (current_workers, identify, same_process, signal_process,
+                                     start_supervisor)
 
 NODES_PER_WORKER = 25
 READY_TIMEOUT = 120.0
@@ -137,8 +139,8 @@ def _start_daemons(lab: Lab, st: LabState) -> None:
             pid = bird.start_bird(render.netns_name(lab, node.name), conf, run_dir)
         except bird.BirdError as e:
             raise DeployError(f"BIRD on {node.name}: {e}") from None
-        st.daemons.append({"node": node.name, "pid": pid, "what": "bird",
-                           "socket": bird.socket_path(run_dir)})
+        st.daemons.append(identify({"node": node.name, "pid": pid, "what": "bird",
+                                    "socket": bird.socket_path(run_dir)}))
         st.save()
 
 
@@ -165,7 +167,8 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
     lab = prepare(path)
     existing = load_state(lab.name)
     if existing is not None:
-        if any(pid_alive(p) for p in existing.pids()) or any(
+        if any(same_process(r) for r in existing.workers + existing.daemons +
+               ([existing.supervisor] if existing.supervisor else [])) or any(
                 netns.exists(n) for n in existing.namespaces.values()):
             raise DeployError(f"lab {lab.name} is already deployed (from {existing.topology}); "
                               f"run 'vforward topo destroy {lab.name}' first")
@@ -181,6 +184,7 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
     d = st.directory
     for sub in ("configs", "sock", "ready", "logs"):
         os.makedirs(os.path.join(d, sub), exist_ok=True)
+    os.chmod(os.path.join(d, "sock"), 0o700)   # the nodes' control sockets: root's alone
     st.save()
     try:
         _new_namespaces(list(st.namespaces.values()))
@@ -196,6 +200,8 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
             _wait_ready(st)
         _kernel_setup(lab)
         _start_daemons(lab, st)
+        if mode == "user":
+            st.supervisor = start_supervisor(st, lab.restart)
     except BaseException:
         destroy_state(st)
         raise
@@ -253,7 +259,7 @@ def _start_workers(lab: Lab, st: LabState, groups: list[list[str]]) -> None:
                            stderr=errf, stdin=subprocess.DEVNULL, text=True, timeout=READY_TIMEOUT)
     pids = [int(line) for line in p.stdout.split()]
     for i, (pid, nodes) in enumerate(zip(pids, groups)):
-        st.workers.append({"pid": pid, "nodes": nodes, "log": log_path(st.directory, i)})
+        st.workers.append(identify({"pid": pid, "nodes": nodes, "log": log_path(st.directory, i)}))
     if p.returncode != 0 or len(pids) != len(groups):
         raise DeployError("starting the router processes failed: "
                           f"{_tail(zygote) or 'no reason given'}")
@@ -288,25 +294,20 @@ def _tail(path: str, lines: int = 15) -> str:
 
 
 def destroy_state(st: LabState) -> list[str]:
-    """Remove everything the record names; returns what was removed."""
+    """Remove everything the record names; returns what was removed.  Only the
+    lab's own processes are signalled (by identity: pid, start time and
+    command line); the supervisor goes first, so that nothing is restarted."""
     removed = []
-    for pid in st.pids():
-        if pid_alive(pid):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 5
-    for pid in st.pids():
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if pid_alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        _reap(pid)
-        removed.append(f"process {pid}")
+    for group in ([st.supervisor] if st.supervisor else [], current_workers(st) + st.daemons):
+        for r in group:
+            signal_process(r, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for r in group:
+            while same_process(r) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            signal_process(r, signal.SIGKILL)
+            _reap(r["pid"])
+            removed.append(f"process {r['pid']}")
     for path in glob.glob(render.shm_region(st.name, 0)[:-1] + "*"):   # ShmLink regions, doorbells
         os.unlink(path)
         removed.append(f"shared region {path}")

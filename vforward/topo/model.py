@@ -129,6 +129,7 @@ class Lab:
     hosts: dict            # placement host name -> underlay address
     addressing: dict
     routing: str = "static"
+    restart: str = "on-failure"    # what the lab's supervisor does when a router process dies
 
     def routers(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.is_router]
@@ -155,6 +156,7 @@ class Lab:
 # below with spec.get(name).  The schema is checked before anything here runs,
 # so the code below sees only known keys with values of the right type.
 LINK_TRANSPORTS = ("inprocess", "shm", "udp")
+RESTART_POLICIES = ("always", "on-failure", "never")
 DEFAULT_ADDRESSING = {"p2p": "10.0.0.0/16", "p2p_prefix": 30, "loopback": "10.255.0.0/24",
                       "lan": "172.16.0.0/16"}
 
@@ -262,9 +264,12 @@ def parse_lab(text: str, path: str = "<topology>") -> Lab:
     nodes = _parse_nodes(topo, defaults, lab_routing, hosts)
     links = _parse_links(topo, nodes, default_impair)
     validations = _parse_validations(doc, nodes)
+    restart = str(doc.get("restart", "on-failure"))
+    if restart not in RESTART_POLICIES:
+        raise _err(doc.where("restart"), f"restart must be one of {', '.join(RESTART_POLICIES)}")
     return Lab(name=name, path=os.path.abspath(path) if os.path.exists(path) else path,
                nodes=nodes, links=links, validations=validations, hosts=hosts,
-               addressing=addressing, routing=lab_routing)
+               addressing=addressing, routing=lab_routing, restart=restart)
 
 
 def _parse_hosts(doc) -> dict:

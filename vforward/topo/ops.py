@@ -12,7 +12,8 @@ from vforward.control import ControlClient, ControlError
 from vforward.interface_elements import RX, TX, element_name
 from vforward.topo.deploy import resolve_name
 from vforward.topo.model import TopologyError
-from vforward.topo.state import LabState, load_state, pid_alive
+from vforward.topo.state import LabState, load_state
+from vforward.topo.supervise import current_workers, same_process
 
 
 def lab_state(lab_ref: str) -> LabState:
@@ -250,21 +251,30 @@ def capture(lab_ref: str, ref: str, path: str, duration: float | None = None,
 
 def inspect(lab_ref: str) -> dict:
     """Nodes, interfaces, addresses, process state."""
+    from vforward.topo.supervise import down_nodes, read_status
     st = lab_state(lab_ref)
-    alive = {w["pid"]: pid_alive(w["pid"]) for w in st.workers}
-    node_pid = {n: w["pid"] for w in st.workers for n in w["nodes"]}
+    workers = current_workers(st)
+    alive = {w["pid"]: same_process(w) and w.get("state", "running") == "running"
+             for w in workers}
+    node_worker = {n: w for w in workers for n in w["nodes"]}
+    down = down_nodes(st)
     nodes = []
     for node, ns in st.namespaces.items():
-        pid = node_pid.get(node)
+        w = node_worker.get(node, {})
+        pid = w.get("pid")
         nodes.append({
             "node": node, "netns": ns, "netns_exists": netns.exists(ns),
             "kind": "router" if node in st.sockets else "host",
             "pid": pid, "running": alive.get(pid, None) if pid else None,
+            "down": down.get(node), "restarts": w.get("restarts", 0),
+            "last_restart_s": w.get("last_restart_s"),
             "interfaces": [{"name": i["name"], "address": i["address"], "mac": i["mac"],
                             "peer": i["peer"],
                             "link": st.links[str(i["link"])]["state"]}
                            for ref, i in st.interfaces.items() if i["node"] == node],
         })
+    status = read_status(st.directory)
     return {"name": st.name, "topology": st.topology, "mode": st.mode, "nodes": nodes,
+            "restart": status["policy"] if status else None,
             "workers": [{"pid": w["pid"], "alive": alive[w["pid"]], "nodes": w["nodes"],
-                         "log": w["log"]} for w in st.workers]}
+                         "log": w["log"], "restarts": w.get("restarts", 0)} for w in workers]}

@@ -161,6 +161,7 @@ class AddressingSpec(_Section):
 class TopologyFile(_Section):
     name: Text = Field(description="lower-case letters, digits and '-', at most 12 characters")
     routing: Choice("static", "ospf") | None = None
+    restart: Choice("always", "on-failure", "never") | None = None
     defaults: DefaultsSpec | None = None
     hosts: dict[Text, HostSpec | None] | None = None
     addressing: AddressingSpec | None = None

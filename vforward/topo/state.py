@@ -29,6 +29,7 @@ class LabState:
     interfaces: dict = field(default_factory=dict)    # "r1:eth1" -> {"address", "mac", "kind"}
     underlay: dict = field(default_factory=dict)      # "r1:eth1" -> [addr, port]
     daemons: list = field(default_factory=list)       # [{"node", "pid", "what"}]
+    supervisor: dict = field(default_factory=dict)    # {"pid", "start", "cmd"}: see supervise.py
     extra_devices: list = field(default_factory=list) # [[netns or "", devname]] made outside namespaces
     impairments: dict = field(default_factory=dict)   # kernel mode: "r1:eth1" -> Impairment fields
     warnings: list = field(default_factory=list)      # conditions that could not be applied

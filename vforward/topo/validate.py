@@ -90,13 +90,19 @@ def run_validation(lab: Lab, v: Validation) -> tuple[bool, str]:
 
 def validate(lab: Lab, log=print) -> int:
     """Run every validation: 0 when all pass, 1 when one fails, 2 when there are none."""
+    from vforward.topo.state import load_state
+    from vforward.topo.supervise import down_nodes
+    st = load_state(lab.name)
+    down = down_nodes(st) if st is not None and st.mode == "user" else {}
+    for node, why in sorted(down.items()):
+        log(f"FAIL  node {node} is down: {why}")
     if not lab.validations:
         log(f"lab {lab.name} has no 'validate:' section")
-        return 2
-    failed = 0
+        return 1 if down else 2
+    failed = len(down)
     for v in lab.validations:
         ok, text = run_validation(lab, v)
         log(f"{'PASS' if ok else 'FAIL'}  {text}")
         failed += not ok
-    log(f"{len(lab.validations) - failed} passed, {failed} failed")
+    log(f"{len(lab.validations) + len(down) - failed} passed, {failed} failed")
     return 1 if failed else 0

@@ -59,7 +59,9 @@ def run_worker(lab_dir: str, nodes: list[str], pool_slots: int = POOL_SLOTS) -> 
         _write(me + ".error", f"{type(e).__name__}: {e}\n")
         print(f"vforward worker: {e}", file=sys.stderr)
         return 1
-    return group.run(on_started=lambda: _write(me, " ".join(nodes) + "\n"))
+    code = group.run(on_started=lambda: _write(me, " ".join(nodes) + "\n"))
+    _write(me + ".exit", f"{code}\n")    # the supervisor tells a clean stop from a crash
+    return code
 
 
 def log_path(lab_dir: str, index: int) -> str:

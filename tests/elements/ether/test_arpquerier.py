@@ -232,6 +232,7 @@ def test_only_well_formed_replies_on_input_1_teach_anything(make_router):
     ])
     assert r.element("out").received == []
     assert q.read("length") == "1" and q.read("responses") == "2"
+    assert q.read("drops") == "1"          # the short one: counted, not silently freed
     done(r)
 
 
@@ -422,3 +423,68 @@ def test_configuration_mistakes_are_reported(make_router):
                     "1:1:1:1:1:1, TABLE c) -> Discard; Idle -> [1]q")
     with pytest.raises(ElementError, match="TABLE 'c' is a Counter, not an ARPTable"):
         r.initialize()
+
+
+# -- under a scan --------------------------------------------------------------------------
+def test_a_scan_of_a_large_subnet_keeps_the_table_bounded_and_known_next_hops(make_router):
+    """Packets to 20 000 addresses nobody answers for: the table stays at its
+    entry capacity, held packets at CAPACITY, the drops are counted, and the
+    next hop traffic uses is never evicted: its packets are framed at once."""
+    import ipaddress
+    import tracemalloc
+    r = querier(make_router, "CAPACITY 256, ENTRY_CAPACITY 1000", ip="10.0.0.1/16")
+    q = r.element("q")
+    q.write("insert", "10.0.0.2 02:00:00:00:01:02")
+    base = int(ipaddress.IPv4Address("10.0.16.0"))
+    frames, live = [packet(i) for i in range(250)], [packet("live")]
+    tracemalloc.start()
+    try:
+        for wave in range(2):
+            for b in range(40):
+                dsts = [str(ipaddress.IPv4Address(base + wave * 10000 + b * 250 + i))
+                        for i in range(250)]
+                r.element("ip").send(frames, dsts)
+                before = len(r.element("out").received)
+                r.element("ip").send(live, ["10.0.0.2"])
+                assert len(r.element("out").received) == before + 1   # framed at once
+                for sink in ("out", "queries"):     # what the test keeps is not the table's
+                    for kept in vars(r.element(sink)).values():
+                        if isinstance(kept, list):
+                            kept.clear()
+            if wave == 0:
+                after_first = tracemalloc.get_traced_memory()[0]
+        grown = tracemalloc.get_traced_memory()[0] - after_first
+    finally:
+        tracemalloc.stop()
+    assert int(q.read("count")) <= 1000 and int(q.read("length")) <= 256
+    assert int(q.read("drops")) >= 20000 - 256
+    assert q.read("table").startswith("10.0.0.2 1 02-00-00-00-01-02 ")
+    assert grown < 512 * 1024, f"the second wave of 10 000 addresses grew memory by {grown} bytes"
+    done(r)
+
+
+def test_the_default_entry_capacity_is_bounded(make_router):
+    r = querier(make_router)
+    assert r.element("q").table.entry_capacity == 4096
+    done(r)
+
+
+def test_packets_waiting_for_answers_never_hold_more_than_a_quarter_of_the_pool(make_router):
+    """With CAPACITY above the pool, a scan would otherwise hold every slot and
+    leave the router unable to receive anything."""
+    import ipaddress
+    r = make_router("ip :: _AQFrames -> q :: ARPQuerier(10.0.0.1/16, 02:00:00:00:00:01, "
+                    "CAPACITY 100000) -> out :: _AQSink; arp :: _AQFrames -> [1]q; "
+                    "q[1] -> queries :: _AQSink", n_slots=1024)
+    r.initialize()
+    q = r.element("q")
+    frames = [packet(i) for i in range(100)]
+    for b in range(30):
+        r.element("ip").send(frames, [str(ipaddress.IPv4Address(0x0A001000 + b * 100 + i))
+                                      for i in range(100)])
+        for kept in vars(r.element("queries")).values():
+            if isinstance(kept, list):
+                kept.clear()
+    assert int(q.read("length")) <= 256
+    assert r.pool.n_free >= 1024 - 256 - 1
+    done(r)

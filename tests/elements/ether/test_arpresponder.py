@@ -128,10 +128,11 @@ def test_anything_but_a_matching_query_goes_to_output_1_unchanged(make_router):
     done(r)
 
 
-def test_with_one_output_unanswered_packets_are_dropped(make_router):
+def test_with_one_output_unanswered_packets_are_dropped_and_counted(make_router):
     r = responder(make_router, "10.0.0.1 02:00:00:00:00:02", outputs=1)
-    r.element("src").send([query("10.0.0.7"), query("10.0.0.1")])
+    r.element("src").send([query("10.0.0.7"), query("10.0.0.1"), b"runt"])
     assert len(r.element("out").received) == 1
+    assert r.element("ar").read("drops") == "2"
     done(r)
 
 

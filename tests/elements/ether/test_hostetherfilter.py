@@ -93,11 +93,12 @@ def test_drop_own_filters_frames_from_ether_and_leaves_their_type(make_router):
     done(r)
 
 
-def test_with_one_output_filtered_frames_are_dropped(make_router):
-    r = make_router("src :: _HEFFrames -> HostEtherFilter(02:00:00:00:00:01) -> a :: _HEFSink")
+def test_with_one_output_filtered_frames_are_dropped_and_counted(make_router):
+    r = make_router("src :: _HEFFrames -> f :: HostEtherFilter(02:00:00:00:00:01) -> a :: _HEFSink")
     r.initialize()
     r.element("src").send([TO_OTHER, TO_ME, b"runt"])
     assert r.element("a").received == [TO_ME]
+    assert r.element("f").read("drops") == "2"
     done(r)
 
 

@@ -426,7 +426,8 @@ def test_defaults_are_clicks(make_router):
     t = n.rw.timeouts
     assert (t.tcp_data, t.tcp_done, t.tcp_nodata, t.udp, t.udp_streaming) == \
         (86400, 240, 300, 300, 300)
-    assert n.rw.reap_interval == 900 and n.read("capacity") == str(0x7FFFFFFF)
+    assert n.rw.reap_interval == 900
+    assert n.read("capacity") == "65536"      # bounded, unlike Click's: see the flood tests
 
 
 def test_reaping_runs_on_a_loop_timer(make_router):
@@ -450,6 +451,36 @@ def test_full_table_refuses_new_flows_and_keeps_live_ones(make_router):
     n.clock += 301
     assert len(n.send_in(pkt(UDP, PRIV, 6000, SERVER, 53))) == 1
     assert n.read("mapping_failures") == "1"
+
+
+def test_a_flood_of_new_flows_fails_counted_while_an_established_flow_keeps_working(make_router):
+    import tracemalloc
+    n = Nat(make_router, specs=f"pattern {NAT} 1024-65535# - - 0 1, drop, MAPPING_CAPACITY 500")
+    assert len(n.send_in(pkt(UDP, PRIV, 7777, SERVER, 53))) == 1          # established
+    tracemalloc.start()
+    try:
+        for wave in range(2):
+            for b in range(20):
+                out = n.send_in(*[pkt(UDP, "10.0.%d.%d" % (wave + 1, b), 1024 + i, SERVER, 80)
+                                  for i in range(250)])
+                assert len(n.send_in(pkt(UDP, PRIV, 7777, SERVER, 53))) == 1
+                assert len(n.send_out(pkt(UDP, SERVER, 53, NAT, 1024))) == 1
+            if wave == 0:
+                after_first = tracemalloc.get_traced_memory()[0]
+        grown = tracemalloc.get_traced_memory()[0] - after_first
+    finally:
+        tracemalloc.stop()
+    assert n.read("size") == "500"
+    assert int(n.read("mapping_failures")) == 2 * 20 * 250 - 499
+    failed = [l for l in n.read("drop_details").splitlines() if l.endswith("\tmapping failure")]
+    assert sum(int(l.split("\t")[0]) for l in failed) == 2 * 20 * 250 - 499
+    assert n.rw.table._n <= 1024                       # the flow columns stopped growing
+    assert grown < 256 * 1024, f"the second wave of 5000 flows grew memory by {grown} bytes"
+
+
+def test_without_a_capacity_the_table_is_still_bounded(make_router):
+    n = Nat(make_router)
+    assert n.rw.table.capacity == 65536
 
 
 def test_capacity_handler(make_router):
