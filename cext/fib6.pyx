@@ -64,6 +64,13 @@ import numpy as np
 
 cnp.import_array()
 
+cdef extern from "sys/mman.h" nogil:
+    int madvise(void *addr, size_t length, int advice)
+    int MADV_HUGEPAGE
+
+cdef extern from "stdlib.h" nogil:
+    int posix_memalign(void **memptr, size_t alignment, size_t size)
+
 cdef extern from *:
     """
     #define VF6_POPCNT(x) ((uint32_t)__builtin_popcountll(x))
@@ -82,6 +89,7 @@ NO_ROUTE = 0xFFFF
 MAX_NEXT_HOP = 0xFFFE
 DIRECT_BITS = 20
 
+DEF LANES = 256                 # lookups walked together by _lookup_rows
 DEF S = 20                      # direct-pointing bits
 DEF STRIDE = 6
 DEF NONE = 0                    # trie node 0 is "no node"; the root is 1
@@ -99,6 +107,21 @@ cdef struct FreeBlocks:
     uint32_t *items[65]
     size_t n[65]
     size_t cap[65]
+
+
+cdef void *_grow_block(void *old, size_t old_size, size_t new_size) noexcept nogil:
+    """A copy of old in new_size bytes; from 2 MiB on, 2 MiB aligned and advised
+    onto transparent huge pages, so that a lookup's node reads cost no page walk."""
+    cdef void *p = NULL
+    if new_size < (<size_t>2 << 20):
+        return realloc(old, new_size)
+    if posix_memalign(&p, <size_t>2 << 20, new_size) != 0:
+        return NULL
+    madvise(p, new_size, MADV_HUGEPAGE)
+    if old != NULL:
+        memcpy(p, old, old_size)
+        free(old)
+    return p
 
 
 cdef inline uint64_t _mask(uint32_t v) noexcept nogil:
@@ -299,7 +322,8 @@ cdef class Fib6:
                 cap *= 2
             if cap > 0x7FFFFFFF:
                 raise MemoryError("Fib6: more than 2^31 trie nodes")
-            p = <Node *>realloc(self._nodes, cap * sizeof(Node))
+            p = <Node *>_grow_block(self._nodes, self._n_nodes_cap * sizeof(Node),
+                                    cap * sizeof(Node))
             if p == NULL:
                 raise MemoryError("Fib6: cannot grow the node array")
             self._nodes = p
@@ -318,7 +342,8 @@ cdef class Fib6:
             cap = self._n_leaves_cap * 2
             while cap < self._n_leaves_top + size:
                 cap *= 2
-            p = <uint16_t *>realloc(self._leaves, cap * sizeof(uint16_t))
+            p = <uint16_t *>_grow_block(self._leaves, self._n_leaves_cap * sizeof(uint16_t),
+                                        cap * sizeof(uint16_t))
             if p == NULL:
                 raise MemoryError("Fib6: cannot grow the leaf array")
             self._leaves = p
@@ -693,54 +718,71 @@ cdef class Fib6:
 
     cdef void _lookup_rows(self, const uint8_t *rows, const uint32_t *idx, size_t n,
                            uint16_t *out) noexcept nogil:
-        """out[i] = lookup(rows[idx[i]] or rows[i]).  Eight lookups walk in step,
-        each node read prefetched a round ahead, so that their cache misses
-        overlap instead of queueing one after another."""
-        cdef uint64_t hi[8]
-        cdef uint64_t lo[8]
-        cdef const Node *node[8]
-        cdef int depth[8]
-        cdef size_t i, k, m, j, left
-        cdef uint32_t e, v
-        cdef uint64_t bit
+        """out[i] = lookup(rows[idx[i]] or rows[i]).  The batch walks the trie level
+        by level, all of its lookups at once: each node (and finally each leaf) is
+        prefetched a whole pass before it is read, so that the cache misses of up
+        to LANES lookups overlap instead of queueing one behind another."""
+        cdef uint64_t hi[LANES]
+        cdef uint64_t lo[LANES]
+        cdef uint32_t cur[LANES]
+        cdef uint32_t active[LANES]
+        cdef uint32_t leaf_at[LANES]
+        cdef uint32_t done[LANES]
+        cdef size_t i, k, m, j, n_active, n_done, n_next
+        cdef uint32_t e, v, inner, child
+        cdef int d
+        cdef uint64_t mask
+        cdef const Node *node
         cdef const Node *nodes = self._nodes
         cdef const uint16_t *leaves = self._leaves
         cdef const uint32_t *direct = self._direct
         cdef const uint8_t *p
         i = 0
         while i < n:
-            m = n - i if n - i < 8 else 8
+            m = n - i if n - i < LANES else LANES
             for k in range(m):
                 j = idx[i + k] if idx != NULL else i + k
                 p = rows + j * 16
                 hi[k] = load_be64(p)
                 lo[k] = load_be64(p + 8)
                 PREFETCH(&direct[hi[k] >> (64 - S)])
-            left = 0
+            n_active = 0
+            n_done = 0
             for k in range(m):
                 e = direct[hi[k] >> (64 - S)]
                 if e & EXT:
-                    node[k] = &nodes[e & 0x7FFFFFFF]
-                    depth[k] = S
-                    PREFETCH(node[k])
-                    left += 1
+                    cur[k] = e & 0x7FFFFFFF
+                    PREFETCH(&nodes[cur[k]])
+                    active[n_active] = <uint32_t>k
+                    n_active += 1
                 else:
-                    node[k] = NULL
                     out[i + k] = <uint16_t>(e ^ 0xFFFF)
-            while left:
-                for k in range(m):
-                    if node[k] == NULL:
-                        continue
-                    v = _bits6(hi[k], lo[k], depth[k])
-                    bit = (<uint64_t>1) << v
-                    if node[k].vector & bit:
-                        node[k] = &nodes[node[k].base1 + POPCNT(node[k].vector & _mask(v)) - 1]
-                        depth[k] += STRIDE
-                        PREFETCH(node[k])
-                    else:
-                        out[i + k] = leaves[node[k].base0 + POPCNT(node[k].leafvec & _mask(v)) - 1]
-                        node[k] = NULL
-                        left -= 1
+            d = S
+            while n_active:
+                # Branch-free: whether a lookup goes on is data, not control flow
+                # (a random 50/50 branch per node would be mispredicted half the time).
+                n_next = 0
+                for j in range(n_active):
+                    k = active[j]
+                    node = &nodes[cur[k]]
+                    v = _bits6(hi[k], lo[k], d)
+                    mask = _mask(v)
+                    inner = <uint32_t>((node.vector >> v) & 1)
+                    child = node.base1 + POPCNT(node.vector & mask) - 1
+                    leaf_at[k] = node.base0 + POPCNT(node.leafvec & mask) - 1
+                    cur[k] = child if inner else cur[k]     # no wild prefetch at a leaf
+                    PREFETCH(&nodes[cur[k]])
+                    active[n_next] = <uint32_t>k
+                    n_next += inner
+                    done[n_done] = <uint32_t>k
+                    n_done += 1 - inner
+                n_active = n_next
+                d += STRIDE
+            for j in range(n_done):
+                PREFETCH(&leaves[leaf_at[done[j]]])
+            for j in range(n_done):
+                k = done[j]
+                out[i + k] = leaves[leaf_at[k]]
             i += m
 
     def lookup_batch(self, addrs, out=None):
