@@ -303,6 +303,11 @@ class AddressFamily:
         return gws != 0
 
     @staticmethod
+    def set_dst(pool, slots: np.ndarray, gws: np.ndarray) -> None:
+        """Write gateways (rows of nh_gw) into the packets' destination annotation."""
+        pool.dst_ip[slots] = gws
+
+    @staticmethod
     def prefix_array(prefixes: list[int]) -> np.ndarray:
         return np.array(prefixes, dtype=np.uint32)
 
@@ -608,7 +613,7 @@ class IPRouteTable(Element):
         gws = table.nh_gw[nhs]
         via = self.FAMILY.has_gw(gws)
         if via.any():
-            dst[idx[via]] = gws[via]
+            self.FAMILY.set_dst(pool, idx[via], gws[via])
         first = ports[0]
         if (ports == first).all():
             if first == NO_PORT:

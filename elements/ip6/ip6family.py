@@ -111,21 +111,27 @@ class IP6Family(AddressFamily):
     def prefix(word, text):
         return ip6_prefix(word, text)
 
+    # Gateways are kept as the 16 network-order bytes seen as two uint64 words:
+    # a gather and a zero test are then two words per packet, not sixteen bytes.
     @staticmethod
     def gw_array(n):
-        return np.zeros((n, 16), dtype=np.uint8)
+        return np.zeros((n, 2), dtype=np.uint64)
 
     @staticmethod
     def gw_store(gw):
-        return np.frombuffer(int(gw).to_bytes(16, "big"), dtype=np.uint8)
+        return np.frombuffer(int(gw).to_bytes(16, "big"), dtype=np.uint64)
 
     @staticmethod
     def gw_int(value):
-        return int.from_bytes(np.asarray(value, dtype=np.uint8).tobytes(), "big")
+        return int.from_bytes(np.asarray(value, dtype=np.uint64).tobytes(), "big")
 
     @staticmethod
     def has_gw(gws):
-        return gws.any(axis=1)
+        return (gws[:, 0] | gws[:, 1]) != 0
+
+    @staticmethod
+    def set_dst(pool, slots, gws):
+        pool.dst_ip6.view(np.uint64)[slots] = gws
 
     @staticmethod
     def prefix_array(prefixes):
