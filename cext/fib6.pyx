@@ -102,6 +102,12 @@ cdef struct Node:
     uint32_t base0
     uint32_t base1
 
+# A host route (/128), in the exact-match table beside the trie.
+cdef struct HostSlot:
+    uint64_t hi
+    uint64_t lo
+    uint32_t val            # next hop + 1; 0: empty slot
+
 # One stack of free block starts per block size 1..64.
 cdef struct FreeBlocks:
     uint32_t *items[65]
@@ -122,6 +128,13 @@ cdef void *_grow_block(void *old, size_t old_size, size_t new_size) noexcept nog
         memcpy(p, old, old_size)
         free(old)
     return p
+
+
+cdef inline size_t _host_hash(uint64_t hi, uint64_t lo, size_t cap) noexcept nogil:
+    cdef uint64_t h = (hi * <uint64_t>0x9E3779B97F4A7C15) ^ (lo * <uint64_t>0xC2B2AE3D27D4EB4F)
+    h ^= h >> 31
+    h *= <uint64_t>0xBF58476D1CE4E5B9
+    return <size_t>(h >> 17) & (cap - 1)
 
 
 cdef inline uint64_t _mask(uint32_t v) noexcept nogil:
@@ -229,6 +242,9 @@ cdef class Fib6:
     cdef uint32_t *_t_free
     cdef size_t _t_nfree, _t_freecap
     cdef size_t _count
+    # host routes (/128): open addressing, linear probing, backward-shift deletion
+    cdef HostSlot *_hosts
+    cdef size_t _h_cap, _h_count
 
     def __cinit__(self):
         cdef int k
@@ -237,6 +253,7 @@ cdef class Fib6:
         self._leaves = NULL
         self._c0 = self._c1 = self._val = NULL
         self._t_free = NULL
+        self._hosts = NULL
         for k in range(65):
             self._free_nodes.items[k] = NULL
             self._free_leaves.items[k] = NULL
@@ -254,6 +271,9 @@ cdef class Fib6:
         free(self._c1)
         free(self._val)
         free(self._t_free)
+        free(self._hosts)
+        self._hosts = NULL
+        self._h_cap = self._h_count = 0
         for k in range(65):
             free(self._free_nodes.items[k])
             free(self._free_leaves.items[k])
@@ -475,6 +495,90 @@ cdef class Fib6:
         best[0] = b
         return t
 
+    # ------------------------------------------------------------ host routes
+    # A /128 never enters the trie: with one, every lookup of an address near
+    # it would walk all 18 levels to bit 128.  Host routes are matched exactly
+    # first; being the longest possible, a hit is the answer.
+
+    cdef inline uint32_t _host_get(self, uint64_t hi, uint64_t lo) noexcept nogil:
+        cdef size_t m, h
+        if self._h_count == 0:
+            return NOVAL
+        m = self._h_cap - 1
+        h = _host_hash(hi, lo, self._h_cap)
+        while self._hosts[h].val != NOVAL:
+            if self._hosts[h].hi == hi and self._hosts[h].lo == lo:
+                return self._hosts[h].val
+            h = (h + 1) & m
+        return NOVAL
+
+    cdef int _host_grow(self) except -1:
+        cdef size_t cap = self._h_cap * 2 if self._h_cap else 64
+        cdef HostSlot *old = self._hosts
+        cdef size_t old_cap = self._h_cap, i, h
+        cdef HostSlot *new = <HostSlot *>calloc(cap, sizeof(HostSlot))
+        if new == NULL:
+            raise MemoryError("Fib6: cannot grow the host route table")
+        for i in range(old_cap):
+            if old[i].val != NOVAL:
+                h = _host_hash(old[i].hi, old[i].lo, cap)
+                while new[h].val != NOVAL:
+                    h = (h + 1) & (cap - 1)
+                new[h] = old[i]
+        self._hosts = new
+        self._h_cap = cap
+        free(old)
+        return 0
+
+    cdef int _host_set(self, uint64_t hi, uint64_t lo, uint32_t nh) except -1:
+        """Store a host route; 1 if it is new."""
+        cdef size_t h
+        if (self._h_count + 1) * 2 > self._h_cap:
+            self._host_grow()
+        h = _host_hash(hi, lo, self._h_cap)
+        while self._hosts[h].val != NOVAL:
+            if self._hosts[h].hi == hi and self._hosts[h].lo == lo:
+                self._hosts[h].val = nh + 1
+                return 0
+            h = (h + 1) & (self._h_cap - 1)
+        self._hosts[h].hi = hi
+        self._hosts[h].lo = lo
+        self._hosts[h].val = nh + 1
+        self._h_count += 1
+        self._count += 1
+        return 1
+
+    cdef int _host_delete(self, uint64_t hi, uint64_t lo) except -1:
+        """Remove a host route; 1 if it was there."""
+        cdef size_t m, i, j, home
+        if self._h_count == 0:
+            return 0
+        m = self._h_cap - 1
+        i = _host_hash(hi, lo, self._h_cap)
+        while True:
+            if self._hosts[i].val == NOVAL:
+                return 0
+            if self._hosts[i].hi == hi and self._hosts[i].lo == lo:
+                break
+            i = (i + 1) & m
+        j = i
+        while True:         # backward-shift deletion: no tombstones
+            j = (j + 1) & m
+            if self._hosts[j].val == NOVAL:
+                break
+            home = _host_hash(self._hosts[j].hi, self._hosts[j].lo, self._h_cap)
+            if i <= j:
+                if i < home <= j:
+                    continue
+            elif i < home or home <= j:
+                continue
+            self._hosts[i] = self._hosts[j]
+            i = j
+        self._hosts[i].val = NOVAL
+        self._h_count -= 1
+        self._count -= 1
+        return 1
+
     # ------------------------------------------------------------ building
 
     cdef void _slots(self, uint32_t t, int k, uint32_t base, uint32_t best,
@@ -668,6 +772,9 @@ cdef class Fib6:
         h, l = _split(prefix, "prefix")
         cdef uint64_t hi = h, lo = l
         _mask128(&hi, &lo, plen)
+        if plen == 128:
+            self._host_set(hi, lo, <uint32_t>nh)
+            return
         cdef uint32_t old = self._trie_get(hi, lo, plen)
         self._trie_set(hi, lo, plen, <uint32_t>nh)
         if old != <uint32_t>nh + 1:
@@ -679,6 +786,8 @@ cdef class Fib6:
         h, l = _split(prefix, "prefix")
         cdef uint64_t hi = h, lo = l
         _mask128(&hi, &lo, plen)
+        if plen == 128:
+            return self._host_delete(hi, lo) == 1
         if not self._trie_delete(hi, lo, plen):
             return False
         self._update(hi, lo, plen)
@@ -690,10 +799,13 @@ cdef class Fib6:
         h, l = _split(prefix, "prefix")
         cdef uint64_t hi = h, lo = l
         _mask128(&hi, &lo, plen)
-        cdef uint32_t v = self._trie_get(hi, lo, plen)
+        cdef uint32_t v = self._host_get(hi, lo) if plen == 128 else self._trie_get(hi, lo, plen)
         return None if v == NOVAL else <int>(v - 1)
 
     cdef inline uint16_t _lookup1(self, uint64_t hi, uint64_t lo) noexcept nogil:
+        cdef uint32_t host = self._host_get(hi, lo)
+        if host != NOVAL:
+            return <uint16_t>(host - 1)
         cdef uint32_t e = self._direct[hi >> (64 - S)]
         cdef const Node *n
         cdef uint64_t bit
@@ -737,6 +849,7 @@ cdef class Fib6:
         cdef const uint16_t *leaves = self._leaves
         cdef const uint32_t *direct = self._direct
         cdef const uint8_t *p
+        cdef bint has_hosts = self._h_count != 0
         i = 0
         while i < n:
             m = n - i if n - i < LANES else LANES
@@ -749,6 +862,11 @@ cdef class Fib6:
             n_active = 0
             n_done = 0
             for k in range(m):
+                if has_hosts:
+                    e = self._host_get(hi[k], lo[k])
+                    if e != NOVAL:
+                        out[i + k] = <uint16_t>(e - 1)
+                        continue
                 e = direct[hi[k] >> (64 - S)]
                 if e & EXT:
                     cur[k] = e & 0x7FFFFFFF
@@ -861,7 +979,10 @@ cdef class Fib6:
             hi = load_be64(rows + i * 16)
             lo = load_be64(rows + i * 16 + 8)
             _mask128(&hi, &lo, pp[i])
-            self._trie_set(hi, lo, pp[i], pn[i])
+            if pp[i] == 128:
+                self._host_set(hi, lo, pn[i])
+            else:
+                self._trie_set(hi, lo, pp[i], pn[i])
         self._fill_direct(ROOT, 0, 0, NOVAL)
 
     def clear(self):
@@ -883,6 +1004,11 @@ cdef class Fib6:
                 stack.append((self._c1[t], depth + 1, (prefix << 1) | 1))
             if self._c0[t] != NONE:
                 stack.append((self._c0[t], depth + 1, prefix << 1))
+        cdef size_t h
+        for h in range(self._h_cap):
+            if self._hosts[h].val != NOVAL:
+                out.append(((<object>self._hosts[h].hi << 64) | self._hosts[h].lo, 128,
+                            self._hosts[h].val - 1))
         return iter(sorted(out))
 
     def memory(self):
@@ -890,4 +1016,5 @@ cdef class Fib6:
         return {"nodes": self._n_nodes_top * sizeof(Node),
                 "leaves": self._n_leaves_top * sizeof(uint16_t),
                 "direct": ((<size_t>1) << S) * 4,
-                "trie": self._t_top * 12}
+                "trie": self._t_top * 12,
+                "hosts": self._h_cap * sizeof(HostSlot)}

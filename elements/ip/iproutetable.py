@@ -298,9 +298,6 @@ class AddressFamily:
     def gw_int(value) -> int:
         return int(value)
 
-    @staticmethod
-    def has_gw(gws: np.ndarray) -> np.ndarray:
-        return gws != 0
 
     @staticmethod
     def set_dst(pool, slots: np.ndarray, gws: np.ndarray) -> None:
@@ -336,6 +333,9 @@ class RouteTable:
         self.routes: dict[tuple[int, int], IPRoute] = {}
         self.nh_port = np.full(MAX_NEXT_HOPS + 1, NO_PORT, dtype=np.uint16)
         self.nh_gw = family.gw_array(MAX_NEXT_HOPS + 1)
+        # nh_via[i]: index i has a gateway; one byte gathered per packet tells which
+        # packets need their destination annotation rewritten (usually none or all)
+        self.nh_via = np.zeros(MAX_NEXT_HOPS + 1, dtype=np.bool_)
         self.grp_start = np.zeros(MAX_NEXT_HOPS + 1, dtype=np.uint32)
         self.grp_len = np.ones(MAX_NEXT_HOPS + 1, dtype=np.uint32)
         self.grp_members = np.zeros(0, dtype=np.uint16)
@@ -369,6 +369,7 @@ class RouteTable:
             self._nh_of[pair] = nh
             self._nh_refs[nh] = 0
             self.nh_gw[nh] = self.family.gw_store(pair[0])
+            self.nh_via[nh] = pair[0] != 0
             self.nh_port[nh] = pair[1]
         self._nh_refs[nh] += 1
         return nh
@@ -380,6 +381,7 @@ class RouteTable:
             del self._nh_of[pair], self._nh_refs[nh]
             self.nh_port[nh] = NO_PORT
             self.nh_gw[nh] = 0
+            self.nh_via[nh] = False
             self._free_nh.append(nh)
 
     def _ref(self, route: IPRoute) -> int:
@@ -400,6 +402,7 @@ class RouteTable:
             self._nh_refs[nh] = 0
             self.nh_port[nh] = GROUP_PORT
             self.nh_gw[nh] = 0
+            self.nh_via[nh] = False
             self._index_groups()
         self._nh_refs[nh] += 1
         return nh
@@ -456,9 +459,11 @@ class RouteTable:
             self._groups[NO_ROUTE] = self._groups[self._ref(route)]
             self.nh_port[NO_ROUTE] = GROUP_PORT
             self.nh_gw[NO_ROUTE] = 0
+            self.nh_via[NO_ROUTE] = False
         else:
             self.nh_port[NO_ROUTE] = NO_PORT if route is None else route.port
             self.nh_gw[NO_ROUTE] = 0 if route is None else self.family.gw_store(route.gw)
+            self.nh_via[NO_ROUTE] = route is not None and route.gw != 0
         if old is not None and old.more_hops:
             self._unref(old)
         self._index_groups()
@@ -503,6 +508,7 @@ class RouteTable:
         self.routes.clear()
         self.nh_port.fill(NO_PORT)
         self.nh_gw.fill(0)
+        self.nh_via.fill(False)
         self._nh_of.clear()
         self._grp_of.clear()
         self._groups.clear()
@@ -610,10 +616,9 @@ class IPRouteTable(Element):
         if table.has_groups:
             table.choose_members(nhs, pool, idx)
         ports = table.nh_port[nhs]
-        gws = table.nh_gw[nhs]
-        via = self.FAMILY.has_gw(gws)
+        via = table.nh_via[nhs]
         if via.any():
-            self.FAMILY.set_dst(pool, idx[via], gws[via])
+            self.FAMILY.set_dst(pool, idx[via], table.nh_gw[nhs[via]])
         first = ports[0]
         if (ports == first).all():
             if first == NO_PORT:

@@ -125,9 +125,6 @@ class IP6Family(AddressFamily):
     def gw_int(value):
         return int.from_bytes(np.asarray(value, dtype=np.uint64).tobytes(), "big")
 
-    @staticmethod
-    def has_gw(gws):
-        return (gws[:, 0] | gws[:, 1]) != 0
 
     @staticmethod
     def set_dst(pool, slots, gws):

@@ -96,6 +96,9 @@ class IP6NDSolicitor(Element):
                                      for k, v in limits.items()}, where=args.where)
         self._src = self.ipaddr.to_bytes(16, "big")
         self._eth_row = np.frombuffer(self.eth, dtype=np.uint8)
+        self._header_row = np.zeros(ETHER_HEADER_LEN, dtype=np.uint8)
+        self._header_row[6:12] = self._eth_row
+        self._header_row[12:14] = (ETHERTYPE_IP6 >> 8, ETHERTYPE_IP6 & 0xFF)
         self.queries = self.responses = self.drops = 0
 
     def initialize(self):
@@ -170,6 +173,12 @@ class IP6NDSolicitor(Element):
 
     def _emit_frames(self, batch: Batch, dst: np.ndarray) -> None:
         pool, idx = batch.pool, batch.idx
+        if len(dst) == 1 and pool._slots.min_offset(idx) >= ETHER_HEADER_LEN:
+            header = self._header_row           # one next hop: one header for all
+            header[0:6] = dst[0]
+            push_headers(pool, idx, header)
+            self.emit(0, batch)
+            return
         keep = make_headroom(pool, idx, ETHER_HEADER_LEN)
         if not keep.all():
             dropped = batch.select(~keep)
