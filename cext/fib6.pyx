@@ -89,7 +89,7 @@ NO_ROUTE = 0xFFFF
 MAX_NEXT_HOP = 0xFFFE
 DIRECT_BITS = 20
 
-DEF LANES = 256                 # lookups walked together by _lookup_rows
+DEF LANES = 128                 # lookups walked together by _lookup_rows
 DEF S = 20                      # direct-pointing bits
 DEF STRIDE = 6
 DEF NONE = 0                    # trie node 0 is "no node"; the root is 1
@@ -173,6 +173,25 @@ cdef inline uint32_t _leaf(uint32_t nh) noexcept nogil:
     return (nh ^ 0xFFFF) & 0xFFFF
 
 
+cdef extern from "Python.h":
+    unsigned long long PyLong_AsUnsignedLongLong(object) except? <unsigned long long>-1
+    unsigned long long PyLong_AsUnsignedLongLongMask(object) except? <unsigned long long>-1
+
+
+cdef inline int _halves(object addr, uint64_t *hi, uint64_t *lo, str what) except -1:
+    """An int (the fast path: one shift, no tuple) or 16 bytes -> its 64-bit halves."""
+    if type(addr) is not int:
+        addr = int.from_bytes(addr, "big") if isinstance(addr, (bytes, bytearray, memoryview)) \
+            and len(addr) == 16 else _split(addr, what)[0] << 64 | _split(addr, what)[1]
+    try:
+        hi[0] = PyLong_AsUnsignedLongLong(addr >> 64)
+    except OverflowError:
+        raise ValueError(f"{what} {addr} is not an IPv6 address: give an integer "
+                         "0..2**128-1 or 16 bytes") from None
+    lo[0] = PyLong_AsUnsignedLongLongMask(addr)
+    return 0
+
+
 def _split(addr, what):
     """An int or 16 bytes -> (hi, lo) 64-bit halves."""
     if isinstance(addr, (bytes, bytearray, memoryview)):
@@ -242,6 +261,7 @@ cdef class Fib6:
     cdef uint32_t *_t_free
     cdef size_t _t_nfree, _t_freecap
     cdef size_t _count
+    cdef uint32_t _path[129]        # trie nodes of the last route set or deleted, by depth
     # host routes (/128): open addressing, linear probing, backward-shift deletion
     cdef HostSlot *_hosts
     cdef size_t _h_cap, _h_count
@@ -422,11 +442,14 @@ cdef class Fib6:
         self._t_nfree += 1
         return 0
 
-    cdef int _trie_set(self, uint64_t hi, uint64_t lo, int plen, uint32_t nh) except -1:
-        """Store the route in the trie; True if it is new."""
+    cdef int _trie_set(self, uint64_t hi, uint64_t lo, int plen, uint32_t nh,
+                       uint32_t *old) except -1:
+        """Store the route in the trie (its previous value in old); True if it is new.
+        The nodes of its path stay in _path for the update that follows."""
         cdef uint32_t t = ROOT
         cdef uint32_t c
         cdef int i
+        self._path[0] = ROOT
         for i in range(plen):
             if _bit(hi, lo, i):
                 c = self._c1[t]
@@ -439,6 +462,8 @@ cdef class Fib6:
                     c = self._new_tnode()
                     self._c0[t] = c
             t = c
+            self._path[i + 1] = t
+        old[0] = self._val[t]
         cdef bint new = self._val[t] == NOVAL
         self._val[t] = nh + 1
         if new:
@@ -446,8 +471,9 @@ cdef class Fib6:
         return new
 
     cdef int _trie_delete(self, uint64_t hi, uint64_t lo, int plen) except -1:
-        """Remove the route from the trie, pruning emptied nodes; True if it was there."""
-        cdef uint32_t path[129]
+        """Remove the route from the trie, pruning emptied nodes; True if it was there.
+        The nodes of its path that remain stay in _path (NONE past them)."""
+        cdef uint32_t *path = self._path
         cdef uint32_t t = ROOT
         cdef int i
         path[0] = ROOT
@@ -468,6 +494,7 @@ cdef class Fib6:
             else:
                 self._c0[path[i - 1]] = NONE
             self._drop_tnode(path[i])
+            path[i] = NONE
             i -= 1
         return True
 
@@ -481,13 +508,14 @@ cdef class Fib6:
         return self._val[t]
 
     cdef uint32_t _trie_at(self, uint64_t hi, uint64_t lo, int depth, uint32_t *best) noexcept nogil:
-        """The trie node at depth on the path of hi:lo (NONE if absent), and in best
-        the next hop + 1 of the longest route of length <= depth on that path."""
+        """The trie node at depth on the path of the route just set or deleted
+        (hi:lo, from _path: no second walk down the trie), NONE if absent, and in
+        best the next hop + 1 of the longest route of length <= depth on that path."""
         cdef uint32_t t = ROOT
         cdef uint32_t b = self._val[ROOT]
         cdef int i
-        for i in range(depth):
-            t = self._c1[t] if _bit(hi, lo, i) else self._c0[t]
+        for i in range(1, depth + 1):
+            t = self._path[i]
             if t == NONE:
                 break
             if self._val[t] != NOVAL:
@@ -769,22 +797,22 @@ cdef class Fib6:
         """Add or replace the route prefix/plen -> nh (host bits of prefix ignored)."""
         _check_plen(plen)
         _check_nh(nh)
-        h, l = _split(prefix, "prefix")
-        cdef uint64_t hi = h, lo = l
+        cdef uint64_t hi, lo
+        _halves(prefix, &hi, &lo, "prefix")
         _mask128(&hi, &lo, plen)
         if plen == 128:
             self._host_set(hi, lo, <uint32_t>nh)
             return
-        cdef uint32_t old = self._trie_get(hi, lo, plen)
-        self._trie_set(hi, lo, plen, <uint32_t>nh)
+        cdef uint32_t old
+        self._trie_set(hi, lo, plen, <uint32_t>nh, &old)
         if old != <uint32_t>nh + 1:
             self._update(hi, lo, plen)
 
     def delete(self, prefix, int plen):
         """Remove the route for prefix/plen; True if there was one."""
         _check_plen(plen)
-        h, l = _split(prefix, "prefix")
-        cdef uint64_t hi = h, lo = l
+        cdef uint64_t hi, lo
+        _halves(prefix, &hi, &lo, "prefix")
         _mask128(&hi, &lo, plen)
         if plen == 128:
             return self._host_delete(hi, lo) == 1
@@ -796,8 +824,8 @@ cdef class Fib6:
     def get(self, prefix, int plen):
         """The next hop of exactly prefix/plen, or None."""
         _check_plen(plen)
-        h, l = _split(prefix, "prefix")
-        cdef uint64_t hi = h, lo = l
+        cdef uint64_t hi, lo
+        _halves(prefix, &hi, &lo, "prefix")
         _mask128(&hi, &lo, plen)
         cdef uint32_t v = self._host_get(hi, lo) if plen == 128 else self._trie_get(hi, lo, plen)
         return None if v == NOVAL else <int>(v - 1)
@@ -825,8 +853,9 @@ cdef class Fib6:
 
     def lookup(self, addr):
         """The next hop for one address (int or 16 bytes), NO_ROUTE if none."""
-        h, l = _split(addr, "address")
-        return self._lookup1(h, l)
+        cdef uint64_t hi, lo
+        _halves(addr, &hi, &lo, "address")
+        return self._lookup1(hi, lo)
 
     cdef void _lookup_rows(self, const uint8_t *rows, const uint32_t *idx, size_t n,
                            uint16_t *out) noexcept nogil:
@@ -917,9 +946,9 @@ cdef class Fib6:
         cdef size_t n_out = <size_t>cnp.PyArray_DIM(o, 0)
         if n_out < n:
             raise ValueError(f"out has {n_out} entries for {n} addresses")
-        with nogil:
-            self._lookup_rows(<const uint8_t *>cnp.PyArray_DATA(a), NULL, n,
-                              <uint16_t *>cnp.PyArray_DATA(o))
+        # the GIL stays held: a batch takes microseconds, less than handing it over
+        self._lookup_rows(<const uint8_t *>cnp.PyArray_DATA(a), NULL, n,
+                          <uint16_t *>cnp.PyArray_DATA(o))
         return out if n_out == n else out[:n]
 
     def lookup_indexed(self, addrs, idx, out):
@@ -943,9 +972,8 @@ cdef class Fib6:
         for i in range(n):
             if pi[i] >= n_addr:
                 raise IndexError(f"idx[{i}] = {pi[i]} is past the end of addrs ({n_addr} entries)")
-        with nogil:
-            self._lookup_rows(<const uint8_t *>cnp.PyArray_DATA(a), pi, n,
-                              <uint16_t *>cnp.PyArray_DATA(o))
+        self._lookup_rows(<const uint8_t *>cnp.PyArray_DATA(a), pi, n,
+                          <uint16_t *>cnp.PyArray_DATA(o))
 
     def load(self, prefixes, plens, nhs):
         """Replace the whole table with these routes (later duplicates win): the
@@ -974,6 +1002,7 @@ cdef class Fib6:
         cdef const uint32_t *pn = <const uint32_t *>cnp.PyArray_DATA(nha)
         cdef size_t i, n = len(pl)
         cdef uint64_t hi, lo
+        cdef uint32_t old
         self._reset()
         for i in range(n):
             hi = load_be64(rows + i * 16)
@@ -982,7 +1011,7 @@ cdef class Fib6:
             if pp[i] == 128:
                 self._host_set(hi, lo, pn[i])
             else:
-                self._trie_set(hi, lo, pp[i], pn[i])
+                self._trie_set(hi, lo, pp[i], pn[i], &old)
         self._fill_direct(ROOT, 0, 0, NOVAL)
 
     def clear(self):
