@@ -44,6 +44,14 @@ compression) and `base0` (those runs' next hops, contiguous in `leaves`).
 The child of slot v is nodes[base1 + popcount(vector & mask(v)) - 1]; the
 next hop of leaf slot v is leaves[base0 + popcount(leafvec & mask(v)) - 1].
 
+Host routes (/128) are kept apart, in an exact-match hash table probed
+before the walk (only when the table has any): in the trie, one host route
+would make every lookup of an address near it walk all 18 levels to bit 128.
+
+A batch walks level by level, all its lookups together (up to LANES at a
+time), branch-free, each node and finally each leaf prefetched a whole pass
+before it is read, so that the cache misses of many lookups overlap.
+
 Control plane: a binary (one bit per level) trie of the routes in C arrays.
 An update changes the trie, walks the poptrie down to the node where the
 prefix's length falls (or to the leaf its path ends at), and rebuilds only
@@ -52,7 +60,10 @@ that node's affected slots from the trie: their subtrees are built afresh
 more-specifics under it are rebuilt with it), the node's other children are
 moved as they are, and the node's four words are rewritten in place.  The
 blocks of children and leaves come from per-size free lists, so churn does
-not grow the arrays.  Each call leaves the table complete.
+not grow the arrays.  Each call leaves the table complete.  The cost of an
+update grows with the number of more-specifics under the prefix (leaf
+pushing copies its next hop into all of them): a /48 is cheap, a /32 with
+hundreds of /48s below it rebuilds their nodes.
 """
 cimport cython
 cimport numpy as cnp
@@ -224,6 +235,23 @@ cdef inline bint _rows16(object a):
     cdef cnp.ndarray arr = <cnp.ndarray>a
     return (cnp.PyArray_NDIM(arr) == 2 and cnp.PyArray_DIM(arr, 1) == 16
             and cnp.PyArray_TYPE(arr) == cnp.NPY_UINT8 and cnp.PyArray_IS_C_CONTIGUOUS(arr))
+
+
+def _address_order(prefixes, plens):
+    """The order of the routes by masked prefix, then length; stable, so that of
+    two routes for one prefix the later stays later."""
+    if not len(plens):
+        return np.zeros(0, dtype=np.intp)
+    words = prefixes.view(">u8").astype(np.uint64)
+    pl = np.asarray(plens).astype(np.int64)
+    ones = np.uint64(0xFFFFFFFFFFFFFFFF)
+    masked = []
+    for k, width in ((0, 64), (1, 128)):
+        shift = np.clip(width - pl, 0, 64)
+        mask = np.where(shift >= 64, np.uint64(0),
+                        ones << np.minimum(shift, 63).astype(np.uint64))
+        masked.append(words[:, k] & mask)
+    return np.lexsort((pl, masked[1], masked[0]))
 
 
 def _rows_error(what, a):
@@ -994,9 +1022,13 @@ cdef class Fib6:
             if len(bad):
                 raise ValueError(f"nhs[{bad[0]}] = {int(nh[bad[0]])} is out of range: next hops "
                                  "are 0..65534 (65535 is NO_ROUTE)")
-        cdef cnp.ndarray a = <cnp.ndarray>prefixes
-        cdef cnp.ndarray pla = np.ascontiguousarray(pl, dtype=np.int32)
-        cdef cnp.ndarray nha = np.ascontiguousarray(nh, dtype=np.uint32)
+        # In address order (stable: later duplicates still win), consecutive routes
+        # share most of their trie path, which is then in cache, and the trie's
+        # nodes are laid out in the order the build walks them.
+        order = _address_order(prefixes, pl)
+        cdef cnp.ndarray a = np.ascontiguousarray(prefixes[order])
+        cdef cnp.ndarray pla = np.ascontiguousarray(pl[order], dtype=np.int32)
+        cdef cnp.ndarray nha = np.ascontiguousarray(nh[order], dtype=np.uint32)
         cdef const uint8_t *rows = <const uint8_t *>cnp.PyArray_DATA(a)
         cdef const int *pp = <const int *>cnp.PyArray_DATA(pla)
         cdef const uint32_t *pn = <const uint32_t *>cnp.PyArray_DATA(nha)
