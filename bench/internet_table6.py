@@ -11,13 +11,16 @@ almost nothing longer than /48 in the global table.  LENGTH_MIX below puts
 those shapes together; its mean length is 43.3 (printed by this module run
 as a script), its nested share is set near 58%.
 
-Placement: prefixes sit in global unicast space under the RIRs' /12 blocks
-(2001::/16 and 2400::, 2600::, 2800::, 2a00::, 2c00:: /12); a nested route
-lies inside a random shorter route already placed (a provider's /29 or /32
-split into customer /44s and /48s), a fresh one inside one of a few thousand
-unannounced assignment blocks (/32s under the RIR /12s: PI /48s and small
-allocations come from such blocks, so they cluster as they do in real
-tables).  Next hops are drawn from 0..65534.
+Placement: prefixes sit in global unicast space under RIR /12 blocks; a
+nested route lies inside a random shorter route already placed (a
+provider's /29 or /32 split into customer /44s and /48s), a fresh one of
+longer than /32 inside one of a few thousand unannounced assignment blocks
+(/32s: PI /48s and small allocations come from such blocks, so they cluster
+as they do in real tables), a fresh /29-/32 anywhere in the RIR blocks.
+The few short routes (/16-/28) sit in blocks of their own (2001::/16,
+2400::/12, 2600::/12), so that they cover only what is placed under them on
+purpose.  Running this module prints the mix and the nested share (about
+57%).  Next hops are drawn from 0..65534.
 """
 import argparse
 
@@ -31,7 +34,8 @@ LENGTH_MIX = {      # routes per prefix length, ~200,000 in all
     60: 100, 64: 450, 128: 40,
 }
 NESTED_SHARE = 0.62         # of routes longer than /29: inside a shorter route
-RIR_BLOCKS = [(0x2001, 16), (0x2400, 12), (0x2600, 12), (0x2800, 12), (0x2a00, 12), (0x2c00, 12)]
+SHORT_BLOCKS = [(0x2001, 16), (0x2400, 12), (0x2600, 12)]     # /16-/28 routes
+RIR_BLOCKS = [(0x2800, 12), (0x2a00, 12), (0x2c00, 12)]        # everything else
 N_ASSIGNMENT_BLOCKS = 4000
 
 
@@ -62,11 +66,12 @@ def internet_table6(seed=1):
         while len(got) < want:
             if plen > 29 and covers and rng.random() < NESTED_SHARE:
                 h, l, pl = covers[int(rng.integers(0, len(covers)))]
-            elif plen >= 32:
+            elif plen > 32:
                 h, l = blocks[int(rng.integers(0, len(blocks)))]
                 pl = 32
             else:
-                top, pl = RIR_BLOCKS[int(rng.integers(0, len(RIR_BLOCKS)))]
+                pool = SHORT_BLOCKS if plen <= 28 else RIR_BLOCKS
+                top, pl = pool[int(rng.integers(0, len(pool)))]
                 h, l = top << 48, 0
             key = _random_under(rng, h, l, pl, plen) + (plen,)
             if key not in placed:
@@ -83,12 +88,32 @@ def internet_table6(seed=1):
     return prefixes[order], plens[order], nhs[order]
 
 
+def nested_share(prefixes, plens):
+    """The share of routes that lie inside another route of the table."""
+    ints = [int.from_bytes(r.tobytes(), "big") for r in prefixes]
+    by_len = {}
+    for a, n in zip(ints, plens.tolist()):
+        by_len.setdefault(n, set()).add(a)
+    lengths = sorted(by_len)
+    top = (1 << 128) - 1
+    nested = 0
+    for a, n in zip(ints, plens.tolist()):
+        for k in lengths:
+            if k >= n:
+                break
+            if a & (top ^ ((1 << (128 - k)) - 1)) in by_len[k]:
+                nested += 1
+                break
+    return nested / len(ints)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Describe the synthetic IPv6 table.")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     p, l, _ = internet_table6(args.seed)
-    print(f"{len(p)} routes, mean length {l.mean():.1f}")
+    print(f"{len(p)} routes, mean length {l.mean():.1f}, {100 * nested_share(p, l):.0f}% "
+          "of them inside another route")
     for plen, k in sorted(zip(*np.unique(l, return_counts=True))):
         print(f"  /{plen}: {k} ({100 * k / len(l):.1f}%)")
 
