@@ -8,8 +8,8 @@ prefix length 43.2, 58% of them more-specifics of another entry; RIPE Labs'
 "Visibility of prefix lengths in IPv4 and IPv6" (RIS data) shows /48 and /32
 as the two big lengths, /48 the larger, then /44, /40, /36 and /29, with
 almost nothing longer than /48 in the global table.  LENGTH_MIX below puts
-those shapes together; its mean length is 43.3 (printed by this module run
-as a script), its nested share is set near 58%.
+those shapes together: for seed 1, 200,920 routes, mean length 42.9, 60%
+of them nested (this module run as a script prints the mix).
 
 Placement: prefixes sit in global unicast space under RIR /12 blocks; a
 nested route lies inside a random shorter route already placed (a
@@ -20,7 +20,7 @@ as they do in real tables), a fresh /29-/32 anywhere in the RIR blocks.
 The few short routes (/16-/28) sit in blocks of their own (2001::/16,
 2400::/12, 2600::/12), so that they cover only what is placed under them on
 purpose.  Running this module prints the mix and the nested share (about
-57%).  Next hops are drawn from 0..65534.
+60%).  Next hops are drawn from 0..65534.
 """
 import argparse
 
@@ -33,7 +33,7 @@ LENGTH_MIX = {      # routes per prefix length, ~200,000 in all
     43: 1200, 44: 18000, 45: 2400, 46: 4200, 47: 4000, 48: 103000, 52: 150, 56: 500,
     60: 100, 64: 450, 128: 40,
 }
-NESTED_SHARE = 0.62         # of routes longer than /29: inside a shorter route
+NESTED_SHARE = 0.51         # of routes longer than /29: inside a shorter route
 SHORT_BLOCKS = [(0x2001, 16), (0x2400, 12), (0x2600, 12)]     # /16-/28 routes
 RIR_BLOCKS = [(0x2800, 12), (0x2a00, 12), (0x2c00, 12)]        # everything else
 N_ASSIGNMENT_BLOCKS = 4000
