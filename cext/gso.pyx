@@ -86,10 +86,12 @@ cdef Py_ssize_t _load_pool(_Pool* P, pool) except -1:
     P.n_copied = 0
     for name in _COPIED:
         a = getattr(pool, name)
-        if cnp.PyArray_NDIM(a) != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(a) or cnp.PyArray_DIM(a, 0) < n:
-            raise TypeError(f"pool column {name} must be a contiguous vector of {n} items")
+        # a column is a vector, or rows of bytes (dst_ip6): one row per slot either way
+        if cnp.PyArray_NDIM(a) not in (1, 2) or not cnp.PyArray_IS_C_CONTIGUOUS(a) \
+                or cnp.PyArray_DIM(a, 0) < n:
+            raise TypeError(f"pool column {name} must be a contiguous column of {n} rows")
         P.copied[P.n_copied] = <char*>cnp.PyArray_DATA(a)
-        P.size[P.n_copied] = cnp.PyArray_ITEMSIZE(a)
+        P.size[P.n_copied] = cnp.PyArray_STRIDE(a, 0)
         P.n_copied += 1
     return n
 

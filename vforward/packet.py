@@ -30,6 +30,7 @@ HOST, BROADCAST, MULTICAST, OTHERHOST, OUTGOING = 0, 1, 2, 3, 4
 ANNOTATIONS = {
     "nh": np.uint16,        # network (IP) header position inside the slot (absolute)
     "dst_ip": np.uint32,    # destination / next-hop IPv4 address, host byte order
+    "dst_ip6": np.dtype((np.uint8, 16)),  # destination / next-hop IPv6 address, network order
     "port": np.uint16,      # output port chosen by a lookup, or input device id
     "paint": np.uint8,      # Paint / CheckPaint
     "ptype": np.uint8,      # packet type: HOST, BROADCAST, ...

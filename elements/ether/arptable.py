@@ -105,6 +105,18 @@ class ARPTable(Element):
     """
     PORTS = "0/0"
     PROCESSING = "a/a"
+    # How the table keys its rows: IPv4 addresses as uint32 here; the IPv6
+    # neighbour table (elements/ip6/neighbortable.py) keys 16-byte rows.
+    ADDRESS_DTYPE = np.uint32
+
+    @staticmethod
+    def address_value(ip: int):
+        """The form of ip stored in the address column."""
+        return ip
+
+    @staticmethod
+    def address_text(ip: int) -> str:
+        return unparse_ip(ip)
 
     def configure(self, args):
         self.set_limits(
@@ -139,12 +151,12 @@ class ARPTable(Element):
         self._free_rows: list[int] = []
         self._grow(16)
         self._index_dirty = True
-        self._sorted_ips = np.zeros(0, dtype=np.uint32)
+        self._sorted_ips = np.zeros(0, dtype=self.ADDRESS_DTYPE)
         self._sorted_rows = np.zeros(0, dtype=np.intp)
 
     def _grow(self, size: int) -> None:
         old = len(self._row_entry)
-        self._ip = _resized(getattr(self, "_ip", None), size, np.uint32)
+        self._ip = _resized(getattr(self, "_ip", None), size, self.ADDRESS_DTYPE)
         self._mac = _resized(getattr(self, "_mac", None), size, np.uint8, 6)
         self._live = _resized(getattr(self, "_live", None), size, np.float64)
         self._known = _resized(getattr(self, "_known", None), size, np.bool_)
@@ -267,7 +279,7 @@ class ARPTable(Element):
             self._grow(2 * len(self._row_entry))
         row = self._free_rows.pop()
         entry = _Entry(ip, row, now)
-        self._ip[row] = ip
+        self._ip[row] = self.address_value(ip)
         self._mac[row] = 0xFF
         self._live[row] = now
         self._known[row] = False
@@ -405,7 +417,7 @@ class ARPTable(Element):
             r = entry.row
             ok = 1 if self._known_now(entry, now) else 0
             age = max(0.0, now - float(self._live[r]))
-            lines.append(f"{unparse_ip(entry.ip)} {ok} {unparse_mac(self._mac[r].tobytes())} "
+            lines.append(f"{self.address_text(entry.ip)} {ok} {unparse_mac(self._mac[r].tobytes())} "
                          f"{age:.6f}\n")
         return "".join(lines)
 
@@ -425,9 +437,17 @@ class ARPTable(Element):
     def read_drops(self):
         return self.drops
 
+    @staticmethod
+    def parse_insert(value: str) -> tuple[int, bytes]:
+        return parse_insert(value)
+
+    @staticmethod
+    def parse_delete(value: str) -> int:
+        return parse_delete(value)
+
     @write_handler("insert")
     def write_insert(self, value):
-        ip, eth = parse_insert(value)
+        ip, eth = self.parse_insert(value)
         release = bool(self._users)
         held = self.insert(ip, eth, self.now(), release=release)
         if held:
@@ -435,9 +455,9 @@ class ARPTable(Element):
 
     @write_handler("delete")
     def write_delete(self, value):
-        ip = parse_delete(value)
+        ip = self.parse_delete(value)
         if not self.delete(ip):
-            raise HandlerError(f"{unparse_ip(ip)} is not in the ARP table; read the table "
+            raise HandlerError(f"{self.address_text(ip)} is not in the table; read the table "
                                "handler for its entries")
 
     @write_handler("clear")

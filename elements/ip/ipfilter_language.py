@@ -12,7 +12,7 @@ same tree packet by packet.  The grammar, as Click's:
     factor  := ('not' | '!') factor | '(' expr ')' | 'true' | 'false' | primitive
     primitive := QUALIFIERS [ '[' POS [':' LEN] ']' ] [ '&' MASK ] [ RELOP ] [ VALUE ]
 
-QUALIFIERS are 'src', 'dst', 'src or dst', 'src and dst', 'ip', a protocol
+QUALIFIERS are 'src', 'dst', 'src or dst', 'src and dst', 'ip', 'ip6', a protocol
 name ('tcp', 'udp', 'icmp', ...), and one type word ('host', 'net', 'port',
 'proto', 'opt', 'vers', 'hl', 'tos', 'dscp', 'ttl', 'id', 'len', 'frag',
 'unfrag', 'ect', 'ce', 'win', 'type').  RELOP is one of == = != < > <= >=.
@@ -31,9 +31,17 @@ type and transport-byte tests hold only on first fragments (fragment
 offset 0) of their protocol, as in Click; so 'src tcp port != 5' matches
 TCP packets whose source port is not 5, while 'not src tcp port 5' also
 matches every packet that is not TCP.
+
+IPv6: 'ip6' alone matches IPv6 packets (version 6), and before another
+primitive adds that test to it; 'host' and 'net' take IPv6 addresses and
+prefixes ('src host 2001:db8::1', 'dst net 2001:db8::/32'), and 'nxt' is
+the IPv6 next header ('ip6 nxt 58', 'nxt tcp'); these read the IPv6
+header's fields and hold only for IPv6 packets.  Ports, TCP flags, ICMP
+types and 'ip proto' read IPv4 headers.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field as dc_field
 
@@ -203,6 +211,8 @@ DST_PORT = Field("transp", 2, 2, 0, 0, "dst port")
 TCP_FLAGS = Field("transp", 13, 1, 0, 0, "tcp flags")
 TCP_WIN = Field("transp", 14, 2, 0, 0, "tcp win")
 ICMP_TYPE = Field("transp", 0, 1, 0, 0, "icmp type")
+IP6_NXT = Field("ip", 6, 1, 0, 0, "ip6 nxt")
+IP6_SRC_AT, IP6_DST_AT = 8, 24            # where the IPv6 addresses start
 
 ICMP, TCP, UDP = 1, 6, 17
 TCP_OR_UDP = 256      # the 'tcpudp' qualifier: either protocol
@@ -246,11 +256,12 @@ _TYPE_WORDS = {
     "ttl": ("field", IP_TTL, None), "id": ("field", IP_ID, None),
     "len": ("field", IP_LEN, None),
     "win": ("field", TCP_WIN, TCP), "type": ("field", ICMP_TYPE, ICMP),
+    "nxt": ("field", IP6_NXT, None),
 }
 
 _RELOPS = {"=": "==", "==": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 _STOP = {"(", ")", "[", "]", "and", "&&", "or", "||", "not", "!", "?", ":", "true", "false"}
-KEYWORDS = sorted(set(_TYPE_WORDS) | _STOP | {"src", "dst", "dest", "ip", "transp", "mask",
+KEYWORDS = sorted(set(_TYPE_WORDS) | _STOP | {"src", "dst", "dest", "ip", "ip6", "transp", "mask",
                                               "any", "all"} - set("()[]?:!"))
 _ALL_WORDS = sorted(set(KEYWORDS) | set(IP_PROTOS) | set(PORT_NAMES) | set(ICMP_TYPES)
                     | set(TCP_FLAG_NAMES))
@@ -323,6 +334,26 @@ def parse_address(word: str) -> int | None:
     return (a << 24) | (b << 16) | (c << 8) | d
 
 
+def parse_address6(word: str) -> int | None:
+    """An IPv6 address in RFC 4291 text as an integer, or None."""
+    if ":" not in word or "/" in word:
+        return None
+    try:
+        return int(ipaddress.IPv6Address(word))
+    except ValueError:
+        return None
+
+
+def parse_prefix6(word: str) -> tuple[int, int] | None:
+    """ADDR/LEN for IPv6 as (address with host bits cleared, length), or None."""
+    addr, slash, rest = word.partition("/")
+    a = parse_address6(addr)
+    if a is None or not slash or not rest.isdigit() or int(rest) > 128:
+        return None
+    n = int(rest)
+    return a & (((1 << n) - 1) << (128 - n)), n
+
+
 def parse_prefix(word: str) -> tuple[int, int] | None:
     """ADDR/LEN or ADDR/MASK as (address, mask), or None."""
     addr, slash, rest = word.partition("/")
@@ -354,6 +385,7 @@ class _Primitive:
     proto: int | None = None
     proto_tok: Token | None = None
     saw_ip: bool = False
+    ip6_tok: Token | None = None     # 'ip6' given: an IPv6-only primitive
     mask: int | None = None
     mask_tok: Token | None = None
     op: str = "=="
@@ -528,6 +560,10 @@ class _Parser:
                 if prim.saw_ip:
                     break
                 prim.saw_ip = True
+            elif w == "ip6":
+                if prim.ip6_tok is not None:
+                    break
+                prim.ip6_tok = t
             elif w == "ether":
                 raise self.error("'ether' primitives are not supported: IPFilter reads packets "
                                  "from their IP header on", t)
@@ -607,6 +643,10 @@ class _Parser:
             prim.data, prim.value = "host", a
         elif (p := parse_prefix(w)) is not None:
             prim.data, (prim.value, prim.net_mask) = "net", p
+        elif (a6 := parse_address6(w)) is not None:
+            prim.data, prim.value, prim.net_mask = "host6", a6, 128
+        elif (p6 := parse_prefix6(w)) is not None:
+            prim.data, (prim.value, prim.net_mask) = "net6", p6
         elif w in KEYWORDS:
             return                       # a keyword, not a value: the primitive ends here
         else:
@@ -628,7 +668,8 @@ class _Parser:
         field_icmp = t == "field" and prim.field_proto == ICMP
         got = []
         if w in IP_PROTOS:
-            got.append(("proto", IP_PROTOS[w], t in (None, "proto"), f"ip proto {w}"))
+            got.append(("proto", IP_PROTOS[w], t in (None, "proto")
+                        or (t == "field" and prim.field == IP6_NXT), f"ip proto {w}"))
         if w in PORT_NAMES:
             got.append(("port", PORT_NAMES[w], t in (None, "port") and p in (None, *_PORT_PROTOS),
                         f"port {w}"))
@@ -655,6 +696,9 @@ class _Parser:
         if prim.type is None:
             self._abbreviate(prim, prev, first_tok)
         t = prim.type
+        if t == "ip6" or (prim.ip6_tok is not None and t not in ("host", "net", "field")) \
+                or (t == "field" and prim.field == IP6_NXT) or prim.data in ("host6", "net6"):
+            return self._ip6(prim, span, t)
         if prim.srcdst_tok is not None and t not in ("host", "net", "port"):
             raise self.error(f"'{prim.srcdst_tok.text}' applies to host, net and port, not to "
                              f"'{span}'", prim.srcdst_tok)
@@ -685,6 +729,8 @@ class _Parser:
     def _abbreviate(self, prim: _Primitive, prev: _Primitive | None, first_tok: Token) -> None:
         """Click's rules for a primitive that names no type."""
         d = prim.data
+        if d in ("host6", "net6"):
+            d = d[:-1]
         if d in ("host", "net", "tcpopt", "port"):
             prim.type = d
             if prev is not None and prim.srcdst is None:
@@ -705,6 +751,8 @@ class _Parser:
                 prim.proto = prev.eff_proto
             if prev.type == "port" and prim.srcdst is None:
                 prim.srcdst = prev.srcdst
+        elif d is None and prim.ip6_tok is not None and prim.proto is None:
+            prim.type = "ip6"                        # 'ip6' alone
         elif d is None and prim.proto is not None and prim.proto != ANY_TRANSPORT:
             prim.type = "proto"
             prim.data, prim.value = "proto", prim.proto
@@ -769,6 +817,57 @@ class _Parser:
                                  prim.mask_tok)
             mask = prim.net_mask
         return self._srcdst(prim, IP_SRC, IP_DST, prim.value & mask, mask)
+
+    def _ip6(self, prim: _Primitive, span: str, t: str):
+        """The IPv6 primitives: 'ip6', host and net with IPv6 values, 'nxt', and
+        'ip6' before a host, net or field test; each holds for IPv6 packets only."""
+        version = Compare(IP_VERS, "==", 6, 0xF)
+        if t == "ip6":
+            if prim.data is not None or prim.op_tok is not None or prim.mask_tok is not None:
+                raise self.error("'ip6' alone takes no value; write 'ip6 nxt 58' or "
+                                 "'ip6 src host 2001:db8::1'",
+                                 prim.data_tok or prim.op_tok or prim.mask_tok)
+            return version
+        if t == "field":
+            if prim.data == "proto":
+                prim.data = "int"
+            elif prim.data is None and prim.proto not in (None, ANY_TRANSPORT, TCP_OR_UDP) \
+                    and prim.field == IP6_NXT:
+                prim.data, prim.value, prim.data_tok = "int", prim.proto, prim.proto_tok  # 'nxt tcp'
+            return all_of(version, self._field_test(prim, span))
+        if t not in ("host", "net"):
+            raise self.error(f"'ip6' goes with host, net, nxt or a header field, not "
+                             f"'{span}'", prim.ip6_tok)
+        if prim.op not in ("==", "!="):
+            raise self.error(f"'{span}' compares addresses with == or != only", prim.op_tok)
+        if prim.mask_tok is not None:
+            raise self.error("an IPv6 network's length goes after a slash, as in "
+                             "2001:db8::/32", prim.mask_tok)
+        if prim.data not in ("host6", "net6"):
+            raise self._need(prim, span, "an IPv6 address such as 2001:db8::1" if t == "host"
+                             else "an IPv6 network such as 2001:db8::/32")
+        if t == "host" and prim.data == "net6":
+            raise self.error(f"'host' takes one address; for a network write "
+                             f"'net {prim.data_tok.text}'", prim.data_tok)
+        plen = prim.net_mask
+
+        def side(at):
+            tests = []
+            for k in range(4):                  # one 32-bit word at a time
+                bits = min(32, max(0, plen - 32 * k))
+                if bits:
+                    mask = (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF
+                    word = (prim.value >> (96 - 32 * k)) & mask
+                    tests.append(Compare(Field("ip", at + 4 * k, 4, 0, 0,
+                                               f"ip6[{at + 4 * k}:4]", True), "==", word, mask))
+            return all_of(*tests) if tests else Const(True)
+        src, dst = side(IP6_SRC_AT), side(IP6_DST_AT)
+        sd = prim.srcdst or "or"
+        both = src if sd == "src" else dst if sd == "dst" else \
+            (all_of(src, dst) if sd == "and" else any_of(src, dst))
+        if prim.op == "!=":
+            return all_of(version, Present("ip", 40), Not(both))
+        return all_of(version, both)
 
     def _port(self, prim: _Primitive, span: str):
         proto = TCP_OR_UDP if prim.proto is None else prim.proto

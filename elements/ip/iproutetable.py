@@ -22,7 +22,7 @@ names; they differ only in which handlers they offer.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,12 +55,17 @@ def _ntoa(a: int) -> str:
 @dataclass(frozen=True)
 class IPRoute:
     """prefix/plen via gw (0: none) out of output port (-1: any, in a remove request);
-    a multipath route lists its further (gateway, port) next hops in more_hops."""
+    a multipath route lists its further (gateway, port) next hops in more_hops.
+    family is the address family (IPV4, or IPV6 from elements/ip6/ip6family.py)."""
     prefix: int
     plen: int
     gw: int
     port: int
     more_hops: tuple[tuple[int, int], ...] = ()
+    family: "AddressFamily" = field(default=None, compare=False, repr=False)
+
+    def _ntoa(self, a: int) -> str:
+        return (self.family or IPV4).ntoa(a)
 
     @property
     def key(self) -> tuple[int, int]:
@@ -72,13 +77,13 @@ class IPRoute:
         return ((self.gw, self.port),) + self.more_hops
 
     def prefix_text(self) -> str:
-        return f"{_ntoa(self.prefix)}/{self.plen}"
+        return f"{self._ntoa(self.prefix)}/{self.plen}"
 
     def __str__(self) -> str:
         """Click's one-line form: '10.0.0.0/8 18.26.4.1 1', '-' for no gateway;
         a multipath route goes on with 'GATEWAY OUTPUT' for each further hop."""
-        more = "".join(f" {_ntoa(gw) if gw else '-'} {port}" for gw, port in self.more_hops)
-        gw = _ntoa(self.gw) if self.gw else "-"
+        more = "".join(f" {self._ntoa(gw) if gw else '-'} {port}" for gw, port in self.more_hops)
+        gw = self._ntoa(self.gw) if self.gw else "-"
         return f"{self.prefix_text()} {gw} {self.port}{more}"
 
     def table_line(self) -> str:
@@ -87,10 +92,10 @@ class IPRoute:
         addr = self.prefix_text() + "\t"
         if len(addr) < 17:
             addr += "\t"
-        gw = (_ntoa(self.gw) if self.gw else "-") + "\t"
+        gw = (self._ntoa(self.gw) if self.gw else "-") + "\t"
         if len(gw) < 9:
             gw += "\t"
-        more = "".join(f"\t{_ntoa(g) if g else '-'}\t{p}" for g, p in self.more_hops)
+        more = "".join(f"\t{self._ntoa(g) if g else '-'}\t{p}" for g, p in self.more_hops)
         return f"{addr}{gw}{self.port}{more}"
 
     def matches(self, request: "IPRoute") -> bool:
@@ -136,12 +141,12 @@ def _prefix(word: str, text: str) -> tuple[int, int]:
     return addr & mask, plen
 
 
-def _gateway(word: str, text: str) -> int:
+def _gateway(word: str, text: str, family: "AddressFamily") -> int:
     if word == "-":
         return 0
-    gw = _address(word, partial=False)
+    gw = family.address(word, partial=False)
     if gw is None:
-        raise RouteError(f"route '{text}': gateway '{word}' is not an IPv4 address; "
+        raise RouteError(f"route '{text}': gateway '{word}' is not an {family.name} address; "
                          "write '-' for no gateway")
     return gw
 
@@ -153,20 +158,21 @@ def _output(word: str, text: str) -> int:
     return int(word)
 
 
-def _multipath(prefix: int, plen: int, words: list[str], text: str) -> IPRoute:
+def _multipath(prefix: int, plen: int, words: list[str], text: str,
+               family: "AddressFamily") -> IPRoute:
     """'GATEWAY OUTPUT GATEWAY OUTPUT ...' (two or more pairs, '-' for no gateway)."""
     hops = []
     for i in range(0, len(words), 2):
-        hop = (_gateway(words[i], text), _output(words[i + 1], text))
+        hop = (_gateway(words[i], text, family), _output(words[i + 1], text))
         if hop in hops:
             raise RouteError(f"route '{text}': next hop '{words[i]} {words[i + 1]}' is given "
                              "twice; give each (gateway, output) once")
         hops.append(hop)
     (gw, port), *more = hops
-    return IPRoute(prefix, plen, gw, port, tuple(more))
+    return IPRoute(prefix, plen, gw, port, tuple(more), family=family)
 
 
-def parse_route(text: str, remove: bool = False) -> IPRoute:
+def parse_route(text: str, remove: bool = False, family: "AddressFamily" = None) -> IPRoute:
     """Click's route syntax 'ADDR/MASK [GATEWAY] OUTPUT' (cp_ip_route), or a
     multipath route 'ADDR/MASK GATEWAY OUTPUT GATEWAY OUTPUT ...'.
 
@@ -174,8 +180,10 @@ def parse_route(text: str, remove: bool = False) -> IPRoute:
     address (a /32); host bits are cleared.  GATEWAY is an address or '-'; a
     multipath route gives every hop as a GATEWAY OUTPUT pair, so its word count
     (5, 7, ...) tells it apart from Click's forms.  With remove, 'ADDR/MASK'
-    alone (any route for that prefix) is accepted too.
+    alone (any route for that prefix) is accepted too.  family (IPV4 by
+    default) says which addresses the words are.
     """
+    family = family or IPV4
     words = text.split()
     text = " ".join(words)
     syntax = "'ADDR/MASK [GATEWAY OUTPUT]'" if remove else ROUTE_SYNTAX
@@ -184,20 +192,20 @@ def parse_route(text: str, remove: bool = False) -> IPRoute:
     if len(words) > 3 and len(words) % 2 == 0:
         raise RouteError(f"route '{text}': {len(words)} words, expected {syntax} "
                          f"or {ECMP_SYNTAX}")
-    prefix, plen = _prefix(words[0], text)
+    prefix, plen = family.prefix(words[0], text)
     if len(words) > 3:
-        return _multipath(prefix, plen, words[1:], text)
+        return _multipath(prefix, plen, words[1:], text, family)
     gw, port = 0, None
     rest = words[1:]
     if len(rest) == 2 or (len(rest) == 1 and not re.fullmatch(r"[-+]?[0-9]+", rest[0])):
-        gw = _gateway(rest.pop(0), text)
+        gw = _gateway(rest.pop(0), text, family)
     if rest:
         port = _output(rest[0], text)
     if port is None:
         if not remove:
             raise RouteError(f"route '{text}': no OUTPUT port; expected {syntax}")
         port = -1
-    return IPRoute(prefix, plen, gw, port)
+    return IPRoute(prefix, plen, gw, port, family=family)
 
 
 # -- flow hashing ------------------------------------------------------------------------
@@ -257,6 +265,58 @@ def flow_hash_reference(ip_header: bytes) -> int:
     return _mix(src, dst, proto, ports)
 
 
+# -- address families ----------------------------------------------------------------
+class AddressFamily:
+    """What the route table needs to know of IPv4 (here) or IPv6 (elements/ip6/
+    ip6family.py): how addresses read and print, the compiled table, the pool
+    column a lookup reads and a gateway is written to, and the flow hash."""
+    name = "IPv4"
+    example = "10.0.0.1"
+    fib_class = Fib
+    dst_column = "dst_ip"
+
+    @staticmethod
+    def address(word: str, partial: bool) -> int | None:
+        return _address(word, partial)
+
+    @staticmethod
+    def ntoa(a: int) -> str:
+        return _ntoa(a)
+
+    @staticmethod
+    def prefix(word: str, text: str) -> tuple[int, int]:
+        return _prefix(word, text)
+
+    @staticmethod
+    def gw_array(n: int) -> np.ndarray:
+        return np.zeros(n, dtype=np.uint32)
+
+    @staticmethod
+    def gw_store(gw: int):
+        return gw
+
+    @staticmethod
+    def gw_int(value) -> int:
+        return int(value)
+
+
+    @staticmethod
+    def set_dst(pool, slots: np.ndarray, gws: np.ndarray) -> None:
+        """Write gateways (rows of nh_gw) into the packets' destination annotation."""
+        pool.dst_ip[slots] = gws
+
+    @staticmethod
+    def prefix_array(prefixes: list[int]) -> np.ndarray:
+        return np.array(prefixes, dtype=np.uint32)
+
+    @staticmethod
+    def flow_hash(pool, slots: np.ndarray) -> np.ndarray:
+        return flow_hash(pool, slots)
+
+
+IPV4 = AddressFamily()
+
+
 # -- the table -------------------------------------------------------------------------
 class RouteTable:
     """Routes by prefix, mirrored into a Fib of next-hop indices.
@@ -268,11 +328,15 @@ class RouteTable:
     `grp_members[grp_start[i]:grp_start[i] + grp_len[i]]`.
     """
 
-    def __init__(self):
-        self.fib = Fib()
+    def __init__(self, family: AddressFamily = IPV4):
+        self.family = family
+        self.fib = family.fib_class()
         self.routes: dict[tuple[int, int], IPRoute] = {}
         self.nh_port = np.full(MAX_NEXT_HOPS + 1, NO_PORT, dtype=np.uint16)
-        self.nh_gw = np.zeros(MAX_NEXT_HOPS + 1, dtype=np.uint32)
+        self.nh_gw = family.gw_array(MAX_NEXT_HOPS + 1)
+        # nh_via[i]: index i has a gateway; one byte gathered per packet tells which
+        # packets need their destination annotation rewritten (usually none or all)
+        self.nh_via = np.zeros(MAX_NEXT_HOPS + 1, dtype=np.bool_)
         self.grp_start = np.zeros(MAX_NEXT_HOPS + 1, dtype=np.uint32)
         self.grp_len = np.ones(MAX_NEXT_HOPS + 1, dtype=np.uint32)
         self.grp_members = np.zeros(0, dtype=np.uint16)
@@ -305,7 +369,9 @@ class RouteTable:
             nh = self._new_index(route)
             self._nh_of[pair] = nh
             self._nh_refs[nh] = 0
-            self.nh_gw[nh], self.nh_port[nh] = pair
+            self.nh_gw[nh] = self.family.gw_store(pair[0])
+            self.nh_via[nh] = pair[0] != 0
+            self.nh_port[nh] = pair[1]
         self._nh_refs[nh] += 1
         return nh
 
@@ -316,6 +382,7 @@ class RouteTable:
             del self._nh_of[pair], self._nh_refs[nh]
             self.nh_port[nh] = NO_PORT
             self.nh_gw[nh] = 0
+            self.nh_via[nh] = False
             self._free_nh.append(nh)
 
     def _ref(self, route: IPRoute) -> int:
@@ -336,6 +403,7 @@ class RouteTable:
             self._nh_refs[nh] = 0
             self.nh_port[nh] = GROUP_PORT
             self.nh_gw[nh] = 0
+            self.nh_via[nh] = False
             self._index_groups()
         self._nh_refs[nh] += 1
         return nh
@@ -392,9 +460,11 @@ class RouteTable:
             self._groups[NO_ROUTE] = self._groups[self._ref(route)]
             self.nh_port[NO_ROUTE] = GROUP_PORT
             self.nh_gw[NO_ROUTE] = 0
+            self.nh_via[NO_ROUTE] = False
         else:
             self.nh_port[NO_ROUTE] = NO_PORT if route is None else route.port
-            self.nh_gw[NO_ROUTE] = 0 if route is None else route.gw
+            self.nh_gw[NO_ROUTE] = 0 if route is None else self.family.gw_store(route.gw)
+            self.nh_via[NO_ROUTE] = route is not None and route.gw != 0
         if old is not None and old.more_hops:
             self._unref(old)
         self._index_groups()
@@ -427,7 +497,7 @@ class RouteTable:
         specific = [r for r in routes if r.plen]
         nhs = [self._ref(r) for r in specific]
         self.routes = {r.key: r for r in routes}
-        self.fib.load(np.array([r.prefix for r in specific], dtype=np.uint32),
+        self.fib.load(self.family.prefix_array([r.prefix for r in specific]),
                       np.array([r.plen for r in specific], dtype=np.uint8),
                       np.array(nhs, dtype=np.uint16))
         for r in routes:
@@ -439,6 +509,7 @@ class RouteTable:
         self.routes.clear()
         self.nh_port.fill(NO_PORT)
         self.nh_gw.fill(0)
+        self.nh_via.fill(False)
         self._nh_of.clear()
         self._grp_of.clear()
         self._groups.clear()
@@ -456,7 +527,7 @@ class RouteTable:
         if not len(grouped):
             return
         g = nhs[grouped]
-        pick = flow_hash(pool, idx[grouped]) % self.grp_len[g]
+        pick = self.family.flow_hash(pool, idx[grouped]) % self.grp_len[g]
         nhs[grouped] = self.grp_members[self.grp_start[g] + pick]
 
     def lookup(self, addr: int) -> tuple[int, int]:
@@ -465,7 +536,7 @@ class RouteTable:
         if self.nh_port[nh] == GROUP_PORT:
             nh = self.grp_members[self.grp_start[nh]]
         port = int(self.nh_port[nh])
-        return (-1, 0) if port == NO_PORT else (port, int(self.nh_gw[nh]))
+        return (-1, 0) if port == NO_PORT else (port, self.family.gw_int(self.nh_gw[nh]))
 
     def sorted_routes(self) -> list[IPRoute]:
         return [self.routes[k] for k in sorted(self.routes)]
@@ -481,17 +552,18 @@ class IPRouteTable(Element):
     ABSTRACT = True
     PORTS = "1/-"
     PROCESSING = PUSH_ONLY
+    FAMILY = IPV4
 
     def configure(self, args):
         texts = args.rest()
         args.finish()
-        self.table = RouteTable()
+        self.table = RouteTable(self.FAMILY)
         self.drops = 0
         seen: dict[tuple[int, int], tuple[int, IPRoute]] = {}
         routes = []
         for i, text in enumerate(texts, 1):
             try:
-                route = parse_route(text)
+                route = parse_route(text, family=self.FAMILY)
             except RouteError as e:
                 raise ArgumentError(f"{args.where}: argument {i}: {e}") from None
             if route.key in seen:
@@ -522,7 +594,7 @@ class IPRouteTable(Element):
             idx = batch.idx = np.ascontiguousarray(idx)
         pool = batch.pool
         table = self.table
-        if n == 1:
+        if n == 1 and self.FAMILY is IPV4:
             # One packet (an idle ping): scalar lookups cost a fraction of the
             # array calls below.  A multipath route takes the general path.
             slot = idx.item(0)
@@ -540,14 +612,14 @@ class IPRouteTable(Element):
                     self.emit(port, batch)
                 return
         nhs = np.empty(n, dtype=np.uint16)
-        table.fib.lookup_indexed(pool.dst_ip, idx, nhs)
+        dst = getattr(pool, self.FAMILY.dst_column)
+        table.fib.lookup_indexed(dst, idx, nhs)
         if table.has_groups:
             table.choose_members(nhs, pool, idx)
         ports = table.nh_port[nhs]
-        gws = table.nh_gw[nhs]
-        via = gws != 0
+        via = table.nh_via[nhs]
         if via.any():
-            pool.dst_ip[idx[via]] = gws[via]
+            self.FAMILY.set_dst(pool, idx[via], table.nh_gw[nhs[via]])
         first = ports[0]
         if (ports == first).all():
             if first == NO_PORT:
@@ -575,11 +647,13 @@ class IPRouteTable(Element):
     @read_handler("lookup")
     def read_lookup(self, arg=None):
         text = (arg or "").strip()
-        addr = _address(text, partial=False)
+        family = self.FAMILY
+        addr = family.address(text, partial=False)
         if addr is None:
-            raise HandlerError(f"expected an IPv4 address such as 10.0.0.1, not '{text}'")
+            raise HandlerError(f"expected an {family.name} address such as {family.example}, "
+                               f"not '{text}'")
         port, gw = self.table.lookup(addr)
-        return f"{port} {_ntoa(gw)}" if gw else str(port)
+        return f"{port} {family.ntoa(gw)}" if gw else str(port)
 
     @read_handler("drops")
     def read_drops(self):
@@ -602,7 +676,7 @@ class DynamicIPRouteTable(IPRouteTable):
     ABSTRACT = True
 
     def _request(self, command: str, text: str) -> IPRoute:
-        route = parse_route(text, remove=command == "remove")
+        route = parse_route(text, remove=command == "remove", family=self.FAMILY)
         if command != "remove":
             self._check_output(route)
         return route

@@ -193,7 +193,8 @@ def scenario(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     for name, dtype in ANNOTATIONS.items():
         col = getattr(pool, name)
-        col[:] = rng.integers(0, np.iinfo(dtype).max, size=len(col), dtype=dtype, endpoint=True)
+        col[:] = rng.integers(0, np.iinfo(col.dtype).max, size=col.shape, dtype=col.dtype,
+                              endpoint=True)
     # nh where a link layer would leave it, sometimes anywhere at all
     for k, slot in enumerate(idx):
         prefix = len(ETHER) if frames[k][:len(ETHER)] == ETHER else 0

@@ -1,0 +1,1081 @@
+# cython: language_level=3
+"""Fib6: the compiled IPv6 longest-prefix-match table (a poptrie).
+
+    from vforward.cext.fib6 import Fib6, NO_ROUTE
+    fib = Fib6()
+    fib.insert(0x20010db8 << 96, 32, 3)     # 2001:db8::/32 -> next hop 3
+    fib.lookup(0x20010db8 << 96 | 1)        # 3
+    fib.lookup_batch(addrs, out)            # addrs: (n, 16) uint8, network order
+
+Addresses are ints (or 16 bytes) in the scalar calls and rows of a (n, 16)
+uint8 array in network byte order in the batch calls -- the layout of the
+destination in the packet and of the pool's dst_ip6 annotation.  Next hops
+are 0..65534; NO_ROUTE (0xFFFF) means "no match".  Fib6Reference in
+fib6_reference.py has the same API in plain Python and is what the tests hold
+this module to.
+
+Why a poptrie.  Poptrie (Asai and Ohara, "Poptrie: A Compressed Trie with
+Population Count for Fast and Scalable Software IP Routing Table Lookup",
+SIGCOMM 2015) is a multibit trie with a wide first stride ("direct
+pointing") and 6-bit strides below it, whose nodes keep their children and
+their leaves in two arrays indexed by population counts of two 64-bit
+bitmaps.  It suits IPv6 tables and batches for the same reason: it is small.
+A DIR-24-8 style table extended to 128 bits (rte_lpm6) spends a 256-entry
+group per 8 bits of every distinct path, so a 200,000-prefix IPv6 table
+takes hundreds of MB and every lookup level is a cache miss; a poptrie node
+is 24 bytes for 64 children and a leaf 2 bytes, so the same table takes a
+few MB, mostly in cache, and a lookup of a /48 is the direct entry plus at
+most five node reads, with no branch but the loop's.  A tree bitmap is as
+small but needs two bitmaps and a second array walk per node; a poptrie's
+leaf-pushed leaves answer at the node where the walk stops.
+
+Layout.  `direct` has one uint32 per /20 (S = 20, 4 MiB allocated zeroed,
+touched only where routes are: global unicast is 2000::/3, 1/8 of it):
+
+    bit 31 set:    bits 0..30 = index of a node in `nodes`
+    bit 31 clear:  bits 0..15 = next hop XOR 0xFFFF (all-zero = NO_ROUTE)
+
+A node at depth d (d = 20, 26, ..., 122: 128 - 20 is a multiple of 6, so
+the last stride ends exactly at bit 128) covers bits d..d+5 of the address
+(v, 0..63) with `vector` (bit v set: slot v has a child node), `base1` (its
+children, contiguous in `nodes`, in slot order), `leafvec` (bit v set: slot
+v is a leaf that starts a run of equal leaves -- the paper's leaf
+compression) and `base0` (those runs' next hops, contiguous in `leaves`).
+The child of slot v is nodes[base1 + popcount(vector & mask(v)) - 1]; the
+next hop of leaf slot v is leaves[base0 + popcount(leafvec & mask(v)) - 1].
+
+Host routes (/128) are kept apart, in an exact-match hash table probed
+before the walk (only when the table has any): in the trie, one host route
+would make every lookup of an address near it walk all 18 levels to bit 128.
+
+A batch walks level by level, all its lookups together (up to LANES at a
+time), branch-free, each node and finally each leaf prefetched a whole pass
+before it is read, so that the cache misses of many lookups overlap.
+
+Control plane: a binary (one bit per level) trie of the routes in C arrays.
+An update changes the trie, walks the poptrie down to the node where the
+prefix's length falls (or to the leaf its path ends at), and rebuilds only
+that node's affected slots from the trie: their subtrees are built afresh
+(leaf pushing puts a prefix's next hop in every leaf it covers, so the
+more-specifics under it are rebuilt with it), the node's other children are
+moved as they are, and the node's four words are rewritten in place.  The
+blocks of children and leaves come from per-size free lists, so churn does
+not grow the arrays.  Each call leaves the table complete.  The cost of an
+update grows with the number of more-specifics under the prefix (leaf
+pushing copies its next hop into all of them): a /48 is cheap, a /32 with
+hundreds of /48s below it rebuilds their nodes.
+"""
+cimport cython
+cimport numpy as cnp
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.string cimport memset, memcpy
+
+import numpy as np
+
+cnp.import_array()
+
+cdef extern from "sys/mman.h" nogil:
+    int madvise(void *addr, size_t length, int advice)
+    int MADV_HUGEPAGE
+
+cdef extern from "stdlib.h" nogil:
+    int posix_memalign(void **memptr, size_t alignment, size_t size)
+
+cdef extern from *:
+    """
+    #define VF6_POPCNT(x) ((uint32_t)__builtin_popcountll(x))
+    #define VF6_EXT 0x80000000u
+    #define VF6_PREFETCH(p) __builtin_prefetch((const void *)(p))
+    static inline uint64_t vf6_load_be64(const unsigned char *p) {
+        uint64_t x; memcpy(&x, p, 8); return __builtin_bswap64(x);
+    }
+    """
+    uint32_t POPCNT "VF6_POPCNT"(uint64_t x) nogil
+    void PREFETCH "VF6_PREFETCH"(const void *p) nogil
+    uint64_t load_be64 "vf6_load_be64"(const unsigned char *p) nogil
+    const uint32_t EXT "VF6_EXT"
+
+NO_ROUTE = 0xFFFF
+MAX_NEXT_HOP = 0xFFFE
+DIRECT_BITS = 20
+
+DEF LANES = 128                 # lookups walked together by _lookup_rows
+DEF S = 20                      # direct-pointing bits
+DEF STRIDE = 6
+DEF NONE = 0                    # trie node 0 is "no node"; the root is 1
+DEF ROOT = 1
+DEF NOVAL = 0                   # trie value: 0 none, else next hop + 1
+
+cdef struct Node:
+    uint64_t vector
+    uint64_t leafvec
+    uint32_t base0
+    uint32_t base1
+
+# A host route (/128), in the exact-match table beside the trie.
+cdef struct HostSlot:
+    uint64_t hi
+    uint64_t lo
+    uint32_t val            # next hop + 1; 0: empty slot
+
+# One stack of free block starts per block size 1..64.
+cdef struct FreeBlocks:
+    uint32_t *items[65]
+    size_t n[65]
+    size_t cap[65]
+
+
+cdef void *_grow_block(void *old, size_t old_size, size_t new_size) noexcept nogil:
+    """A copy of old in new_size bytes; from 2 MiB on, 2 MiB aligned and advised
+    onto transparent huge pages, so that a lookup's node reads cost no page walk."""
+    cdef void *p = NULL
+    if new_size < (<size_t>2 << 20):
+        return realloc(old, new_size)
+    if posix_memalign(&p, <size_t>2 << 20, new_size) != 0:
+        return NULL
+    madvise(p, new_size, MADV_HUGEPAGE)
+    if old != NULL:
+        memcpy(p, old, old_size)
+        free(old)
+    return p
+
+
+cdef inline size_t _host_hash(uint64_t hi, uint64_t lo, size_t cap) noexcept nogil:
+    cdef uint64_t h = (hi * <uint64_t>0x9E3779B97F4A7C15) ^ (lo * <uint64_t>0xC2B2AE3D27D4EB4F)
+    h ^= h >> 31
+    h *= <uint64_t>0xBF58476D1CE4E5B9
+    return <size_t>(h >> 17) & (cap - 1)
+
+
+cdef inline uint64_t _mask(uint32_t v) noexcept nogil:
+    # bits 0..v set (v = 63: all of them; the shift wraps to 0 and 0 - 1 is all ones)
+    return ((<uint64_t>2) << v) - 1
+
+
+cdef inline uint32_t _bits6(uint64_t hi, uint64_t lo, int d) noexcept nogil:
+    """Bits d..d+5 of the 128-bit address hi:lo (bit 0 the most significant)."""
+    if d <= 58:
+        return <uint32_t>((hi >> (58 - d)) & 63)
+    if d >= 64:
+        return <uint32_t>((lo >> (122 - d)) & 63)
+    return <uint32_t>(((hi << (d - 58)) | (lo >> (122 - d))) & 63)
+
+
+cdef inline uint32_t _bit(uint64_t hi, uint64_t lo, int i) noexcept nogil:
+    """Bit i (0 the most significant) of hi:lo."""
+    if i < 64:
+        return <uint32_t>((hi >> (63 - i)) & 1)
+    return <uint32_t>((lo >> (127 - i)) & 1)
+
+
+cdef inline void _mask128(uint64_t *hi, uint64_t *lo, int plen) noexcept nogil:
+    if plen == 0:
+        hi[0] = 0
+        lo[0] = 0
+    elif plen < 64:
+        hi[0] &= ~((<uint64_t>0xFFFFFFFFFFFFFFFF) >> plen)
+        lo[0] = 0
+    elif plen < 128:
+        lo[0] &= ~((<uint64_t>0xFFFFFFFFFFFFFFFF) >> (plen - 64))
+
+
+cdef inline uint32_t _leaf(uint32_t nh) noexcept nogil:
+    return (nh ^ 0xFFFF) & 0xFFFF
+
+
+cdef extern from "Python.h":
+    unsigned long long PyLong_AsUnsignedLongLong(object) except? <unsigned long long>-1
+    unsigned long long PyLong_AsUnsignedLongLongMask(object) except? <unsigned long long>-1
+
+
+cdef inline int _halves(object addr, uint64_t *hi, uint64_t *lo, str what) except -1:
+    """An int (the fast path: one shift, no tuple) or 16 bytes -> its 64-bit halves."""
+    if type(addr) is not int:
+        addr = int.from_bytes(addr, "big") if isinstance(addr, (bytes, bytearray, memoryview)) \
+            and len(addr) == 16 else _split(addr, what)[0] << 64 | _split(addr, what)[1]
+    try:
+        hi[0] = PyLong_AsUnsignedLongLong(addr >> 64)
+    except OverflowError:
+        raise ValueError(f"{what} {addr} is not an IPv6 address: give an integer "
+                         "0..2**128-1 or 16 bytes") from None
+    lo[0] = PyLong_AsUnsignedLongLongMask(addr)
+    return 0
+
+
+def _split(addr, what):
+    """An int or 16 bytes -> (hi, lo) 64-bit halves."""
+    if isinstance(addr, (bytes, bytearray, memoryview)):
+        if len(addr) != 16:
+            raise ValueError(f"{what} is {len(addr)} bytes: an IPv6 address is 16 bytes")
+        addr = int.from_bytes(addr, "big")
+    addr = int(addr)
+    if addr < 0 or addr >> 128:
+        raise ValueError(f"{what} {addr} is not an IPv6 address: give an integer "
+                         "0..2**128-1 or 16 bytes")
+    return addr >> 64, addr & 0xFFFFFFFFFFFFFFFF
+
+
+cdef inline int _check_plen(int plen) except -1:
+    if plen < 0 or plen > 128:
+        raise ValueError(f"prefix length {plen} is out of range: an IPv6 prefix length is 0..128")
+    return 0
+
+
+cdef inline int _check_nh(long nh) except -1:
+    if nh < 0 or nh > 0xFFFE:
+        raise ValueError(f"next hop {nh} is out of range: next hops are 0..65534 (65535 is NO_ROUTE)")
+    return 0
+
+
+cdef inline bint _rows16(object a):
+    """True if a is a C-contiguous (n, 16) uint8 array."""
+    if not cnp.PyArray_Check(a):
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    return (cnp.PyArray_NDIM(arr) == 2 and cnp.PyArray_DIM(arr, 1) == 16
+            and cnp.PyArray_TYPE(arr) == cnp.NPY_UINT8 and cnp.PyArray_IS_C_CONTIGUOUS(arr))
+
+
+def _address_order(prefixes, plens):
+    """The order of the routes by masked prefix, then length; stable, so that of
+    two routes for one prefix the later stays later."""
+    if not len(plens):
+        return np.zeros(0, dtype=np.intp)
+    words = prefixes.view(">u8").astype(np.uint64)
+    pl = np.asarray(plens).astype(np.int64)
+    ones = np.uint64(0xFFFFFFFFFFFFFFFF)
+    masked = []
+    for k, width in ((0, 64), (1, 128)):
+        shift = np.clip(width - pl, 0, 64)
+        mask = np.where(shift >= 64, np.uint64(0),
+                        ones << np.minimum(shift, 63).astype(np.uint64))
+        masked.append(words[:, k] & mask)
+    return np.lexsort((pl, masked[1], masked[0]))
+
+
+def _rows_error(what, a):
+    arr = np.asarray(a)
+    return ValueError(f"{what} must be a C-contiguous (n, 16) uint8 array of network-order "
+                      f"IPv6 addresses, got shape {arr.shape} dtype {arr.dtype}")
+
+
+cdef inline bint _vec(object a, int typenum, bint writeable):
+    if not cnp.PyArray_Check(a):
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    return (cnp.PyArray_NDIM(arr) == 1 and cnp.PyArray_TYPE(arr) == typenum
+            and cnp.PyArray_IS_C_CONTIGUOUS(arr)
+            and (not writeable or cnp.PyArray_ISWRITEABLE(arr)))
+
+
+@cython.final
+cdef class Fib6:
+    """IPv6 longest-prefix-match table: poptrie data plane, binary-trie control plane."""
+
+    # data plane
+    cdef uint32_t *_direct
+    cdef Node *_nodes
+    cdef size_t _n_nodes_cap, _n_nodes_top
+    cdef uint16_t *_leaves
+    cdef size_t _n_leaves_cap, _n_leaves_top
+    cdef FreeBlocks _free_nodes
+    cdef FreeBlocks _free_leaves
+    # control plane: binary trie
+    cdef uint32_t *_c0
+    cdef uint32_t *_c1
+    cdef uint32_t *_val
+    cdef size_t _t_cap, _t_top
+    cdef uint32_t *_t_free
+    cdef size_t _t_nfree, _t_freecap
+    cdef size_t _count
+    cdef uint32_t _path[129]        # trie nodes of the last route set or deleted, by depth
+    # host routes (/128): open addressing, linear probing, backward-shift deletion
+    cdef HostSlot *_hosts
+    cdef size_t _h_cap, _h_count
+
+    def __cinit__(self):
+        cdef int k
+        self._direct = NULL
+        self._nodes = NULL
+        self._leaves = NULL
+        self._c0 = self._c1 = self._val = NULL
+        self._t_free = NULL
+        self._hosts = NULL
+        for k in range(65):
+            self._free_nodes.items[k] = NULL
+            self._free_leaves.items[k] = NULL
+        self._reset()
+
+    def __dealloc__(self):
+        self._release()
+
+    cdef void _release(self) noexcept:
+        cdef int k
+        free(self._direct)
+        free(self._nodes)
+        free(self._leaves)
+        free(self._c0)
+        free(self._c1)
+        free(self._val)
+        free(self._t_free)
+        free(self._hosts)
+        self._hosts = NULL
+        self._h_cap = self._h_count = 0
+        for k in range(65):
+            free(self._free_nodes.items[k])
+            free(self._free_leaves.items[k])
+            self._free_nodes.items[k] = NULL
+            self._free_leaves.items[k] = NULL
+        self._direct = NULL
+        self._nodes = NULL
+        self._leaves = NULL
+        self._c0 = self._c1 = self._val = NULL
+        self._t_free = NULL
+
+    cdef int _reset(self) except -1:
+        cdef int k
+        self._release()
+        # calloc of 4 MiB maps fresh zero pages: only the /20s a table uses are touched.
+        self._direct = <uint32_t *>calloc((<size_t>1) << S, sizeof(uint32_t))
+        self._n_nodes_cap = 1024
+        self._nodes = <Node *>malloc(self._n_nodes_cap * sizeof(Node))
+        self._n_nodes_top = 0
+        self._n_leaves_cap = 4096
+        self._leaves = <uint16_t *>malloc(self._n_leaves_cap * sizeof(uint16_t))
+        self._n_leaves_top = 0
+        for k in range(65):
+            self._free_nodes.n[k] = self._free_nodes.cap[k] = 0
+            self._free_leaves.n[k] = self._free_leaves.cap[k] = 0
+        self._t_cap = 1024
+        self._c0 = <uint32_t *>malloc(self._t_cap * sizeof(uint32_t))
+        self._c1 = <uint32_t *>malloc(self._t_cap * sizeof(uint32_t))
+        self._val = <uint32_t *>malloc(self._t_cap * sizeof(uint32_t))
+        self._t_freecap = 0
+        self._t_nfree = 0
+        if (self._direct == NULL or self._nodes == NULL or self._leaves == NULL
+                or self._c0 == NULL or self._c1 == NULL or self._val == NULL):
+            raise MemoryError("Fib6: cannot allocate its tables")
+        self._c0[NONE] = self._c1[NONE] = self._val[NONE] = 0
+        self._c0[ROOT] = self._c1[ROOT] = self._val[ROOT] = 0
+        self._t_top = 2
+        self._count = 0
+        return 0
+
+    # ------------------------------------------------------------ block memory
+
+    cdef int _push_free(self, FreeBlocks *fb, uint32_t size, uint32_t start) except -1:
+        cdef size_t cap
+        cdef uint32_t *p
+        if fb.n[size] == fb.cap[size]:
+            cap = fb.cap[size] * 2 if fb.cap[size] else 64
+            p = <uint32_t *>realloc(fb.items[size], cap * sizeof(uint32_t))
+            if p == NULL:
+                raise MemoryError("Fib6: cannot grow a free list")
+            fb.items[size] = p
+            fb.cap[size] = cap
+        fb.items[size][fb.n[size]] = start
+        fb.n[size] += 1
+        return 0
+
+    cdef uint32_t _alloc_nodes(self, uint32_t size) except? 0xFFFFFFFF:
+        cdef size_t cap
+        cdef Node *p
+        if self._free_nodes.n[size]:
+            self._free_nodes.n[size] -= 1
+            return self._free_nodes.items[size][self._free_nodes.n[size]]
+        if self._n_nodes_top + size > self._n_nodes_cap:
+            cap = self._n_nodes_cap * 2
+            while cap < self._n_nodes_top + size:
+                cap *= 2
+            if cap > 0x7FFFFFFF:
+                raise MemoryError("Fib6: more than 2^31 trie nodes")
+            p = <Node *>_grow_block(self._nodes, self._n_nodes_cap * sizeof(Node),
+                                    cap * sizeof(Node))
+            if p == NULL:
+                raise MemoryError("Fib6: cannot grow the node array")
+            self._nodes = p
+            self._n_nodes_cap = cap
+        cdef uint32_t start = <uint32_t>self._n_nodes_top
+        self._n_nodes_top += size
+        return start
+
+    cdef uint32_t _alloc_leaves(self, uint32_t size) except? 0xFFFFFFFF:
+        cdef size_t cap
+        cdef uint16_t *p
+        if self._free_leaves.n[size]:
+            self._free_leaves.n[size] -= 1
+            return self._free_leaves.items[size][self._free_leaves.n[size]]
+        if self._n_leaves_top + size > self._n_leaves_cap:
+            cap = self._n_leaves_cap * 2
+            while cap < self._n_leaves_top + size:
+                cap *= 2
+            p = <uint16_t *>_grow_block(self._leaves, self._n_leaves_cap * sizeof(uint16_t),
+                                        cap * sizeof(uint16_t))
+            if p == NULL:
+                raise MemoryError("Fib6: cannot grow the leaf array")
+            self._leaves = p
+            self._n_leaves_cap = cap
+        cdef uint32_t start = <uint32_t>self._n_leaves_top
+        self._n_leaves_top += size
+        return start
+
+    cdef int _free_subtree(self, uint32_t rec) except -1:
+        """Give back the blocks below node rec (not rec's own record)."""
+        cdef Node n = self._nodes[rec]
+        cdef uint32_t nc = POPCNT(n.vector)
+        cdef uint32_t nl = POPCNT(n.leafvec)
+        cdef uint32_t k
+        for k in range(nc):
+            self._free_subtree(n.base1 + k)
+        if nc:
+            self._push_free(&self._free_nodes, nc, n.base1)
+        if nl:
+            self._push_free(&self._free_leaves, nl, n.base0)
+        return 0
+
+    # ------------------------------------------------------------ control plane
+
+    cdef uint32_t _new_tnode(self) except 0:
+        cdef uint32_t t
+        cdef size_t cap
+        if self._t_nfree:
+            self._t_nfree -= 1
+            t = self._t_free[self._t_nfree]
+        else:
+            if self._t_top == self._t_cap:
+                cap = self._t_cap * 2
+                if cap > 0xFFFFFFFF:
+                    raise MemoryError("Fib6: the route trie is full")
+                self._c0 = <uint32_t *>realloc(self._c0, cap * sizeof(uint32_t))
+                self._c1 = <uint32_t *>realloc(self._c1, cap * sizeof(uint32_t))
+                self._val = <uint32_t *>realloc(self._val, cap * sizeof(uint32_t))
+                if self._c0 == NULL or self._c1 == NULL or self._val == NULL:
+                    raise MemoryError("Fib6: cannot grow the route trie")
+                self._t_cap = cap
+            t = <uint32_t>self._t_top
+            self._t_top += 1
+        self._c0[t] = self._c1[t] = self._val[t] = 0
+        return t
+
+    cdef int _drop_tnode(self, uint32_t t) except -1:
+        cdef size_t cap
+        if self._t_nfree == self._t_freecap:
+            cap = self._t_freecap * 2 if self._t_freecap else 256
+            self._t_free = <uint32_t *>realloc(self._t_free, cap * sizeof(uint32_t))
+            if self._t_free == NULL:
+                raise MemoryError("Fib6: cannot grow the route trie's free list")
+            self._t_freecap = cap
+        self._t_free[self._t_nfree] = t
+        self._t_nfree += 1
+        return 0
+
+    cdef int _trie_set(self, uint64_t hi, uint64_t lo, int plen, uint32_t nh,
+                       uint32_t *old) except -1:
+        """Store the route in the trie (its previous value in old); True if it is new.
+        The nodes of its path stay in _path for the update that follows."""
+        cdef uint32_t t = ROOT
+        cdef uint32_t c
+        cdef int i
+        self._path[0] = ROOT
+        for i in range(plen):
+            if _bit(hi, lo, i):
+                c = self._c1[t]
+                if c == NONE:
+                    c = self._new_tnode()
+                    self._c1[t] = c
+            else:
+                c = self._c0[t]
+                if c == NONE:
+                    c = self._new_tnode()
+                    self._c0[t] = c
+            t = c
+            self._path[i + 1] = t
+        old[0] = self._val[t]
+        cdef bint new = self._val[t] == NOVAL
+        self._val[t] = nh + 1
+        if new:
+            self._count += 1
+        return new
+
+    cdef int _trie_delete(self, uint64_t hi, uint64_t lo, int plen) except -1:
+        """Remove the route from the trie, pruning emptied nodes; True if it was there.
+        The nodes of its path that remain stay in _path (NONE past them)."""
+        cdef uint32_t *path = self._path
+        cdef uint32_t t = ROOT
+        cdef int i
+        path[0] = ROOT
+        for i in range(plen):
+            t = self._c1[t] if _bit(hi, lo, i) else self._c0[t]
+            if t == NONE:
+                return False
+            path[i + 1] = t
+        if self._val[t] == NOVAL:
+            return False
+        self._val[t] = NOVAL
+        self._count -= 1
+        i = plen
+        while i > 0 and self._val[path[i]] == NOVAL and self._c0[path[i]] == NONE \
+                and self._c1[path[i]] == NONE:
+            if _bit(hi, lo, i - 1):
+                self._c1[path[i - 1]] = NONE
+            else:
+                self._c0[path[i - 1]] = NONE
+            self._drop_tnode(path[i])
+            path[i] = NONE
+            i -= 1
+        return True
+
+    cdef uint32_t _trie_get(self, uint64_t hi, uint64_t lo, int plen) noexcept nogil:
+        cdef uint32_t t = ROOT
+        cdef int i
+        for i in range(plen):
+            t = self._c1[t] if _bit(hi, lo, i) else self._c0[t]
+            if t == NONE:
+                return NOVAL
+        return self._val[t]
+
+    cdef uint32_t _trie_at(self, uint64_t hi, uint64_t lo, int depth, uint32_t *best) noexcept nogil:
+        """The trie node at depth on the path of the route just set or deleted
+        (hi:lo, from _path: no second walk down the trie), NONE if absent, and in
+        best the next hop + 1 of the longest route of length <= depth on that path."""
+        cdef uint32_t t = ROOT
+        cdef uint32_t b = self._val[ROOT]
+        cdef int i
+        for i in range(1, depth + 1):
+            t = self._path[i]
+            if t == NONE:
+                break
+            if self._val[t] != NOVAL:
+                b = self._val[t]
+        best[0] = b
+        return t
+
+    # ------------------------------------------------------------ host routes
+    # A /128 never enters the trie: with one, every lookup of an address near
+    # it would walk all 18 levels to bit 128.  Host routes are matched exactly
+    # first; being the longest possible, a hit is the answer.
+
+    cdef inline uint32_t _host_get(self, uint64_t hi, uint64_t lo) noexcept nogil:
+        cdef size_t m, h
+        if self._h_count == 0:
+            return NOVAL
+        m = self._h_cap - 1
+        h = _host_hash(hi, lo, self._h_cap)
+        while self._hosts[h].val != NOVAL:
+            if self._hosts[h].hi == hi and self._hosts[h].lo == lo:
+                return self._hosts[h].val
+            h = (h + 1) & m
+        return NOVAL
+
+    cdef int _host_grow(self) except -1:
+        cdef size_t cap = self._h_cap * 2 if self._h_cap else 64
+        cdef HostSlot *old = self._hosts
+        cdef size_t old_cap = self._h_cap, i, h
+        cdef HostSlot *new = <HostSlot *>calloc(cap, sizeof(HostSlot))
+        if new == NULL:
+            raise MemoryError("Fib6: cannot grow the host route table")
+        for i in range(old_cap):
+            if old[i].val != NOVAL:
+                h = _host_hash(old[i].hi, old[i].lo, cap)
+                while new[h].val != NOVAL:
+                    h = (h + 1) & (cap - 1)
+                new[h] = old[i]
+        self._hosts = new
+        self._h_cap = cap
+        free(old)
+        return 0
+
+    cdef int _host_set(self, uint64_t hi, uint64_t lo, uint32_t nh) except -1:
+        """Store a host route; 1 if it is new."""
+        cdef size_t h
+        if (self._h_count + 1) * 2 > self._h_cap:
+            self._host_grow()
+        h = _host_hash(hi, lo, self._h_cap)
+        while self._hosts[h].val != NOVAL:
+            if self._hosts[h].hi == hi and self._hosts[h].lo == lo:
+                self._hosts[h].val = nh + 1
+                return 0
+            h = (h + 1) & (self._h_cap - 1)
+        self._hosts[h].hi = hi
+        self._hosts[h].lo = lo
+        self._hosts[h].val = nh + 1
+        self._h_count += 1
+        self._count += 1
+        return 1
+
+    cdef int _host_delete(self, uint64_t hi, uint64_t lo) except -1:
+        """Remove a host route; 1 if it was there."""
+        cdef size_t m, i, j, home
+        if self._h_count == 0:
+            return 0
+        m = self._h_cap - 1
+        i = _host_hash(hi, lo, self._h_cap)
+        while True:
+            if self._hosts[i].val == NOVAL:
+                return 0
+            if self._hosts[i].hi == hi and self._hosts[i].lo == lo:
+                break
+            i = (i + 1) & m
+        j = i
+        while True:         # backward-shift deletion: no tombstones
+            j = (j + 1) & m
+            if self._hosts[j].val == NOVAL:
+                break
+            home = _host_hash(self._hosts[j].hi, self._hosts[j].lo, self._h_cap)
+            if i <= j:
+                if i < home <= j:
+                    continue
+            elif i < home or home <= j:
+                continue
+            self._hosts[i] = self._hosts[j]
+            i = j
+        self._hosts[i].val = NOVAL
+        self._h_count -= 1
+        self._count -= 1
+        return 1
+
+    # ------------------------------------------------------------ building
+
+    cdef void _slots(self, uint32_t t, int k, uint32_t base, uint32_t best,
+                     uint32_t *leaf, uint32_t *child, uint32_t *cbest) noexcept nogil:
+        """Fill the 2^k slots from base for trie node t (k levels above the slots'
+        depth): leaf[v] the best next hop + 1 (0: none), child[v] the trie node
+        below which longer routes remain (NONE: slot v is a leaf)."""
+        cdef uint32_t v, n
+        if t != NONE and self._val[t] != NOVAL:
+            best = self._val[t]
+        if k == 0:
+            leaf[base] = best
+            if t != NONE and (self._c0[t] != NONE or self._c1[t] != NONE):
+                child[base] = t
+                cbest[base] = best
+            else:
+                child[base] = NONE
+            return
+        if t == NONE:
+            n = (<uint32_t>1) << k
+            for v in range(base, base + n):
+                leaf[v] = best
+                child[v] = NONE
+            return
+        self._slots(self._c0[t], k - 1, base, best, leaf, child, cbest)
+        self._slots(self._c1[t], k - 1, base + ((<uint32_t>1) << (k - 1)), best, leaf, child, cbest)
+
+    cdef int _build(self, uint32_t rec, uint32_t t, int d, uint32_t best) except -1:
+        """Build node rec (depth d) and everything below it from trie node t at
+        depth d; best is the next hop + 1 of the routes of length <= d above."""
+        cdef uint32_t leaf[64]
+        cdef uint32_t child[64]
+        cdef uint32_t cbest[64]
+        cdef uint32_t v
+        # children of t: levels d+1..d+6 (t's own value is already in best)
+        self._slots(self._c0[t], STRIDE - 1, 0, best, leaf, child, cbest)
+        self._slots(self._c1[t], STRIDE - 1, 32, best, leaf, child, cbest)
+        return self._layout(rec, d, leaf, child, cbest, NULL, 0, 0)
+
+    cdef int _layout(self, uint32_t rec, int d, uint32_t *leaf, uint32_t *child,
+                     uint32_t *cbest, Node *old, uint32_t lo_v, uint32_t hi_v) except -1:
+        """Write node rec from its 64 slots.  With old (rec's previous contents),
+        children of slots outside [lo_v, hi_v) are moved from old, not rebuilt."""
+        cdef uint64_t vector = 0, leafvec = 0
+        cdef uint32_t v, nc = 0, nl = 0, prev = 0xFFFFFFFF, base0 = 0, base1 = 0, k, src
+        cdef bint any_leaf = False
+        cdef uint32_t rebuild[64]
+        cdef uint32_t n_rebuild = 0
+        for v in range(64):
+            if child[v] != NONE:
+                vector |= (<uint64_t>1) << v
+                nc += 1
+            elif not any_leaf or leaf[v] != prev:
+                leafvec |= (<uint64_t>1) << v
+                prev = leaf[v]
+                any_leaf = True
+                nl += 1
+        if nc:
+            base1 = self._alloc_nodes(nc)
+        if nl:
+            base0 = self._alloc_leaves(nl)
+        k = 0
+        nl = 0
+        for v in range(64):
+            if child[v] != NONE:
+                if old != NULL and (v < lo_v or v >= hi_v) and (old.vector >> v) & 1:
+                    src = old.base1 + POPCNT(old.vector & _mask(v)) - 1
+                    self._nodes[base1 + k] = self._nodes[src]
+                else:
+                    rebuild[n_rebuild] = v
+                    n_rebuild += 1
+                k += 1
+            elif (leafvec >> v) & 1:
+                self._leaves[base0 + nl] = <uint16_t>((leaf[v] - 1) & 0xFFFF)
+                nl += 1
+        # fresh subtrees, after the moves: building may grow (move) the node array
+        for k in range(n_rebuild):
+            v = rebuild[k]
+            self._build(base1 + POPCNT(vector & _mask(v)) - 1, child[v], d + STRIDE, cbest[v])
+        self._nodes[rec].vector = vector
+        self._nodes[rec].leafvec = leafvec
+        self._nodes[rec].base0 = base0
+        self._nodes[rec].base1 = base1
+        return 0
+
+    cdef int _set_direct(self, uint32_t j, uint32_t t, uint32_t best) except -1:
+        """Rebuild direct slot j from trie node t at depth S (NONE: none), freeing
+        whatever was there."""
+        cdef uint32_t e = self._direct[j]
+        cdef uint32_t rec
+        if e & EXT:
+            rec = e & 0x7FFFFFFF
+            self._free_subtree(rec)
+            self._push_free(&self._free_nodes, 1, rec)
+        if t != NONE and (self._c0[t] != NONE or self._c1[t] != NONE):
+            rec = self._alloc_nodes(1)
+            self._build(rec, t, S, best)
+            self._direct[j] = EXT | rec
+        else:
+            self._direct[j] = _leaf(best - 1) if best != NOVAL else 0
+        return 0
+
+    cdef int _fill_direct(self, uint32_t t, int depth, uint32_t base, uint32_t best) except -1:
+        """Rebuild the direct slots under trie node t at depth <= S (2^(S-depth) of
+        them from base); best as in _build, without t's own value yet."""
+        cdef uint32_t j, n
+        if t != NONE and self._val[t] != NOVAL:
+            best = self._val[t]
+        if depth == S:
+            return self._set_direct(base, t, best)
+        if t == NONE:
+            n = (<uint32_t>1) << (S - depth)
+            for j in range(base, base + n):
+                self._set_direct(j, NONE, best)
+            return 0
+        self._fill_direct(self._c0[t], depth + 1, base, best)
+        self._fill_direct(self._c1[t], depth + 1, base + ((<uint32_t>1) << (S - depth - 1)), best)
+        return 0
+
+    cdef int _update(self, uint64_t hi, uint64_t lo, int plen) except -1:
+        """Bring the data plane in line with the trie after a change to hi:lo/plen."""
+        cdef uint32_t best, t, rec, v, span, lo_v
+        cdef uint32_t leaf[64]
+        cdef uint32_t child[64]
+        cdef uint32_t cbest[64]
+        cdef Node old
+        cdef int d
+        cdef uint32_t j = <uint32_t>(hi >> (64 - S))
+        if plen <= S:
+            t = self._trie_at(hi, lo, plen, &best)
+            # best includes t's own value; _fill_direct adds it again, harmlessly,
+            # but must start from the value above t
+            if plen > 0:
+                self._trie_at(hi, lo, plen - 1, &best)
+            else:
+                best = NOVAL
+            return self._fill_direct(t, plen, j & ~(((<uint32_t>1) << (S - plen)) - 1), best)
+        cdef uint32_t e = self._direct[j]
+        if not (e & EXT):
+            t = self._trie_at(hi, lo, S, &best)
+            return self._set_direct(j, t, best)
+        rec = e & 0x7FFFFFFF
+        d = S
+        while True:
+            v = _bits6(hi, lo, d)
+            if plen <= d + STRIDE:
+                span = (<uint32_t>1) << (d + STRIDE - plen)
+                lo_v = v & ~(span - 1)
+                break
+            if (self._nodes[rec].vector >> v) & 1:
+                rec = self._nodes[rec].base1 + POPCNT(self._nodes[rec].vector & _mask(v)) - 1
+                d += STRIDE
+                continue
+            lo_v = v
+            span = 1
+            break
+        # rebuild slots [lo_v, lo_v + span) of node rec (depth d)
+        t = self._trie_at(hi, lo, d, &best)
+        if t == NONE:
+            for v in range(64):
+                leaf[v] = best
+                child[v] = NONE
+        else:
+            self._slots(self._c0[t], STRIDE - 1, 0, best, leaf, child, cbest)
+            self._slots(self._c1[t], STRIDE - 1, 32, best, leaf, child, cbest)
+        old = self._nodes[rec]
+        # free the affected old subtrees, and the old blocks (children outside the
+        # range are moved into the new block first, by _layout, before reuse...)
+        for v in range(lo_v, lo_v + span):
+            if (old.vector >> v) & 1:
+                self._free_subtree(old.base1 + POPCNT(old.vector & _mask(v)) - 1)
+        self._layout(rec, d, leaf, child, cbest, &old, lo_v, lo_v + span)
+        # a child the trie no longer needs (its routes were deleted earlier) goes too
+        for v in range(64):
+            if (v < lo_v or v >= lo_v + span) and (old.vector >> v) & 1 and child[v] == NONE:
+                self._free_subtree(old.base1 + POPCNT(old.vector & _mask(v)) - 1)
+        # ... and only now the old blocks go back to the free lists: _layout has
+        # copied what it kept out of them
+        if POPCNT(old.vector):
+            self._push_free(&self._free_nodes, POPCNT(old.vector), old.base1)
+        if POPCNT(old.leafvec):
+            self._push_free(&self._free_leaves, POPCNT(old.leafvec), old.base0)
+        return 0
+
+    # ------------------------------------------------------------ API
+
+    def insert(self, prefix, int plen, long nh):
+        """Add or replace the route prefix/plen -> nh (host bits of prefix ignored)."""
+        _check_plen(plen)
+        _check_nh(nh)
+        cdef uint64_t hi, lo
+        _halves(prefix, &hi, &lo, "prefix")
+        _mask128(&hi, &lo, plen)
+        if plen == 128:
+            self._host_set(hi, lo, <uint32_t>nh)
+            return
+        cdef uint32_t old
+        self._trie_set(hi, lo, plen, <uint32_t>nh, &old)
+        if old != <uint32_t>nh + 1:
+            self._update(hi, lo, plen)
+
+    def delete(self, prefix, int plen):
+        """Remove the route for prefix/plen; True if there was one."""
+        _check_plen(plen)
+        cdef uint64_t hi, lo
+        _halves(prefix, &hi, &lo, "prefix")
+        _mask128(&hi, &lo, plen)
+        if plen == 128:
+            return self._host_delete(hi, lo) == 1
+        if not self._trie_delete(hi, lo, plen):
+            return False
+        self._update(hi, lo, plen)
+        return True
+
+    def get(self, prefix, int plen):
+        """The next hop of exactly prefix/plen, or None."""
+        _check_plen(plen)
+        cdef uint64_t hi, lo
+        _halves(prefix, &hi, &lo, "prefix")
+        _mask128(&hi, &lo, plen)
+        cdef uint32_t v = self._host_get(hi, lo) if plen == 128 else self._trie_get(hi, lo, plen)
+        return None if v == NOVAL else <int>(v - 1)
+
+    cdef inline uint16_t _lookup1(self, uint64_t hi, uint64_t lo) noexcept nogil:
+        cdef uint32_t host = self._host_get(hi, lo)
+        if host != NOVAL:
+            return <uint16_t>(host - 1)
+        cdef uint32_t e = self._direct[hi >> (64 - S)]
+        cdef const Node *n
+        cdef uint64_t bit
+        cdef uint32_t v
+        cdef int d = S
+        if not (e & EXT):
+            return <uint16_t>(e ^ 0xFFFF)
+        n = &self._nodes[e & 0x7FFFFFFF]
+        while True:
+            v = _bits6(hi, lo, d)
+            bit = (<uint64_t>1) << v
+            if n.vector & bit:
+                n = &self._nodes[n.base1 + POPCNT(n.vector & _mask(v)) - 1]
+                d += STRIDE
+            else:
+                return self._leaves[n.base0 + POPCNT(n.leafvec & _mask(v)) - 1]
+
+    def lookup(self, addr):
+        """The next hop for one address (int or 16 bytes), NO_ROUTE if none."""
+        cdef uint64_t hi, lo
+        _halves(addr, &hi, &lo, "address")
+        return self._lookup1(hi, lo)
+
+    cdef void _lookup_rows(self, const uint8_t *rows, const uint32_t *idx, size_t n,
+                           uint16_t *out) noexcept nogil:
+        """out[i] = lookup(rows[idx[i]] or rows[i]).  The batch walks the trie level
+        by level, all of its lookups at once: each node (and finally each leaf) is
+        prefetched a whole pass before it is read, so that the cache misses of up
+        to LANES lookups overlap instead of queueing one behind another."""
+        cdef uint64_t hi[LANES]
+        cdef uint64_t lo[LANES]
+        cdef uint32_t cur[LANES]
+        cdef uint32_t active[LANES]
+        cdef uint32_t leaf_at[LANES]
+        cdef uint32_t done[LANES]
+        cdef size_t i, k, m, j, n_active, n_done, n_next
+        cdef uint32_t e, v, inner, child
+        cdef int d
+        cdef uint64_t mask
+        cdef const Node *node
+        cdef const Node *nodes = self._nodes
+        cdef const uint16_t *leaves = self._leaves
+        cdef const uint32_t *direct = self._direct
+        cdef const uint8_t *p
+        cdef bint has_hosts = self._h_count != 0
+        i = 0
+        while i < n:
+            m = n - i if n - i < LANES else LANES
+            for k in range(m):
+                j = idx[i + k] if idx != NULL else i + k
+                p = rows + j * 16
+                hi[k] = load_be64(p)
+                lo[k] = load_be64(p + 8)
+                PREFETCH(&direct[hi[k] >> (64 - S)])
+            n_active = 0
+            n_done = 0
+            for k in range(m):
+                if has_hosts:
+                    e = self._host_get(hi[k], lo[k])
+                    if e != NOVAL:
+                        out[i + k] = <uint16_t>(e - 1)
+                        continue
+                e = direct[hi[k] >> (64 - S)]
+                if e & EXT:
+                    cur[k] = e & 0x7FFFFFFF
+                    PREFETCH(&nodes[cur[k]])
+                    active[n_active] = <uint32_t>k
+                    n_active += 1
+                else:
+                    out[i + k] = <uint16_t>(e ^ 0xFFFF)
+            d = S
+            while n_active:
+                # Branch-free: whether a lookup goes on is data, not control flow
+                # (a random 50/50 branch per node would be mispredicted half the time).
+                n_next = 0
+                for j in range(n_active):
+                    k = active[j]
+                    node = &nodes[cur[k]]
+                    v = _bits6(hi[k], lo[k], d)
+                    mask = _mask(v)
+                    inner = <uint32_t>((node.vector >> v) & 1)
+                    child = node.base1 + POPCNT(node.vector & mask) - 1
+                    leaf_at[k] = node.base0 + POPCNT(node.leafvec & mask) - 1
+                    cur[k] = child if inner else cur[k]     # no wild prefetch at a leaf
+                    PREFETCH(&nodes[cur[k]])
+                    active[n_next] = <uint32_t>k
+                    n_next += inner
+                    done[n_done] = <uint32_t>k
+                    n_done += 1 - inner
+                n_active = n_next
+                d += STRIDE
+            for j in range(n_done):
+                PREFETCH(&leaves[leaf_at[done[j]]])
+            for j in range(n_done):
+                k = done[j]
+                out[i + k] = leaves[leaf_at[k]]
+            i += m
+
+    def lookup_batch(self, addrs, out=None):
+        """Look up every row of a (n, 16) uint8 array; returns (or fills) a uint16 array."""
+        if not _rows16(addrs):
+            raise _rows_error("addrs", addrs)
+        cdef cnp.ndarray a = <cnp.ndarray>addrs
+        cdef size_t n = <size_t>cnp.PyArray_DIM(a, 0)
+        if out is None:
+            out = np.empty(n, dtype=np.uint16)
+        elif not _vec(out, cnp.NPY_UINT16, True):
+            raise TypeError("out must be a writeable 1-D C-contiguous uint16 array")
+        cdef cnp.ndarray o = <cnp.ndarray>out
+        cdef size_t n_out = <size_t>cnp.PyArray_DIM(o, 0)
+        if n_out < n:
+            raise ValueError(f"out has {n_out} entries for {n} addresses")
+        # the GIL stays held: a batch takes microseconds, less than handing it over
+        self._lookup_rows(<const uint8_t *>cnp.PyArray_DATA(a), NULL, n,
+                          <uint16_t *>cnp.PyArray_DATA(o))
+        return out if n_out == n else out[:n]
+
+    def lookup_indexed(self, addrs, idx, out):
+        """out[i] = lookup(addrs[idx[i]]) for i < len(idx): a pool's dst_ip6 column
+        through a batch."""
+        if not _rows16(addrs):
+            raise _rows_error("addrs", addrs)
+        if not _vec(idx, cnp.NPY_UINT32, False):
+            raise TypeError("idx must be a 1-D C-contiguous uint32 array of slot indices")
+        if not _vec(out, cnp.NPY_UINT16, True):
+            raise TypeError("out must be a writeable 1-D C-contiguous uint16 array")
+        cdef cnp.ndarray a = <cnp.ndarray>addrs
+        cdef cnp.ndarray ix = <cnp.ndarray>idx
+        cdef cnp.ndarray o = <cnp.ndarray>out
+        cdef size_t n = <size_t>cnp.PyArray_DIM(ix, 0)
+        cdef size_t n_addr = <size_t>cnp.PyArray_DIM(a, 0)
+        cdef size_t i
+        cdef const uint32_t *pi = <const uint32_t *>cnp.PyArray_DATA(ix)
+        if <size_t>cnp.PyArray_DIM(o, 0) < n:
+            raise ValueError(f"out has {cnp.PyArray_DIM(o, 0)} entries for {n} indices")
+        for i in range(n):
+            if pi[i] >= n_addr:
+                raise IndexError(f"idx[{i}] = {pi[i]} is past the end of addrs ({n_addr} entries)")
+        self._lookup_rows(<const uint8_t *>cnp.PyArray_DATA(a), pi, n,
+                          <uint16_t *>cnp.PyArray_DATA(o))
+
+    def load(self, prefixes, plens, nhs):
+        """Replace the whole table with these routes (later duplicates win): the
+        fast path for a big table, built bottom-up in one pass."""
+        if not _rows16(prefixes):
+            raise _rows_error("prefixes", prefixes)
+        pl = np.asarray(plens)
+        nh = np.asarray(nhs)
+        if not len(prefixes) == len(pl) == len(nh):
+            raise ValueError(f"prefixes, plens and nhs differ in length "
+                             f"({len(prefixes)}, {len(pl)}, {len(nh)})")
+        if len(pl):
+            bad = np.flatnonzero((pl < 0) | (pl > 128))
+            if len(bad):
+                raise ValueError(f"plens[{bad[0]}] = {int(pl[bad[0]])} is out of range: an IPv6 "
+                                 "prefix length is 0..128")
+            bad = np.flatnonzero((nh < 0) | (nh > 0xFFFE))
+            if len(bad):
+                raise ValueError(f"nhs[{bad[0]}] = {int(nh[bad[0]])} is out of range: next hops "
+                                 "are 0..65534 (65535 is NO_ROUTE)")
+        # In address order (stable: later duplicates still win), consecutive routes
+        # share most of their trie path, which is then in cache, and the trie's
+        # nodes are laid out in the order the build walks them.
+        order = _address_order(prefixes, pl)
+        cdef cnp.ndarray a = np.ascontiguousarray(prefixes[order])
+        cdef cnp.ndarray pla = np.ascontiguousarray(pl[order], dtype=np.int32)
+        cdef cnp.ndarray nha = np.ascontiguousarray(nh[order], dtype=np.uint32)
+        cdef const uint8_t *rows = <const uint8_t *>cnp.PyArray_DATA(a)
+        cdef const int *pp = <const int *>cnp.PyArray_DATA(pla)
+        cdef const uint32_t *pn = <const uint32_t *>cnp.PyArray_DATA(nha)
+        cdef size_t i, n = len(pl)
+        cdef uint64_t hi, lo
+        cdef uint32_t old
+        self._reset()
+        for i in range(n):
+            hi = load_be64(rows + i * 16)
+            lo = load_be64(rows + i * 16 + 8)
+            _mask128(&hi, &lo, pp[i])
+            if pp[i] == 128:
+                self._host_set(hi, lo, pn[i])
+            else:
+                self._trie_set(hi, lo, pp[i], pn[i], &old)
+        self._fill_direct(ROOT, 0, 0, NOVAL)
+
+    def clear(self):
+        self._reset()
+
+    def __len__(self):
+        return self._count
+
+    def routes(self):
+        """Iterator of (prefix int, plen, nh), sorted by prefix then length."""
+        out = []
+        stack = [(ROOT, 0, 0)]
+        cdef uint32_t t
+        while stack:
+            t, depth, prefix = stack.pop()
+            if self._val[t] != NOVAL:
+                out.append((prefix << (128 - depth), depth, self._val[t] - 1))
+            if self._c1[t] != NONE:
+                stack.append((self._c1[t], depth + 1, (prefix << 1) | 1))
+            if self._c0[t] != NONE:
+                stack.append((self._c0[t], depth + 1, prefix << 1))
+        cdef size_t h
+        for h in range(self._h_cap):
+            if self._hosts[h].val != NOVAL:
+                out.append(((<object>self._hosts[h].hi << 64) | self._hosts[h].lo, 128,
+                            self._hosts[h].val - 1))
+        return iter(sorted(out))
+
+    def memory(self):
+        """Bytes of the data plane: (direct entries touched not counted) nodes, leaves."""
+        return {"nodes": self._n_nodes_top * sizeof(Node),
+                "leaves": self._n_leaves_top * sizeof(uint16_t),
+                "direct": ((<size_t>1) << S) * 4,
+                "trie": self._t_top * 12,
+                "hosts": self._h_cap * sizeof(HostSlot)}

@@ -1,0 +1,220 @@
+"""The compiled IPv6 FIB (cext/fib6.pyx, a poptrie) against its plain-Python twin and pytricia."""
+import ipaddress
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vforward.cext.fib6 import NO_ROUTE, Fib6
+from vforward.cext.fib6_reference import Fib6Reference, netmask6
+
+pytricia = pytest.importorskip("pytricia")
+
+TOP = (1 << 128) - 1
+
+
+def ip6(text):
+    return int(ipaddress.IPv6Address(text))
+
+
+def rows(addrs):
+    """(n, 16) uint8 network-order rows of int addresses."""
+    return np.frombuffer(b"".join(a.to_bytes(16, "big") for a in addrs),
+                         dtype=np.uint8).reshape(-1, 16).copy()
+
+
+class Trio:
+    """Fib6, Fib6Reference and pytricia driven in step."""
+
+    def __init__(self):
+        self.fib = Fib6()
+        self.ref = Fib6Reference()
+        self.pyt = pytricia.PyTricia(128)
+        self.routes = {}
+
+    def _text(self, prefix, plen):
+        return f"{ipaddress.IPv6Address(prefix)}/{plen}"
+
+    def insert(self, prefix, plen, nh):
+        prefix &= netmask6(plen)
+        self.fib.insert(prefix, plen, nh)
+        self.ref.insert(prefix, plen, nh)
+        self.pyt.insert(self._text(prefix, plen), nh)
+        self.routes[prefix, plen] = nh
+
+    def delete(self, prefix, plen):
+        prefix &= netmask6(plen)
+        present = (prefix, plen) in self.routes
+        assert self.fib.delete(prefix, plen) is present
+        assert self.ref.delete(prefix, plen) is present
+        if present:
+            self.pyt.delete(self._text(prefix, plen))
+            del self.routes[prefix, plen]
+
+    def probes(self, extra=()):
+        """Edges of every route, the addresses just outside, and `extra`."""
+        out = set(extra) | {0, TOP}
+        for p, l in self.routes:
+            lo, hi = p, p + (1 << (128 - l)) - 1
+            out.update(a for a in (lo, hi, lo - 1, hi + 1, (lo + hi) // 2) if 0 <= a <= TOP)
+        return sorted(out)
+
+    def check(self, extra=()):
+        addrs = self.probes(extra)
+        got = self.fib.lookup_batch(rows(addrs))
+        want = [self.ref.lookup(a) for a in addrs]
+        pyt = [NO_ROUTE if r is None else r
+               for r in (self.pyt.get(str(ipaddress.IPv6Address(a))) for a in addrs)]
+        assert want == pyt, "Fib6Reference disagrees with pytricia"
+        bad = [i for i in range(len(addrs)) if got[i] != want[i]]
+        assert not bad, (f"{len(bad)} addresses differ, first {ipaddress.IPv6Address(addrs[bad[0]])}: "
+                         f"Fib6 {got[bad[0]]}, reference {want[bad[0]]}")
+        for a in addrs[:: max(1, len(addrs) // 40)]:
+            assert self.fib.lookup(a) == self.ref.lookup(a)
+        assert len(self.fib) == len(self.ref) == len(self.routes)
+
+
+# A few regions so that routes nest, overlap and share poptrie nodes; lengths
+# cluster around the stride edges (20 + 6k) and the 64-bit word boundary.
+REGIONS = [ip6("2001:db8::"), ip6("2001:db8:ab00::"), ip6("2a00::"), ip6("::"),
+           ip6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00")]
+
+
+@st.composite
+def routes(draw):
+    base = draw(st.sampled_from(REGIONS))
+    plen = draw(st.one_of(st.sampled_from([32, 48, 48, 44, 40, 29, 36, 64, 56, 128]),
+                          st.integers(0, 128), st.integers(17, 27), st.integers(60, 70),
+                          st.sampled_from([1, 2, 8, 12, 16, 19, 20, 21])))
+    offset = draw(st.integers(0, 15)) << draw(st.sampled_from([0, 5, 20, 60, 64, 66, 80, 90, 100, 104]))
+    nh = draw(st.integers(0, 0xFFFE))
+    return (base ^ offset) & TOP, plen, nh
+
+
+ops = st.lists(st.tuples(st.sampled_from(["insert", "insert", "delete", "delete", "check"]),
+                         routes(), st.integers(0, 1 << 16)),
+               min_size=20, max_size=80)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops)
+def test_random_churn_matches_reference_and_pytricia_at_every_step(seq):
+    t = Trio()
+    for op, (prefix, plen, nh), pick in seq:
+        if op == "insert":
+            t.insert(prefix, plen, nh)
+        elif op == "delete":
+            if t.routes and pick % 8:   # mostly a route that exists
+                prefix, plen = sorted(t.routes)[pick % len(t.routes)]
+            t.delete(prefix, plen)
+        else:
+            t.check()
+    t.check()
+    assert list(t.fib.routes()) == sorted((p, l, n) for (p, l), n in t.routes.items())
+    # take the routes out, covers first, checking after every delete
+    probes = t.probes()
+    for p, l in sorted(t.routes, key=lambda r: (r[1], r[0])):
+        t.delete(p, l)
+        assert t.fib.lookup_batch(rows(probes)).tolist() == [t.ref.lookup(a) for a in probes]
+    assert len(t.fib) == 0 and t.fib.lookup(ip6("2001:db8::1")) == NO_ROUTE
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(routes(), min_size=0, max_size=60))
+def test_load_answers_like_incremental_inserts(table):
+    inc = Fib6()
+    for p, l, n in table:
+        inc.insert(p, l, n)
+    bulk = Fib6()
+    bulk.insert(ip6("2001:db8::1"), 128, 7)       # load replaces what was there
+    bulk.load(rows([p for p, _, _ in table]), np.array([r[1] for r in table], dtype=np.uint8),
+              np.array([r[2] for r in table], dtype=np.uint16))
+    assert len(bulk) == len(inc)
+    assert list(bulk.routes()) == list(inc.routes())
+    t = Trio()
+    for p, l, n in table:
+        t.insert(p, l, n)
+    addrs = rows(t.probes([ip6("2001:db8::1")]))
+    assert np.array_equal(bulk.lookup_batch(addrs), inc.lookup_batch(addrs))
+    for p, l, n in table[::2]:                   # a loaded table keeps working under churn
+        bulk.delete(p, l)
+        inc.delete(p, l)
+    assert np.array_equal(bulk.lookup_batch(addrs), inc.lookup_batch(addrs))
+
+
+def test_more_specifics_survive_deleting_their_cover_and_the_next_cover_returns():
+    t = Trio()
+    t.insert(ip6("2001:db8::"), 32, 1)
+    t.insert(ip6("2001:db8:1::"), 48, 2)
+    t.insert(ip6("2001:db8:1:2::"), 64, 3)
+    t.insert(ip6("2001:db8:1:2::1"), 128, 4)
+    t.insert(ip6("2001:db8::"), 44, 5)
+    t.check()
+    assert t.fib.lookup(ip6("2001:db8:1:2::1")) == 4
+    assert t.fib.lookup(ip6("2001:db8:1:2::2")) == 3
+    assert t.fib.lookup(ip6("2001:db8:1:3::")) == 2
+    assert t.fib.lookup(ip6("2001:db8:0:1::")) == 5
+    t.delete(ip6("2001:db8:1::"), 48)
+    t.check()
+    assert t.fib.lookup(ip6("2001:db8:1:3::")) == 5     # the /44 covers it now
+    assert t.fib.lookup(ip6("2001:db8:1:2::9")) == 3
+    t.delete(ip6("2001:db8::"), 32)
+    t.delete(ip6("2001:db8::"), 44)
+    t.check()
+    assert t.fib.lookup(ip6("2001:db8:1:3::")) == NO_ROUTE
+    assert t.fib.lookup(ip6("2001:db8:1:2::1")) == 4
+
+
+def test_default_route_and_short_prefixes_above_the_direct_table():
+    t = Trio()
+    t.insert(0, 0, 9)
+    t.insert(ip6("2000::"), 3, 1)
+    t.insert(ip6("2001:db8::"), 32, 2)
+    t.insert(ip6("2001::"), 16, 3)
+    t.check()
+    assert t.fib.lookup(ip6("2001:db8::1")) == 2
+    assert t.fib.lookup(ip6("2001:1::1")) == 3
+    assert t.fib.lookup(ip6("3fff::")) == 1 and t.fib.lookup(ip6("fe80::1")) == 9
+    t.delete(ip6("2001::"), 16)
+    t.delete(0, 0)
+    t.check()
+    assert t.fib.lookup(ip6("fe80::1")) == NO_ROUTE and t.fib.lookup(ip6("2001:1::1")) == 1
+
+
+def test_replacing_a_next_hop_and_get():
+    fib = Fib6()
+    fib.insert(ip6("2001:db8::"), 32, 1)
+    fib.insert(ip6("2001:db8::"), 32, 2)
+    assert len(fib) == 1 and fib.get(ip6("2001:db8::"), 32) == 2
+    assert fib.get(ip6("2001:db8::"), 33) is None
+    assert fib.lookup(bytes.fromhex("20010db8" + "00" * 11 + "01")) == 2
+
+
+def test_indexed_lookup_reads_rows_through_the_index():
+    fib = Fib6()
+    fib.insert(ip6("2001:db8::"), 32, 1)
+    fib.insert(ip6("2001:db8:1::"), 48, 2)
+    col = rows([ip6("::1"), ip6("2001:db8::5"), ip6("2001:db8:1::5")])
+    out = np.empty(4, dtype=np.uint16)
+    fib.lookup_indexed(col, np.array([2, 1, 0, 2], dtype=np.uint32), out)
+    assert out.tolist() == [2, 1, NO_ROUTE, 2]
+    with pytest.raises(IndexError, match="idx\\[0\\] = 3 is past the end"):
+        fib.lookup_indexed(col, np.array([3], dtype=np.uint32), out)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda f: f.insert(0, 129, 1), "IPv6 prefix length is 0..128"),
+    (lambda f: f.insert(0, 48, 0xFFFF), "next hops are 0..65534"),
+    (lambda f: f.insert(1 << 128, 48, 1), "is not an IPv6 address"),
+    (lambda f: f.insert(b"\x20\x01", 48, 1), "is 2 bytes"),
+    (lambda f: f.lookup_batch(np.zeros((3, 4), dtype=np.uint8)), r"\(n, 16\) uint8"),
+    (lambda f: f.load(np.zeros((1, 16), dtype=np.uint8), [200], [1]), r"plens\[0\] = 200"),
+])
+def test_bad_input_is_named_in_the_error(call, message):
+    fib = Fib6()
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(fib)
+    ref = Fib6Reference()
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(ref)
