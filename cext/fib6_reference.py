@@ -130,3 +130,6 @@ class Fib6Reference:
         """Iterator of (prefix int, plen, nh), sorted by prefix then length."""
         return iter(sorted((p, plen, nh) for plen, d in enumerate(self._by_len)
                            for p, nh in d.items()))
+
+
+Fib6 = Fib6Reference    # the compiled module's name, for vforward.kernels.load("fib6")

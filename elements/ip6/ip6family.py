@@ -10,10 +10,9 @@ import numpy as np
 
 from vforward.elements.ip.iproutetable import AddressFamily, RouteError, _mix
 
-try:
-    from vforward.cext.fib6 import Fib6
-except ImportError:             # not built yet: the reference has the same API, slower
-    from vforward.cext.fib6_reference import Fib6Reference as Fib6
+from vforward import kernels
+
+Fib6 = kernels.load("fib6").Fib6
 
 _TCP, _UDP = 6, 17
 _WORD = 0xFFFFFFFFFFFFFFFF

@@ -1,8 +1,7 @@
-"""`ip6header`: the compiled IPv6 header kernels (cext/ip6header.pyx), or their
-plain-Python twin when the extension is not built."""
-try:
-    from vforward.cext import ip6header
-except ImportError:             # not built yet: the reference gives the same bytes, slower
-    from vforward.cext import ip6header_reference as ip6header
+"""`ip6header`: the compiled IPv6 header kernels (cext/ip6header.pyx), loaded
+through vforward.kernels (an error when not built, unless the reference is asked for)."""
+from vforward import kernels
+
+ip6header = kernels.load("ip6header")
 
 __all__ = ["ip6header"]

@@ -33,10 +33,9 @@ from vforward.element import PUSH_ONLY, Element, ElementError, read_handler, wri
 from vforward.offload import software_offload
 from vforward.packet import Batch
 
-try:
-    from vforward.cext import shmring as _ring
-except ImportError:         # not built yet: the plain-Python twin does the same, slower
-    from vforward.cext import shmring_reference as _ring
+from vforward import kernels
+
+_ring = kernels.load("shmring")
 
 MAGIC = b"VFSHMLK1"
 HEADER = 64
