@@ -8,6 +8,11 @@ APT_PACKAGES := iproute2 iputils-ping traceroute iperf3 netsniff-ng tcpdump tsha
 
 .PHONY: run test setup system venv build bench clean
 
+# Recipes fail when a piped command fails (pip's status is not lost behind a filter).
+.SHELLFLAGS := -o pipefail -c
+# pip's notes about this machine's own index configuration, not about vforward.
+PIP_NOTES := sed -e '/^WARNING: Location .* is ignored/d'
+
 run: setup
 	$(VENV)/bin/vforward demo
 
@@ -18,25 +23,35 @@ setup: system venv build
 
 # Debian packages the tests and the demo use; apt-get only runs when one is missing.
 system:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(APT_PACKAGES); do [ "$$(dpkg-query -W -f='$${Status}' $$p 2>/dev/null)" = "install ok installed" ] || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	  echo "installing:" $$missing; \
+	  echo "==> installing Debian packages:" $$missing; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	else echo "==> Debian packages: all present"; \
 	fi
 
 venv:
-	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install -q --upgrade pip setuptools wheel cython numpy 2>&1 | grep -v '^WARNING: Location' || true
+	@test -x $(PY) || { echo "==> creating the virtualenv $(VENV)"; python3 -m venv $(VENV); }
+	@$(PY) -m pip install -q --upgrade pip setuptools wheel cython numpy 2>&1 | $(PIP_NOTES)
 
 # Editable install (again only when the packaging files change); the compiled
-# kernels are then rebuilt in place under cext/ whenever a .pyx changed.
+# kernels are then rebuilt in place under cext/ whenever a .pyx changed, and
+# every one of them must import (kernels.load says which does not, and why).
 build: $(VENV)/.installed
-	@$(PY) setup.py -q build_ext --inplace 2>&1 | grep -v -e '^WARNING: Location' -e 'Deprecat' -e '^!!' -e '^ *\*\*\*' -e '^ *$$' || true
-	@$(PY) -c 'import glob, importlib, os; [importlib.import_module("vforward.cext." + os.path.basename(p)[:-4]) for p in glob.glob("cext/*.pyx")]'
+	@$(PY) setup.py -q build_ext --inplace
+	@$(PY) -c 'from vforward import kernels; [kernels.load(k) for k in kernels.KERNELS]'
+	@$(VENV)/bin/vforward --version | sed 's/^/==> /'
 
+# Built with the virtualenv's own Cython and numpy (no build isolation): the kernels
+# compile once, against the numpy they run with, and land in cext/ where the
+# build_ext above finds them up to date.  setuptools says "Editable installation."
+# on every editable install of a tree whose packages map to other folders
+# (elements/ -> vforward.elements): a notice, not a fault.
 $(VENV)/.installed: pyproject.toml setup.py
-	$(PY) -m pip install -q -e '.[test,experiment]' 2>&1 | grep -v '^WARNING: Location' || true
+	@echo "==> installing vforward into $(VENV) (editable, with the test and experiment dependencies; compiles the kernels)"
+	@PYTHONWARNINGS='ignore:Editable installation' \
+	  $(PY) -m pip install -q --no-build-isolation -e '.[test,experiment]' 2>&1 | $(PIP_NOTES)
 	@touch $@
 
 bench: setup

@@ -36,7 +36,8 @@ def _packages():
     pkgs += ["vforward.elements"] + ["vforward.elements." + p for p in find_packages("elements")]
     pkgs += ["vforward.cext", "vforward.configs"]
     # the folders of examples and labs hold data only: listed so that their files ship
-    pkgs += ["vforward.configs." + p for p in find_namespace_packages("configs", exclude=["*__pycache__*"])]
+    data = find_namespace_packages("configs", exclude=["*__pycache__*"])
+    pkgs += ["vforward.configs." + p for p in data]
     return pkgs
 
 
@@ -50,5 +51,6 @@ setup(
                   "vforward.configs.examples.custom": ["*.click", "*.py"],
                   "vforward.configs.labs": ["*.yaml"]},
     ext_modules=_extensions(),
+    options={"build_ext": {"parallel": os.cpu_count() or 1}},   # the kernels compile side by side
     zip_safe=False,
 )

@@ -5,7 +5,7 @@ AF_PACKET) and a naive Python forwarder, on identical traffic.
          [--modes kernel,tap,afpacket,naive] [--json out.json] [--png out.png]
 
 The same as `vforward bench forward`; the logic and its description live in
-vforward/bench/forward.py.
+vforward/bench/forward/.
 """
 import os
 import sys

@@ -29,7 +29,7 @@ cdef inline uint32_t _fold(uint64_t s) noexcept nogil:
     return <uint32_t>s
 
 
-cdef int _check_batch(const uint32_t[:] idx, Py_ssize_t n_rows, Py_ssize_t n_out) except -1:
+cdef inline int _check_batch(const uint32_t[:] idx, Py_ssize_t n_rows, Py_ssize_t n_out) except -1:
     """Every slot index must name a row: the loops run without bounds checks."""
     cdef Py_ssize_t i, n = idx.shape[0]
     cdef uint32_t top = 0

@@ -351,6 +351,6 @@ class DecisionProgram:
 
 
 def compile_rules(trees):
-    """The rules as the kernel's decision program (CompiledRules stays as the numpy
-    twin it is tested against)."""
-    return DecisionProgram(trees)
+    """The kernel's decision program; numpy arrays when _kernel is set aside (a test of
+    the numpy twin)."""
+    return DecisionProgram(trees) if _kernel is not None else CompiledRules(trees)
