@@ -8,7 +8,7 @@ from vforward.element import PUSH_ONLY, Element, HandlerError, read_handler, wri
 
 from vforward.elements.ip.ipfilter_compile import compile_rules
 from vforward.elements.ip.ipfilter_language import PatternError, parse_pattern
-from vforward.elements.ip.iproutetable import RouteError, _gateway, _ntoa, _output
+from vforward.elements.ip.iproutetable import IPV4, RouteError, _gateway, _ntoa, _output
 
 
 class FlowRoutes(Element):
@@ -101,7 +101,7 @@ class FlowRoutes(Element):
                                f"'video 10.0.0.2 1 udp and dst port 5004', not '{value.strip()}'")
         name, gw_text, out_text, pattern = words
         try:
-            gw = _gateway(gw_text, value)
+            gw = _gateway(gw_text, value, IPV4)
             port = _output(out_text, value)
         except RouteError as e:
             raise HandlerError(str(e)) from None

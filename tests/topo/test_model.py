@@ -117,4 +117,4 @@ def test_restart_policy_defaults_to_on_failure_and_takes_the_three_policies():
 
 def test_a_bad_restart_policy_is_located():
     assert error_of("restart: sometimes\n" + RING).startswith("lab.yaml:1")
-    assert "restart must be one of always, on-failure, never" in error_of("restart: x\n" + RING)
+    assert "'x' is not always or on-failure or never" in error_of("restart: x\n" + RING)
