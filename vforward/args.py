@@ -166,17 +166,80 @@ def bandwidth(text: str) -> float:
     raise ArgumentError(f"expected a rate such as 10Mbps, 1Gbps or 500kBps, got {text!r}")
 
 
+# -- names for addresses (AddressInfo) ------------------------------------
+#
+# While a graph is being configured, AddressInfo elements name addresses:
+# `AddressInfo(eth0 10.0.0.1/24 00:11:22:33:44:55)`.  Every parser below
+# then takes the name where an address goes, with Click's suffixes:
+# `eth0` or `eth0:ip` (10.0.0.1), `eth0:ipnet` (10.0.0.0/24), `eth0:bcast`
+# (10.0.0.255), `eth0:eth` (the Ethernet address).
+
+_address_scopes: list[dict] = []
+
+
+class address_scope:
+    """`with address_scope():` the names AddressInfo defines while configuring one graph."""
+
+    def __enter__(self):
+        _address_scopes.append({})
+        return _address_scopes[-1]
+
+    def __exit__(self, *exc):
+        _address_scopes.pop()
+
+
+def define_address(name: str, kind: str, value) -> None:
+    """Name an address: kind is 'ip' ((address, prefix length)) or 'eth' (6 bytes)."""
+    if not _address_scopes:
+        raise ArgumentError("addresses can be named only while a configuration is read")
+    _address_scopes[-1].setdefault(name, {})[kind] = value
+
+
+def _named(text: str, kinds: tuple[str, ...]):
+    """(suffix, value) for NAME or NAME:SUFFIX defined by AddressInfo, else None."""
+    if not _address_scopes:
+        return None
+    name, _, suffix = text.partition(":")
+    entry = _address_scopes[-1].get(name)
+    if entry is None or (suffix and suffix not in kinds):
+        return None
+    if suffix in ("ip", "ipnet", "bcast", ""):
+        if "ip" in entry and (suffix or "ip" in kinds):
+            return suffix or "ip", entry["ip"]
+    if suffix in ("eth", "") and "eth" in entry and (suffix or "eth" in kinds):
+        return "eth", entry["eth"]
+    return None
+
+
+def _mask(plen: int) -> int:
+    return (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
+
+
 def ip_address(text: str) -> int:
-    """IPv4 address as a host-byte-order integer."""
+    """IPv4 address as a host-byte-order integer (or an AddressInfo name)."""
+    t = unquote(text)
     try:
-        return int(ipaddress.IPv4Address(unquote(text)))
+        return int(ipaddress.IPv4Address(t))
     except ValueError:
+        named = _named(t.strip(), ("ip", "bcast"))
+        if named is not None:
+            suffix, (addr, plen) = named
+            return addr | (~_mask(plen) & 0xFFFFFFFF) if suffix == "bcast" else addr
         raise ArgumentError(f"expected an IPv4 address such as 10.0.0.1, got {text!r}") from None
 
 
 def ip_prefix(text: str) -> tuple[int, int]:
-    """(network, prefix length) from 10.0.0.0/8, 10.0.0.0 255.0.0.0 or a bare address (/32)."""
+    """(network, prefix length) from 10.0.0.0/8, 10.0.0.0 255.0.0.0, a bare address
+    (/32) or an AddressInfo name (NAME:ipnet for its network, NAME or NAME:ip for /32)."""
     t = " ".join(unquote(text).split())
+    named = _named(t, ("ip", "ipnet", "bcast"))
+    if named is not None:
+        suffix, (addr, plen) = named
+        if suffix == "ipnet":
+            return addr & _mask(plen), plen
+        if suffix == "bcast":
+            return addr | (~_mask(plen) & 0xFFFFFFFF), 32
+        return addr, 32
     if " " in t:
         t = t.replace(" ", "/", 1)
     try:
@@ -189,6 +252,9 @@ def ip_prefix(text: str) -> tuple[int, int]:
 def ip_address_and_prefix(text: str) -> tuple[int, int]:
     """(address, prefix length) keeping host bits, as KernelTun's ADDR/MASK wants."""
     t = unquote(text).strip()
+    named = _named(t, ("ip", "ipnet"))
+    if named is not None:
+        return named[1]
     addr, _, plen = t.partition("/")
     a = ip_address(addr)
     if not plen:
@@ -200,6 +266,9 @@ def ip_address_and_prefix(text: str) -> tuple[int, int]:
 
 
 def mac_address(text: str) -> bytes:
+    named = _named(unquote(text).strip(), ("eth",))
+    if named is not None:
+        return named[1]
     t = unquote(text).replace("-", ":")
     parts = t.split(":")
     if len(parts) != 6 or not all(re.fullmatch(r"[0-9a-fA-F]{1,2}", p) for p in parts):

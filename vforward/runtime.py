@@ -85,6 +85,7 @@ class Router:
         self.exit_code = 0
         self.start_time = time.monotonic()
         self.listeners: list = []   # ControlSocket-like helpers started with the router
+        self.driver = None          # a DriverManager that decides when stop requests stop
 
     # -- lookup -------------------------------------------------------------
     @property
@@ -159,10 +160,14 @@ class Router:
                     stack.extend((up, q) for q in range(up.n_inputs))
         return found
 
-    def stop(self, exit_code: int = 0, drain: bool = False) -> None:
+    def stop(self, exit_code: int = 0, drain: bool = False, driver_done: bool = False) -> None:
         """Ask the router to finish (Click's DriverManager stop / STOP true).
         With drain, finish once every task has run out of work, so packets
-        already queued inside the graph still reach their sinks."""
+        already queued inside the graph still reach their sinks.  With a
+        driver script, a request is one step of that script instead, until
+        the script itself ends (driver_done)."""
+        if self.driver is not None and not driver_done and self.driver.stop_requested():
+            return
         self.exit_code = exit_code or self.exit_code
         if drain:
             self._drain_then_stop = True
@@ -278,7 +283,7 @@ class Router:
 
     async def _main(self, duration: float | None) -> None:
         self.loop.set_exception_handler(self._loop_exception)
-        _on_signals(self.loop, self.stop)
+        _on_signals(self.loop, lambda: self.stop(driver_done=True))   # a signal is final
         if duration is not None:
             self.loop.call_later(duration, self.stop)
         await self._serve()
