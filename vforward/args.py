@@ -146,7 +146,8 @@ def seconds(text: str) -> float:
 # Rate units: bits per second are matched case-insensitively (10Mbps, 10mbit),
 # byte units exactly (1MBps), since "MBps" and "Mbps" differ only in case.
 _RATE_BITS = {"bps": 1, "bit": 1, "baud": 1, "kbps": 1e3, "kbit": 1e3, "mbps": 1e6,
-              "mbit": 1e6, "gbps": 1e9, "gbit": 1e9}
+              "mbit": 1e6, "gbps": 1e9, "gbit": 1e9, "b/s": 1, "kb/s": 1e3, "mb/s": 1e6,
+              "gb/s": 1e9}
 _RATE_BYTES = {"": 1, "Bps": 1, "B/s": 1, "kBps": 1e3, "KBps": 1e3, "MBps": 1e6, "GBps": 1e9}
 
 
@@ -195,8 +196,9 @@ def define_address(name: str, kind: str, value) -> None:
     _address_scopes[-1].setdefault(name, {})[kind] = value
 
 
-def _named(text: str, kinds: tuple[str, ...]):
-    """(suffix, value) for NAME or NAME:SUFFIX defined by AddressInfo, else None."""
+def named_address(text: str, kinds: tuple[str, ...]):
+    """(suffix, value) for NAME or NAME:SUFFIX defined by AddressInfo, else None.
+    For parsers of an element's own language (route tables, ARP entries)."""
     if not _address_scopes:
         return None
     name, _, suffix = text.partition(":")
@@ -221,7 +223,7 @@ def ip_address(text: str) -> int:
     try:
         return int(ipaddress.IPv4Address(t))
     except ValueError:
-        named = _named(t.strip(), ("ip", "bcast"))
+        named = named_address(t.strip(), ("ip", "bcast"))
         if named is not None:
             suffix, (addr, plen) = named
             return addr | (~_mask(plen) & 0xFFFFFFFF) if suffix == "bcast" else addr
@@ -232,7 +234,7 @@ def ip_prefix(text: str) -> tuple[int, int]:
     """(network, prefix length) from 10.0.0.0/8, 10.0.0.0 255.0.0.0, a bare address
     (/32) or an AddressInfo name (NAME:ipnet for its network, NAME or NAME:ip for /32)."""
     t = " ".join(unquote(text).split())
-    named = _named(t, ("ip", "ipnet", "bcast"))
+    named = named_address(t, ("ip", "ipnet", "bcast"))
     if named is not None:
         suffix, (addr, plen) = named
         if suffix == "ipnet":
@@ -252,7 +254,7 @@ def ip_prefix(text: str) -> tuple[int, int]:
 def ip_address_and_prefix(text: str) -> tuple[int, int]:
     """(address, prefix length) keeping host bits, as KernelTun's ADDR/MASK wants."""
     t = unquote(text).strip()
-    named = _named(t, ("ip", "ipnet"))
+    named = named_address(t, ("ip", "ipnet"))
     if named is not None:
         return named[1]
     addr, _, plen = t.partition("/")
@@ -266,7 +268,7 @@ def ip_address_and_prefix(text: str) -> tuple[int, int]:
 
 
 def mac_address(text: str) -> bytes:
-    named = _named(unquote(text).strip(), ("eth",))
+    named = named_address(unquote(text).strip(), ("eth",))
     if named is not None:
         return named[1]
     t = unquote(text).replace("-", ":")

@@ -57,6 +57,10 @@ class SimulatedTimeLoop(asyncio.SelectorEventLoop):
         self.clock = VirtualClock(start)
         super().__init__(_VirtualSelector(self.clock))
         self.clock.loop = self
+        # The loop fires timers due before time() + resolution.  Near 1e9 seconds a
+        # float is exact to about 1e-7 s, so the real clock's nanosecond resolution
+        # would leave a timer the clock has just jumped to forever "not yet due".
+        self._clock_resolution = 1e-6
 
     def time(self) -> float:
         return self.clock.now

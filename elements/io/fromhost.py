@@ -97,3 +97,16 @@ class ToHost(Element):
     def read_drops(self):
         return self.drops + (self.host._writer.drops if self.host is not None
                              and self.host._writer is not None else 0)
+
+
+class ToHostSniffers(ToHost):
+    """ToHostSniffers([DEVNAME]) -- packets to the host's sniffers (here: to the host)
+
+    Ports: 1 input, no outputs; push.
+
+    In Click, ToHostSniffers hands packets to the kernel's packet sniffers
+    only (tcpdump sees them; the IP stack does not).  A user-level vforward
+    cannot reach the sniffers alone: this is ToHost, which hands the frames
+    to the host through FromHost's device, where tcpdump on that device
+    sees them too.
+    """

@@ -21,7 +21,8 @@ class PollDevice(FromDevice):
 
     Arguments:
       DEVNAME (string)               the device
-      BURST (integer, default 256)   most frames per pushed batch
+      BURST (integer, default 256)   most frames per pushed batch (a boolean in this
+                                     place is read as PROMISC, as older configs write it)
       PROMISC (boolean, default false)   promiscuous mode
       HEADROOM, LENGTH, ALLOW_NONEXISTENT   accepted for Click compatibility
 
@@ -30,8 +31,14 @@ class PollDevice(FromDevice):
 
     def configure(self, args):
         devname = args.positional("DEVNAME", word)
-        burst = args.positional("BURST", unsigned, default=256)
+        second = args.positional("BURST", anything, default=None)
         promisc = args.keyword("PROMISC", boolean, default=False)
+        burst = args.keyword("BURST", unsigned, default=256)
+        if second is not None:      # Click's configs give PROMISC there, its manual BURST
+            if second.strip().isdigit():
+                burst = unsigned(second)
+            else:
+                promisc = boolean(second)
         args.keyword("HEADROOM", anything, default=None)
         args.keyword("LENGTH", anything, default=None)
         args.keyword("ALLOW_NONEXISTENT", anything, default=None)

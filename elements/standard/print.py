@@ -9,6 +9,7 @@ _CONTENTS = ("NONE", "HEX", "ASCII")
 
 def _contents(text: str) -> str:
     t = string(text).upper()
+    t = {"TRUE": "HEX", "FALSE": "NONE"}.get(t, t)     # Click's older boolean form
     if t not in _CONTENTS:
         raise ArgumentError(f"expected NONE, HEX or ASCII, got {text!r}")
     return t

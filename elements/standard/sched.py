@@ -1,9 +1,9 @@
 """Packet schedulers on pull paths: RoundRobinSched, PrioSched, StrideSched."""
 from vforward.args import ArgumentError, unsigned
-from vforward.element import Element, PULL_ONLY, read_handler, write_handler
+from vforward.element import Element, PULL_ONLY
 
-STRIDE1 = 1 << 16
-MAX_TICKETS = 1 << 15
+STRIDE1 = 1 << 30
+MAX_TICKETS = 1 << 24
 
 
 class RoundRobinSched(Element):
@@ -68,10 +68,10 @@ class StrideSched(Element):
     Stride scheduling (Waldspurger and Weihl): input i gets a share of the
     pulls proportional to TICKETSi.  Each pull goes to the input with the
     smallest pass value that has packets, whose pass then grows by its
-    stride (2^16 / tickets); an input found empty waits for the next turn.
+    stride (2^30 / tickets); an input found empty waits for the next turn.
 
     Arguments:
-      TICKETSi (integer 1-32768)   the share of input i
+      TICKETSi (integer 1-16777216)   the share of input i
 
     Handlers:
       tickets0 ... (read/write)   each input's tickets

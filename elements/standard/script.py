@@ -45,7 +45,8 @@ class Script(Element):
       read HANDLER [ARGS]   print 'element.handler:' and its value on standard error
       write HANDLER [ARGS]  call a write handler; $? is then 0, or -1 on failure
       wait TIME          wait that long (e.g. 10ms, 1.5s)
-      wait / pause       wait for one step (a write to `step`, or a stop request)
+      wait / pause [N]   wait for N steps (writes to `step`, or stop requests);
+                         also wait_step and wait_stop (wait_time and wait_for: timed)
       label L            a target for goto
       goto L [COND]      jump to L if COND is true (or always); 'begin' is the start
       loop               go back to the start
@@ -100,8 +101,10 @@ class Script(Element):
                 if len(text.split()) != 1:
                     raise ArgumentError(f"{args.where}: syntax error at 'label': write 'label NAME'")
                 self.insns.append(("label", text, ""))
-            elif op in ("wait", "pause"):
-                if op == "pause" or not text:
+            elif op in ("wait_time", "wait_for"):
+                self.insns.append(("waittime", "", text))
+            elif op in ("wait", "pause", "wait_step", "wait_stop"):
+                if op != "wait" or not text:
                     n = int(text) if text.isdigit() else 1
                     self.insns.append(("waitstep", str(n), ""))
                 else:
@@ -478,44 +481,30 @@ class Script(Element):
     def write_run(self, value):
         self._run(value)
 
-    def read(self, handler, arg=None):
-        if handler in self.exported:
-            return self.vars.get(handler, "")
-        fn = FUNCTIONS.get(handler)
-        if fn is not None and handler not in self.handlers():
-            try:
-                return fn(words(arg or ""))
-            except (ScriptError, IndexError, ZeroDivisionError) as e:
-                raise HandlerError(str(e)) from None
-        return super().read(handler, arg)
-
-    def write(self, handler, value=""):
-        if handler in self.exported:
-            self.vars[handler] = value
-            return
-        super().write(handler, value)
-
     def handlers(self):
+        """The class's handlers, Script's functions (add, sub ... as read handlers
+        with an argument) and one read/write handler per exported variable."""
         from vforward.element import Handler
         table = dict(super().handlers())
         exported = getattr(self, "exported", [])
-        for name in [*FUNCTIONS, *exported]:
+        for name, fn in FUNCTIONS.items():
             if name not in table:
-                h = Handler(name)
-                h.read = _dispatch_read
-                h.read_takes_arg = True
-                if name in exported:
-                    h.write = _dispatch_write
-                table[name] = h
+                h = table[name] = Handler(name)
+                h.read, h.read_takes_arg = _function_reader(fn), True
+        for name in exported:
+            h = table[name] = Handler(name)
+            h.read = lambda s, n=name: s.vars.get(n, "")
+            h.write = lambda s, value, n=name: s.vars.__setitem__(n, value)
         return table
 
 
-def _dispatch_read(self, arg=None):   # the real reading happens in Script.read
-    raise HandlerError("unreachable")
-
-
-def _dispatch_write(self, value):
-    raise HandlerError("unreachable")
+def _function_reader(fn):
+    def read(script, arg=None):
+        try:
+            return fn(words(arg or ""))
+        except (ScriptError, IndexError, ZeroDivisionError, ValueError) as e:
+            raise HandlerError(str(e) or "bad arguments") from None
+    return read
 
 
 def _truth(text: str) -> bool:
