@@ -115,7 +115,25 @@ def boolean(text: str) -> bool:
     raise ArgumentError(f"expected true or false, got {text!r}")
 
 
+_HEX_BYTES = re.compile(r"\\<([0-9A-Fa-f\s]*)>")
+
+
 def string(text: str) -> str:
+    """A string, unquoted; Click's \\<HEX> writes bytes in hex (\\<0800 45>), in
+    quotes or out of them; each byte becomes one latin-1 character."""
+    if "\\<" in text:
+        def hexbytes(m):
+            digits = "".join(m.group(1).split())
+            if len(digits) % 2:
+                raise ArgumentError(f"\\<{m.group(1)}> has an odd number of hex digits")
+            return bytes.fromhex(digits).decode("latin-1")
+        parts, last = [], 0
+        for m in _HEX_BYTES.finditer(text):
+            parts += [unquote(text[last:m.start()]) if text[last:m.start()].strip() else "",
+                      hexbytes(m)]
+            last = m.end()
+        tail = text[last:]
+        return "".join(parts) + (unquote(tail) if tail.strip() else "")
     return unquote(text)
 
 

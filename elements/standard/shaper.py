@@ -62,11 +62,13 @@ class Shaper(Element):
             self._bucket = TokenBucket(self.rate, max(self.rate, 1.0), now, tokens=1.0)
         tokens = self._bucket.refill(now)
         if self.BYTES:
-            want = max_n if tokens > 0 else 0
+            # one packet per pull while the bucket is not in debt: its size is
+            # known only once pulled, and charging it may borrow from the future
+            want = 1 if tokens > 0 else 0
         else:
             want = min(max_n, int(tokens))
         if want <= 0:
-            self._schedule_wake(self._bucket.delay_until(1.0))
+            self._schedule_wake(self._bucket.delay_until(1e-9 if self.BYTES else 1.0))
             return None
         batch = self.pull_input(0, want)
         if batch is None:
@@ -94,8 +96,8 @@ class BandwidthShaper(Shaper):
     Ports: 1 input, 1 output; pull.
 
     As Shaper, with RATE a bandwidth (10Mbps, 500kBps; a bare number is
-    bytes per second): a pull goes upstream while the byte bucket is not
-    in debt, and the bytes pulled are charged to it.
+    bytes per second): while the byte bucket is not in debt a pull takes
+    one packet upstream, and its bytes are charged to the bucket.
 
     Arguments:
       RATE (bandwidth)   the rate
