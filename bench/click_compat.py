@@ -51,7 +51,7 @@ INTERNAL_FILES = {
     "handlers/privatehandler-01.clicktest": "tests Click's private-handler flag in its "
                                             "handler table",
 }
-IPV6_CLASSES = re.compile(r"\b(\w*IP6\w*|\w*ICMP6\w*|\w*ND(Advertiser|Solicitor)\w*|"
+IPV6_CLASSES = re.compile(r"\b(\w*IP6\w*|\w*ICMP6\w*|\w*ND(Advertiser|Solicitor|Adv|Sol)\w*|"
                           r"ProtocolTranslator\w*|AddressTranslator)\b")
 
 BUILDTOOL = """#!{python}
@@ -93,9 +93,12 @@ def _requirement(text: str) -> str | None:
     """Why a test checks Click internals, from its %require lines; None if it does not."""
     m = re.search(r"%require[^%]*", text)
     block = m.group(0) if m else ""
-    tests = re.findall(r"\b(\w+Test|NotifierDebug)\b", block)
+    # test elements of Click's C++ library, required or simply used in the config
+    tests = re.findall(r"\b([A-Z]\w*Test|NotifierDebug)\b", text)
     if tests:
         return INTERNALS["Test"] % ", ".join(sorted(set(tests)))
+    if "click-install" in text:
+        return INTERNALS["linuxmodule"]
     for key in ("linuxmodule", "umultithread"):
         if re.search(rf"provides\s+[^\n]*\b{key}\b", block):
             return INTERNALS[key]

@@ -262,6 +262,9 @@ def ip_prefix(text: str) -> tuple[int, int]:
         return addr, 32
     if " " in t:
         t = t.replace(" ", "/", 1)
+    addr, slash, plen = t.partition("/")
+    if slash and re.fullmatch(r"\d{1,3}(\.\d{1,3}){0,2}", addr):
+        t = ".".join((addr.split(".") + ["0"] * 3)[:4]) + "/" + plen   # Click's 0/0, 10/8
     try:
         net = ipaddress.IPv4Network(t, strict=False)
     except ValueError:

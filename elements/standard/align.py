@@ -1,4 +1,4 @@
-"""Align: Click's packet-data alignment, which vforward never needs."""
+"""Align and Click's information elements that vforward accepts and does not need."""
 from vforward.args import ArgumentError, unsigned
 from vforward.element import AGNOSTIC, Element
 
@@ -44,3 +44,33 @@ class AlignmentInfo(Element):
 
     def configure(self, args):
         args.rest()
+
+
+class ScheduleInfo(Element):
+    """ScheduleInfo(ELEMENT PARAM, ...) -- task scheduling shares (ignored here)
+
+    Ports: none.
+
+    In Click, ScheduleInfo sets the stride-scheduling tickets of element
+    tasks.  vforward runs its tasks round robin on one event loop and
+    takes no tickets, so the information is accepted and ignored.
+    """
+    PORTS = "0/0"
+
+    def configure(self, args):
+        args.rest()
+
+
+class ClickyInfo(Element):
+    """ClickyInfo(KEYWORDS) -- display hints for the Clicky GUI (ignored here)
+
+    Ports: none.
+
+    Holds style sheets and other hints for Click's graphical browser,
+    Clicky; vforward draws graphs with `vforward graph` instead, so the
+    hints are accepted and ignored.
+    """
+    PORTS = "0/0"
+
+    def configure(self, args):
+        pass
