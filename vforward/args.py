@@ -74,12 +74,24 @@ def split_keyword(arg: str) -> tuple[str | None, str]:
     return m.group(1), (m.group(2) or "").strip()
 
 
+_HEX_BYTES = re.compile(r"\\<([0-9A-Fa-f\s]*)>")
+
+
 def unquote(text: str) -> str:
     """Remove one level of double or single quotes, with backslash escapes."""
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         body = text[1:-1]
-        return bytes(body, "utf-8").decode("unicode_escape") if "\\" in body else body
+        if "\\" not in body or text[0] == "'":
+            return body
+        # Click's \<HEX> (bytes in hex) may sit among the other escapes
+        out, last = [], 0
+        for m in _HEX_BYTES.finditer(body):
+            out.append(bytes(body[last:m.start()], "utf-8").decode("unicode_escape"))
+            out.append(bytes.fromhex("".join(m.group(1).split())).decode("latin-1"))
+            last = m.end()
+        out.append(bytes(body[last:], "utf-8").decode("unicode_escape"))
+        return "".join(out)
     return text
 
 
@@ -113,9 +125,6 @@ def boolean(text: str) -> bool:
     if t in ("false", "no", "0", "off"):
         return False
     raise ArgumentError(f"expected true or false, got {text!r}")
-
-
-_HEX_BYTES = re.compile(r"\\<([0-9A-Fa-f\s]*)>")
 
 
 def string(text: str) -> str:

@@ -65,6 +65,7 @@ class FromIPSummaryDump(Element):
 
     Arguments:
       FILENAME (string)               the dump to read ('-': standard input)
+      DATA (string)                   the dump itself, instead of FILENAME
       STOP (boolean, default false)   stop the router at the end of the file
       ACTIVE (boolean, default true)  whether to send
       PROTO (T, U, I or number, default T)   protocol for lines without one
@@ -83,7 +84,8 @@ class FromIPSummaryDump(Element):
     PROCESSING = "a/ah"
 
     def configure(self, args):
-        self.filename = args.positional("FILENAME", string)
+        self.filename = args.positional("FILENAME", string, default=None)
+        self.data = args.keyword("DATA", string, default=None)
         self.stop = args.keyword("STOP", boolean, default=False)
         self.active = args.keyword("ACTIVE", boolean, default=True)
         self.proto = args.keyword("PROTO", _proto, default=PROTO_TCP)
@@ -98,6 +100,9 @@ class FromIPSummaryDump(Element):
         args.keyword("MULTIPACKET", boolean, default=False)
         self.burst = max(1, args.keyword("BURST", unsigned, default=1))
         args.finish()
+        if (self.filename is None) == (self.data is None):
+            raise ArgumentError(f"{args.where}: give FILENAME or DATA (the dump itself), "
+                                "one of them")
         self.fields = None
         given = fields or contents
         if given:
@@ -112,8 +117,14 @@ class FromIPSummaryDump(Element):
         self._done = False
 
     def initialize(self):
+        if self.data is not None:
+            import io
+            self._lines = io.StringIO(self.data)
+            self.filename = "<DATA>"
+            f = self._lines
         try:
-            f = sys.stdin if self.filename == "-" else open(self.filename, errors="replace")
+            if self.data is None:
+                f = sys.stdin if self.filename == "-" else open(self.filename, errors="replace")
         except OSError as e:
             raise ElementError(f"{self.location}: {self.name} :: FromIPSummaryDump: "
                                f"{self.filename}: {e.strerror}") from None

@@ -60,6 +60,8 @@ class Script(Element):
       step (write)       advance by N steps (default 1) past 'wait' or 'pause'
       goto (write)       jump to label and run from there
       run (read/write)   run from the start; reading returns the return value
+      get (read, VAR)    a variable's value; set (write, "VAR VALUE") sets one;
+                         shift (read, VAR) removes and returns its first word
       VAR (read/write)   each exported variable
       add, sub, ..., if (read with argument)   the functions above
     """
@@ -288,9 +290,8 @@ class Script(Element):
                 elif op in ("read", "readq"):
                     t = self._expand(text)
                     name, _, arg2 = t.strip().partition(" ")
-                    if op == "readq":
-                        arg2 = unquote(arg2)
-                    value = self._read(name, arg2.strip())
+                    arg2 = unquote(arg2.strip()) if op == "readq" else arg2.strip()
+                    value = self._read(name, arg2)
                     sys.stdout.flush()
                     sys.stderr.write(f"{self._full_name(name)}:\n{value}\n")
                     sys.stderr.flush()
@@ -324,7 +325,8 @@ class Script(Element):
                         self.pos = target
                         jumps += 1
                         if jumps > _MAX_JUMPS:
-                            self._error("too many jumps, giving up")
+                            print(f"{self.name} :: {self.class_name()}: too many jumps, giving up",
+                                  file=sys.stderr)
                             self.pos = len(self.insns)
                             return "end"
                 elif op in ("error", "errorq"):
@@ -473,6 +475,24 @@ class Script(Element):
         self.run_args = ""
         return self.vars.get("_", "") if last.startswith("return") else ""
 
+    @read_handler("get")
+    def read_get(self, arg=None):
+        return self.vars.get((arg or "").strip(), "")
+
+    @write_handler("set")
+    def write_set(self, value):
+        var, _, text = value.strip().partition(" ")
+        if not var:
+            raise HandlerError("set takes 'VARIABLE VALUE'")
+        self.vars[var] = text.strip()
+
+    @read_handler("shift")
+    def read_shift(self, arg=None):
+        var = (arg or "").strip()
+        w = words(self.vars.get(var, ""))
+        self.vars[var] = " ".join(w[1:])
+        return w[0] if w else ""
+
     @read_handler("run")
     def read_run(self, arg=None):
         return self._run(arg or "")
@@ -490,7 +510,7 @@ class Script(Element):
         for name, fn in FUNCTIONS.items():
             if name not in table:
                 h = table[name] = Handler(name)
-                h.read, h.read_takes_arg = _function_reader(fn), True
+                h.read, h.read_takes_arg = _function_reader(fn, name in _WHOLE_ARGUMENT), True
         for name in exported:
             h = table[name] = Handler(name)
             h.read = lambda s, n=name: s.vars.get(n, "")
@@ -498,10 +518,14 @@ class Script(Element):
         return table
 
 
-def _function_reader(fn):
+# functions of a string, which a split at white space would change
+_WHOLE_ARGUMENT = {"length", "unquote"}
+
+
+def _function_reader(fn, whole: bool = False):
     def read(script, arg=None):
         try:
-            return fn(words(arg or ""))
+            return fn([arg or ""] if whole else words(arg or ""))
         except (ScriptError, IndexError, ZeroDivisionError, ValueError) as e:
             raise HandlerError(str(e) or "bad arguments") from None
     return read
