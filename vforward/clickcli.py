@@ -23,6 +23,10 @@ output formats, so scripts and tests written for Click run unchanged:
                            seconds): timers fire as soon as nothing else is ready
   -j, --threads N / -a     accepted and ignored (one thread)
 
+InfiniteSource and Unqueue take Click's default BURST of 1 here (vforward's
+own commands use larger bursts), so packets move one at a time unless the
+configuration says otherwise.
+
 Errors read as Click's: `FILE:LINE: message` (`config:LINE:` for -e), and
 the exit status is 1 for a configuration that does not build, the exit
 handler's value with -x, 0 otherwise.
@@ -176,11 +180,22 @@ def format_error(e: Exception) -> str:
     return message
 
 
+def use_click_defaults(classes: dict) -> None:
+    """Click's defaults where vforward's differ for speed: its sources and
+    Unqueue move one packet at a time (BURST 1), so the order of events a
+    Click configuration expects (a Counter's COUNT_CALL firing between two
+    packets) holds.  A configuration that gives BURST keeps it."""
+    for name in ("InfiniteSource", "Unqueue"):
+        cls = classes.get(name)
+        if cls is not None:
+            cls.DEFAULT_BURST = 1
+
+
 def load(o: Options):
     """The built graph; raises the project's user errors."""
     from vforward.catalogue import load_builtin
     from vforward.graph import build_graph
-    load_builtin()
+    use_click_defaults(load_builtin())
     if o.file is None:
         if sys.stdin.isatty():
             raise FileNotFoundError("no configuration given: name a FILE or use -e 'CONFIG'")

@@ -214,7 +214,7 @@ class Router:
         where = f"'{element.name}' ({element.class_name()})" if element else "an element"
         print(f"vforward: error: {where} failed{context}; stopping the router", file=sys.stderr)
         traceback.print_exc()
-        self.stop(exit_code=2)
+        self.stop(exit_code=2, driver_done=True)   # a failure is final, driver or not
 
     def _loop_exception(self, loop, context: dict) -> None:
         """Exceptions in fd and timer callbacks (sources, timed elements)."""
@@ -228,7 +228,7 @@ class Router:
             traceback.print_exception(type(exc), exc, exc.__traceback__)
         # In a RouterGroup the loop is shared: stop the router the element belongs to.
         owner = element.router if element is not None and element.router is not None else self
-        owner.stop(exit_code=2)
+        owner.stop(exit_code=2, driver_done=True)
 
     def run_until_idle(self, max_rounds: int = 1_000_000) -> None:
         """Drive tasks synchronously until none has work (tests and benchmarks)."""

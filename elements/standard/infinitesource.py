@@ -37,11 +37,12 @@ class InfiniteSource(Element):
     """
     PORTS = "0/1"
     PROCESSING = AGNOSTIC
+    DEFAULT_BURST = 32   # `vforward click` sets Click's 1
 
     def configure(self, args):
         data = args.positional("DATA", string, default=None)
         self.limit = args.positional("LIMIT", integer, default=-1)
-        self.burst = args.positional("BURST", unsigned, default=32)
+        self.burst = args.positional("BURST", unsigned, default=self.DEFAULT_BURST)
         self.active = args.positional("ACTIVE", boolean, default=True)
         length = args.keyword("LENGTH", unsigned, default=None)
         self.stop = args.keyword("STOP", boolean, default=False)

@@ -22,11 +22,12 @@ class RatedSplitter(Element):
     Ports: 1 input, 2 outputs; push.
 
     Packets within RATE packets per second leave on output 0, the excess
-    on output 1.  A token bucket holding at most one second of tokens
-    decides, in arrival order within each batch.
+    on output 1.  A token bucket holding at most BURST_SIZE tokens (one
+    second's worth by default) decides, in arrival order within each batch.
 
     Arguments:
-      RATE (real)   packets per second on output 0
+      RATE (real)             packets per second on output 0
+      BURST_SIZE (real)       the most packets let through at once after a pause
 
     Handlers:
       rate (read/write)   RATE
@@ -37,7 +38,9 @@ class RatedSplitter(Element):
 
     def configure(self, args):
         self.rate = args.mandatory("RATE", bandwidth if self.BYTES else _rate)
+        burst = args.keyword("BURST_BYTES" if self.BYTES else "BURST_SIZE", real, default=None)
         args.finish()
+        self.burst = burst if burst is not None else max(self.rate, 1.0)
         self._bucket = None
 
     def _costs(self, batch) -> np.ndarray:
@@ -48,8 +51,8 @@ class RatedSplitter(Element):
     def push(self, port, batch):
         now = self.router.now()
         if self._bucket is None:
-            self._bucket = TokenBucket(self.rate, max(self.rate, 1.0), now, tokens=1.0 if not
-                                       self.BYTES else 0.0)
+            self._bucket = TokenBucket(self.rate, self.burst, now,
+                                       tokens=self.burst if self.burst < 2 else 1.0)
         tokens = self._bucket.refill(now)
         spent = np.cumsum(self._costs(batch))
         ok = spent <= tokens + 1e-9
@@ -85,7 +88,8 @@ class BandwidthRatedSplitter(RatedSplitter):
     output 0, the rest on output 1.
 
     Arguments:
-      RATE (bandwidth)   the rate of output 0
+      RATE (bandwidth)     the rate of output 0
+      BURST_BYTES (real)   the most bytes let through at once after a pause
 
     Handlers:
       rate (read/write)   RATE, in bytes per second

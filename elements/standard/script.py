@@ -304,9 +304,13 @@ class Script(Element):
                     try:
                         self._write(name, value)
                         self.write_status = 0
-                    except (HandlerError, ArgumentError, ValueError) as e:
+                    except (HandlerError, ArgumentError, ValueError, ScriptError) as e:
                         self.write_status = -1
                         self._error(f"While calling '{t.strip()}': {e}")
+                    except KeyError:
+                        self.write_status = -1
+                        self._error(f"While calling '{t.strip()}': no write handler "
+                                    f"'{self._full_name(name)}'")
                 elif op in _WITH_VAR:
                     value = self._expand(text)
                     if op.endswith("q"):
@@ -344,7 +348,7 @@ class Script(Element):
                     # circle for ever would never drain
                     self.router.stop(driver_done=self.type == "DRIVER")
                     return op
-            except ScriptError as e:
+            except (ScriptError, HandlerError, ArgumentError, KeyError, ValueError) as e:
                 self._error(f"While executing '{self.name}': {e}")
         return "end"
 
