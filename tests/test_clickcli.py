@@ -96,3 +96,19 @@ def test_vforward_click_subcommand_passes_clicks_flags(capfd):
     from vforward.cli import main as vforward_main
     assert vforward_main(["click", "-qh", "c.count", "-e", "Idle -> c :: Counter -> Discard"]) == 0
     assert capfd.readouterr().out == "0\n"
+
+
+CLICK_ELEMENTS = """AddressInfo Script DriverManager ICMPPingSource IPPrint FromIPSummaryDump
+ToIPSummaryDump Truncate Pad Align Switch StaticSwitch PaintSwitch Bypass Hub RoundRobinSched
+PrioSched StrideSched RoundRobinSwitch RED Meter Shaper BandwidthShaper BandwidthRatedSplitter
+RatedSplitter SetIPDSCP MarkIPCE StoreIPAddress IPReassembler CheckUDPHeader CheckTCPHeader
+SetUDPChecksum SetTCPChecksum DropBroadcasts FastUDPSource PollDevice FromHost ToHost""".split()
+
+
+@pytest.mark.parametrize("name", CLICK_ELEMENTS)
+def test_each_click_element_has_a_manual_page(name):
+    from vforward.catalogue import load_builtin
+    page = load_builtin()[name].manual()
+    first = page.splitlines()[0]
+    assert first.startswith((f"{name}(", f"{name} --")) and " -- " in first
+    assert "Ports:" in page
