@@ -257,3 +257,10 @@ def test_bad_define_item():
 def test_statement_cannot_start_with_arrow():
     err = error("->Null;")
     assert at(err) == (1, 1) and "'->'" in err.message
+
+
+def test_require_package_is_accepted_with_a_warning():
+    from vforward.config import parse_config
+    flat = parse_config("require(package fastclassifier) Idle -> Discard", "t.click")
+    assert flat.requirements == ["package fastclassifier"]
+    assert "loads no Click packages" in flat.warnings[0].message

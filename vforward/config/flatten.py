@@ -60,6 +60,14 @@ def flatten(ast: ConfigAST, defines: dict[str, str] | None = None) -> FlatConfig
     env = _Env(src, None, None, dict(defines or {}), top.defines)
     out = _Output()
     _instantiate(top, "", None, env, [env], out)
+    for req in requirements:
+        word, _, name = req.partition(" ")
+        if word == "package":
+            # Click loads element packages; vforward's come from --elements files
+            # and installed plugins, which are loaded already: nothing to do here
+            env.warnings.append(ConfigError(
+                f"require(package {name.strip()}): vforward loads no Click packages; the "
+                "elements must come from --elements FILE.py or an installed plugin"))
     resolved = {name: env.lookup(name) for name in [*top.defines, *(defines or {})]}
     return FlatConfig(out.elements, out.resolve_tunnels(), requirements, resolved, env.warnings)
 
