@@ -67,6 +67,24 @@ sys.exit(0 if all(a in have or a in ("userlevel", "int64", "ip6") for a in args[
 """
 
 
+# Why a conf file still fails, from its error: classes vforward leaves out on purpose.
+CONF_REASONS = [
+    (r"'(Grid\w*|LocationInfo\w*|\w*DSDV\w*)'", "wireless Grid elements (not in vforward)"),
+    (r"'(\w*Test|ToyTCP|TCPAck|WebGen)'", "a test or toy element of Click's (not in vforward)"),
+    (r"'(\w*IPsec\w*|Aes|Des|IPsec\w*)'", "IPsec elements (not in vforward)"),
+    (r"'Rewriter'", "Click 1's Rewriter, replaced by IPRewriter in Click itself"),
+    (r"got '(eth\d|\$DEV)", "names a host device (eth0) as an address: Click reads the "
+                             "device's own address from the system; give the address"),
+]
+
+
+def _conf_reason(error: str) -> str:
+    for pattern, why in CONF_REASONS:
+        if re.search(pattern, error):
+            return f"{why} -- {error}"
+    return error
+
+
 def check_confs(checkout: str, vforward: str) -> dict:
     out = {"passed": [], "failed": [], "ipv6": [], "m4": []}
     for name in sorted(os.listdir(os.path.join(checkout, "conf"))):
@@ -85,7 +103,7 @@ def check_confs(checkout: str, vforward: str) -> dict:
         elif IPV6_CLASSES.search(text):
             out["ipv6"].append((name, reason))
         else:
-            out["failed"].append((name, reason))
+            out["failed"].append((name, _conf_reason(reason)))
     return out
 
 
@@ -167,6 +185,8 @@ def main(argv=None) -> int:
         print(f"== conf/*.click: vforward check ({total} files)")
         print(f"   passed {len(confs['passed'])}, failed {len(confs['failed'])}, "
               f"need IPv6 elements {len(confs['ipv6'])}, m4 templates {len(confs['m4'])}")
+        print(f"   without the IPv6 ones: {len(confs['passed'])} of {total - len(confs['ipv6'])} "
+              "pass")
         for key in ("failed", "ipv6", "m4"):
             for name, why in confs[key]:
                 print(f"   {key:7} {name}: {why}")
