@@ -39,3 +39,16 @@ def test_arp_elements_take_both_addresses_from_one_name():
 def test_bad_address_is_named_in_the_error():
     with pytest.raises(GraphError, match="'zz' \\(for a\\) is neither"):
         build_graph("AddressInfo(a zz)")
+
+
+def test_ipclassifier_language_takes_names(make_router, tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.write_text("!data src dst\n10.1.1.1 10.0.0.1\n10.2.2.2 9.9.9.9\n9.9.9.9 8.8.8.8\n")
+    r = make_router(f"AddressInfo(intern 10.0.0.1/8);\nFromIPSummaryDump({src}, STOP true) -> "
+                    "c :: IPClassifier(dst host intern, src net intern:ipnet, -);\n"
+                    f"t :: ToIPSummaryDump({out}, FIELDS src paint);\n"
+                    "c[0] -> Paint(1) -> t; c[1] -> Paint(2) -> t; c[2] -> Paint(3) -> t;")
+    r.run(duration=10)
+    r.cleanup()
+    assert [ln for ln in out.read_text().splitlines() if ln[0] != "!"] == \
+        ["10.1.1.1 1", "10.2.2.2 2", "9.9.9.9 3"]
