@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vforward.args import ArgumentError, bandwidth, real
+from vforward.args import ArgumentError, bandwidth, real, seconds
 from vforward.element import Element, HandlerError, PUSH_ONLY, read_handler, write_handler
 
 from .ratedunqueue import TokenBucket
@@ -19,27 +19,31 @@ def _rate(text: str) -> float:
 class RatedSplitter(Element):
     """RatedSplitter(RATE) -- send packets above a rate to a second output
 
-    Ports: 1 input, 2 outputs; push.
+    Ports: 1 input, 1 or 2 outputs; push.
 
     Packets within RATE packets per second leave on output 0, the excess
-    on output 1.  A token bucket holding at most BURST_SIZE tokens (one
+    on output 1 (dropped when it is not connected).  A token bucket holding at most BURST_SIZE tokens (one
     second's worth by default) decides, in arrival order within each batch.
 
     Arguments:
       RATE (real)             packets per second on output 0
       BURST_SIZE (real)       the most packets let through at once after a pause
+      BURST_DURATION (time)   the same, as a time at RATE (BURST_SIZE = RATE * it)
 
     Handlers:
       rate (read/write)   RATE
     """
-    PORTS = "1/2"
+    PORTS = "1/1-2"
     PROCESSING = PUSH_ONLY
     BYTES = False
 
     def configure(self, args):
         self.rate = args.mandatory("RATE", bandwidth if self.BYTES else _rate)
         burst = args.keyword("BURST_BYTES" if self.BYTES else "BURST_SIZE", real, default=None)
+        duration = args.keyword("BURST_DURATION", seconds, default=None)
         args.finish()
+        if burst is None and duration is not None:
+            burst = self.rate * duration
         self.burst = burst if burst is not None else max(self.rate, 1.0)
         self._bucket = None
 
@@ -63,7 +67,7 @@ class RatedSplitter(Element):
             return
         good, excess = batch.split(ok)
         self.emit(0, good)
-        self.emit(1, excess)
+        self.emit_or_drop(1, excess)
 
     @read_handler("rate")
     def read_rate(self):
@@ -81,7 +85,7 @@ class RatedSplitter(Element):
 class BandwidthRatedSplitter(RatedSplitter):
     """BandwidthRatedSplitter(RATE) -- send bytes above a rate to a second output
 
-    Ports: 1 input, 2 outputs; push.
+    Ports: 1 input, 1 or 2 outputs; push.
 
     As RatedSplitter, with RATE a bandwidth (10Mbps, 500kBps; a bare number
     is bytes per second): packets whose bytes fit the rate leave on
@@ -90,6 +94,7 @@ class BandwidthRatedSplitter(RatedSplitter):
     Arguments:
       RATE (bandwidth)     the rate of output 0
       BURST_BYTES (real)   the most bytes let through at once after a pause
+      BURST_DURATION (time)   the same, as a time at RATE
 
     Handlers:
       rate (read/write)   RATE, in bytes per second
