@@ -112,3 +112,11 @@ def test_each_click_element_has_a_manual_page(name):
     first = page.splitlines()[0]
     assert first.startswith((f"{name}(", f"{name} --")) and " -- " in first
     assert "Ports:" in page
+
+
+def test_clicks_burst_defaults_hold_only_while_click_runs(capfd):
+    from vforward.catalogue import load_builtin
+    source = load_builtin()["InfiniteSource"]
+    main(["-q", "-h", "s.burst", "-e", "s :: InfiniteSource -> Discard"])
+    assert capfd.readouterr().out == "1\n"
+    assert source.DEFAULT_BURST == 32

@@ -180,22 +180,37 @@ def format_error(e: Exception) -> str:
     return message
 
 
-def use_click_defaults(classes: dict) -> None:
-    """Click's defaults where vforward's differ for speed: its sources and
-    Unqueue move one packet at a time (BURST 1), so the order of events a
-    Click configuration expects (a Counter's COUNT_CALL firing between two
-    packets) holds.  A configuration that gives BURST keeps it."""
-    for name in ("InfiniteSource", "Unqueue"):
-        cls = classes.get(name)
-        if cls is not None:
-            cls.DEFAULT_BURST = 1
+_CLICK_BURSTS = {"InfiniteSource": 1, "Unqueue": 1}
+
+
+class click_defaults:
+    """`with click_defaults(classes):` Click's defaults where vforward's differ
+    for speed: its sources and Unqueue move one packet at a time (BURST 1),
+    so the order of events a Click configuration expects (a Counter's
+    COUNT_CALL firing between two packets) holds.  A configuration that
+    gives BURST keeps it.  vforward's own defaults come back on exit."""
+
+    def __init__(self, classes: dict):
+        self.classes = {n: classes[n] for n in _CLICK_BURSTS if n in classes}
+        self.saved: dict = {}
+
+    def __enter__(self):
+        for name, cls in self.classes.items():
+            self.saved[name] = cls.__dict__.get("DEFAULT_BURST")
+            cls.DEFAULT_BURST = _CLICK_BURSTS[name]
+        return self
+
+    def __exit__(self, *exc):
+        for name, cls in self.classes.items():
+            if self.saved[name] is None:
+                del cls.DEFAULT_BURST
+            else:
+                cls.DEFAULT_BURST = self.saved[name]
 
 
 def load(o: Options):
     """The built graph; raises the project's user errors."""
-    from vforward.catalogue import load_builtin
     from vforward.graph import build_graph
-    use_click_defaults(load_builtin())
     if o.file is None:
         if sys.stdin.isatty():
             raise FileNotFoundError("no configuration given: name a FILE or use -e 'CONFIG'")
@@ -393,8 +408,10 @@ def main(argv: list[str] | None = None) -> int:
         from vforward import __version__
         print(f"vforward {__version__} (Click command line)")
         return 0
+    from vforward.catalogue import load_builtin
     try:
-        return run(o)
+        with click_defaults(load_builtin()):
+            return run(o)
     except KeyboardInterrupt:
         return 130
     finally:
