@@ -28,3 +28,15 @@ class TCPRewriter(IPRewriter):
     rewriting); vforward has no such element, so sequence numbers pass
     unchanged.  See IPRewriter for the INPUTSPECs, keywords and handlers.
     """
+
+
+class ICMPPingRewriter(IPRewriter):
+    """ICMPPingRewriter(INPUTSPEC1, ..., INPUTSPECn [, KEYWORDS]) -- rewrite ICMP echo flows
+
+    Ports: as IPRewriter.
+
+    Click's ICMPPingRewriter: translation of ICMP echo requests and replies
+    (the identifier plays the source port), which vforward's IPRewriter
+    does alongside TCP and UDP; this is IPRewriter under Click's name.  See
+    IPRewriter for the INPUTSPECs, keywords and handlers.
+    """

@@ -14,3 +14,15 @@ def test_udprewriter_maps_and_reverses(make_router, tmp_path):
     r.cleanup()
     assert oa.read_text().splitlines()[-1] == "1.0.0.1 1024 2.0.0.1 80"
     assert ob.read_text().splitlines()[-1] == "2.0.0.1 80 10.0.0.4 40"
+
+
+def test_icmppingrewriter_maps_echo_requests(make_router, tmp_path):
+    a, oa = tmp_path / "a", tmp_path / "oa"
+    a.write_text("!data src dst proto icmp_type icmp_flowid\n10.0.0.4 2.0.0.1 I 8 7\n")
+    r = make_router(f"rw :: ICMPPingRewriter(pattern 1.0.0.1 - - - 0 1, drop);\n"
+                    f"FromIPSummaryDump({a}, STOP true, CHECKSUM true) -> CheckIPHeader -> [0]rw[0] "
+                    f"-> ToIPSummaryDump({oa}, FIELDS src dst icmp_type);\n"
+                    "Idle -> [1]rw[1] -> Discard;")
+    r.run(duration=10)
+    r.cleanup()
+    assert oa.read_text().splitlines()[-1] == "1.0.0.1 2.0.0.1 8"
