@@ -92,3 +92,22 @@ def iperf():
                 server.kill()
                 server.communicate()
     return run
+
+
+@pytest.fixture
+def run_summary(tmp_path, make_router):
+    """run_summary(middle, rows, fields, out_fields=None) -> the packet lines of the output.
+
+    Runs `FromIPSummaryDump(IN, STOP true) -> MIDDLE -> ToIPSummaryDump(OUT)`
+    over rows of an IP summary dump with columns `fields`; MIDDLE may be
+    empty.  Lines are what ToIPSummaryDump wrote, '!' header lines left out."""
+    def run(middle, rows, fields="ip_src ip_dst", out_fields=None, extra=""):
+        src, out = tmp_path / "in.dump", tmp_path / "out.dump"
+        src.write_text(f"!data {fields}\n" + "\n".join(rows) + "\n")
+        chain = f" -> {middle}" if middle else ""
+        router = make_router(f"FromIPSummaryDump({src}, STOP true){chain} -> "
+                             f"ToIPSummaryDump({out}, FIELDS {out_fields or fields});\n{extra}")
+        router.run(duration=20)
+        router.cleanup()
+        return [ln for ln in out.read_text().splitlines() if not ln.startswith("!")]
+    return run

@@ -24,8 +24,8 @@ def test_unknown_class_suggests_the_nearest():
 
 
 def test_push_output_into_pull_input_says_to_add_a_queue():
-    msg = error_of("InfiniteSource -> u :: Unqueue -> Discard;")
-    assert "push output 0 of 'InfiniteSource@1' is connected to pull input 0 of 'u'" in msg
+    msg = error_of("TimedSource -> u :: Unqueue -> Discard;")
+    assert "push output 0 of 'TimedSource@1' is connected to pull input 0 of 'u'" in msg
     assert "Queue" in msg
 
 

@@ -74,12 +74,24 @@ def split_keyword(arg: str) -> tuple[str | None, str]:
     return m.group(1), (m.group(2) or "").strip()
 
 
+_HEX_BYTES = re.compile(r"\\<([0-9A-Fa-f\s]*)>")
+
+
 def unquote(text: str) -> str:
     """Remove one level of double or single quotes, with backslash escapes."""
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         body = text[1:-1]
-        return bytes(body, "utf-8").decode("unicode_escape") if "\\" in body else body
+        if "\\" not in body or text[0] == "'":
+            return body
+        # Click's \<HEX> (bytes in hex) may sit among the other escapes
+        out, last = [], 0
+        for m in _HEX_BYTES.finditer(body):
+            out.append(bytes(body[last:m.start()], "utf-8").decode("unicode_escape"))
+            out.append(bytes.fromhex("".join(m.group(1).split())).decode("latin-1"))
+            last = m.end()
+        out.append(bytes(body[last:], "utf-8").decode("unicode_escape"))
+        return "".join(out)
     return text
 
 
@@ -116,6 +128,21 @@ def boolean(text: str) -> bool:
 
 
 def string(text: str) -> str:
+    """A string, unquoted; Click's \\<HEX> writes bytes in hex (\\<0800 45>), in
+    quotes or out of them; each byte becomes one latin-1 character."""
+    if "\\<" in text:
+        def hexbytes(m):
+            digits = "".join(m.group(1).split())
+            if len(digits) % 2:
+                raise ArgumentError(f"\\<{m.group(1)}> has an odd number of hex digits")
+            return bytes.fromhex(digits).decode("latin-1")
+        parts, last = [], 0
+        for m in _HEX_BYTES.finditer(text):
+            parts += [unquote(text[last:m.start()]) if text[last:m.start()].strip() else "",
+                      hexbytes(m)]
+            last = m.end()
+        tail = text[last:]
+        return "".join(parts) + (unquote(tail) if tail.strip() else "")
     return unquote(text)
 
 
@@ -146,7 +173,8 @@ def seconds(text: str) -> float:
 # Rate units: bits per second are matched case-insensitively (10Mbps, 10mbit),
 # byte units exactly (1MBps), since "MBps" and "Mbps" differ only in case.
 _RATE_BITS = {"bps": 1, "bit": 1, "baud": 1, "kbps": 1e3, "kbit": 1e3, "mbps": 1e6,
-              "mbit": 1e6, "gbps": 1e9, "gbit": 1e9}
+              "mbit": 1e6, "gbps": 1e9, "gbit": 1e9, "b/s": 1, "kb/s": 1e3, "mb/s": 1e6,
+              "gb/s": 1e9}
 _RATE_BYTES = {"": 1, "Bps": 1, "B/s": 1, "kBps": 1e3, "KBps": 1e3, "MBps": 1e6, "GBps": 1e9}
 
 
@@ -166,19 +194,86 @@ def bandwidth(text: str) -> float:
     raise ArgumentError(f"expected a rate such as 10Mbps, 1Gbps or 500kBps, got {text!r}")
 
 
+# -- names for addresses (AddressInfo) ------------------------------------
+#
+# While a graph is being configured, AddressInfo elements name addresses:
+# `AddressInfo(eth0 10.0.0.1/24 00:11:22:33:44:55)`.  Every parser below
+# then takes the name where an address goes, with Click's suffixes:
+# `eth0` or `eth0:ip` (10.0.0.1), `eth0:ipnet` (10.0.0.0/24), `eth0:bcast`
+# (10.0.0.255), `eth0:eth` (the Ethernet address).
+
+_address_scopes: list[dict] = []
+
+
+class address_scope:
+    """`with address_scope():` the names AddressInfo defines while configuring one graph."""
+
+    def __enter__(self):
+        _address_scopes.append({})
+        return _address_scopes[-1]
+
+    def __exit__(self, *exc):
+        _address_scopes.pop()
+
+
+def define_address(name: str, kind: str, value) -> None:
+    """Name an address: kind is 'ip' ((address, prefix length)) or 'eth' (6 bytes)."""
+    if not _address_scopes:
+        raise ArgumentError("addresses can be named only while a configuration is read")
+    _address_scopes[-1].setdefault(name, {})[kind] = value
+
+
+def named_address(text: str, kinds: tuple[str, ...]):
+    """(suffix, value) for NAME or NAME:SUFFIX defined by AddressInfo, else None.
+    For parsers of an element's own language (route tables, ARP entries)."""
+    if not _address_scopes:
+        return None
+    name, _, suffix = text.partition(":")
+    entry = _address_scopes[-1].get(name)
+    if entry is None or (suffix and suffix not in kinds):
+        return None
+    if suffix in ("ip", "ipnet", "bcast", ""):
+        if "ip" in entry and (suffix or "ip" in kinds):
+            return suffix or "ip", entry["ip"]
+    if suffix in ("eth", "") and "eth" in entry and (suffix or "eth" in kinds):
+        return "eth", entry["eth"]
+    return None
+
+
+def _mask(plen: int) -> int:
+    return (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
+
+
 def ip_address(text: str) -> int:
-    """IPv4 address as a host-byte-order integer."""
+    """IPv4 address as a host-byte-order integer (or an AddressInfo name)."""
+    t = unquote(text)
     try:
-        return int(ipaddress.IPv4Address(unquote(text)))
+        return int(ipaddress.IPv4Address(t))
     except ValueError:
+        named = named_address(t.strip(), ("ip", "bcast"))
+        if named is not None:
+            suffix, (addr, plen) = named
+            return addr | (~_mask(plen) & 0xFFFFFFFF) if suffix == "bcast" else addr
         raise ArgumentError(f"expected an IPv4 address such as 10.0.0.1, got {text!r}") from None
 
 
 def ip_prefix(text: str) -> tuple[int, int]:
-    """(network, prefix length) from 10.0.0.0/8, 10.0.0.0 255.0.0.0 or a bare address (/32)."""
+    """(network, prefix length) from 10.0.0.0/8, 10.0.0.0 255.0.0.0, a bare address
+    (/32) or an AddressInfo name (NAME:ipnet for its network, NAME or NAME:ip for /32)."""
     t = " ".join(unquote(text).split())
+    named = named_address(t, ("ip", "ipnet", "bcast"))
+    if named is not None:
+        suffix, (addr, plen) = named
+        if suffix == "ipnet":
+            return addr & _mask(plen), plen
+        if suffix == "bcast":
+            return addr | (~_mask(plen) & 0xFFFFFFFF), 32
+        return addr, 32
     if " " in t:
         t = t.replace(" ", "/", 1)
+    addr, slash, plen = t.partition("/")
+    if slash and re.fullmatch(r"\d{1,3}(\.\d{1,3}){0,2}", addr):
+        t = ".".join((addr.split(".") + ["0"] * 3)[:4]) + "/" + plen   # Click's 0/0, 10/8
     try:
         net = ipaddress.IPv4Network(t, strict=False)
     except ValueError:
@@ -189,6 +284,9 @@ def ip_prefix(text: str) -> tuple[int, int]:
 def ip_address_and_prefix(text: str) -> tuple[int, int]:
     """(address, prefix length) keeping host bits, as KernelTun's ADDR/MASK wants."""
     t = unquote(text).strip()
+    named = named_address(t, ("ip", "ipnet"))
+    if named is not None:
+        return named[1]
     addr, _, plen = t.partition("/")
     a = ip_address(addr)
     if not plen:
@@ -200,6 +298,9 @@ def ip_address_and_prefix(text: str) -> tuple[int, int]:
 
 
 def mac_address(text: str) -> bytes:
+    named = named_address(unquote(text).strip(), ("eth",))
+    if named is not None:
+        return named[1]
     t = unquote(text).replace("-", ":")
     parts = t.split(":")
     if len(parts) != 6 or not all(re.fullmatch(r"[0-9a-fA-F]{1,2}", p) for p in parts):

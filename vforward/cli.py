@@ -1,4 +1,4 @@
-"""The `vforward` command line: run | check | graph | ctl | elements | topo | bench | demo."""
+"""The `vforward` command line: run | check | graph | ctl | elements | topo | bench | demo | click."""
 from __future__ import annotations
 
 import argparse
@@ -71,7 +71,10 @@ def load_graph(args) -> "object":
         else:
             with open(filename) as f:
                 text = f.read()
-    return build_graph(text, filename, defines)
+    graph = build_graph(text, filename, defines)
+    for warning in graph.flat.warnings:
+        print(f"vforward: warning: {warning}", file=sys.stderr)
+    return graph
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -279,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(sub)
     from vforward.doctor import add_parser as add_doctor_parser
     add_doctor_parser(sub)
+    from vforward.clickcli import add_parser as add_click_parser
+    add_click_parser(sub)
 
     d = sub.add_parser("demo", help="the default job: a live OSPF lab, user vs kernel forwarding")
     d.add_argument("--pcap", action="store_true", help="the offline demo over a bundled capture")
@@ -287,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["click"]:   # Click's own option syntax, not argparse's
+        from vforward.clickcli import main as click_main
+        return click_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vforward.args import Args, ArgumentError
+from vforward.args import Args, ArgumentError, address_scope
 from vforward.catalogue import element_classes
 from vforward.config import Connection, FlatConfig, parse_config, did_you_mean
 from vforward.element import (AGNOSTIC_PORT, PULL, PUSH, Element, drop_sink,
@@ -76,8 +76,22 @@ def build_graph(text: str, filename: str = "<config>", defines: dict | None = No
     """Parse, instantiate, configure, check and wire.  Raises ConfigError or GraphError."""
     flat = parse_config(text, filename, defines)
     classes = element_classes()
+    with address_scope():
+        elements = _configure(flat, classes)
+    _check_exclusive(elements)
+    _count_ports(elements, flat.connections)
+    _resolve_processing(elements, flat.connections)
+    _check_connections(elements, flat.connections)
+    _wire(elements, flat.connections)
+    return ElementGraph(elements, list(flat.connections), flat, text)
+
+
+def _configure(flat: FlatConfig, classes: dict) -> dict:
+    """Make and configure every element, in declaration order, except that
+    the elements that name things for the others (AddressInfo) go first."""
     elements: dict[str, Element] = {}
-    for decl in flat.elements:
+    first = [d for d in flat.elements if getattr(classes.get(d.class_name), "CONFIGURE_FIRST", False)]
+    for decl in first + [d for d in flat.elements if d not in first]:
         cls = classes.get(decl.class_name)
         if cls is None:
             hint = did_you_mean(decl.class_name, classes)
@@ -90,12 +104,7 @@ def build_graph(text: str, filename: str = "<config>", defines: dict | None = No
         except ArgumentError as e:
             raise GraphError(str(e), decl.loc) from None
         elements[decl.name] = element
-    _check_exclusive(elements)
-    _count_ports(elements, flat.connections)
-    _resolve_processing(elements, flat.connections)
-    _check_connections(elements, flat.connections)
-    _wire(elements, flat.connections)
-    return ElementGraph(elements, list(flat.connections), flat, text)
+    return {d.name: elements[d.name] for d in flat.elements}
 
 
 def _check_exclusive(elements: dict) -> None:

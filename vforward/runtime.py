@@ -92,6 +92,7 @@ class Router:
         self.start_time = time.monotonic()
         self.listeners: list = []   # ControlSocket-like helpers started with the router
         self._precise = None        # PreciseTimers, made by the first call_precise
+        self.driver = None          # a DriverManager that decides when stop requests stop
 
     # -- lookup -------------------------------------------------------------
     @property
@@ -177,10 +178,14 @@ class Router:
                     stack.extend((up, q) for q in range(up.n_inputs))
         return found
 
-    def stop(self, exit_code: int = 0, drain: bool = False) -> None:
+    def stop(self, exit_code: int = 0, drain: bool = False, driver_done: bool = False) -> None:
         """Ask the router to finish (Click's DriverManager stop / STOP true).
         With drain, finish once every task has run out of work, so packets
-        already queued inside the graph still reach their sinks."""
+        already queued inside the graph still reach their sinks.  With a
+        driver script, a request is one step of that script instead, until
+        the script itself ends (driver_done)."""
+        if self.driver is not None and not driver_done and self.driver.stop_requested():
+            return
         self.exit_code = exit_code or self.exit_code
         if drain:
             self._drain_then_stop = True
@@ -227,7 +232,7 @@ class Router:
         where = f"'{element.name}' ({element.class_name()})" if element else "an element"
         print(f"vforward: error: {where} failed{context}; stopping the router", file=sys.stderr)
         traceback.print_exc()
-        self.stop(exit_code=2)
+        self.stop(exit_code=2, driver_done=True)   # a failure is final, driver or not
 
     def _loop_exception(self, loop, context: dict) -> None:
         """Exceptions in fd and timer callbacks (sources, timed elements)."""
@@ -241,7 +246,7 @@ class Router:
             traceback.print_exception(type(exc), exc, exc.__traceback__)
         # In a RouterGroup the loop is shared: stop the router the element belongs to.
         owner = element.router if element is not None and element.router is not None else self
-        owner.stop(exit_code=2)
+        owner.stop(exit_code=2, driver_done=True)
 
     def run_until_idle(self, max_rounds: int = 1_000_000) -> None:
         """Drive tasks synchronously until none has work (tests and benchmarks)."""
@@ -298,7 +303,7 @@ class Router:
 
     async def _main(self, duration: float | None) -> None:
         self.loop.set_exception_handler(self._loop_exception)
-        _on_signals(self.loop, self.stop)
+        _on_signals(self.loop, lambda: self.stop(driver_done=True))   # a signal is final
         if duration is not None:
             self.loop.call_later(duration, self.stop)
         await self._serve()

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from vforward.args import (ArgumentError, boolean, ip_address, ip_address_and_prefix,
-                           mac_address, seconds, unsigned, word)
+                           mac_address, named_address, seconds, unsigned, word)
 from vforward.element import (PUSH_ONLY, Element, ElementError, HandlerError, read_handler,
                               write_handler)
 from vforward.packet import Batch, PoolExhausted
@@ -113,13 +113,17 @@ class ARPQuerier(Element):
         self.poll_timeout = args.keyword("POLL_TIMEOUT", seconds, default=60.0)
         bcast = args.keyword("BROADCAST", ip_address, default=None)
         self.broadcast_poll = args.keyword("BROADCAST_POLL", boolean, default=False)
+        first = args.raw[0].strip() if args.raw else ""
         self.ipaddr, plen = args.mandatory("IP", ip_address_and_prefix)
         eth = args.positional("ETH", mac_address, default=None)
         args.finish()
+        if eth is None:   # ARPQuerier(eth0), eth0 an AddressInfo name with both addresses
+            named = named_address(first, ("eth",)) if ":" not in first else None
+            eth = named[1] if named is not None else None
         if eth is None:
             raise ArgumentError(f"{args.where}: missing argument ETH; give both the interface's "
                                 "IP and Ethernet addresses, as in ARPQuerier(10.0.0.1, "
-                                "00:11:22:33:44:55) (there is no AddressInfo NAME form)")
+                                "00:11:22:33:44:55), or an AddressInfo name that has both")
         self.eth = eth
         if bcast is None:
             mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF

@@ -12,7 +12,7 @@ import ipaddress
 
 import numpy as np
 
-from vforward.args import ArgumentError, ip_address, ip_prefix, mac_address
+from vforward.args import ArgumentError, ip_address, ip_prefix, mac_address, named_address
 from vforward.element import Element, HandlerError, read_handler, write_handler
 from vforward.packet import ANNOTATIONS
 
@@ -31,6 +31,10 @@ def parse_entries(text: str) -> list[tuple[int, int, bytes]]:
     for word in text.split():
         try:
             prefixes.append(ip_prefix(word))
+            # an AddressInfo name gives its Ethernet address too: ARPResponder(eth0)
+            named = named_address(word, ("eth",)) if ":" not in word else None
+            if named is not None and eth is None:
+                eth = named[1]
             continue
         except ArgumentError:
             pass

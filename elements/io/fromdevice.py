@@ -15,7 +15,7 @@ _MAX_BATCHES = 32     # batches pushed per readiness callback, for fairness amon
 
 
 class FromDevice(Element):
-    """FromDevice(DEVNAME [, KEYWORDS]) -- read packets from a network device
+    """FromDevice(DEVNAME [, PROMISC, SNAPLEN, KEYWORDS]) -- read packets from a network device
 
     Ports: no inputs; 1 push output.
 
@@ -43,6 +43,9 @@ class FromDevice(Element):
     sending host segments late (TSO/GSO over veth, GRO on a NIC): turn that
     off on the devices that feed the router (`ethtool -K DEV tso off gso off
     gro off`), or TCP through the router crawls.
+
+    PROMISC and SNAPLEN may be given in Click's positional order after
+    DEVNAME (`FromDevice(eth0, true)`) or as keywords.
 
     Keyword arguments:
       SNIFFER (boolean, default true)   Click's switch to stop the kernel from
@@ -97,11 +100,12 @@ class FromDevice(Element):
 
     def configure(self, args):
         self.devname = args.positional("DEVNAME", word)
+        # Click's order: FromDevice(DEVNAME, PROMISC, SNAPLEN, KEYWORDS)
+        self.promisc = args.positional("PROMISC", boolean, default=False)
+        snaplen = args.positional("SNAPLEN", unsigned, default=None)
         sniffer = args.keyword("SNIFFER", boolean, default=True)
-        self.promisc = args.keyword("PROMISC", boolean, default=False)
         self.burst = args.keyword("BURST", unsigned, default=256)
         self.outbound = args.keyword("OUTBOUND", boolean, default=False)
-        snaplen = args.keyword("SNAPLEN", unsigned, default=None)
         args.keyword("HEADROOM", unsigned, default=None)
         method = args.keyword("METHOD", word, default="LINUX").upper()
         self.netns = args.keyword("NETNS", word, default=None)

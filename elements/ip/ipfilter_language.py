@@ -45,7 +45,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field as dc_field
 
-from vforward.args import ArgumentError
+from vforward.args import ArgumentError, ip_address, ip_prefix, named_address
 from vforward.config.errors import did_you_mean
 
 # -- the expression tree -------------------------------------------------------
@@ -323,6 +323,12 @@ def parse_int(word: str) -> int | None:
     if not _INT.fullmatch(word):
         return None
     return int(word, 16) if word[:2].lower() == "0x" else int(word)
+
+
+def _name_net(word: str) -> tuple[int, int]:
+    """(network, mask) of an AddressInfo NAME:ipnet."""
+    net, plen = ip_prefix(word)
+    return net, (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
 
 
 def parse_address(word: str) -> int | None:
@@ -649,6 +655,12 @@ class _Parser:
             prim.data, (prim.value, prim.net_mask) = "net6", p6
         elif w in KEYWORDS:
             return                       # a keyword, not a value: the primitive ends here
+        elif (named := named_address(w, ("ip", "ipnet", "bcast"))) is not None:
+            # an AddressInfo name: NAME:ipnet is its network, NAME or NAME:ip its address
+            if named[0] == "ipnet":
+                prim.data, (prim.value, prim.net_mask) = "net", _name_net(w)
+            else:
+                prim.data, prim.value = "host", ip_address(w)
         else:
             hint = did_you_mean(w, _ALL_WORDS)
             if "/" in w or re.fullmatch(r"-?[\d.]+", w):

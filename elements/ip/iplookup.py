@@ -106,3 +106,12 @@ class DirectIPLookup(DynamicIPRouteTable):
     @write_handler("flush")
     def write_flush(self, value):
         self.table.clear()
+
+
+class RangeIPLookup(DynamicIPRouteTable):
+    __doc__ = """RangeIPLookup(ROUTE, ...) -- IP routing lookup by address ranges
+""" + _COMMON + """
+    Click's RangeIPLookup compresses the table into address ranges for
+    cache-friendly lookups; here, as for RadixIPLookup and DirectIPLookup,
+    the lookup is the compiled DIR-24-8 table, under Click's name.
+""" + _READ_HANDLERS + _WRITE_HANDLERS + "\n"

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vforward.args import ArgumentError
+from vforward.args import ArgumentError, ip_address, ip_prefix, named_address
 from vforward.element import PUSH_ONLY, Element, HandlerError, read_handler, write_handler
 
 from vforward import kernels
@@ -104,6 +104,13 @@ class IPRoute:
         return self.key == request.key and (request.port < 0 or self.hops == request.hops)
 
 
+def ip_prefix_of_name(word: str) -> tuple[int, int] | None:
+    """An AddressInfo name as a route prefix (NAME, NAME:ip, NAME:ipnet, NAME:bcast)."""
+    if named_address(word, ("ip", "ipnet", "bcast")) is None:
+        return None
+    return ip_prefix(word)
+
+
 def _address(word: str, partial: bool) -> int | None:
     """An IPv4 address; with partial, Click's short forms too ('18.26.4' is 18.26.4.0)."""
     parts = word.split(".")
@@ -118,6 +125,8 @@ def _address(word: str, partial: bool) -> int | None:
 
 
 def _prefix(word: str, text: str) -> tuple[int, int]:
+    if (named := ip_prefix_of_name(word)) is not None:
+        return named
     addr_text, slash, mask_text = word.partition("/")
     addr = _address(addr_text, partial=bool(slash))
     if addr is None:
@@ -145,6 +154,8 @@ def _gateway(word: str, text: str, family: "AddressFamily") -> int:
     if word == "-":
         return 0
     gw = family.address(word, partial=False)
+    if gw is None and family.name == "IPv4" and named_address(word, ("ip", "bcast")) is not None:
+        gw = ip_address(word)       # an AddressInfo name
     if gw is None:
         raise RouteError(f"route '{text}': gateway '{word}' is not an {family.name} address; "
                          "write '-' for no gateway")

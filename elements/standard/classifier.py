@@ -57,7 +57,10 @@ def parse_clause(text: str, negated: bool = False) -> Clause:
                             "with a decimal offset and hex value and mask, such as 12/0800")
     offset, value, mask = int(m.group(1)), m.group(2), m.group(3)
     if len(value) % 2:
-        raise ArgumentError(f"bad clause {text!r}: the value needs an even number of hex digits")
+        # Click's configs write one-digit bytes (demo.click's 9/6 for TCP): a leading 0
+        if mask is not None and len(mask) % 2:
+            mask = "0" + mask
+        value = "0" + value
     if mask is not None and len(mask) != len(value):
         raise ArgumentError(f"bad clause {text!r}: the mask needs as many hex digits as the value")
     wild = "".join("0" if c == "?" else "f" for c in value)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from vforward.args import boolean, integer, string, unsigned
-from vforward.element import Element, PUSH_ONLY, read_handler, write_handler
+from vforward.element import AGNOSTIC, Element, read_handler, write_handler
 
 DEFAULT_DATA = b"Random bullshit in a packet, at least 64 bytes long. Well, now it is."
 
@@ -10,12 +10,13 @@ DEFAULT_DATA = b"Random bullshit in a packet, at least 64 bytes long. Well, now 
 class InfiniteSource(Element):
     """InfiniteSource([DATA, LIMIT, BURST, ACTIVE, KEYWORDS]) -- generate packets
 
-    Ports: no inputs, 1 push output.
+    Ports: no inputs, 1 output; agnostic.
 
     Pushes copies of DATA, BURST packets at a time, each time the router's
     task loop runs it, until LIMIT packets have been sent (-1: forever).
     With STOP true the router stops once the limit is reached and the
-    packets already sent have drained through the graph.  Used for
+    packets already sent have drained through the graph.  On a pull
+    output it makes up to BURST packets per pull instead.  Used for
     tests, demos and benchmarks.
 
     Arguments:
@@ -35,12 +36,13 @@ class InfiniteSource(Element):
       reset (write)         set the count to zero and start again
     """
     PORTS = "0/1"
-    PROCESSING = PUSH_ONLY
+    PROCESSING = AGNOSTIC
+    DEFAULT_BURST = 32   # `vforward click` sets Click's 1
 
     def configure(self, args):
         data = args.positional("DATA", string, default=None)
         self.limit = args.positional("LIMIT", integer, default=-1)
-        self.burst = args.positional("BURST", unsigned, default=32)
+        self.burst = args.positional("BURST", unsigned, default=self.DEFAULT_BURST)
         self.active = args.positional("ACTIVE", boolean, default=True)
         length = args.keyword("LENGTH", unsigned, default=None)
         self.stop = args.keyword("STOP", boolean, default=False)
@@ -56,28 +58,42 @@ class InfiniteSource(Element):
 
     def initialize(self):
         self._task = self.router.new_task(self._run, self)
-        if self.active:
+        self._pulled = self.output_processing[:1] == ["l"]
+        if self.active and not self._pulled:
             self._task.schedule()
 
-    def _run(self):
+    def _make(self, n):
+        """Up to n packets (None at the limit or while inactive; an empty batch
+        when the pool has no free slot)."""
         if not self.active:
-            return False
-        n = self.burst
+            return None
         if self.limit >= 0:
             n = min(n, self.limit - self.count)
             if n <= 0:
                 if self.stop:
                     self.router.stop(drain=True)
-                return False
+                return None
         pool = self.router.pool
         n = min(n, pool.n_free)
-        if n == 0:
-            return True   # everything is in flight; try again next round
         batch = pool.alloc(n, len(self._data))
-        pool._slots.fill(batch.idx, self._data)
-        self.count += n
-        self.emit(0, batch)
-        return True
+        if n:
+            pool._slots.fill(batch.idx, self._data)
+            self.count += n
+        return batch
+
+    def _run(self):
+        if self._pulled:
+            return False
+        batch = self._make(self.burst)
+        if batch is None:
+            return False
+        if len(batch.idx):
+            self.emit(0, batch)
+        return True   # an empty batch: everything is in flight; try again next round
+
+    def pull(self, port, max_n):
+        batch = self._make(min(max_n, self.burst))
+        return batch if batch is not None and len(batch.idx) else None
 
     @read_handler("count")
     def read_count(self):
@@ -90,7 +106,7 @@ class InfiniteSource(Element):
     @write_handler("active")
     def write_active(self, value):
         self.active = boolean(value)
-        if self.active and self.router:
+        if self.active and self.router and not self._pulled:
             self._task.schedule()
 
     @read_handler("limit")

@@ -9,19 +9,22 @@ _CONTENTS = ("NONE", "HEX", "ASCII")
 
 def _contents(text: str) -> str:
     t = string(text).upper()
+    t = {"TRUE": "HEX", "FALSE": "NONE"}.get(t, t)     # Click's older boolean form
     if t not in _CONTENTS:
         raise ArgumentError(f"expected NONE, HEX or ASCII, got {text!r}")
     return t
 
 
 def format_packet(data: bytes, length: int, contents: str) -> str:
-    """Click's dump of a packet's first bytes: `  64 | 45000054 00004000 ...`."""
-    line = f"{length:4d} |"
+    """Click's dump of a packet's first bytes: `  64 | 45000054 00004000 ...`
+    (the bar and bytes only when there are bytes to show)."""
+    line = f"{length:4d}"
     if contents == "HEX" and data:
         h = data.hex()
-        line += " " + " ".join(h[i:i + 8] for i in range(0, len(h), 8))
+        line += " | " + " ".join(h[i:i + 8] for i in range(0, len(h), 8))
     elif contents == "ASCII" and data:
-        line += " " + "".join(chr(c) if 32 <= c <= 126 else "." for c in data)
+        line += " | " + "".join((" " if i % 8 == 0 else "") + (chr(c) if 32 <= c <= 126 else ".")
+                                for i, c in enumerate(data))
     return line
 
 

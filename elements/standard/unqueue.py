@@ -25,9 +25,10 @@ class Unqueue(Element):
     """
     PORTS = "1/1"
     PROCESSING = PULL_TO_PUSH
+    DEFAULT_BURST = 256   # `vforward click` sets Click's 1
 
     def configure(self, args):
-        self.burst = args.positional("BURST", unsigned, default=256)
+        self.burst = args.positional("BURST", unsigned, default=self.DEFAULT_BURST)
         self.active = args.keyword("ACTIVE", boolean, default=True)
         self.limit = args.keyword("LIMIT", integer, default=-1)
         args.finish()

@@ -201,9 +201,17 @@ def test_repeated_compound_keyword():
     assert "keyword BURST twice" in err.message
 
 
-def test_undefined_formal_inside_compound():
-    err = error("elementclass C { $a |\n  input -> Paint($b) -> output }\nx :: C(1)")
+def warning(text):
+    from vforward.config import parse_config
+    flat = parse_config(text, "t.click")
+    assert len(flat.warnings) == 1
+    return flat, flat.warnings[0]
+
+
+def test_undefined_formal_inside_compound_is_left_with_a_warning():
+    flat, err = warning("elementclass C { $a |\n  input -> Paint($b) -> output }\nx :: C(1)")
     assert at(err) == (2, 18) and "'$b' is not defined" in err.message and "$a" in err.message
+    assert [e.config for e in flat.elements] == ["$b"]
 
 
 def test_duplicate_formal():
@@ -213,14 +221,22 @@ def test_duplicate_formal():
 
 # -- variables ---------------------------------------------------------------
 
-def test_undefined_variable_points_at_the_dollar():
-    err = error("define($DEV eth0)\nx :: FromDevice($DVE)")
+def test_undefined_variable_warning_points_at_the_dollar():
+    flat, err = warning("define($DEV eth0)\nx :: FromDevice($DVE)")
     assert at(err) == (2, 17) and err.message.startswith("variable '$DVE' is not defined; did you mean '$DEV'?")
+    assert flat.elements[0].config == "$DVE"
 
 
-def test_undefined_variable_tells_how_to_define_it():
-    err = error("x :: FromDevice(${IFACE})")
+def test_undefined_variable_warning_tells_how_to_define_it():
+    flat, err = warning("x :: FromDevice(${IFACE})")
     assert "define($IFACE value)" in err.message and "IFACE=value" in err.message
+    assert flat.elements[0].config == "${IFACE}"
+
+
+def test_script_keeps_its_own_variables_without_a_warning():
+    from vforward.config import parse_config
+    flat = parse_config("s :: Script(set x 1, print $x)\nd :: DriverManager(print $y)", "t.click")
+    assert flat.warnings == [] and flat.elements[0].config == "set x 1, print $x"
 
 
 def test_self_referential_define():
@@ -241,3 +257,10 @@ def test_bad_define_item():
 def test_statement_cannot_start_with_arrow():
     err = error("->Null;")
     assert at(err) == (1, 1) and "'->'" in err.message
+
+
+def test_require_package_is_accepted_with_a_warning():
+    from vforward.config import parse_config
+    flat = parse_config("require(package fastclassifier) Idle -> Discard", "t.click")
+    assert flat.requirements == ["package fastclassifier"]
+    assert "loads no Click packages" in flat.warnings[0].message

@@ -327,3 +327,10 @@ def test_comments_inside_define_are_ignored():
     flat = parse_config("define($A 1 /* one */, // the second\n  $B 2)\n"
                         "InfiniteSource(LIMIT $A, BURST $B) -> Discard;")
     assert flat.elements[0].config == "LIMIT 1, BURST 2"
+
+
+def test_indexed_variables_take_one_word_of_the_value():
+    flat = parse_config("elementclass F { $a, $n | input -> Paint(${a[$n]}) -> Paint(${a[0]}) "
+                        "-> Print(\"${a[5]}\") -> output }\nIdle -> F(3 4 5, 2) -> Discard")
+    assert [e.config for e in flat.elements if e.class_name in ("Paint", "Print")] == \
+        ["5", "3", '""']

@@ -47,6 +47,9 @@ class FlatConfig:
     connections: list[Connection]
     requirements: list[str] = field(default_factory=list)
     defines: dict[str, str] = field(default_factory=dict)
+    # ConfigErrors that do not stop the build: variables no define or formal
+    # provides, left in the text for the element as Click leaves them
+    warnings: list[ConfigError] = field(default_factory=list)
 
 
 def flatten(ast: ConfigAST, defines: dict[str, str] | None = None) -> FlatConfig:
@@ -57,8 +60,16 @@ def flatten(ast: ConfigAST, defines: dict[str, str] | None = None) -> FlatConfig
     env = _Env(src, None, None, dict(defines or {}), top.defines)
     out = _Output()
     _instantiate(top, "", None, env, [env], out)
+    for req in requirements:
+        word, _, name = req.partition(" ")
+        if word == "package":
+            # Click loads element packages; vforward's come from --elements files
+            # and installed plugins, which are loaded already: nothing to do here
+            env.warnings.append(ConfigError(
+                f"require(package {name.strip()}): vforward loads no Click packages; the "
+                "elements must come from --elements FILE.py or an installed plugin"))
     resolved = {name: env.lookup(name) for name in [*top.defines, *(defines or {})]}
-    return FlatConfig(out.elements, out.resolve_tunnels(), requirements, resolved)
+    return FlatConfig(out.elements, out.resolve_tunnels(), requirements, resolved, env.warnings)
 
 
 # -- phase 1: compile one body -------------------------------------------------
@@ -326,7 +337,8 @@ def _pair(outs, ins, left: list, right: list, connector: str, loc: Location):
 
 # -- configuration text ----------------------------------------------------------
 
-_VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+# $NAME, ${NAME}, and ${NAME[I]}: word I of NAME's value (I a number or a $variable)
+_VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)(?:\[(\$?[A-Za-z0-9_]+)\])?\}|([A-Za-z0-9_]+))")
 
 
 def _scan(text: str):
@@ -420,6 +432,7 @@ class _Env:
         self.values = dict(values)       # final text
         self.raw = {k: v for k, v in raw.items() if k not in self.values}
         self._resolving: set[str] = set()
+        self.warnings: list[ConfigError] = parent.warnings if parent is not None else []
 
     def lookup(self, var: str) -> str | None:
         env = self
@@ -448,9 +461,18 @@ class _Env:
         return names
 
 
-def expand(config: ConfigText | None, env: _Env) -> str:
+# Elements that keep variables of their own at run time: an unknown $x in
+# their configuration is theirs, not a mistake worth a warning.
+OWN_VARIABLES = {"Script", "DriverManager"}
+
+
+def expand(config: ConfigText | None, env: _Env, class_name: str | None = None) -> str:
     """Configuration text as the element sees it: $variables substituted,
-    comments replaced by a space, surrounding whitespace stripped."""
+    comments replaced by a space, surrounding whitespace stripped.
+
+    A variable that no define or formal provides stays as written, for the
+    element (Click's rule: Script sets and reads its own at run time); it
+    earns a warning unless the element keeps variables of its own."""
     if config is None:
         return ""
     text, out, last = config.text, [], 0
@@ -459,14 +481,30 @@ def expand(config: ConfigText | None, env: _Env) -> str:
             out += [text[last:i], " "]
             last = extra
         elif kind == "var":
-            var = extra.group(1) or extra.group(2)
+            var = extra.group(1) or extra.group(3)
             loc = env.src.loc(config.offset + i)
             value = env.lookup(var)
+            if value is not None and extra.group(2) is not None:
+                value = _word_at(value, extra.group(2), env)
             if value is None:
-                raise ConfigError(_undefined_message(var, env), loc)
+                if class_name not in OWN_VARIABLES:
+                    env.warnings.append(ConfigError(_undefined_message(var, env), loc))
+                value = extra.group(0)
             out += [text[last:i], value]
             last = extra.end()
     return "".join(out + [text[last:]]).strip()
+
+
+def _word_at(value: str, index: str, env: _Env) -> str:
+    """Click's ${a[I]}: the I-th space-separated word of value ('' past the end)."""
+    if index.startswith("$"):
+        index = env.lookup(index[1:]) or ""
+    try:
+        i = int(index.strip())
+    except ValueError:
+        return ""
+    words = value.split()
+    return words[i] if 0 <= i < len(words) else ""
 
 
 def _undefined_message(var: str, env: _Env) -> str:
@@ -528,7 +566,8 @@ def _instantiate(body: _Body, prefix: str, self_name: str | None, env: _Env,
     for local in body.locals:
         full = prefix + local.name
         if local.primitive is not None:
-            out.add_element(ElementDecl(full, local.primitive, expand(local.config, env), local.loc))
+            out.add_element(ElementDecl(full, local.primitive,
+                                        expand(local.config, env, local.primitive), local.loc))
             continue
         comp = local.compound
         args = split_args(expand(local.config, env))

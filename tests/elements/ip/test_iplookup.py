@@ -405,3 +405,11 @@ def test_multipath_routes_through_the_handlers_and_as_the_default(make_router, c
     assert rt.read("table") == "0.0.0.0/0\t\t-\t\t2\n"
     assert rt.table.pairs_in_use() == 0 and rt.table.groups_in_use() == 0
     assert not rt.table.has_groups
+
+
+def test_rangeiplookup_answers_as_the_others(capfd):
+    from vforward.clickcli import main
+    main(["-e", "i :: Idle -> r :: RangeIPLookup() -> i; r[1] -> i; DriverManager("
+          "write r.add 18.26/16 1.0.0.1 0, write r.add 18.26.0/17 3.0.0.3 1, "
+          "print r.lookup 18.26.4.9, stop)"])
+    assert capfd.readouterr().out == "1 3.0.0.3\n"

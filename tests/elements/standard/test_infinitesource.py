@@ -74,3 +74,10 @@ def test_handlers_change_data_limit_burst_and_activity(make_router):
 def test_bad_limit_is_a_graph_error_naming_it(make_router):
     with pytest.raises(GraphError, match="argument LIMIT"):
         make_router("InfiniteSource(LIMIT many) -> Discard")
+
+
+def test_a_pull_output_makes_packets_per_pull(make_router):
+    r = make_router("s :: InfiniteSource(LIMIT 5, BURST 2) -> PullNull -> u :: Unqueue(8) "
+                    "-> c :: Counter -> Discard")
+    r.run_until_idle()
+    assert r.element("c").count == 5 and r.element("s").count == 5

@@ -39,13 +39,20 @@ def test_ascii_prints_printable_bytes_and_dots(make_router, capsys):
     r = make_router(f"InfiniteSource(DATA {DATA}, LIMIT 1) -> Print(x, 14, CONTENTS ASCII) "
                     "-> Discard")
     r.run_until_idle()
-    assert _lines(capsys) == ["x:   36 | E..T..@.@.ABCD"]
+    # Click's layout: a space before every group of eight characters
+    assert _lines(capsys) == ["x:   36 |  E..T..@. @.ABCD"]
+
+
+def test_an_empty_packet_prints_its_length_without_a_bar(make_router, capsys):
+    r = make_router('InfiniteSource(DATA "", LIMIT 1) -> Print(e) -> Discard')
+    r.run_until_idle()
+    assert _lines(capsys) == ["e:    0"]
 
 
 def test_contents_none_prints_only_the_length(make_router, capsys):
     r = make_router(f"InfiniteSource(DATA {DATA}, LIMIT 1) -> Print(x, CONTENTS NONE) -> Discard")
     r.run_until_idle()
-    assert _lines(capsys) == ["x:   36 |"]
+    assert _lines(capsys) == ["x:   36"]   # as Click: no bar without bytes
 
 
 def test_timestamp_and_headroom_come_before_the_length(make_router, capsys):

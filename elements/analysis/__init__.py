@@ -1,0 +1,1 @@
+"""Trace analysis elements: Click's IP summary dumps."""
