@@ -28,7 +28,18 @@ def test_every_bundled_example_config_checks(name, capsys):
     assert main(["check", "-q", bundled.example(name)]) == 0, capsys.readouterr().err
 
 
+def _is_scenario(name: str) -> bool:
+    with open(bundled.lab(name)) as f:
+        return "\ntopology:" not in "\n" + f.read()
+
+
 @pytest.mark.parametrize("name", LABS)
 def test_every_bundled_lab_loads(name):
+    if _is_scenario(name):      # a scenario over a bundled lab (vforward topo run LAB SCENARIO)
+        from vforward.experiment.scenario import check_against, load_scenario
+        sc = load_scenario(bundled.lab(name))
+        check_against(sc, load_lab(bundled.lab(name.replace("-failure", ""))))
+        assert sc.events
+        return
     lab = load_lab(bundled.lab(name))
     assert lab.name and lab.nodes
