@@ -1,12 +1,10 @@
 """CheckICMPHeader: check ICMP header length and checksum."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from vforward.args import boolean
-from vforward.element import Element, read_handler
+from vforward.elements.ip.headerchecker import HeaderChecker
 
 
 def _sum16(b: bytes) -> int:
@@ -18,7 +16,7 @@ def _sum16(b: bytes) -> int:
     return s
 
 
-class CheckICMPHeader(Element):
+class CheckICMPHeader(HeaderChecker):
     """CheckICMPHeader([KEYWORDS]) -- check ICMP header and checksum
 
     Ports: 1 input, 1 or 2 outputs; agnostic input and output 0, push output 1.
@@ -37,9 +35,6 @@ class CheckICMPHeader(Element):
     Handlers:
       drops (read)   bad packets seen
     """
-    PORTS = "1/1-2"
-    PROCESSING = "a/ah"
-
     def configure(self, args):
         self.verbose = args.keyword("VERBOSE", boolean, default=False)
         args.keyword("DETAILS", boolean, default=False)
@@ -63,33 +58,9 @@ class CheckICMPHeader(Element):
             return False
         return _sum16(ip[hl:ip_len]) == 0xFFFF
 
+    def _bad_packet_text(self):
+        return "bad ICMP packet (not ICMP, too short, or a wrong checksum)"
+
     def _split(self, batch):
         good = np.array([self._good(batch.pool, s) for s in batch.idx.tolist()], dtype=bool)
-        if good.all():
-            return batch, None
-        batch, bad = batch.split(good)
-        self.drops += len(bad.idx)
-        if self.verbose or not self._said:
-            self._said = True
-            print(f"CheckICMPHeader '{self.name}': bad ICMP packet (not ICMP, too short, or "
-                  "a wrong checksum)", file=sys.stderr)
-        return batch, bad
-
-    def push(self, port, batch):
-        batch, bad = self._split(batch)
-        if bad is not None:
-            self.emit_or_drop(1, bad)
-        self.emit(0, batch)
-
-    def pull(self, port, max_n):
-        batch = self.pull_input(0, max_n)
-        if batch is None:
-            return None
-        batch, bad = self._split(batch)
-        if bad is not None:
-            self.emit_or_drop(1, bad)
-        return batch if len(batch.idx) else None
-
-    @read_handler("drops")
-    def read_drops(self):
-        return self.drops
+        return self._refuse(batch, good)

@@ -1,13 +1,12 @@
 """CheckUDPHeader, CheckTCPHeader, SetUDPChecksum, SetTCPChecksum."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from vforward.args import boolean
-from vforward.element import Element, read_handler
+from vforward.element import Element
 
+from vforward.elements.ip.headerchecker import HeaderChecker
 from vforward.elements.ip.ipfields import ipheader
 
 CKSUM_BAD, CKSUM_OK, CKSUM_NOT_CHECKED = 0, 1, 2
@@ -22,9 +21,7 @@ def _protocol_mask(pool, idx, proto: int) -> np.ndarray:
     return inside & (pool.data[idx, pos] == proto)
 
 
-class _CheckTransportHeader(Element):
-    PORTS = "1/1-2"
-    PROCESSING = "a/ah"
+class _CheckTransportHeader(HeaderChecker):
     PROTO = 0
     WHAT = ""
 
@@ -41,36 +38,11 @@ class _CheckTransportHeader(Element):
         ipheader.udp_tcp_checksum_ok(pool, idx, ok)
         return _protocol_mask(pool, idx, self.PROTO) & (ok == CKSUM_OK)
 
+    def _bad_packet_text(self):
+        return f"bad {self.WHAT} packet (not {self.WHAT}, too short, or a wrong checksum)"
+
     def _split(self, batch):
-        good = self._good(batch)
-        if good.all():
-            return batch, None
-        batch, bad = batch.split(good)
-        self.drops += len(bad.idx)
-        if self.verbose or not self._said:
-            self._said = True
-            print(f"{self.class_name()} '{self.name}': bad {self.WHAT} packet "
-                  f"(not {self.WHAT}, too short, or a wrong checksum)", file=sys.stderr)
-        return batch, bad
-
-    def push(self, port, batch):
-        batch, bad = self._split(batch)
-        if bad is not None:
-            self.emit_or_drop(1, bad)
-        self.emit(0, batch)
-
-    def pull(self, port, max_n):
-        batch = self.pull_input(0, max_n)
-        if batch is None:
-            return None
-        batch, bad = self._split(batch)
-        if bad is not None:
-            self.emit_or_drop(1, bad)
-        return batch if len(batch.idx) else None
-
-    @read_handler("drops")
-    def read_drops(self):
-        return self.drops
+        return self._refuse(batch, self._good(batch))
 
 
 class CheckUDPHeader(_CheckTransportHeader):

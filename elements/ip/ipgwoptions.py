@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from vforward.args import anything, ip_address
-from vforward.element import Element, read_handler
+from vforward.elements.ip.headerchecker import HeaderChecker
 
 
 def options_ok(opts: bytes) -> bool:
@@ -25,7 +25,7 @@ def options_ok(opts: bytes) -> bool:
     return True
 
 
-class IPGWOptions(Element):
+class IPGWOptions(HeaderChecker):
     """IPGWOptions(MYADDR [, OTHERADDRS]) -- check IP options of forwarded packets
 
     Ports: 1 input, 1 or 2 outputs; agnostic input and output 0, push output 1.
@@ -45,9 +45,6 @@ class IPGWOptions(Element):
     Handlers:
       drops (read)   packets with bad options
     """
-    PORTS = "1/1-2"
-    PROCESSING = "a/ah"
-
     def configure(self, args):
         self.myaddr = args.mandatory("MYADDR", ip_address)
         args.positional("OTHERADDRS", anything, default="")
@@ -67,27 +64,4 @@ class IPGWOptions(Element):
         for k in np.nonzero(with_options)[0].tolist():
             slot, h = int(idx[k]), int(nh[k])
             good[k] = options_ok(pool.data[slot, h + 20:h + int(hl[k])].tobytes())
-        if good.all():
-            return batch, None
-        batch, bad = batch.split(good)
-        self.drops += len(bad.idx)
-        return batch, bad
-
-    def push(self, port, batch):
-        batch, bad = self._split(batch)
-        if bad is not None:
-            self.emit_or_drop(1, bad)
-        self.emit(0, batch)
-
-    def pull(self, port, max_n):
-        batch = self.pull_input(0, max_n)
-        if batch is None:
-            return None
-        batch, bad = self._split(batch)
-        if bad is not None:
-            self.emit_or_drop(1, bad)
-        return batch if len(batch.idx) else None
-
-    @read_handler("drops")
-    def read_drops(self):
-        return self.drops
+        return self._refuse(batch, good)
