@@ -34,7 +34,44 @@ def _interfaces(text: str) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(np.array(bad, dtype=np.uint32)), np.unique(np.array(good, dtype=np.uint32))
 
 
-class CheckIPHeader(Element):
+class ReasonedHeaderCheck(Element):
+    """The base of CheckIPHeader and CheckIP6Header: their kernel gives every
+    packet a reason code, OK or why the header is bad.  A subclass sets
+    REASONS (the kernel's words for the codes) and HEADER (for the warning),
+    and in configure `verbose`, `drops = 0` and `reason_drops` (one counter
+    per reason); its process ends with `_refuse`."""
+    ABSTRACT = True
+    PORTS = "1/1-2"
+    PROCESSING = "a/ah"
+    REASONS: tuple = ()
+    HEADER = "IP"
+
+    def _refuse(self, batch, reasons: np.ndarray, ok: np.ndarray):
+        """Send the packets not `ok` to output 1 (or drop them), counted per
+        reason and reported on stderr (the first one, or all when VERBOSE);
+        return the good ones."""
+        good_batch, bad_batch = batch.split(ok)
+        bad_reasons = reasons[~ok]
+        self.reason_drops += np.bincount(bad_reasons, minlength=len(self.REASONS))
+        if self.drops == 0 or self.verbose:
+            for r in (bad_reasons if self.verbose else bad_reasons[:1]).tolist():
+                print(f"{self.name}: {self.HEADER} header check failed: {self.REASONS[r]}",
+                      file=sys.stderr)
+        self.drops += len(bad_reasons)
+        self.emit_or_drop(1, bad_batch)
+        return good_batch
+
+    @read_handler("drops")
+    def read_drops(self):
+        return self.drops
+
+    @read_handler("drop_details")
+    def read_drop_details(self):
+        return "".join(f"{int(self.reason_drops[r])}\t{self.REASONS[r]}\n"
+                       for r in range(1, len(self.REASONS)))
+
+
+class CheckIPHeader(ReasonedHeaderCheck):
     """CheckIPHeader([OFFSET, KEYWORDS]) -- check IP headers
 
     Ports: 1 input, 1 or 2 outputs; agnostic input and output 0, push output 1.
@@ -76,9 +113,6 @@ class CheckIPHeader(Element):
       drop_details (read)   bad packets per reason, one "COUNT<tab>REASON" line
                             per reason, in Click's words
     """
-    PORTS = "1/1-2"
-    PROCESSING = "a/ah"
-
     REASONS = ipheader.REASONS
 
     def configure(self, args):
@@ -143,24 +177,4 @@ class CheckIPHeader(Element):
         if ipheader.check_ip_header(batch.pool, idx, self.offset, self.checksum, reasons,
                                     self._bad_src, self._good_dst) == n:
             return batch
-        ok = reasons == ipheader.OK
-        good_batch, bad_batch = batch.split(ok)
-        bad_reasons = reasons[~ok]
-        self.reason_drops += np.bincount(bad_reasons, minlength=len(self.REASONS))
-        if self.drops == 0 or self.verbose:
-            for r in (bad_reasons if self.verbose else bad_reasons[:1]).tolist():
-                print(f"{self.name}: IP header check failed: {self.REASONS[r]}", file=sys.stderr)
-        self.drops += len(bad_reasons)
-        self.emit_or_drop(1, bad_batch)
-        return good_batch
-
-    # -- handlers -----------------------------------------------------------
-    @read_handler("drops")
-    def read_drops(self):
-        return self.drops
-
-    @read_handler("drop_details")
-    def read_drop_details(self):
-        return "".join(f"{int(self.reason_drops[r])}\t{self.REASONS[r]}\n"
-                       for r in range(1, len(self.REASONS)))
-
+        return self._refuse(batch, reasons, reasons == ipheader.OK)

@@ -1,17 +1,15 @@
 """CheckIP6Header: validate the IPv6 header of each packet, set nh and dst_ip6."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from vforward.args import anything, boolean, unsigned
-from vforward.element import Element, read_handler
+from vforward.elements.ip.checkipheader import ReasonedHeaderCheck
 
 from .ip6header import ip6header
 
 
-class CheckIP6Header(Element):
+class CheckIP6Header(ReasonedHeaderCheck):
     """CheckIP6Header([OFFSET, KEYWORDS]) -- check IPv6 headers
 
     Ports: 1 input, 1 or 2 outputs; agnostic input and output 0, push output 1.
@@ -41,9 +39,8 @@ class CheckIP6Header(Element):
       drops (read)          bad packets seen
       drop_details (read)   bad packets per reason, one "COUNT<tab>REASON" line each
     """
-    PORTS = "1/1-2"
-    PROCESSING = "a/ah"
     REASONS = ip6header.REASONS
+    HEADER = "IPv6"
 
     def configure(self, args):
         self.offset = args.positional("OFFSET", unsigned, default=0)
@@ -60,23 +57,4 @@ class CheckIP6Header(Element):
         reasons = np.empty(n, dtype=np.uint8)
         if ip6header.check_ip6_header(batch.pool, idx, self.offset, reasons) == n:
             return batch
-        ok = reasons == ip6header.OK
-        good_batch, bad_batch = batch.split(ok)
-        bad_reasons = reasons[~ok]
-        self.reason_drops += np.bincount(bad_reasons, minlength=len(self.REASONS))
-        if self.drops == 0 or self.verbose:
-            for r in (bad_reasons if self.verbose else bad_reasons[:1]).tolist():
-                print(f"{self.name}: IPv6 header check failed: {self.REASONS[r]}",
-                      file=sys.stderr)
-        self.drops += len(bad_reasons)
-        self.emit_or_drop(1, bad_batch)
-        return good_batch
-
-    @read_handler("drops")
-    def read_drops(self):
-        return self.drops
-
-    @read_handler("drop_details")
-    def read_drop_details(self):
-        return "".join(f"{int(self.reason_drops[r])}\t{self.REASONS[r]}\n"
-                       for r in range(1, len(self.REASONS)))
+        return self._refuse(batch, reasons, reasons == ip6header.OK)
