@@ -33,6 +33,33 @@ DEFAULT_TTL = 255
 MIN_MTU = 68                       # RFC 791: every IPv4 link carries 68-byte packets
 
 
+def answer_offending(element, batch: Batch) -> Batch | None:
+    """The error packets `element` (ICMPError, ICMP6Error) makes for `batch`,
+    which it consumes: element._offending(pool, slot) gives the bytes to quote
+    or None when no error may be sent, element._build(pool, new, slot, quote)
+    writes the error into a fresh slot.  Counts element.count and
+    element.drops (no answer, or no free slot)."""
+    pool = batch.pool
+    out = []
+    for slot in batch.idx.tolist():
+        quote = element._offending(pool, slot)
+        if quote is None:
+            element.drops += 1
+            continue
+        try:
+            new = int(pool.alloc(1).idx[0])
+        except PoolExhausted:
+            element.drops += 1
+            continue
+        element._build(pool, new, slot, quote)
+        out.append(new)
+    batch.kill()
+    if not out:
+        return None
+    element.count += len(out)
+    return Batch(pool, np.array(out, dtype=np.uint32))
+
+
 def _number(text: str, names: dict, what: str) -> int:
     t = unquote(text).strip()
     if t.lower() in names:
@@ -192,26 +219,9 @@ class ICMPError(Element):
 
     # -- packets ------------------------------------------------------------
     def process(self, batch):
-        pool = batch.pool
-        out = []
-        for slot in batch.idx.tolist():
-            quote = self._offending(pool, slot)
-            if quote is None:
-                self.drops += 1
-                continue
-            try:
-                new = pool.alloc(1).idx
-            except PoolExhausted:
-                self.drops += 1
-                continue
-            self._build(pool, int(new[0]), slot, quote)
-            out.append(new[0])
-        batch.kill()
-        if not out:
-            return None
-        self.count += len(out)
-        made = Batch(pool, np.array(out, dtype=np.uint32))
-        ipheader.set_ip_checksum(pool, made.idx)
+        made = answer_offending(self, batch)
+        if made is not None:
+            ipheader.set_ip_checksum(made.pool, made.idx)
         return made
 
     def _offending(self, pool, slot: int) -> bytes | None:

@@ -7,9 +7,9 @@ import numpy as np
 
 from vforward.args import ArgumentError, anything, unsigned
 from vforward.element import AGNOSTIC, Element, read_handler
-from vforward.packet import BROADCAST, MULTICAST, Batch, PoolExhausted
+from vforward.packet import BROADCAST, MULTICAST
 
-from vforward.elements.ip.icmperror import _checksum, _number
+from vforward.elements.ip.icmperror import _checksum, _number, answer_offending
 
 from .ip6family import ip6_address_arg
 
@@ -102,25 +102,7 @@ class ICMP6Error(Element):
         self.drops = 0
 
     def process(self, batch):
-        pool = batch.pool
-        out = []
-        for slot in batch.idx.tolist():
-            quote = self._offending(pool, slot)
-            if quote is None:
-                self.drops += 1
-                continue
-            try:
-                new = int(pool.alloc(1).idx[0])
-            except PoolExhausted:
-                self.drops += 1
-                continue
-            self._build(pool, new, slot, quote)
-            out.append(new)
-        batch.kill()
-        if not out:
-            return None
-        self.count += len(out)
-        return Batch(pool, np.array(out, dtype=np.uint32))
+        return answer_offending(self, batch)
 
     def _offending(self, pool, slot: int) -> bytes | None:
         """The bytes to quote, or None when no error may be sent."""
