@@ -16,13 +16,13 @@ import numpy as np
 
 from vforward.args import (ArgumentError, boolean, ip_address, ip_address_and_prefix,
                            mac_address, named_address, seconds, unsigned, word)
-from vforward.element import (PUSH_ONLY, Element, ElementError, HandlerError, read_handler,
-                              write_handler)
+from vforward.element import HandlerError, read_handler, write_handler
 from vforward.packet import Batch, PoolExhausted
 
 from .arptable import (DEFAULT_CAPACITY, DEFAULT_ENTRY_CAPACITY, DEFAULT_SLIM_FACTOR,
                        DEFAULT_TIMEOUT, HELD_QUERY,
-                       ARPTable, parse_delete, parse_insert)
+                       ARPTable, parse_delete)
+from .neighborquerier import NeighborQuerier
 from .ethernet import (ARP_FRAME_LEN, ARP_HRD, ARP_OP, ARP_PRO, ARP_SHA, ARP_SPA, ARP_TPA,
                        ARPHRD_ETHER, ARPOP_REPLY, ARPOP_REQUEST, BROADCAST_MAC, ETH_TYPE,
                        ETHER_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IP, be16, be32, be32_bytes,
@@ -32,7 +32,7 @@ _TABLE_KEYWORDS = ("CAPACITY", "ENTRY_CAPACITY", "ENTRY_PACKET_CAPACITY",
                    "CAPACITY_SLIM_FACTOR", "TIMEOUT")
 
 
-class ARPQuerier(Element):
+class ARPQuerier(NeighborQuerier):
     """ARPQuerier(IP, ETH, KEYWORDS) -- encapsulate IP packets in Ethernet headers found via ARP
 
     Ports: 2 inputs, 1 or 2 outputs; push.
@@ -98,9 +98,6 @@ class ARPQuerier(Element):
       delete (write)        "IP": remove a mapping, dropping the packets held for IP
       clear (write)         empty the table and zero the counters
     """
-    PORTS = "2/1-2"
-    PROCESSING = PUSH_ONLY
-
     def configure(self, args):
         self.table_name = args.keyword("TABLE", word, default=None)
         self._own_table = False
@@ -153,37 +150,8 @@ class ARPQuerier(Element):
         self.queries = self.responses = self.drops = 0
         self._zero_warned = False
 
-    def initialize(self):
-        if self.table is None:
-            table = self.router.element(self.table_name)
-            if not isinstance(table, ARPTable):
-                what = ("names no element" if table is None
-                        else f"is a {table.class_name()}, not an ARPTable")
-                raise ElementError(f"{self.location}: {self.name} :: ARPQuerier: TABLE "
-                                   f"{self.table_name!r} {what}; declare {self.table_name} :: "
-                                   "ARPTable and name it in TABLE")
-            self.table = table
-        else:
-            self.table.router = self.router
-            self.table.initialize()
-        self.table.add_user(self)
-
-    def cleanup(self):
-        if self._own_table:
-            self.table.cleanup()
-
     # -- packet flow ---------------------------------------------------------------
-    def push(self, port, batch):
-        if port == 0:
-            self._send_ip(batch)
-        else:
-            self._learn(batch)
-
-    def send_released(self, slots: list[int]) -> None:
-        """Send packets a table has released (from a handler's insert)."""
-        self._send_ip(Batch(self.router.pool, np.array(slots, dtype=np.uint32)))
-
-    def _send_ip(self, batch: Batch) -> None:
+    def _send(self, batch: Batch) -> None:
         pool, idx = batch.pool, batch.idx
         n = len(idx)
         if not n:
@@ -327,39 +295,15 @@ class ARPQuerier(Element):
                     released += self.table.insert(ip, mac.tobytes(), now)
         batch.kill()
         if released:
-            self._send_ip(Batch(pool, np.array(released, dtype=np.uint32)))
+            self._send(Batch(pool, np.array(released, dtype=np.uint32)))
 
     # -- handlers -----------------------------------------------------------------
     def _all_drops(self) -> int:
         return self.drops + self.table.drops
 
-    @read_handler("table")
-    def read_table(self):
-        return self.table.table_text()
-
     @read_handler("stats")
     def read_stats(self):
         return f"{self._all_drops()} packets killed\n{self.queries} ARP queries sent\n"
-
-    @read_handler("count")
-    def read_count(self):
-        return self.table.entry_count()
-
-    @read_handler("length")
-    def read_length(self):
-        return self.table.n_held
-
-    @read_handler("queries")
-    def read_queries(self):
-        return self.queries
-
-    @read_handler("responses")
-    def read_responses(self):
-        return self.responses
-
-    @read_handler("drops")
-    def read_drops(self):
-        return self._all_drops()
 
     @read_handler("ipaddr")
     def read_ipaddr(self):
@@ -376,13 +320,6 @@ class ARPQuerier(Element):
     @write_handler("broadcast")
     def write_broadcast(self, value):
         self.bcast = handler_value(ip_address, value, "broadcast")
-
-    @write_handler("insert")
-    def write_insert(self, value):
-        ip, eth = parse_insert(value)
-        held = self.table.insert(ip, eth, self.router.now())
-        if held:
-            self.send_released(held)
 
     @write_handler("delete")
     def write_delete(self, value):

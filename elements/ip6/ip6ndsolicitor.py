@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from vforward.args import ArgumentError, mac_address, seconds, unsigned, word
-from vforward.element import (PUSH_ONLY, Element, ElementError, HandlerError, read_handler,
-                              write_handler)
+from vforward.element import HandlerError, write_handler
 from vforward.packet import Batch, PoolExhausted
 
 from vforward.elements.ether.arptable import DEFAULT_CAPACITY, DEFAULT_SLIM_FACTOR, \
     DEFAULT_TIMEOUT, HELD_QUERY
+from vforward.elements.ether.neighborquerier import NeighborQuerier
 from vforward.elements.ether.ethernet import ETHER_HEADER_LEN, make_headroom, push_headers, \
     scatter
 
@@ -20,7 +20,7 @@ from .ndmessages import ETHERTYPE_IP6, ND_ADVERT, ND_FRAME_LEN, ND_SOLICIT, NDMe
 from .neighbortable import NeighborTable, address_rows
 
 
-class IP6NDSolicitor(Element):
+class IP6NDSolicitor(NeighborQuerier):
     """IP6NDSolicitor(IP6, ETH, KEYWORDS) -- encapsulate IPv6 packets in Ethernet headers found via neighbour discovery
 
     Ports: 2 inputs, 1 or 2 outputs; push.
@@ -66,8 +66,8 @@ class IP6NDSolicitor(Element):
       delete (write)        "IP6": remove a mapping, dropping the packets held for it
       clear (write)         empty the table
     """
-    PORTS = "2/1-2"
-    PROCESSING = PUSH_ONLY
+    TABLE_CLASS = NeighborTable
+    TABLE_ARTICLE = "a"
 
     def configure(self, args):
         self.table_name = args.keyword("TABLE", word, default=None)
@@ -101,36 +101,8 @@ class IP6NDSolicitor(Element):
         self._header_row[12:14] = (ETHERTYPE_IP6 >> 8, ETHERTYPE_IP6 & 0xFF)
         self.queries = self.responses = self.drops = 0
 
-    def initialize(self):
-        if self.table is None:
-            table = self.router.element(self.table_name)
-            if not isinstance(table, NeighborTable):
-                what = ("names no element" if table is None
-                        else f"is a {table.class_name()}, not a NeighborTable")
-                raise ElementError(f"{self.location}: {self.name} :: IP6NDSolicitor: TABLE "
-                                   f"{self.table_name!r} {what}; declare {self.table_name} :: "
-                                   "NeighborTable and name it in TABLE")
-            self.table = table
-        else:
-            self.table.router = self.router
-            self.table.initialize()
-        self.table.add_user(self)
-
-    def cleanup(self):
-        if self._own_table:
-            self.table.cleanup()
-
     # -- packet flow ---------------------------------------------------------------
-    def push(self, port, batch):
-        if port == 0:
-            self._send_ip6(batch)
-        else:
-            self._learn(batch)
-
-    def send_released(self, slots: list[int]) -> None:
-        self._send_ip6(Batch(self.router.pool, np.array(slots, dtype=np.uint32)))
-
-    def _send_ip6(self, batch: Batch) -> None:
+    def _send(self, batch: Batch) -> None:
         pool, idx = batch.pool, batch.idx
         n = len(idx)
         if not n:
@@ -225,40 +197,9 @@ class IP6NDSolicitor(Element):
             released += self.table.insert(int.from_bytes(ip, "big"), mac, now)
         batch.kill()
         if released:
-            self._send_ip6(Batch(pool, np.array(released, dtype=np.uint32)))
+            self._send(Batch(pool, np.array(released, dtype=np.uint32)))
 
     # -- handlers -----------------------------------------------------------------
-    @read_handler("table")
-    def read_table(self):
-        return self.table.table_text()
-
-    @read_handler("count")
-    def read_count(self):
-        return self.table.entry_count()
-
-    @read_handler("length")
-    def read_length(self):
-        return self.table.n_held
-
-    @read_handler("queries")
-    def read_queries(self):
-        return self.queries
-
-    @read_handler("responses")
-    def read_responses(self):
-        return self.responses
-
-    @read_handler("drops")
-    def read_drops(self):
-        return self.drops + self.table.drops
-
-    @write_handler("insert")
-    def write_insert(self, value):
-        ip, eth = self.table.parse_insert(value)
-        held = self.table.insert(ip, eth, self.router.now())
-        if held:
-            self.send_released(held)
-
     @write_handler("delete")
     def write_delete(self, value):
         ip = self.table.parse_delete(value)
