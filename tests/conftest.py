@@ -111,3 +111,37 @@ def run_summary(tmp_path, make_router):
         router.cleanup()
         return [ln for ln in out.read_text().splitlines() if not ln.startswith("!")]
     return run
+
+
+# The lab most lab tests run on: four routers in a ring whose r3-r4-r1 side
+# costs more, a host at r1 and one at r3 (the short path h1 r1 r2 r3 h2).
+_RING_TOPOLOGY = """\
+topology:
+  nodes:
+    r1: {}
+    r2: {}
+    r3: {}
+    r4: {}
+    h1: {kind: host}
+    h2: {kind: host}
+  links:
+    - endpoints: ["r1:eth1", "r2:eth1"]
+    - endpoints: ["r2:eth2", "r3:eth1"]
+    - endpoints: ["r3:eth2", "r4:eth1"]
+      cost: 20
+    - endpoints: ["r4:eth2", "r1:eth2"]
+      cost: 20
+    - endpoints: ["h1:eth1", "r1:eth3"]
+    - endpoints: ["h2:eth1", "r3:eth3"]
+"""
+
+
+@pytest.fixture(scope="session")
+def ring_lab_text():
+    """ring_lab_text(name, routing=None, extra="") -> the ring lab's YAML under
+    `name`, with `routing: ROUTING` when given and `extra` (top-level YAML,
+    such as a validate: list) at the end."""
+    def text(name, routing=None, extra=""):
+        head = f"name: {name}\n" + (f"routing: {routing}\n" if routing else "")
+        return head + _RING_TOPOLOGY + extra
+    return text

@@ -25,34 +25,12 @@ from vforward.topo.validate import address_owners, ping, reach, traceroute
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="labs need root"),
               pytest.mark.skipif(shutil.which("bird") is None, reason="bird2 is not installed")]
 
-RING = """\
-name: {name}
-routing: ospf
-topology:
-  nodes:
-    r1: {{}}
-    r2: {{}}
-    r3: {{}}
-    r4: {{}}
-    h1: {{kind: host}}
-    h2: {{kind: host}}
-  links:
-    - endpoints: ["r1:eth1", "r2:eth1"]
-    - endpoints: ["r2:eth2", "r3:eth1"]
-    - endpoints: ["r3:eth2", "r4:eth1"]
-      cost: 20
-    - endpoints: ["r4:eth2", "r1:eth2"]
-      cost: 20
-    - endpoints: ["h1:eth1", "r1:eth3"]
-    - endpoints: ["h2:eth1", "r3:eth3"]
-"""
-
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, ring_lab_text):
     name = "x" + uuid.uuid4().hex[:6]
     path = tmp_path_factory.mktemp("exp") / "ring.yaml"
-    path.write_text(RING.format(name=name))
+    path.write_text(ring_lab_text(name, routing="ospf"))
     try:
         deploy(str(path), log=lambda *a: None)
         lab = prepare(str(path))
