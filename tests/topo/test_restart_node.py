@@ -1,6 +1,7 @@
 """Restarting one node's router: it comes back on its TAPs and forwards
 again; the routers sharing its process restart with it and are named;
 hosts, unknown nodes and labs without a supervisor get a clear error."""
+import json
 import os
 import uuid
 
@@ -92,3 +93,17 @@ def test_restarting_a_host_or_an_unknown_node_says_why(lab):
         ops.restart_node(lab.name, "h1")
     with pytest.raises(TopologyError, match="has no node 'r9'"):
         ops.restart_node(lab.name, "r9")
+
+
+def test_a_restart_whose_records_cannot_be_reapplied_is_an_error_naming_why(lab):
+    # a flow record no command would write: r1 and r3 are not neighbours
+    record = os.path.join(load_state(lab.name).directory, "flows.json")
+    with open(record, "w") as f:
+        json.dump({"bad": {"match": "udp", "path": ["r1", "r3"]}}, f)
+    try:
+        with pytest.raises(TopologyError, match=r"r1 restarted \(process .*\) but what was set "
+                                                r"on it by hand could not be re-applied: .*r3"):
+            ops.restart_node(lab.name, "r1")
+    finally:
+        os.unlink(record)
+    assert reach(lab, "h1", h2(lab), within=5)[0]      # the router itself is back

@@ -350,5 +350,6 @@ def restart_node(lab_ref: str, node: str, timeout: float = RESTART_TIMEOUT) -> s
     if now.get("restored"):
         text += f"; {now['restored']}"
     if now.get("restore_error"):
-        text += f"; could not re-apply: {now['restore_error']}"
+        raise TopologyError(f"{node} restarted ({text}) but what was set on it by hand could "
+                            f"not be re-applied: {now['restore_error']}")
     return text
