@@ -1,8 +1,8 @@
-"""What a restarted router gets back: the manual routes and per-flow paths
-recorded beside the lab's state.  A router process starts from its
+"""What a restarted router gets back: the links taken down by hand, and
+the manual routes and per-flow paths recorded beside the lab's state.  A router process starts from its
 generated config and takes the daemon's routes from its node's kernel
-table; what was set by hand lives only in the lab's records
-(manual-routes.json, flows.json), so the supervisor re-applies it after
+table; what was set by hand lives only in the lab's records (state.json's
+link states, manual-routes.json, flows.json), so the supervisor re-applies it after
 every restart, before it reports the process running."""
 from __future__ import annotations
 
@@ -19,13 +19,33 @@ def restore_nodes(st, nodes: list[str]) -> str:
         return ""
     ctl = NodeControl(st)
     try:
+        links = _links_down_again(st, ctl, routers)
         routes = reapply_routes(st, ctl, routers)
         flows = reapply_flows(st, ctl, routers)
     finally:
         ctl.close()
     done = []
+    if links:
+        done.append(f"{links} link end{'s' if links != 1 else ''} down")
     if routes:
         done.append(f"{routes} manual route{'s' if routes != 1 else ''}")
     if flows:
         done.append(f"{flows} flow entr{'ies' if flows != 1 else 'y'}")
     return "re-applied " + " and ".join(done) if done else ""
+
+
+def _links_down_again(st, ctl: NodeControl, nodes: list[str]) -> int:
+    """A new process starts its links up: take down again, as set_link does,
+    the ends it hosts of the links recorded down; how many ends."""
+    count = 0
+    for info in st.interfaces.values():
+        if st.links[str(info["link"])]["state"] != "down" or not info.get("egress"):
+            continue
+        node, element = info["egress"]
+        if node in nodes:
+            ctl.write(node, f"{element}.up", "false")
+            count += 1
+        node, device = info["carrier"]
+        if node in nodes:
+            ctl.write(node, f"{device}.carrier", "false")
+    return count

@@ -293,8 +293,10 @@ def restart_node(lab_ref: str, node: str, timeout: float = RESTART_TIMEOUT) -> s
     with it (the text names them).  The restart goes through the lab's
     supervisor, as after a crash, whatever the lab's `restart:` policy: the
     process is asked to stop, and the supervisor starts it again on the same
-    TAP devices and re-applies the routers' manual routes and flows
-    (see vforward.experiment.restore)."""
+    TAP devices and re-applies the links taken down by hand and the routers'
+    manual routes and flows (see vforward.experiment.restore).  While the
+    process is down its TAPs have no carrier: the nodes' routing daemons drop
+    their adjacencies and must converge again after it."""
     from vforward.topo.supervise import read_status, request_restart
     st = lab_state(lab_ref)
     if node not in st.namespaces:
