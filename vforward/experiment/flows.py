@@ -134,3 +134,22 @@ def list_flows(lab_ref: str) -> list[dict]:
     finally:
         ctl.close()
     return out
+
+
+def reapply_flows(st, ctl: NodeControl, nodes: list[str]) -> int:
+    """Pin again, on nodes whose router restarted, the recorded flows whose
+    path goes through them; how many flow entries were written."""
+    record = _load(st)
+    mine = {name: f for name, f in sorted(record.items())
+            if any(n in nodes for n in f["path"][:-1])}
+    if not mine:
+        return 0
+    from vforward.topo.deploy import prepare
+    lab = prepare(st.topology)
+    count = 0
+    for name, f in mine.items():
+        for node, hop in zip(f["path"], check_chain(lab, f["path"])):
+            if node in nodes:
+                _write(ctl, node, "add", f"{name} {hop.gateway} {hop.port} {f['match']}")
+                count += 1
+    return count

@@ -164,3 +164,20 @@ def format_routes(rows: list[dict]) -> str:
             hops.append(f"{via}dev {h['interface']}")
         out.append(f"{r['prefix']:<20}{r['origin']:<11}{'; '.join(hops)}")
     return "\n".join(out)
+
+
+def reapply_routes(st, ctl: NodeControl, nodes: list[str]) -> int:
+    """Install again the recorded manual routes of nodes whose router
+    restarted (a new process starts from its config and the daemon's routes);
+    how many."""
+    record = _load(st)
+    count = 0
+    for node in nodes:
+        for prefix, r in sorted(record.get(node, {}).items()):
+            try:
+                ctl.write(node, "rt.set", f"{prefix} {r['gateway']} {r['port']}")
+            except ControlError as e:
+                raise TopologyError(f"{node}: manual route {prefix} via {r['via']} "
+                                    f"refused after the restart: {e.message}") from None
+            count += 1
+    return count

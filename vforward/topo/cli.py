@@ -153,6 +153,12 @@ def cmd_workers(a) -> int:
     return 0
 
 
+def cmd_restart(a) -> int:
+    from vforward.topo.ops import restart_node
+    print(f"{a.node} restarted: {restart_node(a.lab, a.node, timeout=a.timeout)}")
+    return 0
+
+
 def add_parser(sub) -> None:
     t = sub.add_parser("topo", help="virtual network labs: deploy, operate, destroy")
     ts = t.add_subparsers(dest="topo_command", metavar="SUBCOMMAND")
@@ -197,6 +203,10 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true")
     p = lab_cmd("graph", cmd_graph, "draw the topology (DOT, SVG, PNG)")
     p.add_argument("-o", "--output")
+    p = lab_cmd("restart", cmd_restart, "restart a node's router (and those sharing its process)")
+    p.add_argument("node")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for its control socket (default 30)")
     lab_cmd("validate", cmd_validate, "run the lab's validate: checks (exit 0 pass, 1 fail, 2 none)")
     from vforward.topo.monitor import add_monitor_parsers
     add_monitor_parsers(ts)   # metrics (Prometheus exporter) and top (live link table)

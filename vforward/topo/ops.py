@@ -278,3 +278,80 @@ def inspect(lab_ref: str) -> dict:
             "restart": status["policy"] if status else None,
             "workers": [{"pid": w["pid"], "alive": alive[w["pid"]], "nodes": w["nodes"],
                          "log": w["log"], "restarts": w.get("restarts", 0)} for w in workers]}
+
+
+RESTART_TIMEOUT = 30.0
+
+
+def restart_node(lab_ref: str, node: str, timeout: float = RESTART_TIMEOUT) -> str:
+    """Restart a router and wait until its control socket answers again; a
+    short text of what happened.
+
+    The routers of a lab run several to a process (deploy's
+    --nodes-per-process), on one event loop, so a router cannot be restarted
+    alone: its whole process is, and every other router it hosts restarts
+    with it (the text names them).  The restart goes through the lab's
+    supervisor, as after a crash, whatever the lab's `restart:` policy: the
+    process is asked to stop, and the supervisor starts it again on the same
+    TAP devices and re-applies the links taken down by hand and the routers'
+    manual routes and flows (see vforward.experiment.restore).  While the
+    process is down its TAPs have no carrier: the nodes' routing daemons drop
+    their adjacencies and must converge again after it."""
+    from vforward.topo.supervise import read_status, request_restart
+    st = lab_state(lab_ref)
+    if node not in st.namespaces:
+        raise TopologyError(f"lab {st.name} has no node '{node}' "
+                            f"(nodes: {', '.join(st.namespaces)})")
+    if st.mode != "user" or node not in st.sockets:
+        raise TopologyError(f"{node} of lab {st.name} has no vforward router to restart "
+                            f"({'a host' if st.mode == 'user' else 'kernel mode'})")
+    if not st.supervisor or not same_process(st.supervisor) or read_status(st.directory) is None:
+        raise TopologyError(f"lab {st.name} has no running supervisor to restart {node}; "
+                            "destroy and deploy the lab again")
+
+    def worker_of() -> dict:
+        return next(w for w in current_workers(st) if node in w["nodes"])
+
+    old = worker_of()
+    others = [n for n in old["nodes"] if n != node]
+    if old.get("state") != "running":
+        raise TopologyError(f"{node} is down ({old.get('last_exit', 'not running')}) and the "
+                            f"lab's policy left it down; destroy and deploy the lab again")
+    t0 = time.monotonic()
+    if not request_restart(st.directory, old):
+        raise TopologyError(f"the process of {node} ({old['pid']}) went away meanwhile; "
+                            f"see 'vforward topo inspect {st.name}'")
+    deadline = t0 + timeout
+    while True:
+        now = worker_of()
+        if now["pid"] != old["pid"] and now.get("state") == "running":
+            break
+        if now.get("last_error") and now.get("last_error") != old.get("last_error"):
+            raise TopologyError(f"{node} did not come back: {now['last_error']}")
+        if time.monotonic() > deadline:
+            raise TopologyError(f"{node} did not come back within {timeout:g}s "
+                                f"(process state: {now.get('state')}); see {old['log']}")
+        time.sleep(0.05)
+    ctl = NodeControl(st)
+    try:
+        while True:
+            try:
+                ctl.read(node, "version")
+                break
+            except (ControlError, TopologyError, OSError) as e:
+                ctl.close()
+                if time.monotonic() > deadline:
+                    raise TopologyError(f"{node} restarted as process {now['pid']} but its "
+                                        f"control socket does not answer: {e}") from None
+                time.sleep(0.05)
+    finally:
+        ctl.close()
+    text = f"process {old['pid']} -> {now['pid']} in {time.monotonic() - t0:.2f}s"
+    if others:
+        text += f"; restarted with it (same process): {', '.join(others)}"
+    if now.get("restored"):
+        text += f"; {now['restored']}"
+    if now.get("restore_error"):
+        raise TopologyError(f"{node} restarted ({text}) but what was set on it by hand could "
+                            f"not be re-applied: {now['restore_error']}")
+    return text

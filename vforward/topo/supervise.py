@@ -21,7 +21,12 @@ pidfds (readable once the process has exited) and applies the lab's
 A restarted process runs the same nodes from the same generated configs:
 its TAP devices, which outlive it in their namespaces, with their
 addresses, are opened again, and its routes come back from the node's
-kernel table, where the routing daemon keeps them.  The supervisor writes
+kernel table, where the routing daemon keeps them; what was set by hand
+(manual routes, per-flow paths, recorded in LABDIR) is re-applied before the
+process is reported running.  A restart asked for (`vforward topo restart`,
+a scenario's node event) leaves a mark in LABDIR/restart-requests/PID and
+stops the process; the supervisor restarts a marked process whatever the
+policy, by the same path as after a crash.  The supervisor writes
 LABDIR/supervisor.json (each process: pid, state, restarts, how long the
 last restart took), which `inspect`, `validate` and `destroy` read.
 """
@@ -39,6 +44,7 @@ POLICIES = ("always", "on-failure", "never")
 DEFAULT_POLICY = "on-failure"
 STATUS_FILE = "supervisor.json"
 READY_TIMEOUT = 60.0
+REQUESTS = "restart-requests"     # LABDIR/restart-requests/PID: stop PID, restart it whatever the policy
 
 
 # -- process identity ----------------------------------------------------------
@@ -144,6 +150,39 @@ def _exit_reason(lab_dir: str, pid: int) -> tuple[str, bool]:
     return (f"exit {code}", code != 0)
 
 
+def request_restart(lab_dir: str, record: dict) -> bool:
+    """Ask the supervisor to restart the worker `record` names: mark it, then
+    stop it (SIGTERM); the supervisor sees it exit, finds the mark and starts
+    it again whatever the lab's policy.  False when the process is already gone."""
+    folder = os.path.join(lab_dir, REQUESTS)
+    os.makedirs(folder, exist_ok=True)
+    mark = os.path.join(folder, str(record["pid"]))
+    with open(mark, "w") as f:
+        f.write("restart requested\n")
+    if not signal_process(record, signal.SIGTERM):
+        os.unlink(mark)
+        return False
+    return True
+
+
+def _take_request(lab_dir: str, pid: int) -> bool:
+    try:
+        os.unlink(os.path.join(lab_dir, REQUESTS, str(pid)))
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def restore_state(lab_dir: str, nodes: list[str]) -> str:
+    """Re-apply what was set by hand on nodes' routers (manual routes,
+    per-flow paths) after their process started again; what was done."""
+    from vforward.experiment.restore import restore_nodes
+    from vforward.topo.state import LabState
+    with open(os.path.join(lab_dir, "state.json")) as f:
+        st = LabState(**json.load(f))
+    return restore_nodes(st, nodes)
+
+
 def start_worker(lab_dir: str, nodes: list[str], log: str) -> dict:
     """Start one worker for nodes (as deploy's do), its record once it is ready."""
     with open(log, "a") as out:
@@ -218,9 +257,13 @@ class Supervisor:
         if self._stop:
             return
         why, failed = _exit_reason(self.lab_dir, w["pid"])
+        requested = _take_request(self.lab_dir, w["pid"])
+        if requested:
+            why = "restart requested"
         w.update(state="down", last_exit=why, down_at=time.time())
         self._save()
-        if self.policy == "never" or (self.policy == "on-failure" and not failed):
+        if not requested and (self.policy == "never" or
+                              (self.policy == "on-failure" and not failed)):
             return
         t0 = time.monotonic()
         try:
@@ -229,10 +272,20 @@ class Supervisor:
             w["last_error"] = str(e)
             self._save()
             return
+        took = round(time.monotonic() - t0, 3)
+        # Before the record says running, so that whoever waits for that finds them back.
+        try:
+            restored = restore_state(self.lab_dir, w["nodes"])
+            w.pop("restore_error", None)
+        except Exception as e:      # the router runs regardless; say what is missing
+            restored = ""
+            w["restore_error"] = f"{type(e).__name__}: {e}"
         w.update(pid=new["pid"], start=new.get("start"), cmd=new.get("cmd"), state="running",
-                 restarts=w["restarts"] + 1, last_restart_s=round(time.monotonic() - t0, 3))
+                 restarts=w["restarts"] + 1, last_restart_s=took, restored=restored)
         print(f"restarted {', '.join(w['nodes'])} ({why}) as process {w['pid']} in "
-              f"{w['last_restart_s']:.2f}s", flush=True)
+              f"{took:.2f}s" + (f"; {restored}" if restored else "") +
+              (f"; could not re-apply: {w['restore_error']}" if "restore_error" in w else ""),
+              flush=True)
         self._save()
 
 
