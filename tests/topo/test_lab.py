@@ -164,6 +164,10 @@ def test_destroy_after_a_router_was_killed_leaves_nothing(tmp_path):
     assert not any(n.startswith(f"vf-{name}-") for n in netns.list_names())
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    # Nor the worker the supervisor was restarting when destroy stopped it.
+    from vforward.topo.state import lab_dir
+    from vforward.topo.supervise import lab_workers_by_command_line
+    assert lab_workers_by_command_line(lab_dir(name)) == []
     assert load_state(name) is None
 
 

@@ -24,7 +24,8 @@ from vforward.topo.addressing import assign
 from vforward.topo.model import Lab, TopologyError, load_lab
 from vforward.topo.routes import static_routes
 from vforward.topo.state import LabState, lab_dir, load_state, pid_alive, remove_state
-from vforward.topo.supervise import (current_workers, identify, same_process, signal_process,
+from vforward.topo.supervise import (READY_TIMEOUT, current_workers, identify,
+                                     lab_workers_by_command_line, same_process, signal_process,
                                      start_supervisor)
 
 NODES_PER_WORKER = 25
@@ -298,16 +299,14 @@ def destroy_state(st: LabState) -> list[str]:
     lab's own processes are signalled (by identity: pid, start time and
     command line); the supervisor goes first, so that nothing is restarted."""
     removed = []
-    for group in ([st.supervisor] if st.supervisor else [], current_workers(st) + st.daemons):
-        for r in group:
-            signal_process(r, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        for r in group:
-            while same_process(r) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            signal_process(r, signal.SIGKILL)
-            _reap(r["pid"])
-            removed.append(f"process {r['pid']}")
+    if st.supervisor:
+        # It may be starting a worker (up to READY_TIMEOUT); it records it before it exits.
+        _stop_processes([st.supervisor], READY_TIMEOUT + 5, removed)
+    # Read only now, with the supervisor gone: it may have restarted workers meanwhile.
+    workers = current_workers(st)
+    known = {int(w["pid"]) for w in workers}
+    workers += [w for w in lab_workers_by_command_line(st.directory) if w["pid"] not in known]
+    _stop_processes(workers + st.daemons, 5, removed)
     for path in glob.glob(render.shm_region(st.name, 0)[:-1] + "*"):   # ShmLink regions, doorbells
         os.unlink(path)
         removed.append(f"shared region {path}")
@@ -320,6 +319,19 @@ def destroy_state(st: LabState) -> list[str]:
                        capture_output=True)
     remove_state(st.name)
     return removed
+
+
+def _stop_processes(records: list[dict], patience: float, removed: list[str]) -> None:
+    """SIGTERM each recorded process that is still itself; SIGKILL what is left after patience."""
+    for r in records:
+        signal_process(r, signal.SIGTERM)
+    deadline = time.monotonic() + patience
+    for r in records:
+        while same_process(r) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        signal_process(r, signal.SIGKILL)
+        _reap(r["pid"])
+        removed.append(f"process {r['pid']}")
 
 
 def _reap(pid: int) -> None:

@@ -63,6 +63,29 @@ def process_identity(pid: int) -> dict | None:
     return {"pid": pid, "start": int(fields[19]), "cmd": cmd}
 
 
+def lab_workers_by_command_line(lab_dir: str) -> list[dict]:
+    """The live processes whose command line is `... vforward topo worker LAB_DIR ...`:
+    a worker the supervisor was starting when it was stopped, before it could be
+    recorded.  Matched by the lab's own folder, so no other lab's process is named."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode("utf-8", "replace") for a in args]
+        for i in range(len(words) - 3):
+            if words[i:i + 4] == ["vforward", "topo", "worker", lab_dir]:
+                ident = process_identity(int(name))
+                if ident is not None:
+                    out.append(ident)
+                break
+    return out
+
+
 def same_process(record: dict) -> bool:
     """True while the process `record` names is alive and is the one recorded."""
     now = process_identity(int(record["pid"]))
