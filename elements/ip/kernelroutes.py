@@ -34,7 +34,7 @@ NLM_F_REQUEST, NLM_F_MULTI, NLM_F_DUMP_INTR = 0x1, 0x2, 0x10
 NLM_F_DUMP = 0x300
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
-RTMGRP_LINK, RTMGRP_IPV4_ROUTE = 0x1, 0x40
+RTMGRP_LINK, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE = 0x1, 0x40, 0x400
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_MULTIPATH = 1, 4, 5, 6, 9
 RTA_TABLE, RTA_VIA, RTA_NH_ID = 15, 18, 30
 RTN_UNICAST = 1
@@ -124,37 +124,44 @@ def _ipv4(payload) -> int:
     return int.from_bytes(bytes(payload[:4]), "big")
 
 
-def _gateway(atype: int, payload) -> tuple[int, str]:
-    """RTA_GATEWAY (an IPv4 address) or RTA_VIA (family + address): (gateway, why unusable)."""
+def _address(payload, family: int) -> int:
+    return int.from_bytes(bytes(payload[:4 if family == socket.AF_INET else 16]), "big")
+
+
+def _gateway(atype: int, payload, family: int = socket.AF_INET) -> tuple[int, str]:
+    """RTA_GATEWAY (an address of the route's family) or RTA_VIA (family +
+    address): (gateway, why unusable)."""
     if atype == RTA_GATEWAY:
-        return _ipv4(payload), ""
-    family = struct.unpack_from("=H", payload)[0]
-    if family == socket.AF_INET:
-        return _ipv4(payload[2:]), ""
-    return 0, "its gateway is an IPv6 address"
+        return _address(payload, family), ""
+    via = struct.unpack_from("=H", payload)[0]
+    if via == family:
+        return _address(payload[2:], family), ""
+    return 0, ("its gateway is an IPv6 address" if via == socket.AF_INET6
+               else "its gateway is an IPv4 address")
 
 
-def decode_route(body) -> KernelRoute | None:
-    """An RTM_NEWROUTE/RTM_DELROUTE body (after the nlmsghdr); None unless IPv4."""
+def decode_route(body, want: int = socket.AF_INET) -> KernelRoute | None:
+    """An RTM_NEWROUTE/RTM_DELROUTE body (after the nlmsghdr); None unless of
+    address family `want` (AF_INET or AF_INET6)."""
     if len(body) < _RTMSG.size:
         return None
     family, dst_len, _src_len, tos, table, proto, scope, rtype, _flags = _RTMSG.unpack_from(body)
-    if family != socket.AF_INET:
+    if family != want:
         return None
     dst, metric, oif, gw, unusable, multipath = 0, 0, 0, 0, "", None
     for atype, payload in _attributes(body, _RTMSG.size):
         if atype == RTA_DST:
-            dst = _ipv4(payload)
+            dst = _address(payload, family)
         elif atype == RTA_OIF:
             oif = _I32.unpack_from(payload)[0]
         elif atype in (RTA_GATEWAY, RTA_VIA):
-            gw, unusable = _gateway(atype, payload)
+            gw, unusable = _gateway(atype, payload, family)
         elif atype == RTA_PRIORITY:
             metric = _U32.unpack_from(payload)[0]
         elif atype == RTA_TABLE:
             table = _U32.unpack_from(payload)[0]
         elif atype == RTA_MULTIPATH:
-            multipath = _next_hops(payload)
+            multipath = _next_hops(payload, family)
         elif atype == RTA_NH_ID:
             unusable = "it uses a kernel nexthop object (RTA_NH_ID), which is not followed"
     if multipath is not None:
@@ -163,11 +170,12 @@ def decode_route(body) -> KernelRoute | None:
         hops = (NextHop(gw, oif, 0, unusable),)
     else:
         hops = ()
-    mask = (0xFFFFFFFF << (32 - dst_len)) & 0xFFFFFFFF
+    bits = 32 if family == socket.AF_INET else 128
+    mask = ((1 << bits) - 1) ^ ((1 << (bits - dst_len)) - 1)
     return KernelRoute(dst & mask, dst_len, tos, metric, table, proto, scope, rtype, hops)
 
 
-def _next_hops(data) -> tuple:
+def _next_hops(data, family: int = socket.AF_INET) -> tuple:
     hops, off = [], 0
     while off + _RTNEXTHOP.size <= len(data):
         length, flags, _weight, ifindex = _RTNEXTHOP.unpack_from(data, off)
@@ -176,7 +184,7 @@ def _next_hops(data) -> tuple:
         gw, unusable = 0, ""
         for atype, payload in _attributes(data[off:off + length], _RTNEXTHOP.size):
             if atype in (RTA_GATEWAY, RTA_VIA):
-                gw, unusable = _gateway(atype, payload)
+                gw, unusable = _gateway(atype, payload, family)
         hops.append(NextHop(gw, ifindex, flags, unusable))
         off += _align(length)
     return tuple(hops)
@@ -194,9 +202,9 @@ def decode_link(body) -> tuple[int, int, str] | None:
     return index, flags, name
 
 
-def _dump_request(mtype: int, seq: int) -> bytes:
+def _dump_request(mtype: int, seq: int, family: int = socket.AF_INET) -> bytes:
     if mtype == RTM_GETROUTE:
-        body = _RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
+        body = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
     else:
         body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), mtype, NLM_F_REQUEST | NLM_F_DUMP,
@@ -270,6 +278,14 @@ class KernelRouteMirror(Element):
     kernel route is listed in `unmirrored`; a `resync` installs it once the
     prefix is free.
 
+    The table's address family picks the kernel routes that are followed:
+    a RadixIPLookup mirrors the IPv4 routes, a RadixIP6Lookup (or
+    LookupIP6Route) the IPv6 ones, next hops included (OSPFv3's are
+    link-local addresses, which IP6NDSolicitor resolves like any other).
+    IPv6 routes to link-local (fe80::/10) and multicast (ff00::/8)
+    destinations are never forwarded and so never mirrored.  A dual-stack
+    router runs one mirror per family.
+
     Linux does not announce the IPv4 routes it flushes when an interface
     goes down or disappears; link notifications therefore trigger a
     resync, as does a netlink buffer overrun.
@@ -332,6 +348,7 @@ class KernelRouteMirror(Element):
         self._dump_intr = False
         self._seen: set = set()
         self._resync_timer = None
+        self._family = socket.AF_INET
 
     def _where(self) -> str:
         loc = f"{self.location}: " if self.location is not None else ""
@@ -347,6 +364,8 @@ class KernelRouteMirror(Element):
             raise ElementError(f"{self._where()}: TABLE '{self.table_name}' is a "
                                f"{rt.class_name()}, whose routes cannot change; use RadixIPLookup")
         self.rt = rt
+        # The table's address family decides which kernel routes are followed.
+        self._family = socket.AF_INET if rt.FAMILY.name == "IPv4" else socket.AF_INET6
         if not self.interfaces:
             self.interfaces = self._interfaces_from_graph()
         try:
@@ -364,7 +383,10 @@ class KernelRouteMirror(Element):
                     break
                 except OSError:
                     continue
-            sock.bind((0, self.NETLINK_GROUPS))
+            groups = self.NETLINK_GROUPS
+            if self._family == socket.AF_INET6 and groups & RTMGRP_IPV4_ROUTE:
+                groups = groups & ~RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
+            sock.bind((0, groups))
             self._portid = sock.getsockname()[0]
             self._request_dumps()
             deadline = time.monotonic() + DUMP_TIMEOUT
@@ -451,7 +473,7 @@ class KernelRouteMirror(Element):
         self._dump_type, self._dump_seq, self._dump_intr = mtype, self._seq, False
         if mtype == RTM_GETROUTE:
             self._seen = set()
-        self._sock.send(_dump_request(mtype, self._seq))
+        self._sock.send(_dump_request(mtype, self._seq, self._family))
 
     def _on_readable(self) -> None:
         self._read(unbounded=False)
@@ -552,7 +574,7 @@ class KernelRouteMirror(Element):
                 self._apply(key)
 
     def _route_message(self, mtype, body, dump: bool) -> None:
-        route = decode_route(body)
+        route = decode_route(body, self._family)
         if route is None or route.table != self.kernel_table:
             return
         key, ident = route.key, route.ident
@@ -578,6 +600,9 @@ class KernelRouteMirror(Element):
         if not candidates:
             return None, "TOS-specific routes are not mirrored"
         best = min(candidates, key=lambda r: r.metric)
+        if self._family == socket.AF_INET6 and best.prefix >> 118 in (0x3FA, 0x3FC, 0x3FD,
+                                                                      0x3FE, 0x3FF):
+            return None, "link-local and multicast destinations are not forwarded"
         if best.type != RTN_UNICAST:
             return None, f"{RTN_NAMES.get(best.type, best.type)} routes are not mirrored"
         reasons, usable = [], []
@@ -601,7 +626,7 @@ class KernelRouteMirror(Element):
                 usable.append((hop.gateway, port))
         if usable:
             (gw, port), *more = usable
-            return IPRoute(best.prefix, best.plen, gw, port, tuple(more)), ""
+            return IPRoute(best.prefix, best.plen, gw, port, tuple(more), self.rt.FAMILY), ""
         return None, "; ".join(reasons) or "the route has no next hop"
 
     def _apply(self, key) -> None:
@@ -667,7 +692,7 @@ class KernelRouteMirror(Element):
 
     @read_handler("unmirrored")
     def read_unmirrored(self):
-        return "".join(f"{_ntoa(k[0])}/{k[1]}\t{self._unmirrored[k]}\n"
+        return "".join(f"{self.rt.FAMILY.ntoa(k[0])}/{k[1]}\t{self._unmirrored[k]}\n"
                        for k in sorted(self._unmirrored))
 
     @read_handler("interfaces")
