@@ -1,8 +1,11 @@
 """CheckLength: send packets longer than a length aside."""
 from __future__ import annotations
 
-from vforward.args import unsigned
+import numpy as np
+
+from vforward.args import boolean, unsigned
 from vforward.element import Element, read_handler
+from vforward.offload import segment_ip_lengths
 
 
 class CheckLength(Element):
@@ -15,7 +18,14 @@ class CheckLength(Element):
     output, CheckLength(MTU) -> ... with output 1 to ICMP6Error(ADDR, toobig,
     PMTU MTU) is how a router takes part in path-MTU discovery (IPv6 routers
     never fragment).  The length is the packet's whole length: a GSO
-    super-frame counts as one long packet.
+    super-frame counts as one long packet, unless SEGMENTS is true.
+
+    Keyword arguments:
+      SEGMENTS (boolean, default false)  judge a GSO super-frame (TCP from an
+                                         offloading TAP) by the network-layer
+                                         length of the segments it leaves as,
+                                         as Linux checks an MTU; the packet
+                                         must then start at its IP header
 
     Handlers:
       drops (read)   packets longer than LENGTH
@@ -25,13 +35,18 @@ class CheckLength(Element):
 
     def configure(self, args):
         self.max_length = args.mandatory("LENGTH", unsigned)
+        self.segments = args.keyword("SEGMENTS", boolean, default=False)
         args.finish()
         self.drops = 0
 
     def process(self, batch):
         if not len(batch.idx):
             return batch
-        long = batch.pool.length[batch.idx] > self.max_length
+        pool, idx = batch.pool, batch.idx
+        length = pool.length[idx]
+        if self.segments and (pool.gso_size[idx] > 0).any():
+            length = np.where(pool.gso_size[idx] > 0, segment_ip_lengths(pool, idx), length)
+        long = length > self.max_length
         if not long.any():
             return batch
         self.drops += int(long.sum())

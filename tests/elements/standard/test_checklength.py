@@ -46,3 +46,30 @@ def test_longer_packets_are_dropped_without_output_1(make_router):
     r.initialize()
     r.element("src").send([b"abcde", b"abcd"])
     assert r.element("ok").frames == [b"abcd"] and r.pool.n_used == 0
+
+
+def test_with_segments_a_super_frame_is_judged_by_its_segments(make_router):
+    from vforward.packet import GSO_SLOT_SIZE, GSO_TCPV6, PacketPool
+    from vforward.graph import build_graph
+    from vforward.runtime import Router
+    r = Router(build_graph("src :: _CLFrames -> cl :: CheckLength(1400, SEGMENTS true) -> "
+                           "ok :: _CLSink; cl[1] -> long :: _CLSink", "test.click"),
+               PacketPool(64, GSO_SLOT_SIZE))
+    try:
+        r.initialize()
+        pool = r.pool
+        # IPv6 + TCP (data offset 5) + 8000 bytes, to leave as 1300-byte segments;
+        # then the same with 1400-byte segments, whose IP length (1460) is too long.
+        tcp = bytes(12) + bytes([0x50]) + bytes(7)
+        packets = [bytes(40) + tcp + bytes(8000)] * 2 + [b"x" * 1401]
+        batch = pool.from_bytes(packets)
+        for s, seg in zip(batch.idx[:2], (1300, 1400)):
+            pool.nh[s] = pool.off[s]
+            pool.csum_start[s] = pool.off[s] + 40
+            pool.gso_type[s] = GSO_TCPV6
+            pool.gso_size[s] = seg
+        r.element("cl").push(0, batch)
+        assert [len(f) for f in r.element("ok").frames] == [8060]
+        assert [len(f) for f in r.element("long").frames] == [8060, 1401]
+    finally:
+        r.close()
