@@ -8,7 +8,11 @@ and the same traffic crosses it between the two hosts farthest apart:
   * TCP throughput: iperf3 TCP, received Mbit/s;
   * RTT: the median of idle pings across the path;
   * reroute time (labs with routing: ospf): a link on the path is cut and
-    the time until the far host answers again is measured.
+    the time until the far host answers again is measured;
+  * on a dual-stack lab (`ipv6: true`), the small-packet rate and the TCP
+    throughput again over IPv6, to the far host's IPv6 address (the same
+    18-byte payloads make 82-byte IPv6 frames: the IPv6 header is 20 bytes
+    longer).
 
 The same generator drives both modes, so where it is the bottleneck both
 are held to its rate; the table says so when the kernel hits that ceiling.
@@ -32,7 +36,8 @@ from vforward.topo.routes import static_routes
 from vforward.topo import ops, validate
 
 METRICS = [("udp64_pps", "64-byte UDP", "pps", True), ("tcp_mbps", "TCP", "Mbit/s", True),
-           ("rtt_ms", "RTT", "ms", False), ("reroute_s", "reroute after a cut", "s", False)]
+           ("rtt_ms", "RTT", "ms", False), ("reroute_s", "reroute after a cut", "s", False),
+           ("udp6_pps", "small UDP, IPv6", "pps", True), ("tcp6_mbps", "TCP, IPv6", "Mbit/s", True)]
 
 
 class LabBenchError(RuntimeError):
@@ -98,12 +103,28 @@ def measure(lab: Lab, src: str, dst: str, path: list[str], seconds: float) -> di
     out["udp64_pps"] = (s["packets"] - s["lost_packets"]) / s["seconds"]
     tcp = _iperf(lab, src, dst, dst_ip, [], seconds)
     out["tcp_mbps"] = tcp["end"]["sum_received"]["bits_per_second"] / 1e6
+    out.update(_measure6(lab, src, dst, seconds))
     p = netns.run(netns_name(lab, src), "ping", "-n", "-q", "-c", "20", "-i", "0.05", dst_ip,
                   check=False)
     m = re.search(r"= [\d.]+/([\d.]+)/", p.stdout)
     out["rtt_ms"] = float(m.group(1)) if m else float("nan")
     out["reroute_s"] = _reroute(lab, src, dst_ip, path)
     return out
+
+
+def _measure6(lab: Lab, src: str, dst: str, seconds: float) -> dict:
+    """The IPv6 rows, when the far host has an IPv6 address."""
+    dst6 = next(iter(lab.nodes[dst].interfaces.values())).address6
+    if dst6 is None:
+        return {}
+    ok, _ = validate.reach(lab, src, str(dst6.ip), within=30)
+    if not ok:
+        raise LabBenchError(f"{src} cannot reach {dst} over IPv6 in lab {lab.name}")
+    udp = _iperf(lab, src, dst, str(dst6.ip), ["-u", "-l", "18", "-b", "0"], seconds)
+    s = udp["end"]["sum"]
+    tcp = _iperf(lab, src, dst, str(dst6.ip), [], seconds)
+    return {"udp6_pps": (s["packets"] - s["lost_packets"]) / s["seconds"],
+            "tcp6_mbps": tcp["end"]["sum_received"]["bits_per_second"] / 1e6}
 
 
 def _reroute(lab: Lab, src: str, dst_ip: str, path: list[str]) -> float:

@@ -9,6 +9,7 @@ import hashlib
 import ipaddress
 import itertools
 
+from vforward.topo.addressing6 import assign6
 from vforward.topo.model import Lab, TopologyError
 
 
@@ -73,4 +74,4 @@ def assign(lab: Lab) -> Lab:
             else:
                 raise TopologyError(f"{node.where}: loopback pool {adr['loopback']} is used up; "
                                     "give a larger one under addressing.loopback")
-    return lab
+    return assign6(lab)

@@ -164,6 +164,29 @@ def bgp_sessions(lab: Lab, node: Node) -> list[BGPSession]:
     return sessions
 
 
+def bgp_sessions6(lab: Lab, node: Node) -> list[BGPSession]:
+    """Multiprotocol BGP of a dual-stack router: beside each session with a
+    dual-stack `peer` of the lab, one over IPv6 (the link's IPv6 addresses,
+    or loopback6 to loopback6) carrying the IPv6 routes, named NAME6."""
+    if not getattr(node, "ipv6", False):
+        return []
+    out = []
+    for s in bgp_sessions(lab, node):
+        peer = next((n for n in lab.nodes.values() if n.is_router and s.neighbor in
+                     {n.loopback.ip} | {i.address.ip for i in n.interfaces.values()}), None)
+        if peer is None or not getattr(peer, "ipv6", False):
+            continue            # a speaker outside the lab, or an IPv4-only router
+        if s.direct:
+            mine, theirs = _shared_link(lab, node, peer)
+            if mine.address6 is None:
+                continue
+            local, remote = mine.address6.ip, theirs.address6.ip
+        else:
+            local, remote = node.loopback6.ip, peer.loopback6.ip
+        out.append(BGPSession(f"{s.name}6", local, s.local_asn, remote, s.neighbor_asn, s.direct))
+    return out
+
+
 # -- rendering -----------------------------------------------------------------------------
 def _ospf_interface(lab: Lab, iface: Interface, hello: int, dead: int) -> str:
     link = iface.link
@@ -195,6 +218,7 @@ def bird_config(lab: Lab, node: Node, hello: int = HELLO, dead: int = DEAD,
            "# The loopback and the interfaces' networks, for BGP to announce.",
            "protocol direct {",
            "  ipv4;",
+           *(["  ipv6;"] if getattr(node, "ipv6", False) else []),
            f"  interface {names};",
            "}",
            "",
@@ -206,6 +230,8 @@ def bird_config(lab: Lab, node: Node, hello: int = HELLO, dead: int = DEAD,
            f"  scan time {scan_time};",
            "}",
            ""]
+    if getattr(node, "ipv6", False):
+        out += _ipv6_protocols(lab, node, hello, dead, scan_time)
     if node.routing == "ospf":
         out += ["protocol ospf v2 ospf1 {",
                 "  ipv4 { import all; export none; };",
@@ -214,7 +240,9 @@ def bird_config(lab: Lab, node: Node, hello: int = HELLO, dead: int = DEAD,
                 f'    interface "lo" {node.loopback.network} {{ stub yes; }};']
         out += [f"    {_ospf_interface(lab, i, hello, dead)}" for i in ifaces]
         out += ["  };", "}", ""]
-    for s in bgp_sessions(lab, node):
+    sessions = [(s, "ipv4") for s in bgp_sessions(lab, node)]
+    sessions += [(s, "ipv6") for s in bgp_sessions6(lab, node)]
+    for s, channel in sessions:
         kind = "iBGP" if s.internal else "eBGP"
         out += [f"# {kind} with AS {s.neighbor_asn}",
                 f"protocol bgp {s.name} {{",
@@ -227,13 +255,43 @@ def bird_config(lab: Lab, node: Node, hello: int = HELLO, dead: int = DEAD,
         out += [f"  hold time {BGP_HOLD};",
                 "  connect delay time 1;",
                 "  connect retry time 2;",
-                "  ipv4 {",
+                f"  {channel} {{",
                 "    import all;",
                 "    export where source ~ [RTS_DEVICE, RTS_BGP];"]
         if s.internal:
             out.append("    next hop self;")
         out += ["  };", "}", ""]
     return "\n".join(out)
+
+
+def _ipv6_protocols(lab: Lab, node: Node, hello: int, dead: int, scan_time: int) -> list[str]:
+    """A dual-stack router's IPv6: the kernel table export and, with OSPF, OSPFv3
+    on the interfaces that carry IPv6.  OSPFv3 runs over link-local addresses
+    and carries no addresses in its hellos; the loopback6 (on lo, which has no
+    link-local address for OSPFv3 to run on) is exported into it."""
+    out = ["protocol kernel kernel6 {",
+           "  ipv6 { import none; export where source != RTS_DEVICE; };",
+           "  merge paths on;",
+           f"  scan time {scan_time};",
+           "}",
+           ""]
+    if node.routing != "ospf":
+        return out
+    out += ["protocol ospf v3 ospf6 {",
+            f"  ipv6 {{ import all; export where net = {node.loopback6.network}; }};",
+            "  ecmp yes;",
+            "  area 0 {"]
+    for iface in node.interfaces.values():
+        if iface.address6 is None:
+            continue
+        link = iface.link
+        if not lab.nodes[link.other(iface).node].is_router:
+            out.append(f'    interface "{iface.name}" {{ type broadcast; stub yes; '
+                       f"cost {link.cost}; }};")
+        else:
+            out.append(f'    interface "{iface.name}" {{ type ptp; cost {link.cost}; '
+                       f"hello {hello}; dead {dead}; retransmit 2; }};")
+    return out + ["  };", "}", ""]
 
 
 def write_config(lab: Lab, node: Node, path: str, **kw) -> str:

@@ -22,7 +22,7 @@ from vforward.interface_elements import EGRESS, INGRESS, element_name
 from vforward.topo import render
 from vforward.topo.addressing import assign
 from vforward.topo.model import Lab, TopologyError, load_lab
-from vforward.topo.routes import static_routes
+from vforward.topo.routes import host_gateway6, static_routes, static_routes6
 from vforward.topo.state import LabState, lab_dir, load_state, pid_alive, remove_state
 from vforward.topo.supervise import (READY_TIMEOUT, current_workers, identify,
                                      lab_workers_by_command_line, same_process, signal_process,
@@ -106,6 +106,7 @@ KERNEL_SETUP_PARALLEL = 4
 def _kernel_setup(lab: Lab) -> None:
     """Loopbacks and routes of the node kernels (after the TAPs exist)."""
     table = static_routes(lab)
+    table6 = static_routes6(lab)
 
     def configure(node) -> None:
         cmds = []
@@ -115,6 +116,7 @@ def _kernel_setup(lab: Lab) -> None:
                 for r in table[node.name]:
                     if r.gateway is not None:
                         cmds.append(f"route replace {r.prefix} via {r.gateway} dev {r.interface}")
+        cmds += kernel_commands6(lab, node, table6)
         if cmds:
             p = subprocess.run(["ip", "-n", render.netns_name(lab, node.name), "-batch", "-"],
                                input="\n".join(cmds) + "\n", capture_output=True, text=True)
@@ -124,6 +126,30 @@ def _kernel_setup(lab: Lab) -> None:
     with ThreadPoolExecutor(KERNEL_SETUP_PARALLEL) as pool:
         for _ in pool.map(configure, lab.nodes.values()):
             pass
+
+
+def kernel_commands6(lab: Lab, node, table6: dict) -> list[str]:
+    """`ip -batch` lines giving a dual-stack node's kernel its IPv6: the
+    interface addresses (the devices get their IPv4 address as they are
+    made, their IPv6 one here), a router's loopback6 and static routes, a
+    host's default route."""
+    cmds = []
+    if not node.ipv6:
+        return cmds
+    for iface in node.interfaces.values():
+        if iface.address6 is not None:
+            cmds.append(f"address add {iface.address6} dev {iface.name} nodad")
+    if node.is_router:
+        cmds.append(f"address add {node.loopback6} dev lo")
+        if not render.uses_daemon(node):
+            cmds += [f"route replace {r.prefix} via {r.gateway} dev {r.interface}"
+                     for r in table6.get(node.name, []) if r.gateway is not None]
+    else:
+        iface = next((i for i in node.interfaces.values() if i.address6 is not None), None)
+        if iface is not None:
+            cmds.append(f"route replace ::/0 via {host_gateway6(lab, iface)} "
+                        f"dev {iface.name}")
+    return cmds
 
 
 def _start_daemons(lab: Lab, st: LabState) -> None:
@@ -151,11 +177,18 @@ def _start_daemons(lab: Lab, st: LabState) -> None:
 NODE_SYSCTLS = {"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.disable_ipv6": "1",
                 "net.ipv6.conf.default.disable_ipv6": "1", "net.ipv4.conf.all.rp_filter": "0",
                 "net.ipv4.conf.default.rp_filter": "0"}
+# A dual-stack lab's nodes speak IPv6; addresses are usable at once (no
+# duplicate address detection: the lab assigns them) and no node takes
+# router advertisements (routes come from the lab or the routing daemon).
+DUAL_STACK_SYSCTLS = {"net.ipv6.conf.all.disable_ipv6": "0",
+                      "net.ipv6.conf.default.disable_ipv6": "0",
+                      "net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0",
+                      "net.ipv6.conf.all.accept_ra": "0", "net.ipv6.conf.default.accept_ra": "0"}
 
 
-def _new_namespaces(names: list[str]) -> None:
+def _new_namespaces(names: list[str], ipv6: bool = False) -> None:
     try:
-        netns.create_many(names, NODE_SYSCTLS)
+        netns.create_many(names, NODE_SYSCTLS | DUAL_STACK_SYSCTLS if ipv6 else NODE_SYSCTLS)
     except (netns.NetnsError, OSError) as e:
         raise DeployError(f"creating the lab's namespaces failed: {e}") from None
 
@@ -188,7 +221,7 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
     os.chmod(os.path.join(d, "sock"), 0o700)   # the nodes' control sockets: root's alone
     st.save()
     try:
-        _new_namespaces(list(st.namespaces.values()))
+        _new_namespaces(list(st.namespaces.values()), lab.ipv6)
         if mode == "kernel":
             _kernel_mode_links(lab, st)
         else:

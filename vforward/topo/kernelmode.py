@@ -47,6 +47,8 @@ def build_links(lab: Lab) -> None:
         ns = netns_name(lab, node.name)
         if node.is_router:
             netns.run(ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+            if node.ipv6:   # its IPv6 addresses and routes come with the node kernels' setup
+                netns.run(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
         else:
             iface = next(iter(node.interfaces.values()))
             gw = iface.link.other(iface).address.ip

@@ -61,6 +61,7 @@ class Interface:
     link: "Link | None" = None
     address: ipaddress.IPv4Interface | None = None    # filled by addressing
     mac: str = ""
+    address6: ipaddress.IPv6Interface | None = None   # on a dual-stack link (addressing6)
 
     @property
     def ref(self) -> str:
@@ -82,6 +83,9 @@ class Link:
     # What carries a router-router link: "" (chosen by placement), or forced:
     # "inprocess", "shm" or "udp" (see render.link_transport).
     transport: str = ""
+    ipv6: bool | None = None       # carries IPv6 too (None until parse_lab decides)
+    subnet6: ipaddress.IPv6Network | None = None
+    mtu: int = 1500
 
     def other(self, iface: Interface) -> Interface:
         return self.b if iface is self.a else self.a
@@ -103,6 +107,8 @@ class Node:
     bgp: dict | None = None            # {asn, neighbors: [{peer | address, asn}]}: see topo/bird.py
     interfaces: dict = field(default_factory=dict)    # name -> Interface
     where: str = ""
+    ipv6: bool | None = None           # dual-stack (None until parse_lab decides)
+    loopback6: ipaddress.IPv6Interface | None = None
 
     @property
     def is_router(self) -> bool:
@@ -117,6 +123,7 @@ class Validation:
     count: int = 3
     path: list = field(default_factory=list)
     where: str = ""
+    family: str = "ipv4"   # ipv4 | ipv6
 
 
 @dataclass
@@ -130,6 +137,7 @@ class Lab:
     addressing: dict
     routing: str = "static"
     restart: str = "on-failure"    # what the lab's supervisor does when a router process dies
+    ipv6: bool = False             # some node is dual-stack
 
     def routers(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.is_router]
@@ -158,7 +166,8 @@ class Lab:
 LINK_TRANSPORTS = ("inprocess", "shm", "udp")
 RESTART_POLICIES = ("always", "on-failure", "never")
 DEFAULT_ADDRESSING = {"p2p": "10.0.0.0/16", "p2p_prefix": 30, "loopback": "10.255.0.0/24",
-                      "lan": "172.16.0.0/16"}
+                      "lan": "172.16.0.0/16", "p2p6": "2001:db8::/48",
+                      "lan6": "2001:db8:1::/48", "loopback6": "2001:db8:ff::/64"}
 
 
 def _err(where: str, message: str) -> TopologyError:
@@ -263,13 +272,31 @@ def parse_lab(text: str, path: str = "<topology>") -> Lab:
     topo = doc["topology"]
     nodes = _parse_nodes(topo, defaults, lab_routing, hosts)
     links = _parse_links(topo, nodes, default_impair)
+    lab_ipv6 = _dual_stack(doc, nodes, links)
     validations = _parse_validations(doc, nodes)
     restart = str(doc.get("restart", "on-failure"))
     if restart not in RESTART_POLICIES:
         raise _err(doc.where("restart"), f"restart must be one of {', '.join(RESTART_POLICIES)}")
     return Lab(name=name, path=os.path.abspath(path) if os.path.exists(path) else path,
                nodes=nodes, links=links, validations=validations, hosts=hosts,
-               addressing=addressing, routing=lab_routing, restart=restart)
+               addressing=addressing, routing=lab_routing, restart=restart, ipv6=lab_ipv6)
+
+
+def _dual_stack(doc, nodes: dict, links: list) -> bool:
+    """Decide which links and nodes carry IPv6: a link when it says so, else
+    when the file (at the top) or either of its nodes does; a node when it or
+    the file says so, or when one of its links carries IPv6."""
+    lab = bool(doc.get("ipv6", False))
+    for link in links:
+        if link.ipv6 is None:
+            link.ipv6 = lab or bool(nodes[link.a.node].ipv6) or bool(nodes[link.b.node].ipv6)
+    for node in nodes.values():
+        node.ipv6 = bool(node.ipv6 if node.ipv6 is not None else lab) or any(
+            i.link is not None and i.link.ipv6 for i in node.interfaces.values())
+        if node.loopback6 is not None and not node.ipv6:
+            raise _err(node.where, f"node {node.name} has a loopback6 but no IPv6; add "
+                                   "'ipv6: true' to it or to the file")
+    return any(n.ipv6 for n in nodes.values())
 
 
 def _parse_hosts(doc) -> dict:
@@ -292,6 +319,15 @@ def _check_addressing(addressing: dict, raw: LocatedDict) -> None:
         except ValueError:
             raise _err(raw.where(key), f"addressing.{key} must be an IPv4 prefix such as "
                                        "10.0.0.0/16") from None
+    for key in ("p2p6", "lan6", "loopback6"):
+        try:
+            addressing[key] = ipaddress.IPv6Network(str(addressing[key]), strict=False)
+        except ValueError:
+            raise _err(raw.where(key), f"addressing.{key} must be an IPv6 prefix such as "
+                                       "2001:db8::/48") from None
+        if addressing[key].prefixlen > (128 if key == "loopback6" else 64):
+            raise _err(raw.where(key), f"addressing.{key} {addressing[key]} is smaller than one "
+                                       "/64 subnet; give a /64 or shorter")
     if addressing["p2p_prefix"] not in (30, 31):
         raise _err(raw.where("p2p_prefix"), "addressing.p2p_prefix must be 30 or 31")
     for key, longest in (("p2p", addressing["p2p_prefix"]), ("lan", 24)):
@@ -331,6 +367,13 @@ def _parse_nodes(topo, defaults, lab_routing, hosts) -> dict:
         if "bgp" in spec:
             node.bgp = _parse_bgp(spec["bgp"], spec.where("bgp"), nname)
         node.extra = str(spec.get("extra", ""))
+        node.ipv6 = spec.get("ipv6", defaults.get("ipv6"))
+        if "loopback6" in spec:
+            try:
+                node.loopback6 = ipaddress.IPv6Interface(str(spec["loopback6"]))
+            except ValueError:
+                raise _err(spec.where("loopback6"), f"node {nname}: loopback6 must be an address "
+                                                    "such as 2001:db8:ff::9/128") from None
         if "loopback" in spec:
             try:
                 node.loopback = ipaddress.IPv4Interface(str(spec["loopback"]))
@@ -407,6 +450,8 @@ def _parse_links(topo, nodes, default_impair) -> list:
                            "links only; a host's link is a TAP its router owns")
         if "cost" in spec:
             link.cost = spec["cost"]
+        link.ipv6 = spec.get("ipv6")
+        link.mtu = spec.get("mtu", link.mtu)
         if "subnet" in spec:
             try:
                 link.subnet = ipaddress.IPv4Network(str(spec["subnet"]))
@@ -437,18 +482,26 @@ def _parse_validations(doc, nodes) -> list:
         if src not in nodes:
             raise _err(where, f"{kind}: 'from' names node '{src}', which is not under "
                               "topology.nodes" + _hint(src, nodes))
+        family = str(spec.get("family", "ipv4"))
         if dst not in nodes:
             try:
-                ipaddress.IPv4Address(dst)
+                ipaddress.ip_address(dst)
             except ValueError:
-                raise _err(where, f"{kind}: 'to' must name a node or an IPv4 address, not "
+                raise _err(where, f"{kind}: 'to' must name a node or an address, not "
                                   f"'{dst}'" + _hint(dst, nodes)) from None
+            if ":" in dst:
+                family = "ipv6"
+        if family == "ipv6":
+            for end in (src, dst):
+                if end in nodes and not nodes[end].ipv6:
+                    raise _err(where, f"{kind} over IPv6: node {end} has no IPv6; add "
+                                      "'ipv6: true' to it or at the top of the file")
         path = [str(hop) for hop in spec.get("path") or []]
         for hop in path:
             if hop not in nodes:
                 raise _err(where, f"traceroute path names unknown node '{hop}'" + _hint(hop, nodes))
         out.append(Validation(kind=kind, src=src, dst=dst, count=spec.get("count") or 3,
-                              path=path, where=where))
+                              path=path, where=where, family=family))
     return out
 
 

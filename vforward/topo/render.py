@@ -31,7 +31,8 @@ import hashlib
 
 from vforward.interface_elements import EGRESS, INGRESS, PROBE, RX, TX, element_name
 from vforward.topo.model import Interface, Lab, Node
-from vforward.topo.routes import Route, host_gateway, static_routes
+from vforward.topo import render6
+from vforward.topo.routes import Route, host_gateway, static_routes, static_routes6
 
 MTU = 1500
 
@@ -92,7 +93,7 @@ def _wire(lab: Lab, iface: Interface, e: str, placement: dict | None = None) -> 
         # A host's interface is a TAP, in the host's namespace, owned by this router.
         gw = host_gateway(lab, peer)
         return (f"{e}_wire :: KernelTap({peer.address.with_prefixlen}, {gw}, DEVNAME {peer.name}, "
-                f"NETNS {netns_name(lab, peer.node)}, ETHER {peer.mac}, MTU {MTU}, PERSIST true, "
+                f"NETNS {netns_name(lab, peer.node)}, ETHER {peer.mac}, MTU {iface.link.mtu}, PERSIST true, "
                 "OFFLOAD true)")
     transport = link_transport(iface.link, placement)
     if transport == "inprocess":
@@ -156,6 +157,11 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
     out.append(f"rt :: RadixIPLookup({', '.join(route_args)});")
     out.append("// Per-flow next hops ahead of rt (vforward topo flow); empty at start.")
     out.append("flows :: FlowRoutes -> rt;")
+    if node.ipv6:
+        routes6 = static_routes6(lab).get(node.name, [])
+        if uses_daemon(node):
+            routes6 = [r for r in routes6 if r.gateway is None]
+        out += render6.table6(routes6, port_of)
     local = " or ".join(f"dst host {a}" for a in own)
     out.append("")
     for port, iface in enumerate(ifaces):
@@ -169,7 +175,7 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
         out += [
             f"// ---- {iface.name}: {addr.with_prefixlen} ({iface.mac}) -- {peer.ref}",
             f"{e}_kernel :: KernelTap({addr.with_prefixlen}, DEVNAME {iface.name}, NETNS {ns}, "
-            f"ETHER {iface.mac}, MTU {MTU}, PERSIST true, OFFLOAD true);",
+            f"ETHER {iface.mac}, MTU {iface.link.mtu}, PERSIST true, OFFLOAD true);",
             f"{_wire(lab, iface, e, placement)};",
             f"{egress} :: LinkEmulator({_impair_args(lab, iface)});",
             *([f"{probe_e} :: LinkProbe(ETHER {iface.mac});"] if probe else []),
@@ -182,22 +188,26 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
             f"{e}_in[0] -> {e}_arp :: Tee(2);",
             f"{e}_arp[0] -> {e}_tokernel :: Null -> {e}_kernel;",
             f"{e}_arp[1] -> [1]{e}_arpq :: ARPQuerier({addr.ip}, {iface.mac});",
-            f"{e}_in[2] -> {e}_tokernel;",
+            f"{e}_in[2] -> {e}_in6;" if iface.address6 else f"{e}_in[2] -> {e}_tokernel;",
             f"{e}_in[1] -> Strip(14) -> {e}_check :: CheckIPHeader",
             f"  -> {e}_local :: IPClassifier({local} or dst net 224.0.0.0/4 or dst host 255.255.255.255"
             f" or dst host {addr.network.broadcast_address}, -);",
             f"{e}_local[0] -> Unstrip(14) -> {e}_tokernel;",
             f"{e}_local[1] -> {e}_ttl :: DecIPTTL -> flows;",
             f"{e}_ttl[1] -> ICMPError({addr.ip}, timeexceeded) -> rt;",
-            f"rt[{port}] -> {e}_frag :: IPFragmenter({MTU}) -> [0]{e}_arpq -> {tx};",
+            f"rt[{port}] -> {e}_frag :: IPFragmenter({iface.link.mtu}) -> [0]{e}_arpq -> {tx};",
             f"flows[{port + 1}] -> {e}_frag;",
             f"{e}_frag[1] -> ICMPError({addr.ip}, unreachable, needfrag) -> rt;",
+            *(render6.interface6(node, iface, port, e, tx) if iface.address6 else []),
             "",
         ]
     if uses_daemon(node):
         ports = ", ".join(f"{i.name} {port_of[i.name]}" for i in ifaces)
         out += ["// Routes the node's routing daemon installs in its kernel, mirrored into rt.",
                 f"mirror :: KernelRouteMirror(rt, {ports}, NETNS {ns});", ""]
+        if node.ipv6:
+            ports6 = ", ".join(f"{i.name} {port_of[i.name]}" for i in ifaces if i.address6)
+            out += render6.mirror6(ns, ports6) + [""]
     if node.extra:
         out += ["// ---- extra configuration from the topology file", node.extra.strip(), ""]
     return "\n".join(out) + "\n"

@@ -20,10 +20,13 @@ class Route:
         return f"{self.prefix}{via} dev {self.interface}"
 
 
-def _router_graph(lab: Lab) -> dict:
-    """router -> list of (cost, neighbour router, my interface, neighbour's interface)."""
+def _router_graph(lab: Lab, ipv6: bool = False) -> dict:
+    """router -> list of (cost, neighbour router, my interface, neighbour's interface);
+    with ipv6, over the links that carry IPv6 only."""
     adj = {r.name: [] for r in lab.routers()}
     for link in lab.links:
+        if ipv6 and not link.ipv6:
+            continue
         a, b = link.a, link.b
         if lab.nodes[a.node].is_router and lab.nodes[b.node].is_router:
             adj[a.node].append((link.cost, b.node, a, b))
@@ -90,3 +93,40 @@ def static_routes(lab: Lab) -> dict:
 def host_gateway(lab: Lab, host_iface: Interface) -> ipaddress.IPv4Address:
     """A host's default gateway: the router end of its link."""
     return host_iface.link.other(host_iface).address.ip
+
+
+def static_routes6(lab: Lab) -> dict:
+    """The IPv6 counterpart of static_routes, for every dual-stack router: its
+    connected /64s, then the others' /64s and /128 loopbacks by shortest path
+    over the links that carry IPv6."""
+    adj = _router_graph(lab, ipv6=True)
+    owners: dict = {}
+    for link in lab.links:
+        if link.ipv6:
+            for end in (link.a, link.b):
+                if lab.nodes[end.node].is_router:
+                    owners.setdefault(link.subnet6, set()).add(end.node)
+    for r in lab.routers():
+        if r.loopback6 is not None:
+            owners.setdefault(r.loopback6.network, set()).add(r.name)
+    table = {}
+    for router in lab.routers():
+        if not router.ipv6:
+            continue
+        hops = _first_hops(adj, router.name)
+        routes = [Route(i.address6.network, None, i.name) for i in router.interfaces.values()
+                  if i.address6 is not None]
+        for prefix, owned_by in sorted(owners.items(), key=lambda kv: (kv[0].network_address,
+                                                                       kv[0].prefixlen)):
+            reachable = [(hops[o][0], o) for o in owned_by if o in hops]
+            if router.name in owned_by or not reachable:
+                continue
+            mine, theirs = hops[min(reachable)[1]][1]
+            routes.append(Route(prefix, theirs.address6.ip, mine.name))
+        table[router.name] = routes
+    return table
+
+
+def host_gateway6(lab: Lab, host_iface: Interface) -> ipaddress.IPv6Address:
+    """A host's IPv6 default gateway: the router end of its link."""
+    return host_iface.link.other(host_iface).address6.ip

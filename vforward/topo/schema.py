@@ -100,6 +100,8 @@ class NodeSpec(_Section):
     extra: Text | None = Field(None, description="Click text, e.g. 'extra: |' and indented lines")
     loopback: Text | None = Field(None, description="an address such as 10.255.0.9/32")
     bgp: BGPSpec | None = Field(None, description="{asn: N, neighbors: [...]}")
+    ipv6: bool | None = Field(None, description="true for IPv6 beside IPv4 (dual-stack)")
+    loopback6: Text | None = Field(None, description="an address such as 2001:db8:ff::9/128")
 
 
 class DefaultsSpec(NodeSpec):
@@ -116,6 +118,8 @@ class LinkSpec(_Section):
     subnet: Text | None = Field(None, description="a prefix such as 10.9.0.0/30")
     cost: Count | None = Field(None, description="a positive number such as 10")
     transport: Choice("inprocess", "shm", "udp") | None = None
+    ipv6: bool | None = Field(None, description="true for IPv6 beside IPv4 (dual-stack)")
+    mtu: int | None = Field(None, ge=1280, le=9000, description="the link's MTU, such as 1400")
 
 
 class TopologySpec(_Section):
@@ -128,6 +132,7 @@ class CheckSpec(_Section):
     to: Text = Field(description="a node or an address")
     count: Count | None = Field(None, description="a number of pings such as 3")
     path: list[Text] | None = Field(None, description="a list of routers such as [r1, r2]")
+    family: Choice("ipv4", "ipv6") | None = None
 
 
 class ValidationSpec(_Section):
@@ -156,12 +161,17 @@ class AddressingSpec(_Section):
     p2p_prefix: int | None = Field(None, description="30 or 31")
     loopback: Text | None = Field(None, description="a prefix such as 10.255.0.0/24")
     lan: Text | None = Field(None, description="a prefix such as 172.16.0.0/16")
+    # IPv6 of dual-stack labs: a /64 per link, a /128 loopback per router.
+    p2p6: Text | None = Field(None, description="a prefix such as 2001:db8::/48")
+    lan6: Text | None = Field(None, description="a prefix such as 2001:db8:1::/48")
+    loopback6: Text | None = Field(None, description="a prefix such as 2001:db8:ff::/64")
 
 
 class TopologyFile(_Section):
     name: Text = Field(description="lower-case letters, digits and '-', at most 12 characters")
     routing: Choice("static", "ospf") | None = None
     restart: Choice("always", "on-failure", "never") | None = None
+    ipv6: bool | None = Field(None, description="true for IPv6 beside IPv4 (dual-stack)")
     defaults: DefaultsSpec | None = None
     hosts: dict[Text, HostSpec | None] | None = None
     addressing: AddressingSpec | None = None

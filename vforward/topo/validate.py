@@ -3,6 +3,9 @@
 reach: the destination answers a ping within a few seconds.
 ping: COUNT pings, all answered.
 traceroute: the hops between source and destination are the routers PATH names.
+Each check runs over IPv4, or over IPv6 with `family: ipv6` (or an IPv6
+address as its destination): ping -6 and traceroute -6 aimed at the node's
+IPv6 address (a router's loopback6).
 """
 from __future__ import annotations
 
@@ -15,14 +18,17 @@ from vforward.topo.model import Lab, Validation
 from vforward.topo.render import netns_name
 
 
-def target_address(lab: Lab, name: str) -> str:
-    """A node's address to aim at: a host's only address, a router's loopback."""
+def target_address(lab: Lab, name: str, family: str = "ipv4") -> str:
+    """A node's address to aim at: a host's only address, a router's loopback
+    (of the family: ipv4 or ipv6)."""
     node = lab.nodes.get(name)
     if node is None:
-        return str(ipaddress.IPv4Address(name))
+        return str(ipaddress.ip_address(name))
+    six = family == "ipv6"
     if node.is_router:
-        return str(node.loopback.ip)
-    return str(next(iter(node.interfaces.values())).address.ip)
+        return str((node.loopback6 if six else node.loopback).ip)
+    iface = next(iter(node.interfaces.values()))
+    return str((iface.address6 if six else iface.address).ip)
 
 
 def address_owners(lab: Lab) -> dict:
@@ -30,15 +36,19 @@ def address_owners(lab: Lab) -> dict:
     for node in lab.nodes.values():
         for iface in node.interfaces.values():
             owners[str(iface.address.ip)] = node.name
-        if node.loopback is not None:
-            owners[str(node.loopback.ip)] = node.name
+            if iface.address6 is not None:
+                owners[str(iface.address6.ip)] = node.name
+        for loopback in (node.loopback, node.loopback6):
+            if loopback is not None:
+                owners[str(loopback.ip)] = node.name
     return owners
 
 
 def ping(lab: Lab, src: str, dst_addr: str, count: int = 1, timeout: float = 1.0,
          interval: float = 0.2) -> tuple[int, int, str]:
     """(sent, received, output) of `ping` from a node's namespace."""
-    p = subprocess.run(["ip", "netns", "exec", netns_name(lab, src), "ping", "-n", "-q",
+    family = ["-6"] if ":" in dst_addr else []
+    p = subprocess.run(["ip", "netns", "exec", netns_name(lab, src), "ping", *family, "-n", "-q",
                         "-c", str(count), "-i", str(interval), "-W", str(timeout), dst_addr],
                        capture_output=True, text=True, timeout=count * (interval + timeout) + 10)
     m = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received", p.stdout)
@@ -60,7 +70,8 @@ def reach(lab: Lab, src: str, dst_addr: str, within: float = 10.0) -> tuple[bool
 
 def traceroute(lab: Lab, src: str, dst_addr: str) -> list[str]:
     """Hop addresses from src to dst ('*' for a silent hop)."""
-    p = subprocess.run(["ip", "netns", "exec", netns_name(lab, src), "traceroute", "-n",
+    family = ["-6"] if ":" in dst_addr else []
+    p = subprocess.run(["ip", "netns", "exec", netns_name(lab, src), "traceroute", *family, "-n",
                         "-q", "1", "-w", "1", "-m", "16", dst_addr],
                        capture_output=True, text=True, timeout=60)
     hops = []
@@ -72,7 +83,7 @@ def traceroute(lab: Lab, src: str, dst_addr: str) -> list[str]:
 
 
 def run_validation(lab: Lab, v: Validation) -> tuple[bool, str]:
-    dst = target_address(lab, v.dst)
+    dst = target_address(lab, v.dst, v.family)
     if v.kind == "reach":
         ok, took = reach(lab, v.src, dst)
         return ok, f"reach {v.src} -> {v.dst} ({dst}): " + (f"ok in {took:.1f}s" if ok else "unreachable")
