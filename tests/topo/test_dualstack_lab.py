@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -100,3 +101,25 @@ def test_too_big_gets_packet_too_big_and_path_mtu_discovery_completes(lab, iperf
     assert "3 received" in out, out
     end = iperf(h1, netns_name(lab, "h2"), h2(lab))
     assert end["sum_received"]["bytes"] > 1_000_000
+
+
+def test_ospfv3_equal_cost_paths_reach_the_ipv6_table_as_one_multipath_route(lab):
+    # r2 -> r4 costs 30 both ways round the ring: via r1 and via r3
+    from vforward.control import ControlClient
+    r4 = f"{lab.nodes['r4'].loopback6.network}"
+    client = ControlClient(load_state(lab.name).sockets["r2"])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            line = next((ln for ln in client.read("rt6.table").splitlines()
+                         if ln.startswith(r4)), "")
+            if len(line.split()) == 5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        routes = client.read("mirror6.routes")
+    finally:
+        client.close()
+    hops = line.split()[1:]
+    assert len(hops) == 4 and all(h.startswith("fe80::") for h in hops[0::2]), line
+    assert sorted(hops[1::2]) == ["0", "1"], line     # out of eth1 (to r1) and eth2 (to r3)
+    assert f"{r4} fe80::" in routes
