@@ -73,3 +73,12 @@ def test_ping6_traceroute6_and_the_validate_section_pass(lab):
 def test_iperf3_tcp_over_ipv6_crosses_the_link(lab, iperf):
     end = iperf(netns_name(lab, "h1"), netns_name(lab, "h2"), _h2(lab))
     assert end["sum_received"]["bytes"] > 1_000_000
+
+
+def test_inspect_lists_the_ipv6_addresses(lab):
+    from vforward.topo import ops
+    nodes = {n["node"]: n for n in ops.inspect(lab.name)["nodes"]}
+    h1 = nodes["h1"]["interfaces"][0]
+    assert h1["address6"] == str(lab.nodes["h1"].interfaces["eth1"].address6)
+    assert {i["address6"] for i in nodes["r1"]["interfaces"]} == \
+        {str(i.address6) for i in lab.nodes["r1"].interfaces.values()}

@@ -112,7 +112,8 @@ def cmd_inspect(a) -> int:
             state += f": {n['down']}"
         print(f"  {n['node']:<10} {n['kind']:<7} netns {n['netns']:<24} pid {n['pid'] or '-'} {state}")
         for i in n["interfaces"]:
-            print(f"      {i['name']:<8} {i['address']:<20} {i['mac']}  -> {i['peer']} ({i['link']})")
+            print(f"      {i['name']:<8} {i['address']:<20} {i['mac']}  -> {i['peer']} ({i['link']})"
+                  + (f"\n      {'':<8} {i['address6']}" if i.get("address6") else ""))
     return 0
 
 

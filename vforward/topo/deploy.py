@@ -91,6 +91,8 @@ def _record(lab: Lab, path: str, mode: str) -> LabState:
                                       "mac": end.mac, "peer": peer.ref, "kind": node.kind,
                                       "egress": egress, "counters": counters, "carrier": carrier,
                                       "link": link.index}
+            if end.address6 is not None:
+                st.interfaces[end.ref]["address6"] = str(end.address6)
             if end.ref in link.underlay:
                 st.underlay[end.ref] = list(link.underlay[end.ref])
         st.links[str(link.index)] = {"a": link.a.ref, "b": link.b.ref, "state": link.state,

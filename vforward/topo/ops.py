@@ -269,6 +269,7 @@ def inspect(lab_ref: str) -> dict:
             "down": down.get(node), "restarts": w.get("restarts", 0),
             "last_restart_s": w.get("last_restart_s"),
             "interfaces": [{"name": i["name"], "address": i["address"], "mac": i["mac"],
+                            "address6": i.get("address6"),
                             "peer": i["peer"],
                             "link": st.links[str(i["link"])]["state"]}
                            for ref, i in st.interfaces.items() if i["node"] == node],
