@@ -1,5 +1,6 @@
 """The four-router ring dual-stack under BIRD: OSPFv3 beside OSPFv2, its
-IPv6 routes mirrored into every router's IPv6 table.  Across it ping -6 and
+IPv6 routes mirrored into every router's IPv6 table (and the same lab in
+kernel mode, where the Linux kernel forwards, for comparison).  Across it ping -6 and
 iperf3 -6 TCP work, traceroute -6 shows the routers of the path, a hop
 limit of 1 gets "time exceeded" from the first router, and a packet too big
 for the smaller-MTU link r2--r3 gets "packet too big" from r2, after which
@@ -24,20 +25,21 @@ pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="labs need root"),
 SMALL_MTU = 1400
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory, ring_lab_text):
+@pytest.fixture(scope="module", params=["user", "kernel"])
+def lab(request, tmp_path_factory, ring_lab_text):
     name = "s" + uuid.uuid4().hex[:6]
     path = tmp_path_factory.mktemp("ospf6") / "ring.yaml"
     text = ring_lab_text(name, routing="ospf", extra="ipv6: true\n")
     r2r3 = '- endpoints: ["r2:eth2", "r3:eth1"]\n'
     text = text.replace(r2r3, r2r3 + f"      mtu: {SMALL_MTU}\n")
     path.write_text(text)
-    deploy(str(path), log=lambda *a: None)
+    deploy(str(path), mode=request.param, log=lambda *a: None)
     try:
         lab = prepare(str(path))
         ok, took = reach(lab, "h1", h2(lab), within=40)
         assert ok, "OSPFv3 never converged"
-        print(f"\nOSPFv3 converged: h1 reached h2 over IPv6 {took:.1f}s after deploy")
+        print(f"\nOSPFv3 converged ({request.param} mode): h1 reached h2 over IPv6 "
+              f"{took:.1f}s after deploy")
         yield lab
     finally:
         if load_state(name) is not None:
@@ -105,6 +107,17 @@ def test_too_big_gets_packet_too_big_and_path_mtu_discovery_completes(lab, iperf
 
 def test_ospfv3_equal_cost_paths_reach_the_ipv6_table_as_one_multipath_route(lab):
     # r2 -> r4 costs 30 both ways round the ring: via r1 and via r3
+    if load_state(lab.name).mode != "user":      # the kernel forwards: its own table
+        r4 = str(lab.nodes["r4"].loopback6.ip)
+        deadline = time.monotonic() + 20
+        while True:
+            shown = subprocess.run(["ip", "-n", netns_name(lab, "r2"), "-6", "route", "show", r4],
+                                   capture_output=True, text=True).stdout
+            if shown.count("nexthop via fe80::") == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert shown.count("nexthop via fe80::") == 2, shown
+        return
     from vforward.control import ControlClient
     r4 = f"{lab.nodes['r4'].loopback6.network}"
     client = ControlClient(load_state(lab.name).sockets["r2"])

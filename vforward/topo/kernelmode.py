@@ -41,6 +41,7 @@ def build_links(lab: Lab) -> None:
             netns.ip("link", "set", tmp, "netns", ns)
             _ip_batch(ns, [f"link set {tmp} name {iface.name}",
                            f"link set {iface.name} address {iface.mac}",
+                           f"link set {iface.name} mtu {link.mtu}",
                            f"address add {iface.address} dev {iface.name}",
                            f"link set {iface.name} up"])
     for node in lab.nodes.values():
