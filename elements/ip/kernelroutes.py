@@ -236,10 +236,10 @@ class KernelRouteMirror(Element):
 
     Ports: none.
 
-    Keeps the IPv4 routes of a Linux kernel routing table (the main table
-    of namespace NETNS, where a routing daemon such as BIRD installs its
-    routes) in TABLE, a RadixIPLookup (or another dynamic lookup element)
-    of the same router.  At initialize it dumps the kernel table; then it
+    Keeps the IPv4 (or IPv6) routes of a Linux kernel routing table (the
+    main table of namespace NETNS, where a routing daemon such as BIRD
+    installs its routes) in TABLE, a RadixIPLookup or RadixIP6Lookup (or
+    another dynamic lookup element) of the same router.  At initialize it dumps the kernel table; then it
     listens for route and link notifications on a non-blocking netlink
     socket opened in the namespace and applies every change at once, so a
     route the daemon installs is in vforward's FIB a few milliseconds

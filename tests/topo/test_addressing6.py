@@ -121,3 +121,14 @@ def test_a_validation_over_ipv6_needs_dual_stack_ends():
     l = parse_lab("ipv6: true\n" + text.replace("to: r2, family: ipv6", "to: '2001:db8::1'"),
                   "six.yaml")
     assert l.validations[0].family == "ipv6"
+
+
+def test_defaults_may_make_every_node_dual_stack():
+    l = lab(top="defaults: {ipv6: true}")
+    assert all(n.ipv6 for n in l.nodes.values()) and all(link.ipv6 for link in l.links)
+
+
+def test_a_link_mtu_below_the_ipv6_minimum_is_refused_with_the_place():
+    with pytest.raises(TopologyError, match=r"six.yaml:\d+: .*mtu must be at least 1280"):
+        lab(top="ipv6: true", link3="\n      mtu: 1000")
+    assert lab(link3="\n      mtu: 1400").links[2].mtu == 1400
