@@ -74,3 +74,26 @@ def test_an_ipv4_mirror_beside_it_keeps_to_ipv4_routes(make_router, space6, runn
         time.sleep(0.05)
         assert not any("10." in line for line in lines(table(r)))
         assert not any(":" in line for line in lines(in_loop(r, lambda: r.element("rt").read("table"))))
+
+
+def test_decode_route_reads_ipv6_routes_and_keeps_them_apart_from_ipv4():
+    import socket
+    import struct
+
+    from vforward.elements.ip.kernelroutes import (RTA_DST, RTA_GATEWAY, RTA_MULTIPATH,
+                                                   RTA_PRIORITY, RTA_VIA, NextHop, decode_route)
+    from .test_kernelroutes import _rta
+    a6 = lambda text: socket.inet_pton(socket.AF_INET6, text)     # noqa: E731
+    hop1 = _rta(RTA_GATEWAY, a6("fe80::2"))
+    hop2 = _rta(RTA_VIA, struct.pack("=H", socket.AF_INET) + socket.inet_aton("10.0.0.1"))
+    mp = (struct.pack("=HBBi", 8 + len(hop1), 0, 0, 3) + hop1 +
+          struct.pack("=HBBi", 8 + len(hop2), 0, 0, 4) + hop2)
+    # host bits set in RTA_DST are cleared, as the kernel's own prefixes have them clear
+    body = (struct.pack("=BBBBBBBBI", socket.AF_INET6, 48, 0, 0, 254, 12, 0, 1, 0) +
+            _rta(RTA_DST, a6("2001:db8:9::1")) + _rta(RTA_PRIORITY, struct.pack("=I", 32)) +
+            _rta(RTA_MULTIPATH, mp))
+    route = decode_route(body, socket.AF_INET6)
+    assert (route.prefix, route.plen, route.metric) == (0x20010DB8000900000000000000000000, 48, 32)
+    assert route.hops == (NextHop(0xFE800000000000000000000000000002, 3),
+                          NextHop(0, 4, 0, "its gateway is an IPv4 address"))
+    assert decode_route(body) is None       # an IPv4 mirror passes it by
