@@ -132,3 +132,16 @@ def test_a_link_mtu_below_the_ipv6_minimum_is_refused_with_the_place():
     with pytest.raises(TopologyError, match=r"six.yaml:\d+: .*mtu must be at least 1280"):
         lab(top="ipv6: true", link3="\n      mtu: 1000")
     assert lab(link3="\n      mtu: 1400").links[2].mtu == 1400
+
+
+def test_a_hand_set_subnet6_is_used_and_skipped_by_the_pool():
+    l = lab(top="ipv6: true", link3="\n      subnet6: '2001:db8::/64'")
+    assert str(l.links[2].subnet6) == "2001:db8::/64"
+    assert str(l.nodes["r3"].interfaces["eth2"].address6) == "2001:db8::1/64"
+    assert str(l.links[0].subnet6) == "2001:db8:0:1::/64"     # the pool went past it
+    assert len({link.subnet6 for link in l.links}) == 4
+    # a subnet6 alone makes its link (and its routers) dual-stack
+    l = lab(link3="\n      subnet6: '2001:db8:99::/64'")
+    assert [link.ipv6 for link in l.links] == [False, False, True, False]
+    with pytest.raises(TopologyError, match=r"six.yaml:\d+: subnet6 must be an IPv6 prefix"):
+        lab(link3="\n      subnet6: 10.0.0.0/30")

@@ -61,3 +61,14 @@ def test_an_ipv4_only_router_has_no_ipv6_part():
     for word in ("rt6", "in6", "IP6", "ICMP6"):
         assert word not in text
     assert "eth1_in[2] -> eth1_tokernel;" in text
+
+
+def test_a_router_with_ipv6_on_one_link_only_builds():
+    text = LAB.format(top="routing: ospf").replace(
+        '["h1:eth1", "r1:eth2"]', '["h1:eth1", "r1:eth2"]\n      ipv6: true')
+    lab = assign(parse_lab(text, "r6.yaml"))
+    assign_underlay(lab)
+    cfg = render.configs(lab)["r1"]
+    assert "eth1_in[2] -> eth1_tokernel;" in cfg and "eth2_in[2] -> eth2_in6;" in cfg
+    assert "mirror6 :: KernelRouteMirror(rt6, eth2 1, NETNS vf-r6-r1);" in cfg
+    build_graph(cfg, "r1.click")

@@ -452,6 +452,16 @@ def _parse_links(topo, nodes, default_impair) -> list:
             link.cost = spec["cost"]
         link.ipv6 = spec.get("ipv6")
         link.mtu = spec.get("mtu", link.mtu)
+        if "subnet6" in spec:
+            try:
+                link.subnet6 = ipaddress.IPv6Network(str(spec["subnet6"]))
+            except ValueError:
+                raise _err(spec.where("subnet6"), "subnet6 must be an IPv6 prefix such as "
+                                                  "2001:db8:99::/64 (host bits zero)") from None
+            if link.subnet6.prefixlen > 126:
+                raise _err(spec.where("subnet6"), f"subnet6 {link.subnet6} has room for fewer "
+                                                  "than two addresses; give a /64")
+            link.ipv6 = True if link.ipv6 is None else link.ipv6
         if "subnet" in spec:
             try:
                 link.subnet = ipaddress.IPv4Network(str(spec["subnet"]))

@@ -198,7 +198,8 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
             f"rt[{port}] -> {e}_frag :: IPFragmenter({iface.link.mtu}) -> [0]{e}_arpq -> {tx};",
             f"flows[{port + 1}] -> {e}_frag;",
             f"{e}_frag[1] -> ICMPError({addr.ip}, unreachable, needfrag) -> rt;",
-            *(render6.interface6(node, iface, port, e, tx) if iface.address6 else []),
+            *(render6.interface6(node, iface, port, e, tx) if iface.address6 else
+              render6.without_ipv6(port) if node.ipv6 else []),
             "",
         ]
     if uses_daemon(node):

@@ -64,6 +64,12 @@ def interface6(node: Node, iface: Interface, port: int, e: str, tx: str) -> list
     ]
 
 
+def without_ipv6(port: int) -> list[str]:
+    """An interface of a dual-stack router on a link without IPv6: rt6 keeps
+    its port numbers (those of rt) and never routes to it."""
+    return [f"rt6[{port}] -> Discard;"]
+
+
 def mirror6(ns: str, ports: str) -> list[str]:
     return ["// IPv6 routes of the node's routing daemon (OSPFv3, BGP), mirrored into rt6.",
             f"mirror6 :: KernelRouteMirror(rt6, {ports}, NETNS {ns});"]

@@ -120,6 +120,7 @@ class LinkSpec(_Section):
     transport: Choice("inprocess", "shm", "udp") | None = None
     ipv6: bool | None = Field(None, description="true for IPv6 beside IPv4 (dual-stack)")
     mtu: int | None = Field(None, ge=1280, le=9000, description="the link's MTU, such as 1400")
+    subnet6: Text | None = Field(None, description="an IPv6 prefix such as 2001:db8:99::/64")
 
 
 class TopologySpec(_Section):
