@@ -267,7 +267,9 @@ def test_packets_with_bad_ip_checksums_are_dropped_and_counted(bed):
 
 @netns_test
 def test_a_route_added_through_the_control_socket_answers_from_then_on(bed):
-    pinger = ns.popen(bed.a, "ping", "-n", "-c", "30", "-i", "0.1", "-W", "1", BEHIND_B,
+    # ping runs until told to stop, so a slow start of the ctl command on a busy
+    # machine cannot end the ping before the route exists
+    pinger = ns.popen(bed.a, "ping", "-n", "-c", "600", "-i", "0.1", "-W", "1", BEHIND_B,
                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         time.sleep(1.0)
@@ -276,6 +278,8 @@ def test_a_route_added_through_the_control_socket_answers_from_then_on(bed):
                                 "rt.add", "10.3.0.0/24", HOST_B, "2"],
                                capture_output=True, text=True, cwd=ROOT, timeout=20)
         assert added.returncode == 0, added.stderr
+        time.sleep(2.0)
+        pinger.send_signal(signal.SIGINT)
         out, _ = pinger.communicate(timeout=30)
     finally:
         if pinger.poll() is None:
@@ -289,6 +293,7 @@ def test_a_route_added_through_the_control_socket_answers_from_then_on(bed):
     assert answered, out
     assert max(unreachable) < min(answered), out
     # from the first answer on, every ping was answered
-    assert answered == list(range(min(answered), 31)), out
+    assert len(answered) >= 10, out
+    assert answered == list(range(min(answered), max(answered) + 1)), out
     routes = [line.split() for line in bed.read("rt.table").splitlines()]
     assert ["10.3.0.0/24", HOST_B, "2"] in routes
