@@ -37,8 +37,11 @@ class DeployError(RuntimeError):
 
 
 def prepare(path: str) -> Lab:
-    """Read, check and address a lab."""
-    return assign(load_lab(path))
+    """Read, check, place (nodes without host: on a lab of several hosts) and address a lab."""
+    from vforward.cluster.placement import place
+    lab = load_lab(path)
+    place(lab)
+    return assign(lab)
 
 
 def _free_udp_port(address: str, start: int) -> int:
