@@ -49,9 +49,11 @@ node.json:
   routes         [{prefix, via, dev}]: static routes of the node's own
                    kernel (static routing only; with BIRD it is empty)
   attached_hosts [{node, netns, address, gateway}]: host nodes whose TAP
-                   this router owns; `node run` creates each as a named
-                   network namespace (`ip netns add`, which needs
-                   CAP_SYS_ADMIN in a container) and removes it on exit
+                   this router owns; `node run` uses the named network
+                   namespace `netns` if it exists and leaves it, else
+                   creates it (`ip netns add`, which needs CAP_SYS_ADMIN in
+                   a container; the name is seen in node run's own mount
+                   namespace) and removes it on exit
 
 Peers.  A peer's name is resolved as `name + $VFORWARD_PEER_SUFFIX`
 (getaddrinfo, so /etc/hosts and the pod's DNS search path apply; with
@@ -73,7 +75,6 @@ Environment (all optional):
                                          `test -e /run/vforward/node/ready`)
   VFORWARD_METRICS       Prometheus metrics listen address (default 0.0.0.0:9100;
                            "off" for none): GET /metrics
-  VFORWARD_NETNS_PREFIX  prefix of attached hosts' namespace names (default "")
 
 `node run` options override them: --run-dir, --control, --metrics,
 --peer-suffix.

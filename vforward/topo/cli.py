@@ -38,7 +38,11 @@ def cmd_configs(a) -> int:
 
 def cmd_deploy(a) -> int:
     from vforward.topo.deploy import deploy
-    st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode)
+    if a.emulate_hosts:
+        from vforward.node.emulate import deploy_emulated
+        st = deploy_emulated(a.lab)
+    else:
+        st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode)
     print(f"state: {st.directory}")
     return 0
 
@@ -177,6 +181,9 @@ def add_parser(sub) -> None:
                    help="routers hosted by one process (default 25)")
     p.add_argument("--mode", choices=["user", "kernel"], default="user",
                    help="user: vforward forwards (default); kernel: Linux forwards over veth")
+    p.add_argument("--emulate-hosts", action="store_true",
+                   help="every host of 'hosts:' a namespace on an underlay bridge, every router "
+                        "run by 'vforward node run' in a namespace of its own, as a pod")
     lab_cmd("destroy", cmd_destroy, "tear the lab down, leaving nothing behind")
     p = lab_cmd("exec", cmd_exec, "run a command in a node's namespace")
     p.add_argument("node")
