@@ -61,7 +61,7 @@ def test_the_lab_runs_on_three_emulated_hosts_and_passes_validate(lab):
 
 def test_the_lab_subcommands_work_on_the_emulated_lab(lab, tmp_path):
     rows = ops.stats(lab.name)
-    assert len(rows) == 2 * 18 and not [r for r in rows if "error" in r]
+    assert len(rows) == 2 * 18 + 2 and not [r for r in rows if "error" in r]
     assert sum(r["tx_packets"] for r in rows) > 0
     p = subprocess.run([sys.executable, "-m", "vforward", "topo", "exec", lab.name, "r5", "--",
                         "ip", "-o", "link", "show", "eth1"], capture_output=True, text=True)

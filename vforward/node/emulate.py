@@ -157,8 +157,9 @@ def _start_nodes(lab, st) -> None:
             p = netns.popen(render.netns_name(lab, node.name), *node_command(st, node.name),
                             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                             start_new_session=True)
-        st.daemons.append(identify({"node": node.name, "pid": p.pid, "what": "node",
-                                    "log": log}))
+        record = identify({"node": node.name, "pid": p.pid, "what": "node", "log": log})
+        record.pop("cmd", None)     # `ip netns exec` is about to exec the node run: same start
+        st.daemons.append(record)
     st.save()
 
 
