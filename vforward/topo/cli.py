@@ -41,7 +41,11 @@ def cmd_deploy(a) -> int:
     if a.k8s:
         from vforward.cluster.cli import deploy_k8s_cmd
         return deploy_k8s_cmd(a)
-    st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode)
+    if a.emulate_hosts:
+        from vforward.node.emulate import deploy_emulated
+        st = deploy_emulated(a.lab)
+    else:
+        st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode)
     print(f"state: {st.directory}")
     return 0
 
@@ -184,6 +188,9 @@ def add_parser(sub) -> None:
                    help="routers hosted by one process (default 25)")
     p.add_argument("--mode", choices=["user", "kernel"], default="user",
                    help="user: vforward forwards (default); kernel: Linux forwards over veth")
+    p.add_argument("--emulate-hosts", action="store_true",
+                   help="every host of 'hosts:' a namespace on an underlay bridge, every router "
+                        "run by 'vforward node run' in a namespace of its own, as a pod")
     from vforward.cluster.cli import add_deploy_options
     add_deploy_options(p)   # --k8s, --context, --image, --namespace
     lab_cmd("destroy", cmd_destroy, "tear the lab down, leaving nothing behind")

@@ -317,6 +317,9 @@ def destroy_state(st: LabState) -> list[str]:
     gone = [ns for ns in st.namespaces.values() if netns.exists(ns)]
     netns.delete_many(gone)
     removed += [f"namespace {ns}" for ns in gone]
+    if st.emulated_hosts:
+        from vforward.node.emulate import destroy_emulation
+        removed += destroy_emulation(st)
     for ns, dev in st.extra_devices:
         subprocess.run(["ip"] + (["-n", ns] if ns else []) + ["link", "del", dev],
                        capture_output=True)
