@@ -30,6 +30,7 @@ across pods: link N uses port LINK_PORT_BASE + N at both ends.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import yaml
@@ -80,15 +81,13 @@ def _check_name(lab: Lab, node: str) -> None:
                             "Service, which cannot end with '-'; rename the node")
 
 
-def node_objects(lab: Lab, node: str, bundle: dict, namespace: str, image: str,
-                 spread: bool) -> list[dict]:
+def node_objects(lab: Lab, node: str, bundle: dict, namespace: str, image: str) -> list[dict]:
     """The ConfigMap, Service and Pod of one router."""
     _check_name(lab, node)
     size = sum(len(text.encode()) for text in bundle.values())
     if size > CONFIGMAP_LIMIT:
         raise TopologyError(f"node {node}'s bundle is {size} bytes, more than a ConfigMap holds "
                             f"({CONFIGMAP_LIMIT}); shorten its 'extra:' configuration")
-    import json
     spec = json.loads(bundle["node.json"])
     ports = [{"name": f"link{link['link']}", "protocol": "UDP",
               "port": link["local_port"], "targetPort": link["local_port"]}
@@ -130,7 +129,7 @@ def node_objects(lab: Lab, node: str, bundle: dict, namespace: str, image: str,
     host = lab.nodes[node].host
     if host != UNPLACED:
         pod_spec["nodeSelector"] = {HOSTNAME_LABEL: host}
-    elif spread:
+    else:
         pod_spec["affinity"] = {"podAntiAffinity": {
             "preferredDuringSchedulingIgnoredDuringExecution": [{
                 "weight": 100,
@@ -153,8 +152,7 @@ def lab_manifests(lab: Lab, namespace: str | None = None,
                                   "metadata": {"name": namespace, "labels": _labels(lab)}}]}
     for router in lab.routers():
         bundle = node_bundle(lab, router.name, peer_addresses=no_fallback)
-        out[f"{router.name}.yaml"] = node_objects(lab, router.name, bundle, namespace, image,
-                                                  spread=True)
+        out[f"{router.name}.yaml"] = node_objects(lab, router.name, bundle, namespace, image)
     return out
 
 
