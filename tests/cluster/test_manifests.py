@@ -151,3 +151,9 @@ def test_a_node_name_that_cannot_name_a_service_is_refused(tmp_path):
     (tmp_path / "lab.yaml").write_text(two_router_lab("mname").replace("r2", "r2-"))
     with pytest.raises(TopologyError, match="r2-.*cannot end with '-'"):
         lab_manifests(prepare(str(tmp_path / "lab.yaml")))
+
+
+def test_an_interface_named_like_the_pods_own_is_refused(tmp_path):
+    (tmp_path / "lab.yaml").write_text(two_router_lab("meth0").replace("r2:eth1]", "r2:eth0]"))
+    with pytest.raises(TopologyError, match=r"r2:eth0 would take the name of the pod's own"):
+        lab_manifests(prepare(str(tmp_path / "lab.yaml")))

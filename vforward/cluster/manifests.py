@@ -75,10 +75,17 @@ def _labels(lab: Lab, node: str | None = None) -> dict:
     return out
 
 
+POD_INTERFACE = "eth0"    # the pod's own interface, made by the cluster's network plugin
+
+
 def _check_name(lab: Lab, node: str) -> None:
     if node.endswith("-"):
         raise TopologyError(f"{lab.nodes[node].where}: node {node} names its Kubernetes "
                             "Service, which cannot end with '-'; rename the node")
+    if POD_INTERFACE in lab.nodes[node].interfaces:
+        link = lab.nodes[node].interfaces[POD_INTERFACE].link
+        raise TopologyError(f"{link.where}: interface {node}:{POD_INTERFACE} would take the name "
+                            "of the pod's own network interface; name it eth1 or higher")
 
 
 def node_objects(lab: Lab, node: str, bundle: dict, namespace: str, image: str) -> list[dict]:
