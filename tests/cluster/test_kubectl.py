@@ -65,6 +65,15 @@ def test_deploy_applies_the_manifests_waits_for_ready_pods_and_destroy_deletes_t
     assert record["namespace"] == "vforward-kube2" and record["context"] == "lab-cluster"
     assert "+ kubectl --context lab-cluster apply -f" in p.stderr   # replayable by hand
 
+    # exec: in a router's pod, or in a lab host's namespace inside its router's pod
+    assert vf(env, "topo", "exec", "kube2", "r2", "--", "ip", "route").returncode == 0
+    assert calls()[-1]["argv"] == ["--context", "lab-cluster", "--namespace", "vforward-kube2",
+                                   "exec", "r2", "-c", "node", "--", "ip", "route"]
+    assert vf(env, "topo", "exec", "kube2", "h1", "--", "ping", "-c", "1",
+              "172.16.1.2").returncode == 0
+    assert calls()[-1]["argv"][4:] == ["exec", "r1", "-c", "node", "--", "ip", "netns", "exec",
+                                       "vf-kube2-h1", "ping", "-c", "1", "172.16.1.2"]
+
     again = vf(env, "topo", "deploy", lab, "--k8s")
     assert again.returncode == 1 and "already deployed on Kubernetes" in again.stderr
 

@@ -90,12 +90,42 @@ def destroy_k8s(name: str) -> list[str]:
     return [f"namespace {record['namespace']}"]
 
 
-def destroy_k8s_ref(lab_ref: str) -> list[str] | None:
-    """destroy_k8s for a lab name or YAML file; None when it is not a Kubernetes lab."""
-    name = lab_ref
+def _name_of(lab_ref: str) -> str:
     if lab_ref.endswith((".yaml", ".yml")) or os.path.exists(lab_ref):
         from vforward.topo.model import load_lab
-        name = load_lab(lab_ref).name
+        return load_lab(lab_ref).name
+    return lab_ref
+
+
+def destroy_k8s_ref(lab_ref: str) -> list[str] | None:
+    """destroy_k8s for a lab name or YAML file; None when it is not a Kubernetes lab."""
+    name = _name_of(lab_ref)
     if load_record(name) is None:
         return None
     return destroy_k8s(name)
+
+
+def exec_argv(record: dict, node: str, cmd: list[str], tty: bool = False) -> list[str]:
+    """kubectl exec in a node's pod: a router's own, or for a lab host (kind host) the
+    pod of the router that made its namespace, inside that namespace."""
+    from vforward.cluster.placement import router_groups
+    from vforward.topo.model import TopologyError, load_lab
+    from vforward.topo.render import netns_name
+    lab = load_lab(record["topology"])
+    if node not in lab.nodes:
+        raise TopologyError(f"lab {lab.name} has no node '{node}' (nodes: {', '.join(lab.nodes)})")
+    pod = next(g for g, members in router_groups(lab).items() if node in members)
+    inner = cmd or ["/bin/sh"]
+    if not lab.nodes[node].is_router:
+        inner = ["ip", "netns", "exec", netns_name(lab, node)] + inner
+    return kubectl(record.get("context")) + [
+        "--namespace", record["namespace"], "exec", *(["-it"] if tty else []), pod,
+        "-c", "node", "--", *inner]
+
+
+def exec_k8s_ref(lab_ref: str, node: str, cmd: list[str]) -> int | None:
+    """Run a command in a node of a Kubernetes lab (None when it is not one)."""
+    record = load_record(_name_of(lab_ref))
+    if record is None:
+        return None
+    return subprocess.call(exec_argv(record, node, cmd, tty=sys.stdin.isatty() and not cmd))

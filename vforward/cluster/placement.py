@@ -64,7 +64,7 @@ def placement_hosts(lab: Lab) -> list[str]:
     return [h for h in lab.hosts if h != UNPLACED]
 
 
-def _groups(lab: Lab) -> dict[str, list[str]]:
+def router_groups(lab: Lab) -> dict[str, list[str]]:
     """router -> [router, its lab hosts]; a lab host joins the first router it links to."""
     groups = {n.name: [n.name] for n in lab.routers()}
     for node in lab.nodes.values():
@@ -109,7 +109,7 @@ def _partition(nparts: int, adjacency: list[list[int]], eweights: list[list[int]
 def place(lab: Lab) -> Placement:
     """Place every unpinned node of `lab` (sets node.host) and return the placement."""
     hosts = placement_hosts(lab)
-    groups = _groups(lab)
+    groups = router_groups(lab)
     pin = {leader: _group_pin(lab, members) for leader, members in groups.items()}
     automatic: list[str] = []
     free = [g for g in groups if pin[g] is None]

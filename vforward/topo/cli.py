@@ -64,6 +64,9 @@ def cmd_destroy(a) -> int:
 def cmd_exec(a) -> int:
     from vforward.topo.ops import exec_in
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
+    from vforward.cluster.kubectl import exec_k8s_ref
+    if (code := exec_k8s_ref(a.lab, a.node, cmd)) is not None:
+        return code   # a lab on Kubernetes: kubectl exec in the node's pod
     return exec_in(a.lab, a.node, cmd)
 
 
