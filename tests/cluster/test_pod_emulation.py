@@ -19,7 +19,7 @@ from vforward import netns
 from vforward.bundled import lab as lab_path
 from vforward.topo import render
 from vforward.topo.deploy import NODE_SYSCTLS, prepare
-from vforward.topo.validate import validate
+from vforward.topo.validate import reach, target_address, validate
 
 pytestmark = [pytest.mark.netns,
               pytest.mark.skipif(os.geteuid() != 0, reason="pods need root and namespaces"),
@@ -63,6 +63,9 @@ def test_the_pods_of_an_ospf_lab_on_two_hosts_run_find_their_peers_and_pass_vali
         emu.start(str(logs))
         took = emu.wait_ready(60, str(logs))
         print(f"\nall {len(emu.pods)} pods ready {took:.1f}s after start")
+        # OSPF may still be converging when the pods report ready (ready means up, not
+        # converged): wait for h1 to reach h2, as a user would, then run the checks.
+        assert reach(lab, "h1", target_address(lab, "h2"), within=60)[0], "never converged"
         report = []
         assert validate(lab, log=report.append) == 0, "\n".join(map(str, report))
         # a link that crosses hosts carries the underlay MTU less the encapsulation
