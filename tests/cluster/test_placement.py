@@ -1,8 +1,11 @@
 """Automatic placement: METIS puts unpinned nodes on the lab's hosts in balanced
 numbers with the fewest links between hosts; pins and lab hosts are respected."""
 import json
+import os
+import shutil
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -130,3 +133,28 @@ def test_topo_place_prints_hosts_and_crossing_links_and_json(tmp_path):
                                     check=True).stdout)
     assert doc["method"] == "metis" and len(doc["crossing"]) == 3
     assert sorted(len(h["nodes"]) for h in doc["hosts"].values()) == [5, 5, 5]
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0, reason="labs need root")
+@pytest.mark.skipif(shutil.which("bird") is None, reason="bird2 is not installed")
+def test_an_automatic_placement_runs_on_emulated_hosts_and_validates(tmp_path):
+    from vforward.bundled import lab as bundled_lab
+    from vforward.node.emulate import deploy_emulated
+    from vforward.topo.deploy import destroy, prepare
+    from vforward.topo.state import load_state
+    from vforward.topo.validate import reach, target_address, validate
+    name = "pl" + uuid.uuid4().hex[:6]
+    text = open(bundled_lab("ospf4.yaml")).read().replace("name: ospf4", f"name: {name}")
+    path = tmp_path / "lab.yaml"
+    path.write_text(text.replace("routing: ospf\n", "routing: ospf\nhosts:\n"
+                                 "  ha: {address: 192.0.2.1}\n  hb: {address: 192.0.2.2}\n", 1))
+    try:
+        deploy_emulated(str(path), log=lambda *a: None)
+        lab = prepare(str(path))
+        assert sorted(place(lab).counts().values()) == [3, 3]
+        assert reach(lab, "h1", target_address(lab, "h2"), within=60)[0]
+        assert validate(lab, log=lambda *a: None) == 0
+    finally:
+        if load_state(name) is not None:
+            destroy(name)
