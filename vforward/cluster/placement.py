@@ -28,8 +28,8 @@ from vforward.topo.model import Lab, TopologyError
 
 UNPLACED = "local"      # the host of a node without `host:` (see topo.model)
 METIS_SEED = 1          # fixed: the same lab always places the same way
-# METIS's allowed imbalance, in thousandths above the average part weight:
-# 1.03 is its default for k-way; 1 keeps node counts as even as the graph allows.
+# METIS's allowed imbalance, in thousandths above the average part weight (its
+# k-way default is 30, 3%); 1 keeps node counts as even as the graph allows.
 METIS_UFACTOR = 1
 
 
