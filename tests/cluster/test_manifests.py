@@ -31,7 +31,8 @@ def abilene_on_three_hosts(tmp_path):
     return str(path)
 
 
-@pytest.fixture(params=["two-hosts", "three-host-ospf", "abilene-placed", "ospf4-unplaced"])
+@pytest.fixture(params=["two-hosts", "three-host-ospf", "abilene-placed", "ospf4.yaml",
+                        "ring4.yaml", "abilene.yaml"])
 def lab_file(request, tmp_path):
     if request.param == "two-hosts":
         (tmp_path / "lab.yaml").write_text(two_router_lab("mtwo"))
@@ -39,8 +40,8 @@ def lab_file(request, tmp_path):
         (tmp_path / "lab.yaml").write_text(three_host_ospf_lab("mthree"))
     elif request.param == "abilene-placed":
         return abilene_on_three_hosts(tmp_path)
-    else:
-        return lab_path("ospf4.yaml")
+    else:   # a bundled lab as it ships (no hosts: unplaced)
+        return lab_path(request.param)
     return str(tmp_path / "lab.yaml")
 
 
