@@ -158,3 +158,22 @@ def test_an_interface_named_like_the_pods_own_is_refused(tmp_path):
     (tmp_path / "lab.yaml").write_text(two_router_lab("meth0").replace("r2:eth1]", "r2:eth0]"))
     with pytest.raises(TopologyError, match=r"r2:eth0 would take the name of the pod's own"):
         lab_manifests(prepare(str(tmp_path / "lab.yaml")))
+
+
+def test_every_router_link_gets_the_pod_network_mtu_less_the_encapsulation(tmp_path):
+    (tmp_path / "lab.yaml").write_text(three_host_ospf_lab("mmtu").replace(
+        "c: {address: 192.0.2.3}", "c: {address: 192.0.2.3, mtu: 1450}"))
+    lab = prepare(str(tmp_path / "lab.yaml"))
+    files = lab_manifests(lab)
+    mtu = {}
+    for f, objs in files.items():
+        if f != "00-namespace.yaml":
+            spec = json.loads(objs[0]["data"]["node.json"])
+            click = objs[0]["data"]["router.click"]
+            for i in spec["interfaces"]:
+                mtu[f"{spec['node']}:{i['name']}"] = i["mtu"]
+                assert f"DEVNAME {i['name']}, ETHER {i['mac']}, MTU {i['mtu']}," in click
+    assert mtu["r1:eth1"] == 1500 - 54          # r1 -- r2, both on host a
+    assert mtu["r9:eth1"] == 1450 - 54          # r9 -- r10, both on host c (mtu 1450)
+    assert mtu["r8:eth3"] == 1450 - 54          # r8 (b) -- r11 (c)
+    assert mtu["r1:eth4"] == 1500               # h1's TAP, inside r1's pod

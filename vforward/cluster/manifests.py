@@ -26,7 +26,11 @@
     preferred anti-affinity that spreads its pods over the cluster's machines.
 
 Every pod has an address of its own, so link ports need not avoid each other
-across pods: link N uses port LINK_PORT_BASE + N at both ends.
+across pods: link N uses port LINK_PORT_BASE + N at both ends.  Every router
+link crosses the pod network, so its interfaces get the smaller of its two
+hosts' `mtu` (the pod network's MTU there) less the encapsulation, whether
+the two pods share a machine or not; a lab host's link, a TAP inside its
+router's pod, keeps 1500.
 """
 from __future__ import annotations
 
@@ -154,6 +158,10 @@ def lab_manifests(lab: Lab, namespace: str | None = None,
     namespace = namespace or namespace_name(lab)
     place(lab)
     assign_pod_ports(lab)
+    # Every router link runs between two pods, over the pod network, whose MTU is
+    # the hosts' `mtu`: its lab interfaces get that less the encapsulation even
+    # when both pods are on one machine (see render.interface_mtu).
+    lab.links_between_pods = True
     no_fallback = {n: None for n in lab.nodes}   # a pod's peers are found by name only
     out = {"00-namespace.yaml": [{"apiVersion": "v1", "kind": "Namespace",
                                   "metadata": {"name": namespace, "labels": _labels(lab)}}]}

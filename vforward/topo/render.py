@@ -42,10 +42,14 @@ ETHERLINK_OVERHEAD = 54
 def interface_mtu(lab: Lab, iface: Interface) -> int:
     """The lab MTU of an interface: on a link between two hosts, the smaller
     underlay MTU less ETHERLINK_OVERHEAD (as vxlan takes its overhead off its
-    lower device), so that no frame needs the underlay to fragment; else MTU."""
+    lower device), so that no frame needs the underlay to fragment; else MTU.
+    On Kubernetes (vforward.cluster.manifests sets lab.links_between_pods) every
+    router link is carried between pods over the pod network, one host or two."""
     peer = iface.link.other(iface)
     a, b = lab.nodes[iface.node].host, lab.nodes[peer.node].host
-    if a == b:
+    pods = getattr(lab, "links_between_pods", False) and lab.nodes[peer.node].is_router \
+        and lab.nodes[iface.node].is_router
+    if a == b and not pods:
         return MTU
     host_mtu = getattr(lab, "host_mtu", {})
     return min(host_mtu.get(a, MTU), host_mtu.get(b, MTU)) - ETHERLINK_OVERHEAD
