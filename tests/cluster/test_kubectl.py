@@ -93,3 +93,11 @@ def test_a_failed_wait_is_reported_with_kubectls_message(kubectl_env):
     assert json.loads((state / "k8s.json").read_text())["namespace"] == "mylab"
     assert vf(env, "topo", "destroy", lab).returncode == 0   # by its file, too
     assert calls()[-1]["argv"][:3] == ["delete", "namespace", "mylab"]
+
+
+def test_k8s_refuses_kernel_mode_and_emulated_hosts_before_calling_kubectl(kubectl_env):
+    env, lab, calls, state = kubectl_env
+    for extra in (["--mode", "kernel"], ["--emulate-hosts"]):
+        p = vf(env, "topo", "deploy", lab, "--k8s", *extra)
+        assert p.returncode == 1 and "--k8s runs every router as a pod" in p.stderr
+    assert calls() == [] and not state.exists()

@@ -68,6 +68,10 @@ def add_deploy_options(p) -> None:
 
 def deploy_k8s_cmd(a) -> int:
     from vforward.cluster.kubectl import deploy_k8s
+    from vforward.topo.deploy import DeployError
+    if a.mode != "user" or getattr(a, "emulate_hosts", False):
+        raise DeployError("--k8s runs every router as a pod of its own; it takes neither "
+                          "--mode kernel nor --emulate-hosts: drop one of them")
     record = deploy_k8s(a.lab, context=a.context, namespace=a.namespace, image=a.image)
     print(f"deployed {len(record['pods'])} pods in namespace {record['namespace']}; "
           f"manifests: {record['manifests']}")
