@@ -6,7 +6,8 @@ user already has configured: its kubeconfig, contexts, credentials plugins
 and proxies all apply as they do for the user's own commands, and every step
 can be replayed by hand from the commands printed.  The record (STATE/NAME/
 k8s.json) names the context, namespace and manifests; destroy deletes the
-namespace, which takes every object of the lab with it.
+namespace, which takes every object of the lab with it; `topo exec` runs
+kubectl exec in the node's pod.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import sys
 
 from vforward.cluster.manifests import LAB_LABEL, lab_manifests, namespace_name, write_manifests
 from vforward.topo.deploy import DeployError, prepare
-from vforward.topo.state import lab_dir
+from vforward.topo.state import lab_dir, load_state
 
 RECORD = "k8s.json"
 READY_TIMEOUT = 300     # seconds kubectl waits for the lab's pods to be ready
@@ -62,6 +63,9 @@ def deploy_k8s(path: str, context: str | None = None, namespace: str | None = No
     if load_record(lab.name):
         raise DeployError(f"lab {lab.name} is already deployed on Kubernetes; "
                           f"'vforward topo destroy {lab.name}' first")
+    if load_state(lab.name) is not None:
+        raise DeployError(f"lab {lab.name} is deployed on this machine; "
+                          f"'vforward topo destroy {lab.name}' first, or rename the lab")
     base = kubectl(context)
     manifests = lab_manifests(lab, namespace, **({"image": image} if image else {}))
     directory = os.path.join(lab_dir(lab.name), "manifests")
@@ -86,7 +90,12 @@ def destroy_k8s(name: str) -> list[str]:
     base = kubectl(record.get("context"))
     _run(base + ["delete", "namespace", record["namespace"], "--ignore-not-found",
                  "--wait=true"])
-    shutil.rmtree(lab_dir(name), ignore_errors=True)
+    shutil.rmtree(record["manifests"], ignore_errors=True)
+    os.remove(record_path(name))
+    try:
+        os.rmdir(lab_dir(name))
+    except OSError:
+        pass    # something else lives there: leave it
     return [f"namespace {record['namespace']}"]
 
 
