@@ -158,3 +158,11 @@ def test_an_automatic_placement_runs_on_emulated_hosts_and_validates(tmp_path):
     finally:
         if load_state(name) is not None:
             destroy(name)
+
+
+def test_a_plain_deploy_of_a_placed_lab_names_the_ways_to_run_it(tmp_path):
+    from vforward.topo.deploy import DeployError, deploy
+    path = tmp_path / "clus3.yaml"
+    path.write_text(clusters_text()[0])
+    with pytest.raises(DeployError, match="--emulate-hosts to try the placement here, or --k8s"):
+        deploy(str(path))

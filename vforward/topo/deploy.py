@@ -179,9 +179,10 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
         remove_state(lab.name)
     for node in lab.nodes.values():
         if node.host != "local":
-            raise DeployError(f"node {node.name} is placed on host '{node.host}'; this version "
-                              "deploys labs on the local host only (render them with "
-                              "'vforward topo configs' for other hosts)")
+            raise DeployError(f"node {node.name} is placed on host '{node.host}' (see 'vforward "
+                              "topo place'); a plain deploy runs labs on this machine only: "
+                              "add --emulate-hosts to try the placement here, or --k8s to "
+                              "run it on a Kubernetes cluster")
     assign_underlay(lab)
     t0 = time.monotonic()
     st = _record(lab, path, mode)
