@@ -13,7 +13,7 @@ import yaml
 
 from tests.node.labs import three_host_ospf_lab, two_router_lab
 from vforward.bundled import lab as lab_path
-from vforward.cluster.manifests import (BUNDLE_DIR, assign_pod_ports, CONFIGMAP_LIMIT, HOSTNAME_LABEL, RUN_DIR,
+from vforward.cluster.manifests import (BUNDLE_DIR, for_pods, CONFIGMAP_LIMIT, HOSTNAME_LABEL, RUN_DIR,
                                         lab_manifests)
 from vforward.node.bundle import node_bundle
 from vforward.topo.deploy import prepare
@@ -77,8 +77,7 @@ def test_each_router_gets_its_bundle_a_pod_running_the_entrypoint_and_a_service(
     (tmp_path / "lab.yaml").write_text(three_host_ospf_lab("mthree"))
     files = written(str(tmp_path / "lab.yaml"), tmp_path, "--image", "reg.example/vf:1",
                     "--namespace", "labns")
-    lab = prepare(str(tmp_path / "lab.yaml"))
-    assign_pod_ports(lab)
+    lab = for_pods(prepare(str(tmp_path / "lab.yaml")))
     assert set(files) == {"00-namespace.yaml"} | {f"{r.name}.yaml" for r in lab.routers()}
     assert files["00-namespace.yaml"][0]["metadata"]["name"] == "labns"
     services = {f.removesuffix(".yaml") for f in files if f != "00-namespace.yaml"}

@@ -71,6 +71,18 @@ def assign_pod_ports(lab: Lab) -> None:
                                           LINK_PORT_BASE + link.index)
 
 
+def for_pods(lab: Lab) -> Lab:
+    """Make an addressed lab ready to render as pods: placed, link ports assigned,
+    and every router link carried between pods (render.interface_mtu)."""
+    place(lab)
+    assign_pod_ports(lab)
+    # Every router link runs between two pods, over the pod network, whose MTU is
+    # the hosts' `mtu`: its lab interfaces get that less the encapsulation even
+    # when both pods are on one machine.
+    lab.links_between_pods = True
+    return lab
+
+
 def _labels(lab: Lab, node: str | None = None) -> dict:
     out = {"app.kubernetes.io/name": "vforward", "app.kubernetes.io/part-of": lab.name,
            LAB_LABEL: lab.name}
@@ -156,12 +168,7 @@ def lab_manifests(lab: Lab, namespace: str | None = None,
     per router (its ConfigMap, Service and Pod).  Places unpinned nodes first."""
     from vforward.node.bundle import node_bundle
     namespace = namespace or namespace_name(lab)
-    place(lab)
-    assign_pod_ports(lab)
-    # Every router link runs between two pods, over the pod network, whose MTU is
-    # the hosts' `mtu`: its lab interfaces get that less the encapsulation even
-    # when both pods are on one machine (see render.interface_mtu).
-    lab.links_between_pods = True
+    for_pods(lab)
     no_fallback = {n: None for n in lab.nodes}   # a pod's peers are found by name only
     out = {"00-namespace.yaml": [{"apiVersion": "v1", "kind": "Namespace",
                                   "metadata": {"name": namespace, "labels": _labels(lab)}}]}
