@@ -15,7 +15,7 @@ import threading
 import time
 
 RETRY = 1.0                 # seconds between tries of a peer that has no address yet
-RERESOLVE = 10.0            # seconds between re-resolutions of running peers
+RERESOLVE = 10.0            # seconds between re-resolutions of running peers ($VFORWARD_RERESOLVE)
 WAIT_LOG = 5.0              # seconds between "waiting for" lines
 DEFAULT_RUN_DIR = "/run/vforward/node"
 DEFAULT_METRICS = "0.0.0.0:9100"
@@ -178,8 +178,9 @@ class Node:
         """Re-point a link whose peer's name now resolves elsewhere (a restarted pod)."""
         from vforward.topo.render import element_prefix  # noqa: F401 (names follow render)
         loop = asyncio.get_running_loop()
+        every = float(os.environ.get("VFORWARD_RERESOLVE") or RERESOLVE)
         while True:
-            await asyncio.sleep(RERESOLVE)
+            await asyncio.sleep(every)
             for link in self.spec["links"]:
                 addr = await loop.run_in_executor(None, resolve_peer, link["peer"], self.suffix)
                 if not addr or addr == self.peers.get(link["define"]):
