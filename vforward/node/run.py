@@ -179,7 +179,6 @@ class Node:
 
     async def follow_peers(self) -> None:
         """Re-point a link whose peer's name now resolves elsewhere (a restarted pod)."""
-        from vforward.topo.render import element_prefix  # noqa: F401 (names follow render)
         loop = asyncio.get_running_loop()
         every = float(os.environ.get("VFORWARD_RERESOLVE") or RERESOLVE)
         while True:
@@ -211,11 +210,11 @@ class Node:
                 self.attach_hosts()
                 self.wait_for_peers()
                 self.build()
+                self.taps = [i["name"] for i in self.spec["interfaces"]]   # made from here on
                 self.group.initialize()
             finally:
                 for s, h in old.items():
                     signal.signal(s, h)
-            self.taps = [i["name"] for i in self.spec["interfaces"]]
 
             def started():
                 self._setup = threading.Thread(target=self.after_start, daemon=True)

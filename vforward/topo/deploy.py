@@ -176,9 +176,9 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
         remove_state(lab.name)
     for node in lab.nodes.values():
         if node.host != "local":
-            raise DeployError(f"node {node.name} is placed on host '{node.host}'; this version "
-                              "deploys labs on the local host only (render them with "
-                              "'vforward topo configs' for other hosts)")
+            raise DeployError(f"node {node.name} is placed on host '{node.host}'; deploy it with "
+                              "'--emulate-hosts' to try the placement on this machine, or run "
+                              "each router where it belongs from 'vforward node render'")
     assign_underlay(lab)
     t0 = time.monotonic()
     st = _record(lab, path, mode)
