@@ -3,17 +3,24 @@ emulated hosts, side by side in one run.
 
     h1 - r1 - r2 - h2
 
-deployed twice: as an ordinary lab (`vforward topo deploy`: one process, the
-r1--r2 link in shared memory or in process) and with r1 on host a and r2 on
-host b (`--emulate-hosts`: each router a `vforward node run` in a pod-like
-namespace, r1--r2 the Ethernet-over-UDP link over a 1500-byte underlay
-bridge, so its lab MTU is 1446).  For each, in alternating rounds:
+deployed three times:
+
+  one host    an ordinary lab (`vforward topo deploy`): both routers in one
+              process, r1--r2 an in-process link
+  one host,   the same with `transport: udp` and a process per router: the
+  udp link    Ethernet-over-UDP link over loopback, MTU 1500
+  two hosts   r1 on host a, r2 on host b (`--emulate-hosts`): each router a
+              `vforward node run` in a pod-like namespace, r1--r2 the UDP link
+              through both hosts over a 1500-byte underlay bridge, so its lab
+              MTU is 1446
+
+For each, in alternating rounds:
 
   pps    iperf3 UDP with 18-byte payloads (64-byte Ethernet frames with FCS)
          from h1 to h2, sent as fast as iperf3 goes; the rate h2 received
   tcp    iperf3 TCP from h1 to h2, one stream; Mbit/s received
 
-Medians over the rounds; the last column is emulated / one host.
+Medians over the rounds; the ratio is two hosts / one host.
 
     python bench/bench_host_boundary.py [--seconds S] [--rounds N]
 
@@ -46,18 +53,19 @@ name: {name}
     h1: {{kind: host{h1}}}
     h2: {{kind: host{h2}}}
   links:
-    - endpoints: [r1:eth1, r2:eth1]
+    - endpoints: [r1:eth1, r2:eth1]{transport}
     - endpoints: [h1:eth1, r1:eth2]
     - endpoints: [h2:eth1, r2:eth2]
 """
 HOSTS = "hosts:\n  a: {address: 192.0.2.1, mtu: 1500}\n  b: {address: 192.0.2.2, mtu: 1500}\n"
 
 
-def lab_text(name: str, emulated: bool) -> str:
+def lab_text(name: str, emulated: bool, udp: bool = False) -> str:
     if emulated:
         return LAB.format(name=name, hosts=HOSTS, r1="host: a", r2="host: b",
-                          h1=", host: a", h2=", host: b")
-    return LAB.format(name=name, hosts="", r1="", r2="", h1="", h2="")
+                          h1=", host: a", h2=", host: b", transport="")
+    return LAB.format(name=name, hosts="", r1="", r2="", h1="", h2="",
+                      transport="\n      transport: udp" if udp else "")
 
 
 def iperf(lab, args: list[str], seconds: float) -> dict:
@@ -95,12 +103,17 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="vf-boundary-")
     labs = {}
     try:
-        for kind, emulated in (("one host", False), ("two hosts", True)):
-            name = f"hb{'e' if emulated else 'l'}{tag}"
+        for kind, letter, emulated, udp in (("one host", "l", False, False),
+                                            ("udp link", "u", False, True),
+                                            ("two hosts", "e", True, False)):
+            name = f"hb{letter}{tag}"
             path = os.path.join(folder, f"{name}.yaml")
             with open(path, "w") as f:
-                f.write(lab_text(name, emulated))
-            (deploy_emulated if emulated else deploy)(path, log=lambda *x: None)
+                f.write(lab_text(name, emulated, udp))
+            if emulated:
+                deploy_emulated(path, log=lambda *x: None)
+            else:
+                deploy(path, nodes_per_worker=1 if udp else 25, log=lambda *x: None)
             labs[kind] = prepare(path)
             ok, _ = reach(labs[kind], "h1", str(labs[kind].nodes["h2"].interfaces["eth1"]
                                                 .address.ip), within=30)
@@ -115,10 +128,10 @@ def main() -> None:
         med = {k: {m: statistics.median(x[m] for x in v) for m in ("pps", "tcp_mbps")}
                for k, v in results.items()}
         print(f"\nmedians of {a.rounds} rounds of {a.seconds:g}s (h1 -> r1 -> r2 -> h2):")
-        print(f"{'':22}{'one host':>12}{'two hosts':>12}{'ratio':>8}")
+        print(f"{'':22}{'one host':>12}{'udp link':>12}{'two hosts':>12}{'ratio':>8}")
         for m, label in (("pps", "64-byte UDP, pkt/s"), ("tcp_mbps", "TCP, Mbit/s")):
-            one, two = med["one host"][m], med["two hosts"][m]
-            print(f"{label:22}{one:12.0f}{two:12.0f}{two / one:8.2f}")
+            one, udp, two = med["one host"][m], med["udp link"][m], med["two hosts"][m]
+            print(f"{label:22}{one:12.0f}{udp:12.0f}{two:12.0f}{two / one:8.2f}")
     finally:
         for lab in labs.values():
             if load_state(lab.name) is not None:

@@ -132,3 +132,22 @@ def test_destroy_removes_every_namespace_process_and_folder(tmp_path):
     assert not [n for n in names if netns.exists(n)]
     assert not [p for p in pids if os.path.exists(f"/proc/{p}")]
     assert not os.path.exists(f"/etc/netns/vf-{name}-r1")
+
+
+def test_a_lab_with_a_node_on_no_host_is_refused_with_the_fix(tmp_path):
+    from tests.node.labs import two_router_lab
+    from vforward.topo.deploy import DeployError
+    path = tmp_path / "two.yaml"
+    path.write_text(two_router_lab("nu" + uuid.uuid4().hex[:6]).replace("r2: {host: b}", "r2: {}"))
+    with pytest.raises(DeployError, match="r2 has no 'host:'.*defaults: {host: NAME}"):
+        deploy_emulated(str(path), log=lambda *a: None)
+
+
+def test_a_lab_whose_addresses_overlap_the_pod_network_is_refused(tmp_path):
+    from tests.node.labs import two_router_lab
+    from vforward.topo.deploy import DeployError
+    path = tmp_path / "two.yaml"
+    path.write_text(two_router_lab("np" + uuid.uuid4().hex[:6]).replace(
+        "topology:", "addressing: {loopback: 100.64.9.0/24}\ntopology:", 1))
+    with pytest.raises(DeployError, match=r"100\.64\.0\.0/16, which the lab uses \(r1 100\.64\.9\.1"):
+        deploy_emulated(str(path), log=lambda *a: None)

@@ -61,9 +61,10 @@ def start(lab, names, procs, tmp_path, node, peers, enter=("ip", "netns", "exec"
     run_dir = tmp_path / f"run-{node}"
     log = open(tmp_path / f"{node}.log", "w")
     where = [*enter, names[node]] if enter[0] == "ip" else [*enter, f"--net=/run/netns/{names[node]}"]
+    env = dict(os.environ, VFORWARD_RERESOLVE="0.5")
     p = subprocess.Popen([*where, sys.executable, "-m", "vforward",
                           "node", "run", str(folder), "--run-dir", str(run_dir),
-                          "--metrics", "off"], stdout=log, stderr=subprocess.STDOUT)
+                          "--metrics", "off"], stdout=log, stderr=subprocess.STDOUT, env=env)
     procs.append(p)
     return p, run_dir
 
@@ -103,6 +104,15 @@ def test_two_node_runs_find_each_other_by_name_forward_and_clean_up_on_sigterm(p
     ctl = subprocess.run([sys.executable, "-m", "vforward", "ctl", str(run1 / "control.sock"),
                           "read", "eth1_wire/sock.remote"], capture_output=True, text=True)
     assert POD["r2"] in ctl.stdout, ctl.stdout + ctl.stderr
+    # r2's pod comes back with another address: r1 follows its name there.
+    netns.ip("address", "del", f"{POD['r2']}/24", "dev", "ul0", netns=names["r2"])
+    netns.ip("address", "add", "198.51.100.3/24", "dev", "ul0", netns=names["r2"])
+    with open(os.path.join(etc["r1"], "hosts"), "w") as f:
+        f.write("127.0.0.1\tlocalhost\n198.51.100.3\tr2\n")
+    wait_for(lambda: "r2 moved to 198.51.100.3" in (tmp / "r1.log").read_text(), 20, "r1 follows r2")
+    ping = subprocess.run(["ip", "netns", "exec", h1, "ping", "-c", "2", "-W", "1", "-i", "0.2", h2],
+                          capture_output=True, text=True)
+    assert ping.returncode == 0, ping.stdout + ping.stderr
     for p in (p1, p2):
         p.send_signal(signal.SIGTERM)
     assert [p.wait(15) for p in (p1, p2)] == [0, 0]

@@ -73,6 +73,7 @@ Environment (all optional):
                            bird/         BIRD's socket (bird.ctl), pid and log
                            ready         exists while the node is up (readiness probe:
                                          `test -e /run/vforward/node/ready`)
+  VFORWARD_RERESOLVE     seconds between re-resolutions of the peers (default 10)
   VFORWARD_METRICS       Prometheus metrics listen address (default 0.0.0.0:9100;
                            "off" for none): GET /metrics
 

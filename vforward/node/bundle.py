@@ -16,7 +16,8 @@ BIRD_FILE = "bird.conf"
 def node_bundle(lab: Lab, node_name: str, peer_addresses: dict | None = None) -> dict[str, str]:
     """{file name: text} for router `node_name` of `lab` (addressed, underlay
     assigned).  `peer_addresses` (node -> IPv4) gives the fallback address of
-    peers; without it a peer's fallback is its host's underlay address."""
+    peers (None: no fallback, the name must resolve, as with Kubernetes
+    Services); a node missing from it falls back to its host's underlay address."""
     node = lab.nodes.get(node_name)
     if node is None:
         raise TopologyError(f"no node '{node_name}' in lab {lab.name}; it has "

@@ -212,6 +212,13 @@ def deploy_emulated(path: str, log=print):
         elif node.config:
             raise DeployError(f"node {node.name} has a hand-written config; emulated hosts "
                               "run generated node bundles")
+    taken = [f"{n.name} {n.loopback}" for n in lab.routers() if n.loopback in POD_NETWORK] + [
+        f"{l.a.ref}--{l.b.ref} {l.subnet}" for l in lab.links
+        if l.subnet is not None and l.subnet.overlaps(POD_NETWORK)] + [
+        f"host {h} {a}" for h, a in lab.hosts.items() if ipaddress.IPv4Address(a) in POD_NETWORK]
+    if taken:
+        raise DeployError(f"emulated hosts give pods addresses in {POD_NETWORK}, which the lab "
+                          f"uses ({'; '.join(taken[:3])}); choose other addressing: prefixes")
     existing = load_state(lab.name)
     if existing is not None:
         if any(same_process(r) for r in existing.daemons + existing.workers) or any(

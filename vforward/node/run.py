@@ -15,11 +15,15 @@ import threading
 import time
 
 RETRY = 1.0                 # seconds between tries of a peer that has no address yet
-RERESOLVE = 10.0            # seconds between re-resolutions of running peers
+RERESOLVE = 10.0            # seconds between re-resolutions of running peers ($VFORWARD_RERESOLVE)
 WAIT_LOG = 5.0              # seconds between "waiting for" lines
 DEFAULT_RUN_DIR = "/run/vforward/node"
 DEFAULT_METRICS = "0.0.0.0:9100"
 READY_FILE = "ready"
+# A node runs alone in its process, unlike a lab worker's 25: its pool can hold
+# a whole UDP GRO burst (32 datagrams of up to 44 frames) several times over.
+NODE_SLOTS = 4096
+NODE_GSO_SLOTS = 2048
 NODE_KEYS = ("version", "lab", "node", "loopback", "router", "interfaces", "links", "routes",
              "attached_hosts")
 
@@ -135,15 +139,14 @@ class Node:
         from vforward.control import ControlServer
         from vforward.graph import build_graph
         from vforward.runtime import RouterGroup, pool_for
-        from vforward.topo.worker import GSO_POOL_SLOTS, POOL_SLOTS
         load_builtin()
         path = os.path.join(self.dir, self.spec["router"])
         with open(path) as f:
             graph = build_graph(f.read(), path, dict(self.peers))
         self.group = RouterGroup()
         self.router = self.group.add(self.spec["node"], graph,
-                                     pool_for(graph, POOL_SLOTS, huge_pages=False,
-                                              gso_slots=GSO_POOL_SLOTS))
+                                     pool_for(graph, NODE_SLOTS, huge_pages=False,
+                                              gso_slots=NODE_GSO_SLOTS))
         os.makedirs(os.path.dirname(self.control) or ".", exist_ok=True)
         server = ControlServer(self.router, path=self.control)
         server.bind()
@@ -176,10 +179,10 @@ class Node:
 
     async def follow_peers(self) -> None:
         """Re-point a link whose peer's name now resolves elsewhere (a restarted pod)."""
-        from vforward.topo.render import element_prefix  # noqa: F401 (names follow render)
         loop = asyncio.get_running_loop()
+        every = float(os.environ.get("VFORWARD_RERESOLVE") or RERESOLVE)
         while True:
-            await asyncio.sleep(RERESOLVE)
+            await asyncio.sleep(every)
             for link in self.spec["links"]:
                 addr = await loop.run_in_executor(None, resolve_peer, link["peer"], self.suffix)
                 if not addr or addr == self.peers.get(link["define"]):
@@ -207,11 +210,11 @@ class Node:
                 self.attach_hosts()
                 self.wait_for_peers()
                 self.build()
+                self.taps = [i["name"] for i in self.spec["interfaces"]]   # made from here on
                 self.group.initialize()
             finally:
                 for s, h in old.items():
                     signal.signal(s, h)
-            self.taps = [i["name"] for i in self.spec["interfaces"]]
 
             def started():
                 self._setup = threading.Thread(target=self.after_start, daemon=True)

@@ -181,8 +181,9 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
         if node.host != "local":
             raise DeployError(f"node {node.name} is placed on host '{node.host}' (see 'vforward "
                               "topo place'); a plain deploy runs labs on this machine only: "
-                              "add --emulate-hosts to try the placement here, or --k8s to "
-                              "run it on a Kubernetes cluster")
+                              "add --emulate-hosts to try the placement here, --k8s to run it "
+                              "on a Kubernetes cluster, or run each router where it belongs "
+                              "from 'vforward node render'")
     assign_underlay(lab)
     t0 = time.monotonic()
     st = _record(lab, path, mode)
