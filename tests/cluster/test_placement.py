@@ -164,5 +164,5 @@ def test_a_plain_deploy_of_a_placed_lab_names_the_ways_to_run_it(tmp_path):
     from vforward.topo.deploy import DeployError, deploy
     path = tmp_path / "clus3.yaml"
     path.write_text(clusters_text()[0])
-    with pytest.raises(DeployError, match="--emulate-hosts to try the placement here, or --k8s"):
+    with pytest.raises(DeployError, match="--emulate-hosts to try the placement here, --k8s to run it"):
         deploy(str(path))

@@ -200,7 +200,8 @@ def deploy_emulated(path: str, log=print):
     if unplaced:
         raise DeployError(f"--emulate-hosts places every node on a host of 'hosts:'; "
                           f"{', '.join(unplaced)} {'has' if len(unplaced) == 1 else 'have'} "
-                          "no 'host:' (give one per node, or 'defaults: {host: NAME}')")
+                          "no 'host:' (give one per node, or 'defaults: {host: NAME}'; "
+                          "with two hosts or more, nodes without one are placed for you)")
     for node in lab.nodes.values():
         if not node.is_router:
             router = lab.nodes[next(iter(node.interfaces.values())).link.other(
