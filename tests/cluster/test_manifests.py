@@ -79,7 +79,10 @@ def test_each_router_gets_its_bundle_a_pod_running_the_entrypoint_and_a_service(
                     "--namespace", "labns")
     lab = for_pods(prepare(str(tmp_path / "lab.yaml")))
     assert set(files) == {"00-namespace.yaml"} | {f"{r.name}.yaml" for r in lab.routers()}
-    assert files["00-namespace.yaml"][0]["metadata"]["name"] == "labns"
+    ns = files["00-namespace.yaml"][0]["metadata"]
+    assert ns["name"] == "labns"
+    # baseline Pod Security would refuse hostPath and NET_ADMIN
+    assert ns["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
     services = {f.removesuffix(".yaml") for f in files if f != "00-namespace.yaml"}
     for router in lab.routers():
         configmap, service, pod = files[f"{router.name}.yaml"]

@@ -170,8 +170,12 @@ def lab_manifests(lab: Lab, namespace: str | None = None,
     namespace = namespace or namespace_name(lab)
     for_pods(lab)
     no_fallback = {n: None for n in lab.nodes}   # a pod's peers are found by name only
+    # Pod Security Admission's baseline level, the default on many clusters, forbids
+    # hostPath volumes (/dev/net/tun) and added capabilities (NET_ADMIN): the lab's
+    # namespace asks for the privileged level, which the cluster's admin may allow.
+    ns_labels = {**_labels(lab), "pod-security.kubernetes.io/enforce": "privileged"}
     out = {"00-namespace.yaml": [{"apiVersion": "v1", "kind": "Namespace",
-                                  "metadata": {"name": namespace, "labels": _labels(lab)}}]}
+                                  "metadata": {"name": namespace, "labels": ns_labels}}]}
     for router in lab.routers():
         bundle = node_bundle(lab, router.name, peer_addresses=no_fallback)
         out[f"{router.name}.yaml"] = node_objects(lab, router.name, bundle, namespace, image)
