@@ -284,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_doctor_parser(sub)
     from vforward.clickcli import add_parser as add_click_parser
     add_click_parser(sub)
+    from vforward.node.cli import add_parser as add_node_parser
+    add_node_parser(sub)
 
     d = sub.add_parser("demo", help="the default job: a live OSPF lab, user vs kernel forwarding")
     d.add_argument("--pcap", action="store_true", help="the offline demo over a bundled capture")

@@ -138,7 +138,8 @@ class Socket(BurstSink):
       rx_drops (read)       datagrams dropped: too long, or the packet pool was empty
       queue_length (read)   packets waiting for the socket
       local (read)          the bound address, ADDR:PORT
-      remote (read)         where a client sends, ADDR:PORT (empty for a server)
+      remote (read/write)   where a client sends, ADDR:PORT (empty for a server); writing
+                            re-points an unconnected client (a peer that moved)
       last_sender (read)    ADDR:PORT of the last datagram received
       gso (read)            whether sends use UDP GSO
       gro (read)            whether receives use UDP GRO
@@ -413,6 +414,19 @@ class Socket(BurstSink):
     @read_handler("remote")
     def read_remote(self):
         return f"{ip_text(self.addr)}:{self.port}" if self.client and self.addr else ""
+
+    @write_handler("remote")
+    def write_remote(self, value):
+        """A client's destination moves (a peer restarted with a new address): ADDR:PORT."""
+        addr, _, port = value.strip().partition(":")
+        try:
+            new_addr, new_port = ip_address(addr), udp_port(port or str(self.port))
+        except ArgumentError as e:
+            raise ElementError(f"remote: {e}; write ADDR:PORT such as 192.0.2.7:20001") from None
+        if not self.client or self.connect:
+            raise ElementError("remote: only an unconnected client Socket can be re-pointed")
+        self.addr, self.port = new_addr, new_port
+        self._sender.addr, self._sender.port = new_addr, new_port
 
     @read_handler("last_sender")
     def read_last_sender(self):

@@ -313,11 +313,11 @@ def socket_path(run_dir: str) -> str:
     return os.path.join(run_dir, SOCKET_NAME)
 
 
-def start_bird(netns: str, config_path: str, run_dir: str) -> int:
-    """Check the configuration, start BIRD in namespace `netns` and return its pid
-    once its control socket (RUN_DIR/bird.ctl) answers."""
+def start_bird(netns: str | None, config_path: str, run_dir: str) -> int:
+    """Check the configuration, start BIRD in namespace `netns` (None: this
+    process's own) and return its pid once its control socket (RUN_DIR/bird.ctl) answers."""
     check_config(config_path)
-    if not _netns.exists(netns):
+    if netns is not None and not _netns.exists(netns):
         raise BirdError(f"cannot start BIRD: network namespace {netns!r} does not exist")
     os.makedirs(run_dir, exist_ok=True)
     sock, pidfile, log = (os.path.join(run_dir, n) for n in (SOCKET_NAME, PID_NAME, LOG_NAME))
@@ -328,14 +328,14 @@ def start_bird(netns: str, config_path: str, run_dir: str) -> int:
         if os.path.exists(stale):
             os.unlink(stale)
     with open(log, "ab") as logf:
-        proc = _netns.popen(netns, "bird", "-f", "-c", config_path, "-s", sock, "-P", pidfile,
-                            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+        cmd = ["bird", "-f", "-c", config_path, "-s", sock, "-P", pidfile]
+        proc = (_netns.popen(netns, *cmd, **_detached(logf)) if netns is not None
+                else subprocess.Popen(cmd, **_detached(logf)))
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         code = proc.poll()
         if code is not None:
-            raise BirdError(f"BIRD exited with status {code} in namespace {netns}: "
+            raise BirdError(f"BIRD exited with status {code} in namespace {netns or 'of its node'}: "
                             f"{_tail(log) or 'no message'}")
         if os.path.exists(sock) and _answers(sock):
             return proc.pid     # `ip netns exec` execs bird: the same process
@@ -344,6 +344,11 @@ def start_bird(netns: str, config_path: str, run_dir: str) -> int:
             raise BirdError(f"BIRD did not open its control socket {sock} within "
                             f"{START_TIMEOUT:.0f}s; see {log}")
         time.sleep(0.02)
+
+
+def _detached(logf) -> dict:
+    return {"stdin": subprocess.DEVNULL, "stdout": logf, "stderr": subprocess.STDOUT,
+            "start_new_session": True}
 
 
 def stop_bird(pid: int, timeout: float = 5.0) -> None:

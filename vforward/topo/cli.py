@@ -38,13 +38,24 @@ def cmd_configs(a) -> int:
 
 def cmd_deploy(a) -> int:
     from vforward.topo.deploy import deploy
-    st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode)
+    if a.k8s:
+        from vforward.cluster.cli import deploy_k8s_cmd
+        return deploy_k8s_cmd(a)
+    if a.emulate_hosts:
+        from vforward.node.emulate import deploy_emulated
+        st = deploy_emulated(a.lab)
+    else:
+        st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode)
     print(f"state: {st.directory}")
     return 0
 
 
 def cmd_destroy(a) -> int:
     from vforward.topo.deploy import destroy
+    from vforward.cluster.kubectl import destroy_k8s_ref
+    if (removed := destroy_k8s_ref(a.lab)) is not None:
+        print(f"destroyed: {', '.join(removed)}")
+        return 0
     removed = destroy(a.lab)
     print(f"destroyed: {len(removed)} items removed")
     return 0
@@ -53,6 +64,9 @@ def cmd_destroy(a) -> int:
 def cmd_exec(a) -> int:
     from vforward.topo.ops import exec_in
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
+    from vforward.cluster.kubectl import exec_k8s_ref
+    if (code := exec_k8s_ref(a.lab, a.node, cmd)) is not None:
+        return code   # a lab on Kubernetes: kubectl exec in the node's pod
     return exec_in(a.lab, a.node, cmd)
 
 
@@ -178,6 +192,11 @@ def add_parser(sub) -> None:
                    help="routers hosted by one process (default 25)")
     p.add_argument("--mode", choices=["user", "kernel"], default="user",
                    help="user: vforward forwards (default); kernel: Linux forwards over veth")
+    p.add_argument("--emulate-hosts", action="store_true",
+                   help="every host of 'hosts:' a namespace on an underlay bridge, every router "
+                        "run by 'vforward node run' in a namespace of its own, as a pod")
+    from vforward.cluster.cli import add_deploy_options
+    add_deploy_options(p)   # --k8s, --context, --image, --namespace
     lab_cmd("destroy", cmd_destroy, "tear the lab down, leaving nothing behind")
     p = lab_cmd("exec", cmd_exec, "run a command in a node's namespace")
     p.add_argument("node")
@@ -209,6 +228,8 @@ def add_parser(sub) -> None:
     p.add_argument("--timeout", type=float, default=30.0,
                    help="seconds to wait for its control socket (default 30)")
     lab_cmd("validate", cmd_validate, "run the lab's validate: checks (exit 0 pass, 1 fail, 2 none)")
+    from vforward.cluster.cli import add_parsers as add_cluster_parsers
+    add_cluster_parsers(ts)   # place, manifests
     from vforward.topo.monitor import add_monitor_parsers
     add_monitor_parsers(ts)   # metrics (Prometheus exporter) and top (live link table)
     from vforward.experiment.cli import add_parsers as add_experiment_parsers

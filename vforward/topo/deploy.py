@@ -37,8 +37,11 @@ class DeployError(RuntimeError):
 
 
 def prepare(path: str) -> Lab:
-    """Read, check and address a lab."""
-    return assign(load_lab(path))
+    """Read, check, place (nodes without host: on a lab of several hosts) and address a lab."""
+    from vforward.cluster.placement import place
+    lab = load_lab(path)
+    place(lab)
+    return assign(lab)
 
 
 def _free_udp_port(address: str, start: int) -> int:
@@ -211,9 +214,11 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
         remove_state(lab.name)
     for node in lab.nodes.values():
         if node.host != "local":
-            raise DeployError(f"node {node.name} is placed on host '{node.host}'; this version "
-                              "deploys labs on the local host only (render them with "
-                              "'vforward topo configs' for other hosts)")
+            raise DeployError(f"node {node.name} is placed on host '{node.host}' (see 'vforward "
+                              "topo place'); a plain deploy runs labs on this machine only: "
+                              "add --emulate-hosts to try the placement here, --k8s to run it "
+                              "on a Kubernetes cluster, or run each router where it belongs "
+                              "from 'vforward node render'")
     assign_underlay(lab)
     t0 = time.monotonic()
     st = _record(lab, path, mode)
@@ -349,6 +354,9 @@ def destroy_state(st: LabState) -> list[str]:
     gone = [ns for ns in st.namespaces.values() if netns.exists(ns)]
     netns.delete_many(gone)
     removed += [f"namespace {ns}" for ns in gone]
+    if st.emulated_hosts:
+        from vforward.node.emulate import destroy_emulation
+        removed += destroy_emulation(st)
     for ns, dev in st.extra_devices:
         subprocess.run(["ip"] + (["-n", ns] if ns else []) + ["link", "del", dev],
                        capture_output=True)

@@ -135,6 +135,7 @@ class Lab:
     validations: list
     hosts: dict            # placement host name -> underlay address
     addressing: dict
+    host_mtu: dict = field(default_factory=dict)    # host name -> underlay MTU (default 1500)
     routing: str = "static"
     restart: str = "on-failure"    # what the lab's supervisor does when a router process dies
     ipv6: bool = False             # some node is dual-stack
@@ -262,7 +263,7 @@ def parse_lab(text: str, path: str = "<topology>") -> Lab:
     lab_routing = str(doc.get("routing", defaults.get("routing", "static")))
     if lab_routing not in ROUTING:
         raise _err(doc.where("routing"), f"routing must be one of {', '.join(ROUTING)}")
-    hosts = _parse_hosts(doc)
+    hosts, host_mtu = _parse_hosts(doc)
     addressing = dict(DEFAULT_ADDRESSING)
     adr = _mapping(doc.get("addressing"), doc.where("addressing"), "addressing")
     for key, value in adr.items():
@@ -279,7 +280,8 @@ def parse_lab(text: str, path: str = "<topology>") -> Lab:
         raise _err(doc.where("restart"), f"restart must be one of {', '.join(RESTART_POLICIES)}")
     return Lab(name=name, path=os.path.abspath(path) if os.path.exists(path) else path,
                nodes=nodes, links=links, validations=validations, hosts=hosts,
-               addressing=addressing, routing=lab_routing, restart=restart, ipv6=lab_ipv6)
+               addressing=addressing, routing=lab_routing, restart=restart, ipv6=lab_ipv6,
+               host_mtu=host_mtu)
 
 
 def _dual_stack(doc, nodes: dict, links: list) -> bool:
@@ -299,8 +301,13 @@ def _dual_stack(doc, nodes: dict, links: list) -> bool:
     return any(n.ipv6 for n in nodes.values())
 
 
-def _parse_hosts(doc) -> dict:
+DEFAULT_HOST_MTU = 1500
+
+
+def _parse_hosts(doc) -> tuple[dict, dict]:
+    """host -> underlay address, and host -> underlay MTU."""
     hosts = {"local": "127.0.0.1"}
+    mtu = {"local": DEFAULT_HOST_MTU}
     raw = _mapping(doc.get("hosts"), doc.where("hosts"), "hosts")
     for hname, spec in raw.items():
         spec = _mapping(spec, raw.where(hname), f"host {hname}")
@@ -309,7 +316,8 @@ def _parse_hosts(doc) -> dict:
         except ValueError:
             raise _err(raw.where(hname), f"host {hname} needs an 'address' (its IPv4 underlay "
                                          "address, e.g. 192.0.2.10)") from None
-    return hosts
+        mtu[str(hname)] = spec.get("mtu") or DEFAULT_HOST_MTU
+    return hosts, mtu
 
 
 def _check_addressing(addressing: dict, raw: LocatedDict) -> None:

@@ -35,6 +35,31 @@ from vforward.topo import render6
 from vforward.topo.routes import Route, host_gateway, static_routes, static_routes6
 
 MTU = 1500
+# Bytes a frame grows by on an Ethernet-over-UDP link: outer IPv4 (20), UDP
+# (8), the link header (12) and the inner Ethernet header (14).
+ETHERLINK_OVERHEAD = 54
+
+
+def interface_mtu(lab: Lab, iface: Interface) -> int:
+    """The lab MTU of an interface: on a link between two hosts, the smaller
+    underlay MTU less ETHERLINK_OVERHEAD (as vxlan takes its overhead off its
+    lower device), so that no frame needs the underlay to fragment; else MTU.
+    On Kubernetes (vforward.cluster.manifests sets lab.links_between_pods) every
+    router link is carried between pods over the pod network, one host or two."""
+    peer = iface.link.other(iface)
+    a, b = lab.nodes[iface.node].host, lab.nodes[peer.node].host
+    pods = getattr(lab, "links_between_pods", False) and lab.nodes[peer.node].is_router \
+        and lab.nodes[iface.node].is_router
+    if a == b and not pods:
+        return iface.link.mtu
+    host_mtu = getattr(lab, "host_mtu", {})
+    return min(iface.link.mtu,
+               min(host_mtu.get(a, MTU), host_mtu.get(b, MTU)) - ETHERLINK_OVERHEAD)
+
+
+def peer_define(iface: Interface) -> str:
+    """The define that holds a standalone router's peer address on this interface."""
+    return f"PEER_{element_prefix(iface)}"
 
 
 def netns_name(lab: Lab | str, node: str) -> str:
@@ -85,7 +110,8 @@ def link_channel(lab: Lab, link_index: int) -> str:
     return f"{lab.name}/link{link_index}"
 
 
-def _wire(lab: Lab, iface: Interface, e: str, placement: dict | None = None) -> str:
+def _wire(lab: Lab, iface: Interface, e: str, placement: dict | None = None,
+          standalone: bool = False) -> str:
     """The element that is this interface's wire."""
     peer = iface.link.other(iface)
     peer_node = lab.nodes[peer.node]
@@ -103,6 +129,9 @@ def _wire(lab: Lab, iface: Interface, e: str, placement: dict | None = None) -> 
         return f"{e}_wire :: ShmLink(\"{shm_region(lab.name, iface.link.index)}\", {side})"
     local = iface.link.underlay[iface.ref]
     remote = iface.link.underlay[peer.ref]
+    if standalone:   # any local address (a pod's is not known); the peer's is resolved at run time
+        return (f"{e}_wire :: UDPLink(0.0.0.0, {local[1]}, ${peer_define(iface)}, {remote[1]}, "
+                f"{link_key(lab, iface.link.index)})")
     return (f"{e}_wire :: UDPLink({local[0]}, {local[1]}, {remote[0]}, {remote[1]}, "
             f"{link_key(lab, iface.link.index)})")
 
@@ -133,9 +162,11 @@ def uses_daemon(node: Node) -> bool:
 
 
 def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
-                  placement: dict | None = None) -> str:
+                  placement: dict | None = None, standalone: bool = False) -> str:
     """The generated Click configuration of one router; placement (node ->
-    process) picks each link's transport (see link_transport)."""
+    process) picks each link's transport (see link_transport).  A standalone
+    router (vforward.node: a pod's) creates its TAPs in its own namespace and
+    reaches every router peer over UDP at the address define peer_define."""
     if routes is None:
         routes = static_routes(lab)[node.name]
     if uses_daemon(node):
@@ -145,13 +176,19 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
     port_of = {iface.name: i for i, iface in enumerate(ifaces)}
     own = [str(i.address.ip) for i in ifaces] + [str(node.loopback.ip)]
     ns = netns_name(lab, node.name)
+    in_ns = "" if standalone else f", NETNS {ns}"
     out = [f"// vforward router {node.name} of lab {lab.name} (generated; edit freely)",
            f"// namespace {ns}; loopback {node.loopback}; routing {node.routing}", ""]
     route_args = [f"{r.prefix} {r.gateway} {port_of[r.interface]}" if r.gateway
                   else f"{r.prefix} {port_of[r.interface]}" for r in routes]
     if any(lab.nodes[i.link.other(i).node].is_router and link_transport(i.link, placement) == "udp"
-           for i in ifaces):
+           for i in ifaces) or standalone:
         out.append(UDP_LINK_CLASS)
+    if standalone:
+        for i in ifaces:
+            peer = i.link.other(i)
+            if lab.nodes[peer.node].is_router:
+                out.append(f"define(${peer_define(i)} {i.link.underlay[peer.ref][0]});")
     out.append("// The forwarding table: prefix [gateway] output.  Dynamic routes arrive")
     out.append("// through rt's add/remove/ctrl handlers (control socket or netlink mirror).")
     out.append(f"rt :: RadixIPLookup({', '.join(route_args)});")
@@ -169,14 +206,15 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
         rx, tx, egress, probe_e = (element_name(e, role) for role in (RX, TX, EGRESS, PROBE))
         peer = iface.link.other(iface)
         addr = iface.address
+        mtu = interface_mtu(lab, iface)
         # A LinkProbe measures router-to-router links through their conditions;
         # a host runs no vforward to answer it.
         probe = lab.nodes[peer.node].is_router
         out += [
             f"// ---- {iface.name}: {addr.with_prefixlen} ({iface.mac}) -- {peer.ref}",
-            f"{e}_kernel :: KernelTap({addr.with_prefixlen}, DEVNAME {iface.name}, NETNS {ns}, "
-            f"ETHER {iface.mac}, MTU {iface.link.mtu}, PERSIST true, OFFLOAD true);",
-            f"{_wire(lab, iface, e, placement)};",
+            f"{e}_kernel :: KernelTap({addr.with_prefixlen}, DEVNAME {iface.name}{in_ns}, "
+            f"ETHER {iface.mac}, MTU {mtu}, PERSIST true, OFFLOAD true);",
+            f"{_wire(lab, iface, e, placement, standalone)};",
             f"{egress} :: LinkEmulator({_impair_args(lab, iface)});",
             *([f"{probe_e} :: LinkProbe(ETHER {iface.mac});"] if probe else []),
             f"{tx} :: Counter -> [0]{e}_capture :: Capture -> "
@@ -195,20 +233,20 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
             f"{e}_local[0] -> Unstrip(14) -> {e}_tokernel;",
             f"{e}_local[1] -> {e}_ttl :: DecIPTTL -> flows;",
             f"{e}_ttl[1] -> ICMPError({addr.ip}, timeexceeded) -> rt;",
-            f"rt[{port}] -> {e}_frag :: IPFragmenter({iface.link.mtu}) -> [0]{e}_arpq -> {tx};",
+            f"rt[{port}] -> {e}_frag :: IPFragmenter({mtu}) -> [0]{e}_arpq -> {tx};",
             f"flows[{port + 1}] -> {e}_frag;",
             f"{e}_frag[1] -> ICMPError({addr.ip}, unreachable, needfrag) -> rt;",
-            *(render6.interface6(node, iface, port, e, tx) if iface.address6 else
+            *(render6.interface6(node, iface, port, e, tx, mtu) if iface.address6 else
               render6.without_ipv6(port) if node.ipv6 else []),
             "",
         ]
     if uses_daemon(node):
         ports = ", ".join(f"{i.name} {port_of[i.name]}" for i in ifaces)
         out += ["// Routes the node's routing daemon installs in its kernel, mirrored into rt.",
-                f"mirror :: KernelRouteMirror(rt, {ports}, NETNS {ns});", ""]
+                f"mirror :: KernelRouteMirror(rt, {ports}{in_ns});", ""]
         if node.ipv6:
             ports6 = ", ".join(f"{i.name} {port_of[i.name]}" for i in ifaces if i.address6)
-            out += render6.mirror6(ns, ports6) + [""]
+            out += render6.mirror6(in_ns, ports6) + [""]
     if node.extra:
         out += ["// ---- extra configuration from the topology file", node.extra.strip(), ""]
     return "\n".join(out) + "\n"

@@ -41,11 +41,13 @@ def table6(routes: list[Route], port_of: dict) -> list[str]:
     return [f"rt6 :: RadixIP6Lookup({', '.join(args)});"]
 
 
-def interface6(node: Node, iface: Interface, port: int, e: str, tx: str) -> list[str]:
+def interface6(node: Node, iface: Interface, port: int, e: str, tx: str,
+               mtu: int | None = None) -> list[str]:
     """The IPv6 path of one interface.  `{e}_in6` takes the frames the IPv4
-    classifier passed over; frames for the kernel go to `{e}_tokernel`."""
+    classifier passed over; frames for the kernel go to `{e}_tokernel`.
+    mtu: the interface's lab MTU (render.interface_mtu), else the link's."""
     addr = iface.address6.ip
-    mtu = iface.link.mtu
+    mtu = mtu or iface.link.mtu
     local = " or ".join(f"dst host {a}" for a in own_addresses6(node))
     return [
         f"{e}_in6 :: {ND_CLASSIFIER};",
@@ -70,6 +72,7 @@ def without_ipv6(port: int) -> list[str]:
     return [f"rt6[{port}] -> Discard;"]
 
 
-def mirror6(ns: str, ports: str) -> list[str]:
+def mirror6(in_ns: str, ports: str) -> list[str]:
+    """in_ns: ', NETNS name', or '' for a router that runs in its node's namespace."""
     return ["// IPv6 routes of the node's routing daemon (OSPFv3, BGP), mirrored into rt6.",
-            f"mirror6 :: KernelRouteMirror(rt6, {ports}, NETNS {ns});"]
+            f"mirror6 :: KernelRouteMirror(rt6, {ports}{in_ns});"]

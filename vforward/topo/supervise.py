@@ -157,6 +157,9 @@ def down_nodes(st) -> dict:
             why = w.get("last_exit") or "its process is gone"
             for node in w["nodes"]:
                 out[node] = f"router process {w['pid']} down ({why})"
+    for d in st.daemons:      # an emulated host's `vforward node run` (vforward.node.emulate)
+        if d.get("what") == "node" and not same_process(d):
+            out[d["node"]] = f"node run {d['pid']} down (see {d.get('log')})"
     return out
 
 
