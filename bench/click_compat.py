@@ -158,6 +158,10 @@ def make_bindir(vforward_bin: str) -> str:
         with open(os.path.join(d, "click"), "w") as f:
             f.write(f'#!/bin/sh\nexec {vforward_bin} click "$@"\n')
         os.chmod(os.path.join(d, "click"), 0o755)
+    # Click's click-flatten prints a configuration flattened: vforward's click -o -
+    with open(os.path.join(d, "click-flatten"), "w") as f:
+        f.write(f'#!/bin/sh\nexec {os.path.join(d, "click")} -q -w -o - "$@"\n')
+    os.chmod(os.path.join(d, "click-flatten"), 0o755)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(d, "click-buildtool"), "w") as f:
         f.write(BUILDTOOL.format(python=sys.executable, path=[root]))

@@ -114,13 +114,39 @@ class _Compound:
     noutputs: int = 0
 
 
+@dataclass
+class _Overloaded:
+    """A compound class with alternatives ('{ A || B }'); an instance takes the
+    first whose formals fit its arguments, as in Click."""
+    name: str | None
+    alternatives: list[_Compound]
+    loc: Location
+
+
 def _compile_compound(defn: CompoundDef, classes: dict, enclosing: _Compound | None,
-                      src: Source, requirements: list[str]) -> _Compound:
+                      src: Source, requirements: list[str]) -> _Compound | _Overloaded:
+    if not defn.overloads and not defn.inherits:
+        return _compile_alternative(defn, classes, enclosing, src, requirements)
+    alternatives = [_compile_alternative(d, classes, enclosing, src, requirements)
+                    for d in [defn, *defn.overloads]]
+    if defn.inherits:
+        earlier = classes.get(defn.name) if defn.name else None
+        if earlier is None or isinstance(earlier, str):
+            raise ConfigError(f"'...' adds the alternatives of an earlier 'elementclass "
+                              f"{defn.name or 'NAME'}', but there is none before this one", defn.loc)
+        alternatives += earlier.alternatives if isinstance(earlier, _Overloaded) else [earlier]
+    return _Overloaded(defn.name, alternatives, defn.loc)
+
+
+def _compile_alternative(defn: CompoundDef, classes: dict, enclosing: _Compound | None,
+                         src: Source, requirements: list[str]) -> _Compound:
     label = f"elementclass '{defn.name}'" if defn.name else "the compound element"
     comp = _Compound(label, defn, enclosing)
     comp.body = _compile_body(defn.body, classes, comp, src, requirements)
     formal_names = set()
     for f in defn.formals:
+        if f.keyword == REST and f is not defn.formals[-1]:
+            raise ConfigError(f"'__REST__ ${f.var}' must be the last parameter of {label}", f.loc)
         if f.var in formal_names or f.var in comp.body.defines:
             raise ConfigError(f"parameter '${f.var}' is declared twice in {label}", f.loc)
         formal_names.add(f.var)
@@ -284,8 +310,10 @@ class _BodyCompiler:
             n += 1
         return f"{class_name}@{n}"
 
-    def _declare(self, name: str, cls: _Compound | str, el: ElementRef) -> str:
+    def _declare(self, name: str, cls: _Compound | _Overloaded | str, el: ElementRef) -> str:
         local = _Local(name, el.loc, el.config)
+        if isinstance(cls, _Overloaded):
+            cls = _choose(cls, el)
         if isinstance(cls, str):
             local.primitive = cls
         else:
@@ -306,6 +334,21 @@ class _BodyCompiler:
                     have = f"{n} {kind}" + ("s" if n != 1 else "")
                     raise ConfigError(f"'{name}' ({local.compound.label}) has {have}, so it has no "
                                       f"{kind} port {port}", e.loc)
+
+
+def _choose(cls: _Overloaded, el: ElementRef) -> _Compound:
+    """The first alternative whose formals fit el's arguments (as written:
+    the choice is made before variables are substituted)."""
+    args = split_args(strip_comments(el.config.text)) if el.config is not None else []
+    for alt in cls.alternatives:
+        if _assign(alt, args) is not None:
+            return alt
+    shapes = "; ".join(", ".join((f.keyword + " " if f.keyword else "") + "$" + f.var
+                                 for f in alt.defn.formals) or "no arguments"
+                       for alt in cls.alternatives)
+    raise ConfigError(f"no alternative of elementclass '{cls.name}' takes {len(args)} argument"
+                      f"{'' if len(args) == 1 else 's'} ({', '.join(args) or 'none'}); "
+                      f"its alternatives take: {shapes}", el.loc)
 
 
 def _compile_body(stmts, classes, owner, src, requirements) -> _Body:
@@ -590,12 +633,49 @@ def _instantiate(body: _Body, prefix: str, self_name: str | None, env: _Env,
         out.edges.append((key(e.src, True), e.sport, key(e.dst, False), e.dport, e.loc))
 
 
+REST = "__REST__"   # a formal 'KEYWORD' that collects the arguments no other formal takes
+
+
+def _assign(comp: _Compound, args: list[str]) -> dict[str, str] | None:
+    """Click's cp_assign_arguments: the formals' values, or None when args do
+    not fit (every positional and keyword formal must get a value; leftovers
+    only go to a __REST__ formal, joined with ', ')."""
+    formals = comp.defn.formals
+    rest = formals[-1] if formals and formals[-1].keyword == REST else None
+    positional = [f for f in formals if f.keyword is None]
+    keywords = {f.keyword: f for f in formals if f.keyword and f is not rest}
+    if not keywords and rest is None:
+        if len(args) != len(positional):
+            return None
+        return {f.var: v for f, v in zip(positional, args)}
+    values, given, leftover = {}, [], []
+    for arg in args:
+        word, value = (arg.split(None, 1) + [""])[:2] if arg else ("", "")
+        if word in keywords and word not in values:
+            values[word] = value.strip()
+        elif len(given) < len(positional):
+            given.append(arg)
+        elif rest is not None:
+            leftover.append(arg)
+        else:
+            return None
+    if len(given) != len(positional) or len(values) != len(keywords):
+        return None
+    bound = {f.var: v for f, v in zip(positional, given)}
+    bound.update({keywords[k].var: v for k, v in values.items()})
+    if rest is not None:
+        bound[rest.var] = ", ".join(leftover)
+    return bound
+
+
 def _bind(comp: _Compound, args: list[str], local: _Local) -> dict[str, str]:
-    """Match a compound's arguments to its formals: positionals first, in
-    order; then 'KEYWORD value' for each keyword formal (all required)."""
+    """Match a compound's arguments to its formals, or say why they do not fit."""
+    bound = _assign(comp, args)
+    if bound is not None:
+        return bound
     formals = comp.defn.formals
     positional = [f for f in formals if f.keyword is None]
-    keywords = {f.keyword: f for f in formals if f.keyword}
+    keywords = {f.keyword: f for f in formals if f.keyword and f.keyword != REST}
     where = f"'{local.name}' ({comp.label})"
     values, given = {}, []
     for arg in args:
@@ -618,9 +698,6 @@ def _bind(comp: _Compound, args: list[str], local: _Local) -> dict[str, str]:
                           f"{'' if len(positional) == 1 else 's'} ({want}) but was given {len(given)}",
                           local.loc)
     missing = [k for k in keywords if k not in values]
-    if missing:
-        raise ConfigError(f"{where} needs the keyword argument {missing[0]} (write '{missing[0]} value')",
-                          local.loc)
-    bound = {f.var: v for f, v in zip(positional, given)}
-    bound.update({keywords[k].var: v for k, v in values.items()})
-    return bound
+    raise ConfigError(f"{where} needs the keyword argument {missing[0]} (write '{missing[0]} value')"
+                      if missing else f"{where}: these arguments fit none of its parameters",
+                      local.loc)

@@ -90,6 +90,10 @@ class CompoundDef:
     body: list
     loc: Location
     name: str | None = None  # set by 'elementclass NAME {...}'
+    # '{ A || B || ... }': the alternatives after the first, tried in order,
+    # and whether a closing '...' adds those of the class's earlier definition
+    overloads: list[CompoundDef] = field(default_factory=list)
+    inherits: bool = False
 
 
 @dataclass
@@ -189,13 +193,30 @@ class _Builder:
         return ref
 
     def _compound(self, t: Tree) -> CompoundDef:
-        formals, stmts = [], []
+        alternatives, inherits = [], False
         for c in t.children[1:]:
+            if isinstance(c, Token):
+                inherits = inherits or c.type == "ELLIPSIS"
+                continue
+            loc = self.src.token_loc(t.children[0]) if not alternatives else self._first_loc(c)
+            alternatives.append(self._alternative(c, loc))
+        first = alternatives[0]
+        first.overloads, first.inherits = alternatives[1:], inherits
+        return first
+
+    def _first_loc(self, t: Tree) -> Location:
+        for tok in t.scan_values(lambda v: isinstance(v, Token)):
+            return self.src.token_loc(tok)
+        return Location(self.src.filename, 0, 0)
+
+    def _alternative(self, t: Tree, loc: Location) -> CompoundDef:
+        formals, stmts = [], []
+        for c in t.children:
             if c.data == "formals":
                 formals = [self._formal(f) for f in c.children]
             else:
                 stmts.append(c)
-        return CompoundDef(formals, self.body(stmts), self.src.token_loc(t.children[0]))
+        return CompoundDef(formals, self.body(stmts), loc)
 
     def _formal(self, t: Tree) -> Formal:
         var = t.children[-1]
@@ -213,7 +234,8 @@ class _Builder:
             stmt.synonym = str(what)
         else:
             stmt.compound = self._compound(what)
-            stmt.compound.name = stmt.name
+            for alt in [stmt.compound, *stmt.compound.overloads]:
+                alt.name = stmt.name
         return stmt
 
     def _require(self, t: Tree) -> RequireStmt:
