@@ -378,3 +378,17 @@ def test_no_fitting_alternative_is_an_error_listing_them():
 def test_ellipsis_without_an_earlier_definition_is_an_error():
     with pytest.raises(ConfigError, match="there is none before this one"):
         parse_config("elementclass F { $a | input -> output || ... } Idle -> F(1) -> Discard")
+
+
+# -- '( ... )' groups -----------------------------------------------------------------
+
+def test_a_group_maps_bare_ports_to_its_inputs_and_outputs():
+    flat = parse_config("s :: Switch => ( [0] -> c :: Counter -> [0]; [1] -> [1] ) => p :: PrioSched")
+    assert edges(flat) == {("s", 0, "c", 0), ("c", 0, "p", 0), ("s", 1, "p", 1)}
+    # a name declared in a group belongs to the enclosing scope
+    assert "c" in names(flat)
+
+
+def test_group_outputs_pair_with_the_next_element_inputs():
+    flat = parse_config("( Idle -> [0]; Idle -> [1]; ) => q :: Counter")
+    assert edges(flat) == {("@1/Idle@1", 0, "q", 0), ("@1/Idle@2", 0, "q", 1)}

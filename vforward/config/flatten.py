@@ -260,14 +260,23 @@ class _BodyCompiler:
                 raise ConfigError(f"output port {ep.outports} after '{name}' connects to nothing: "
                                   "the statement ends here", ep.outport_loc)
         for (connector, loc), left, right in zip(stmt.connectors, groups, groups[1:]):
-            outs = [(n, p) for n, ep in left for p in (ep.outports or [0])]
-            ins = [(n, p) for n, ep in right for p in (ep.inports or [0])]
+            outs = [(n, p) for n, ep in left for p in (ep.outports or self._all_ports(n, connector, False))]
+            ins = [(n, p) for n, ep in right for p in (ep.inports or self._all_ports(n, connector, True))]
             for (s, sp), (d, dp) in _pair(outs, ins, left, right, connector, loc):
                 if s == OUTPUT or d == INPUT:
                     bad = s if s == OUTPUT else d
                     raise ConfigError(f"'{bad}' is used the wrong way round: inside a compound, write "
                                       "'input -> ...' and '... -> output'", loc)
                 self.edges.append(_Edge(s, sp, d, dp, loc))
+
+    def _all_ports(self, name: str, connector: str, inputs: bool) -> list[int]:
+        """The ports a bare name offers to '=>': all of a compound's (whose
+        count is known here), port 0 of anything else."""
+        local = self.by_name.get(name)
+        if connector != "=>" or local is None or local.compound is None:
+            return [0]
+        n = local.compound.ninputs if inputs else local.compound.noutputs
+        return list(range(max(n, 1)))
 
     def _element(self, el: ElementRef) -> str:
         """The local name el stands for, declaring it if el declares."""
@@ -605,9 +614,15 @@ class _Output:
 
 
 def _instantiate(body: _Body, prefix: str, self_name: str | None, env: _Env,
-                 stack: list[_Env], out: _Output) -> None:
+                 stack: list[_Env], out: _Output, named_prefix: str | None = None) -> None:
+    def full_name(name: str) -> str:
+        # in a '( ... )' group, declared names belong to the enclosing scope
+        if named_prefix is not None and "@" not in name:
+            return named_prefix + name
+        return prefix + name
+
     for local in body.locals:
-        full = prefix + local.name
+        full = full_name(local.name)
         if local.primitive is not None:
             out.add_element(ElementDecl(full, local.primitive,
                                         expand(local.config, env, local.primitive), local.loc))
@@ -616,7 +631,9 @@ def _instantiate(body: _Body, prefix: str, self_name: str | None, env: _Env,
         args = split_args(expand(local.config, env))
         lexical = next(e for e in reversed(stack) if e.owner is comp.enclosing)
         child = _Env(env.src, comp, lexical, _bind(comp, args, local), comp.body.defines)
-        _instantiate(comp.body, full + "/", full, child, stack + [child], out)
+        _instantiate(comp.body, full + "/", full, child, stack + [child], out,
+                     (named_prefix if "@" not in local.name and named_prefix is not None else prefix)
+                     if comp.defn.is_group else None)
 
     by_name = {local.name: local for local in body.locals}
 
@@ -626,8 +643,8 @@ def _instantiate(body: _Body, prefix: str, self_name: str | None, env: _Env,
         if name == OUTPUT:
             return ("out", self_name)
         if by_name[name].primitive is not None:
-            return ("e", prefix + name)
-        return ("out" if as_source else "in", prefix + name)
+            return ("e", full_name(name))
+        return ("out" if as_source else "in", full_name(name))
 
     for e in body.edges:
         out.edges.append((key(e.src, True), e.sport, key(e.dst, False), e.dport, e.loc))

@@ -94,6 +94,9 @@ class CompoundDef:
     # and whether a closing '...' adds those of the class's earlier definition
     overloads: list[CompoundDef] = field(default_factory=list)
     inherits: bool = False
+    # a '( ... )' group: the elements it declares by name keep that name in
+    # the enclosing scope, as in Click
+    is_group: bool = False
 
 
 @dataclass
@@ -181,6 +184,9 @@ class _Builder:
         config = self._config(kids[-1]) if isinstance(kids[-1], Tree) and kids[-1].data == "config" else None
         if t.data == "named":
             return ElementRef("name", str(kids[0]), self.src.token_loc(kids[0]), config=config)
+        if t.data == "anon_group":
+            compound = self._group(kids[0])
+            return ElementRef("compound", None, compound.loc, compound=compound)
         if t.data == "anon_compound":
             compound = self._compound(kids[0])
             return ElementRef("compound", None, compound.loc, compound=compound, config=config)
@@ -191,6 +197,36 @@ class _Builder:
         else:
             ref.compound = self._compound(spec)
         return ref
+
+    def _group(self, t: Tree) -> CompoundDef:
+        """'( [0] -> X -> [0]; ... )' as the compound '{ input[0] -> X -> [0]output; ... }'."""
+        stmts = []
+        for g in t.children:
+            if not isinstance(g, Tree):
+                continue
+            groups, connectors = [], []
+            for child in g.children:
+                if isinstance(child, Token):
+                    connectors.append((str(child), self.src.token_loc(child)))
+                    continue
+                group = []
+                for item in child.children:
+                    inner = item.children[0]
+                    if inner.data == "port":
+                        pseudo = "input" if child.data == "ghead_list" else "output"
+                        tok = inner.children[0]
+                        ep = Endpoint(ElementRef("name", pseudo, self.src.token_loc(tok)))
+                        ports = self._ports(inner)
+                        if pseudo == "input":
+                            ep.outports, ep.outport_loc = ports, self.src.token_loc(tok)
+                        else:
+                            ep.inports = ports
+                        group.append(ep)
+                    else:
+                        group.append(self._endpoint(inner))
+                groups.append(group)
+            stmts.append(ConnectionStmt(groups, connectors))
+        return CompoundDef([], stmts, self.src.token_loc(t.children[0]), is_group=True)
 
     def _compound(self, t: Tree) -> CompoundDef:
         alternatives, inherits = [], False
