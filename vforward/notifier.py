@@ -12,7 +12,7 @@ from __future__ import annotations
 
 
 def is_full_notifier(element) -> bool:
-    return hasattr(element, "add_full_listener")
+    return callable(getattr(element, "add_full_listener", None))
 
 
 class FullSignal:

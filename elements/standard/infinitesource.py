@@ -31,6 +31,7 @@ class InfiniteSource(Element):
 
     Handlers:
       count (read)          packets sent
+      scheduled (read)      whether its task is waiting to run (false while paused)
       active (read/write)   whether it sends
       limit (read/write)    the limit
       burst (read/write)    the burst
@@ -111,6 +112,11 @@ class InfiniteSource(Element):
         self.active = boolean(value)
         if self.active and self.router and not self._pulled:
             self._task.schedule()
+
+    @read_handler("scheduled")
+    def read_scheduled(self):
+        task = getattr(self, "_task", None)
+        return bool(task and task.scheduled)
 
     @read_handler("limit")
     def read_limit(self):
