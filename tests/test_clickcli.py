@@ -102,7 +102,10 @@ CLICK_ELEMENTS = """AddressInfo Script DriverManager ICMPPingSource IPPrint From
 ToIPSummaryDump Truncate Pad Align Switch StaticSwitch PaintSwitch Bypass Hub RoundRobinSched
 PrioSched StrideSched RoundRobinSwitch RED Meter Shaper BandwidthShaper BandwidthRatedSplitter
 RatedSplitter SetIPDSCP MarkIPCE StoreIPAddress IPReassembler CheckUDPHeader CheckTCPHeader
-SetUDPChecksum SetTCPChecksum DropBroadcasts FastUDPSource PollDevice FromHost ToHost""".split()
+SetUDPChecksum SetTCPChecksum DropBroadcasts FastUDPSource PollDevice FromHost ToHost
+FullNoteQueue QuickNoteQueue NotifierQueue MixedQueue FrontDropQueue PullSwitch VLANEncap VLANDecap
+SetVLANAnno EtherVLANEncap StripEtherVLANHeader ARPPrint GetIP6Address DecIP6HLIM IP6Print FixIPSrc
+Resize ICMPIPEncap Clipboard""".split()
 
 
 @pytest.mark.parametrize("name", CLICK_ELEMENTS)
