@@ -89,8 +89,9 @@ CONF_REASONS = [
 ]
 
 
-# Why a clicktest still fails, as far as it is understood (checked by hand
-# against Click's own output; printed beside clicktest's first difference).
+# Why a clicktest still fails, from reading its first difference and the
+# test's configuration (not yet confirmed element by element for the
+# rewriter timing cases); printed beside clicktest's own first difference.
 CLICKTEST_REASONS = {
     "standard/BandwidthRatedSplitter-01.clicktest": "byte token buckets differ from Click's "
         "fixed-point TokenBucket by a packet or more",
