@@ -102,7 +102,10 @@ CLICK_ELEMENTS = """AddressInfo Script DriverManager ICMPPingSource IPPrint From
 ToIPSummaryDump Truncate Pad Align Switch StaticSwitch PaintSwitch Bypass Hub RoundRobinSched
 PrioSched StrideSched RoundRobinSwitch RED Meter Shaper BandwidthShaper BandwidthRatedSplitter
 RatedSplitter SetIPDSCP MarkIPCE StoreIPAddress IPReassembler CheckUDPHeader CheckTCPHeader
-SetUDPChecksum SetTCPChecksum DropBroadcasts FastUDPSource PollDevice FromHost ToHost""".split()
+SetUDPChecksum SetTCPChecksum DropBroadcasts FastUDPSource PollDevice FromHost ToHost
+FullNoteQueue QuickNoteQueue NotifierQueue MixedQueue FrontDropQueue PullSwitch VLANEncap VLANDecap
+SetVLANAnno EtherVLANEncap StripEtherVLANHeader ARPPrint GetIP6Address DecIP6HLIM IP6Print FixIPSrc
+Resize ICMPIPEncap Clipboard""".split()
 
 
 @pytest.mark.parametrize("name", CLICK_ELEMENTS)
@@ -120,3 +123,19 @@ def test_clicks_burst_defaults_hold_only_while_click_runs(capfd):
     main(["-q", "-h", "s.burst", "-e", "s :: InfiniteSource -> Discard"])
     assert capfd.readouterr().out == "1\n"
     assert source.DEFAULT_BURST == 32
+
+
+def test_a_source_pauses_while_the_queue_it_fills_is_full(capfd):
+    # Click's full notifier: the source waits instead of overflowing the queue,
+    # and under --simtime the clock can then move on to the driver's timers
+    assert main(["--simtime", "-e", "i :: InfiniteSource -> q :: Queue(5) -> Idle; "
+                 "DriverManager(wait 1s, print i.count, print q.drops, write q.capacity 2, "
+                 "print q.length, write q.capacity 7, wait 1s, print i.count, stop)"]) == 0
+    assert capfd.readouterr().out.split() == ["5", "0", "2", "10"]
+
+
+def test_rated_unqueue_starts_with_a_full_bucket_under_simtime(capfd):
+    main(["--simtime", "-e", "InfiniteSource -> Queue(10) -> u :: RatedUnqueue(RATE 2, BURST_SIZE 5) "
+          "-> c :: Counter -> Discard; DriverManager(wait 10, stop)", "-h", "c.count"])
+    # five at once from the full bucket, then one every half second
+    assert capfd.readouterr().out == "24\n"

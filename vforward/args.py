@@ -226,10 +226,14 @@ def define_address(name: str, kind: str, value) -> None:
 def named_address(text: str, kinds: tuple[str, ...]):
     """(suffix, value) for NAME or NAME:SUFFIX defined by AddressInfo, else None.
     For parsers of an element's own language (route tables, ARP entries)."""
-    if not _address_scopes:
-        return None
     name, _, suffix = text.partition(":")
-    entry = _address_scopes[-1].get(name)
+    entry = _address_scopes[-1].get(name) if _address_scopes else None
+    if entry is None:
+        # Click's rule: a host device's name stands for its own addresses
+        from vforward.host_device_addresses import device_entry
+        entry = device_entry(name)
+        if suffix == "gw" and entry is not None and "gw" in entry and "ip" in kinds:
+            return "ip", entry["gw"]
     if entry is None or (suffix and suffix not in kinds):
         return None
     if suffix in ("ip", "ipnet", "bcast", ""):

@@ -23,7 +23,7 @@ output formats, so scripts and tests written for Click run unchanged:
                            seconds): timers fire as soon as nothing else is ready
   -j, --threads N / -a     accepted and ignored (one thread)
 
-InfiniteSource and Unqueue take Click's default BURST of 1 here (vforward's
+InfiniteSource, Unqueue and Discard take Click's default BURST of 1 here (vforward's
 own commands use larger bursts), so packets move one at a time unless the
 configuration says otherwise.
 
@@ -180,7 +180,7 @@ def format_error(e: Exception) -> str:
     return message
 
 
-_CLICK_BURSTS = {"InfiniteSource": 1, "Unqueue": 1}
+_CLICK_BURSTS = {"InfiniteSource": 1, "Unqueue": 1, "Discard": 1}
 
 
 class click_defaults:

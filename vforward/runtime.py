@@ -147,7 +147,10 @@ class Router:
 
     def call_precise(self, when: float, callback, *args):
         """Run at `when` (seconds on time.monotonic) to the microsecond, not
-        before: the loop's own timers tick in whole milliseconds."""
+        before: the loop's own timers tick in whole milliseconds.  Under
+        --simtime, `when` is on the virtual clock (see precise_now)."""
+        if hasattr(self.loop, "clock"):
+            return self.loop.call_at(when, callback, *args)
         if self._precise is None:
             from vforward.precisetimer import PreciseTimers
             self._precise = PreciseTimers(self.loop)
@@ -155,6 +158,11 @@ class Router:
 
     def now(self) -> float:
         return self.loop.time()
+
+    def precise_now(self) -> float:
+        """The time base of call_precise: time.monotonic, or the virtual clock
+        under --simtime (a SimulatedTimeLoop)."""
+        return self.loop.clock.now if hasattr(self.loop, "clock") else time.monotonic()
 
     def upstream(self, element: Element, port: int, predicate) -> list[Element]:
         """Elements up the pull path from `element`'s input `port` (through
@@ -177,6 +185,34 @@ class Router:
                 else:
                     stack.extend((up, q) for q in range(up.n_inputs))
         return found
+
+    def downstream(self, element: Element, port: int, predicate) -> tuple[list[Element], bool]:
+        """Elements down the push path from `element`'s output `port` that
+        satisfy predicate, and whether some path ends without meeting one
+        (Click's downstream notifier search; see vforward.notifier)."""
+        by_source = {}
+        for c in self.graph.connections:
+            by_source.setdefault((c.from_name, c.from_port), []).append(c.to_name)
+        found, seen, open_end = [], set(), False
+        stack = [(element, port)]
+        while stack:
+            e, p = stack.pop()
+            targets = by_source.get((e.name, p), [])
+            if not targets and e is not element:
+                open_end = True
+            for name in targets:
+                if name in seen:
+                    continue
+                seen.add(name)
+                down = self.graph.elements[name]
+                if predicate(down):
+                    found.append(down)
+                    continue
+                outs = [q for q in range(down.n_outputs) if down.output_processing[q] == "h"]
+                if not outs:
+                    open_end = True
+                stack.extend((down, q) for q in outs)
+        return found, open_end
 
     def stop(self, exit_code: int = 0, drain: bool = False, driver_done: bool = False) -> None:
         """Ask the router to finish (Click's DriverManager stop / STOP true).

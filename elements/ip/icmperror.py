@@ -273,6 +273,7 @@ class ICMPError(Element):
         pool.nh[new] = o
         pool.dst_ip[new] = offender_src
         pool.ts_ns[new] = pool.ts_ns[slot]
+        pool.fix_ip_src[new] = 1     # FixIPSrc may give it the outgoing interface's address
 
     @read_handler("count")
     def read_count(self):

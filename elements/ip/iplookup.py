@@ -66,8 +66,10 @@ _WRITE_HANDLERS = """
 class StaticIPLookup(IPRouteTable):
     __doc__ = """StaticIPLookup(ROUTE, ...) -- simple static IP routing table
 """ + _COMMON + """
-    StaticIPLookup's routes are fixed by its configuration.
+    StaticIPLookup's routes are fixed by its configuration; its table
+    handler lists them in the order given, as Click's list does.
 """ + _READ_HANDLERS + "\n"
+    TABLE_IN_ORDER_GIVEN = True
 
 
 class LookupIPRoute(StaticIPLookup):
@@ -82,8 +84,10 @@ class LinearIPLookup(DynamicIPRouteTable):
     __doc__ = """LinearIPLookup(ROUTE, ...) -- IP routing table
 """ + _COMMON + """
     Click's LinearIPLookup searches a list; here the lookup is the same
-    compiled table as every other, and handlers change the routes.
+    compiled table as every other, and handlers change the routes.  Its
+    table handler lists the routes in the order they were added.
 """ + _READ_HANDLERS + _WRITE_HANDLERS + "\n"
+    TABLE_IN_ORDER_GIVEN = True
 
 
 class RadixIPLookup(DynamicIPRouteTable):

@@ -651,9 +651,13 @@ class IPRouteTable(Element):
             parts[n_out].kill()
 
     # -- handlers --------------------------------------------------------------
+    TABLE_IN_ORDER_GIVEN = False   # list-based classes of Click's print routes as added
+
     @read_handler("table")
     def read_table(self):
-        return "".join(r.table_line() + "\n" for r in self.table.sorted_routes())
+        routes = list(self.table.routes.values()) if self.TABLE_IN_ORDER_GIVEN \
+            else self.table.sorted_routes()
+        return "".join(r.table_line() + "\n" for r in routes)
 
     @read_handler("lookup")
     def read_lookup(self, arg=None):

@@ -57,7 +57,10 @@ class Pattern:
     # -- parsing ----------------------------------------------------------------
     @classmethod
     def parse(cls, words: list[str], name: str | None = None) -> "Pattern":
-        """From 4 words (NAPT) or 2 (Basic NAT); ArgumentError on a bad one."""
+        """From 4 words (NAPT), 3 ('SADDR DADDR SPORT', Click's short NAPT form,
+        the destination port kept) or 2 (Basic NAT); ArgumentError on a bad one."""
+        if len(words) == 3:
+            words = [words[0], words[2], words[1], "-"]
         if len(words) not in (2, 4):
             raise ArgumentError(f"a pattern has 4 fields 'SADDR SPORT DADDR DPORT' (or 2, "
                                 f"'SADDR DADDR', for IPAddrRewriter), not {len(words)}: "
@@ -169,7 +172,8 @@ def _port_field(text: str, what: str, range_ok: bool):
         lo = hi = -1
     if dash and not range_ok:
         raise ArgumentError(f"bad {what} {text!r}: only the source port may be a range")
-    if not (0 < lo <= hi < 65536) or (not dash and body != text):
+    # a range may start at 0 (ICMP echo identifiers do), a single port may not (Click's rule)
+    if not ((0 if dash else 1) <= lo <= hi < 65536) or (not dash and body != text):
         raise ArgumentError(f"bad {what} {text!r}: expected a port 1..65535, '-'"
                             + (", or a range such as 1024-65535 (with '#' for sequential "
                                "or '?' for random choice)" if range_ok else ""))
@@ -277,8 +281,8 @@ def parse_input_spec(text: str, napt: bool = True) -> InputSpec:
         fo, ro = _output(fout, "forward port"), _output(rout, "reply port")
         if len(fields) == 1 and not _looks_like_field(fields[0]):
             return InputSpec(PATTERN, fo, ro, pattern_name=fields[0], text=text)
-        want = 4 if napt else 2
-        if len(fields) != want:
+        want = (3, 4) if napt else (2,)
+        if len(fields) not in want:
             form = ("'SADDR SPORT DADDR DPORT'" if napt else "'SADDR DADDR'")
             raise ArgumentError(f"a pattern here is {form}, not {' '.join(fields)!r}")
         return InputSpec(PATTERN, fo, ro, pattern=Pattern.parse(fields), text=text)

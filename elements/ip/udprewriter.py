@@ -12,9 +12,29 @@ class UDPRewriter(IPRewriter):
     Click's UDPRewriter: IPRewriter's network address/port translation,
     under the name Click's configurations use for UDP flows.  vforward's
     IPRewriter already translates UDP, TCP and ICMP echo alike, so this is
-    the same element; see IPRewriter for the INPUTSPECs, keywords and
-    handlers.
+    the same element; see IPRewriter for the INPUTSPECs and handlers.
+
+    Its keywords are Click's UDPRewriter's: TIMEOUT is the UDP timeout
+    (default 5 minutes), STREAMING_TIMEOUT that of UDP flows of 3 packets
+    or more (default TIMEOUT), GUARANTEE is accepted; IPRewriter's TCP_*,
+    UDP_* and ICMP_TIMEOUT keywords work too.
     """
+
+    def configure_keywords(self, args):
+        from vforward.args import seconds
+        t = self.timeouts
+        udp = args.keyword("TIMEOUT", seconds, default=t.udp)
+        streaming = args.keyword("STREAMING_TIMEOUT", seconds, default=None)
+        args.keyword("GUARANTEE", seconds, default=5.0)
+        own_udp = "UDP_TIMEOUT" in args._keywords
+        own_streaming = "UDP_STREAMING_TIMEOUT" in args._keywords
+        super().configure_keywords(args)
+        if not own_udp:
+            t.udp = udp
+        if streaming is not None:
+            t.udp_streaming = streaming
+        elif not own_streaming:
+            t.udp_streaming = t.udp
 
 
 class TCPRewriter(IPRewriter):

@@ -61,3 +61,13 @@ class DecIP6HLim(Element):
     @write_handler("reset")
     def write_reset(self, value):
         self.count = self.drops = 0
+
+
+class DecIP6HLIM(DecIP6HLim):
+    """DecIP6HLIM() -- decrement the IPv6 hop limit
+
+    Ports: 1 input, 1 or 2 outputs; agnostic.
+
+    Click's spelling of DecIP6HLim; see DecIP6HLim for the description and
+    handlers.
+    """

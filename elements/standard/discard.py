@@ -11,7 +11,7 @@ class Discard(Element):
     packets are available, as Click's Discard does.
 
     Keyword arguments:
-      BURST (integer, default 256)   most packets to pull at a time
+      BURST (integer, default 256; 1 under `vforward click`)   most packets to pull at a time
 
     Handlers:
       count (read)    packets dropped
@@ -19,10 +19,11 @@ class Discard(Element):
     """
     PORTS = "1/0"
     PROCESSING = AGNOSTIC
+    DEFAULT_BURST = 256   # `vforward click` sets Click's 1
 
     def configure(self, args):
         from vforward.args import unsigned
-        self.burst = args.keyword("BURST", unsigned, default=256)
+        self.burst = args.keyword("BURST", unsigned, default=self.DEFAULT_BURST)
         args.finish()
         self.count = 0
         self._task = None

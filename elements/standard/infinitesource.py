@@ -3,6 +3,7 @@ import numpy as np
 
 from vforward.args import boolean, integer, string, unsigned
 from vforward.element import AGNOSTIC, Element, read_handler, write_handler
+from vforward.notifier import FullSignal
 
 DEFAULT_DATA = b"Random bullshit in a packet, at least 64 bytes long. Well, now it is."
 
@@ -15,7 +16,8 @@ class InfiniteSource(Element):
     Pushes copies of DATA, BURST packets at a time, each time the router's
     task loop runs it, until LIMIT packets have been sent (-1: forever).
     With STOP true the router stops once the limit is reached and the
-    packets already sent have drained through the graph.  On a pull
+    packets already sent have drained through the graph.  It pauses while
+    every queue it pushes into is full (Click's full notifier).  On a pull
     output it makes up to BURST packets per pull instead.  Used for
     tests, demos and benchmarks.
 
@@ -29,6 +31,7 @@ class InfiniteSource(Element):
 
     Handlers:
       count (read)          packets sent
+      scheduled (read)      whether its task is waiting to run (false while paused)
       active (read/write)   whether it sends
       limit (read/write)    the limit
       burst (read/write)    the burst
@@ -59,6 +62,7 @@ class InfiniteSource(Element):
     def initialize(self):
         self._task = self.router.new_task(self._run, self)
         self._pulled = self.output_processing[:1] == ["l"]
+        self._room = None if self._pulled else FullSignal(self.router, self, 0, self._task)
         if self.active and not self._pulled:
             self._task.schedule()
 
@@ -82,7 +86,7 @@ class InfiniteSource(Element):
         return batch
 
     def _run(self):
-        if self._pulled:
+        if self._pulled or not self._room.active():
             return False
         batch = self._make(self.burst)
         if batch is None:
@@ -108,6 +112,11 @@ class InfiniteSource(Element):
         self.active = boolean(value)
         if self.active and self.router and not self._pulled:
             self._task.schedule()
+
+    @read_handler("scheduled")
+    def read_scheduled(self):
+        task = getattr(self, "_task", None)
+        return bool(task and task.scheduled)
 
     @read_handler("limit")
     def read_limit(self):

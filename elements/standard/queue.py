@@ -14,7 +14,9 @@ class Queue(Element):
     Stores incoming packets in a first-in-first-out queue of at most CAPACITY
     packets; when full, drops arriving packets (tail drop) and counts them.
     Pullers downstream (Unqueue, ToDevice ...) sleep while the queue is empty
-    and are woken when a packet arrives.
+    and are woken when a packet arrives; push sources upstream
+    (InfiniteSource) pause while it is full and are woken when it has room,
+    as with Click's full notifier.
 
     Arguments:
       CAPACITY (integer, default 1000)   most packets held
@@ -22,7 +24,8 @@ class Queue(Element):
     Handlers:
       length (read)           packets now queued
       highwater_length (read) most packets ever queued
-      capacity (read/write)   the capacity; lowering it drops nothing queued
+      capacity (read/write)   the capacity; lowering it drops the newest packets
+                              that no longer fit
       drops (read)            packets dropped because the queue was full
       reset_counts (write)    reset drops and highwater_length
       reset (write)           drop every queued packet
@@ -39,10 +42,22 @@ class Queue(Element):
         self.drops = 0
         self.highwater = 0
         self._listeners = []
+        self._full_listeners = []
 
     def add_listener(self, task):
         """A puller's task, woken when the queue stops being empty."""
         self._listeners.append(task)
+
+    def add_full_listener(self, task):
+        """A source's task, woken when the queue stops being full."""
+        self._full_listeners.append(task)
+
+    def is_full(self) -> bool:
+        return self._len >= self.capacity
+
+    def _wake_sources(self):
+        for task in self._full_listeners:
+            task.schedule()
 
     def push(self, port, batch):
         idx = batch.idx
@@ -76,6 +91,8 @@ class Queue(Element):
         n = min(max_n, self._len)
         if n == 0:
             return None
+        if self._full_listeners and self._len >= self.capacity > self._len - n:
+            self._wake_sources()
         size = len(self._ring)
         first = min(n, size - self._head)
         if first == n:
@@ -120,6 +137,14 @@ class Queue(Element):
             self.capacity = new
             self._grow()
         self.capacity = new
+        if self._len > new:               # Click drops what no longer fits, newest first
+            keep = self.pull(0, new) if new else None
+            self.pull(0, self._len).kill()
+            if keep is not None:
+                self.push(0, keep)
+        self.config = f"CAPACITY {new}"   # Click rewrites the configuration so
+        if not self.is_full():            # that the 'config' handler shows it
+            self._wake_sources()
 
     @write_handler("reset_counts")
     def write_reset_counts(self, value):

@@ -22,8 +22,9 @@ class RatedSplitter(Element):
     Ports: 1 input, 1 or 2 outputs; push.
 
     Packets within RATE packets per second leave on output 0, the excess
-    on output 1 (dropped when it is not connected).  A token bucket holding at most BURST_SIZE tokens (one
-    second's worth by default) decides, in arrival order within each batch.
+    on output 1 (dropped when it is not connected).  A token bucket holding at most BURST_SIZE tokens
+    (20 ms worth by default, at least one; full at start, as Click's) decides, in arrival order within
+    each batch.
 
     Arguments:
       RATE (real)             packets per second on output 0
@@ -44,7 +45,10 @@ class RatedSplitter(Element):
         args.finish()
         if burst is None and duration is not None:
             burst = self.rate * duration
-        self.burst = burst if burst is not None else max(self.rate, 1.0)
+        # packets: Click's default BURST_DURATION of 20 ms (at least one packet);
+        # bytes: a second's worth, so that a whole packet always fits
+        default = max(self.rate, 1.0) if self.BYTES else max(self.rate * 0.02, 1.0)
+        self.burst = burst if burst is not None else default
         self._bucket = None
 
     def _costs(self, batch) -> np.ndarray:
@@ -55,11 +59,12 @@ class RatedSplitter(Element):
     def push(self, port, batch):
         now = self.router.now()
         if self._bucket is None:
-            self._bucket = TokenBucket(self.rate, self.burst, now,
-                                       tokens=self.burst if self.burst < 2 else 1.0)
+            # full at start, as Click's (bytes: one token, as before)
+            full = self.burst if not self.BYTES or self.burst < 2 else 1.0
+            self._bucket = TokenBucket(self.rate, self.burst, now, tokens=full)
         tokens = self._bucket.refill(now)
         spent = np.cumsum(self._costs(batch))
-        ok = spent <= tokens + 1e-9
+        ok = spent <= tokens + 1e-6   # the virtual clock near 1e9 s is exact to ~1e-7 s
         n_ok = int(ok.sum())
         self._bucket.tokens -= float(spent[n_ok - 1]) if n_ok else 0.0
         if n_ok == len(batch.idx):

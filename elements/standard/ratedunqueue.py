@@ -21,7 +21,6 @@ MIN_TIMER = 0.001
 MAX_PULL = 256
 # The shortest wait on the precise timer (Router.call_precise).
 PRECISE_MIN_TIMER = 50e-6
-clock = time.monotonic
 
 
 class TokenBucket:
@@ -135,9 +134,10 @@ class RatedUnqueue(Element):
 
     # -- running ----------------------------------------------------------------
     def initialize(self):
-        now = clock()
-        # One token at start, so the first packet leaves at once.
-        self._bucket = TokenBucket(self.rate, self._capacity(), now, tokens=self._needed())
+        now = self.router.precise_now()
+        # The bucket starts full, as Click's: a burst may leave at once.
+        self._bucket = TokenBucket(self.rate, self._capacity(), now,
+                                   tokens=max(self._needed(), self._capacity()))
         self._task = self.router.new_task(self._run, self)
         for q in self.router.upstream(self, 0, lambda e: hasattr(e, "add_listener")):
             q.add_listener(self._task)
@@ -148,7 +148,7 @@ class RatedUnqueue(Element):
         if not self.active or self._timer is not None:
             return False
         bucket = self._bucket
-        bucket.refill(clock())
+        bucket.refill(self.router.precise_now())
         n = self._how_many()
         if n <= 0:
             self._wait_for_tokens()
@@ -166,7 +166,7 @@ class RatedUnqueue(Element):
         if math.isinf(delay):
             return           # rate 0: sleep until the rate handler wakes us
         delay = max(delay, min(PRECISE_MIN_TIMER, self._bucket.min_timer()))
-        self._timer = self.router.call_precise(clock() + delay, self._on_timer)
+        self._timer = self.router.call_precise(self.router.precise_now() + delay, self._on_timer)
 
     def _on_timer(self):
         self._timer = None
@@ -196,7 +196,7 @@ class RatedUnqueue(Element):
         except ArgumentError as e:
             raise HandlerError(str(e)) from None
         if self._bucket is not None:
-            self._bucket.refill(clock())
+            self._bucket.refill(self.router.precise_now())
             self._bucket.rate = self.rate
             self._bucket.capacity = self._capacity()
             self._bucket.tokens = min(self._bucket.tokens, self._bucket.capacity)

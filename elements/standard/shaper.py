@@ -11,21 +11,24 @@ from .ratedunqueue import TokenBucket
 class Shaper(Element):
     """Shaper(RATE) -- pull packets through at most RATE per second
 
-    Ports: 1 input, 1 output; pull.
+    Ports: 1 input, 1 or 2 outputs; pull.
 
-    A pull on the output is passed upstream only for as many packets as a
+    A pull on output 0 is passed upstream only for as many packets as a
     token bucket (RATE per second, at most a second's worth saved) allows;
     otherwise it returns nothing and, when tokens will be there, wakes the
     pullers waiting on the Queues upstream, so an Unqueue behind a Shaper
-    sends at RATE.
+    sends at RATE.  A pull on the optional output 1 takes a packet upstream
+    only when output 0 would refuse one (and nothing when it would not): unshaped, for sampling in pull
+    context (Click's '=> ( [0] -> Print -> [0]; [1] -> [1] ) =>').
 
     Arguments:
       RATE (real)   packets per second
 
     Handlers:
       rate (read/write)   RATE
+      reset (write)       start the bucket again, as at start-up
     """
-    PORTS = "1/1"
+    PORTS = "1/1-2"
     PROCESSING = PULL_ONLY
     BYTES = False
 
@@ -67,6 +70,8 @@ class Shaper(Element):
             want = 1 if tokens > 0 else 0
         else:
             want = min(max_n, int(tokens))
+        if port == 1:      # Click: output 1 gets only what output 0 would refuse
+            return self.pull_input(0, 1) if want <= 0 else None
         if want <= 0:
             self._schedule_wake(self._bucket.delay_until(1e-9 if self.BYTES else 1.0))
             return None
@@ -80,6 +85,10 @@ class Shaper(Element):
     @read_handler("rate")
     def read_rate(self):
         return self.rate
+
+    @write_handler("reset")
+    def write_reset(self, value):
+        self._bucket = None
 
     @write_handler("rate")
     def write_rate(self, value):

@@ -46,7 +46,7 @@ def test_missing_arrow_after_element():
 
 def test_arrow_without_target():
     err = error("a :: Idle; a -> ;")
-    assert at(err) == (1, 17) and "expected a name or '{' after '->'" in err.message
+    assert at(err) == (1, 17) and "expected a name, '{' or '(' after '->'" in err.message
 
 
 def test_unclosed_config_names_the_parenthesis():

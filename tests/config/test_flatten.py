@@ -334,3 +334,61 @@ def test_indexed_variables_take_one_word_of_the_value():
                         "-> Print(\"${a[5]}\") -> output }\nIdle -> F(3 4 5, 2) -> Discard")
     assert [e.config for e in flat.elements if e.class_name in ("Paint", "Print")] == \
         ["5", "3", '""']
+
+
+# -- overloaded compound classes ('||', '...', __REST__) ----------------------------
+
+OVERLOADED = """
+elementclass Foo {
+   $a, $b | input -> Counter(A $a) -> output
+|| $a, __REST__ $b | input -> Tee(REST $b) -> output
+|| $a, TWO $b, __REST__ $c | input -> Paint($b) -> output
+}
+"""
+
+
+def test_an_overloaded_class_takes_the_first_alternative_whose_formals_fit():
+    flat = parse_config(OVERLOADED + "Idle -> x :: Foo(A) -> y :: Foo(A, TWO B) -> z :: Foo(1, 2, 3) -> Discard")
+    d = decls(flat)
+    # one argument: only the __REST__ alternative fits, with an empty rest
+    assert d["x/Tee@1"] == ("Tee", "REST")
+    # two arguments fit the plain two-positional alternative first
+    assert d["y/Counter@1"] == ("Counter", "A A")
+    # three: the rest collects what the positionals left, joined by ', '
+    assert d["z/Tee@1"] == ("Tee", "REST 2, 3")
+
+
+def test_ellipsis_adds_the_alternatives_of_the_earlier_definition():
+    flat = parse_config(OVERLOADED + """
+elementclass Foo { $a, $b | input -> Print(new) -> output || ... }
+Idle -> x :: Foo(A, B) -> y :: Foo(A, B, C) -> Discard""")
+    d = decls(flat)
+    assert d["x/Print@1"] == ("Print", "new")
+    assert d["y/Tee@1"] == ("Tee", "REST B, C")
+
+
+def test_no_fitting_alternative_is_an_error_listing_them():
+    with pytest.raises(ConfigError) as e:
+        parse_config("elementclass F { $a | input -> output || $a, $b | input -> output }"
+                     "Idle -> F(1, 2, 3) -> Discard")
+    assert "no alternative of elementclass 'F' takes 3 arguments" in str(e.value)
+    assert "$a; $a, $b" in str(e.value)
+
+
+def test_ellipsis_without_an_earlier_definition_is_an_error():
+    with pytest.raises(ConfigError, match="there is none before this one"):
+        parse_config("elementclass F { $a | input -> output || ... } Idle -> F(1) -> Discard")
+
+
+# -- '( ... )' groups -----------------------------------------------------------------
+
+def test_a_group_maps_bare_ports_to_its_inputs_and_outputs():
+    flat = parse_config("s :: Switch => ( [0] -> c :: Counter -> [0]; [1] -> [1] ) => p :: PrioSched")
+    assert edges(flat) == {("s", 0, "c", 0), ("c", 0, "p", 0), ("s", 1, "p", 1)}
+    # a name declared in a group belongs to the enclosing scope
+    assert "c" in names(flat)
+
+
+def test_group_outputs_pair_with_the_next_element_inputs():
+    flat = parse_config("( Idle -> [0]; Idle -> [1]; ) => q :: Counter")
+    assert edges(flat) == {("@1/Idle@1", 0, "q", 0), ("@1/Idle@2", 0, "q", 1)}

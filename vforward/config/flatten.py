@@ -114,13 +114,39 @@ class _Compound:
     noutputs: int = 0
 
 
+@dataclass
+class _Overloaded:
+    """A compound class with alternatives ('{ A || B }'); an instance takes the
+    first whose formals fit its arguments, as in Click."""
+    name: str | None
+    alternatives: list[_Compound]
+    loc: Location
+
+
 def _compile_compound(defn: CompoundDef, classes: dict, enclosing: _Compound | None,
-                      src: Source, requirements: list[str]) -> _Compound:
+                      src: Source, requirements: list[str]) -> _Compound | _Overloaded:
+    if not defn.overloads and not defn.inherits:
+        return _compile_alternative(defn, classes, enclosing, src, requirements)
+    alternatives = [_compile_alternative(d, classes, enclosing, src, requirements)
+                    for d in [defn, *defn.overloads]]
+    if defn.inherits:
+        earlier = classes.get(defn.name) if defn.name else None
+        if earlier is None or isinstance(earlier, str):
+            raise ConfigError(f"'...' adds the alternatives of an earlier 'elementclass "
+                              f"{defn.name or 'NAME'}', but there is none before this one", defn.loc)
+        alternatives += earlier.alternatives if isinstance(earlier, _Overloaded) else [earlier]
+    return _Overloaded(defn.name, alternatives, defn.loc)
+
+
+def _compile_alternative(defn: CompoundDef, classes: dict, enclosing: _Compound | None,
+                         src: Source, requirements: list[str]) -> _Compound:
     label = f"elementclass '{defn.name}'" if defn.name else "the compound element"
     comp = _Compound(label, defn, enclosing)
     comp.body = _compile_body(defn.body, classes, comp, src, requirements)
     formal_names = set()
     for f in defn.formals:
+        if f.keyword == REST and f is not defn.formals[-1]:
+            raise ConfigError(f"'__REST__ ${f.var}' must be the last parameter of {label}", f.loc)
         if f.var in formal_names or f.var in comp.body.defines:
             raise ConfigError(f"parameter '${f.var}' is declared twice in {label}", f.loc)
         formal_names.add(f.var)
@@ -234,14 +260,23 @@ class _BodyCompiler:
                 raise ConfigError(f"output port {ep.outports} after '{name}' connects to nothing: "
                                   "the statement ends here", ep.outport_loc)
         for (connector, loc), left, right in zip(stmt.connectors, groups, groups[1:]):
-            outs = [(n, p) for n, ep in left for p in (ep.outports or [0])]
-            ins = [(n, p) for n, ep in right for p in (ep.inports or [0])]
+            outs = [(n, p) for n, ep in left for p in (ep.outports or self._all_ports(n, connector, False))]
+            ins = [(n, p) for n, ep in right for p in (ep.inports or self._all_ports(n, connector, True))]
             for (s, sp), (d, dp) in _pair(outs, ins, left, right, connector, loc):
                 if s == OUTPUT or d == INPUT:
                     bad = s if s == OUTPUT else d
                     raise ConfigError(f"'{bad}' is used the wrong way round: inside a compound, write "
                                       "'input -> ...' and '... -> output'", loc)
                 self.edges.append(_Edge(s, sp, d, dp, loc))
+
+    def _all_ports(self, name: str, connector: str, inputs: bool) -> list[int]:
+        """The ports a bare name offers to '=>': all of a compound's (whose
+        count is known here), port 0 of anything else."""
+        local = self.by_name.get(name)
+        if connector != "=>" or local is None or local.compound is None:
+            return [0]
+        n = local.compound.ninputs if inputs else local.compound.noutputs
+        return list(range(max(n, 1)))
 
     def _element(self, el: ElementRef) -> str:
         """The local name el stands for, declaring it if el declares."""
@@ -284,8 +319,10 @@ class _BodyCompiler:
             n += 1
         return f"{class_name}@{n}"
 
-    def _declare(self, name: str, cls: _Compound | str, el: ElementRef) -> str:
+    def _declare(self, name: str, cls: _Compound | _Overloaded | str, el: ElementRef) -> str:
         local = _Local(name, el.loc, el.config)
+        if isinstance(cls, _Overloaded):
+            cls = _choose(cls, el)
         if isinstance(cls, str):
             local.primitive = cls
         else:
@@ -306,6 +343,21 @@ class _BodyCompiler:
                     have = f"{n} {kind}" + ("s" if n != 1 else "")
                     raise ConfigError(f"'{name}' ({local.compound.label}) has {have}, so it has no "
                                       f"{kind} port {port}", e.loc)
+
+
+def _choose(cls: _Overloaded, el: ElementRef) -> _Compound:
+    """The first alternative whose formals fit el's arguments (as written:
+    the choice is made before variables are substituted)."""
+    args = split_args(strip_comments(el.config.text)) if el.config is not None else []
+    for alt in cls.alternatives:
+        if _assign(alt, args) is not None:
+            return alt
+    shapes = "; ".join(", ".join((f.keyword + " " if f.keyword else "") + "$" + f.var
+                                 for f in alt.defn.formals) or "no arguments"
+                       for alt in cls.alternatives)
+    raise ConfigError(f"no alternative of elementclass '{cls.name}' takes {len(args)} argument"
+                      f"{'' if len(args) == 1 else 's'} ({', '.join(args) or 'none'}); "
+                      f"its alternatives take: {shapes}", el.loc)
 
 
 def _compile_body(stmts, classes, owner, src, requirements) -> _Body:
@@ -562,9 +614,15 @@ class _Output:
 
 
 def _instantiate(body: _Body, prefix: str, self_name: str | None, env: _Env,
-                 stack: list[_Env], out: _Output) -> None:
+                 stack: list[_Env], out: _Output, named_prefix: str | None = None) -> None:
+    def full_name(name: str) -> str:
+        # in a '( ... )' group, declared names belong to the enclosing scope
+        if named_prefix is not None and "@" not in name:
+            return named_prefix + name
+        return prefix + name
+
     for local in body.locals:
-        full = prefix + local.name
+        full = full_name(local.name)
         if local.primitive is not None:
             out.add_element(ElementDecl(full, local.primitive,
                                         expand(local.config, env, local.primitive), local.loc))
@@ -573,7 +631,9 @@ def _instantiate(body: _Body, prefix: str, self_name: str | None, env: _Env,
         args = split_args(expand(local.config, env))
         lexical = next(e for e in reversed(stack) if e.owner is comp.enclosing)
         child = _Env(env.src, comp, lexical, _bind(comp, args, local), comp.body.defines)
-        _instantiate(comp.body, full + "/", full, child, stack + [child], out)
+        _instantiate(comp.body, full + "/", full, child, stack + [child], out,
+                     (named_prefix if "@" not in local.name and named_prefix is not None else prefix)
+                     if comp.defn.is_group else None)
 
     by_name = {local.name: local for local in body.locals}
 
@@ -583,19 +643,56 @@ def _instantiate(body: _Body, prefix: str, self_name: str | None, env: _Env,
         if name == OUTPUT:
             return ("out", self_name)
         if by_name[name].primitive is not None:
-            return ("e", prefix + name)
-        return ("out" if as_source else "in", prefix + name)
+            return ("e", full_name(name))
+        return ("out" if as_source else "in", full_name(name))
 
     for e in body.edges:
         out.edges.append((key(e.src, True), e.sport, key(e.dst, False), e.dport, e.loc))
 
 
+REST = "__REST__"   # a formal 'KEYWORD' that collects the arguments no other formal takes
+
+
+def _assign(comp: _Compound, args: list[str]) -> dict[str, str] | None:
+    """Click's cp_assign_arguments: the formals' values, or None when args do
+    not fit (every positional and keyword formal must get a value; leftovers
+    only go to a __REST__ formal, joined with ', ')."""
+    formals = comp.defn.formals
+    rest = formals[-1] if formals and formals[-1].keyword == REST else None
+    positional = [f for f in formals if f.keyword is None]
+    keywords = {f.keyword: f for f in formals if f.keyword and f is not rest}
+    if not keywords and rest is None:
+        if len(args) != len(positional):
+            return None
+        return {f.var: v for f, v in zip(positional, args)}
+    values, given, leftover = {}, [], []
+    for arg in args:
+        word, value = (arg.split(None, 1) + [""])[:2] if arg else ("", "")
+        if word in keywords and word not in values:
+            values[word] = value.strip()
+        elif len(given) < len(positional):
+            given.append(arg)
+        elif rest is not None:
+            leftover.append(arg)
+        else:
+            return None
+    if len(given) != len(positional) or len(values) != len(keywords):
+        return None
+    bound = {f.var: v for f, v in zip(positional, given)}
+    bound.update({keywords[k].var: v for k, v in values.items()})
+    if rest is not None:
+        bound[rest.var] = ", ".join(leftover)
+    return bound
+
+
 def _bind(comp: _Compound, args: list[str], local: _Local) -> dict[str, str]:
-    """Match a compound's arguments to its formals: positionals first, in
-    order; then 'KEYWORD value' for each keyword formal (all required)."""
+    """Match a compound's arguments to its formals, or say why they do not fit."""
+    bound = _assign(comp, args)
+    if bound is not None:
+        return bound
     formals = comp.defn.formals
     positional = [f for f in formals if f.keyword is None]
-    keywords = {f.keyword: f for f in formals if f.keyword}
+    keywords = {f.keyword: f for f in formals if f.keyword and f.keyword != REST}
     where = f"'{local.name}' ({comp.label})"
     values, given = {}, []
     for arg in args:
@@ -618,9 +715,6 @@ def _bind(comp: _Compound, args: list[str], local: _Local) -> dict[str, str]:
                           f"{'' if len(positional) == 1 else 's'} ({want}) but was given {len(given)}",
                           local.loc)
     missing = [k for k in keywords if k not in values]
-    if missing:
-        raise ConfigError(f"{where} needs the keyword argument {missing[0]} (write '{missing[0]} value')",
-                          local.loc)
-    bound = {f.var: v for f, v in zip(positional, given)}
-    bound.update({keywords[k].var: v for k, v in values.items()})
-    return bound
+    raise ConfigError(f"{where} needs the keyword argument {missing[0]} (write '{missing[0]} value')"
+                      if missing else f"{where}: these arguments fit none of its parameters",
+                      local.loc)

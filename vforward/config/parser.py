@@ -90,6 +90,13 @@ class CompoundDef:
     body: list
     loc: Location
     name: str | None = None  # set by 'elementclass NAME {...}'
+    # '{ A || B || ... }': the alternatives after the first, tried in order,
+    # and whether a closing '...' adds those of the class's earlier definition
+    overloads: list[CompoundDef] = field(default_factory=list)
+    inherits: bool = False
+    # a '( ... )' group: the elements it declares by name keep that name in
+    # the enclosing scope, as in Click
+    is_group: bool = False
 
 
 @dataclass
@@ -177,6 +184,9 @@ class _Builder:
         config = self._config(kids[-1]) if isinstance(kids[-1], Tree) and kids[-1].data == "config" else None
         if t.data == "named":
             return ElementRef("name", str(kids[0]), self.src.token_loc(kids[0]), config=config)
+        if t.data == "anon_group":
+            compound = self._group(kids[0])
+            return ElementRef("compound", None, compound.loc, compound=compound)
         if t.data == "anon_compound":
             compound = self._compound(kids[0])
             return ElementRef("compound", None, compound.loc, compound=compound, config=config)
@@ -188,14 +198,61 @@ class _Builder:
             ref.compound = self._compound(spec)
         return ref
 
+    def _group(self, t: Tree) -> CompoundDef:
+        """'( [0] -> X -> [0]; ... )' as the compound '{ input[0] -> X -> [0]output; ... }'."""
+        stmts = []
+        for g in t.children:
+            if not isinstance(g, Tree):
+                continue
+            groups, connectors = [], []
+            for child in g.children:
+                if isinstance(child, Token):
+                    connectors.append((str(child), self.src.token_loc(child)))
+                    continue
+                group = []
+                for item in child.children:
+                    inner = item.children[0]
+                    if inner.data == "port":
+                        pseudo = "input" if child.data == "ghead_list" else "output"
+                        tok = inner.children[0]
+                        ep = Endpoint(ElementRef("name", pseudo, self.src.token_loc(tok)))
+                        ports = self._ports(inner)
+                        if pseudo == "input":
+                            ep.outports, ep.outport_loc = ports, self.src.token_loc(tok)
+                        else:
+                            ep.inports = ports
+                        group.append(ep)
+                    else:
+                        group.append(self._endpoint(inner))
+                groups.append(group)
+            stmts.append(ConnectionStmt(groups, connectors))
+        return CompoundDef([], stmts, self.src.token_loc(t.children[0]), is_group=True)
+
     def _compound(self, t: Tree) -> CompoundDef:
-        formals, stmts = [], []
+        alternatives, inherits = [], False
         for c in t.children[1:]:
+            if isinstance(c, Token):
+                inherits = inherits or c.type == "ELLIPSIS"
+                continue
+            loc = self.src.token_loc(t.children[0]) if not alternatives else self._first_loc(c)
+            alternatives.append(self._alternative(c, loc))
+        first = alternatives[0]
+        first.overloads, first.inherits = alternatives[1:], inherits
+        return first
+
+    def _first_loc(self, t: Tree) -> Location:
+        for tok in t.scan_values(lambda v: isinstance(v, Token)):
+            return self.src.token_loc(tok)
+        return Location(self.src.filename, 0, 0)
+
+    def _alternative(self, t: Tree, loc: Location) -> CompoundDef:
+        formals, stmts = [], []
+        for c in t.children:
             if c.data == "formals":
                 formals = [self._formal(f) for f in c.children]
             else:
                 stmts.append(c)
-        return CompoundDef(formals, self.body(stmts), self.src.token_loc(t.children[0]))
+        return CompoundDef(formals, self.body(stmts), loc)
 
     def _formal(self, t: Tree) -> Formal:
         var = t.children[-1]
@@ -213,7 +270,8 @@ class _Builder:
             stmt.synonym = str(what)
         else:
             stmt.compound = self._compound(what)
-            stmt.compound.name = stmt.name
+            for alt in [stmt.compound, *stmt.compound.overloads]:
+                alt.name = stmt.name
         return stmt
 
     def _require(self, t: Tree) -> RequireStmt:

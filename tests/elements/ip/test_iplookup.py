@@ -413,3 +413,13 @@ def test_rangeiplookup_answers_as_the_others(capfd):
           "write r.add 18.26/16 1.0.0.1 0, write r.add 18.26.0/17 3.0.0.3 1, "
           "print r.lookup 18.26.4.9, stop)"])
     assert capfd.readouterr().out == "1 3.0.0.3\n"
+
+
+def test_list_based_tables_print_routes_in_the_order_given(capfd):
+    from vforward.clickcli import main
+    for cls, order in (("LinearIPLookup", ["192.0.2.9/32", "192.0.2.0/24"]),
+                       ("StaticIPLookup", ["192.0.2.9/32", "192.0.2.0/24"]),
+                       ("RadixIPLookup", ["192.0.2.0/24", "192.0.2.9/32"])):
+        main(["-q", "-h", "rt.table", "-e", f"rt :: {cls}(192.0.2.9/32 0, 192.0.2.0/24 1); "
+              "Idle -> rt; rt[0] -> Discard; rt[1] -> Discard"])
+        assert [ln.split()[0] for ln in capfd.readouterr().out.splitlines()] == order, cls

@@ -304,7 +304,7 @@ def test_unknown_named_pattern_is_an_error_at_initialize(make_router):
     ("7up", "unknown specification"),
     ("keep 0", "keep FOUTPUT ROUTPUT"),
     ("pattern 1.2.3.4 1024-65535 - - 0", "bad forward port"),
-    ("pattern 1.2.3.4 1024-65535 - 0 1", "not '1.2.3.4 1024-65535 -'"),
+    ("pattern 1.2.3.4 1024-65535 - 0 1", "bad destination address '1024-65535'"),
     ("pattern 1.2.3.4 70000 - - 0 1", "bad source port"),
     ("pattern 1.2.3.4 1024 - 10-20 0 1", "only the source port"),
     ("pattern 1.2.3.999 1024 - - 0 1", "bad source address"),

@@ -26,3 +26,13 @@ def test_icmppingrewriter_maps_echo_requests(make_router, tmp_path):
     r.run(duration=10)
     r.cleanup()
     assert oa.read_text().splitlines()[-1] == "1.0.0.1 2.0.0.1 8"
+
+
+def test_clicks_udprewriter_keywords_set_the_udp_timeouts():
+    from vforward.graph import build_graph
+    g = build_graph("rw :: UDPRewriter(drop, TIMEOUT 4, STREAMING_TIMEOUT 5, GUARANTEE 1); "
+                    "Idle -> rw -> Discard")
+    t = g.elements["rw"].timeouts
+    assert (t.udp, t.udp_streaming) == (4.0, 5.0)
+    t = build_graph("rw :: UDPRewriter(drop, TIMEOUT 7); Idle -> rw -> Discard").elements["rw"].timeouts
+    assert (t.udp, t.udp_streaming) == (7.0, 7.0)
