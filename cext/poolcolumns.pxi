@@ -8,6 +8,9 @@
 # check, then the array's data pointer.  (Include after `cimport numpy as
 # cnp` and `cnp.import_array()`.)
 
+from libc.stdint cimport uint64_t
+
+
 cdef inline void* _column(object arr, int typenum, bint writeable, str what) except NULL:
     """The data pointer of a C-contiguous array of typenum (writeable when asked)."""
     cdef cnp.ndarray a
@@ -24,3 +27,11 @@ cdef inline void* _column(object arr, int typenum, bint writeable, str what) exc
 
 
 cdef uint64_t _EMPTY_COLUMN = 0     # what an empty column points at (never read)
+
+
+cdef inline Py_ssize_t _n_rows(object pool) except -1:
+    """Slots in the pool (its data rows; PacketPool makes every column that long)."""
+    data = pool.data
+    if not cnp.PyArray_Check(data) or cnp.PyArray_NDIM(<cnp.ndarray>data) != 2:
+        raise TypeError("pool.data must be a 2-D array of slots")
+    return cnp.PyArray_DIM(<cnp.ndarray>data, 0)
