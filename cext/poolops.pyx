@@ -19,6 +19,18 @@ cdef inline void* _ptr(object arr):
     return cnp.PyArray_DATA(<cnp.ndarray>arr)
 
 
+cdef object _indices(object idx):
+    """idx as a C-contiguous uint32 array: itself when it is one already, as a
+    batch's index vector is (no buffer-protocol work on an idle packet's path)."""
+    if cnp.PyArray_Check(idx) and cnp.PyArray_TYPE(<cnp.ndarray>idx) == cnp.NPY_UINT32 \
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>idx):
+        return idx
+    arr = np.ascontiguousarray(idx)
+    if arr.ndim != 1 or (arr.dtype != np.uint32 and arr.size):
+        raise ValueError(f"slot indices must be a 1-D uint32 array, not {arr.ndim}-D {arr.dtype}")
+    return arr.astype(np.uint32, copy=False)
+
+
 cdef class SlotAllocator:
     """The free stack of one pool, with pointers to the columns it resets."""
     cdef object pool          # keeps the arrays alive
@@ -106,10 +118,12 @@ cdef class SlotAllocator:
         self.n_free = base
         return out
 
-    def free_slots(self, const uint32_t[:] idx):
+    def free_slots(self, idx_in):
         """Push slots back; raise if one is not in use (double free).  On error
         nothing is freed."""
-        cdef Py_ssize_t n = idx.shape[0], i, bad = -1, top = self.n_free
+        arr = _indices(idx_in)
+        cdef const uint32_t* idx = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>arr), i, bad = -1, top = self.n_free
         cdef uint32_t s
         with nogil:
             for i in range(n):
@@ -147,11 +161,14 @@ cdef class SlotAllocator:
                     best = self.off[idx[i]]
         return best
 
-    def push_header(self, const uint32_t[:] idx, const uint8_t[:, ::1] header):
+    def push_header(self, idx_in, const uint8_t[:, ::1] header):
         """Prepend a header to every packet: one row for all, or one row per
         packet.  Packets must have the headroom (see min_offset); the data
         stays where it is."""
-        cdef Py_ssize_t i, n = idx.shape[0], k = header.shape[1], rows = header.shape[0]
+        arr = _indices(idx_in)
+        cdef const uint32_t* idx = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef Py_ssize_t i, n = cnp.PyArray_SIZE(<cnp.ndarray>arr)
+        cdef Py_ssize_t k = header.shape[1], rows = header.shape[0]
         cdef uint32_t s
         if rows != 1 and rows != n:
             raise ValueError("header needs one row, or one per packet")
@@ -168,12 +185,14 @@ cdef class SlotAllocator:
                 memcpy(self.data + s * self.slot_size + self.off[s],
                        &header[i if rows > 1 else 0, 0], k)
 
-    def max_length(self, const uint32_t[:] idx):
+    def max_length(self, idx_in):
         """The longest packet of the batch (0 for an empty batch)."""
-        cdef Py_ssize_t i
+        arr = _indices(idx_in)
+        cdef const uint32_t* idx = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef Py_ssize_t i, n = cnp.PyArray_SIZE(<cnp.ndarray>arr)
         cdef uint16_t best = 0
         with nogil:
-            for i in range(idx.shape[0]):
+            for i in range(n):
                 if self.length[idx[i]] > best:
                     best = self.length[idx[i]]
         return best
@@ -190,13 +209,15 @@ cdef class SlotAllocator:
                 if self.off[s] + n <= self.slot_size:
                     memcpy(self.data + s * self.slot_size + self.off[s], &payload[0], n)
 
-    def strip(self, const uint32_t[:] idx, uint16_t n):
+    def strip(self, idx_in, uint16_t n):
         """Remove up to n bytes from the front of each packet (all of a shorter one)."""
-        cdef Py_ssize_t i
+        arr = _indices(idx_in)
+        cdef const uint32_t* idx = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef Py_ssize_t i, m = cnp.PyArray_SIZE(<cnp.ndarray>arr)
         cdef uint32_t s
         cdef uint16_t k
         with nogil:
-            for i in range(idx.shape[0]):
+            for i in range(m):
                 s = idx[i]
                 k = n if self.length[s] >= n else self.length[s]
                 self.off[s] += k
