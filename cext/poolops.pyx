@@ -142,12 +142,14 @@ cdef class SlotAllocator:
             raise RuntimeError("packet slot freed twice (an element kept a packet it had sent on)")
         self.n_free = top + n
 
-    def byte_count(self, const uint32_t[:] idx):
+    def byte_count(self, idx_in):
         """Sum of the lengths of the batch's packets."""
-        cdef Py_ssize_t i
+        arr = _indices(idx_in)
+        cdef const uint32_t* idx = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef Py_ssize_t i, n = cnp.PyArray_SIZE(<cnp.ndarray>arr)
         cdef uint64_t total = 0
         with nogil:
-            for i in range(idx.shape[0]):
+            for i in range(n):
                 total += self.length[idx[i]]
         return total
 

@@ -179,3 +179,19 @@ def test_copy_refuses_a_packet_longer_than_the_slots(impl):
     with pytest.raises(ValueError, match="longer than"):
         dst.copy_in(Batch(src, idx))
     assert dst.n_free == 4
+
+
+def test_slot_methods_take_strided_index_views_and_refuse_other_index_types():
+    # A batch's contiguous uint32 index vector goes in by its data pointer; any
+    # other uint32 view is copied first, and other types are refused by name.
+    pool = _pool(poolops)
+    b = pool.from_bytes([b"x" * 20] * 4)
+    pool._slots.strip(b.idx[::2], 5)
+    assert pool.length[b.idx].tolist() == [15, 20, 15, 20]
+    assert pool._slots.max_length(b.idx[1::2]) == 20
+    with pytest.raises(ValueError, match="uint32"):
+        pool._slots.strip(b.idx.astype(np.int64), 1)
+    with pytest.raises(ValueError, match="uint32"):
+        pool._slots.free_slots([int(s) for s in b.idx])
+    pool._slots.free_slots(b.idx[::-1])
+    assert pool.n_used == 0
