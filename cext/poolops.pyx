@@ -187,6 +187,40 @@ cdef class SlotAllocator:
                 memcpy(self.data + s * self.slot_size + self.off[s],
                        &header[i if rows > 1 else 0, 0], k)
 
+    def push_ether(self, idx_in, dst_table, Py_ssize_t row, src_type):
+        """Prepend one 14-byte Ethernet header to every packet: destination
+        dst_table[row] (a (rows, 6) uint8 table of addresses), then the 8 bytes
+        of src_type (source address and EtherType).  As push_header: packets
+        must have the headroom.  Both arrays are taken by their data pointers,
+        so framing an idle packet costs no numpy work."""
+        arr = _indices(idx_in)
+        cdef const uint32_t* idx = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef Py_ssize_t i, n = cnp.PyArray_SIZE(<cnp.ndarray>arr)
+        cdef uint8_t header[14]
+        cdef uint32_t s
+        if not (cnp.PyArray_Check(dst_table) and cnp.PyArray_TYPE(<cnp.ndarray>dst_table) == cnp.NPY_UINT8
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>dst_table)
+                and cnp.PyArray_NDIM(<cnp.ndarray>dst_table) == 2
+                and cnp.PyArray_DIM(<cnp.ndarray>dst_table, 1) == 6):
+            raise ValueError("dst_table must be a contiguous (rows, 6) uint8 array")
+        if not 0 <= row < cnp.PyArray_DIM(<cnp.ndarray>dst_table, 0):
+            raise IndexError(f"row {row} outside the table of {cnp.PyArray_DIM(<cnp.ndarray>dst_table, 0)}")
+        if not (cnp.PyArray_Check(src_type) and cnp.PyArray_TYPE(<cnp.ndarray>src_type) == cnp.NPY_UINT8
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>src_type)
+                and cnp.PyArray_SIZE(<cnp.ndarray>src_type) == 8):
+            raise ValueError("src_type must be 8 contiguous uint8 bytes")
+        memcpy(header, <uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>dst_table) + row * 6, 6)
+        memcpy(header + 6, cnp.PyArray_DATA(<cnp.ndarray>src_type), 8)
+        for i in range(n):
+            if self.off[idx[i]] < 14 or <Py_ssize_t>self.length[idx[i]] + 14 > 0xFFFF:
+                raise ValueError("a packet lacks the headroom for the header")
+        with nogil:
+            for i in range(n):
+                s = idx[i]
+                self.off[s] -= 14
+                self.length[s] += 14
+                memcpy(self.data + s * self.slot_size + self.off[s], header, 14)
+
     def max_length(self, idx_in):
         """The longest packet of the batch (0 for an empty batch)."""
         arr = _indices(idx_in)
