@@ -37,6 +37,7 @@ def _interfaces(text: str) -> tuple[np.ndarray, np.ndarray]:
 # Scratch for a batch of one: read before anything is emitted, so never reused early.
 _ONE_REASON = np.empty(1, dtype=np.uint8)
 
+
 class ReasonedHeaderCheck(Element):
     """The base of CheckIPHeader and CheckIP6Header: their kernel gives every
     packet a reason code, OK or why the header is bad.  A subclass sets
