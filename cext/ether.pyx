@@ -16,6 +16,8 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t
 
 cnp.import_array()
 
+include "poolcolumns.pxi"
+
 DEF HOST = 0
 DEF BROADCAST = 1
 DEF MULTICAST = 2
@@ -26,12 +28,13 @@ def classify_host(pool, const uint32_t[:] idx, Py_ssize_t offset, const uint8_t[
                   bint drop_own, bint drop_other, uint8_t[::1] out):
     """Set ptype for every frame long enough; out[i] = 1 for frames to filter.
     Returns how many are filtered."""
-    cdef uint8_t[:, ::1] data = pool.data
-    cdef uint16_t[::1] off = pool.off
-    cdef uint16_t[::1] length = pool.length
-    cdef uint8_t[::1] ptype = pool.ptype
+    data = pool.data
+    cdef uint8_t* base = <uint8_t*>_column(data, cnp.NPY_UINT8, False, "pool.data")
+    cdef uint16_t* off = <uint16_t*>_column(pool.off, cnp.NPY_UINT16, False, "pool.off")
+    cdef uint16_t* length = <uint16_t*>_column(pool.length, cnp.NPY_UINT16, False, "pool.length")
+    cdef uint8_t* ptype = <uint8_t*>_column(pool.ptype, cnp.NPY_UINT8, True, "pool.ptype")
     cdef Py_ssize_t i, k, n = idx.shape[0], filtered = 0
-    cdef Py_ssize_t slot_size = data.shape[1]
+    cdef Py_ssize_t slot_size = cnp.PyArray_DIM(<cnp.ndarray>data, 1)
     cdef uint32_t s
     cdef const uint8_t* p
     cdef bint me, bcast, own
@@ -45,7 +48,7 @@ def classify_host(pool, const uint32_t[:] idx, Py_ssize_t offset, const uint8_t[
                 out[i] = 1
                 filtered += 1
                 continue
-            p = &data[s, off[s] + offset]
+            p = base + <size_t>s * slot_size + off[s] + offset
             me = True
             bcast = True
             own = True

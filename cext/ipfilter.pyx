@@ -16,6 +16,9 @@ or the GIL.  Its plain-Python twin, with the same API, is in
 program's layout and the conventions both follow.
 """
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
+cimport numpy as cnp
+
+cnp.import_array()
 
 cdef enum:
     _KIND = 0
@@ -63,16 +66,32 @@ cdef class Matcher:
         self.data, self.off, self.length, self.nh = data, off, length, nh
         self.prog, self.entry = prog, entry
 
-    def first_match(self, const uint32_t[::1] idx, Py_ssize_t[::1] out):
-        """out[i] = the first rule packet idx[i] matches (the number of rules for none)."""
-        _run(self.data, self.off, self.length, self.nh, idx, self.prog, self.entry, out)
+    def first_match(self, idx, out):
+        """out[i] = the first rule packet idx[i] matches (the number of rules for none).
+
+        idx is a contiguous uint32 array and out a contiguous intp array at least
+        as long; both are taken by their data pointers, without the buffer
+        protocol, as an idle packet's path wants."""
+        cdef Py_ssize_t n
+        if not (cnp.PyArray_Check(idx) and cnp.PyArray_TYPE(<cnp.ndarray>idx) == cnp.NPY_UINT32
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>idx) and cnp.PyArray_NDIM(<cnp.ndarray>idx) == 1):
+            raise ValueError("idx must be a contiguous 1-D uint32 array")
+        if not (cnp.PyArray_Check(out) and cnp.PyArray_TYPE(<cnp.ndarray>out) == cnp.NPY_INTP
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out)
+                and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)):
+            raise ValueError("out must be a contiguous writeable intp array")
+        n = cnp.PyArray_SIZE(<cnp.ndarray>idx)
+        if cnp.PyArray_SIZE(<cnp.ndarray>out) < n:
+            raise ValueError(f"out has {cnp.PyArray_SIZE(<cnp.ndarray>out)} entries for {n} packets")
+        _run(self.data, self.off, self.length, self.nh,
+             <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>idx), n, self.prog, self.entry,
+             <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>out))
 
 
 cdef void _run(const uint8_t[:, ::1] data, const uint16_t[::1] off,
                const uint16_t[::1] length, const uint16_t[::1] nh,
-               const uint32_t[::1] idx, const int64_t[:, ::1] prog, Py_ssize_t entry,
-               Py_ssize_t[::1] out) noexcept nogil:
-    cdef Py_ssize_t n = idx.shape[0]
+               const uint32_t* idx, Py_ssize_t n, const int64_t[:, ::1] prog, Py_ssize_t entry,
+               Py_ssize_t* out) noexcept nogil:
     cdef Py_ssize_t slot_size = data.shape[1]
     cdef Py_ssize_t i, pc, k, row, start, end, h, ihl4, have, pos
     cdef Py_ssize_t have_ip, have_t, tstart, have_pkt

@@ -15,6 +15,9 @@ in which words are added, and byte-swapping the folded sum is the same as
 summing byte-swapped words (RFC 1071, section 2(B)).
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+cimport numpy as cnp
+
+cnp.import_array()
 
 cdef enum:
     _OK = 0
@@ -53,6 +56,7 @@ CKSUM_NOT_CHECKED = _CKSUM_NOT_CHECKED
 # -- byte access and ones' complement arithmetic --------------------------------
 include "byteorder.pxi"
 include "checksum.pxi"
+include "poolcolumns.pxi"
 
 
 cdef inline uint16_t _cksum_update16(uint16_t hc, uint16_t m, uint16_t m_new) noexcept nogil:
@@ -161,12 +165,16 @@ def check_ip_header(pool, const uint32_t[:] idx, Py_ssize_t offset, bint verify_
     whose source is in bad_src is BAD_SADDR, unless its destination is in
     good_dst.  Like every bad packet it is left untouched.
     """
-    cdef uint8_t[:, ::1] data = pool.data
-    cdef uint16_t[::1] off = pool.off
-    cdef uint16_t[::1] length = pool.length
-    cdef uint16_t[::1] nh = pool.nh
-    cdef uint32_t[::1] dst_ip = pool.dst_ip
-    cdef Py_ssize_t i, n = idx.shape[0], row_size = data.shape[1], good = 0
+    # The pool's columns through their data pointers (poolcolumns.pxi): an idle
+    # packet pays no buffer-protocol work for them.
+    data = pool.data
+    cdef uint8_t* base = <uint8_t*>_column(data, cnp.NPY_UINT8, True, "pool.data")
+    cdef uint16_t* off = <uint16_t*>_column(pool.off, cnp.NPY_UINT16, False, "pool.off")
+    cdef uint16_t* length = <uint16_t*>_column(pool.length, cnp.NPY_UINT16, True, "pool.length")
+    cdef uint16_t* nh = <uint16_t*>_column(pool.nh, cnp.NPY_UINT16, True, "pool.nh")
+    cdef uint32_t* dst_ip = <uint32_t*>_column(pool.dst_ip, cnp.NPY_UINT32, True, "pool.dst_ip")
+    cdef Py_ssize_t i, n = idx.shape[0], good = 0
+    cdef Py_ssize_t row_size = cnp.PyArray_DIM(<cnp.ndarray>data, 1)
     cdef Py_ssize_t n_bad = 0, n_good = 0
     cdef const uint32_t* bad_p = NULL
     cdef const uint32_t* good_p = NULL
@@ -174,8 +182,7 @@ def check_ip_header(pool, const uint32_t[:] idx, Py_ssize_t offset, bint verify_
     cdef uint8_t reason
     if offset < 0:
         raise ValueError(f"IP header offset must be 0 or more, not {offset}")
-    _check_batch(idx, min(data.shape[0], off.shape[0], length.shape[0], nh.shape[0],
-                          dst_ip.shape[0]), out_reason.shape[0])
+    _check_batch(idx, _n_rows(pool), out_reason.shape[0])
     if bad_src is not None and bad_src.shape[0]:
         _check_sorted(bad_src, "bad_src")
         n_bad = bad_src.shape[0]
@@ -187,8 +194,8 @@ def check_ip_header(pool, const uint32_t[:] idx, Py_ssize_t offset, bint verify_
     with nogil:
         for i in range(n):
             slot = idx[i]
-            reason = _check_one(&data[slot, 0], row_size, &off[slot], &length[slot],
-                                &nh[slot], &dst_ip[slot], offset, verify_checksum,
+            reason = _check_one(base + <size_t>slot * row_size, row_size, off + slot,
+                                length + slot, nh + slot, dst_ip + slot, offset, verify_checksum,
                                 bad_p, n_bad, good_p, n_good)
             out_reason[i] = reason
             if reason == _OK:
@@ -203,17 +210,18 @@ def dec_ip_ttl(pool, const uint32_t[:] idx, uint8_t[:] out_expired):
     A packet with TTL 0 or 1 is left untouched and gets out_expired[i] = 1.
     Returns the number of expired packets.
     """
-    cdef uint8_t[:, ::1] data = pool.data
-    cdef uint16_t[::1] off = pool.off
-    cdef uint16_t[::1] length = pool.length
-    cdef uint16_t[::1] nh = pool.nh
-    cdef Py_ssize_t i, n = idx.shape[0], row_size = data.shape[1], expired = 0
+    data = pool.data
+    cdef uint8_t* base = <uint8_t*>_column(data, cnp.NPY_UINT8, True, "pool.data")
+    cdef uint16_t* off = <uint16_t*>_column(pool.off, cnp.NPY_UINT16, False, "pool.off")
+    cdef uint16_t* length = <uint16_t*>_column(pool.length, cnp.NPY_UINT16, False, "pool.length")
+    cdef uint16_t* nh = <uint16_t*>_column(pool.nh, cnp.NPY_UINT16, False, "pool.nh")
+    cdef Py_ssize_t i, n = idx.shape[0], expired = 0
+    cdef Py_ssize_t row_size = cnp.PyArray_DIM(<cnp.ndarray>data, 1)
     cdef Py_ssize_t o, h
     cdef uint32_t slot
     cdef uint8_t* ip
     cdef uint16_t old_word
-    _check_batch(idx, min(data.shape[0], off.shape[0], length.shape[0], nh.shape[0]),
-                 out_expired.shape[0])
+    _check_batch(idx, _n_rows(pool), out_expired.shape[0])
     with nogil:
         for i in range(n):
             slot = idx[i]
@@ -222,7 +230,7 @@ def dec_ip_ttl(pool, const uint32_t[:] idx, uint8_t[:] out_expired):
             h = nh[slot]
             if not _has_ip_header(o, o + length[slot], h, row_size):
                 continue
-            ip = &data[slot, h]
+            ip = base + <size_t>slot * row_size + h
             if ip[8] <= 1:
                 out_expired[i] = 1
                 expired += 1
@@ -298,22 +306,24 @@ def get_ip_address(pool, const uint32_t[:] idx, Py_ssize_t offset, uint32_t[::1]
     start, big-endian) into anno[slot], a uint32 annotation column (dst_ip, user).
     Packets without those 4 bytes (shorter than OFFSET + 4, or with the bytes
     past their slot's end) keep their annotation.  Returns the number of packets annotated."""
-    cdef uint8_t[:, ::1] data = pool.data
-    cdef uint16_t[::1] off = pool.off
-    cdef uint16_t[::1] length = pool.length
-    cdef Py_ssize_t i, n = idx.shape[0], row_size = data.shape[1], n_set = 0
+    data = pool.data
+    cdef uint8_t* base = <uint8_t*>_column(data, cnp.NPY_UINT8, False, "pool.data")
+    cdef uint16_t* off = <uint16_t*>_column(pool.off, cnp.NPY_UINT16, False, "pool.off")
+    cdef uint16_t* length = <uint16_t*>_column(pool.length, cnp.NPY_UINT16, False, "pool.length")
+    cdef Py_ssize_t i, n = idx.shape[0], n_set = 0
+    cdef Py_ssize_t row_size = cnp.PyArray_DIM(<cnp.ndarray>data, 1)
     cdef Py_ssize_t at
     cdef uint32_t slot
     if offset < 0:
         raise ValueError(f"offset must be 0 or more, not {offset}")
-    _check_batch(idx, min(data.shape[0], off.shape[0], length.shape[0], anno.shape[0]), n)
+    _check_batch(idx, min(_n_rows(pool), anno.shape[0]), n)
     with nogil:
         for i in range(n):
             slot = idx[i]
             at = off[slot] + offset
             if offset + 4 > length[slot] or at + 4 > row_size:
                 continue
-            anno[slot] = _load32(&data[slot, at])
+            anno[slot] = _load32(base + <size_t>slot * row_size + at)
             n_set += 1
     return n_set
 

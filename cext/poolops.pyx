@@ -19,6 +19,18 @@ cdef inline void* _ptr(object arr):
     return cnp.PyArray_DATA(<cnp.ndarray>arr)
 
 
+cdef object _indices(object idx):
+    """idx as a C-contiguous uint32 array: itself when it is one already, as a
+    batch's index vector is (no buffer-protocol work on an idle packet's path)."""
+    if cnp.PyArray_Check(idx) and cnp.PyArray_TYPE(<cnp.ndarray>idx) == cnp.NPY_UINT32 \
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>idx):
+        return idx
+    arr = np.ascontiguousarray(idx)
+    if arr.ndim != 1 or (arr.dtype != np.uint32 and arr.size):
+        raise ValueError(f"slot indices must be a 1-D uint32 array, not {arr.ndim}-D {arr.dtype}")
+    return arr.astype(np.uint32, copy=False)
+
+
 cdef class SlotAllocator:
     """The free stack of one pool, with pointers to the columns it resets."""
     cdef object pool          # keeps the arrays alive
@@ -106,10 +118,12 @@ cdef class SlotAllocator:
         self.n_free = base
         return out
 
-    def free_slots(self, const uint32_t[:] idx):
+    def free_slots(self, idx_in):
         """Push slots back; raise if one is not in use (double free).  On error
         nothing is freed."""
-        cdef Py_ssize_t n = idx.shape[0], i, bad = -1, top = self.n_free
+        arr = _indices(idx_in)
+        cdef const uint32_t* idx = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>arr), i, bad = -1, top = self.n_free
         cdef uint32_t s
         with nogil:
             for i in range(n):
@@ -128,12 +142,14 @@ cdef class SlotAllocator:
             raise RuntimeError("packet slot freed twice (an element kept a packet it had sent on)")
         self.n_free = top + n
 
-    def byte_count(self, const uint32_t[:] idx):
+    def byte_count(self, idx_in):
         """Sum of the lengths of the batch's packets."""
-        cdef Py_ssize_t i
+        arr = _indices(idx_in)
+        cdef const uint32_t* idx = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef Py_ssize_t i, n = cnp.PyArray_SIZE(<cnp.ndarray>arr)
         cdef uint64_t total = 0
         with nogil:
-            for i in range(idx.shape[0]):
+            for i in range(n):
                 total += self.length[idx[i]]
         return total
 
@@ -147,11 +163,14 @@ cdef class SlotAllocator:
                     best = self.off[idx[i]]
         return best
 
-    def push_header(self, const uint32_t[:] idx, const uint8_t[:, ::1] header):
+    def push_header(self, idx_in, const uint8_t[:, ::1] header):
         """Prepend a header to every packet: one row for all, or one row per
         packet.  Packets must have the headroom (see min_offset); the data
         stays where it is."""
-        cdef Py_ssize_t i, n = idx.shape[0], k = header.shape[1], rows = header.shape[0]
+        arr = _indices(idx_in)
+        cdef const uint32_t* idx = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef Py_ssize_t i, n = cnp.PyArray_SIZE(<cnp.ndarray>arr)
+        cdef Py_ssize_t k = header.shape[1], rows = header.shape[0]
         cdef uint32_t s
         if rows != 1 and rows != n:
             raise ValueError("header needs one row, or one per packet")
@@ -168,12 +187,48 @@ cdef class SlotAllocator:
                 memcpy(self.data + s * self.slot_size + self.off[s],
                        &header[i if rows > 1 else 0, 0], k)
 
-    def max_length(self, const uint32_t[:] idx):
+    def push_ether(self, idx_in, dst_table, Py_ssize_t row, src_type):
+        """Prepend one 14-byte Ethernet header to every packet: destination
+        dst_table[row] (a (rows, 6) uint8 table of addresses), then the 8 bytes
+        of src_type (source address and EtherType).  As push_header: packets
+        must have the headroom.  Both arrays are taken by their data pointers,
+        so framing an idle packet costs no numpy work."""
+        arr = _indices(idx_in)
+        cdef const uint32_t* idx = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef Py_ssize_t i, n = cnp.PyArray_SIZE(<cnp.ndarray>arr)
+        cdef uint8_t header[14]
+        cdef uint32_t s
+        if not (cnp.PyArray_Check(dst_table) and cnp.PyArray_TYPE(<cnp.ndarray>dst_table) == cnp.NPY_UINT8
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>dst_table)
+                and cnp.PyArray_NDIM(<cnp.ndarray>dst_table) == 2
+                and cnp.PyArray_DIM(<cnp.ndarray>dst_table, 1) == 6):
+            raise ValueError("dst_table must be a contiguous (rows, 6) uint8 array")
+        if not 0 <= row < cnp.PyArray_DIM(<cnp.ndarray>dst_table, 0):
+            raise IndexError(f"row {row} outside the table of {cnp.PyArray_DIM(<cnp.ndarray>dst_table, 0)}")
+        if not (cnp.PyArray_Check(src_type) and cnp.PyArray_TYPE(<cnp.ndarray>src_type) == cnp.NPY_UINT8
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>src_type)
+                and cnp.PyArray_SIZE(<cnp.ndarray>src_type) == 8):
+            raise ValueError("src_type must be 8 contiguous uint8 bytes")
+        memcpy(header, <uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>dst_table) + row * 6, 6)
+        memcpy(header + 6, cnp.PyArray_DATA(<cnp.ndarray>src_type), 8)
+        for i in range(n):
+            if self.off[idx[i]] < 14 or <Py_ssize_t>self.length[idx[i]] + 14 > 0xFFFF:
+                raise ValueError("a packet lacks the headroom for the header")
+        with nogil:
+            for i in range(n):
+                s = idx[i]
+                self.off[s] -= 14
+                self.length[s] += 14
+                memcpy(self.data + s * self.slot_size + self.off[s], header, 14)
+
+    def max_length(self, idx_in):
         """The longest packet of the batch (0 for an empty batch)."""
-        cdef Py_ssize_t i
+        arr = _indices(idx_in)
+        cdef const uint32_t* idx = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef Py_ssize_t i, n = cnp.PyArray_SIZE(<cnp.ndarray>arr)
         cdef uint16_t best = 0
         with nogil:
-            for i in range(idx.shape[0]):
+            for i in range(n):
                 if self.length[idx[i]] > best:
                     best = self.length[idx[i]]
         return best
@@ -190,13 +245,15 @@ cdef class SlotAllocator:
                 if self.off[s] + n <= self.slot_size:
                     memcpy(self.data + s * self.slot_size + self.off[s], &payload[0], n)
 
-    def strip(self, const uint32_t[:] idx, uint16_t n):
+    def strip(self, idx_in, uint16_t n):
         """Remove up to n bytes from the front of each packet (all of a shorter one)."""
-        cdef Py_ssize_t i
+        arr = _indices(idx_in)
+        cdef const uint32_t* idx = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef Py_ssize_t i, m = cnp.PyArray_SIZE(<cnp.ndarray>arr)
         cdef uint32_t s
         cdef uint16_t k
         with nogil:
-            for i in range(idx.shape[0]):
+            for i in range(m):
                 s = idx[i]
                 k = n if self.length[s] >= n else self.length[s]
                 self.off[s] += k

@@ -50,6 +50,17 @@ class SlotAllocator:
             o = int(p.off[s])
             p.data[s, o:o + k] = header[i if header.shape[0] > 1 else 0]
 
+    def push_ether(self, idx: np.ndarray, dst_table: np.ndarray, row: int,
+                   src_type: np.ndarray) -> None:
+        if dst_table.ndim != 2 or dst_table.shape[1] != 6:
+            raise ValueError("dst_table must be a contiguous (rows, 6) uint8 array")
+        if not 0 <= row < len(dst_table):
+            raise IndexError(f"row {row} outside the table of {len(dst_table)}")
+        if src_type.size != 8:
+            raise ValueError("src_type must be 8 contiguous uint8 bytes")
+        header = np.concatenate((dst_table[row], src_type.reshape(-1))).reshape(1, 14)
+        self.push_header(idx, header)
+
     def max_length(self, idx: np.ndarray) -> int:
         return int(self.pool.length[idx].max()) if len(idx) else 0
 

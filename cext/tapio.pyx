@@ -43,16 +43,20 @@ from posix.uio cimport iovec, readv, writev
 import os
 
 import numpy as np
+cimport numpy as cnp
 
+cnp.import_array()
 
 include "vnethdr.pxi"
+include "poolcolumns.pxi"
 
 
 def read_burst(int fd, pool, Py_ssize_t max_n, headroom=None):
     """Read up to max_n frames from fd into fresh pool slots; returns their indices.
 
-    Takes max_n slots (fewer when the pool has fewer free), reads until the
-    fd would block or the slots are used, and gives the unused slots back.
+    Reads until the fd would block or max_n frames came (fewer when the pool
+    has fewer free slots), taking slots a few at a time (1, 4, 16 ...) and
+    giving back those it did not fill.
     Returns a uint32 index vector (empty when nothing was waiting).  Raises
     OSError when the very first read fails with anything but EAGAIN; an
     error after some frames were read ends the burst quietly (the next call
@@ -90,87 +94,111 @@ cdef object _read_frames(int fd, pool, Py_ssize_t max_n, headroom, bint vnet,
         raise ValueError(f"headroom {hr} outside the {slot_size}-byte slot")
     if max_n <= 0:
         return np.zeros(0, dtype=np.uint32)
-    batch = pool.alloc_upto(max_n)
-    idx_arr = batch.idx
-    cdef Py_ssize_t n = idx_arr.shape[0]
-    if n == 0:
-        return idx_arr
-    cdef uint32_t[::1] idx = idx_arr
-    cdef uint8_t[:, ::1] data = pool.data
-    cdef uint16_t[::1] off = pool.off
-    cdef uint16_t[::1] length = pool.length
-    cdef uint64_t[::1] ts = pool.ts_ns
-    cdef uint16_t[::1] nh = pool.nh
-    cdef uint16_t[::1] cstart = pool.csum_start
-    cdef uint8_t[::1] coff = pool.csum_offset
-    cdef uint8_t[::1] gtype = pool.gso_type
-    cdef uint16_t[::1] gsize = pool.gso_size
-    cdef uint8_t* base = &data[0, 0]
+    slots = pool._slots
+    cdef uint8_t* base = <uint8_t*>_column(pool.data, cnp.NPY_UINT8, True, "pool.data")
+    cdef uint16_t* off = <uint16_t*>_column(pool.off, cnp.NPY_UINT16, True, "pool.off")
+    cdef uint16_t* length = <uint16_t*>_column(pool.length, cnp.NPY_UINT16, True, "pool.length")
+    cdef uint64_t* ts = <uint64_t*>_column(pool.ts_ns, cnp.NPY_UINT64, True, "pool.ts_ns")
+    cdef uint16_t* nh = <uint16_t*>_column(pool.nh, cnp.NPY_UINT16, True, "pool.nh")
+    cdef uint16_t* cstart = <uint16_t*>_column(pool.csum_start, cnp.NPY_UINT16, True,
+                                               "pool.csum_start")
+    cdef uint8_t* coff = <uint8_t*>_column(pool.csum_offset, cnp.NPY_UINT8, True,
+                                           "pool.csum_offset")
+    cdef uint8_t* gtype = <uint8_t*>_column(pool.gso_type, cnp.NPY_UINT8, True, "pool.gso_type")
+    cdef uint16_t* gsize = <uint16_t*>_column(pool.gso_size, cnp.NPY_UINT16, True,
+                                              "pool.gso_size")
     cdef uint8_t* frame
     cdef uint8_t hdr[VNET_HDR_LEN]
     cdef iovec iov[2]
     cdef size_t room = slot_size - hr
-    cdef Py_ssize_t k = 0, hlen = VNET_HDR_LEN if vnet else 0
+    cdef Py_ssize_t k = 0, j, m, want = 1, hlen = VNET_HDR_LEN if vnet else 0
+    cdef uint32_t* ix
     cdef ssize_t r
     cdef uint32_t s
     cdef int err = 0
+    cdef bint more = True
     cdef timespec now
     cdef uint64_t stamp
     iov[0].iov_base = hdr
     iov[0].iov_len = VNET_HDR_LEN
     iov[1].iov_len = room
-    with nogil:
-        clock_gettime(CLOCK_REALTIME, &now)
-        stamp = <uint64_t>now.tv_sec * 1000000000ULL + <uint64_t>now.tv_nsec
-        while k < n:
-            s = idx[k]
-            frame = base + <size_t>s * slot_size + hr
-            if not vnet:
-                r = read(fd, frame, room)
-            elif hr >= VNET_HDR_LEN:    # the header lands in the headroom: one plain read
-                r = read(fd, frame - VNET_HDR_LEN, room + VNET_HDR_LEN)
-                if r >= VNET_HDR_LEN:
-                    memcpy(hdr, frame - VNET_HDR_LEN, VNET_HDR_LEN)
-            else:
-                iov[1].iov_base = frame
-                r = readv(fd, iov, 2)
-            if r <= 0:
-                if r < 0 and errno == EINTR:
-                    continue
-                err = errno if r < 0 else 0
-                break
-            if r < hlen:
-                continue                # no frame behind the header: nothing to keep
-            off[s] = <uint16_t>hr
-            length[s] = <uint16_t>(r - hlen)
-            ts[s] = stamp
-            if vnet:
-                _take_vnet(hdr, hr, l2_len, frame, r - hlen,
-                           &cstart[s], &coff[s], &gtype[s], &gsize[s], &nh[s])
-            k += 1
-    if k < n:
-        pool.free(idx_arr[k:])
+    clock_gettime(CLOCK_REALTIME, &now)
+    stamp = <uint64_t>now.tv_sec * 1000000000ULL + <uint64_t>now.tv_nsec
+    # Slots are taken a few at a time, 1, 4, 16 ... up to max_n: an idle
+    # device has one frame waiting, and taking, resetting and giving back a
+    # whole burst of slots around it costs more than reading it.
+    chunks = []
+    while more and k < max_n:
+        m = min(want, max_n - k, <Py_ssize_t>slots.n_free)
+        if m <= 0:
+            break
+        want *= 4
+        arr = slots.alloc(m, 0)
+        ix = <uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+        j = 0
+        with nogil:
+            while j < m:
+                s = ix[j]
+                frame = base + <size_t>s * slot_size + hr
+                if not vnet:
+                    r = read(fd, frame, room)
+                elif hr >= VNET_HDR_LEN:    # the header lands in the headroom: one plain read
+                    r = read(fd, frame - VNET_HDR_LEN, room + VNET_HDR_LEN)
+                    if r >= VNET_HDR_LEN:
+                        memcpy(hdr, frame - VNET_HDR_LEN, VNET_HDR_LEN)
+                else:
+                    iov[1].iov_base = frame
+                    r = readv(fd, iov, 2)
+                if r <= 0:
+                    if r < 0 and errno == EINTR:
+                        continue
+                    err = errno if r < 0 else 0
+                    more = False
+                    break
+                if r < hlen:
+                    continue                # no frame behind the header: nothing to keep
+                off[s] = <uint16_t>hr
+                length[s] = <uint16_t>(r - hlen)
+                ts[s] = stamp
+                if vnet:
+                    _take_vnet(hdr, hr, l2_len, frame, r - hlen,
+                               cstart + s, coff + s, gtype + s, gsize + s, nh + s)
+                j += 1
+        if j < m:
+            slots.free_slots(arr[j:])
+        if j:
+            chunks.append(arr if j == m else arr[:j])
+        k += j
     if k == 0 and err != 0 and err != EAGAIN:   # EWOULDBLOCK is EAGAIN on Linux
         raise OSError(err, os.strerror(err))
-    return idx_arr[:k]
+    if len(chunks) == 1:
+        return chunks[0]
+    if not chunks:
+        return np.zeros(0, dtype=np.uint32)
+    return np.concatenate(chunks)
 
 
 cdef object _write_frames(int fd, pool, idx, bint vnet):
     idx_arr = np.ascontiguousarray(idx, dtype=np.uint32)
-    cdef uint32_t[::1] ix = idx_arr
-    cdef Py_ssize_t n = ix.shape[0]
+    cdef uint32_t* ix = <uint32_t*>_column(idx_arr, cnp.NPY_UINT32, False, "idx")
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>idx_arr)
     if n == 0:
         return 0, 0
-    cdef uint8_t[:, ::1] data = pool.data
-    cdef uint16_t[::1] off = pool.off
-    cdef uint16_t[::1] length = pool.length
-    cdef uint16_t[::1] cstart = pool.csum_start
-    cdef uint8_t[::1] coff = pool.csum_offset
-    cdef uint8_t[::1] gtype = pool.gso_type
-    cdef uint16_t[::1] gsize = pool.gso_size
-    cdef Py_ssize_t slot_size = pool.slot_size
-    cdef Py_ssize_t n_slots = data.shape[0]
-    cdef uint8_t* base = &data[0, 0]
+    data = pool.data
+    cdef uint8_t* base = <uint8_t*>_column(data, cnp.NPY_UINT8, False, "pool.data")
+    cdef uint16_t* off = <uint16_t*>_column(pool.off, cnp.NPY_UINT16, False, "pool.off")
+    cdef uint16_t* length = <uint16_t*>_column(pool.length, cnp.NPY_UINT16, False, "pool.length")
+    cdef uint16_t* cstart = <uint16_t*>_column(pool.csum_start, cnp.NPY_UINT16, False,
+                                               "pool.csum_start")
+    cdef uint8_t* coff = <uint8_t*>_column(pool.csum_offset, cnp.NPY_UINT8, False,
+                                           "pool.csum_offset")
+    cdef uint8_t* gtype = <uint8_t*>_column(pool.gso_type, cnp.NPY_UINT8, False, "pool.gso_type")
+    cdef uint16_t* gsize = <uint16_t*>_column(pool.gso_size, cnp.NPY_UINT16, False,
+                                              "pool.gso_size")
+    if cnp.PyArray_NDIM(<cnp.ndarray>data) != 2:
+        raise TypeError("pool.data must be a 2-D array of slots")
+    cdef Py_ssize_t slot_size = cnp.PyArray_DIM(<cnp.ndarray>data, 1)
+    cdef Py_ssize_t n_slots = cnp.PyArray_DIM(<cnp.ndarray>data, 0)
     cdef uint8_t* frame
     cdef uint8_t hdr[VNET_HDR_LEN]
     cdef iovec iov[2]

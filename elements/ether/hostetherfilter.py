@@ -11,6 +11,8 @@ from .ethernet import handler_value, unparse_mac
 from vforward import kernels
 
 _ether = kernels.load("ether")
+# Scratch for a batch of one: read before anything is emitted, so never reused early.
+_ONE = np.empty(1, dtype=np.uint8)
 
 
 class HostEtherFilter(Element):
@@ -69,13 +71,15 @@ class HostEtherFilter(Element):
         idx = batch.idx
         if not len(idx):
             return batch
-        filtered = np.empty(len(idx), dtype=np.uint8)
+        # One packet (an idle one) reuses a scratch array: allocating a numpy
+        # array costs microseconds when numpy's code is out of the caches.
+        filtered = _ONE if len(idx) == 1 else np.empty(len(idx), dtype=np.uint8)
         if not _ether.classify_host(batch.pool, idx, self.offset, self._mac, self.drop_own,
                                     self.drop_other, filtered):
             return batch
-        out = filtered.view(bool)
-        self.drops += self.emit_or_drop(1, batch.select(out))
-        return batch.select(~out)
+        out, kept = batch.split(filtered.view(bool))
+        self.drops += self.emit_or_drop(1, out)
+        return kept
 
     @read_handler("drops")
     def read_drops(self):

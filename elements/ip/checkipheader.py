@@ -34,6 +34,10 @@ def _interfaces(text: str) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(np.array(bad, dtype=np.uint32)), np.unique(np.array(good, dtype=np.uint32))
 
 
+# Scratch for a batch of one: read before anything is emitted, so never reused early.
+_ONE_REASON = np.empty(1, dtype=np.uint8)
+
+
 class ReasonedHeaderCheck(Element):
     """The base of CheckIPHeader and CheckIP6Header: their kernel gives every
     packet a reason code, OK or why the header is bad.  A subclass sets
@@ -173,7 +177,9 @@ class CheckIPHeader(ReasonedHeaderCheck):
         n = len(idx)
         if n == 0:
             return batch
-        reasons = np.empty(n, dtype=np.uint8)
+        # One packet (an idle one) reuses a scratch array: allocating a numpy
+        # array costs microseconds when numpy's code is out of the caches.
+        reasons = _ONE_REASON if n == 1 else np.empty(n, dtype=np.uint8)
         if ipheader.check_ip_header(batch.pool, idx, self.offset, self.checksum, reasons,
                                     self._bad_src, self._good_dst) == n:
             return batch

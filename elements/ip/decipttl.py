@@ -8,6 +8,8 @@ from vforward.element import Element, read_handler, write_handler
 
 from vforward.elements.ip.ipfields import gather, ipheader
 
+_ONE = np.empty(1, dtype=np.uint8)   # allocating costs microseconds on an idle packet
+
 
 class DecIPTTL(Element):
     """DecIPTTL([KEYWORDS]) -- decrement IP time-to-live, drop dead packets
@@ -54,7 +56,8 @@ class DecIPTTL(Element):
             if not unicast.all():
                 at = np.flatnonzero(unicast)
                 idx = idx[at]
-        expired = np.empty(len(idx), dtype=np.uint8)
+        # One packet (an idle one) reuses a scratch array, read before any emit.
+        expired = _ONE if len(idx) == 1 else np.empty(len(idx), dtype=np.uint8)
         n_expired = ipheader.dec_ip_ttl(pool, idx, expired)
         self.count += len(idx) - n_expired
         if not n_expired:

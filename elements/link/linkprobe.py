@@ -290,6 +290,11 @@ class LinkProbe(Element):
         pool = batch.pool
         if pool is not self._pool:
             self._bind(pool)
+        if len(idx) == 1:   # an idle packet: scalar reads, no numpy temporaries
+            slot = idx.item(0)
+            if self._flat.item(self._type_at.item(slot) + pool.off.item(slot)) != _TYPE_HI[0]:
+                self.emit(0, batch)
+                return
         # The fast path: one gather of each frame's first EtherType byte.
         at = self._type_at.take(idx)
         at += pool.off.take(idx)

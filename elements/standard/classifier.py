@@ -21,6 +21,7 @@ from vforward.packet import Batch
 from vforward import kernels
 
 _Matcher = kernels.load("ipfilter").Matcher   # the decision-program matcher IPFilter uses too
+_ONE_PORT = np.empty(1, dtype=np.intp)   # allocating costs microseconds on an idle packet
 
 
 @dataclass(frozen=True)
@@ -286,7 +287,8 @@ class Classifier(Element):
                 prog, entry = decision_program(self.patterns)
                 self._matcher = _Matcher(pool.data, pool.off, pool.length, pool.nh, prog, entry)
                 self._matcher_pool = pool
-            out = np.empty(len(batch.idx), dtype=np.intp)
+            # One packet (an idle one) reuses a scratch array, read before any emit.
+            out = _ONE_PORT if len(batch.idx) == 1 else np.empty(len(batch.idx), dtype=np.intp)
             self._matcher.first_match(batch.idx, out)
             if len(out) == 1:           # one packet: no partition to make
                 p = out.item(0)

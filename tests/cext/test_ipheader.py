@@ -812,3 +812,16 @@ def test_udp_checksum_covers_the_udp_length_not_the_trailing_bytes(impl):
     pool.nh[idx] = pool.off[idx]
     out = np.zeros(1, np.uint8)
     assert impl.udp_tcp_checksum_ok(pool, idx, out) == 0 and out[0] == impl.CKSUM_OK
+
+
+def test_a_pool_column_of_the_wrong_type_is_named_in_the_error():
+    # The kernels take the pool's columns by their data pointers: a column that is
+    # not what PacketPool makes must be refused, not misread.
+    pool, idx = load([GOOD])
+    pool.off = pool.off.astype(np.uint32)
+    with pytest.raises(TypeError, match="pool.off must be a C-contiguous array of uint16"):
+        kern.check_ip_header(pool, idx, 0, True, np.zeros(1, np.uint8))
+    pool, idx = load([GOOD])
+    pool.nh = pool.nh.reshape(-1, 1)[::2, 0]           # a strided view of the column
+    with pytest.raises(TypeError, match="pool.nh"):
+        kern.dec_ip_ttl(pool, idx, np.zeros(1, np.uint8))

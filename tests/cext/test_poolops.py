@@ -179,3 +179,51 @@ def test_copy_refuses_a_packet_longer_than_the_slots(impl):
     with pytest.raises(ValueError, match="longer than"):
         dst.copy_in(Batch(src, idx))
     assert dst.n_free == 4
+
+
+def test_slot_methods_take_strided_index_views_and_refuse_other_index_types():
+    # A batch's contiguous uint32 index vector goes in by its data pointer; any
+    # other uint32 view is copied first, and other types are refused by name.
+    pool = _pool(poolops)
+    b = pool.from_bytes([b"x" * 20] * 4)
+    pool._slots.strip(b.idx[::2], 5)
+    assert pool.length[b.idx].tolist() == [15, 20, 15, 20]
+    assert pool._slots.max_length(b.idx[1::2]) == 20
+    with pytest.raises(ValueError, match="uint32"):
+        pool._slots.strip(b.idx.astype(np.int64), 1)
+    with pytest.raises(ValueError, match="uint32"):
+        pool._slots.free_slots([int(s) for s in b.idx])
+    pool._slots.free_slots(b.idx[::-1])
+    assert pool.n_used == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 100)), min_size=1, max_size=8),
+       st.integers(0, 3), st.binary(min_size=24, max_size=24), st.binary(min_size=8, max_size=8))
+def test_push_ether_agrees_and_writes_the_rows_address_before_source_and_type(
+        packets, row, table, src_type):
+    macs = np.frombuffer(table, np.uint8).reshape(4, 6).copy()
+    tail = np.frombuffer(src_type, np.uint8).copy()
+    results = []
+    for impl in (poolops, poolops_reference):
+        pool = _pool(impl)
+        b = pool.from_bytes([bytes([i]) * ln for i, (ln, _) in enumerate(packets)])
+        pool.off[b.idx] = [max(14, o) if i % 2 == 0 else o for i, (_, o) in enumerate(packets)]
+        if (pool.off[b.idx] < 14).any():
+            with pytest.raises(ValueError, match="headroom"):
+                pool._slots.push_ether(b.idx, macs, row, tail)
+            results.append(_state(pool))
+            continue
+        pool._slots.push_ether(b.idx, macs, row, tail)
+        for s in b.idx:
+            assert pool.packet_bytes(int(s))[:14] == table[row * 6:row * 6 + 6] + src_type
+        results.append(_state(pool))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("impl", [poolops, poolops_reference])
+def test_push_ether_refuses_a_row_outside_the_table(impl):
+    pool = _pool(impl)
+    b = pool.from_bytes([b"x" * 20])
+    with pytest.raises(IndexError, match="row 4"):
+        pool._slots.push_ether(b.idx, np.zeros((4, 6), np.uint8), 4, np.zeros(8, np.uint8))
