@@ -19,9 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from vforward import netns
 from vforward.interface_elements import EGRESS, INGRESS, element_name
-from vforward.topo import render
+from vforward.topo import isolation, render
 from vforward.topo.addressing import assign
-from vforward.topo.model import Lab, TopologyError, load_lab
+from vforward.topo.cgroups import CgroupError
+from vforward.topo.model import LAB_NAME, Lab, TopologyError, load_lab
 from vforward.topo.routes import static_routes
 from vforward.topo.state import LabState, lab_dir, load_state, pid_alive, remove_state
 from vforward.topo.supervise import (READY_TIMEOUT, current_workers, identify,
@@ -36,9 +37,17 @@ class DeployError(RuntimeError):
     """The lab could not be brought up; the message says what failed and where to look."""
 
 
-def prepare(path: str) -> Lab:
-    """Read, check and address a lab."""
-    return assign(load_lab(path))
+def prepare(path: str, name: str | None = None) -> Lab:
+    """Read, check and address a lab; `name` deploys the file under another
+    name (a second slice of the same lab: its namespaces, links, shared
+    regions, sockets and state all follow the name)."""
+    lab = load_lab(path)
+    if name is not None and name != lab.name:
+        if not LAB_NAME.match(name):
+            raise TopologyError(f"lab name '{name}' must be lower-case letters, digits and '-', "
+                                "at most 12 characters (it prefixes namespace names)")
+        lab.name = name
+    return assign(lab)
 
 
 def _free_udp_port(address: str, start: int) -> int:
@@ -140,6 +149,7 @@ def _start_daemons(lab: Lab, st: LabState) -> None:
             pid = bird.start_bird(render.netns_name(lab, node.name), conf, run_dir)
         except bird.BirdError as e:
             raise DeployError(f"BIRD on {node.name}: {e}") from None
+        isolation.join(st.cgroups, node.name, pid)
         st.daemons.append(identify({"node": node.name, "pid": pid, "what": "bird",
                                     "socket": bird.socket_path(run_dir)}))
         st.save()
@@ -161,11 +171,11 @@ def _new_namespaces(names: list[str]) -> None:
 
 
 def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "user",
-           log=print) -> LabState:
-    """Bring the lab in `path` up; returns its state record."""
+           log=print, name: str | None = None) -> LabState:
+    """Bring the lab in `path` up (under `name`, default the file's); returns its state record."""
     if mode not in ("user", "kernel"):
         raise DeployError(f"mode must be user or kernel, not '{mode}'")
-    lab = prepare(path)
+    lab = prepare(path, name)
     existing = load_state(lab.name)
     if existing is not None:
         if any(same_process(r) for r in existing.workers + existing.daemons +
@@ -179,6 +189,11 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
             raise DeployError(f"node {node.name} is placed on host '{node.host}'; this version "
                               "deploys labs on the local host only (render them with "
                               "'vforward topo configs' for other hosts)")
+    from vforward.topo import egress
+    if mode == "kernel" and any(n.egress for n in lab.routers()):
+        raise DeployError("egress: is a user-mode feature (the router's NAT); deploy with "
+                          "--mode user")
+    egress.check_machine(lab)
     assign_underlay(lab)
     t0 = time.monotonic()
     st = _record(lab, path, mode)
@@ -188,6 +203,11 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
     os.chmod(os.path.join(d, "sock"), 0o700)   # the nodes' control sockets: root's alone
     st.save()
     try:
+        try:
+            st.cgroups = isolation.setup(lab)
+        except (CgroupError, OSError) as e:
+            raise DeployError(f"lab {lab.name}: {e}") from None
+        st.save()
         _new_namespaces(list(st.namespaces.values()))
         if mode == "kernel":
             _kernel_mode_links(lab, st)
@@ -196,9 +216,12 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
             for name, text in render.configs(lab, placement_of(lab, groups)).items():
                 with open(os.path.join(d, "configs", f"{name}.click"), "w") as f:
                     f.write(text)
+            st.extra_devices += [["", egress.egress_link(lab, n).device]
+                                 for n in lab.routers() if n.egress]
             _start_workers(lab, st, groups)
             st.save()
             _wait_ready(st)
+            egress.enable_forwarding(lab)
         _kernel_setup(lab)
         _start_daemons(lab, st)
         if mode == "user":
@@ -231,9 +254,11 @@ def _kernel_mode_links(lab: Lab, st: LabState) -> None:
 
 
 def worker_groups(lab: Lab, per_worker: int) -> list[list[str]]:
-    """The routers each worker process runs, in order, per_worker at most each."""
-    routers = [n.name for n in lab.routers()]
-    return [routers[i:i + per_worker] for i in range(0, len(routers), per_worker)]
+    """The routers each worker process runs, in order, per_worker at most each;
+    a router with its own resources: limits runs alone (its cgroup is its own)."""
+    routers = [n.name for n in lab.routers() if not n.resources]
+    return [routers[i:i + per_worker] for i in range(0, len(routers), per_worker)] + \
+        [[n.name] for n in lab.routers() if n.resources]
 
 
 def placement_of(lab: Lab, groups: list[list[str]]) -> dict:
@@ -307,6 +332,7 @@ def destroy_state(st: LabState) -> list[str]:
     known = {int(w["pid"]) for w in workers}
     workers += [w for w in lab_workers_by_command_line(st.directory) if w["pid"] not in known]
     _stop_processes(workers + st.daemons, 5, removed)
+    removed += isolation.teardown(st.cgroups)
     for path in glob.glob(render.shm_region(st.name, 0)[:-1] + "*"):   # ShmLink regions, doorbells
         os.unlink(path)
         removed.append(f"shared region {path}")

@@ -273,8 +273,14 @@ def inspect(lab_ref: str) -> dict:
                             "link": st.links[str(i["link"])]["state"]}
                            for ref, i in st.interfaces.items() if i["node"] == node],
         })
+    # resources: each limited node's use against its limits, and the lab's (topo/isolation.py)
+    from vforward.topo.isolation import usage
+    use = usage(st.cgroups)
+    for n in nodes:
+        n["resources"] = use.get(n["node"])
     status = read_status(st.directory)
     return {"name": st.name, "topology": st.topology, "mode": st.mode, "nodes": nodes,
+            "resources": use.get("lab"),
             "restart": status["policy"] if status else None,
             "workers": [{"pid": w["pid"], "alive": alive[w["pid"]], "nodes": w["nodes"],
                          "log": w["log"], "restarts": w.get("restarts", 0)} for w in workers]}

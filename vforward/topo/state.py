@@ -33,6 +33,7 @@ class LabState:
     extra_devices: list = field(default_factory=list) # [[netns or "", devname]] made outside namespaces
     impairments: dict = field(default_factory=dict)   # kernel mode: "r1:eth1" -> Impairment fields
     warnings: list = field(default_factory=list)      # conditions that could not be applied
+    cgroups: dict = field(default_factory=dict)       # resources: limits, see topo/isolation.py
 
     @property
     def directory(self) -> str:

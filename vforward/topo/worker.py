@@ -40,6 +40,8 @@ def run_worker(lab_dir: str, nodes: list[str], pool_slots: int = POOL_SLOTS) -> 
     os.makedirs(ready, exist_ok=True)
     me = os.path.join(ready, str(os.getpid()))
     try:
+        from vforward.topo.isolation import join_worker
+        join_worker(lab_dir, nodes)      # before the pools are allocated: charged to its group
         load_builtin()
         group = RouterGroup()
         for node in nodes:
