@@ -11,11 +11,13 @@ from vforward.topo.deploy import deploy, destroy, prepare
 from vforward.topo.model import TopologyError, parse_lab
 from vforward.topo.ops import inspect
 from vforward.topo.state import load_state
+from vforward.topo.validate import reach
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="labs need root")
 
 LAB = """\
 name: {name}
+routing: ospf
 resources: {{cpu: 1.5, memory: 1G}}
 topology:
   nodes:
@@ -60,6 +62,10 @@ def test_a_limited_node_runs_alone_in_its_group_with_its_limits(limited):
     assert now["cpu_limit"] == pytest.approx(0.02)
     assert now["memory_limit"] == 160 * 2**20
     assert tree.read(st.cgroups["lab"])["cpu_limit"] == pytest.approx(1.5)
+    bird = next(d for d in st.daemons if d["node"] == "r1")
+    for d in group:      # the node's routing daemon shares its limits
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            assert str(bird["pid"]) in f.read().split()
     other = next(w for w in st.workers if "r2" in w["nodes"])
     with open(os.path.join(st.cgroups["shared"][0], "cgroup.procs")) as f:
         assert str(other["pid"]) in f.read().split()
@@ -71,6 +77,7 @@ def test_a_flooded_limited_node_is_throttled_and_inspect_shows_its_use(limited, 
     group = st.cgroups["nodes"]["r1"]
     before = tree.read(group)
     h2 = str(lab.nodes["h2"].interfaces["eth1"].address.ip)
+    assert reach(lab, "h1", h2, within=30)[0]      # OSPF has converged
     # A UDP flood of small packets: r1 (0.02 CPU) has more work than its share.
     iperf(f"vf-{lab.name}-h1", f"vf-{lab.name}-h2", h2, "-u", "-b", "0", "-l", "64", "-t", "2")
     after = tree.read(group)
@@ -101,7 +108,7 @@ def test_the_groups_go_with_the_lab(tmp_path):
 
 
 def test_a_bad_memory_size_names_its_place():
-    with pytest.raises(TopologyError, match=r"<topology>:5: resources: memory 'lots' is not a size"):
+    with pytest.raises(TopologyError, match=r"<topology>:6: resources: memory 'lots' is not a size"):
         parse_lab(LAB.format(name="x").replace("memory: 160M", "memory: lots"))
     with pytest.raises(TopologyError, match="cpu must be more than 0"):
         parse_lab(LAB.format(name="x").replace("cpu: 0.02", "cpu: 0"))
