@@ -4,15 +4,16 @@ Three labs of the same shape (h1 - r1 - r2 - h2, static routes) run at once:
 
   quiet     the lab measured: ping h1 -> h2 (RTT) and iperf3 TCP h1 -> h2
   free      a noisy neighbour without limits
-  limited   the same neighbour with `resources: {cpu: CPU}` on each router
+  limited   the same neighbour with `resources: {cpu: CPU}` for the whole lab
 
 Each round measures the quiet lab three ways, in turn: with no flood, with
 the free lab flooded, with the limited lab flooded (a UDP flood of small
 packets h1 -> h2 by iperf3, one per round, started a second before the
-measurement).  Rounds are interleaved so that the machine's other work
+measurement; in the limited lab the flood's iperf3 processes run in the
+lab's cgroup, as `vforward topo exec` puts them).  Rounds are interleaved so that the machine's other work
 weighs on the three alike; the table gives medians and the ratio to no flood.
 
-    python bench/bench_isolation.py [--rounds 3] [--seconds 3] [--cpu 0.25]
+    python bench/bench_isolation.py [--rounds 3] [--seconds 3] [--cpu 0.5]
 
 Needs root, iperf3, ping, and cgroups (v2 or v1) with cpu and memory.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -30,6 +32,7 @@ import uuid
 
 from vforward import netns as ns
 from vforward.topo.deploy import deploy, destroy, prepare
+from vforward.topo.isolation import join
 from vforward.topo.render import netns_name
 from vforward.topo.state import load_state
 from vforward.topo.validate import reach
@@ -63,13 +66,18 @@ def _ping_rtt_ms(lab, seconds: float) -> float:
 
 
 def _iperf(lab, args: list[str], seconds: float):
-    """Start iperf3 h1 -> h2 (server first); the client process and the server."""
+    """Start iperf3 h1 -> h2 (server first), in the lab's cgroup if it has one; the
+    client process and the server."""
+    record = (load_state(lab.name).cgroups or {})
+
+    def into_lab():
+        join(record, "h1", os.getpid())
     server = ns.popen(netns_name(lab, "h2"), "iperf3", "-s", "-1", "-B", _h2(lab),
-                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=into_lab)
     time.sleep(0.3)
     client = ns.popen(netns_name(lab, "h1"), "iperf3", "-c", _h2(lab), "-J", "-t",
                       f"{seconds:g}", *args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                      text=True)
+                      text=True, preexec_fn=into_lab)
     return client, server
 
 
@@ -103,7 +111,7 @@ def measure(quiet, noisy, seconds: float) -> tuple[float, float]:
 def run(rounds: int, seconds: float, cpu: float, log=print) -> dict:
     tag = uuid.uuid4().hex[:5]
     tmp = tempfile.mkdtemp(prefix="vfiso")
-    limits = f"defaults: {{resources: {{cpu: {cpu:g}}}}}\n"
+    limits = f"resources: {{cpu: {cpu:g}}}\n"
     specs = {"quiet": "", "free": "", "limited": limits}
     labs = {}
     try:
@@ -132,7 +140,7 @@ def run(rounds: int, seconds: float, cpu: float, log=print) -> dict:
 
 def print_table(results: dict, cpu: float, log=print) -> None:
     base = {k: statistics.median(v) for k, v in results["no flood"].items()}
-    log(f"\nquiet lab next to a flooded lab (medians; limited = cpu {cpu:g} per router)")
+    log(f"\nquiet lab next to a flooded lab (medians; limited = cpu {cpu:g} for the lab)")
     log(f"{'neighbour flooded':<20}{'ping RTT ms':>12}{'x no flood':>11}{'TCP Mbit/s':>12}"
         f"{'x no flood':>11}")
     for case, v in results.items():
@@ -145,7 +153,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=3.0, help="each measurement (default 3)")
-    p.add_argument("--cpu", type=float, default=0.25, help="the limited lab's CPUs per router")
+    p.add_argument("--cpu", type=float, default=0.5, help="the limited lab's CPUs (default 0.5)")
     a = p.parse_args()
     results = run(a.rounds, a.seconds, a.cpu)
     print_table(results, a.cpu)

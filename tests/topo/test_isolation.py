@@ -119,3 +119,10 @@ def test_a_lab_without_resources_makes_no_group():
                     .replace("{resources: {cpu: 0.02, memory: 160M}}", "{}"))
     assert not isolation.wanted(lab)
     assert isolation.setup(lab) == {}
+
+
+def test_a_command_run_in_a_limited_lab_counts_against_its_limits(limited, capfd):
+    from vforward.topo.ops import exec_in
+    lab, _ = limited
+    assert exec_in(lab.name, "h1", ["cat", "/proc/self/cgroup"]) == 0
+    assert f"/vforward/{lab.name}/shared" in capfd.readouterr().out

@@ -64,14 +64,20 @@ class NodeControl:
 
 
 def exec_in(lab_ref: str, node: str, cmd: list[str]) -> int:
-    """Run a command in a node's namespace, attached to this terminal."""
+    """Run a command in a node's namespace, attached to this terminal; in a lab
+    with resources: it counts against the node's limits (a limited router's) or
+    else the lab's (topo/isolation.py): a traffic generator is the lab's work."""
     st = lab_state(lab_ref)
     ns = st.namespaces.get(node)
     if ns is None:
         raise TopologyError(f"lab {st.name} has no node '{node}' (nodes: {', '.join(st.namespaces)})")
     if not cmd:
         cmd = [os.environ.get("SHELL", "/bin/sh")]
-    return subprocess.call(["ip", "netns", "exec", ns, *cmd])
+    if not st.cgroups:
+        return subprocess.call(["ip", "netns", "exec", ns, *cmd])
+    from vforward.topo.isolation import join
+    return subprocess.call(["ip", "netns", "exec", ns, *cmd],
+                           preexec_fn=lambda: join(st.cgroups, node, os.getpid()))
 
 
 def set_link(lab_ref: str, ref: str, state: str) -> list[str]:
