@@ -126,3 +126,15 @@ def test_a_command_run_in_a_limited_lab_counts_against_its_limits(limited, capfd
     lab, _ = limited
     assert exec_in(lab.name, "h1", ["cat", "/proc/self/cgroup"]) == 0
     assert f"/vforward/{lab.name}/shared" in capfd.readouterr().out
+
+
+def test_a_restarted_limited_router_is_back_in_its_group(limited):
+    from vforward.topo.ops import restart_node
+    from vforward.topo.supervise import current_workers
+    lab, st = limited
+    restart_node(lab.name, "r1")
+    now = load_state(lab.name)
+    r1 = next(w for w in current_workers(now) if w["nodes"] == ["r1"])
+    assert r1["pid"] != next(w for w in st.workers if w["nodes"] == ["r1"])["pid"]
+    with open(os.path.join(st.cgroups["nodes"]["r1"][0], "cgroup.procs")) as f:
+        assert str(r1["pid"]) in f.read().split()

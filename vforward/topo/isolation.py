@@ -14,8 +14,11 @@ through topo/cgroups.py (v2 or v1, whichever the machine has):
     vforward/LAB/NODE       a limited node's worker and its BIRD
     vforward/LAB/shared     every other worker and daemon of the lab
 
-A worker joins its group itself when it starts (run_worker calls
-`join_worker`), so a worker the supervisor restarts lands in the same group.
+A worker joins its group itself once its routers are built, before it says
+it is ready (run_worker calls `join_worker`): a worker the supervisor
+restarts lands in the same group, and a start-up (imports, graphs) is not
+slowed to a crawl by a small CPU share.  Pool memory is charged to the group
+as packets first touch its pages.
 The state record keeps the directories ({"version", "lab", "shared",
 "nodes": {node: dirs}}); destroy removes them once the processes are gone.
 """
