@@ -41,6 +41,13 @@ def _processes(st) -> list[int]:
     return [r["pid"] for r in records if same_process(r)]
 
 
+def _state(name: str):
+    try:
+        return load_state(name)
+    except (OSError, ValueError, TypeError):    # being written or removed right now
+        return None
+
+
 def _age(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f}s"
@@ -52,7 +59,7 @@ def _age(seconds: float) -> str:
 def list_labs(sample: float = SAMPLE) -> list[dict]:
     """A row per deployed lab: name, mode, routers, hosts, placement, processes,
     age_s, cpu_percent, memory_bytes, limited (nodes with resources:)."""
-    states = [st for st in (load_state(n) for n in deployed_labs()) if st is not None]
+    states = [st for st in (_state(n) for n in deployed_labs()) if st is not None]
     pids = {st.name: _processes(st) for st in states}
     before = {p: _cpu_ticks(p) for ps in pids.values() for p in ps}
     time.sleep(sample if before else 0)
@@ -81,11 +88,11 @@ def cmd_list(a) -> int:
     if not rows:
         print("no lab is deployed")
         return 0
-    print(f"{'lab':<14}{'mode':<7}{'nodes':<18}{'placement':<30}{'age':>7}{'cpu %':>8}"
+    print(f"{'lab':<14}{'mode':<7}{'nodes':<20}{'placement':<30}{'age':>7}{'cpu %':>8}"
           f"{'memory':>10}  limits")
     for r in rows:
         nodes = f"{r['routers']} routers, {r['hosts']} hosts"
-        print(f"{r['name']:<14}{r['mode']:<7}{nodes:<18}{r['placement']:<30}"
+        print(f"{r['name']:<14}{r['mode']:<7}{nodes:<20}{r['placement']:<30}"
               f"{_age(r['age_s']):>7}{r['cpu_percent']:>8.1f}{r['memory_bytes'] / 2**20:>8.1f}MB"
               f"  {', '.join(r['limited']) or '-'}")
     return 0
