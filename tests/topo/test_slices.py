@@ -92,3 +92,21 @@ def test_two_labs_from_one_file_run_at_once_and_one_survives_the_others_destroy(
     assert all(netns.exists(ns) for ns in st_b.namespaces.values())
     assert all(same_process(w) for w in st_b.workers)
     assert validate(lab_b, log=quiet) == 0
+
+
+def test_udp_link_ports_recorded_by_another_lab_are_not_reused(tmp_path, monkeypatch):
+    from vforward.topo import state
+    from vforward.topo.deploy import assign_underlay
+    monkeypatch.setattr(state, "STATE_ROOT", str(tmp_path))
+    path = tmp_path / "udp.yaml"
+    path.write_text(LAB.format(name="egport").replace('["r1:eth1", "r2:eth1"]',
+                                                      '["r1:eth1", "r2:eth1"]\n      transport: udp'))
+    first = prepare(str(path), "slice-a")
+    assign_underlay(first)
+    ends = first.links[0].underlay
+    # Recorded, not bound: its routers may be restarting right now.
+    state.LabState(name="slice-a", topology=str(path),
+                   underlay={k: list(v) for k, v in ends.items()}).save()
+    second = prepare(str(path), "slice-b")
+    assign_underlay(second, base=min(p for _, p in ends.values()))
+    assert not set(second.links[0].underlay.values()) & set(ends.values())

@@ -9,6 +9,7 @@ YAML file and leaves no namespace, device, socket or process behind.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import signal
 import socket
@@ -24,7 +25,8 @@ from vforward.topo.addressing import assign
 from vforward.topo.cgroups import CgroupError
 from vforward.topo.model import LAB_NAME, Lab, TopologyError, load_lab
 from vforward.topo.routes import static_routes
-from vforward.topo.state import LabState, lab_dir, load_state, pid_alive, remove_state
+from vforward.topo.state import (LabState, deployed_labs, lab_dir, load_state, pid_alive,
+                                 remove_state)
 from vforward.topo.supervise import (READY_TIMEOUT, current_workers, identify,
                                      lab_workers_by_command_line, same_process, signal_process,
                                      start_supervisor)
@@ -50,10 +52,13 @@ def prepare(path: str, name: str | None = None) -> Lab:
     return assign(lab)
 
 
-def _free_udp_port(address: str, start: int) -> int:
-    """The first UDP port from `start` that can be bound on `address`."""
+def _free_udp_port(address: str, start: int, taken: frozenset = frozenset()) -> int:
+    """The first UDP port from `start` that can be bound on `address` and is not `taken`."""
     port = start
     while port < 65535:
+        if (address, port) in taken:
+            port += 1
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
                 s.bind((address, port))
@@ -66,16 +71,33 @@ def _free_udp_port(address: str, start: int) -> int:
 def assign_underlay(lab: Lab, base: int = 0) -> None:
     """An (address, UDP port) for every router end of a router-router link."""
     if not base:
-        base = 20000 + (int.from_bytes(lab.name.encode()[:4].ljust(4, b"\0"), "big") % 2000) * 16
+        digest = hashlib.sha256(lab.name.encode()).digest()
+        base = 20000 + (int.from_bytes(digest[:4], "big") % 2000) * 16
+    # Another lab's ports are its own even while unbound (a router restarting).
+    taken = _underlay_of_other_labs(lab.name)
     port = base
     for link in lab.links:
         if not (lab.nodes[link.a.node].is_router and lab.nodes[link.b.node].is_router):
             continue
         for end in (link.a, link.b):
             addr = lab.hosts[lab.nodes[end.node].host]
-            port = _free_udp_port(addr, port) if addr.startswith("127.") else port
+            port = _free_udp_port(addr, port, taken) if addr.startswith("127.") else port
             link.underlay[end.ref] = (addr, port)
             port += 1
+
+
+def _underlay_of_other_labs(name: str) -> frozenset:
+    """(address, port) of every link end the other deployed labs recorded."""
+    taken = set()
+    for other in deployed_labs():
+        if other == name:
+            continue
+        try:
+            st = load_state(other)
+        except (OSError, ValueError, TypeError):
+            continue
+        taken |= {(str(a), int(p)) for a, p in (st.underlay.values() if st else [])}
+    return frozenset(taken)
 
 
 def _record(lab: Lab, path: str, mode: str) -> LabState:
