@@ -110,3 +110,20 @@ def test_udp_link_ports_recorded_by_another_lab_are_not_reused(tmp_path, monkeyp
     second = prepare(str(path), "slice-b")
     assign_underlay(second, base=min(p for _, p in ends.values()))
     assert not set(second.links[0].underlay.values()) & set(ends.values())
+
+
+def test_a_lab_whose_namespace_exists_already_is_refused_and_leaves_it(tmp_path):
+    # Lab a-b's node c and lab a's node b-c are both vf-a-b-c: the second must not
+    # deploy, nor remove the first's namespace on its way out.
+    name = "egc" + uuid.uuid4().hex[:6]
+    netns.create(f"vf-{name}-h1")
+    try:
+        path = tmp_path / "clash.yaml"
+        path.write_text(LAB.format(name=name))
+        with pytest.raises(DeployError, match=f"network namespace vf-{name}-h1 of lab {name} "
+                                              "already exists"):
+            deploy(str(path), log=lambda *args: None)
+        assert netns.exists(f"vf-{name}-h1")
+        assert load_state(name) is None
+    finally:
+        netns.delete(f"vf-{name}-h1")

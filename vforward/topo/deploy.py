@@ -211,6 +211,13 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
             raise DeployError(f"node {node.name} is placed on host '{node.host}'; this version "
                               "deploys labs on the local host only (render them with "
                               "'vforward topo configs' for other hosts)")
+    # Made by another lab (lab a-b's node c and lab a's node b-c are both vf-a-b-c):
+    # refused before the record names it, for destroy would remove what the record names.
+    clash = next((ns for ns in (render.netns_name(lab, n) for n in lab.nodes)
+                  if netns.exists(ns)), None)
+    if clash is not None:
+        raise DeployError(f"network namespace {clash} of lab {lab.name} already exists (another "
+                          "lab's node?); deploy under another name with --name")
     from vforward.topo import egress
     if mode == "kernel" and any(n.egress for n in lab.routers()):
         raise DeployError("egress: is a user-mode feature (the router's NAT); deploy with "
@@ -355,7 +362,8 @@ def destroy_state(st: LabState) -> list[str]:
     workers += [w for w in lab_workers_by_command_line(st.directory) if w["pid"] not in known]
     _stop_processes(workers + st.daemons, 5, removed)
     removed += isolation.teardown(st.cgroups)
-    for path in glob.glob(render.shm_region(st.name, 0)[:-1] + "*"):   # ShmLink regions, doorbells
+    # ShmLink regions and doorbells: link<digits>, so that lab "a" never takes lab "a-link"'s.
+    for path in glob.glob(render.shm_region(st.name, 0)[:-1] + "[0-9]*"):
         os.unlink(path)
         removed.append(f"shared region {path}")
     # Deleting the namespaces removes their (persistent) TAP devices in one batch.
