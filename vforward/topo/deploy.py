@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from vforward import netns
 from vforward.interface_elements import EGRESS, INGRESS, element_name
-from vforward.topo import isolation, render
+from vforward.topo import egress, isolation, render
 from vforward.topo.addressing import assign
 from vforward.topo.cgroups import CgroupError
 from vforward.topo.model import LAB_NAME, Lab, TopologyError, load_lab
@@ -218,7 +218,6 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
     if clash is not None:
         raise DeployError(f"network namespace {clash} of lab {lab.name} already exists (another "
                           "lab's node?); deploy under another name with --name")
-    from vforward.topo import egress
     if mode == "kernel" and any(n.egress for n in lab.routers()):
         raise DeployError("egress: is a user-mode feature (the router's NAT); deploy with "
                           "--mode user")
