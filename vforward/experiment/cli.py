@@ -89,7 +89,7 @@ def cmd_sense(a) -> int:
     from vforward.topo.deploy import prepare
     from vforward.topo.ops import lab_state
     st = lab_state(a.lab)
-    lab = prepare(st.topology)
+    lab = prepare(st.topology, st.name)
     probes = [PathProbe(lab, x, y, st.namespaces) for x, y in pairs_of(lab, a.pairs, a.all)]
     try:
         while True:

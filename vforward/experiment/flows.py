@@ -62,7 +62,7 @@ def add_flow(lab_ref: str, name: str, match: str, path: list[str]) -> list[str]:
     except PatternError as e:
         raise TopologyError(f"--match: {e}") from None
     from vforward.topo.deploy import prepare
-    lab = prepare(st.topology)
+    lab = prepare(st.topology, st.name)
     hops = check_chain(lab, path)
     record = _load(st)
     if name in record:
@@ -145,7 +145,7 @@ def reapply_flows(st, ctl: NodeControl, nodes: list[str]) -> int:
     if not mine:
         return 0
     from vforward.topo.deploy import prepare
-    lab = prepare(st.topology)
+    lab = prepare(st.topology, st.name)
     count = 0
     for name, f in mine.items():
         for node, hop in zip(f["path"], check_chain(lab, f["path"])):

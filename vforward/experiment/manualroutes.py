@@ -55,7 +55,7 @@ def _user_mode(st) -> None:
 
 def _lab(st):
     from vforward.topo.deploy import prepare
-    return prepare(st.topology)
+    return prepare(st.topology, st.name)
 
 
 def add_route(lab_ref: str, node: str, prefix: str, via: str) -> str:

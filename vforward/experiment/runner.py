@@ -117,7 +117,7 @@ def run_scenario(lab_ref: str, sc: Scenario, out: str, log=print, plot: bool = T
     from vforward.topo.deploy import prepare
     from vforward.topo.ops import lab_state
     st = lab_state(lab_ref)
-    lab = prepare(st.topology)
+    lab = prepare(st.topology, st.name)
     check_against(sc, lab)
     os.makedirs(out, exist_ok=True)
     ctx = Context(st, lab)

@@ -225,16 +225,27 @@ def bird_config(lab: Lab, node: Node, hello: int = HELLO, dead: int = DEAD,
            "# Learned routes into the namespace's main table, where vforward's",
            "# KernelRouteMirror reads them; the kernel has the connected ones.",
            "protocol kernel {",
-           "  ipv4 { import none; export where source != RTS_DEVICE; };",
+           "  ipv4 { import none; export where source != RTS_DEVICE" +
+           (" && source != RTS_STATIC" if getattr(node, "egress", None) else "") + "; };",
            "  merge paths on;",
            f"  scan time {scan_time};",
            "}",
            ""]
     if getattr(node, "ipv6", False):
         out += _ipv6_protocols(lab, node, hello, dead, scan_time)
+    if getattr(node, "egress", None):
+        out += ["# An egress node (topo/egress.py): the default route it announces into the",
+                "# lab; its router, not its kernel, sends that traffic out through NAT.",
+                "protocol static egress_default {",
+                "  ipv4;",
+                "  route 0.0.0.0/0 blackhole;",
+                "}",
+                ""]
     if node.routing == "ospf":
         out += ["protocol ospf v2 ospf1 {",
-                "  ipv4 { import all; export none; };",
+                "  ipv4 { import all; export " +
+                ('where proto = "egress_default"' if getattr(node, "egress", None) else "none") +
+                "; };",
                 "  ecmp yes;",
                 "  area 0 {",
                 f'    interface "lo" {node.loopback.network} {{ stub yes; }};']

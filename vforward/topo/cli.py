@@ -19,7 +19,8 @@ def _lab_for(lab_ref: str):
     from vforward.topo.ops import lab_state
     if lab_ref.endswith((".yaml", ".yml")) or os.path.exists(lab_ref):
         return prepare(lab_ref)
-    return prepare(lab_state(lab_ref).topology)
+    st = lab_state(lab_ref)
+    return prepare(st.topology, st.name)
 
 
 def cmd_configs(a) -> int:
@@ -45,7 +46,7 @@ def cmd_deploy(a) -> int:
         from vforward.node.emulate import deploy_emulated
         st = deploy_emulated(a.lab)
     else:
-        st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode)
+        st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode, name=a.name)
     print(f"state: {st.directory}")
     return 0
 
@@ -118,6 +119,8 @@ def cmd_inspect(a) -> int:
         print(json.dumps(info, indent=2))
         return 0
     print(f"lab {info['name']} ({info['mode']} mode) from {info['topology']}")
+    if info.get("resources"):
+        print(f"  resources of the lab: {_use(info['resources'])}")
     for n in info["nodes"]:
         state = {True: "running", False: "DOWN", None: "-"}[n["running"]]
         if n.get("restarts"):
@@ -125,10 +128,20 @@ def cmd_inspect(a) -> int:
         if n.get("down"):
             state += f": {n['down']}"
         print(f"  {n['node']:<10} {n['kind']:<7} netns {n['netns']:<24} pid {n['pid'] or '-'} {state}")
+        if n.get("resources"):
+            print(f"      resources: {_use(n['resources'])}")
         for i in n["interfaces"]:
             print(f"      {i['name']:<8} {i['address']:<20} {i['mac']}  -> {i['peer']} ({i['link']})"
                   + (f"\n      {'':<8} {i['address6']}" if i.get("address6") else ""))
     return 0
+
+
+def _use(r: dict) -> str:
+    """'cpu 0.12 of 0.50 (throttled 3.1s), memory 41.2 of 256.0 MB' for `topo inspect`."""
+    cpu = f"{r['cpu_limit']:.2f}" if r["cpu_limit"] is not None else "no limit"
+    mem = f"{r['memory_limit'] / 2**20:.1f} MB" if r["memory_limit"] is not None else "no limit"
+    return (f"cpu {r['cpu_used']:.2f} of {cpu} (throttled {r['throttled_s']:.1f}s), "
+            f"memory {r['memory_bytes'] / 2**20:.1f} MB of {mem}")
 
 
 def cmd_graph(a) -> int:
@@ -197,6 +210,8 @@ def add_parser(sub) -> None:
                         "run by 'vforward node run' in a namespace of its own, as a pod")
     from vforward.cluster.cli import add_deploy_options
     add_deploy_options(p)   # --k8s, --context, --image, --namespace
+    p.add_argument("--name", help="deploy under this lab name instead of the file's (a second "
+                                  "slice of the same lab)")
     lab_cmd("destroy", cmd_destroy, "tear the lab down, leaving nothing behind")
     p = lab_cmd("exec", cmd_exec, "run a command in a node's namespace")
     p.add_argument("node")
@@ -230,6 +245,8 @@ def add_parser(sub) -> None:
     lab_cmd("validate", cmd_validate, "run the lab's validate: checks (exit 0 pass, 1 fail, 2 none)")
     from vforward.cluster.cli import add_parsers as add_cluster_parsers
     add_cluster_parsers(ts)   # place, manifests
+    from vforward.topo.listing import add_parser as add_list_parser
+    add_list_parser(ts)       # list: every deployed lab
     from vforward.topo.monitor import add_monitor_parsers
     add_monitor_parsers(ts)   # metrics (Prometheus exporter) and top (live link table)
     from vforward.experiment.cli import add_parsers as add_experiment_parsers

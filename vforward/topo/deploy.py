@@ -9,6 +9,7 @@ YAML file and leaves no namespace, device, socket or process behind.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import signal
 import socket
@@ -19,11 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from vforward import netns
 from vforward.interface_elements import EGRESS, INGRESS, element_name
-from vforward.topo import render
+from vforward.topo import egress, isolation, render
 from vforward.topo.addressing import assign
-from vforward.topo.model import Lab, TopologyError, load_lab
+from vforward.topo.cgroups import CgroupError
+from vforward.topo.model import LAB_NAME, Lab, TopologyError, load_lab
 from vforward.topo.routes import host_gateway6, static_routes, static_routes6
-from vforward.topo.state import LabState, lab_dir, load_state, pid_alive, remove_state
+from vforward.topo.state import (LabState, deployed_labs, lab_dir, load_state, pid_alive,
+                                 remove_state)
 from vforward.topo.supervise import (READY_TIMEOUT, current_workers, identify,
                                      lab_workers_by_command_line, same_process, signal_process,
                                      start_supervisor)
@@ -36,18 +39,29 @@ class DeployError(RuntimeError):
     """The lab could not be brought up; the message says what failed and where to look."""
 
 
-def prepare(path: str) -> Lab:
-    """Read, check, place (nodes without host: on a lab of several hosts) and address a lab."""
+def prepare(path: str, name: str | None = None) -> Lab:
+    """Read, check, place (nodes without host: on a lab of several hosts) and
+    address a lab; `name` deploys the file under another name (a second slice
+    of the same lab: its namespaces, links, shared regions, sockets and state
+    all follow the name)."""
     from vforward.cluster.placement import place
     lab = load_lab(path)
+    if name is not None and name != lab.name:
+        if not LAB_NAME.match(name):
+            raise TopologyError(f"lab name '{name}' must be lower-case letters, digits and '-', "
+                                "at most 12 characters (it prefixes namespace names)")
+        lab.name = name
     place(lab)
     return assign(lab)
 
 
-def _free_udp_port(address: str, start: int) -> int:
-    """The first UDP port from `start` that can be bound on `address`."""
+def _free_udp_port(address: str, start: int, taken: frozenset = frozenset()) -> int:
+    """The first UDP port from `start` that can be bound on `address` and is not `taken`."""
     port = start
     while port < 65535:
+        if (address, port) in taken:
+            port += 1
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
                 s.bind((address, port))
@@ -60,16 +74,33 @@ def _free_udp_port(address: str, start: int) -> int:
 def assign_underlay(lab: Lab, base: int = 0) -> None:
     """An (address, UDP port) for every router end of a router-router link."""
     if not base:
-        base = 20000 + (int.from_bytes(lab.name.encode()[:4].ljust(4, b"\0"), "big") % 2000) * 16
+        digest = hashlib.sha256(lab.name.encode()).digest()
+        base = 20000 + (int.from_bytes(digest[:4], "big") % 2000) * 16
+    # Another lab's ports are its own even while unbound (a router restarting).
+    taken = _underlay_of_other_labs(lab.name)
     port = base
     for link in lab.links:
         if not (lab.nodes[link.a.node].is_router and lab.nodes[link.b.node].is_router):
             continue
         for end in (link.a, link.b):
             addr = lab.hosts[lab.nodes[end.node].host]
-            port = _free_udp_port(addr, port) if addr.startswith("127.") else port
+            port = _free_udp_port(addr, port, taken) if addr.startswith("127.") else port
             link.underlay[end.ref] = (addr, port)
             port += 1
+
+
+def _underlay_of_other_labs(name: str) -> frozenset:
+    """(address, port) of every link end the other deployed labs recorded."""
+    taken = set()
+    for other in deployed_labs():
+        if other == name:
+            continue
+        try:
+            st = load_state(other)
+        except (OSError, ValueError, TypeError):
+            continue
+        taken |= {(str(a), int(p)) for a, p in (st.underlay.values() if st else [])}
+    return frozenset(taken)
 
 
 def _record(lab: Lab, path: str, mode: str) -> LabState:
@@ -171,6 +202,7 @@ def _start_daemons(lab: Lab, st: LabState) -> None:
             pid = bird.start_bird(render.netns_name(lab, node.name), conf, run_dir)
         except bird.BirdError as e:
             raise DeployError(f"BIRD on {node.name}: {e}") from None
+        isolation.join(st.cgroups, node.name, pid)
         st.daemons.append(identify({"node": node.name, "pid": pid, "what": "bird",
                                     "socket": bird.socket_path(run_dir)}))
         st.save()
@@ -199,11 +231,11 @@ def _new_namespaces(names: list[str], ipv6: bool = False) -> None:
 
 
 def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "user",
-           log=print) -> LabState:
-    """Bring the lab in `path` up; returns its state record."""
+           log=print, name: str | None = None) -> LabState:
+    """Bring the lab in `path` up (under `name`, default the file's); returns its state record."""
     if mode not in ("user", "kernel"):
         raise DeployError(f"mode must be user or kernel, not '{mode}'")
-    lab = prepare(path)
+    lab = prepare(path, name)
     existing = load_state(lab.name)
     if existing is not None:
         if any(same_process(r) for r in existing.workers + existing.daemons +
@@ -219,6 +251,17 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
                               "add --emulate-hosts to try the placement here, --k8s to run it "
                               "on a Kubernetes cluster, or run each router where it belongs "
                               "from 'vforward node render'")
+    # Made by another lab (lab a-b's node c and lab a's node b-c are both vf-a-b-c):
+    # refused before the record names it, for destroy would remove what the record names.
+    clash = next((ns for ns in (render.netns_name(lab, n) for n in lab.nodes)
+                  if netns.exists(ns)), None)
+    if clash is not None:
+        raise DeployError(f"network namespace {clash} of lab {lab.name} already exists (another "
+                          "lab's node?); deploy under another name with --name")
+    if mode == "kernel" and any(n.egress for n in lab.routers()):
+        raise DeployError("egress: is a user-mode feature (the router's NAT); deploy with "
+                          "--mode user")
+    egress.check_machine(lab)
     assign_underlay(lab)
     t0 = time.monotonic()
     st = _record(lab, path, mode)
@@ -228,6 +271,11 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
     os.chmod(os.path.join(d, "sock"), 0o700)   # the nodes' control sockets: root's alone
     st.save()
     try:
+        try:
+            st.cgroups = isolation.setup(lab)
+        except (CgroupError, OSError) as e:
+            raise DeployError(f"lab {lab.name}: {e}") from None
+        st.save()
         _new_namespaces(list(st.namespaces.values()), lab.ipv6)
         if mode == "kernel":
             _kernel_mode_links(lab, st)
@@ -236,9 +284,12 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
             for name, text in render.configs(lab, placement_of(lab, groups)).items():
                 with open(os.path.join(d, "configs", f"{name}.click"), "w") as f:
                     f.write(text)
+            st.extra_devices += [["", egress.egress_link(lab, n).device]
+                                 for n in lab.routers() if n.egress]
             _start_workers(lab, st, groups)
             st.save()
             _wait_ready(st)
+            egress.enable_forwarding(lab)
         _kernel_setup(lab)
         _start_daemons(lab, st)
         if mode == "user":
@@ -271,9 +322,11 @@ def _kernel_mode_links(lab: Lab, st: LabState) -> None:
 
 
 def worker_groups(lab: Lab, per_worker: int) -> list[list[str]]:
-    """The routers each worker process runs, in order, per_worker at most each."""
-    routers = [n.name for n in lab.routers()]
-    return [routers[i:i + per_worker] for i in range(0, len(routers), per_worker)]
+    """The routers each worker process runs, in order, per_worker at most each;
+    a router with its own resources: limits runs alone (its cgroup is its own)."""
+    routers = [n.name for n in lab.routers() if not n.resources]
+    return [routers[i:i + per_worker] for i in range(0, len(routers), per_worker)] + \
+        [[n.name] for n in lab.routers() if n.resources]
 
 
 def placement_of(lab: Lab, groups: list[list[str]]) -> dict:
@@ -347,7 +400,9 @@ def destroy_state(st: LabState) -> list[str]:
     known = {int(w["pid"]) for w in workers}
     workers += [w for w in lab_workers_by_command_line(st.directory) if w["pid"] not in known]
     _stop_processes(workers + st.daemons, 5, removed)
-    for path in glob.glob(render.shm_region(st.name, 0)[:-1] + "*"):   # ShmLink regions, doorbells
+    removed += isolation.teardown(st.cgroups)
+    # ShmLink regions and doorbells: link<digits>, so that lab "a" never takes lab "a-link"'s.
+    for path in glob.glob(render.shm_region(st.name, 0)[:-1] + "[0-9]*"):
         os.unlink(path)
         removed.append(f"shared region {path}")
     # Deleting the namespaces removes their (persistent) TAP devices in one batch.

@@ -10,6 +10,7 @@ never silently dropped.
 from __future__ import annotations
 
 import functools
+import hashlib
 import subprocess
 
 from vforward import netns
@@ -34,7 +35,9 @@ def build_links(lab: Lab) -> None:
     """veth pairs for every link, addressed, up; routers forward."""
     for link in lab.links:
         a, b = link.a, link.b
-        tmp_a, tmp_b = f"vfk{link.index}a{lab.name[:4]}", f"vfk{link.index}b{lab.name[:4]}"
+        # Made in the root namespace: the tag keeps two labs deploying at once apart.
+        tag = hashlib.sha256(lab.name.encode()).hexdigest()[:6]
+        tmp_a, tmp_b = f"vfk{link.index}a{tag}", f"vfk{link.index}b{tag}"
         netns.ip("link", "add", tmp_a, "type", "veth", "peer", "name", tmp_b)
         for iface, tmp in ((a, tmp_a), (b, tmp_b)):
             ns = netns_name(lab, iface.node)

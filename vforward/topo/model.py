@@ -105,6 +105,8 @@ class Node:
     extra: str = ""                    # Click text appended to the generated config
     loopback: ipaddress.IPv4Interface | None = None
     bgp: dict | None = None            # {asn, neighbors: [{peer | address, asn}]}: see topo/bird.py
+    resources: dict | None = None      # {"cpu": CPUs or None, "memory": bytes or None}: topo/cgroups.py
+    egress: dict | None = None         # {"address", "peer", "device"} (None: chosen): topo/egress.py
     interfaces: dict = field(default_factory=dict)    # name -> Interface
     where: str = ""
     ipv6: bool | None = None           # dual-stack (None until parse_lab decides)
@@ -139,6 +141,7 @@ class Lab:
     routing: str = "static"
     restart: str = "on-failure"    # what the lab's supervisor does when a router process dies
     ipv6: bool = False             # some node is dual-stack
+    resources: dict | None = None  # limits of the whole lab's processes, as Node.resources
 
     def routers(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.is_router]
@@ -281,7 +284,54 @@ def parse_lab(text: str, path: str = "<topology>") -> Lab:
     return Lab(name=name, path=os.path.abspath(path) if os.path.exists(path) else path,
                nodes=nodes, links=links, validations=validations, hosts=hosts,
                addressing=addressing, routing=lab_routing, restart=restart, ipv6=lab_ipv6,
-               host_mtu=host_mtu)
+               host_mtu=host_mtu,
+               resources=_parse_resources(doc.get("resources"), doc.where("resources")))
+
+
+def _parse_resources(spec, where: str) -> dict | None:
+    """{cpu: 0.5, memory: 256M} -> {"cpu": 0.5, "memory": 268435456} (None when absent)."""
+    if not spec:
+        return None
+    from vforward.topo.cgroups import parse_memory
+    out = {"cpu": spec.get("cpu"), "memory": None}
+    if spec.get("memory") is not None:
+        try:
+            out["memory"] = parse_memory(spec["memory"])
+        except ValueError as e:
+            raise _err(spec.where("memory") if isinstance(spec, LocatedDict) else where,
+                       f"resources: {e}") from None
+    return out
+
+
+def _parse_egress(spec, where: str, node: Node) -> dict:
+    """egress: true | {address: A/LEN, peer: A, device: NAME} -> the node's egress (unset: chosen)."""
+    if not node.is_router:
+        raise _err(where, f"node {node.name} is a host; egress: belongs on a router")
+    if node.routing != "ospf":
+        raise _err(where, f"node {node.name}: egress needs 'routing: ospf' (its routing daemon "
+                          "announces the default route into the lab)")
+    spec = spec if isinstance(spec, dict) else {}
+    out = {"address": None, "peer": None, "device": None}
+    try:
+        if spec.get("address") is not None:
+            out["address"] = ipaddress.IPv4Interface(str(spec["address"]))
+            if out["address"].network.prefixlen > 30:
+                raise ValueError
+        if spec.get("peer") is not None:
+            out["peer"] = ipaddress.IPv4Address(str(spec["peer"]))
+    except ValueError:
+        raise _err(where, f"node {node.name}: egress address must be ADDR/LEN (at most /30) such "
+                          "as 100.64.7.2/30, and peer an address in it such as 100.64.7.1") from None
+    if out["peer"] is not None and (out["address"] is None or out["peer"] not in
+                                    out["address"].network or out["peer"] == out["address"].ip):
+        raise _err(where, f"node {node.name}: egress peer {out['peer']} must be another address "
+                          "of the egress 'address' subnet (give both)")
+    if spec.get("device") is not None:
+        out["device"] = str(spec["device"])
+        if not IFACE_NAME.match(out["device"]):
+            raise _err(where, f"node {node.name}: egress device '{out['device']}' must start with "
+                              "a letter, at most 15 characters")
+    return out
 
 
 def _dual_stack(doc, nodes: dict, links: list) -> bool:
@@ -382,6 +432,12 @@ def _parse_nodes(topo, defaults, lab_routing, hosts) -> dict:
             except ValueError:
                 raise _err(spec.where("loopback6"), f"node {nname}: loopback6 must be an address "
                                                     "such as 2001:db8:ff::9/128") from None
+        if spec.get("resources", defaults.get("resources")):
+            key = "resources" if "resources" in spec else None
+            node.resources = _parse_resources(spec.get("resources", defaults.get("resources")),
+                                              spec.where(key) if key else defaults.where("resources"))
+        if spec.get("egress"):
+            node.egress = _parse_egress(spec["egress"], spec.where("egress"), node)
         if "loopback" in spec:
             try:
                 node.loopback = ipaddress.IPv4Interface(str(spec["loopback"]))

@@ -347,8 +347,11 @@ def probe_row(ctl, st: LabState, ref: str) -> dict:
 
 def cmd_metrics(a) -> int:
     try:
-        exporter = LabExporter(a.lab, **parse_listen_address(a.listen))
-        exporter.bind()
+        if a.listen is None:
+            exporter = _exporter_on_free_port(a.lab)
+        else:
+            exporter = LabExporter(a.lab, **parse_listen_address(a.listen))
+            exporter.bind()
     except (ValueError, OSError) as e:
         print(f"vforward: error: --listen {a.listen}: {e}", file=sys.stderr)
         return 1
@@ -356,6 +359,23 @@ def cmd_metrics(a) -> int:
           flush=True)
     exporter.run()
     return 0
+
+
+# Several labs' exporters at once (slices): without --listen each takes the
+# first free port from DEFAULT_PORT, and says which.
+FREE_PORT_TRIES = 100
+
+
+def _exporter_on_free_port(lab_ref: str) -> LabExporter:
+    for port in range(DEFAULT_PORT, DEFAULT_PORT + FREE_PORT_TRIES):
+        exporter = LabExporter(lab_ref, port=port)
+        try:
+            exporter.bind()
+            return exporter
+        except OSError:
+            continue
+    raise OSError(f"ports {DEFAULT_PORT}-{DEFAULT_PORT + FREE_PORT_TRIES - 1} are all in use; "
+                  "give one with --listen HOST:PORT")
 
 
 def cmd_top(a) -> int:
@@ -366,8 +386,9 @@ def add_monitor_parsers(ts) -> None:
     """Add `metrics` and `top` to the `vforward topo` subcommands."""
     p = ts.add_parser("metrics", help="serve the lab's Prometheus metrics over HTTP")
     p.add_argument("lab", help="the topology YAML file, or a deployed lab's name")
-    p.add_argument("--listen", default=f"127.0.0.1:{DEFAULT_PORT}", metavar="HOST:PORT",
-                   help=f"where to listen (default 127.0.0.1:{DEFAULT_PORT})")
+    p.add_argument("--listen", metavar="HOST:PORT",
+                   help=f"where to listen (default 127.0.0.1:{DEFAULT_PORT}, or the next free "
+                        "port when another lab's exporter has it)")
     p.set_defaults(func=cmd_metrics)
     p = ts.add_parser("top", help="a live table of the lab's link rates, drops and probes")
     p.add_argument("lab", help="the topology YAML file, or a deployed lab's name")

@@ -64,14 +64,20 @@ class NodeControl:
 
 
 def exec_in(lab_ref: str, node: str, cmd: list[str]) -> int:
-    """Run a command in a node's namespace, attached to this terminal."""
+    """Run a command in a node's namespace, attached to this terminal; in a lab
+    with resources: it counts against the node's limits (a limited router's) or
+    else the lab's (topo/isolation.py): a traffic generator is the lab's work."""
     st = lab_state(lab_ref)
     ns = st.namespaces.get(node)
     if ns is None:
         raise TopologyError(f"lab {st.name} has no node '{node}' (nodes: {', '.join(st.namespaces)})")
     if not cmd:
         cmd = [os.environ.get("SHELL", "/bin/sh")]
-    return subprocess.call(["ip", "netns", "exec", ns, *cmd])
+    if not st.cgroups:
+        return subprocess.call(["ip", "netns", "exec", ns, *cmd])
+    from vforward.topo.isolation import join
+    return subprocess.call(["ip", "netns", "exec", ns, *cmd],
+                           preexec_fn=lambda: join(st.cgroups, node, os.getpid()))
 
 
 def set_link(lab_ref: str, ref: str, state: str) -> list[str]:
@@ -274,8 +280,14 @@ def inspect(lab_ref: str) -> dict:
                             "link": st.links[str(i["link"])]["state"]}
                            for ref, i in st.interfaces.items() if i["node"] == node],
         })
+    # resources: each limited node's use against its limits, and the lab's (topo/isolation.py)
+    from vforward.topo.isolation import usage
+    use = usage(st.cgroups)
+    for n in nodes:
+        n["resources"] = use.get(n["node"])
     status = read_status(st.directory)
     return {"name": st.name, "topology": st.topology, "mode": st.mode, "nodes": nodes,
+            "resources": use.get("lab"),
             "restart": status["policy"] if status else None,
             "workers": [{"pid": w["pid"], "alive": alive[w["pid"]], "nodes": w["nodes"],
                          "log": w["log"], "restarts": w.get("restarts", 0)} for w in workers]}

@@ -181,6 +181,9 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
            f"// namespace {ns}; loopback {node.loopback}; routing {node.routing}", ""]
     route_args = [f"{r.prefix} {r.gateway} {port_of[r.interface]}" if r.gateway
                   else f"{r.prefix} {port_of[r.interface]}" for r in routes]
+    if node.egress:     # rt's port after the interfaces' leads out through NAT
+        from vforward.topo.egress import default_route
+        route_args.append(default_route(lab, node, len(ifaces)))
     if any(lab.nodes[i.link.other(i).node].is_router and link_transport(i.link, placement) == "udp"
            for i in ifaces) or standalone:
         out.append(UDP_LINK_CLASS)
@@ -247,6 +250,9 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
         if node.ipv6:
             ports6 = ", ".join(f"{i.name} {port_of[i.name]}" for i in ifaces if i.address6)
             out += render6.mirror6(in_ns, ports6) + [""]
+    if node.egress:
+        from vforward.topo.egress import click_block
+        out += click_block(lab, node, len(ifaces))
     if node.extra:
         out += ["// ---- extra configuration from the topology file", node.extra.strip(), ""]
     return "\n".join(out) + "\n"

@@ -92,6 +92,18 @@ class BGPSpec(_Section):
         Field(None, description="a list such as [r2, {address: 192.0.2.9, asn: 65100}]")
 
 
+class ResourcesSpec(_Section):
+    cpu: float | None = Field(None, gt=0, le=1024, description="a share of CPUs such as 0.5")
+    memory: Text | None = Field(None, description="a size such as 256M")
+
+
+class EgressSpec(_Section):
+    address: Text | None = Field(None, description="the node's source address with its prefix "
+                                                   "on the link to this machine, such as 100.64.7.2/30")
+    peer: Text | None = Field(None, description="this machine's address on that link, such as 100.64.7.1")
+    device: Text | None = Field(None, description="the link's device name on this machine, such as vfe-lab1")
+
+
 class NodeSpec(_Section):
     kind: Choice("router", "host") | None = None
     routing: Choice("static", "ospf") | None = None
@@ -102,6 +114,8 @@ class NodeSpec(_Section):
     bgp: BGPSpec | None = Field(None, description="{asn: N, neighbors: [...]}")
     ipv6: bool | None = Field(None, description="true for IPv6 beside IPv4 (dual-stack)")
     loopback6: Text | None = Field(None, description="an address such as 2001:db8:ff::9/128")
+    resources: ResourcesSpec | None = Field(None, description="{cpu: 0.5, memory: 256M}")
+    egress: EgressSpec | bool | None = Field(None, description="true, or {address: 100.64.7.2/30}")
 
 
 class DefaultsSpec(NodeSpec):
@@ -175,6 +189,7 @@ class TopologyFile(_Section):
     routing: Choice("static", "ospf") | None = None
     restart: Choice("always", "on-failure", "never") | None = None
     ipv6: bool | None = Field(None, description="true for IPv6 beside IPv4 (dual-stack)")
+    resources: ResourcesSpec | None = Field(None, description="{cpu: 2, memory: 1G} for the whole lab")
     defaults: DefaultsSpec | None = None
     hosts: dict[Text, HostSpec | None] | None = None
     addressing: AddressingSpec | None = None

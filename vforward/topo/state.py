@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 STATE_ROOT = os.environ.get("VFORWARD_STATE_DIR", "/run/vforward/labs")
 
@@ -34,6 +34,7 @@ class LabState:
     impairments: dict = field(default_factory=dict)   # kernel mode: "r1:eth1" -> Impairment fields
     warnings: list = field(default_factory=list)      # conditions that could not be applied
     emulated_hosts: dict = field(default_factory=dict)  # see vforward.node.emulate
+    cgroups: dict = field(default_factory=dict)       # resources: limits, see topo/isolation.py
 
     @property
     def directory(self) -> str:
@@ -60,7 +61,9 @@ def load_state(name: str) -> LabState | None:
         return None
     with open(path) as f:
         data = json.load(f)
-    return LabState(**data)
+    # A record written by another vforward version may carry fields this one lacks.
+    known = {f.name for f in fields(LabState)}
+    return LabState(**{k: v for k, v in data.items() if k in known})
 
 
 def remove_state(name: str) -> None:

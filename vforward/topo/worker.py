@@ -59,7 +59,13 @@ def run_worker(lab_dir: str, nodes: list[str], pool_slots: int = POOL_SLOTS) -> 
         _write(me + ".error", f"{type(e).__name__}: {e}\n")
         print(f"vforward worker: {e}", file=sys.stderr)
         return 1
-    code = group.run(on_started=lambda: _write(me, " ".join(nodes) + "\n"))
+    def started() -> None:
+        # Into the nodes' cgroup (resources:) once built: a start-up under a tight CPU
+        # limit would take minutes; the pools' pages are charged as traffic touches them.
+        from vforward.topo.isolation import join_worker
+        join_worker(lab_dir, nodes)
+        _write(me, " ".join(nodes) + "\n")
+    code = group.run(on_started=started)
     _write(me + ".exit", f"{code}\n")    # the supervisor tells a clean stop from a crash
     return code
 
