@@ -208,6 +208,8 @@ def add_parser(sub) -> None:
     p.add_argument("--timeout", type=float, default=30.0,
                    help="seconds to wait for its control socket (default 30)")
     lab_cmd("validate", cmd_validate, "run the lab's validate: checks (exit 0 pass, 1 fail, 2 none)")
+    from vforward.topo.ingress.cli import add_parser as add_ingress_parser
+    add_ingress_parser(ts)    # ingress LAB client | list | revoke
     from vforward.topo.monitor import add_monitor_parsers
     add_monitor_parsers(ts)   # metrics (Prometheus exporter) and top (live link table)
     from vforward.experiment.cli import add_parsers as add_experiment_parsers

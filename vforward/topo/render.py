@@ -157,6 +157,9 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
     out.append("// Per-flow next hops ahead of rt (vforward topo flow); empty at start.")
     out.append("flows :: FlowRoutes -> rt;")
     local = " or ".join(f"dst host {a}" for a in own)
+    if node.ingress is not None:
+        # The node's kernel forwards between its OpenVPN device and its TAPs (topo/ingress).
+        local += f" or dst net {node.ingress.pool}"
     out.append("")
     for port, iface in enumerate(ifaces):
         e = element_prefix(iface)

@@ -92,6 +92,16 @@ class BGPSpec(_Section):
         Field(None, description="a list such as [r2, {address: 192.0.2.9, asn: 65100}]")
 
 
+class IngressSpec(_Section):
+    listen: Text | None = Field(None, description="the machine's address OpenVPN listens on, "
+                                                  "such as 198.51.100.1 (default 0.0.0.0)")
+    port: int | None = Field(None, ge=1, le=65535, description="a UDP port such as 1194")
+    proto: Choice("udp") | None = None
+    pool: Text | None = Field(None, description="the clients' prefix such as 10.8.0.0/24")
+    remote: Text | None = Field(None, description="the address clients' profiles connect to, "
+                                                  "such as 198.51.100.1 (default: listen)")
+
+
 class NodeSpec(_Section):
     kind: Choice("router", "host") | None = None
     routing: Choice("static", "ospf") | None = None
@@ -100,6 +110,7 @@ class NodeSpec(_Section):
     extra: Text | None = Field(None, description="Click text, e.g. 'extra: |' and indented lines")
     loopback: Text | None = Field(None, description="an address such as 10.255.0.9/32")
     bgp: BGPSpec | None = Field(None, description="{asn: N, neighbors: [...]}")
+    ingress: IngressSpec | None = Field(None, description="{listen: 198.51.100.1, port: 1194}")
 
 
 class DefaultsSpec(NodeSpec):
