@@ -187,3 +187,26 @@ def test_outside_host_reaches_lab_over_openvpn_and_a_revoked_client_cannot_recon
             destroy(name)
     assert not same_process(server)
     assert not os.path.exists(st.directory)
+
+
+@pytest.mark.skipif(shutil.which("bird") is None, reason="bird2 is not installed")
+def test_ospf_announces_the_pool_and_the_lab_reaches_the_server_end(tmp_path, outside):
+    _, _, root_addr = outside
+    name = "ig" + uuid.uuid4().hex[:6]
+    path = tmp_path / "lab.yaml"
+    path.write_text("routing: ospf\n" + LAB.format(name=name, listen=root_addr,
+                                                   port=free_udp_port(root_addr)))
+    deploy(str(path), log=lambda *a: None)
+    try:
+        lab = prepare(str(path))
+        r2 = netns_name(lab, "r2")
+        assert wait_for(lambda: "10.8.0.0/24" in netns.ip("route", "show", "proto", "bird",
+                                                          netns=r2), 30), \
+            netns.ip("route", netns=r2)
+        # h1 -> r2 -> r1's router -> r1's kernel, where the pool's first address lives.
+        ping = netns.run(netns_name(lab, "h1"), "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2",
+                         "10.8.0.1", check=False)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+    finally:
+        if load_state(name) is not None:
+            destroy(name)
