@@ -210,3 +210,15 @@ def test_ospf_announces_the_pool_and_the_lab_reaches_the_server_end(tmp_path, ou
     finally:
         if load_state(name) is not None:
             destroy(name)
+
+
+def test_a_server_that_cannot_listen_fails_the_deploy_with_its_reason_and_leaves_nothing(tmp_path):
+    from vforward.topo.deploy import DeployError
+    name = "ig" + uuid.uuid4().hex[:6]
+    path = tmp_path / "lab.yaml"
+    # 203.0.113.77 is an address of no interface here: OpenVPN cannot bind it.
+    path.write_text(LAB.format(name=name, listen="203.0.113.77", port=1194))
+    with pytest.raises(DeployError, match="OpenVPN for node r1 exited.*(bind|assign)"):
+        deploy(str(path), log=lambda *a: None)
+    assert load_state(name) is None
+    assert not any(n.startswith(f"vf-{name}-") for n in netns.list_names())

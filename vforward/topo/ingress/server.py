@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -191,7 +192,7 @@ def _wait_ready(proc: subprocess.Popen, node: Node, log: str, namespace: str) ->
         code = proc.poll()
         if code is not None:
             raise IngressError(f"OpenVPN for node {node.name} exited with status {code}: "
-                               f"{_tail(log)}")
+                               f"{_reason(log)} (see {log})")
         if READY_LINE in _tail(log, 40):
             break
         if time.monotonic() > deadline:
@@ -219,6 +220,15 @@ def status(state_dir: str, node: str) -> dict:
     except OSError:
         pass
     return out
+
+
+def _reason(log: str) -> str:
+    """OpenVPN's own words for a failure: its error lines, without their time stamps."""
+    words = ("error", "fail", "cannot", "exiting", "unrecognized", "options")
+    lines = [re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", "", ln)
+             for ln in _tail(log, 40).splitlines()]
+    found = [ln for ln in lines if any(w in ln.lower() for w in words)]
+    return "; ".join(found[-3:]) or (lines[-1] if lines else "no message")
 
 
 def _tail(path: str, lines: int = 15) -> str:
