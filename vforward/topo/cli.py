@@ -113,6 +113,9 @@ def cmd_inspect(a) -> int:
         print(f"  {n['node']:<10} {n['kind']:<7} netns {n['netns']:<24} pid {n['pid'] or '-'} {state}")
         for i in n["interfaces"]:
             print(f"      {i['name']:<8} {i['address']:<20} {i['mac']}  -> {i['peer']} ({i['link']})")
+    for d in info.get("daemons", []):   # BIRD, and an ingress node's OpenVPN server
+        print(f"  {d['what']:<8} of {d['node']:<10} pid {d['pid']} "
+              f"{'running' if d['alive'] else 'DOWN'}")
     return 0
 
 

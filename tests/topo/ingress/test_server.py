@@ -20,7 +20,7 @@ from vforward.topo.ingress.server import device_name
 from vforward.topo.render import netns_name
 from vforward.topo.state import load_state
 from vforward.topo.supervise import same_process
-from vforward.topo.validate import address_owners
+from vforward.topo.validate import address_owners, reach
 
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="labs need root"),
               pytest.mark.skipif(shutil.which("openvpn") is None,
@@ -162,10 +162,14 @@ def test_outside_host_reaches_lab_over_openvpn_and_a_revoked_client_cannot_recon
         owners["10.8.0.1"] = "r1"           # the server's end of the pool, in r1
         assert [owners.get(h, h) for h in hops] == ["r1", "r2", "h1"], trace.stdout
 
+        inspected = subprocess.run([sys.executable, "-m", "vforward", "topo", "inspect", name],
+                                   capture_output=True, text=True, timeout=60)
+        assert f"openvpn  of r1         pid {server['pid']} running" in inspected.stdout, \
+            inspected.stdout
         listed = _vforward(name, "list")
         assert listed.returncode == 0, listed.stderr
         alice_row = next(ln for ln in listed.stdout.splitlines() if ln.startswith("alice"))
-        assert "valid" in alice_row
+        assert "valid" in alice_row and "10.8.0." in alice_row   # connected, with its address
 
         revoked = _vforward(name, "revoke", "alice")
         assert revoked.returncode == 0, revoked.stderr
@@ -203,10 +207,10 @@ def test_ospf_announces_the_pool_and_the_lab_reaches_the_server_end(tmp_path, ou
         assert wait_for(lambda: "10.8.0.0/24" in netns.ip("route", "show", "proto", "bird",
                                                           netns=r2), 30), \
             netns.ip("route", netns=r2)
-        # h1 -> r2 -> r1's router -> r1's kernel, where the pool's first address lives.
-        ping = netns.run(netns_name(lab, "h1"), "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2",
-                         "10.8.0.1", check=False)
-        assert ping.returncode == 0, ping.stdout + ping.stderr
+        # h1 -> r2 -> r1's router -> r1's kernel, where the pool's first address lives
+        # (within a few seconds: r1 learns h1's LAN, and r2's router mirrors the route).
+        ok, took = reach(lab, "h1", "10.8.0.1", within=20)
+        assert ok, netns.ip("route", netns=r2)
     finally:
         if load_state(name) is not None:
             destroy(name)
