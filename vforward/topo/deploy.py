@@ -159,7 +159,8 @@ def _start_ingress(lab: Lab, st: LabState) -> None:
         st.save()
 
 
-# The node's kernel never forwards (vforward does) and stays quiet on IPv6.
+# The node's kernel never forwards (vforward does) and stays quiet on IPv6;
+# an ingress node's kernel forwards its OpenVPN clients' packets alone (topo/ingress).
 # Reverse-path filtering off: with equal-cost paths a reply may arrive on
 # another interface than the request left by (new namespaces copy the host's).
 NODE_SYSCTLS = {"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.disable_ipv6": "1",

@@ -59,6 +59,8 @@ def cmd_client(a) -> int:
 def cmd_list(a) -> int:
     from vforward.topo.ingress.server import lab_pki, status
     lab, st = _lab_and_state(a.lab)
+    if not any(n.ingress is not None for n in lab.routers()):
+        _ingress_node(lab, None)        # says the lab has none, and how to add one
     clients = lab_pki(lab.name, st.directory).clients()
     online = {}
     for node in lab.routers():
