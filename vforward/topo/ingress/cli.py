@@ -78,10 +78,13 @@ def cmd_list(a) -> int:
 
 
 def cmd_revoke(a) -> int:
-    from vforward.topo.ingress.server import lab_pki
+    from vforward.topo.ingress.server import disconnect, lab_pki
     lab, st = _lab_and_state(a.lab)
     lab_pki(lab.name, st.directory).revoke(a.name)
-    print(f"revoked {a.name}: the lab's servers refuse its next connection")
+    cut = [f"{n.name} ({k})" for n in lab.routers() if n.ingress is not None
+           for k in [disconnect(st.directory, n.name, a.name)] if k]
+    print(f"revoked {a.name}: " + (f"disconnected at {', '.join(cut)}; " if cut else "") +
+          "the lab's servers refuse its next connection")
     return 0
 
 
@@ -98,6 +101,7 @@ def add_parser(ts) -> None:
     c.set_defaults(func=cmd_client)
     sub.add_parser("list", help="clients, valid or revoked, and who is connected") \
         .set_defaults(func=cmd_list)
-    r = sub.add_parser("revoke", help="put a client on the CRL; its next connection is refused")
+    r = sub.add_parser("revoke", help="put a client on the CRL and disconnect it; it cannot "
+                       "connect again")
     r.add_argument("name")
     r.set_defaults(func=cmd_revoke)

@@ -13,7 +13,8 @@ The folder (the lab's state folder, ingress/pki) holds::
 
 A client is revoked by adding its serial to a newly signed CRL; OpenVPN
 reads crl.pem again at every new connection, so the client's next
-connection is refused while other clients stay connected.
+connection is refused while other clients stay connected (`ingress revoke`
+also cuts its current connections: server.disconnect).
 """
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ import ipaddress
 import os
 import re
 import shlex
+import socket
 import subprocess
 import time
 
@@ -148,6 +149,8 @@ def server_config(lab: Lab, node: Node, pki: LabPKI, run_dir: str, tls_key: str,
            "persist-key",
            "persist-tun",
            f"status {os.path.join(run_dir, 'status.log')} 1",
+           "# For 'ingress revoke': connected clients of a revoked name are cut at once.",
+           f"management {management_socket(run_dir)} unix",
            "status-version 2",
            "verb 3"]
     out += [f'push "route {net.network_address} {net.netmask}"' for net in lab_prefixes(lab, node)]
@@ -204,6 +207,41 @@ def _wait_ready(proc: subprocess.Popen, node: Node, log: str, namespace: str) ->
                        for i in node.interfaces)
     if writes:
         netns.run(namespace, "sh", "-c", writes)
+
+
+def management_socket(run_dir: str) -> str:
+    return os.path.join(run_dir, "management.sock")
+
+
+def disconnect(state_dir: str, node: str, common_name: str, timeout: float = 5.0) -> int:
+    """Cut every connection of client `common_name` from node's server (through
+    OpenVPN's management socket: `client-kill` tells the client to restart, so it
+    reconnects at once, and meets the CRL); returns how many were cut."""
+    path = management_socket(os.path.join(ingress_dir(state_dir), node))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.connect(path)
+        except OSError:
+            return 0            # no server running: nobody to cut
+        f = s.makefile("rw", newline="\n")
+        f.readline()            # >INFO:OpenVPN Management Interface ...
+        f.write("status 2\n")
+        f.flush()
+        ids = []
+        for line in iter(f.readline, ""):
+            if line.startswith("END"):
+                break
+            fields = line.rstrip("\r\n").split(",")
+            if fields[0] == "CLIENT_LIST" and len(fields) > 10 and fields[1] == common_name:
+                ids.append(fields[10])
+        for cid in ids:
+            f.write(f"client-kill {cid}\n")
+            f.flush()
+            f.readline()        # SUCCESS: client-kill command succeeded
+        f.write("quit\n")
+        f.flush()
+    return len(ids)
 
 
 def status(state_dir: str, node: str) -> dict:
