@@ -4,7 +4,8 @@ SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
 APT_PACKAGES := iproute2 iputils-ping traceroute iperf3 netsniff-ng tcpdump tshark \
-                bird2 frr graphviz nftables procps gcc python3-dev python3-venv ethtool
+                bird2 frr graphviz nftables procps gcc python3-dev python3-venv ethtool \
+                openvpn
 
 .PHONY: run test setup system venv build bench clean
 

@@ -19,7 +19,10 @@ KernelRouteMirror in the node's router copies them into vforward's FIB.
     a stub (passive) interface toward hosts; per-link `cost` from the
     topology's Link.cost; hello HELLO / dead DEAD seconds (1 / 4 by default,
     so a lab converges in seconds); the loopback as a stub network;
-  * with a `bgp` spec on the node: one `protocol bgp` per neighbour.
+  * with a `bgp` spec on the node: one `protocol bgp` per neighbour;
+  * on an ingress node, its OpenVPN device INGRESS_DEVICE: in `protocol
+    direct` (BGP announces the clients' pool) and a stub OSPF interface
+    (OSPF announces it).
 
 The BGP spec is a per-node mapping in the topology file::
 
@@ -67,6 +70,7 @@ DEAD = 4            # seconds without hellos before a neighbour is dead
 SCAN_TIME = 2       # seconds between BIRD's scans of the kernel table
 BGP_HOLD = 6        # seconds (keepalive every hold/3)
 START_TIMEOUT = 10.0
+INGRESS_DEVICE = "ovpn0"   # the OpenVPN server's device in an ingress node's namespace
 SOCKET_NAME = "bird.ctl"
 PID_NAME = "bird.pid"
 LOG_NAME = "bird.log"
@@ -207,7 +211,9 @@ def bird_config(lab: Lab, node: Node, hello: int = HELLO, dead: int = DEAD,
     if node.loopback is None:
         raise TopologyError(f"node {node.name} has no loopback yet; assign addresses first")
     ifaces = [i for i in node.interfaces.values() if i.address is not None]
-    names = ", ".join(f'"{i}"' for i in ["lo"] + [i.name for i in ifaces])
+    # An ingress node's OpenVPN device carries the clients' pool (see topo/ingress).
+    tun = [INGRESS_DEVICE] if getattr(node, "ingress", None) is not None else []
+    names = ", ".join(f'"{i}"' for i in ["lo"] + [i.name for i in ifaces] + tun)
     rid = node.loopback.ip
     out = [f"# BIRD 2 configuration of router {node.name} in lab {lab.name} (generated)",
            f"router id {rid};",
@@ -250,6 +256,8 @@ def bird_config(lab: Lab, node: Node, hello: int = HELLO, dead: int = DEAD,
                 "  area 0 {",
                 f'    interface "lo" {node.loopback.network} {{ stub yes; }};']
         out += [f"    {_ospf_interface(lab, i, hello, dead)}" for i in ifaces]
+        if tun:
+            out.append(f'    interface "{INGRESS_DEVICE}" {{ stub yes; }};   # the clients\' pool')
         out += ["  };", "}", ""]
     sessions = [(s, "ipv4") for s in bgp_sessions(lab, node)]
     sessions += [(s, "ipv6") for s in bgp_sessions6(lab, node)]

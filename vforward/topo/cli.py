@@ -133,6 +133,9 @@ def cmd_inspect(a) -> int:
         for i in n["interfaces"]:
             print(f"      {i['name']:<8} {i['address']:<20} {i['mac']}  -> {i['peer']} ({i['link']})"
                   + (f"\n      {'':<8} {i['address6']}" if i.get("address6") else ""))
+    for d in info.get("daemons", []):   # BIRD, and an ingress node's OpenVPN server
+        print(f"  {d['what']:<8} of {d['node']:<10} pid {d['pid']} "
+              f"{'running' if d['alive'] else 'DOWN'}")
     return 0
 
 
@@ -247,6 +250,8 @@ def add_parser(sub) -> None:
     add_cluster_parsers(ts)   # place, manifests
     from vforward.topo.listing import add_parser as add_list_parser
     add_list_parser(ts)       # list: every deployed lab
+    from vforward.topo.ingress.cli import add_parser as add_ingress_parser
+    add_ingress_parser(ts)    # ingress LAB client | list | revoke
     from vforward.topo.monitor import add_monitor_parsers
     add_monitor_parsers(ts)   # metrics (Prometheus exporter) and top (live link table)
     from vforward.experiment.cli import add_parsers as add_experiment_parsers

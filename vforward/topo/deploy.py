@@ -208,7 +208,22 @@ def _start_daemons(lab: Lab, st: LabState) -> None:
         st.save()
 
 
-# The node's kernel never forwards (vforward does) and stays quiet on IPv6.
+def _start_ingress(lab: Lab, st: LabState) -> None:
+    """An OpenVPN server per ingress node (before BIRD, which then sees its device)."""
+    from vforward.topo.ingress.server import IngressError, start_server
+    for node in lab.routers():
+        if node.ingress is None:
+            continue
+        try:
+            record = start_server(lab, node, st.directory, st.namespaces[node.name])
+        except IngressError as e:
+            raise DeployError(str(e)) from None
+        st.daemons.append(identify(record))
+        st.save()
+
+
+# The node's kernel never forwards (vforward does) and stays quiet on IPv6;
+# an ingress node's kernel forwards its OpenVPN clients' packets alone (topo/ingress).
 # Reverse-path filtering off: with equal-cost paths a reply may arrive on
 # another interface than the request left by (new namespaces copy the host's).
 NODE_SYSCTLS = {"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.disable_ipv6": "1",
@@ -291,6 +306,7 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
             _wait_ready(st)
             egress.enable_forwarding(lab)
         _kernel_setup(lab)
+        _start_ingress(lab, st)
         _start_daemons(lab, st)
         if mode == "user":
             st.supervisor = start_supervisor(st, lab.restart)

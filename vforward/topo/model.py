@@ -96,6 +96,17 @@ class Link:
 
 
 @dataclass
+class Ingress:
+    """An OpenVPN server attached to a router node (see vforward/topo/ingress)."""
+    listen: ipaddress.IPv4Address = ipaddress.IPv4Address("0.0.0.0")
+    port: int = 1194
+    proto: str = "udp"
+    pool: ipaddress.IPv4Network = ipaddress.IPv4Network("10.8.0.0/24")
+    remote: str = ""                   # what client profiles connect to; "" = listen
+    where: str = ""
+
+
+@dataclass
 class Node:
     name: str
     kind: str = "router"
@@ -107,6 +118,7 @@ class Node:
     bgp: dict | None = None            # {asn, neighbors: [{peer | address, asn}]}: see topo/bird.py
     resources: dict | None = None      # {"cpu": CPUs or None, "memory": bytes or None}: topo/cgroups.py
     egress: dict | None = None         # {"address", "peer", "device"} (None: chosen): topo/egress.py
+    ingress: Ingress | None = None     # an OpenVPN server into the lab at this router
     interfaces: dict = field(default_factory=dict)    # name -> Interface
     where: str = ""
     ipv6: bool | None = None           # dual-stack (None until parse_lab decides)
@@ -278,6 +290,10 @@ def parse_lab(text: str, path: str = "<topology>") -> Lab:
     links = _parse_links(topo, nodes, default_impair)
     lab_ipv6 = _dual_stack(doc, nodes, links)
     validations = _parse_validations(doc, nodes)
+    if "ingress" in defaults:
+        raise _err(defaults.where("ingress"), "ingress belongs on one router node "
+                   "(topology.nodes.NAME.ingress), not under defaults")
+    _check_pools(nodes, addressing)
     restart = str(doc.get("restart", "on-failure"))
     if restart not in RESTART_POLICIES:
         raise _err(doc.where("restart"), f"restart must be one of {', '.join(RESTART_POLICIES)}")
@@ -438,6 +454,8 @@ def _parse_nodes(topo, defaults, lab_routing, hosts) -> dict:
                                               spec.where(key) if key else defaults.where("resources"))
         if spec.get("egress"):
             node.egress = _parse_egress(spec["egress"], spec.where("egress"), node)
+        if "ingress" in spec:
+            node.ingress = _parse_ingress(spec["ingress"], spec.where("ingress"), node)
         if "loopback" in spec:
             try:
                 node.loopback = ipaddress.IPv4Interface(str(spec["loopback"]))
@@ -446,6 +464,49 @@ def _parse_nodes(topo, defaults, lab_routing, hosts) -> dict:
                                                    "such as 10.255.0.9/32") from None
         nodes[nname] = node
     return nodes
+
+
+def _parse_ingress(spec, where: str, node: Node) -> Ingress:
+    """A router's `ingress: {listen, port, proto, pool, remote}`; every key may be left out."""
+    spec = _mapping(spec, where, f"node {node.name} ingress")
+    if node.kind != "router":
+        raise _err(where, f"node {node.name}: ingress needs a router node; clients enter the "
+                          "lab at a router (move it to the host's router)")
+    ing = Ingress(where=where)
+    try:
+        if "listen" in spec:
+            ing.listen = ipaddress.IPv4Address(str(spec["listen"]))
+        if "remote" in spec:
+            ing.remote = str(spec["remote"])
+    except ValueError:
+        raise _err(spec.where("listen"), f"node {node.name}: ingress listen must be an IPv4 "
+                                         "address of this machine such as 198.51.100.1") from None
+    if "pool" in spec:
+        try:
+            ing.pool = ipaddress.IPv4Network(str(spec["pool"]))
+        except ValueError:
+            raise _err(spec.where("pool"), f"node {node.name}: ingress pool must be a prefix "
+                                           "such as 10.8.0.0/24 (host bits zero)") from None
+        if not 16 <= ing.pool.prefixlen <= 29:
+            raise _err(spec.where("pool"), f"node {node.name}: ingress pool {ing.pool} must be "
+                                           "a /16 to /29 (the server takes its first address)")
+    ing.port = spec.get("port", ing.port)
+    ing.proto = str(spec.get("proto", ing.proto))
+    return ing
+
+
+def _check_pools(nodes: dict, addressing: dict) -> None:
+    """Client pools may overlap neither the lab's address plan nor one another."""
+    taken = [(addressing[k], f"addressing.{k}") for k in ("p2p", "loopback", "lan")]
+    for node in nodes.values():
+        if node.ingress is None:
+            continue
+        for prefix, what in taken:
+            if node.ingress.pool.overlaps(prefix):
+                raise _err(node.ingress.where, f"node {node.name}: ingress pool "
+                           f"{node.ingress.pool} overlaps {what} {prefix}; choose another pool "
+                           "such as 10.8.0.0/24")
+        taken.append((node.ingress.pool, f"node {node.name}'s pool"))
 
 
 def _parse_bgp(spec, where: str, nname: str) -> dict:

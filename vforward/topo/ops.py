@@ -289,6 +289,8 @@ def inspect(lab_ref: str) -> dict:
     return {"name": st.name, "topology": st.topology, "mode": st.mode, "nodes": nodes,
             "resources": use.get("lab"),
             "restart": status["policy"] if status else None,
+            "daemons": [{"node": d["node"], "what": d["what"], "pid": d["pid"],
+                         "alive": same_process(d)} for d in st.daemons],
             "workers": [{"pid": w["pid"], "alive": alive[w["pid"]], "nodes": w["nodes"],
                          "log": w["log"], "restarts": w.get("restarts", 0)} for w in workers]}
 

@@ -203,6 +203,9 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
             routes6 = [r for r in routes6 if r.gateway is None]
         out += render6.table6(routes6, port_of)
     local = " or ".join(f"dst host {a}" for a in own)
+    if node.ingress is not None:
+        # The node's kernel forwards between its OpenVPN device and its TAPs (topo/ingress).
+        local += f" or dst net {node.ingress.pool}"
     out.append("")
     for port, iface in enumerate(ifaces):
         e = element_prefix(iface)

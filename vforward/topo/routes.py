@@ -56,7 +56,8 @@ def _first_hops(adj: dict, src: str) -> dict:
 
 
 def _destinations(lab: Lab) -> dict:
-    """Every prefix in the lab -> the routers that own it (connected subnets and loopbacks)."""
+    """Every prefix in the lab -> the routers that own it (connected subnets, loopbacks
+    and ingress pools)."""
     owners: dict = {}
     for link in lab.links:
         for end in (link.a, link.b):
@@ -64,6 +65,8 @@ def _destinations(lab: Lab) -> dict:
                 owners.setdefault(link.subnet, set()).add(end.node)
     for r in lab.routers():
         owners.setdefault(r.loopback.network, set()).add(r.name)
+        if r.ingress is not None:      # the OpenVPN clients' pool, behind the node's kernel
+            owners.setdefault(r.ingress.pool, set()).add(r.name)
     return owners
 
 

@@ -102,6 +102,14 @@ class EgressSpec(_Section):
                                                    "on the link to this machine, such as 100.64.7.2/30")
     peer: Text | None = Field(None, description="this machine's address on that link, such as 100.64.7.1")
     device: Text | None = Field(None, description="the link's device name on this machine, such as vfe-lab1")
+class IngressSpec(_Section):
+    listen: Text | None = Field(None, description="the machine's address OpenVPN listens on, "
+                                                  "such as 198.51.100.1 (default 0.0.0.0)")
+    port: int | None = Field(None, ge=1, le=65535, description="a UDP port such as 1194")
+    proto: Choice("udp") | None = None
+    pool: Text | None = Field(None, description="the clients' prefix such as 10.8.0.0/24")
+    remote: Text | None = Field(None, description="the address clients' profiles connect to, "
+                                                  "such as 198.51.100.1 (default: listen)")
 
 
 class NodeSpec(_Section):
@@ -116,6 +124,7 @@ class NodeSpec(_Section):
     loopback6: Text | None = Field(None, description="an address such as 2001:db8:ff::9/128")
     resources: ResourcesSpec | None = Field(None, description="{cpu: 0.5, memory: 256M}")
     egress: EgressSpec | bool | None = Field(None, description="true, or {address: 100.64.7.2/30}")
+    ingress: IngressSpec | None = Field(None, description="{listen: 198.51.100.1, port: 1194}")
 
 
 class DefaultsSpec(NodeSpec):
