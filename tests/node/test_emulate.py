@@ -81,6 +81,8 @@ def test_the_lab_subcommands_work_on_the_emulated_lab(lab, tmp_path):
     p = subprocess.run([sys.executable, "-m", "vforward", "topo", "top", lab.name, "--once"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "r2:eth3" in p.stdout, p.stdout + p.stderr
+    nodes = {n["node"]: n for n in ops.inspect(lab.name)["nodes"]}
+    assert nodes["r7"]["running"] is True and nodes["r7"]["down"] is None
 
 
 def test_a_1400_byte_df_ping_crosses_hosts_and_a_bigger_one_gets_fragmentation_needed(lab):
