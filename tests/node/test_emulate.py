@@ -35,6 +35,8 @@ def lab(tmp_path_factory):
         ok, took = reach(lab, "h1", addr(lab, "h2"), within=60)
         assert ok, "OSPF never converged across the emulated hosts"
         print(f"\nconverged: h1 reached h2 {took:.1f}s after deploy")
+        for r in lab.routers():        # every router's loopback, before any test measures
+            assert reach(lab, "h1", addr(lab, r.name), within=30)[0], f"h1 never reached {r.name}"
         yield lab
     finally:
         if load_state(name) is not None:
@@ -95,6 +97,13 @@ def test_a_1400_byte_df_ping_crosses_hosts_and_a_bigger_one_gets_fragmentation_n
                           "-M", "do", "-s", "1430", dst], capture_output=True, text=True)
     assert big.returncode != 0
     assert "Frag needed" in big.stdout and "mtu = 1446" in big.stdout, big.stdout + big.stderr
+    # without DF (and with h1's learnt path MTU forgotten) the router on the
+    # boundary fragments it, and the fragments cross
+    netns.ip("route", "flush", "cache", netns=ns)
+    assert "mtu" not in netns.ip("route", "get", dst, netns=ns)
+    frag = subprocess.run(["ip", "netns", "exec", ns, "ping", "-n", "-c", "2", "-i", "0.2", "-W",
+                           "2", "-M", "dont", "-s", "1430", dst], capture_output=True, text=True)
+    assert frag.returncode == 0, frag.stdout + frag.stderr
 
 
 def test_cutting_a_link_between_hosts_reroutes(lab):
