@@ -145,20 +145,32 @@ def test_destroy_removes_every_namespace_process_and_folder(tmp_path):
     assert not os.path.exists(f"/etc/netns/vf-{name}-r1")
 
 
-def test_a_lab_with_a_node_on_no_host_is_refused_with_the_fix(tmp_path):
+def test_a_host_node_placed_apart_from_its_router_is_refused_with_the_fix(tmp_path):
     from tests.node.labs import two_router_lab
     from vforward.topo.deploy import DeployError
+    name = "nu" + uuid.uuid4().hex[:6]
     path = tmp_path / "two.yaml"
-    path.write_text(two_router_lab("nu" + uuid.uuid4().hex[:6]).replace("r2: {host: b}", "r2: {}"))
-    with pytest.raises(DeployError, match="r2 has no 'host:'.*defaults: {host: NAME}"):
-        deploy_emulated(str(path), log=lambda *a: None)
+    path.write_text(two_router_lab(name).replace("h1: {kind: host, host: a}",
+                                                 "h1: {kind: host, host: b}"))
+    try:
+        with pytest.raises(DeployError, match="host node h1 is on host b, its router r1 on a: "
+                                              "a host node lives with its router"):
+            deploy_emulated(str(path), log=lambda *a: None)
+    finally:
+        if load_state(name) is not None:
+            destroy(name)
 
 
 def test_a_lab_whose_addresses_overlap_the_pod_network_is_refused(tmp_path):
     from tests.node.labs import two_router_lab
     from vforward.topo.deploy import DeployError
+    name = "np" + uuid.uuid4().hex[:6]
     path = tmp_path / "two.yaml"
-    path.write_text(two_router_lab("np" + uuid.uuid4().hex[:6]).replace(
+    path.write_text(two_router_lab(name).replace(
         "topology:", "addressing: {loopback: 100.64.9.0/24}\ntopology:", 1))
-    with pytest.raises(DeployError, match=r"100\.64\.0\.0/16, which the lab uses \(r1 100\.64\.9\.1"):
-        deploy_emulated(str(path), log=lambda *a: None)
+    try:
+        with pytest.raises(DeployError, match=r"100\.64\.0\.0/16, which the lab uses \(r1 100\.64\.9\.1"):
+            deploy_emulated(str(path), log=lambda *a: None)
+    finally:
+        if load_state(name) is not None:
+            destroy(name)
