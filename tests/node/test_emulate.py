@@ -35,6 +35,8 @@ def lab(tmp_path_factory):
         ok, took = reach(lab, "h1", addr(lab, "h2"), within=60)
         assert ok, "OSPF never converged across the emulated hosts"
         print(f"\nconverged: h1 reached h2 {took:.1f}s after deploy")
+        for r in lab.routers():        # every router's loopback, before any test measures
+            assert reach(lab, "h1", addr(lab, r.name), within=30)[0], f"h1 never reached {r.name}"
         yield lab
     finally:
         if load_state(name) is not None:
@@ -81,6 +83,8 @@ def test_the_lab_subcommands_work_on_the_emulated_lab(lab, tmp_path):
     p = subprocess.run([sys.executable, "-m", "vforward", "topo", "top", lab.name, "--once"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "r2:eth3" in p.stdout, p.stdout + p.stderr
+    nodes = {n["node"]: n for n in ops.inspect(lab.name)["nodes"]}
+    assert nodes["r7"]["running"] is True and nodes["r7"]["down"] is None
 
 
 def test_a_1400_byte_df_ping_crosses_hosts_and_a_bigger_one_gets_fragmentation_needed(lab):
@@ -93,6 +97,13 @@ def test_a_1400_byte_df_ping_crosses_hosts_and_a_bigger_one_gets_fragmentation_n
                           "-M", "do", "-s", "1430", dst], capture_output=True, text=True)
     assert big.returncode != 0
     assert "Frag needed" in big.stdout and "mtu = 1446" in big.stdout, big.stdout + big.stderr
+    # without DF (and with h1's learnt path MTU forgotten) the router on the
+    # boundary fragments it, and the fragments cross
+    netns.ip("route", "flush", "cache", netns=ns)
+    assert "mtu" not in netns.ip("route", "get", dst, netns=ns)
+    frag = subprocess.run(["ip", "netns", "exec", ns, "ping", "-n", "-c", "2", "-i", "0.2", "-W",
+                           "2", "-M", "dont", "-s", "1430", dst], capture_output=True, text=True)
+    assert frag.returncode == 0, frag.stdout + frag.stderr
 
 
 def test_cutting_a_link_between_hosts_reroutes(lab):
@@ -134,24 +145,33 @@ def test_destroy_removes_every_namespace_process_and_folder(tmp_path):
     assert not os.path.exists(f"/etc/netns/vf-{name}-r1")
 
 
-def test_a_lab_with_a_node_on_no_host_is_refused_with_the_fix(tmp_path):
+def test_a_host_node_placed_apart_from_its_router_is_refused_with_the_fix(tmp_path):
     from tests.node.labs import two_router_lab
-    from vforward.topo.deploy import DeployError
+    from vforward.topo.model import TopologyError
+    name = "nu" + uuid.uuid4().hex[:6]
     path = tmp_path / "two.yaml"
-    # with two hosts or more a node without 'host:' is placed (vforward.cluster.placement);
-    # with one, nothing places it
-    path.write_text(two_router_lab("nu" + uuid.uuid4().hex[:6])
-                    .replace("  b: {address: 192.0.2.2}\n", "").replace("r2: {host: b}", "r2: {}")
-                    .replace("h2: {kind: host, host: b}", "h2: {kind: host}"))
-    with pytest.raises(DeployError, match="r2, h2 have no 'host:'.*defaults: {host: NAME}"):
-        deploy_emulated(str(path), log=lambda *a: None)
+    path.write_text(two_router_lab(name).replace("h1: {kind: host, host: a}",
+                                                 "h1: {kind: host, host: b}"))
+    try:
+        # placement (vforward.cluster.placement) refuses it while reading the lab
+        with pytest.raises(TopologyError, match=r"r1 on a \(.*\), h1 on b \(.*\): a lab host runs "
+                                                "with the router it is linked to"):
+            deploy_emulated(str(path), log=lambda *a: None)
+    finally:
+        if load_state(name) is not None:
+            destroy(name)
 
 
 def test_a_lab_whose_addresses_overlap_the_pod_network_is_refused(tmp_path):
     from tests.node.labs import two_router_lab
     from vforward.topo.deploy import DeployError
+    name = "np" + uuid.uuid4().hex[:6]
     path = tmp_path / "two.yaml"
-    path.write_text(two_router_lab("np" + uuid.uuid4().hex[:6]).replace(
+    path.write_text(two_router_lab(name).replace(
         "topology:", "addressing: {loopback: 100.64.9.0/24}\ntopology:", 1))
-    with pytest.raises(DeployError, match=r"100\.64\.0\.0/16, which the lab uses \(r1 100\.64\.9\.1"):
-        deploy_emulated(str(path), log=lambda *a: None)
+    try:
+        with pytest.raises(DeployError, match=r"100\.64\.0\.0/16, which the lab uses \(r1 100\.64\.9\.1"):
+            deploy_emulated(str(path), log=lambda *a: None)
+    finally:
+        if load_state(name) is not None:
+            destroy(name)

@@ -64,7 +64,8 @@ def start(lab, names, procs, tmp_path, node, peers, enter=("ip", "netns", "exec"
     env = dict(os.environ, VFORWARD_RERESOLVE="0.5")
     p = subprocess.Popen([*where, sys.executable, "-m", "vforward",
                           "node", "run", str(folder), "--run-dir", str(run_dir),
-                          "--metrics", "off"], stdout=log, stderr=subprocess.STDOUT, env=env)
+                          "--metrics", "127.0.0.1:9100"], stdout=log, stderr=subprocess.STDOUT,
+                         env=env)
     procs.append(p)
     return p, run_dir
 
@@ -104,6 +105,9 @@ def test_two_node_runs_find_each_other_by_name_forward_and_clean_up_on_sigterm(p
     ctl = subprocess.run([sys.executable, "-m", "vforward", "ctl", str(run1 / "control.sock"),
                           "read", "eth1_wire/sock.remote"], capture_output=True, text=True)
     assert POD["r2"] in ctl.stdout, ctl.stdout + ctl.stderr
+    metrics = subprocess.run(["ip", "netns", "exec", names["r1"], "curl", "-s",
+                              "http://127.0.0.1:9100/metrics"], capture_output=True, text=True)
+    assert 'vforward_interface_tx_packets_total{node="r1",interface="eth1"}' in metrics.stdout
     # r2's pod comes back with another address: r1 follows its name there.
     netns.ip("address", "del", f"{POD['r2']}/24", "dev", "ul0", netns=names["r2"])
     netns.ip("address", "add", "198.51.100.3/24", "dev", "ul0", netns=names["r2"])

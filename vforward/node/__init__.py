@@ -58,7 +58,10 @@ node.json:
 Peers.  A peer's name is resolved as `name + $VFORWARD_PEER_SUFFIX`
 (getaddrinfo, so /etc/hosts and the pod's DNS search path apply; with
 Kubernetes one headless Service per node, named after the node, makes
-`name` resolve inside the lab's namespace).  If the name does not resolve
+`name` resolve inside the lab's namespace; the Service must set
+`publishNotReadyAddresses: true`, since a node becomes ready only after its
+peers resolve, and two neighbours waiting for each other's readiness would
+wait forever).  If the name does not resolve
 the `address` is used; if neither gives an address yet, `node run` keeps
 retrying every RETRY seconds, logging which peer it waits for, and starts
 the router once every peer has an address.  Running, it re-resolves every

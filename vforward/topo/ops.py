@@ -263,6 +263,10 @@ def inspect(lab_ref: str) -> dict:
     alive = {w["pid"]: same_process(w) and w.get("state", "running") == "running"
              for w in workers}
     node_worker = {n: w for w in workers for n in w["nodes"]}
+    for d in st.daemons:        # an emulated host's `vforward node run` (vforward.node.emulate)
+        if d.get("what") == "node":
+            node_worker[d["node"]] = d
+            alive[d["pid"]] = same_process(d)
     down = down_nodes(st)
     nodes = []
     for node, ns in st.namespaces.items():
