@@ -138,7 +138,7 @@ class InProcessLink(Element):
 
     def _copy_to(self, far, batch: Batch) -> Batch:
         """The batch's packets in the far pool; the originals are freed."""
-        if int(batch.lengths().max()) > far.slot_size - far.headroom:
+        if batch.pool._slots.max_length(batch.idx) > far.slot_size - far.headroom:
             batch, dropped = software_offload(batch)
             self.drops += dropped
             long = batch.pool.length[batch.idx] > far.slot_size - far.headroom
