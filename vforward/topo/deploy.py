@@ -161,8 +161,9 @@ def _new_namespaces(names: list[str]) -> None:
 
 
 def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "user",
-           log=print) -> LabState:
-    """Bring the lab in `path` up; returns its state record."""
+           log=print, cpus: int | None = None) -> LabState:
+    """Bring the lab in `path` up; returns its state record.  cpus: how many
+    CPUs a small lab is spread over (default: those this process may use)."""
     if mode not in ("user", "kernel"):
         raise DeployError(f"mode must be user or kernel, not '{mode}'")
     lab = prepare(path)
@@ -192,7 +193,7 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
         if mode == "kernel":
             _kernel_mode_links(lab, st)
         else:
-            groups = worker_groups(lab, nodes_per_worker)
+            groups = worker_groups(lab, nodes_per_worker, cpus)
             for name, text in render.configs(lab, placement_of(lab, groups)).items():
                 with open(os.path.join(d, "configs", f"{name}.click"), "w") as f:
                     f.write(text)
