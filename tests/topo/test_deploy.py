@@ -39,3 +39,11 @@ def test_a_forced_in_process_link_keeps_a_small_lab_in_one_worker():
     lab = lab_of(text)
     assert any(l.transport == "inprocess" for l in lab.links)
     assert worker_groups(lab, 25, cpus=2) == [["r1", "r2", "r3", "r4"]]
+
+
+def test_deploy_refuses_fewer_than_one_cpu_before_touching_anything(tmp_path, capsys):
+    from vforward.cli import main
+    path = tmp_path / "ring.yaml"
+    path.write_text(generate.ring(3, hosts=2, name="cpu0"))
+    assert main(["topo", "deploy", str(path), "--cpus", "0"]) == 1
+    assert "--cpus 0: give at least 1" in capsys.readouterr().err

@@ -37,8 +37,11 @@ def cmd_configs(a) -> int:
 
 
 def cmd_deploy(a) -> int:
+    from vforward.cli import fail
     from vforward.topo.deploy import deploy
-    st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode)
+    if a.cpus is not None and a.cpus < 1:
+        return fail(f"--cpus {a.cpus}: give at least 1")
+    st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode, cpus=a.cpus)
     print(f"state: {st.directory}")
     return 0
 
@@ -177,6 +180,9 @@ def add_parser(sub) -> None:
                    help="routers hosted by one process (default 25)")
     p.add_argument("--mode", choices=["user", "kernel"], default="user",
                    help="user: vforward forwards (default); kernel: Linux forwards over veth")
+    p.add_argument("--cpus", type=int, default=None,
+                   help="how many processes a lab of --nodes-per-process routers or fewer is "
+                        "spread over (default: the CPUs this process may use; 1 keeps it in one)")
     lab_cmd("destroy", cmd_destroy, "tear the lab down, leaving nothing behind")
     p = lab_cmd("exec", cmd_exec, "run a command in a node's namespace")
     p.add_argument("node")
