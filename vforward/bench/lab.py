@@ -189,7 +189,9 @@ def write_png(result: dict, path: str) -> None:
     med = result["medians"]
     labels, ratios = [], []
     for key, label, unit, _ in METRICS:
-        u, k = med["user"].get(key), med["kernel"].get(key)
+        u, k = med.get("user", {}).get(key), med.get("kernel", {}).get(key)
+        if u is None or k is None:
+            continue
         if u == u and k == k and k:
             labels.append(f"{label}\n({unit})")
             ratios.append(u / k)
