@@ -400,6 +400,7 @@ def run_case(shape: str, size: int, per_worker: int, args, tmpdir: str, phases: 
     try:
         st = topo_deploy.deploy(path, nodes_per_worker=per_worker, log=lambda *a: None)
         row["deploy_s"] = time.monotonic() - t0
+        row["workers"] = len(st.workers)     # a small lab is spread over the CPUs
         row["phases"] = phases.reset()
         row["kernel_slab_mb_per_node"] = (slab_kb() - slab0) / 1024 / len(lab.nodes)
         idle = [process_memory(w["pid"]) for w in st.workers]

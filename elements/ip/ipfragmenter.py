@@ -10,10 +10,10 @@ import numpy as np
 from vforward.args import ArgumentError, boolean, unsigned
 from vforward.element import PUSH_ONLY, Element, read_handler
 from vforward.offload import segment_ip_lengths, software_offload
-from vforward.packet import ANNOTATIONS, Batch, PoolExhausted
+from vforward.packet import ANNOTATIONS, GSO_UDP_L4, Batch, PoolExhausted
 
-from vforward.elements.ip.ipfields import (IP_DF, IP_MF, IP_OFFMASK, ip_header_mask, ipheader,
-                                           packet_bounds)
+from vforward.elements.ip.ipfields import (IP_DF, IP_MF, IP_MIN_HLEN, IP_OFFMASK, ip_header_mask,
+                                           ipheader, packet_bounds)
 
 IPOPT_EOL, IPOPT_NOP = 0, 1
 MIN_MTU = 28                        # a 20-byte header and 8 bytes of data
@@ -40,6 +40,52 @@ def copied_options(options: bytes) -> bytes:
         i += length
     out += bytes(-len(out) % 4)
     return bytes(out)
+
+
+# TCP through a lab crosses as super-frames, one or two a batch; the array
+# test below costs some thirty numpy calls (a microsecond each) whatever the
+# batch, so short batches are looked at one packet at a time instead.
+SCALAR_BATCH = 4
+
+
+def needs_fragmenting(pool, idx, mtu: int) -> np.ndarray:
+    """True for the packets of idx that must be fragmented or segmented for
+    mtu: an IP header at nh and an IP datagram longer than mtu, or, for a
+    GSO super-frame, segments longer than mtu (as Linux judges them)."""
+    _, end, h = packet_bounds(pool, idx)
+    ip_len = end - h
+    gso = pool.gso_size[idx] > 0
+    if gso.any():
+        ip_len = np.where(gso, segment_ip_lengths(pool, idx), ip_len)
+    return (ip_len > mtu) & ip_header_mask(pool, idx)
+
+
+def none_too_big(pool, idx, mtu: int) -> bool:
+    """not needs_fragmenting(pool, idx, mtu).any(), one packet at a time."""
+    slot_size = pool.slot_size
+    data, off, length, nh = pool.data, pool.off, pool.length, pool.nh
+    for s in idx.tolist():
+        start = off.item(s)
+        end = start + length.item(s)
+        h = nh.item(s)
+        if end > slot_size or h < start or h + IP_MIN_HLEN > end:
+            continue                    # no IP header at nh: never fragmented
+        hlen = (data.item(s, min(h, slot_size - 1)) & 0x0F) * 4
+        if hlen < IP_MIN_HLEN or h + hlen > end:
+            continue
+        gso = pool.gso_size.item(s)
+        if gso:
+            cstart = pool.csum_start.item(s)
+            if (pool.gso_type.item(s) & 0x7F) == GSO_UDP_L4:
+                l4 = 8
+            else:
+                l4 = (data.item(s, min(cstart + 12, slot_size - 1)) >> 4) * 4
+            ip_len = cstart - h + l4 + gso
+        else:
+            ip_len = end - h
+        if ip_len > mtu:
+            return False
+    return True
 
 
 class IPFragmenter(Element):
@@ -113,12 +159,10 @@ class IPFragmenter(Element):
             # No packet is longer than the MTU, so no IP datagram in one is either.
             self.emit(0, batch)
             return
-        _, end, h = packet_bounds(pool, idx)
-        ip_len = end - h
-        gso = pool.gso_size[idx] > 0
-        if gso.any():       # a super-frame leaves as segments: those must fit
-            ip_len = np.where(gso, segment_ip_lengths(pool, idx), ip_len)
-        big = np.flatnonzero((ip_len > self.mtu) & ip_header_mask(pool, idx))
+        if len(idx) <= SCALAR_BATCH and none_too_big(pool, idx, self.mtu):
+            self.emit(0, batch)
+            return
+        big = np.flatnonzero(needs_fragmenting(pool, idx, self.mtu))
         if not len(big):
             self.emit(0, batch)
             return
@@ -127,7 +171,7 @@ class IPFragmenter(Element):
             out.append(idx[prev:i])
             prev = i + 1
             slots = [int(idx[i])]
-            if gso[i]:
+            if pool.gso_size[idx[i]]:
                 segments, dropped = software_offload(Batch(pool, idx[i:i + 1]))
                 self.drops += dropped
                 slots = segments.idx.tolist()

@@ -554,6 +554,10 @@ class RouteTable:
 
 
 # -- the element ------------------------------------------------------------------------
+# Batches this short are routed one lookup at a time (see IPRouteTable.push).
+SCALAR_BATCH = 4
+
+
 class IPRouteTable(Element):
     """IPRouteTable -- IP routing table superclass
 
@@ -605,21 +609,24 @@ class IPRouteTable(Element):
             idx = batch.idx = np.ascontiguousarray(idx)
         pool = batch.pool
         table = self.table
-        if n == 1 and self.FAMILY is IPV4:
-            # One packet (an idle ping): scalar lookups cost a fraction of the
-            # array calls below.  A multipath route takes the general path.
-            slot = idx.item(0)
-            nh = table.fib.lookup(pool.dst_ip.item(slot))
-            port = table.nh_port.item(nh)
-            if port != GROUP_PORT:
-                gw = table.nh_gw.item(nh)
-                if gw:
-                    pool.dst_ip[slot] = gw
+        if n <= SCALAR_BATCH and self.FAMILY is IPV4:
+            # A few packets (an idle ping, a TCP flow's super-frames): scalar
+            # lookups cost a fraction of the array calls below.  Packets bound
+            # for several outputs, or a multipath route, take the general path.
+            slots = idx.tolist()
+            lookup, dst = table.fib.lookup, pool.dst_ip
+            nhs = [lookup(dst.item(slot)) for slot in slots]
+            port = table.nh_port.item(nhs[0])
+            if port != GROUP_PORT and all(table.nh_port.item(nh) == port for nh in nhs):
+                for slot, nh in zip(slots, nhs):
+                    gw = table.nh_gw.item(nh)
+                    if gw:
+                        dst[slot] = gw
                 if port == NO_PORT:
-                    self.drops += 1
+                    self.drops += n
                     batch.kill()
                 else:
-                    pool.port[slot] = port
+                    pool.port[idx] = port
                     self.emit(port, batch)
                 return
         nhs = np.empty(n, dtype=np.uint16)

@@ -196,7 +196,7 @@ class ShmLink(Element):
             self.drops += len(batch.idx)
             batch.kill()
             return
-        if int(batch.lengths().max()) > self.ring_slot:
+        if batch.pool._slots.max_length(batch.idx) > self.ring_slot:
             batch, dropped = software_offload(batch)
             self.drops += dropped
             long = batch.lengths() > self.ring_slot

@@ -290,12 +290,12 @@ class Classifier(Element):
             # One packet (an idle one) reuses a scratch array, read before any emit.
             out = _ONE_PORT if len(batch.idx) == 1 else np.empty(len(batch.idx), dtype=np.intp)
             self._matcher.first_match(batch.idx, out)
-            if len(out) == 1:           # one packet: no partition to make
-                p = out.item(0)
+            p = out.item(0)
+            if len(out) == 1 or (out == p).all():   # one verdict for all: no partition to make
                 if p < n_pat:
                     self.emit(p, batch)
                 else:
-                    self.drops += 1
+                    self.drops += len(out)
                     batch.kill()
                 return
             ports = out

@@ -17,6 +17,10 @@ and the same traffic crosses it between the two hosts farthest apart:
 The same generator drives both modes, so where it is the bottleneck both
 are held to its rate; the table says so when the kernel hits that ceiling.
 Medians are printed with the ratio user/kernel; --json and --png write them.
+
+--modes adds `one-process`: user mode with every router of the (small) lab
+in one process, as labs were placed before they were spread over the CPUs,
+so that the two placements are compared in the same run.
 """
 from __future__ import annotations
 
@@ -153,7 +157,10 @@ def run(path: str, repeat: int = 3, seconds: float = 3.0, modes=("user", "kernel
     samples = {m: {k: [] for k, *_ in METRICS} for m in modes}
     for r in range(repeat):
         for mode in modes:
-            deploy(path, mode=mode, log=lambda *a: None)
+            if mode == "one-process":
+                deploy(path, mode="user", cpus=1, log=lambda *a: None)
+            else:
+                deploy(path, mode=mode, log=lambda *a: None)
             try:
                 got = measure(lab, src, dst, route, seconds)
             finally:
@@ -171,14 +178,25 @@ def _median(values):
 
 
 def print_table(result: dict, log=print) -> None:
+    """A column per mode, then each user-space mode's ratio to the kernel's."""
     med = result["medians"]
-    log(f"\n{'measure':<22}{'user':>12}{'kernel':>12}{'user/kernel':>13}")
+    modes = [m for m in med if m != "kernel"] + (["kernel"] if "kernel" in med else [])
+    others = [m for m in modes if m != "kernel"] if "kernel" in med else []
+    width = {m: max(12, len(m) + 2) for m in modes}
+    log(f"\n{'measure':<22}" + "".join(f"{m:>{width[m]}}" for m in modes)
+        + "".join(f"{m + '/kernel':>{max(13, len(m) + 9)}}" for m in others))
     for key, label, unit, _higher_better in METRICS:
-        u, k = med.get("user", {}).get(key), med.get("kernel", {}).get(key)
-        if u is None or k is None or (u != u and k != k):
+        values = [med[m].get(key) for m in modes]
+        if any(v is None for v in values) or all(v != v for v in values):
             continue
-        ratio = u / k if k and k == k and u == u else float("nan")
-        log(f"{label + ' (' + unit + ')':<22}{u:>12.4g}{k:>12.4g}{ratio:>12.2f}x")
+        k = med.get("kernel", {}).get(key)
+        line = f"{label + ' (' + unit + ')':<22}" + "".join(f"{v:>{width[m]}.4g}"
+                                                         for m, v in zip(modes, values))
+        for m in others:
+            u = med[m][key]
+            ratio = u / k if k and k == k and u == u else float("nan")
+            line += f"{ratio:>{max(12, len(m) + 8)}.2f}x"
+        log(line)
 
 
 def write_png(result: dict, path: str) -> None:
@@ -192,7 +210,9 @@ def write_png(result: dict, path: str) -> None:
     med = result["medians"]
     labels, ratios = [], []
     for key, label, unit, _ in METRICS:
-        u, k = med["user"].get(key), med["kernel"].get(key)
+        u, k = med.get("user", {}).get(key), med.get("kernel", {}).get(key)
+        if u is None or k is None:
+            continue
         if u == u and k == k and k:
             labels.append(f"{label}\n({unit})")
             ratios.append(u / k)
@@ -211,6 +231,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("lab", help="topology YAML file")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--modes", default="user,kernel",
+                   help="comma-separated, in the order run each round: user, kernel, one-process "
+                        "(user mode, the whole lab in one process); default user,kernel")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--png", help="write a bar chart here (needs matplotlib)")
 
@@ -218,7 +241,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(a) -> int:
     if not os.path.exists(a.lab):
         raise LabBenchError(f"topology file {a.lab} does not exist")
-    result = run(a.lab, repeat=a.repeat, seconds=a.seconds)
+    modes = tuple(m.strip() for m in a.modes.split(",") if m.strip())
+    unknown = [m for m in modes if m not in ("user", "kernel", "one-process")]
+    if unknown or not modes:
+        raise LabBenchError(f"--modes {a.modes}: modes are user, kernel and one-process")
+    result = run(a.lab, repeat=a.repeat, seconds=a.seconds, modes=modes)
     print_table(result)
     if a.json:
         with open(a.json, "w") as f:

@@ -38,7 +38,10 @@ def cmd_configs(a) -> int:
 
 
 def cmd_deploy(a) -> int:
+    from vforward.cli import fail
     from vforward.topo.deploy import deploy
+    if a.cpus is not None and a.cpus < 1:
+        return fail(f"--cpus {a.cpus}: give at least 1")
     if a.k8s:
         from vforward.cluster.cli import deploy_k8s_cmd
         return deploy_k8s_cmd(a)
@@ -46,7 +49,8 @@ def cmd_deploy(a) -> int:
         from vforward.node.emulate import deploy_emulated
         st = deploy_emulated(a.lab)
     else:
-        st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode, name=a.name)
+        st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode, name=a.name,
+                    cpus=a.cpus)
     print(f"state: {st.directory}")
     return 0
 
@@ -215,6 +219,9 @@ def add_parser(sub) -> None:
     add_deploy_options(p)   # --k8s, --context, --image, --namespace
     p.add_argument("--name", help="deploy under this lab name instead of the file's (a second "
                                   "slice of the same lab)")
+    p.add_argument("--cpus", type=int, default=None,
+                   help="how many processes a lab of --nodes-per-process routers or fewer is "
+                        "spread over (default: the CPUs this process may use; 1 keeps it in one)")
     lab_cmd("destroy", cmd_destroy, "tear the lab down, leaving nothing behind")
     p = lab_cmd("exec", cmd_exec, "run a command in a node's namespace")
     p.add_argument("node")

@@ -246,8 +246,10 @@ def _new_namespaces(names: list[str], ipv6: bool = False) -> None:
 
 
 def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "user",
-           log=print, name: str | None = None) -> LabState:
-    """Bring the lab in `path` up (under `name`, default the file's); returns its state record."""
+           log=print, name: str | None = None, cpus: int | None = None) -> LabState:
+    """Bring the lab in `path` up (under `name`, default the file's); returns its
+    state record.  cpus: how many CPUs a small lab is spread over (default:
+    those this process may use)."""
     if mode not in ("user", "kernel"):
         raise DeployError(f"mode must be user or kernel, not '{mode}'")
     lab = prepare(path, name)
@@ -295,7 +297,7 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
         if mode == "kernel":
             _kernel_mode_links(lab, st)
         else:
-            groups = worker_groups(lab, nodes_per_worker)
+            groups = worker_groups(lab, nodes_per_worker, cpus)
             for name, text in render.configs(lab, placement_of(lab, groups)).items():
                 with open(os.path.join(d, "configs", f"{name}.click"), "w") as f:
                     f.write(text)
@@ -337,12 +339,36 @@ def _kernel_mode_links(lab: Lab, st: LabState) -> None:
                                    "is not applied in kernel mode (user mode applies it)")
 
 
-def worker_groups(lab: Lab, per_worker: int) -> list[list[str]]:
-    """The routers each worker process runs, in order, per_worker at most each;
-    a router with its own resources: limits runs alone (its cgroup is its own)."""
+def worker_groups(lab: Lab, per_worker: int, cpus: int | None = None) -> list[list[str]]:
+    """The routers each worker process runs, in order, per_worker at most each.
+
+    A small lab (per_worker routers or fewer) is spread over as many workers
+    as there are CPUs, one router each at most, in balanced runs of routers
+    in the file's order (neighbours are mostly written together, so a path
+    is cut into few pieces): one worker's loop is one CPU, and TCP through a
+    small lab is held by the CPU time of its routers and of the kernel's
+    receive work done in their TAP writes, so a second process on a second
+    CPU carries about twice as much.  A bigger lab keeps its
+    ceil(routers / per_worker) workers.  A lab with a link that forces the
+    in-process transport is not spread (its ends must share a worker; see
+    placement_of).  A router with its own resources: limits runs alone (its
+    cgroup is its own)."""
+    alone = [[n.name] for n in lab.routers() if n.resources]
     routers = [n.name for n in lab.routers() if not n.resources]
-    return [routers[i:i + per_worker] for i in range(0, len(routers), per_worker)] + \
-        [[n.name] for n in lab.routers() if n.resources]
+    spread = 0 < len(routers) <= per_worker and not any(
+        link.transport == "inprocess" for link in lab.links)
+    if not spread:
+        return [routers[i:i + per_worker] for i in range(0, len(routers), per_worker)] + alone
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0))
+    count = max(1, min(cpus, len(routers)))
+    size, extra = divmod(len(routers), count)
+    groups, at = [], 0
+    for i in range(count):
+        n = size + (1 if i < extra else 0)
+        groups.append(routers[at:at + n])
+        at += n
+    return groups + alone
 
 
 def placement_of(lab: Lab, groups: list[list[str]]) -> dict:

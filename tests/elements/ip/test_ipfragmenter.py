@@ -231,3 +231,25 @@ def test_a_full_pool_drops_the_packet_and_counts_it():
 def test_bad_arguments_are_graph_errors(make_router, args, message):
     with pytest.raises(GraphError, match=message):
         make_router(f"Idle -> IPFragmenter({args}) -> Discard")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 3000), st.integers(0, 260),
+                          st.integers(0, 255), st.integers(0, 255),
+                          st.sampled_from([0, 0, 600, 1448, 9000]), st.sampled_from([1, 4, 5, 0x81]),
+                          st.integers(0, 300)), min_size=1, max_size=4),
+       st.integers(28, 2000))
+def test_short_batches_are_judged_one_by_one_as_the_array_test_judges_them(packets, mtu):
+    from vforward.elements.ip.ipfragmenter import needs_fragmenting, none_too_big
+    pool = PacketPool(8, slot_size=4096)
+    idx = pool.alloc(len(packets)).idx
+    for s, (off, length, nh, first, doff, gso, gtype, cstart) in zip(idx.tolist(), packets):
+        pool.off[s] = off
+        pool.length[s] = length
+        pool.nh[s] = off + nh
+        pool.data[s, min(off + nh, pool.slot_size - 1)] = first
+        pool.gso_size[s] = gso
+        pool.gso_type[s] = gtype
+        pool.csum_start[s] = off + nh + cstart
+        pool.data[s, min(off + nh + cstart + 12, pool.slot_size - 1)] = doff
+    assert none_too_big(pool, idx, mtu) == (not needs_fragmenting(pool, idx, mtu).any())

@@ -135,8 +135,9 @@ def test_lookups_agree_with_fibreference_on_random_tables(cls, table):
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(CLASSES), tables())
-def test_packets_sent_one_at_a_time_take_the_same_routes(cls, table):
-    # A batch of one takes a scalar fast path: same outputs, gateways, drops.
+@pytest.mark.parametrize("per_batch", [1, 3])
+def test_packets_sent_in_short_batches_take_the_same_routes(per_batch, cls, table):
+    # Batches of up to four take a scalar fast path: same outputs, gateways, drops.
     routes, dsts = table
     dsts = dsts[:40]
     router = Router(build_graph(graph(cls, ", ".join(route_text(r) for r in routes))),
@@ -145,9 +146,10 @@ def test_packets_sent_one_at_a_time_take_the_same_routes(cls, table):
         router.initialize()
         src = router.element("src")
         want = expected(routes, dsts)
-        for i, d in enumerate(dsts):
-            batch = router.pool.from_bytes([i.to_bytes(4, "big")])
-            batch.pool.dst_ip[batch.idx] = d
+        for at in range(0, len(dsts), per_batch):
+            part = dsts[at:at + per_batch]
+            batch = router.pool.from_bytes([(at + i).to_bytes(4, "big") for i in range(len(part))])
+            batch.pool.dst_ip[batch.idx] = np.array(part, dtype=np.uint32)
             src.emit(0, batch)
         for p in range(N_OUT):
             assert router.element(f"o{p}").got == want[p]

@@ -85,6 +85,14 @@ def test_packets_matching_no_pattern_are_dropped_and_counted(make_router):
     assert r.pool.n_used == 0
 
 
+def test_a_batch_with_one_verdict_goes_whole_to_its_output_or_is_dropped_whole(make_router):
+    r, outs = _classify(make_router, ["12/0800", "12/86dd"], [IPV4, IPV4, IPV4])
+    assert outs == [[IPV4, IPV4, IPV4], []]
+    r.element("src").send([ARP_REQ, ARP_REP, ARP_REQ])
+    assert r.element("c").read("drops") == "3"
+    assert r.pool.n_used == 0
+
+
 def test_first_matching_pattern_wins(make_router):
     _, outs = _classify(make_router, ["-", "12/0800"], [IPV4])
     assert outs == [[IPV4], []]
