@@ -11,30 +11,20 @@ import pytest
 from vforward.topo.deploy import deploy, destroy, prepare
 from vforward.topo.state import load_state
 from vforward.topo.validate import reach
+from tests.labtexts import line_lab
 
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="labs need root"),
               pytest.mark.skipif(shutil.which("bird") is None, reason="bird2 is not installed")]
 
-LAB = """\
-name: {name}
-ipv6: true
-topology:
-  nodes:
-    r1: {{bgp: {{asn: 65001, neighbors: [r2]}}}}
-    r2: {{bgp: {{asn: 65002, neighbors: [r1]}}}}
-    h1: {{kind: host}}
-    h2: {{kind: host}}
-  links:
-    - endpoints: ["r1:eth1", "r2:eth1"]
-    - endpoints: ["h1:eth1", "r1:eth2"]
-    - endpoints: ["h2:eth1", "r2:eth2"]
-"""
+def lab_text(name: str) -> str:
+    return line_lab(name, head="ipv6: true\n", r1="{bgp: {asn: 65001, neighbors: [r2]}}",
+                    r2="{bgp: {asn: 65002, neighbors: [r1]}}")
 
 
 def test_ebgp_carries_ipv6_routes_beside_ipv4_ones(tmp_path):
     name = "b" + uuid.uuid4().hex[:6]
     path = tmp_path / "bgp.yaml"
-    path.write_text(LAB.format(name=name))
+    path.write_text(lab_text(name))
     deploy(str(path), log=lambda *a: None)
     try:
         lab = prepare(str(path))

@@ -13,29 +13,22 @@ from vforward.topo.deploy import deploy, destroy, prepare
 from vforward.topo.state import load_state
 from vforward.topo.render import netns_name
 from vforward.topo.validate import address_owners, ping, reach, traceroute, validate
+from tests.labtexts import line_lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="labs need root")
 
-LINE = """\
-name: {name}
-ipv6: true
-topology:
-  nodes:
-    r1: {{}}
-    r2: {{}}
-    h1: {{kind: host}}
-    h2: {{kind: host}}
-  links:
-    - endpoints: ["r1:eth1", "r2:eth1"]
-      transport: {transport}
-    - endpoints: ["h1:eth1", "r1:eth2"]
-    - endpoints: ["h2:eth1", "r2:eth2"]
+VALIDATE6 = """\
 validate:
-  - ping: {{from: h1, to: h2, family: ipv6}}
-  - ping: {{from: h1, to: r2, family: ipv6}}
-  - traceroute: {{from: h1, to: h2, family: ipv6, path: [r1, r2]}}
-  - ping: {{from: h1, to: h2}}
+  - ping: {from: h1, to: h2, family: ipv6}
+  - ping: {from: h1, to: r2, family: ipv6}
+  - traceroute: {from: h1, to: h2, family: ipv6, path: [r1, r2]}
+  - ping: {from: h1, to: h2}
 """
+
+
+def line(name: str, transport: str) -> str:
+    return line_lab(name, head="ipv6: true\n", r1r2=f"      transport: {transport}\n",
+                    tail=VALIDATE6)
 
 
 @pytest.fixture(scope="module", params=[("inprocess", 25, "user"), ("shm", 1, "user"),
@@ -45,7 +38,7 @@ def lab(request, tmp_path_factory):
     name = "d6" + uuid.uuid4().hex[:6]
     path = tmp_path_factory.mktemp("links6") / "line.yaml"
     transport, per_worker, mode = request.param
-    path.write_text(LINE.format(name=name, transport=transport))
+    path.write_text(line(name, transport))
     deploy(str(path), nodes_per_worker=per_worker, mode=mode, log=lambda *a: None)
     try:
         lab = prepare(str(path))

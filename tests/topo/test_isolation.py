@@ -12,24 +12,13 @@ from vforward.topo.model import TopologyError, parse_lab
 from vforward.topo.ops import inspect
 from vforward.topo.state import load_state
 from vforward.topo.validate import reach
+from tests.labtexts import line_lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="labs need root")
 
-LAB = """\
-name: {name}
-routing: ospf
-resources: {{cpu: 1.5, memory: 1G}}
-topology:
-  nodes:
-    r1: {{resources: {{cpu: 0.02, memory: 160M}}}}
-    r2: {{}}
-    h1: {{kind: host}}
-    h2: {{kind: host}}
-  links:
-    - endpoints: ["r1:eth1", "r2:eth1"]
-    - endpoints: ["h1:eth1", "r1:eth2"]
-    - endpoints: ["h2:eth1", "r2:eth2"]
-"""
+def lab_text(name: str) -> str:
+    return line_lab(name, head="routing: ospf\nresources: {cpu: 1.5, memory: 1G}\n",
+                    r1="{resources: {cpu: 0.02, memory: 160M}}")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +29,7 @@ def limited(tmp_path_factory):
         pytest.skip(str(e))
     name = "egi" + uuid.uuid4().hex[:6]
     path = tmp_path_factory.mktemp("iso") / "limited.yaml"
-    path.write_text(LAB.format(name=name))
+    path.write_text(lab_text(name))
     deploy(str(path), log=lambda *a: None)
     try:
         yield prepare(str(path)), load_state(name)
@@ -98,7 +87,7 @@ def test_the_groups_go_with_the_lab(tmp_path):
         pytest.skip(str(e))
     name = "egj" + uuid.uuid4().hex[:6]
     path = tmp_path / "limited.yaml"
-    path.write_text(LAB.format(name=name))
+    path.write_text(lab_text(name))
     deploy(str(path), log=lambda *a: None)
     dirs = [d for g in (load_state(name).cgroups["nodes"]["r1"], load_state(name).cgroups["lab"])
             for d in g]
@@ -109,13 +98,13 @@ def test_the_groups_go_with_the_lab(tmp_path):
 
 def test_a_bad_memory_size_names_its_place():
     with pytest.raises(TopologyError, match=r"<topology>:6: resources: memory 'lots' is not a size"):
-        parse_lab(LAB.format(name="x").replace("memory: 160M", "memory: lots"))
+        parse_lab(lab_text("x").replace("memory: 160M", "memory: lots"))
     with pytest.raises(TopologyError, match="cpu must be more than 0"):
-        parse_lab(LAB.format(name="x").replace("cpu: 0.02", "cpu: 0"))
+        parse_lab(lab_text("x").replace("cpu: 0.02", "cpu: 0"))
 
 
 def test_a_lab_without_resources_makes_no_group():
-    lab = parse_lab(LAB.format(name="x").replace("resources: {cpu: 1.5, memory: 1G}\n", "")
+    lab = parse_lab(lab_text("x").replace("resources: {cpu: 1.5, memory: 1G}\n", "")
                     .replace("{resources: {cpu: 0.02, memory: 160M}}", "{}"))
     assert not isolation.wanted(lab)
     assert isolation.setup(lab) == {}

@@ -16,23 +16,12 @@ from vforward.topo.deploy import DeployError, deploy, destroy, prepare
 from vforward.topo.render import netns_name, shm_region
 from vforward.topo.state import load_state
 from vforward.topo.validate import address_owners, ping, reach, traceroute
+from tests.labtexts import line_lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="labs need root")
 
-LINE = """\
-name: {name}
-topology:
-  nodes:
-    r1: {{}}
-    r2: {{}}
-    h1: {{kind: host}}
-    h2: {{kind: host}}
-  links:
-    - endpoints: ["r1:eth1", "r2:eth1"]
-      transport: {transport}
-    - endpoints: ["h1:eth1", "r1:eth2"]
-    - endpoints: ["h2:eth1", "r2:eth2"]
-"""
+def line(name: str, transport: str) -> str:
+    return line_lab(name, r1r2=f"      transport: {transport}\n")
 
 
 @pytest.fixture(scope="module", params=[("inprocess", 25), ("shm", 1), ("udp", 1)],
@@ -41,7 +30,7 @@ def lab(request, tmp_path_factory):
     name = "lk" + uuid.uuid4().hex[:6]
     path = tmp_path_factory.mktemp("links") / "line.yaml"
     transport, per_worker = request.param
-    path.write_text(LINE.format(name=name, transport=transport))
+    path.write_text(line(name, transport))
     deploy(str(path), nodes_per_worker=per_worker, log=lambda *a: None)
     try:
         lab = prepare(str(path))
@@ -150,7 +139,7 @@ def test_tcp_crosses_in_process_and_shm_links_as_super_frames_and_udp_as_segment
 
 def test_a_link_forced_in_process_across_two_processes_is_refused(tmp_path):
     path = tmp_path / "split.yaml"
-    path.write_text(LINE.format(name="lk" + uuid.uuid4().hex[:6], transport="inprocess"))
+    path.write_text(line("lk" + uuid.uuid4().hex[:6], "inprocess"))
     with pytest.raises(DeployError, match="raise --nodes-per-process"):
         deploy(str(path), nodes_per_worker=1, log=lambda *a: None)
 
@@ -158,7 +147,7 @@ def test_a_link_forced_in_process_across_two_processes_is_refused(tmp_path):
 def test_destroy_removes_the_shared_regions(tmp_path):
     name = "lk" + uuid.uuid4().hex[:6]
     path = tmp_path / "line.yaml"
-    path.write_text(LINE.format(name=name, transport="shm"))
+    path.write_text(line(name, "shm"))
     deploy(str(path), nodes_per_worker=1, log=lambda *a: None)
     try:
         assert os.path.exists(shm_region(name, 0))

@@ -14,25 +14,13 @@ from vforward.topo.listing import list_labs
 from vforward.topo.state import load_state
 from vforward.topo.supervise import same_process
 from vforward.topo.validate import validate
+from tests.labtexts import line_lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="labs need root")
 
-LAB = """\
-name: {name}
-topology:
-  nodes:
-    r1: {{}}
-    r2: {{}}
-    h1: {{kind: host}}
-    h2: {{kind: host}}
-  links:
-    - endpoints: ["r1:eth1", "r2:eth1"]
-    - endpoints: ["h1:eth1", "r1:eth2"]
-    - endpoints: ["h2:eth1", "r2:eth2"]
-validate:
-  - reach: {{from: h1, to: h2}}
-  - traceroute: {{from: h1, to: h2, path: [r1, r2]}}
-"""
+def lab_text(name: str) -> str:
+    return line_lab(name, tail="validate:\n  - reach: {from: h1, to: h2}\n"
+                               "  - traceroute: {from: h1, to: h2, path: [r1, r2]}\n")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +29,7 @@ def slices(tmp_path_factory):
     last test destroys the first)."""
     tag = uuid.uuid4().hex[:6]
     path = tmp_path_factory.mktemp("slices") / "two.yaml"
-    path.write_text(LAB.format(name=f"egf{tag}"))
+    path.write_text(lab_text(f"egf{tag}"))
     names = [f"ega{tag}", f"egb{tag}"]
     try:
         for name in names:
@@ -61,7 +49,7 @@ def test_a_second_deploy_under_a_taken_name_is_refused(slices):
 
 def test_deploy_name_must_be_a_lab_name(tmp_path):
     path = tmp_path / "x.yaml"
-    path.write_text(LAB.format(name="ok"))
+    path.write_text(lab_text("ok"))
     with pytest.raises(ValueError, match="lab name 'Bad_Name' must be lower-case"):
         prepare(str(path), "Bad_Name")
 
@@ -99,7 +87,7 @@ def test_udp_link_ports_recorded_by_another_lab_are_not_reused(tmp_path, monkeyp
     from vforward.topo.deploy import assign_underlay
     monkeypatch.setattr(state, "STATE_ROOT", str(tmp_path))
     path = tmp_path / "udp.yaml"
-    path.write_text(LAB.format(name="egport").replace('["r1:eth1", "r2:eth1"]',
+    path.write_text(lab_text("egport").replace('["r1:eth1", "r2:eth1"]',
                                                       '["r1:eth1", "r2:eth1"]\n      transport: udp'))
     first = prepare(str(path), "slice-a")
     assign_underlay(first)
@@ -119,7 +107,7 @@ def test_a_lab_whose_namespace_exists_already_is_refused_and_leaves_it(tmp_path)
     netns.create(f"vf-{name}-h1")
     try:
         path = tmp_path / "clash.yaml"
-        path.write_text(LAB.format(name=name))
+        path.write_text(lab_text(name))
         with pytest.raises(DeployError, match=f"network namespace vf-{name}-h1 of lab {name} "
                                               "already exists"):
             deploy(str(path), log=lambda *args: None)

@@ -14,23 +14,11 @@ from vforward.topo.deploy import deploy, destroy, destroy_state, prepare
 from vforward.topo.state import LabState, load_state
 from vforward.topo.supervise import process_identity, same_process, signal_process
 from vforward.topo.validate import reach, validate
+from tests.labtexts import line_lab
 
-LAB = """\
-name: {name}
-restart: {policy}
-topology:
-  nodes:
-    r1: {{}}
-    r2: {{}}
-    h1: {{kind: host}}
-    h2: {{kind: host}}
-  links:
-    - endpoints: ["r1:eth1", "r2:eth1"]
-    - endpoints: ["h1:eth1", "r1:eth2"]
-    - endpoints: ["h2:eth1", "r2:eth2"]
-validate:
-  - reach: {{from: h1, to: h2}}
-"""
+def lab_text(name: str, policy: str) -> str:
+    return line_lab(name, head=f"restart: {policy}\n",
+                    tail="validate:\n  - reach: {from: h1, to: h2}\n")
 
 root = pytest.mark.skipif(os.geteuid() != 0, reason="labs need root")
 
@@ -42,7 +30,7 @@ def lab(tmp_path):
     def make(policy):
         name = "rl" + uuid.uuid4().hex[:6]
         path = tmp_path / f"{name}.yaml"
-        path.write_text(LAB.format(name=name, policy=policy))
+        path.write_text(lab_text(name, policy))
         made.append(name)
         deploy(str(path), nodes_per_worker=1, log=lambda *a: None)
         return prepare(str(path))
