@@ -74,6 +74,18 @@ def test_traceroute_shows_the_configured_path_and_validate_passes(lab):
     assert validate(lab, log=lambda *a: None) == 0
 
 
+def test_a_traceroute_check_looks_again_then_fails_on_another_path(lab, monkeypatch):
+    from vforward.topo import validate as validate_module
+    from vforward.topo.model import Validation
+    monkeypatch.setattr(validate_module, "CONVERGENCE_WAIT", 1.5)
+    t0 = time.monotonic()
+    ok, text = validate_module.run_validation(
+        lab, Validation(kind="traceroute", src="h1", dst="h2", path=["r1", "r3"]))
+    assert not ok
+    assert "h2: r1 r2 r3 " in text and text.endswith(", expected r1 r3"), text
+    assert time.monotonic() - t0 >= 1.5      # it looked again before failing
+
+
 def test_delay_on_two_links_adds_up_in_the_rtt(lab):
     base = rtt_ms(lab, "h1", h2_addr(lab))
     for iface in ("r1:eth1", "r2:eth2"):

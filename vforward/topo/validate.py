@@ -2,7 +2,8 @@
 
 reach: the destination answers a ping within a few seconds.
 ping: COUNT pings, all answered.
-traceroute: the hops between source and destination are the routers PATH names.
+traceroute: the hops between source and destination are the routers PATH names
+(looked at again for up to 10 s while a routing daemon converges).
 Each check runs over IPv4, or over IPv6 with `family: ipv6` (or an IPv6
 address as its destination): ping -6 and traceroute -6 aimed at the node's
 IPv6 address (a router's loopback6).
@@ -57,6 +58,9 @@ def ping(lab: Lab, src: str, dst_addr: str, count: int = 1, timeout: float = 1.0
     return int(m.group(1)), int(m.group(2)), p.stdout
 
 
+CONVERGENCE_WAIT = 10.0    # seconds a traceroute check looks again for its path
+
+
 def reach(lab: Lab, src: str, dst_addr: str, within: float = 10.0) -> tuple[bool, float]:
     """Ping once a second-ish until an answer; (reached, seconds taken)."""
     t0 = time.monotonic()
@@ -90,11 +94,18 @@ def run_validation(lab: Lab, v: Validation) -> tuple[bool, str]:
     if v.kind == "ping":
         sent, got, _ = ping(lab, v.src, dst, count=v.count)
         return got == sent, f"ping {v.src} -> {v.dst} ({dst}): {got}/{sent} answered"
-    hops = traceroute(lab, v.src, dst)
     owners = address_owners(lab)
-    names = [owners.get(h, h) for h in hops]
-    routers = [n for n in names if n in lab.nodes and lab.nodes[n].is_router]
-    ok = routers == list(v.path) if v.path else bool(hops) and hops[-1] == dst
+    t0 = time.monotonic()
+    while True:
+        hops = traceroute(lab, v.src, dst)
+        names = [owners.get(h, h) for h in hops]
+        routers = [n for n in names if n in lab.nodes and lab.nodes[n].is_router]
+        ok = routers == list(v.path) if v.path else bool(hops) and hops[-1] == dst
+        # a routing daemon may still be converging (a path answers before the
+        # best one is known): look again for a while, as reach waits
+        if ok or time.monotonic() - t0 > CONVERGENCE_WAIT:
+            break
+        time.sleep(0.5)
     want = f", expected {' '.join(v.path)}" if v.path else ""
     return ok, f"traceroute {v.src} -> {v.dst}: {' '.join(names) or 'no hops'}{want}"
 
