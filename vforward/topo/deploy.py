@@ -89,6 +89,23 @@ def assign_underlay(lab: Lab, base: int = 0) -> None:
             port += 1
 
 
+def _ingress_ports_of_other_labs(name: str) -> frozenset:
+    """The UDP ports of the OpenVPN servers the other deployed labs recorded
+    (held while a server is down, as link ports are)."""
+    taken = set()
+    for other in deployed_labs():
+        if other == name:
+            continue
+        try:
+            st = load_state(other)
+        except (OSError, ValueError, TypeError):
+            continue
+        for d in (st.daemons if st else []):
+            if d.get("what") == "openvpn" and d.get("port"):
+                taken.add(int(d["port"]))
+    return frozenset(taken)
+
+
 def _underlay_of_other_labs(name: str) -> frozenset:
     """(address, port) of every link end the other deployed labs recorded."""
     taken = set()
@@ -214,8 +231,13 @@ def _start_ingress(lab: Lab, st: LabState) -> None:
     for node in lab.routers():
         if node.ingress is None:
             continue
+        if not node.ingress.port_given:     # several labs (slices) each get their own port
+            listen = str(node.ingress.listen)
+            taken = frozenset((listen, p) for p in _ingress_ports_of_other_labs(lab.name))
+            node.ingress.port = _free_udp_port(listen, node.ingress.port, taken)
         try:
             record = start_server(lab, node, st.directory, st.namespaces[node.name])
+            record["port"] = node.ingress.port
         except IngressError as e:
             raise DeployError(str(e)) from None
         st.daemons.append(identify(record))

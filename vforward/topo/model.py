@@ -100,6 +100,7 @@ class Ingress:
     """An OpenVPN server attached to a router node (see vforward/topo/ingress)."""
     listen: ipaddress.IPv4Address = ipaddress.IPv4Address("0.0.0.0")
     port: int = 1194
+    port_given: bool = False           # else deploy takes the first port from 1194 no lab holds
     proto: str = "udp"
     pool: ipaddress.IPv4Network = ipaddress.IPv4Network("10.8.0.0/24")
     remote: str = ""                   # what client profiles connect to; "" = listen
@@ -491,6 +492,7 @@ def _parse_ingress(spec, where: str, node: Node) -> Ingress:
             raise _err(spec.where("pool"), f"node {node.name}: ingress pool {ing.pool} must be "
                                            "a /16 to /29 (the server takes its first address)")
     ing.port = spec.get("port", ing.port)
+    ing.port_given = "port" in spec
     ing.proto = str(spec.get("proto", ing.proto))
     return ing
 
@@ -593,7 +595,7 @@ def _parse_links(topo, nodes, default_impair) -> list:
             except ValueError:
                 raise _err(spec.where("subnet"), "subnet must be an IPv4 prefix such as 10.9.0.0/30 "
                                                  "(host bits zero)") from None
-        if "addresses" in spec:
+        if spec.get("addresses") is not None:     # 'addresses:' left empty: none given
             for iface, text in zip(ends, spec["addresses"]):
                 try:
                     iface.address = ipaddress.IPv4Interface(str(text))

@@ -228,3 +228,24 @@ def test_a_server_that_cannot_listen_fails_the_deploy_with_its_reason_and_leaves
         deploy(str(path), log=lambda *a: None)
     assert load_state(name) is None
     assert not any(n.startswith(f"vf-{name}-") for n in netns.list_names())
+
+
+def test_two_slices_of_a_lab_whose_ingress_names_no_port_get_a_port_each(tmp_path):
+    path = tmp_path / "lab.yaml"
+    path.write_text(LAB.format(name="igslice", listen="127.0.0.1", port=1194)
+                    .replace(", port: 1194", ""))
+    names = ["ig" + uuid.uuid4().hex[:6] for _ in range(2)]
+    try:
+        states = [deploy(str(path), name=n, log=lambda *a: None) for n in names]
+        servers = [next(d for d in st.daemons if d["what"] == "openvpn") for st in states]
+        assert servers[0]["port"] != servers[1]["port"], servers
+        assert all(same_process(s) for s in servers)      # both listening, neither failed
+        # the profile of each slice names its own server's port
+        for n, server in zip(names, servers):
+            p = _vforward(n, "client", "carol", "-o", "-")
+            assert p.returncode == 0, p.stderr
+            assert f"remote 127.0.0.1 {server['port']}" in p.stdout, p.stdout
+    finally:
+        for n in names:
+            if load_state(n) is not None:
+                destroy(n)

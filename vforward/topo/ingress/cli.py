@@ -10,7 +10,11 @@ def _lab_and_state(lab_ref: str):
     from vforward.topo.deploy import prepare
     from vforward.topo.ops import lab_state
     st = lab_state(lab_ref)
-    return prepare(st.topology), st
+    lab = prepare(st.topology, st.name)
+    for d in st.daemons:     # the port deploy chose when the file names none
+        if d.get("what") == "openvpn" and d.get("port") and d.get("node") in lab.nodes:
+            lab.nodes[d["node"]].ingress.port = int(d["port"])
+    return lab, st
 
 
 def _ingress_node(lab, wanted: str | None):
