@@ -86,9 +86,11 @@ class ShmLink(Element):
     It plays the part EtherLinkEncap, Socket and EtherLinkDecap play
     together for a link between machines, so link conditions, probes,
     capture and counters are the elements around it, exactly as there.
-    Packets that find the ring full are dropped and counted; so are the
-    packets sent while no process has the other end open, once the ring is
-    full.
+    Packets that find the ring full are dropped and counted, as a NIC drops
+    on a full queue (a slower receiver sheds load here rather than stalling
+    its sender's other links); so are the packets sent while no process has
+    the other end open, once the ring is full.  `vforward lab stats` adds
+    these drops to the interface's (its wire_drops field).
 
     Arguments:
       PATH (string)                 the shared region's file (e.g. under /dev/shm)
