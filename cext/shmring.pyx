@@ -13,6 +13,13 @@ packet's start.  The plain-Python twin is cext/shmring_reference.py.
 Descriptor (8 uint16): length low, length high, nh, csum_start, csum_offset,
 gso_type, gso_size, 0; nh and csum_start relative to the packet's start,
 NONE when unset.
+
+The doorbell protocol (no lost wake-up, one doorbell per sleep): a receiver
+about to block calls sleep(), which sets its sleeping flag and then, after a
+full fence, looks at the ring again; a sender, after publishing head, calls
+wake_needed(), which takes the flag back (atomic exchange) and rings only if
+it was set.  Dekker's argument: either the receiver's re-check sees the new
+head, or the sender's exchange sees the flag.
 """
 import numpy as np
 cimport numpy as cnp
@@ -23,6 +30,12 @@ cnp.import_array()
 
 cdef extern from *:
     void __sync_synchronize() nogil
+    int ATOMIC_SEQ_CST "__ATOMIC_SEQ_CST"
+    void atomic_thread_fence "__atomic_thread_fence"(int) nogil
+    uint64_t atomic_load_u64 "__atomic_load_n"(uint64_t*, int) nogil
+    void atomic_store_u64 "__atomic_store_n"(uint64_t*, uint64_t, int) nogil
+    void atomic_store_u32 "__atomic_store_n"(uint32_t*, uint32_t, int) nogil
+    uint32_t atomic_exchange_u32 "__atomic_exchange_n"(uint32_t*, uint32_t, int) nogil
 
 DEF NONE_C = 0xFFFF
 NONE = NONE_C
@@ -75,8 +88,9 @@ def put(uint64_t[::1] head, uint64_t[::1] tail, uint16_t[:, ::1] desc, uint8_t[:
             desc[k, 5] = gso_type[s]
             desc[k, 6] = gso_size[s]
             desc[k, 7] = 0
-        __sync_synchronize()      # the packets are in place before the consumer sees them
-        head[0] = h + n
+        # the packets are in place before the consumer sees head (seq_cst: also ordered
+        # before the sender's read of the sleeping flag in wake_needed)
+        atomic_store_u64(&head[0], h + n, ATOMIC_SEQ_CST)
     return n
 
 
@@ -128,3 +142,28 @@ def get(uint64_t[::1] head, uint64_t[::1] tail, uint16_t[:, ::1] desc, uint8_t[:
         __sync_synchronize()      # done reading the slots before the producer may reuse them
         tail[0] = t + n
     return out
+
+
+def sleep(uint32_t[::1] flags, Py_ssize_t side, uint64_t[::1] head, uint64_t[::1] tail):
+    """The receiver of ring toward side is about to block: set its sleeping
+    flag, then look at the ring again.  True when it may block (the ring is
+    empty; a sender will ring); False when packets came meanwhile (the flag
+    is cleared again and the receiver drains them instead)."""
+    cdef bint empty
+    with nogil:
+        atomic_store_u32(&flags[side], 1, ATOMIC_SEQ_CST)
+        atomic_thread_fence(ATOMIC_SEQ_CST)
+        empty = atomic_load_u64(&head[0], ATOMIC_SEQ_CST) == tail[0]
+        if not empty:
+            atomic_store_u32(&flags[side], 0, ATOMIC_SEQ_CST)
+    return empty
+
+
+def wake_needed(uint32_t[::1] flags, Py_ssize_t side):
+    """After a put: True when the receiver on side sleeps and must be rung
+    (the flag is taken back, so it is rung once per sleep)."""
+    cdef uint32_t was
+    with nogil:
+        atomic_thread_fence(ATOMIC_SEQ_CST)
+        was = atomic_exchange_u32(&flags[side], 0, ATOMIC_SEQ_CST)
+    return was != 0

@@ -1,4 +1,8 @@
-"""Plain-Python reference of cext/shmring.pyx: the same ring operations, per packet."""
+"""Plain-Python reference of cext/shmring.pyx: the same ring operations, per packet.
+
+The doorbell protocol (sleep, wake_needed) follows the same order of steps;
+numpy stores are not fenced, so this twin states the logic and serves the
+tests in one process, while two processes use the compiled one."""
 import numpy as np
 
 NONE = 0xFFFF
@@ -46,3 +50,17 @@ def get(head, tail, desc, data, pool, max_n: int) -> np.ndarray:
         pool.csum_offset[d], pool.gso_type[d], pool.gso_size[d] = row[4], row[5], row[6]
     tail[0] = t + n
     return out
+
+
+def sleep(flags, side: int, head, tail) -> bool:
+    flags[side] = 1
+    if int(head[0]) == int(tail[0]):
+        return True
+    flags[side] = 0
+    return False
+
+
+def wake_needed(flags, side: int) -> bool:
+    was = int(flags[side])
+    flags[side] = 0
+    return was != 0

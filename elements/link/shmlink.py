@@ -5,7 +5,8 @@ holding two descriptor rings, one per direction, in the manner of VPP's
 memif; the data path is cext/shmring.pyx.  Region layout:
 
     0      header: magic "VFSHMLK1", slots (uint32), ring slot bytes (uint32),
-           then per side a "polling" flag (uint32) its receiver sets
+           then per side a "polling" flag (uint32, offset 16) its receiver sets,
+           then per side a "sleeping" flag (uint32, offset 24), see below
     64     ring 0 (side 0 -> side 1), then ring 1 (side 1 -> side 0), each:
              +0    head (uint64, the producer's counter)
              +64   tail (uint64, the consumer's counter)
@@ -14,7 +15,11 @@ memif; the data path is cext/shmring.pyx.  Region layout:
 
 A doorbell wakes the receiver when it sleeps (interrupt mode, the default):
 a named pipe per side (PATH.0, PATH.1), reachable by path from any process,
-into which the sender writes a byte after each batch it puts in the ring.
+into which the sender writes a byte only when the receiver may be asleep:
+a receiver that finds its ring empty sets its sleeping flag and looks at the
+ring once more before it blocks; a sender, after a batch, takes the flag back
+and rings only if it was set (cext/shmring.pyx: sleep, wake_needed).  So a
+busy receiver costs its sender no system call, and a sleeping one one byte.
 A receiver that polls (the router runs with --poll) sets its polling flag
 and the sender rings no doorbell for it.
 """
@@ -81,9 +86,11 @@ class ShmLink(Element):
     It plays the part EtherLinkEncap, Socket and EtherLinkDecap play
     together for a link between machines, so link conditions, probes,
     capture and counters are the elements around it, exactly as there.
-    Packets that find the ring full are dropped and counted; so are the
-    packets sent while no process has the other end open, once the ring is
-    full.
+    Packets that find the ring full are dropped and counted, as a NIC drops
+    on a full queue (a slower receiver sheds load here rather than stalling
+    its sender's other links); so are the packets sent while no process has
+    the other end open, once the ring is full.  `vforward lab stats` adds
+    these drops to the interface's (its wire_drops field).
 
     Arguments:
       PATH (string)                 the shared region's file (e.g. under /dev/shm)
@@ -98,6 +105,7 @@ class ShmLink(Element):
       count (read)        packets received from the other end
       tx_count (read)     packets put into the ring
       drops (read)        packets dropped: ring full, or too long
+      doorbells (read)    doorbells rung (one per sleep of the other end, not per batch)
       path (read)         the region's file
       backlog (read)      packets waiting in the ring toward this end
       reset (write)       set the counters to zero
@@ -118,7 +126,7 @@ class ShmLink(Element):
             raise ArgumentError(f"{args.where}: argument SLOT_SIZE: must be between 64 and 1048576")
         if self.burst < 1:
             raise ArgumentError(f"{args.where}: argument BURST: must be at least 1")
-        self.count = self.tx_count = self.drops = 0
+        self.count = self.tx_count = self.drops = self.doorbells = 0
         self._map = None
         self._bell_in = self._bell_out = None
         self._task = None
@@ -155,6 +163,8 @@ class ShmLink(Element):
             raise ElementError(f"{self._where()}: {self.path} is not a region of this shape; "
                                "remove the file")
         self._polling = np.frombuffer(self._map, np.uint32, 2, 16)
+        self._sleeping = np.frombuffer(self._map, np.uint32, 2, 24)
+        self._sleeping[self.side] = 0    # awake: the first turn drains, then sleeps properly
         self._out = self._ring_views(self.side)
         self._in = self._ring_views(1 - self.side)
         bell = f"{self.path}.{self.side}"
@@ -182,7 +192,7 @@ class ShmLink(Element):
         if self._bell_out is not None:
             os.close(self._bell_out)
             self._bell_out = None
-        self._out = self._in = self._polling = None
+        self._out = self._in = self._polling = self._sleeping = None
         if self._map is not None:
             try:
                 self._map.close()
@@ -210,7 +220,8 @@ class ShmLink(Element):
         self.tx_count += n
         self.drops += len(batch.idx) - n
         batch.kill()
-        if n and not self._polling[1 - self.side]:
+        peer = 1 - self.side
+        if n and not self._polling[peer] and _ring.wake_needed(self._sleeping, peer):
             self._ring_bell()
 
     def _ring_bell(self) -> None:
@@ -221,6 +232,7 @@ class ShmLink(Element):
                 return
         try:
             os.write(self._bell_out, b"\1")
+            self.doorbells += 1
         except BlockingIOError:      # the pipe is full of rings already: the receiver will wake
             pass
         except OSError as e:
@@ -243,12 +255,16 @@ class ShmLink(Element):
             return False
         pool = self.router.pool
         idx = _ring.get(*self._in, pool, self.burst)
-        if not len(idx):
-            return False
-        pool.ts_ns[idx] = time.time_ns()
-        self.count += len(idx)
-        self.emit(0, Batch(pool, idx))
-        return len(idx) == self.burst    # more may wait: another turn, after the other work
+        if len(idx):
+            pool.ts_ns[idx] = time.time_ns()
+            self.count += len(idx)
+            self.emit(0, Batch(pool, idx))
+            if len(idx) == self.burst:
+                return True          # more may wait: another turn, after the other work
+        if self.router.poll or self._in is None:
+            return False             # polled every turn: never asleep, never rung
+        # about to block: tell the sender to ring, unless packets came meanwhile
+        return not _ring.sleep(self._sleeping, self.side, self._in[0], self._in[1])
 
     # -- handlers ------------------------------------------------------------------------------
     @read_handler("count")
@@ -263,6 +279,10 @@ class ShmLink(Element):
     def read_drops(self):
         return self.drops
 
+    @read_handler("doorbells")
+    def read_doorbells(self):
+        return self.doorbells
+
     @read_handler("path")
     def read_path(self):
         return self.path
@@ -275,7 +295,7 @@ class ShmLink(Element):
 
     @write_handler("reset")
     def write_reset(self, value):
-        self.count = self.tx_count = self.drops = 0
+        self.count = self.tx_count = self.drops = self.doorbells = 0
 
 
 def _make_fifo(path: str, where: str) -> None:

@@ -81,3 +81,17 @@ def test_a_packet_longer_than_a_ring_slot_is_refused(impl):
     with pytest.raises(ValueError, match="longer than the ring"):
         impl.put(*ring, src, idx)
     assert ring[0][0] == 0
+
+
+@pytest.mark.parametrize("impl", [shmring, shmring_reference])
+def test_a_receiver_sleeps_only_on_an_empty_ring_and_a_sender_rings_once_per_sleep(impl):
+    ring = _ring()
+    flags = np.zeros(2, np.uint32)
+    src = PacketPool(8, slot_size=512)
+    assert not impl.wake_needed(flags, 1)              # awake: no doorbell
+    assert impl.sleep(flags, 1, ring[0], ring[1]) and flags[1] == 1
+    impl.put(*ring, src, _packets(src, [(128, b"a" * 60, 99, 99, 0)]))
+    assert impl.wake_needed(flags, 1) and flags[1] == 0
+    assert not impl.wake_needed(flags, 1)              # rung already for this sleep
+    assert not impl.sleep(flags, 1, ring[0], ring[1])  # packets wait: do not block, drain
+    assert flags[1] == 0 and flags[0] == 0

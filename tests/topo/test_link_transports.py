@@ -154,3 +154,33 @@ def test_destroy_removes_the_shared_regions(tmp_path):
     finally:
         destroy(name)
     assert not [f for f in os.listdir("/dev/shm") if f.startswith(f"vforward-{name}-")]
+
+
+def test_a_full_ring_drops_like_a_nic_queue_and_lab_stats_show_it(lab):
+    """The far router stopped: the shared-memory ring toward it fills, and the
+    frames that find it full are dropped, counted, and shown in `lab stats`."""
+    import signal
+    import subprocess
+    from vforward.topo.supervise import current_workers
+    if _transport(lab) != "shm":
+        pytest.skip("only a shared-memory ring fills while its far process is stopped")
+
+    def wire_drops():
+        row = {r["interface"]: r for r in ops.stats(lab.name)}["r1:eth1"]
+        assert row["drops"] >= row["wire_drops"]
+        return row["wire_drops"]
+
+    before = wire_drops()
+    r2 = next(int(w["pid"]) for w in current_workers(load_state(lab.name)) if "r2" in w["nodes"])
+    blast = ("import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+             "for i in range(1500):\n"
+             f"    s.sendto(b'x' * 20, ('{_h2(lab)}', 9))\n"
+             "    i % 50 or time.sleep(0.005)\n")
+    os.kill(r2, signal.SIGSTOP)
+    try:
+        subprocess.run(["ip", "netns", "exec", netns_name(lab, "h1"), "python3", "-c", blast],
+                       check=True, timeout=30)
+    finally:
+        os.kill(r2, signal.SIGCONT)
+    assert wire_drops() - before >= 500      # 1500 sent, the ring holds 256
+    assert reach(lab, "h1", _h2(lab), within=10)[0]

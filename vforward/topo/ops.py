@@ -179,8 +179,19 @@ def _stats_kernel(st: LabState) -> list[dict]:
     return rows
 
 
+def _wire_drops(ctl: NodeControl, node: str, prefix: str) -> int:
+    """Frames the link's transport dropped on the way out (a full shared-memory
+    ring, as a NIC's full queue; an in-process peer gone); 0 for a transport
+    that keeps no such count."""
+    try:
+        return int(ctl.read(node, f"{element_name(prefix, 'wire')}.drops"))
+    except ControlError:
+        return 0
+
+
 def stats(lab_ref: str) -> list[dict]:
-    """Per router interface: packets and bytes in/out, drops, rates, and the
+    """Per router interface: packets and bytes in/out, drops (the link
+    conditions' and the transport's; wire_drops the transport's alone), rates, and the
     link probe's RTT, egress loss and bandwidth (None where not measured)."""
     from vforward.topo.monitor import probe_row
     st = lab_state(lab_ref)
@@ -203,9 +214,11 @@ def stats(lab_ref: str) -> list[dict]:
                        "tx_bytes": int(ctl.read(node, f"{tx}.byte_count")),
                        "rx_rate_bps": float(ctl.read(node, f"{rx}.bit_rate")),
                        "tx_rate_bps": float(ctl.read(node, f"{tx}.bit_rate")),
+                       "wire_drops": _wire_drops(ctl, node, e),
                        "drops": sum(int(ctl.read(enode, f"{eelem}.{h}"))
                                     for h in ("drops_loss", "drops_queue", "drops_down")),
                        "up": ctl.read(enode, f"{eelem}.up") == "true"}
+                row["drops"] += row["wire_drops"]
                 row.update(probe_row(ctl, st, ref))   # rtt_ms, loss, avail_bw_mbps, bw_bound
             except (TopologyError, ControlError, OSError) as e:
                 row = {"interface": ref, "peer": info["peer"], "error": str(e)}

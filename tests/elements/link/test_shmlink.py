@@ -120,3 +120,74 @@ def test_ends_of_different_shapes_are_refused_with_the_fix(region):
             _end(region, 1, PacketPool(16), ", SLOTS 16")
     finally:
         _close(ga)
+
+
+def test_a_busy_receiver_is_rung_once_not_per_batch(region):
+    ga, a = _end(region, 0, PacketPool(64))
+    gb, b = _end(region, 1, PacketPool(64))
+    try:
+        _turn(gb)                                   # b drains an empty ring and goes to sleep
+        for i in range(5):
+            a.element("src").send([bytes([i]) * 60])
+        assert a.element("link").tx_count == 5
+        assert a.element("link").doorbells == 1     # the first batch woke it; the rest found it awake
+        _turn(gb)
+        assert b.element("keep").frames == [bytes([i]) * 60 for i in range(5)]
+        a.element("src").send([b"x" * 60])          # asleep again after draining: rung again
+        assert a.element("link").doorbells == 2
+        _turn(gb)
+        assert len(b.element("keep").frames) == 6
+    finally:
+        _close(ga, gb)
+
+
+ECHO = '''
+import asyncio, sys
+from vforward.graph import build_graph
+from vforward.packet import PacketPool
+from vforward.runtime import RouterGroup
+g = RouterGroup()
+g.add("echo", build_graph('link :: ShmLink("%s", 1) -> link;'), PacketPool(512))
+g.initialize()
+print("up", flush=True)
+g.loop.run_forever()
+'''
+
+
+def test_no_wake_up_is_lost_between_two_processes_under_bursts_and_pauses(region):
+    """Ping-pong with another process: every burst must come back, so a lost
+    wake-up on either side stalls the exchange and fails the test."""
+    import random
+    import subprocess
+    import sys
+    import time
+    rng = random.Random(11)
+    ga, a = _end(region, 0, PacketPool(512))
+    echo = subprocess.Popen([sys.executable, "-c", ECHO % region], stdout=subprocess.PIPE, text=True)
+    try:
+        assert echo.stdout.readline().strip() == "up"
+        keep, sent = a.element("keep"), 0
+
+        async def back(n):
+            deadline = time.monotonic() + 5
+            while len(keep.frames) < n:
+                assert time.monotonic() < deadline, f"lost wake-up: {len(keep.frames)} of {n} came back"
+                await asyncio.sleep(0)
+
+        for burst in range(400):
+            for part in range(rng.randint(1, 3)):   # parts land while the far end drains, or sleeps
+                frames = [bytes([burst % 256, k]) * 30 for k in range(rng.randint(1, 6))]
+                a.element("src").send(frames)
+                sent += len(frames)
+                spin = time.perf_counter() + rng.random() * 200e-6
+                while time.perf_counter() < spin:
+                    pass
+            ga.loop.run_until_complete(back(sent))
+            if rng.random() < 0.5:
+                time.sleep(rng.random() * 0.002)    # the far end falls asleep, or not quite
+        assert len(keep.frames) == sent and a.element("link").drops == 0
+        assert 0 < a.element("link").doorbells < sent
+    finally:
+        echo.kill()
+        echo.wait()
+        _close(ga)
