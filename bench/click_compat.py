@@ -130,10 +130,6 @@ CLICKTEST_REASONS = {
     "IPRewriter/ICMPPingRewriter-02.clicktest": "sequential ICMP identifier choice differs",
     "IPRewriter/IPAddrPairRewriter-01.clicktest": "IPAddrPairRewriter (not in vforward)",
     "IPRewriter/IPAddrPairRewriter-02.clicktest": "IPAddrPairRewriter (not in vforward)",
-    "IPRewriter/IPAddrRewriter-01.clicktest": "Click's error wording: every bad spec, then "
-        "'Router could not be initialized!'",
-    "IPRewriter/IPRewriter-02.clicktest": "Click's error wording for bad patterns",
-    "IPRewriter/UDPRewriter-02.clicktest": "Click's error wording for bad patterns",
     "IPRewriter/IPRewriter-09.clicktest": "MAPPING_CAPACITY shared with another rewriter",
     "IPRewriter/UDPRewriter-09.clicktest": "MAPPING_CAPACITY shared with another rewriter",
     "IPRewriter/IPRewriter-10.clicktest": "evicting mappings past their GUARANTEE at capacity",

@@ -141,13 +141,21 @@ class Pattern:
         return self.rng.randint(0, self.variation)
 
 
+def _bad(what: str, detail: str) -> ArgumentError:
+    """ArgumentError 'bad WHAT DETAIL', carrying Click's short wording ('bad WHAT')
+    for the click command, which prints errors as Click does."""
+    e = ArgumentError(f"bad {what} {detail}")
+    e.click_reason = f"bad {what}"
+    return e
+
+
 def _address_field(text: str, what: str):
     if text == "-":
         return None
     try:
         return ip_address(text)
     except ArgumentError:
-        raise ArgumentError(f"bad {what} {text!r}: expected an IPv4 address or '-'") from None
+        raise _bad(what, f"{text!r}: expected an IPv4 address or '-'") from None
 
 
 def _strip_suffix(text: str):
@@ -171,12 +179,12 @@ def _port_field(text: str, what: str, range_ok: bool):
     except ValueError:
         lo = hi = -1
     if dash and not range_ok:
-        raise ArgumentError(f"bad {what} {text!r}: only the source port may be a range")
+        raise _bad(what, f"{text!r}: only the source port may be a range")
     # a range may start at 0 (ICMP echo identifiers do), a single port may not (Click's rule)
     if not ((0 if dash else 1) <= lo <= hi < 65536) or (not dash and body != text):
-        raise ArgumentError(f"bad {what} {text!r}: expected a port 1..65535, '-'"
-                            + (", or a range such as 1024-65535 (with '#' for sequential "
-                               "or '?' for random choice)" if range_ok else ""))
+        raise _bad(what, f"{text!r}: expected a port 1..65535, '-'"
+                   + (", or a range such as 1024-65535 (with '#' for sequential "
+                      "or '?' for random choice)" if range_ok else ""))
     return lo, hi - lo, sequential, same_first
 
 
@@ -204,8 +212,8 @@ def _address_range(text: str):
             raise ArgumentError("'#' and '?' go after a range")
         return ip_address(body), 0, False
     except (ArgumentError, ValueError) as e:
-        raise ArgumentError(f"bad source address {text!r} ({e}): expected an address, a range "
-                            "A-B or a prefix A/LEN, or '-'") from None
+        raise _bad("source address", f"{text!r} ({e}): expected an address, a range "
+                   "A-B or a prefix A/LEN, or '-'") from None
 
 
 # -- input specifications ----------------------------------------------------------------
@@ -281,6 +289,11 @@ def parse_input_spec(text: str, napt: bool = True) -> InputSpec:
         fo, ro = _output(fout, "forward port"), _output(rout, "reply port")
         if len(fields) == 1 and not _looks_like_field(fields[0]):
             return InputSpec(PATTERN, fo, ro, pattern_name=fields[0], text=text)
+        if not napt and len(fields) == 4:
+            # Click's IPAddrRewriter takes a 4-field pattern too: its ports are
+            # checked and then ignored (only addresses are rewritten)
+            Pattern.parse(fields)
+            fields = [fields[0], fields[2]]
         want = (3, 4) if napt else (2,)
         if len(fields) not in want:
             form = ("'SADDR SPORT DADDR DPORT'" if napt else "'SADDR DADDR'")

@@ -226,11 +226,17 @@ class IPRewriterBase(Element):
             raise ArgumentError(f"{args.where}: needs one INPUTSPEC per input, such as "
                                 "'pattern 198.51.100.1 1024-65535 - - 0 1, drop'")
         self.specs = []
+        errors, click_lines = [], []      # every bad spec is named, as Click does
         for i, text in enumerate(texts):
             try:
                 self.specs.append(parse_input_spec(text, napt=self.NAPT))
             except ArgumentError as e:
-                raise ArgumentError(f"{args.where}: input spec {i} ({text!r}): {e}") from None
+                errors.append(f"{args.where}: input spec {i} ({text!r}): {e}")
+                click_lines.append(f"  input spec {i}: {getattr(e, 'click_reason', e)}")
+        if errors:
+            e = ArgumentError("\n".join(errors))
+            e.click_lines = click_lines     # Click's wording, for the click command
+            raise e
         if capacity is None:
             capacity = capacity_old
         self.table = RewriterTable(DEFAULT_CAPACITY if capacity is None else max(capacity, 0))
