@@ -105,7 +105,6 @@ CLICKTEST_REASONS = {
     "standard/DelayShaper-notifier-01.clicktest": "needs TimeSortedSched-style notifier timing",
     "standard/LinkUnqueue-01.clicktest": "SetTimestampDelta, and LinkUnqueue setting timestamps",
     "standard/notifier-01.clicktest": "TimeSortedSched (not in vforward)",
-    "standard/landmarks-01.clicktest": "Click's redeclaration error wording across files",
     "standard/library-01.clicktest": "element classes from a library file (click -q -h list main)",
     "standard/perf-01.clicktest": "Click's GetIPAddress with no OFFSET, and timing output",
     "ip/IPFilter-04.clicktest": "compares IPFilter's decision-program dump",
