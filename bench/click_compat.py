@@ -127,8 +127,6 @@ CLICKTEST_REASONS = {
     "icmp/ICMPRewriter-03.clicktest": "IPRewriter's REPLY_ANNO (not in vforward)",
     "icmp/ICMPPingEncap-01.clicktest": "needs tcpdump to read a dump (skipped by clicktest)",
     "IPRewriter/ICMPPingRewriter-02.clicktest": "sequential ICMP identifier choice differs",
-    "IPRewriter/IPAddrPairRewriter-01.clicktest": "IPAddrPairRewriter (not in vforward)",
-    "IPRewriter/IPAddrPairRewriter-02.clicktest": "IPAddrPairRewriter (not in vforward)",
     "IPRewriter/IPRewriter-09.clicktest": "MAPPING_CAPACITY shared with another rewriter",
     "IPRewriter/UDPRewriter-09.clicktest": "MAPPING_CAPACITY shared with another rewriter",
     "IPRewriter/IPRewriter-10.clicktest": "evicting mappings past their GUARANTEE at capacity",
