@@ -137,7 +137,6 @@ CLICKTEST_REASONS = {
     "IPRewriter/TCPRewriter-03.clicktest": "TCPRewriter's REPLY_ANNO (not in vforward)",
     "IPRewriter/IPRewriter-15.clicktest": "payload-changing flows (sequence shifts) not copied",
     "IPRewriter/IPRewriter-17.clicktest": "rewriting a flow onto itself (same 5-tuple) differs",
-    "IPRewriter/RoundRobinIPMapper-01.clicktest": "IPMapper elements (not in vforward)",
     "IPRewriter/TCPRewriter-01.clicktest": "FTPPortMapper (not in vforward)",
     "IPRewriter/TCPRewriter-04.clicktest": "FTPPortMapper (not in vforward)",
     "IPRewriter/TCPRewriter-02.clicktest": "TCP mapping timeouts differ",

@@ -28,7 +28,7 @@ import random
 from vforward.args import ArgumentError, ip_address
 from vforward.element import Element, ElementError, read_handler
 
-DROP, PASS, KEEP, PATTERN = "drop", "pass", "keep", "pattern"
+DROP, PASS, KEEP, PATTERN, MAPPER = "drop", "pass", "keep", "pattern", "mapper"
 PROTO_ICMP = 1
 
 
@@ -228,6 +228,7 @@ class InputSpec:
         self.routput = routput
         self.pattern = pattern
         self.pattern_name = pattern_name      # resolved at initialize
+        self.mapper = None      # a MAPPER spec's element (RoundRobinIPMapper), at initialize
         self.text = text
         self.count = 0          # live mappings made by this input
         self.failures = 0       # mappings it could not make
@@ -243,6 +244,8 @@ class InputSpec:
             s = "<nochange>"
         elif self.kind == KEEP:
             s = "<keep>"
+        elif self.kind == MAPPER:
+            s = f"<mapper {self.pattern_name}>"
         elif self.pattern is not None:
             s = self.pattern.unparse()
         else:
@@ -299,9 +302,12 @@ def parse_input_spec(text: str, napt: bool = True) -> InputSpec:
             form = ("'SADDR SPORT DADDR DPORT'" if napt else "'SADDR DADDR'")
             raise ArgumentError(f"a pattern here is {form}, not {' '.join(fields)!r}")
         return InputSpec(PATTERN, fo, ro, pattern=Pattern.parse(fields), text=text)
+    if word.isidentifier() and not rest:
+        # an element that chooses the pattern of each new flow (RoundRobinIPMapper)
+        return InputSpec(MAPPER, pattern_name=word, text=text)
     if word.isidentifier() or "/" in word:
         raise ArgumentError(f"{word!r} is not an input specification (drop, pass OUT, keep "
-                            "FOUT ROUT, pattern ...); IPMapper elements are not supported")
+                            "FOUT ROUT, pattern ..., or a mapper element's name alone)")
     raise ArgumentError(f"unknown specification {word!r}; expected drop, pass OUT, "
                         "keep FOUT ROUT or pattern ...")
 
@@ -356,7 +362,18 @@ class IPRewriterPatterns(Element):
 
 
 def resolve_named_patterns(element, specs: list[InputSpec], napt: bool) -> None:
-    """Bind every 'pattern NAME' spec of element to its IPRewriterPatterns entry."""
+    """Bind every 'pattern NAME' spec of element to its IPRewriterPatterns entry,
+    and every mapper spec to its mapper element."""
+    for s in specs:
+        if s.kind == MAPPER:
+            mapper = element.router.elements.get(s.pattern_name)
+            if not hasattr(mapper, "map_pattern"):
+                raise ElementError(f"{element.location}: {element.name} :: "
+                                   f"{element.class_name()}: input spec {s.text!r}: no mapper "
+                                   f"element named {s.pattern_name!r}; give a "
+                                   "RoundRobinIPMapper's name, or drop, pass OUT, keep "
+                                   "FOUT ROUT, pattern ...")
+            s.mapper = mapper
     wanted = [s for s in specs if s.kind == PATTERN and s.pattern is None]
     if not wanted:
         return

@@ -29,7 +29,7 @@ from vforward.args import ArgumentError, seconds, unsigned
 from vforward.element import PUSH_ONLY, Element, HandlerError, read_handler, write_handler
 from vforward.offload import software_offload
 
-from vforward.elements.ip.rewriter_patterns import (DROP, KEEP, PASS,
+from vforward.elements.ip.rewriter_patterns import (DROP, KEEP, MAPPER, PASS,
                                                     parse_input_spec, resolve_named_patterns)
 
 from vforward import kernels as _kernels
@@ -411,13 +411,17 @@ class IPRewriterBase(Element):
         if table.full():
             return self._failed(spec)
         proto, s, sp, d, dp = key
+        fout, rout = spec.foutput, spec.routput
         if spec.kind == KEEP:
             new = (s, sp, d, dp)
         else:
-            new = spec.pattern.rewrite(table.flows, proto, s, sp, d, dp)
+            pattern = spec.pattern
+            if spec.kind == MAPPER:
+                pattern, fout, rout = spec.mapper.map_pattern()
+            new = pattern.rewrite(table.flows, proto, s, sp, d, dp)
             if new is None:
                 return self._failed(spec)
-        f = table.add(proto, (s, sp, d, dp), new, spec.foutput, spec.routput, port, now)
+        f = table.add(proto, (s, sp, d, dp), new, fout, rout, port, now)
         if f is None:
             return self._failed(spec)
         spec.count += 1
