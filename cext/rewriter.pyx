@@ -700,12 +700,14 @@ def rewrite_batch(pool, const uint32_t[:] idx, FlowTable table, double now,
 def rewrite_addr_batch(pool, const uint32_t[:] idx, FlowTable table, double now,
                        double[::1] last_used, uint8_t[::1] state, uint32_t[::1] packets,
                        bint dst_anno, uint8_t[::1] out_code, int32_t[::1] out_port,
-                       int32_t[::1] out_value, uint32_t[:, ::1] out_key):
+                       int32_t[::1] out_value, uint32_t[:, ::1] out_key, bint pair=False):
     """Basic NAT (IPAddrRewriter): rewrite addresses only, any IP protocol.
 
     A packet is looked up by (0, saddr, 0, 0, 0): a hit (direction 0) gets
     its source rewritten; else by (0, 0, 0, daddr, 0): a hit (direction 1)
-    gets its destination rewritten.  The IP checksum is updated, and so is
+    gets its destination rewritten.  With `pair` (IPAddrPairRewriter) it is
+    looked up by (0, saddr, 0, daddr, 0) alone and a hit sets both addresses
+    to the entry's.  The IP checksum is updated, and so is
     the TCP or UDP checksum of a first (or only) fragment long enough to
     hold it (18 bytes of TCP, 8 of UDP; a zero UDP checksum stays zero).
     out_code[i] is HIT, MISS or MALFORMED, out_key[i] (saddr, daddr, 0,
@@ -749,14 +751,20 @@ def rewrite_addr_batch(pool, const uint32_t[:] idx, FlowTable table, double now,
             out_key[i, 1] = daddr
             out_key[i, 3] = ip[9]
             reply = False
-            e = table._lookup(0, saddr, 0, 0, 0)
-            if e == NULL:
-                e = table._lookup(0, 0, 0, daddr, 0)
-                reply = True
+            if pair:
+                e = table._lookup(0, saddr, 0, daddr, 0)
+            else:
+                e = table._lookup(0, saddr, 0, 0, 0)
+                if e == NULL:
+                    e = table._lookup(0, 0, 0, daddr, 0)
+                    reply = True
             if e == NULL:
                 out_code[i] = _MISS
                 continue
-            if reply:
+            if pair:
+                _store32(ip + 12, e.nsaddr)
+                _store32(ip + 16, e.ndaddr)
+            elif reply:
                 _store32(ip + 16, e.ndaddr)
             else:
                 _store32(ip + 12, e.nsaddr)

@@ -402,12 +402,15 @@ def rewrite_batch(pool, idx, table: FlowTable, now: float, last_used, state, pac
 
 
 def rewrite_addr_batch(pool, idx, table: FlowTable, now: float, last_used, state, packets,
-                       dst_anno: bool, out_code, out_port, out_value, out_key) -> int:
+                       dst_anno: bool, out_code, out_port, out_value, out_key,
+                       pair: bool = False) -> int:
     """Basic NAT (IPAddrRewriter): rewrite addresses only, any IP protocol.
 
     A packet is looked up by (0, saddr, 0, 0, 0): a hit (direction 0) gets
     its source rewritten; else by (0, 0, 0, daddr, 0): a hit (direction 1)
-    gets its destination rewritten.  The IP checksum is updated, and so is
+    gets its destination rewritten.  With `pair` (IPAddrPairRewriter) it is
+    looked up by (0, saddr, 0, daddr, 0) alone and a hit sets both addresses
+    to the entry's.  The IP checksum is updated, and so is
     the TCP or UDP checksum of a first (or only) fragment long enough to
     hold it (18 bytes of TCP, 8 of UDP; a zero UDP checksum stays zero).
     out_code[i] is HIT, MISS or MALFORMED, out_key[i] (saddr, daddr, 0,
@@ -428,17 +431,27 @@ def rewrite_addr_batch(pool, idx, table: FlowTable, now: float, last_used, state
         d = _Datagram(pool, slot, h, ip_len)
         saddr, daddr, proto = d.u32(12), d.u32(16), d.b[9]
         out_key[i] = (saddr, daddr, 0, proto)
-        entry = table.get(0, saddr, 0, 0, 0)
-        if entry is not None:
-            old, new, at_field = saddr, entry[0], 12
-        else:
-            entry = table.get(0, 0, 0, daddr, 0)
+        if pair:
+            entry = table.get(0, saddr, 0, daddr, 0)
             if entry is None:
                 out_code[i] = MISS
                 continue
-            old, new, at_field = daddr, entry[2], 16
-        changes = _changed_words(zip(_addr_words(old), _addr_words(new)))
-        d.put32(at_field, new)
+            changes = _changed_words(zip(_addr_words(saddr) + _addr_words(daddr),
+                                         _addr_words(entry[0]) + _addr_words(entry[2])))
+            d.put32(12, entry[0])
+            d.put32(16, entry[2])
+        else:
+            entry = table.get(0, saddr, 0, 0, 0)
+            if entry is not None:
+                old, new, at_field = saddr, entry[0], 12
+            else:
+                entry = table.get(0, 0, 0, daddr, 0)
+                if entry is None:
+                    out_code[i] = MISS
+                    continue
+                old, new, at_field = daddr, entry[2], 16
+            changes = _changed_words(zip(_addr_words(old), _addr_words(new)))
+            d.put32(at_field, new)
         d.put16(10, _apply(d.u16(10), changes))
         tlen = ip_len - hl
         if not d.u16(6) & 0x1FFF:

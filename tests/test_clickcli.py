@@ -105,7 +105,7 @@ RatedSplitter SetIPDSCP MarkIPCE StoreIPAddress IPReassembler CheckUDPHeader Che
 SetUDPChecksum SetTCPChecksum DropBroadcasts FastUDPSource PollDevice FromHost ToHost
 FullNoteQueue QuickNoteQueue NotifierQueue MixedQueue FrontDropQueue PullSwitch VLANEncap VLANDecap
 SetVLANAnno EtherVLANEncap StripEtherVLANHeader ARPPrint GetIP6Address DecIP6HLIM IP6Print FixIPSrc
-Resize ICMPIPEncap Clipboard""".split()
+Resize ICMPIPEncap Clipboard IPAddrPairRewriter RoundRobinIPMapper""".split()
 
 
 @pytest.mark.parametrize("name", CLICK_ELEMENTS)
@@ -139,3 +139,15 @@ def test_rated_unqueue_starts_with_a_full_bucket_under_simtime(capfd):
           "-> c :: Counter -> Discard; DriverManager(wait 10, stop)", "-h", "c.count"])
     # five at once from the full bucket, then one every half second
     assert capfd.readouterr().out == "24\n"
+
+
+def test_every_bad_rewriter_spec_is_named_in_clicks_words(capfd):
+    config = ("i :: Idle; rw :: IPAddrRewriter(pattern 1.0.0.1 1x - - 0 1,\n"
+              " pattern 1.0.0.0 0-255 - - 0 1, pattern 1.0.0.0 456-19 - - 0 1);\n"
+              "i -> [0]rw; i[1] -> [1]rw; i[2] -> [2]rw; rw[0] -> i; rw[1] -> i")
+    assert main(["-e", config]) == 1
+    assert capfd.readouterr().err.splitlines() == [
+        "config:1: While configuring 'rw :: IPAddrRewriter':",
+        "  input spec 0: bad source port",
+        "  input spec 2: bad source port",
+        "Router could not be initialized!"]

@@ -334,6 +334,10 @@ def run(o: Options) -> int:
     except _user_errors() as e:
         if isinstance(e, OSError) and e.filename:
             _err(f"{e.filename}: {e.strerror}")
+        elif getattr(e, "click_lines", None):
+            # an element that names each bad argument in Click's words
+            print("\n".join(e.click_lines), file=sys.stderr)
+            print("Router could not be initialized!", file=sys.stderr)
         else:
             print(format_error(e), file=sys.stderr)
         return 1

@@ -102,7 +102,11 @@ def _configure(flat: FlatConfig, classes: dict) -> dict:
         try:
             element.configure(Args(decl.config, where=f"{decl.name} :: {decl.class_name}"))
         except ArgumentError as e:
-            raise GraphError(str(e), decl.loc) from None
+            error = GraphError(str(e), decl.loc)
+            if getattr(e, "click_lines", None):     # Click's wording, for the click command
+                error.click_lines = [f"{decl.loc.file}:{decl.loc.line}: While configuring "
+                                     f"'{decl.name} :: {decl.class_name}':", *e.click_lines]
+            raise error from None
         elements[decl.name] = element
     return {d.name: elements[d.name] for d in flat.elements}
 

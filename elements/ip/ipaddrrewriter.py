@@ -33,6 +33,8 @@ class IPAddrRewriter(IPRewriterBase):
                       random, or in sequence with a '#' suffix; none free:
                       the packet is dropped, a mapping failure.  SADDR '-'
                       keeps the address.  The destination must be '-'.
+      pattern SADDR SPORT - DPORT FOUT ROUT   Click's 4-field form: the ports
+                      are checked as IPRewriter's, then ignored.
       pattern NAME FOUT ROUT             a 2-field pattern of an IPRewriterPatterns
 
     Packets with a broken IP header are dropped (or sent to a 'pass'

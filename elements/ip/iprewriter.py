@@ -58,6 +58,8 @@ class IPRewriter(IPRewriterBase):
                          packet is dropped, a mapping failure
       pattern NAME FOUT ROUT
                          a pattern named in an IPRewriterPatterns element
+      MAPPER             a RoundRobinIPMapper's name: each new flow takes its
+                         next pattern, with that pattern's outputs
 
     So IPRewriter(pattern 198.51.100.1 1024-65535 - - 0 1, drop) is a NAT
     gateway: flows from input 0 leave on output 0 from 198.51.100.1, their

@@ -28,7 +28,7 @@ import random
 from vforward.args import ArgumentError, ip_address
 from vforward.element import Element, ElementError, read_handler
 
-DROP, PASS, KEEP, PATTERN = "drop", "pass", "keep", "pattern"
+DROP, PASS, KEEP, PATTERN, MAPPER = "drop", "pass", "keep", "pattern", "mapper"
 PROTO_ICMP = 1
 
 
@@ -141,13 +141,21 @@ class Pattern:
         return self.rng.randint(0, self.variation)
 
 
+def _bad(what: str, detail: str) -> ArgumentError:
+    """ArgumentError 'bad WHAT DETAIL', carrying Click's short wording ('bad WHAT')
+    for the click command, which prints errors as Click does."""
+    e = ArgumentError(f"bad {what} {detail}")
+    e.click_reason = f"bad {what}"
+    return e
+
+
 def _address_field(text: str, what: str):
     if text == "-":
         return None
     try:
         return ip_address(text)
     except ArgumentError:
-        raise ArgumentError(f"bad {what} {text!r}: expected an IPv4 address or '-'") from None
+        raise _bad(what, f"{text!r}: expected an IPv4 address or '-'") from None
 
 
 def _strip_suffix(text: str):
@@ -171,12 +179,12 @@ def _port_field(text: str, what: str, range_ok: bool):
     except ValueError:
         lo = hi = -1
     if dash and not range_ok:
-        raise ArgumentError(f"bad {what} {text!r}: only the source port may be a range")
+        raise _bad(what, f"{text!r}: only the source port may be a range")
     # a range may start at 0 (ICMP echo identifiers do), a single port may not (Click's rule)
     if not ((0 if dash else 1) <= lo <= hi < 65536) or (not dash and body != text):
-        raise ArgumentError(f"bad {what} {text!r}: expected a port 1..65535, '-'"
-                            + (", or a range such as 1024-65535 (with '#' for sequential "
-                               "or '?' for random choice)" if range_ok else ""))
+        raise _bad(what, f"{text!r}: expected a port 1..65535, '-'"
+                   + (", or a range such as 1024-65535 (with '#' for sequential "
+                      "or '?' for random choice)" if range_ok else ""))
     return lo, hi - lo, sequential, same_first
 
 
@@ -204,8 +212,8 @@ def _address_range(text: str):
             raise ArgumentError("'#' and '?' go after a range")
         return ip_address(body), 0, False
     except (ArgumentError, ValueError) as e:
-        raise ArgumentError(f"bad source address {text!r} ({e}): expected an address, a range "
-                            "A-B or a prefix A/LEN, or '-'") from None
+        raise _bad("source address", f"{text!r} ({e}): expected an address, a range "
+                   "A-B or a prefix A/LEN, or '-'") from None
 
 
 # -- input specifications ----------------------------------------------------------------
@@ -220,6 +228,7 @@ class InputSpec:
         self.routput = routput
         self.pattern = pattern
         self.pattern_name = pattern_name      # resolved at initialize
+        self.mapper = None      # a MAPPER spec's element (RoundRobinIPMapper), at initialize
         self.text = text
         self.count = 0          # live mappings made by this input
         self.failures = 0       # mappings it could not make
@@ -235,6 +244,8 @@ class InputSpec:
             s = "<nochange>"
         elif self.kind == KEEP:
             s = "<keep>"
+        elif self.kind == MAPPER:
+            s = f"<mapper {self.pattern_name}>"
         elif self.pattern is not None:
             s = self.pattern.unparse()
         else:
@@ -281,14 +292,22 @@ def parse_input_spec(text: str, napt: bool = True) -> InputSpec:
         fo, ro = _output(fout, "forward port"), _output(rout, "reply port")
         if len(fields) == 1 and not _looks_like_field(fields[0]):
             return InputSpec(PATTERN, fo, ro, pattern_name=fields[0], text=text)
+        if not napt and len(fields) == 4:
+            # Click's IPAddrRewriter takes a 4-field pattern too: its ports are
+            # checked and then ignored (only addresses are rewritten)
+            Pattern.parse(fields)
+            fields = [fields[0], fields[2]]
         want = (3, 4) if napt else (2,)
         if len(fields) not in want:
             form = ("'SADDR SPORT DADDR DPORT'" if napt else "'SADDR DADDR'")
             raise ArgumentError(f"a pattern here is {form}, not {' '.join(fields)!r}")
         return InputSpec(PATTERN, fo, ro, pattern=Pattern.parse(fields), text=text)
+    if word.isidentifier() and not rest:
+        # an element that chooses the pattern of each new flow (RoundRobinIPMapper)
+        return InputSpec(MAPPER, pattern_name=word, text=text)
     if word.isidentifier() or "/" in word:
         raise ArgumentError(f"{word!r} is not an input specification (drop, pass OUT, keep "
-                            "FOUT ROUT, pattern ...); IPMapper elements are not supported")
+                            "FOUT ROUT, pattern ..., or a mapper element's name alone)")
     raise ArgumentError(f"unknown specification {word!r}; expected drop, pass OUT, "
                         "keep FOUT ROUT or pattern ...")
 
@@ -343,7 +362,18 @@ class IPRewriterPatterns(Element):
 
 
 def resolve_named_patterns(element, specs: list[InputSpec], napt: bool) -> None:
-    """Bind every 'pattern NAME' spec of element to its IPRewriterPatterns entry."""
+    """Bind every 'pattern NAME' spec of element to its IPRewriterPatterns entry,
+    and every mapper spec to its mapper element."""
+    for s in specs:
+        if s.kind == MAPPER:
+            mapper = element.router.elements.get(s.pattern_name)
+            if not hasattr(mapper, "map_pattern"):
+                raise ElementError(f"{element.location}: {element.name} :: "
+                                   f"{element.class_name()}: input spec {s.text!r}: no mapper "
+                                   f"element named {s.pattern_name!r}; give a "
+                                   "RoundRobinIPMapper's name, or drop, pass OUT, keep "
+                                   "FOUT ROUT, pattern ...")
+            s.mapper = mapper
     wanted = [s for s in specs if s.kind == PATTERN and s.pattern is None]
     if not wanted:
         return

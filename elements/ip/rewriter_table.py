@@ -29,7 +29,7 @@ from vforward.args import ArgumentError, seconds, unsigned
 from vforward.element import PUSH_ONLY, Element, HandlerError, read_handler, write_handler
 from vforward.offload import software_offload
 
-from vforward.elements.ip.rewriter_patterns import (DROP, KEEP, PASS,
+from vforward.elements.ip.rewriter_patterns import (DROP, KEEP, MAPPER, PASS,
                                                     parse_input_spec, resolve_named_patterns)
 
 from vforward import kernels as _kernels
@@ -226,11 +226,17 @@ class IPRewriterBase(Element):
             raise ArgumentError(f"{args.where}: needs one INPUTSPEC per input, such as "
                                 "'pattern 198.51.100.1 1024-65535 - - 0 1, drop'")
         self.specs = []
+        errors, click_lines = [], []      # every bad spec is named, as Click does
         for i, text in enumerate(texts):
             try:
                 self.specs.append(parse_input_spec(text, napt=self.NAPT))
             except ArgumentError as e:
-                raise ArgumentError(f"{args.where}: input spec {i} ({text!r}): {e}") from None
+                errors.append(f"{args.where}: input spec {i} ({text!r}): {e}")
+                click_lines.append(f"  input spec {i}: {getattr(e, 'click_reason', e)}")
+        if errors:
+            e = ArgumentError("\n".join(errors))
+            e.click_lines = click_lines     # Click's wording, for the click command
+            raise e
         if capacity is None:
             capacity = capacity_old
         self.table = RewriterTable(DEFAULT_CAPACITY if capacity is None else max(capacity, 0))
@@ -405,13 +411,17 @@ class IPRewriterBase(Element):
         if table.full():
             return self._failed(spec)
         proto, s, sp, d, dp = key
+        fout, rout = spec.foutput, spec.routput
         if spec.kind == KEEP:
             new = (s, sp, d, dp)
         else:
-            new = spec.pattern.rewrite(table.flows, proto, s, sp, d, dp)
+            pattern = spec.pattern
+            if spec.kind == MAPPER:
+                pattern, fout, rout = spec.mapper.map_pattern()
+            new = pattern.rewrite(table.flows, proto, s, sp, d, dp)
             if new is None:
                 return self._failed(spec)
-        f = table.add(proto, (s, sp, d, dp), new, spec.foutput, spec.routput, port, now)
+        f = table.add(proto, (s, sp, d, dp), new, fout, rout, port, now)
         if f is None:
             return self._failed(spec)
         spec.count += 1

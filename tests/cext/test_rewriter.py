@@ -115,7 +115,7 @@ def install(tables, mappings):
     return installed
 
 
-def run_both(frames, mappings, dst_anno=True, addr=False):
+def run_both(frames, mappings, dst_anno=True, addr=False, pair=False):
     """Run kernel and reference on copies of one pool; assert they agree; return
     (pool, idx, codes, ports, values, installed) of the kernel's run."""
     pool = PacketPool(max(len(frames), 1) + 8)
@@ -133,7 +133,8 @@ def run_both(frames, mappings, dst_anno=True, addr=False):
         outs = (np.empty(n, np.uint8), np.empty(n, np.int32), np.empty(n, np.int32),
                 np.empty((n, 4), np.uint32))
         fn = impl.rewrite_addr_batch if addr else impl.rewrite_batch
-        done = fn(p, batch.idx, t, 12.5, *cols, dst_anno, *outs)
+        extra = {"pair": True} if pair else {}
+        done = fn(p, batch.idx, t, 12.5, *cols, dst_anno, *outs, **extra)
         results.append((done, cols, outs))
     (kd, kcols, kouts), (rd, rcols, routs) = results
     assert kd == rd
@@ -244,6 +245,14 @@ def test_basic_nat_kernel_and_reference_rewrite_identically(case):
                      for _, (s, _, _, _), (ns, _, _, _), fo, ro in mappings]
     run_both(frames, addr_mappings, addr=True)
 
+
+@differential
+@given(traffic())
+def test_address_pair_kernel_and_reference_rewrite_identically(case):
+    frames, mappings = case
+    pair_mappings = [(0, (s, 0, d, 0), (ns, 0, d, 0), fo, ro)
+                     for _, (s, _, d, _), (ns, _, _, _), fo, ro in mappings]
+    run_both(frames, pair_mappings, addr=True, pair=True)
 
 @differential
 @given(traffic(min_mappings=1))

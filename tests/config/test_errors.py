@@ -98,7 +98,8 @@ def test_output_port_at_end_of_chain():
 
 def test_redeclared_element_names_both_places():
     err = error("a :: Idle\n\n  a :: Queue")
-    assert at(err) == (3, 3) and "'a' is declared twice" in err.message and "r.click:1:1" in err.message
+    assert at(err) == (3, 3) and err.message == ("redeclaration of element 'a'\n"
+                                                 "r.click:1: element 'a' previously declared here")
 
 
 def test_undeclared_element_suggests_a_declared_name():
@@ -264,3 +265,10 @@ def test_require_package_is_accepted_with_a_warning():
     flat = parse_config("require(package fastclassifier) Idle -> Discard", "t.click")
     assert flat.requirements == ["package fastclassifier"]
     assert "loads no Click packages" in flat.warnings[0].message
+
+
+def test_cpp_line_markers_place_errors_in_the_included_file():
+    text = '# 1 "A"\nx :: Idle;\n# 1 "B" 1\nx :: Idle;\n# 3 "A" 2\ny :: Idle;\n'
+    err = error(text)
+    assert (err.loc.file, err.loc.line) == ("B", 1)
+    assert err.message.endswith("\nA:1: element 'x' previously declared here")

@@ -212,8 +212,11 @@ class _BodyCompiler:
                         raise ConfigError(f"element name '{el.name}' has an all-digit part; "
                                           "names need a letter", el.loc)
                     if el.name in self.declared:
-                        raise ConfigError(f"element '{el.name}' is declared twice: "
-                                          f"first at {self.declared[el.name]}", el.loc)
+                        first = self.declared[el.name]
+                        # Click's wording, on two lines: each place to look at
+                        raise ConfigError(f"redeclaration of element '{el.name}'\n"
+                                          f"{first.file}:{first.line}: element '{el.name}' "
+                                          "previously declared here", el.loc)
                     self.declared[el.name] = el.loc
         self.taken = set(self.declared)
 

@@ -26,13 +26,30 @@ class Source:
         self.text = text
         self.filename = filename
         self._line_starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
+        # The C preprocessor's line markers ('# 12 "file"'): a config run through
+        # cpp (Click's usual #include) reports places in the files it came from.
+        self._markers: list[tuple[int, int, str]] = []      # (physical line, line, file)
+        for m in _LINE_MARKER.finditer(text):
+            physical = text.count("\n", 0, m.start()) + 1
+            self._markers.append((physical, int(m.group(1)), m.group(2)))
+        self._marker_lines = [p for p, _, _ in self._markers]
+
+    def _at(self, line: int, column: int) -> Location:
+        i = bisect.bisect_left(self._marker_lines, line) - 1
+        if i < 0:
+            return Location(self.filename, line, column)
+        physical, first, file = self._markers[i]
+        return Location(file, first + line - physical - 1, column)
 
     def loc(self, offset: int) -> Location:
         line = bisect.bisect_right(self._line_starts, offset)
-        return Location(self.filename, line, offset - self._line_starts[line - 1] + 1)
+        return self._at(line, offset - self._line_starts[line - 1] + 1)
 
     def token_loc(self, tok: Token) -> Location:
-        return Location(self.filename, tok.line, tok.column)
+        return self._at(tok.line, tok.column)
+
+
+_LINE_MARKER = re.compile(r'^[ \t]*#[ \t]*(?:line[ \t]+)?(\d+)[ \t]+"([^"\n]*)"', re.M)
 
 
 # -- the syntax tree ---------------------------------------------------------

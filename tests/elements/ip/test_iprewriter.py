@@ -300,7 +300,7 @@ def test_unknown_named_pattern_is_an_error_at_initialize(make_router):
 
 @pytest.mark.parametrize("specs,message", [
     ("", "needs one INPUTSPEC"),
-    ("frobnicate", "not an input specification"),
+    ("frobnicate now", "not an input specification"),
     ("7up", "unknown specification"),
     ("keep 0", "keep FOUTPUT ROUTPUT"),
     ("pattern 1.2.3.4 1024-65535 - - 0", "bad forward port"),
@@ -309,7 +309,7 @@ def test_unknown_named_pattern_is_an_error_at_initialize(make_router):
     ("pattern 1.2.3.4 1024 - 10-20 0 1", "only the source port"),
     ("pattern 1.2.3.999 1024 - - 0 1", "bad source address"),
     ("drop extra", "alone"),
-    ("some_mapper", "IPMapper elements are not supported"),
+    ("some_mapper 0 1", "or a mapper element's name alone"),
 ])
 def test_bad_input_specs_are_refused_with_a_reason(make_router, specs, message):
     with pytest.raises(GraphError, match=message):

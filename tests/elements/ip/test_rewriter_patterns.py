@@ -16,3 +16,17 @@ def test_three_fields_are_saddr_daddr_then_the_source_port_range():
 def test_a_single_port_must_still_be_positive():
     with pytest.raises(ArgumentError, match="bad source port"):
         Pattern.parse(["2.0.0.2", "0", "-", "-"])
+
+
+def test_basic_nat_takes_a_four_field_pattern_and_checks_its_ports():
+    spec = parse_input_spec("pattern 1.0.0.0 0-255 - - 0 1", napt=False)
+    assert spec.pattern.unparse() == "1.0.0.0 -"
+    with pytest.raises(ArgumentError, match="bad source port '456-19'") as e:
+        parse_input_spec("pattern 1.0.0.0 456-19 - - 0 1", napt=False)
+    assert e.value.click_reason == "bad source port"
+
+
+def test_a_bad_address_carries_clicks_short_reason():
+    with pytest.raises(ArgumentError) as e:
+        parse_input_spec("pattern 1.0.0.x - 0 1", napt=False)
+    assert e.value.click_reason == "bad source address"
