@@ -247,3 +247,12 @@ def test_k8s_refuses_kernel_mode_and_emulated_hosts_before_calling_the_api(api):
         p = vf(env, "topo", "deploy", lab, "--k8s", "--context", "lab-cluster", *extra)
         assert p.returncode == 1 and "--k8s runs every router as a pod" in p.stderr
     assert server.calls == [] and not state.exists()
+
+
+def test_without_the_client_installed_the_error_names_the_extra(monkeypatch):
+    from vforward.cluster.kubeapi import _kubernetes
+    from vforward.topo.deploy import DeployError
+    for mod in ("kubernetes", "kubernetes.client", "kubernetes.config", "kubernetes.stream"):
+        monkeypatch.setitem(sys.modules, mod, None)     # import fails as when not installed
+    with pytest.raises(DeployError, match=r"pip install 'vforward\[k8s\]'"):
+        _kubernetes()
