@@ -5,6 +5,6 @@ that runs them.
   manifests.py   a lab as Kubernetes objects: Namespace, per node a ConfigMap
                  (its node bundle, see vforward.node), a Pod running
                  `vforward node run`, a headless Service
-  kubectl.py     `topo deploy --k8s` and destroy: kubectl apply, wait, delete
+  kubeapi.py     `topo deploy --k8s`, destroy, exec: the Kubernetes client's API calls
   cli.py         `topo place`, `topo manifests`
 """

@@ -59,20 +59,24 @@ def add_parsers(ts) -> None:
 
 def add_deploy_options(p) -> None:
     p.add_argument("--k8s", action="store_true",
-                   help="deploy on Kubernetes with kubectl: one pod per router (see "
-                        "'topo manifests'); waits until every pod is ready")
+                   help="deploy on Kubernetes through its API (pip install 'vforward[k8s]'): "
+                        "one pod per router (see 'topo manifests'); waits until every pod "
+                        "is ready")
     p.add_argument("--context", help="with --k8s: the kubeconfig context")
     p.add_argument("--image", help="with --k8s: the node image")
     p.add_argument("--namespace", help="with --k8s: the namespace (default vforward-LAB)")
+    p.add_argument("--ready-timeout", type=float, default=300.0,
+                   help="with --k8s: seconds to wait for the pods to be ready (default 300)")
 
 
 def deploy_k8s_cmd(a) -> int:
-    from vforward.cluster.kubectl import deploy_k8s
+    from vforward.cluster.kubeapi import deploy_k8s
     from vforward.topo.deploy import DeployError
     if a.mode != "user" or getattr(a, "emulate_hosts", False):
         raise DeployError("--k8s runs every router as a pod of its own; it takes neither "
                           "--mode kernel nor --emulate-hosts: drop one of them")
-    record = deploy_k8s(a.lab, context=a.context, namespace=a.namespace, image=a.image)
+    record = deploy_k8s(a.lab, context=a.context, namespace=a.namespace, image=a.image,
+                        timeout=a.ready_timeout)
     print(f"deployed {len(record['pods'])} pods in namespace {record['namespace']}; "
           f"manifests: {record['manifests']}")
     return 0

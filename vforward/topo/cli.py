@@ -57,7 +57,7 @@ def cmd_deploy(a) -> int:
 
 def cmd_destroy(a) -> int:
     from vforward.topo.deploy import destroy
-    from vforward.cluster.kubectl import destroy_k8s_ref
+    from vforward.cluster.kubeapi import destroy_k8s_ref
     if (removed := destroy_k8s_ref(a.lab)) is not None:
         print(f"destroyed: {', '.join(removed)}")
         return 0
@@ -69,9 +69,9 @@ def cmd_destroy(a) -> int:
 def cmd_exec(a) -> int:
     from vforward.topo.ops import exec_in
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
-    from vforward.cluster.kubectl import exec_k8s_ref
+    from vforward.cluster.kubeapi import exec_k8s_ref
     if (code := exec_k8s_ref(a.lab, a.node, cmd)) is not None:
-        return code   # a lab on Kubernetes: kubectl exec in the node's pod
+        return code   # a lab on Kubernetes: exec in the node's pod through the API
     return exec_in(a.lab, a.node, cmd)
 
 
