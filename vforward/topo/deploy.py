@@ -89,10 +89,8 @@ def assign_underlay(lab: Lab, base: int = 0) -> None:
             port += 1
 
 
-def _ingress_ports_of_other_labs(name: str) -> frozenset:
-    """The UDP ports of the OpenVPN servers the other deployed labs recorded
-    (held while a server is down, as link ports are)."""
-    taken = set()
+def _other_labs(name: str):
+    """The state records of the deployed labs other than `name` (unreadable ones skipped)."""
     for other in deployed_labs():
         if other == name:
             continue
@@ -100,24 +98,20 @@ def _ingress_ports_of_other_labs(name: str) -> frozenset:
             st = load_state(other)
         except (OSError, ValueError, TypeError):
             continue
-        for d in (st.daemons if st else []):
-            if d.get("what") == "openvpn" and d.get("port"):
-                taken.add(int(d["port"]))
-    return frozenset(taken)
+        if st is not None:
+            yield st
+
+
+def _ingress_ports_of_other_labs(name: str) -> frozenset:
+    """The UDP ports of the OpenVPN servers the other deployed labs recorded
+    (held while a server is down, as link ports are)."""
+    return frozenset(int(d["port"]) for st in _other_labs(name) for d in st.daemons
+                     if d.get("what") == "openvpn" and d.get("port"))
 
 
 def _underlay_of_other_labs(name: str) -> frozenset:
     """(address, port) of every link end the other deployed labs recorded."""
-    taken = set()
-    for other in deployed_labs():
-        if other == name:
-            continue
-        try:
-            st = load_state(other)
-        except (OSError, ValueError, TypeError):
-            continue
-        taken |= {(str(a), int(p)) for a, p in (st.underlay.values() if st else [])}
-    return frozenset(taken)
+    return frozenset((str(a), int(p)) for st in _other_labs(name) for a, p in st.underlay.values())
 
 
 def _record(lab: Lab, path: str, mode: str) -> LabState:
