@@ -277,7 +277,10 @@ def test_linkemulator_going_down_drops_the_queued_packets(make_router):
     seen = {}
 
     def cut():
-        seen["queued"] = int(e.read("queue_length")) + int(e.read("in_flight"))
+        # One instant: a second handler read would advance the clock again and
+        # could count a packet both waiting and (by then) in flight.
+        waiting = int(e.read("queue_length"))      # moves what is sent by now onto the wire
+        seen["queued"] = waiting + len(e._line)
         e.write("up", "false")
         seen["after"] = (int(e.read("queue_length")), int(e.read("in_flight")))
         seen["down"] = int(e.read("drops_down"))
