@@ -190,6 +190,14 @@ def test_egress_needs_a_router_with_a_routing_daemon():
         parse_lab(bad)
 
 
+def test_egress_under_defaults_is_refused_not_ignored():
+    from vforward.topo.model import TopologyError, parse_lab
+    text = LAB.format(name="x").replace("topology:\n", "defaults:\n  egress: true\ntopology:\n")
+    with pytest.raises(TopologyError, match=r"egress belongs on one router node "
+                                            r"\(topology.nodes.NAME.egress\), not under defaults"):
+        parse_lab(text)
+
+
 def test_the_egress_node_announces_a_default_route_its_kernel_never_gets():
     from vforward.topo.addressing import assign
     from vforward.topo.bird import bird_config

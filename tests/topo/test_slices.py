@@ -115,3 +115,25 @@ def test_a_lab_whose_namespace_exists_already_is_refused_and_leaves_it(tmp_path)
         assert load_state(name) is None
     finally:
         netns.delete(f"vf-{name}-h1")
+
+
+def test_a_deploy_waits_while_another_is_choosing_its_ports(tmp_path):
+    """Ports are chosen and recorded under one lock, so two labs deployed at
+    the same instant cannot both take a port neither has recorded yet."""
+    from vforward.topo.state import labs_lock
+    name = f"egw{uuid.uuid4().hex[:6]}"
+    path = tmp_path / "w.yaml"
+    path.write_text(lab_text(name))
+    try:
+        with labs_lock():
+            p = subprocess.Popen([sys.executable, "-m", "vforward", "topo", "deploy", str(path)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            with pytest.raises(subprocess.TimeoutExpired):
+                p.wait(timeout=3)
+            assert load_state(name) is None      # nothing claimed while the lock is held
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0, out
+        assert load_state(name).underlay
+    finally:
+        if load_state(name) is not None:
+            destroy(name)

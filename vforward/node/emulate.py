@@ -45,7 +45,7 @@ from vforward import netns
 from vforward.topo import render
 from vforward.topo.deploy import (NODE_SYSCTLS, DeployError, _record, assign_underlay,
                                   destroy_state, prepare)
-from vforward.topo.state import load_state, remove_state
+from vforward.topo.state import labs_lock, load_state, remove_state
 from vforward.topo.supervise import identify, same_process
 
 POD_NETWORK = ipaddress.IPv4Network("100.64.0.0/16")
@@ -227,13 +227,14 @@ def deploy_emulated(path: str, log=print):
             raise DeployError(f"lab {lab.name} is already deployed (from {existing.topology}); "
                               f"run 'vforward topo destroy {lab.name}' first")
         remove_state(lab.name)
-    assign_underlay(lab)
     t0 = time.monotonic()
-    st = _record(lab, path, "user")
-    for sub in ("nodes", "run", "sock", "logs"):
-        os.makedirs(os.path.join(st.directory, sub), exist_ok=True)
-    os.chmod(os.path.join(st.directory, "sock"), 0o700)
-    st.save()
+    with labs_lock():
+        assign_underlay(lab)
+        st = _record(lab, path, "user")
+        for sub in ("nodes", "run", "sock", "logs"):
+            os.makedirs(os.path.join(st.directory, sub), exist_ok=True)
+        os.chmod(os.path.join(st.directory, "sock"), 0o700)
+        st.save()
     try:
         pods = pod_addresses(lab)
         _build_underlay(lab, pods, st)

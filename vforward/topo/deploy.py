@@ -25,8 +25,8 @@ from vforward.topo.addressing import assign
 from vforward.topo.cgroups import CgroupError
 from vforward.topo.model import LAB_NAME, Lab, TopologyError, load_lab
 from vforward.topo.routes import host_gateway6, static_routes, static_routes6
-from vforward.topo.state import (LabState, deployed_labs, lab_dir, load_state, pid_alive,
-                                 remove_state)
+from vforward.topo.state import (LabState, deployed_labs, lab_dir, labs_lock, load_state,
+                                 pid_alive, remove_state)
 from vforward.topo.supervise import (READY_TIMEOUT, current_workers, identify,
                                      lab_workers_by_command_line, same_process, signal_process,
                                      start_supervisor)
@@ -295,14 +295,15 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
         raise DeployError("egress: is a user-mode feature (the router's NAT); deploy with "
                           "--mode user")
     egress.check_machine(lab)
-    assign_underlay(lab)
     t0 = time.monotonic()
-    st = _record(lab, path, mode)
-    d = st.directory
-    for sub in ("configs", "sock", "ready", "logs"):
-        os.makedirs(os.path.join(d, sub), exist_ok=True)
-    os.chmod(os.path.join(d, "sock"), 0o700)   # the nodes' control sockets: root's alone
-    st.save()
+    with labs_lock():
+        assign_underlay(lab)
+        st = _record(lab, path, mode)
+        d = st.directory
+        for sub in ("configs", "sock", "ready", "logs"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        os.chmod(os.path.join(d, "sock"), 0o700)   # the nodes' control sockets: root's alone
+        st.save()
     try:
         try:
             st.cgroups = isolation.setup(lab)

@@ -291,9 +291,10 @@ def parse_lab(text: str, path: str = "<topology>") -> Lab:
     links = _parse_links(topo, nodes, default_impair)
     lab_ipv6 = _dual_stack(doc, nodes, links)
     validations = _parse_validations(doc, nodes)
-    if "ingress" in defaults:
-        raise _err(defaults.where("ingress"), "ingress belongs on one router node "
-                   "(topology.nodes.NAME.ingress), not under defaults")
+    for key in ("ingress", "egress"):
+        if key in defaults:
+            raise _err(defaults.where(key), f"{key} belongs on one router node "
+                       f"(topology.nodes.NAME.{key}), not under defaults")
     _check_pools(nodes, addressing)
     restart = str(doc.get("restart", "on-failure"))
     if restart not in RESTART_POLICIES:

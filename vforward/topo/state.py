@@ -7,10 +7,12 @@ control sockets.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 
 STATE_ROOT = os.environ.get("VFORWARD_STATE_DIR", "/run/vforward/labs")
@@ -68,6 +70,20 @@ def load_state(name: str) -> LabState | None:
 
 def remove_state(name: str) -> None:
     shutil.rmtree(lab_dir(name), ignore_errors=True)
+
+
+@contextmanager
+def labs_lock():
+    """Held while a deploy picks its UDP ports and saves the record that
+    claims them, so that two labs deployed at the same instant do not both
+    take a port the other has chosen but not yet recorded."""
+    os.makedirs(STATE_ROOT, exist_ok=True)
+    with open(os.path.join(STATE_ROOT, ".deploy.lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def deployed_labs() -> list[str]:
