@@ -184,6 +184,26 @@ def test_destroy_after_a_router_was_killed_leaves_nothing(tmp_path):
     assert load_state(name) is None
 
 
+def test_a_router_without_links_deploys_beside_a_dual_stack_ospf_lab(tmp_path):
+    """A lab written step by step has routers not linked yet: they must not
+    keep the others from coming up."""
+    name = "u" + uuid.uuid4().hex[:6]
+    path = tmp_path / "unlinked.yaml"
+    path.write_text(f"name: {name}\nrouting: ospf\nipv6: true\ntopology:\n  nodes:\n"
+                    "    r1: {}\n    r2: {}\n    r3: {}\n    h1: {kind: host}\n  links:\n"
+                    '    - endpoints: ["r1:eth1", "r2:eth1"]\n'
+                    '    - endpoints: ["h1:eth1", "r1:eth2"]\n')
+    st = deploy(str(path), log=lambda *a: None)
+    try:
+        lab = prepare(str(path))
+        assert set(st.sockets) == {"r1", "r2", "r3"}
+        r2 = lab.nodes["r2"]
+        assert reach(lab, "h1", str(r2.loopback.ip), within=20)[0]
+        assert reach(lab, "h1", str(r2.loopback6.ip), within=20)[0]
+    finally:
+        destroy(name)
+
+
 def test_kernel_mode_builds_the_same_lab_and_reports_what_it_cannot_emulate(tmp_path,
                                                                             ring_lab_text):
     from vforward.topo.kernelmode import netem_available

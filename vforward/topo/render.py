@@ -197,11 +197,15 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
     out.append(f"rt :: RadixIPLookup({', '.join(route_args)});")
     out.append("// Per-flow next hops ahead of rt (vforward topo flow); empty at start.")
     out.append("flows :: FlowRoutes -> rt;")
+    if not ifaces:      # a router with no links yet: nothing enters, still a valid graph
+        out.append("Idle -> flows;")
     if node.ipv6:
         routes6 = static_routes6(lab).get(node.name, [])
         if uses_daemon(node):
             routes6 = [r for r in routes6 if r.gateway is None]
         out += render6.table6(routes6, port_of)
+        if not any(i.address6 for i in ifaces):     # no IPv6 link yet: nothing enters
+            out.append("Idle -> rt6;")
     local = " or ".join(f"dst host {a}" for a in own)
     if node.ingress is not None:
         # The node's kernel forwards between its OpenVPN device and its TAPs (topo/ingress).
@@ -246,12 +250,13 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
               render6.without_ipv6(port) if node.ipv6 else []),
             "",
         ]
-    if uses_daemon(node):
+    # A router with no links (of a family) has no routes to mirror for it.
+    if uses_daemon(node) and ifaces:
         ports = ", ".join(f"{i.name} {port_of[i.name]}" for i in ifaces)
         out += ["// Routes the node's routing daemon installs in its kernel, mirrored into rt.",
                 f"mirror :: KernelRouteMirror(rt, {ports}{in_ns});", ""]
-        if node.ipv6:
-            ports6 = ", ".join(f"{i.name} {port_of[i.name]}" for i in ifaces if i.address6)
+        ports6 = ", ".join(f"{i.name} {port_of[i.name]}" for i in ifaces if i.address6)
+        if node.ipv6 and ports6:
             out += render6.mirror6(in_ns, ports6) + [""]
     if node.egress:
         from vforward.topo.egress import click_block
