@@ -46,12 +46,13 @@ def h2_addr(lab):
 
 
 def rtt_ms(lab, src, dst, count=7):
-    """The median RTT: on a busy machine one late reply moves ping's mean by milliseconds."""
+    """The lowest RTT: on a busy machine late replies move ping's mean, and
+    even its median, by milliseconds; a delay is never shorter than set."""
     p = subprocess.run(["ip", "netns", "exec", f"vf-{lab.name}-{src}", "ping", "-n", "-c",
                         str(count), "-i", "0.2", dst], capture_output=True, text=True, timeout=30)
     times = sorted(float(t) for t in re.findall(r"time=([\d.]+) ms", p.stdout))
     assert times, p.stdout + p.stderr
-    return times[len(times) // 2]
+    return times[0]
 
 
 def test_every_node_reaches_every_other(lab):
