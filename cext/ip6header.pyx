@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Compiled IPv6 header kernels over a batch: CheckIP6Header and DecIP6HLim.
+"""Compiled IPv6 header kernels over a batch: CheckIP6Header, DecIP6HLim, and
+the one-next-hop test of IP6NDSolicitor.
 
 ip6header_reference.py is the plain-Python twin (same names, same results);
 the tests run both on copies of the same random pool.  IPv6 has no header
@@ -7,7 +8,7 @@ checksum, so these are short: check_ip6_header validates and fills the
 annotations, dec_ip6_hlim decrements the hop limit in place.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 cdef enum:
     _OK = 0
@@ -113,3 +114,23 @@ def dec_ip6_hlim(pool, const uint32_t[:] idx, uint8_t[:] out_expired):
                 continue
             ip[7] -= 1
     return expired
+
+
+def same_dst_ip6(pool, const uint32_t[:] idx):
+    """Whether every packet of the batch has the first one's dst_ip6 annotation
+    (its next hop after a route lookup): one neighbour entry then frames the
+    whole batch.  False for an empty batch."""
+    cdef uint8_t[:, ::1] dst = pool.dst_ip6
+    cdef Py_ssize_t i, n = idx.shape[0]
+    cdef const uint8_t* first
+    cdef bint same = True
+    if n == 0:
+        return False
+    _check_batch(idx, dst.shape[0], n)
+    first = &dst[idx[0], 0]
+    with nogil:
+        for i in range(1, n):
+            if memcmp(&dst[idx[i], 0], first, 16) != 0:
+                same = False
+                break
+    return same

@@ -65,3 +65,11 @@ def dec_ip6_hlim(pool, idx, out_expired):
             continue
         pool.data[slot, h + 7] -= 1
     return expired
+
+
+def same_dst_ip6(pool, idx):
+    if not len(idx):
+        return False
+    _check_batch(pool, idx, len(idx))
+    first = pool.dst_ip6[int(idx[0])].tobytes()
+    return all(pool.dst_ip6[int(s)].tobytes() == first for s in idx)

@@ -182,6 +182,8 @@ def test_a_packet_too_big_gets_packet_too_big_and_path_mtu_discovery_completes(b
     bed = bed6_narrow
     big = ping6(bed.a, HOST_B, "-M", "do", "-s", "1452", count=1)     # a 1500-byte packet
     assert re.search(r"[Pp]acket too big.*mtu\s*=\s*1400", big.stdout + big.stderr), big.stdout
+    # from the router's address toward host A (where the packet came in), as Linux sends it
+    assert re.search(rf"From {ROUTER_A} .*[Pp]acket too big", big.stdout), big.stdout
     route = ns.ip("-6", "route", "get", HOST_B, netns=bed.a)
     assert "mtu 1400" in route, route
     # the next big ping fits the discovered path: the kernel sends 1400-byte fragments

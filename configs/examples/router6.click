@@ -109,8 +109,11 @@ expired[1] -> ICMP6Error($IP2, timeexceeded) -> rt;
 hl1[1] -> expired;
 hl2[1] -> expired;
 
-mtu1[1] -> ICMP6Error($IP1, toobig, PMTU $MTU1) -> rt;
-mtu2[1] -> ICMP6Error($IP2, toobig, PMTU $MTU2) -> rt;
+// Packet too big comes, as from Linux, from the address of the interface
+// the error leaves by (the route back to the sender), not the one the packet
+// was too big for: SOURCES gives the address of each of rt's outputs.
+mtu1[1] -> ICMP6Error($IP1, toobig, PMTU $MTU1, ROUTES rt, SOURCES "- $IP1 $IP2") -> rt;
+mtu2[1] -> ICMP6Error($IP2, toobig, PMTU $MTU2, ROUTES rt, SOURCES "- $IP1 $IP2") -> rt;
 
 noroute :: CheckPaint(1) -> ICMP6Error($IP1, unreachable, noroute) -> rt;
 noroute[1] -> ICMP6Error($IP2, unreachable, noroute) -> rt;

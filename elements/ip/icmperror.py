@@ -5,12 +5,13 @@ import struct
 
 import numpy as np
 
-from vforward.args import ArgumentError, anything, ip_address, unquote, unsigned
+from vforward.args import ArgumentError, anything, ip_address, unquote, unsigned, word
 from vforward.element import AGNOSTIC, Element, ElementError, read_handler
 from vforward.packet import BROADCAST, MULTICAST, Batch, PoolExhausted
 
 from vforward.elements.ip.checkipheader import address_list
 from vforward.elements.ip.ipfields import PROTO_ICMP, ipheader
+from vforward.elements.ip.iproutetable import IPV4, IPRouteTable
 
 # Click's mnemonic names (NameInfo T_ICMP_TYPE and T_ICMP_CODE).
 ICMP_TYPES = {"unreachable": 3, "sourcequench": 4, "redirect": 5, "timeexceeded": 11,
@@ -41,9 +42,10 @@ def answer_offending(element, batch: Batch) -> Batch | None:
     element.drops (no answer, or no free slot)."""
     pool = batch.pool
     out = []
+    limit = element.limit
     for slot in batch.idx.tolist():
         quote = element._offending(pool, slot)
-        if quote is None:
+        if quote is None or (limit is not None and not limit.allow()):
             element.drops += 1
             continue
         try:
@@ -58,6 +60,68 @@ def answer_offending(element, batch: Batch) -> Batch | None:
         return None
     element.count += len(out)
     return Batch(pool, np.array(out, dtype=np.uint32))
+
+
+# -- where an error comes from, and how many may leave (ICMPError, ICMP6Error) --------------
+ERROR_KEYWORDS_DOC = """\
+      ROUTES (element)   a route lookup element of this router: with SOURCES,
+                    an error comes from the address of the interface it will
+                    leave by, as Linux chooses (the route back to the offending
+                    packet's source, usually the interface it came in on)
+      SOURCES "ADDR ..."   the address of each output of ROUTES, in order
+                    ('-' for an output without one); SRC where the route
+                    back leaves by such an output or there is none
+      LIMIT (element)   an ICMPErrorLimit whose token bucket the router's error
+                    elements share; an error it refuses is not sent"""
+
+
+def configure_error_source(element, args, address) -> None:
+    """Reads ROUTES, SOURCES and LIMIT; `address` converts one SOURCES word."""
+    element.routes_name = args.keyword("ROUTES", word, default=None)
+    sources = args.keyword("SOURCES", anything, default=None)
+    element.limit_name = args.keyword("LIMIT", word, default=None)
+    if (element.routes_name is None) != (sources is None):
+        raise ArgumentError(f"{args.where}: keywords ROUTES and SOURCES go together: ROUTES "
+                            "names the route table, SOURCES the address of each of its outputs")
+    element.sources = []
+    for i, text in enumerate(unquote(sources or "").split()):
+        try:
+            element.sources.append(None if text == "-" else address(text))
+        except ArgumentError as e:
+            raise ArgumentError(f"{args.where}: keyword SOURCES: output {i}: {e}") from None
+    element.routes = None
+    element.limit = None
+
+
+def resolve_error_source(element, family) -> None:
+    """At initialize: the ROUTES and LIMIT elements, checked."""
+    from vforward.elements.ip.icmperrorlimit import ICMPErrorLimit
+    where = f"{element.location}: {element.name} :: {element.class_name()}"
+    if element.routes_name is not None:
+        rt = element.router.element(element.routes_name)
+        if not isinstance(rt, IPRouteTable) or rt.FAMILY is not family:
+            raise ElementError(f"{where}: keyword ROUTES: '{element.routes_name}' is not an "
+                               f"{family.name} route lookup element of this router; name one "
+                               f"(such as rt :: RadixIP{'6' if family is not IPV4 else ''}Lookup)")
+        element.routes = rt
+    if element.limit_name is not None:
+        limit = element.router.element(element.limit_name)
+        if not isinstance(limit, ICMPErrorLimit):
+            raise ElementError(f"{where}: keyword LIMIT: '{element.limit_name}' is not an "
+                               "ICMPErrorLimit of this router; add one, such as "
+                               f"{element.limit_name} :: ICMPErrorLimit")
+        element.limit = limit
+
+
+def error_source(element, offender_src: int, default):
+    """The source of an error to offender_src: SOURCES[the output of the route
+    back], else default."""
+    if element.routes is None:
+        return default
+    port, _ = element.routes.table.lookup(offender_src)
+    if 0 <= port < len(element.sources) and element.sources[port] is not None:
+        return element.sources[port]
+    return default
 
 
 def _number(text: str, names: dict, what: str) -> int:
@@ -116,7 +180,7 @@ def _has_source_route(options: bytes) -> bool:
 
 
 class ICMPError(Element):
-    """ICMPError(SRC, TYPE [, CODE, KEYWORDS]) -- generate ICMP error packets
+    __doc__ = """ICMPError(SRC, TYPE [, CODE, KEYWORDS]) -- generate ICMP error packets
 
     Ports: 1 input, 1 output; agnostic.
 
@@ -151,8 +215,10 @@ class ICMPError(Element):
     problem's pointer is 0 (there is no pointer annotation).
 
     Ordinarily ICMPError follows output 1 of DecIPTTL (timeexceeded),
-    IPFragmenter (unreachable, needfrag) or a route table, and is followed
-    by a rate limiter and the route lookup.  This element works per packet
+    IPFragmenter (unreachable, needfrag) or a route table's default or
+    NOROUTE output (unreachable, net: what Linux sends for a packet without
+    a route), and is followed by the route lookup.  LIMIT shares one rate
+    limit among a router's error elements.  This element works per packet
     in Python: errors are rare.
 
     Arguments:
@@ -165,6 +231,7 @@ class ICMPError(Element):
       MTU (integer, default 576)   largest error packet; the quoted bytes are
                     cut to fit
       PMTU (integer)   next-hop MTU to report in needfrag errors
+""" + ERROR_KEYWORDS_DOC + """
 
     Handlers:
       count (read)   error packets generated
@@ -180,6 +247,7 @@ class ICMPError(Element):
         bad = args.keyword("BADADDRS", address_list, default=None)
         self.mtu = args.keyword("MTU", unsigned, default=576)
         self.pmtu = args.keyword("PMTU", unsigned, default=None)
+        configure_error_source(self, args, ip_address)
         args.finish()
         if self.type not in ERROR_TYPES:
             raise ArgumentError(f"{args.where}: argument TYPE: ICMP type {self.type} is not an "
@@ -203,6 +271,7 @@ class ICMPError(Element):
         self._next_hop_mtu = self.pmtu or 0
 
     def initialize(self):
+        resolve_error_source(self, IPV4)
         if self.type == UNREACH and self.code == NEEDFRAG and self.pmtu is None:
             self._next_hop_mtu = self._upstream_mtu()
 
@@ -265,7 +334,7 @@ class ICMPError(Element):
         icmp = icmp[:2] + struct.pack("!H", _checksum(icmp)) + icmp[4:]
         self._ip_id = (self._ip_id + 1) & 0xFFFF
         ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(icmp), self._ip_id, 0, DEFAULT_TTL,
-                         PROTO_ICMP, 0, self.src, offender_src)
+                         PROTO_ICMP, 0, error_source(self, offender_src, self.src), offender_src)
         o = int(pool.off[new])
         n = len(ip) + len(icmp)
         pool.data[new, o:o + n] = np.frombuffer(ip + icmp, dtype=np.uint8)

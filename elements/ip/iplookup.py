@@ -18,7 +18,8 @@ _COMMON = """
     GetIPAddress set it).  Looks the address up with longest-prefix match,
     sets the annotation to the route's gateway when it has one, and sends
     the packet out of the route's output; a packet that matches no route is
-    dropped.  The output port is also left in the port annotation.
+    dropped, or sent out of output NOROUTE when that is given.  The output
+    port is also left in the port annotation.
 
     Each argument is a route 'ADDR/MASK [GATEWAY] OUTPUT': 18.26.4.24/32 0,
     18.26.4.0/24 1, 0.0.0.0/0 18.26.4.1 1.  MASK is a prefix length or a
@@ -39,6 +40,16 @@ _COMMON = """
     DIR-24-8): one or two memory reads per packet however big the table,
     then its next-hop indices are mapped to ports and gateways with two
     array lookups, and the batch is partitioned by output port.
+
+    A Click router answers packets without a route with a default route to
+    an output that leads to ICMPError(ADDR, unreachable, net).  Where a
+    routing daemon may install a default route of its own (through
+    KernelRouteMirror), give that output as NOROUTE instead: packets that
+    match no route leave by it while the table has no default route.
+
+    Keyword arguments:
+      NOROUTE (output number)   where packets without a route go (default:
+                                they are dropped and counted in drops)
 """
 
 _READ_HANDLERS = """
@@ -49,7 +60,8 @@ _READ_HANDLERS = """
       lookup (read ADDR)    'OUTPUT GATEWAY' for ADDR, 'OUTPUT' when the route
                             has no gateway, '-1' when no route matches (for a
                             multipath route: its first next hop)
-      drops (read)          packets dropped because no route matched"""
+      drops (read)          packets dropped because no route matched (none
+                            with NOROUTE)"""
 
 _WRITE_HANDLERS = """
       add (write)      add a route 'ADDR/MASK [GATEWAY] OUTPUT' (or a multipath

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vforward.args import ArgumentError, ip_address, ip_prefix, named_address
+from vforward.args import ArgumentError, ip_address, ip_prefix, named_address, unsigned
 from vforward.element import PUSH_ONLY, Element, HandlerError, read_handler, write_handler
 
 from vforward import kernels
@@ -359,6 +359,14 @@ class RouteTable:
         self._free_nh: list[int] = []
         self._next_nh = 0
         self._default: IPRoute | None = None
+        # Where a packet without a route goes while there is no default route:
+        # NO_PORT (dropped), or the lookup element's NOROUTE output.
+        self.no_route_port = NO_PORT
+
+    def set_no_route_port(self, port: int) -> None:
+        self.no_route_port = port
+        if self._default is None:
+            self.nh_port[NO_ROUTE] = port
 
     def __len__(self) -> int:
         return len(self.routes)
@@ -473,7 +481,7 @@ class RouteTable:
             self.nh_gw[NO_ROUTE] = 0
             self.nh_via[NO_ROUTE] = False
         else:
-            self.nh_port[NO_ROUTE] = NO_PORT if route is None else route.port
+            self.nh_port[NO_ROUTE] = self.no_route_port if route is None else route.port
             self.nh_gw[NO_ROUTE] = 0 if route is None else self.family.gw_store(route.gw)
             self.nh_via[NO_ROUTE] = route is not None and route.gw != 0
         if old is not None and old.more_hops:
@@ -519,6 +527,7 @@ class RouteTable:
         self.fib.clear()
         self.routes.clear()
         self.nh_port.fill(NO_PORT)
+        self.nh_port[NO_ROUTE] = self.no_route_port
         self.nh_gw.fill(0)
         self.nh_via.fill(False)
         self._nh_of.clear()
@@ -544,6 +553,8 @@ class RouteTable:
     def lookup(self, addr: int) -> tuple[int, int]:
         """(output port or -1, gateway) for one address; a multipath route's first hop."""
         nh = self.fib.lookup(addr)
+        if nh == NO_ROUTE and self._default is None:
+            return (-1, 0)
         if self.nh_port[nh] == GROUP_PORT:
             nh = self.grp_members[self.grp_start[nh]]
         port = int(self.nh_port[nh])
@@ -571,8 +582,14 @@ class IPRouteTable(Element):
 
     def configure(self, args):
         texts = args.rest()
+        no_route = args.keyword("NOROUTE", unsigned, default=None)
         args.finish()
+        if no_route is not None and no_route >= GROUP_PORT:
+            raise ArgumentError(f"{args.where}: keyword NOROUTE: {no_route} is not an output "
+                                f"number; give 0..{GROUP_PORT - 1}")
         self.table = RouteTable(self.FAMILY)
+        if no_route is not None:
+            self.table.set_no_route_port(no_route)
         self.drops = 0
         seen: dict[tuple[int, int], tuple[int, IPRoute]] = {}
         routes = []
@@ -592,7 +609,8 @@ class IPRouteTable(Element):
             self.table.load(routes)
         except RouteError as e:
             raise ArgumentError(f"{args.where}: {e}") from None
-        self._needed_outputs = max((p for r in routes for _, p in r.hops), default=-1) + 1
+        self._needed_outputs = max([p for r in routes for _, p in r.hops]
+                                   + [-1 if no_route is None else no_route]) + 1
 
     def port_spec(self):
         # Every output a configured route names must be connected: the graph

@@ -9,9 +9,11 @@ from vforward.args import ArgumentError, anything, unsigned
 from vforward.element import AGNOSTIC, Element, read_handler
 from vforward.packet import BROADCAST, MULTICAST
 
-from vforward.elements.ip.icmperror import _checksum, _number, answer_offending
+from vforward.elements.ip.icmperror import (ERROR_KEYWORDS_DOC, _checksum, _number,
+                                             answer_offending, configure_error_source,
+                                             error_source, resolve_error_source)
 
-from .ip6family import ip6_address_arg
+from .ip6family import IPV6, ip6_address_arg
 
 PROTO_ICMP6 = 58
 # RFC 4443 error types and their codes, by Click-style names.
@@ -35,7 +37,7 @@ def pseudo_header_checksum(src: bytes, dst: bytes, payload: bytes, proto: int = 
 
 
 class ICMP6Error(Element):
-    """ICMP6Error(SRC, TYPE [, CODE, KEYWORDS]) -- generate ICMPv6 error packets
+    __doc__ = """ICMP6Error(SRC, TYPE [, CODE, KEYWORDS]) -- generate ICMPv6 error packets
 
     Ports: 1 input, 1 output; agnostic.
 
@@ -55,6 +57,11 @@ class ICMP6Error(Element):
 
     A toobig error reports the next-hop MTU given by PMTU (its fourth byte
     word); it is what makes path-MTU discovery work through this router.
+    An unreachable noroute error is what Linux sends for a packet without a
+    route: put this element on a route table's default (::/0) or NOROUTE
+    output.  LIMIT shares one rate limit among a router's error elements;
+    toobig errors pass it untouched, as in Linux (path-MTU discovery must
+    not stall).
 
     As RFC 4443 2.4 asks, no error is sent about an ICMPv6 error message,
     a packet from the unspecified or a multicast source, or (except toobig)
@@ -70,6 +77,7 @@ class ICMP6Error(Element):
     Keyword arguments:
       MTU (integer, default 1280)   largest error packet; the quote is cut to fit
       PMTU (integer, default 1280)  next-hop MTU reported in toobig errors
+""" + ERROR_KEYWORDS_DOC + """
 
     Handlers:
       count (read)   error packets generated
@@ -84,6 +92,7 @@ class ICMP6Error(Element):
         code_text = args.positional("CODE", anything, default="0")
         self.mtu = args.keyword("MTU", unsigned, default=MIN_MTU)
         self.pmtu = args.keyword("PMTU", unsigned, default=MIN_MTU)
+        configure_error_source(self, args, ip6_address_arg)
         args.finish()
         if self.type not in ICMP6_CODES:
             raise ArgumentError(f"{args.where}: argument TYPE: ICMPv6 type {self.type} is not an "
@@ -100,6 +109,11 @@ class ICMP6Error(Element):
         self.src_bytes = self.src.to_bytes(16, "big")
         self.count = 0
         self.drops = 0
+
+    def initialize(self):
+        resolve_error_source(self, IPV6)
+        if self.type == TOOBIG:
+            self.limit = None
 
     def process(self, batch):
         return answer_offending(self, batch)
@@ -125,11 +139,13 @@ class ICMP6Error(Element):
 
     def _build(self, pool, new: int, slot: int, quote: bytes) -> None:
         dst = quote[8:24]
+        src = self.src_bytes if self.routes is None else \
+            error_source(self, int.from_bytes(dst, "big"), self.src).to_bytes(16, "big")
         rest = self.pmtu if self.type == TOOBIG else 0
         icmp = struct.pack("!BBHI", self.type, self.code, 0, rest) + quote
-        cksum = pseudo_header_checksum(self.src_bytes, dst, icmp)
+        cksum = pseudo_header_checksum(src, dst, icmp)
         icmp = icmp[:2] + struct.pack("!H", cksum) + icmp[4:]
-        ip = struct.pack("!IHBB", 6 << 28, len(icmp), PROTO_ICMP6, HOP_LIMIT) + self.src_bytes + dst
+        ip = struct.pack("!IHBB", 6 << 28, len(icmp), PROTO_ICMP6, HOP_LIMIT) + src + dst
         o = int(pool.off[new])
         n = len(ip) + len(icmp)
         pool.data[new, o:o + n] = np.frombuffer(ip + icmp, dtype=np.uint8)

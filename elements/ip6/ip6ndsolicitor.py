@@ -15,6 +15,7 @@ from vforward.elements.ether.ethernet import ETHER_HEADER_LEN, make_headroom, pu
     scatter
 
 from .ip6family import ip6_address_arg
+from .ip6header import ip6header
 from .ndmessages import ETHERTYPE_IP6, ND_ADVERT, ND_FRAME_LEN, ND_SOLICIT, NDMessage, \
     UNSPECIFIED, solicitation
 from .neighbortable import NeighborTable, address_rows
@@ -99,6 +100,7 @@ class IP6NDSolicitor(NeighborQuerier):
         self._header_row = np.zeros(ETHER_HEADER_LEN, dtype=np.uint8)
         self._header_row[6:12] = self._eth_row
         self._header_row[12:14] = (ETHERTYPE_IP6 >> 8, ETHERTYPE_IP6 & 0xFF)
+        self._src_type = self._header_row[6:14].copy()      # source MAC and EtherType
         self.queries = self.responses = self.drops = 0
 
     # -- packet flow ---------------------------------------------------------------
@@ -108,13 +110,18 @@ class IP6NDSolicitor(NeighborQuerier):
         if not n:
             return
         now = self.router.now()
-        words = pool.dst_ip6.view(np.uint64)[idx]
-        if (words == words[0]).all():
+        if ip6header.same_dst_ip6(pool, idx):
             # One next hop for the whole batch (the usual case on a link): one
-            # dictionary lookup instead of a search per packet.
-            row = self.table.known_row(int.from_bytes(words[0].tobytes(), "big"), now)
+            # dictionary lookup, and one compiled pass frames every packet.
+            row = self.table.known_row(int.from_bytes(pool.dst_ip6[idx.item(0)].tobytes(),
+                                                      "big"), now)
             if row >= 0:
-                self._emit_frames(batch, self.table.macs(np.array([row]))[:1])
+                try:
+                    pool._slots.push_ether(idx, self.table._mac, row, self._src_type)
+                except ValueError:              # a packet lacks the headroom
+                    self._emit_frames(batch, self.table.macs(np.array([row]))[:1])
+                else:
+                    self.emit(0, batch)
                 return
         hops = pool.dst_ip6[idx]
         rows, known = self.table.lookup(address_rows(hops), now)

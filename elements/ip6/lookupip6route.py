@@ -18,7 +18,8 @@ _COMMON = """
     set (CheckIP6Header sets it).  Looks the address up with longest-prefix
     match, sets the annotation to the route's gateway when it has one, and
     sends the packet out of the route's output; a packet that matches no
-    route is dropped.  The output port is also left in the port annotation.
+    route is dropped, or sent out of output NOROUTE when that is given.  The
+    output port is also left in the port annotation.
 
     Each argument is a route 'ADDR/LEN [GATEWAY] OUTPUT': 2001:db8::/32 0,
     2001:db8:1::/48 fe80::1 1, ::/0 2001:db8::1 1; a bare address is a /128;
@@ -34,6 +35,17 @@ _COMMON = """
     a poptrie: the /20 direct entry, then one 24-byte node per 6 bits), then
     its next-hop indices are mapped to ports and gateways with two array
     lookups, and the batch is partitioned by output port.
+
+    A Click router answers packets without a route with a default route
+    (::/0) to an output that leads to ICMP6Error(ADDR, unreachable,
+    noroute).  Where a routing daemon may install a default route of its
+    own (through KernelRouteMirror), give that output as NOROUTE instead:
+    packets that match no route leave by it while the table has no default
+    route.
+
+    Keyword arguments:
+      NOROUTE (output number)   where packets without a route go (default:
+                                they are dropped and counted in drops)
 """
 
 _READ_HANDLERS = """
@@ -43,7 +55,8 @@ _READ_HANDLERS = """
                             route's further hops follow as '<tab>GATEWAY<tab>OUTPUT'
       lookup (read ADDR)    'OUTPUT GATEWAY' for ADDR, 'OUTPUT' when the route
                             has no gateway, '-1' when no route matches
-      drops (read)          packets dropped because no route matched"""
+      drops (read)          packets dropped because no route matched (none
+                            with NOROUTE)"""
 
 
 class StaticIP6Lookup(IPRouteTable):

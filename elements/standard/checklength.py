@@ -43,6 +43,8 @@ class CheckLength(Element):
         if not len(batch.idx):
             return batch
         pool, idx = batch.pool, batch.idx
+        if pool._slots.max_length(idx) <= self.max_length:
+            return batch        # one compiled pass: nothing is long (nor any segment)
         length = pool.length[idx]
         if self.segments and (pool.gso_size[idx] > 0).any():
             length = np.where(pool.gso_size[idx] > 0, segment_ip_lengths(pool, idx), length)

@@ -68,3 +68,17 @@ def test_reasons_and_annotations(impl):
     assert pool.data[s, pool.off[s] + 7] == 63
     with pytest.raises(IndexError, match="out of range"):
         impl.check_ip6_header(pool, np.array([99], np.uint32), 0, out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([b"\x20\x01" + bytes(14), b"\x20\x01" + bytes(13) + b"\x01",
+                                 b"\xfe\x80" + bytes(14)]), max_size=12))
+def test_same_dst_ip6_matches_the_reference(hops):
+    pool = PacketPool(16, slot_size=128, headroom=32)
+    batch = pool.from_bytes([b"x"] * len(hops))
+    for s, hop in zip(batch.idx.tolist(), hops):
+        pool.dst_ip6[s] = np.frombuffer(hop, np.uint8)
+    want = bool(hops) and len(set(hops)) == 1
+    assert ip6header.same_dst_ip6(pool, batch.idx) == ref.same_dst_ip6(pool, batch.idx) == want
+    with pytest.raises(IndexError, match="out of range"):
+        ip6header.same_dst_ip6(pool, np.array([0, 99], np.uint32))

@@ -2,8 +2,9 @@
 IPv6 routes mirrored into every router's IPv6 table (and the same lab in
 kernel mode, where the Linux kernel forwards, for comparison).  Across it ping -6 and
 iperf3 -6 TCP work, traceroute -6 shows the routers of the path, a hop
-limit of 1 gets "time exceeded" from the first router, and a packet too big
-for the smaller-MTU link r2--r3 gets "packet too big" from r2, after which
+limit of 1 gets "time exceeded" from the first router, a destination
+without a route gets "no route" (IPv4: "net unreachable") from it, and a packet too big
+for the smaller-MTU link r2--r3 gets "packet too big" from r2 (its address toward the sender), after which
 both hosts have learnt the path MTU and the large pings and TCP get through."""
 import os
 import re
@@ -81,13 +82,28 @@ def test_hop_limit_1_gets_time_exceeded_from_the_first_router(lab):
     assert re.search(rf"From {re.escape(r1)} .*Time exceeded", out), out
 
 
+def test_no_route_gets_destination_unreachable_from_the_first_router(lab):
+    # 2001:db8:ffff::/48 and 198.51.100.0/24 are routed nowhere in the lab: r1
+    # answers as Linux does, IPv6 "no route" and IPv4 "net unreachable"
+    r1 = lab.nodes["r1"].interfaces["eth3"]
+    out = ping6(lab, "h1", "-c", "1", "-W", "1", "2001:db8:ffff::1")
+    assert re.search(rf"From {re.escape(str(r1.address6.ip))} .*Destination unreachable: "
+                     "No route", out), out
+    out = subprocess.run(["ip", "netns", "exec", netns_name(lab, "h1"), "ping", "-4", "-n", "-c",
+                          "1", "-W", "1", "198.51.100.77"], capture_output=True, text=True,
+                         timeout=30).stdout
+    assert re.search(rf"From {re.escape(str(r1.address.ip))} .*Destination Net Unreachable",
+                     out), out
+
+
 def test_too_big_gets_packet_too_big_and_path_mtu_discovery_completes(lab, iperf):
     h1 = netns_name(lab, "h1")
     subprocess.run(["ip", "-n", h1, "-6", "route", "flush", "cache"], capture_output=True)
     # 1452 bytes of payload make a 1500-byte packet, too big for r2--r3
     out = ping6(lab, "h1", "-c", "1", "-W", "1", "-M", "do", "-s", "1452", h2(lab))
     m = re.search(rf"From (\S+) .*Packet too big: mtu={SMALL_MTU}", out)
-    assert m and address_owners(lab).get(m.group(1)) == "r2", out
+    # from r2's address toward h1 (the way it came in), as Linux picks it
+    assert m and m.group(1) == str(lab.nodes["r2"].interfaces["eth1"].address6.ip), out
     route = subprocess.run(["ip", "-n", h1, "-6", "route", "get", h2(lab)],
                            capture_output=True, text=True).stdout
     assert f"mtu {SMALL_MTU}" in route, route

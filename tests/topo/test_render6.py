@@ -35,13 +35,18 @@ def test_a_static_dual_stack_router_classifies_and_routes_ipv6_and_builds():
     r2 = lab.nodes["r2"]
     h1 = lab.nodes["h1"].interfaces["eth1"]
     assert (f"rt6 :: RadixIP6Lookup({lab.links[0].subnet6} 0, {h1.address6.network} 1, "
-            f"{r2.loopback6.network} {r2.interfaces['eth1'].address6.ip} 0);") in text
+            f"{r2.loopback6.network} {r2.interfaces['eth1'].address6.ip} 0, NOROUTE 2);") in text
     cfg2 = render.configs(lab)["r2"]
     assert (f"{h1.address6.network} {lab.nodes['r1'].interfaces['eth1'].address6.ip} 0"
             in cfg2)
     assert "eth1_in[2] -> eth1_in6;" in text and "eth2_in[2] -> eth2_in6;" in text
     assert "eth1_mtu6 :: CheckLength(1400, SEGMENTS true)" in text
-    assert "ICMP6Error(2001:db8::1, toobig, PMTU 1400)" in text
+    # errors come from the interface the route back leaves by; no route gets one too
+    assert ('eth1_mtu6[1] -> ICMP6Error(2001:db8::1, toobig, PMTU 1400, ROUTES rt6, '
+            'SOURCES "2001:db8::1 2001:db8:1::1") -> rt6;') in text
+    assert ('rt6[2] -> ICMP6Error(2001:db8::1, unreachable, noroute, ROUTES rt6, '
+            'SOURCES "2001:db8::1 2001:db8:1::1", LIMIT errlimit) -> rt6;') in text
+    assert "NOROUTE 2);" in text and "errlimit :: ICMPErrorLimit;" in text
     assert "eth1_kernel :: KernelTap(10.0.0.1/30, DEVNAME eth1" in text and "MTU 1400" in text
     assert "mirror6" not in text
     graph = build_graph(text, "r1.click")
@@ -50,7 +55,7 @@ def test_a_static_dual_stack_router_classifies_and_routes_ipv6_and_builds():
 
 def test_an_ospf_dual_stack_router_mirrors_both_families():
     _, text = config("ipv6: true\nrouting: ospf")
-    assert "rt6 :: RadixIP6Lookup(2001:db8::/64 0, 2001:db8:1::/64 1);" in text
+    assert "rt6 :: RadixIP6Lookup(2001:db8::/64 0, 2001:db8:1::/64 1, NOROUTE 2);" in text
     assert "mirror :: KernelRouteMirror(rt, eth1 0, eth2 1, NETNS vf-r6-r1);" in text
     assert "mirror6 :: KernelRouteMirror(rt6, eth1 0, eth2 1, NETNS vf-r6-r1);" in text
     build_graph(text, "r1.click")

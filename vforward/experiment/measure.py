@@ -49,14 +49,22 @@ class Measurement:
         pass
 
 
+def series_target(dst: str, family: str) -> str:
+    """The target name of a pair's series: 'h2', or 'h2/ipv6' over IPv6, so that
+    one run measures both families of a pair apart."""
+    return f"{dst}/ipv6" if family == "ipv6" and ":" not in dst else dst
+
+
 class Ping(Measurement):
     """ping -D -O at an interval; an answered probe is an rtt_ms sample at its
     send time, an unanswered one a 'lost' sample (value 1)."""
 
-    def __init__(self, ctx, src: str, dst: str, interval: float):
+    def __init__(self, ctx, src: str, dst: str, interval: float, family: str = "ipv4"):
         self.ctx, self.src, self.dst, self.interval = ctx, src, dst, interval
-        self.label = f"ping {src}->{dst}"
-        self.addr = target_address(ctx.lab, dst)
+        self.family = family
+        self.target = series_target(dst, family)
+        self.label = f"ping {src}->{self.target}"
+        self.addr = target_address(ctx.lab, dst, family)
         self.probes: dict[int, tuple[float, float | None]] = {}   # seq -> (send time, rtt ms)
         self.proc = None
         self.errors = ""
@@ -65,7 +73,8 @@ class Ping(Measurement):
     async def run(self, until: float) -> None:
         ns = self.ctx.st.namespaces[self.src]
         self.proc = await asyncio.create_subprocess_exec(
-            "ip", "netns", "exec", ns, "ping", "-n", "-D", "-O", "-i", f"{self.interval:g}",
+            "ip", "netns", "exec", ns, "ping", "-6" if self.family == "ipv6" else "-4",
+            "-n", "-D", "-O", "-i", f"{self.interval:g}",
             "-W", "2", self.addr, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)
         clock = self.ctx.clock
@@ -98,9 +107,9 @@ class Ping(Measurement):
             if rtt is None and t > self.stopped - UNDECIDED:
                 continue            # the run ended before its answer was due: not known lost
             if rtt is None:
-                series.add(t, self.src, self.dst, "lost", 1.0)
+                series.add(t, self.src, self.target, "lost", 1.0)
             else:
-                series.add(t, self.src, self.dst, "rtt_ms", rtt)
+                series.add(t, self.src, self.target, "rtt_ms", rtt)
 
     def status(self) -> str:
         # The probes of the second before last: the last one's may still be on their way.
@@ -118,12 +127,14 @@ class Iperf3(Measurement):
     the lost share is a udp_loss sample."""
 
     def __init__(self, ctx, src: str, dst: str, interval: float, protocol: str = "tcp",
-                 rate: str | None = None, port: int | None = None):
+                 rate: str | None = None, port: int | None = None, family: str = "ipv4"):
         self.ctx, self.src, self.dst, self.interval = ctx, src, dst, interval
         self.protocol, self.rate = protocol, rate
         self.port = port or random.randint(20000, 29999)
-        self.addr = target_address(ctx.lab, dst)
-        self.label = f"iperf3 {src}->{dst} ({protocol})"
+        self.family = family
+        self.target = series_target(dst, family)
+        self.addr = target_address(ctx.lab, dst, family)
+        self.label = f"iperf3 {src}->{self.target} ({protocol})"
         self.samples: list[tuple[float, float, float | None]] = []
         self.server = self.client = None
         self.errors = ""
@@ -179,9 +190,9 @@ class Iperf3(Measurement):
 
     def write(self, series) -> None:
         for t, mbps, loss in self.samples:
-            series.add(t, self.src, self.dst, "throughput_mbps", mbps)
+            series.add(t, self.src, self.target, "throughput_mbps", mbps)
             if loss is not None:
-                series.add(t, self.src, self.dst, "udp_loss", loss / 100)
+                series.add(t, self.src, self.target, "udp_loss", loss / 100)
 
     def status(self) -> str:
         if not self.samples:
@@ -239,9 +250,9 @@ class Sense(Measurement):
 def make(ctx, m) -> Measurement:
     a = m.args
     if m.kind == "ping":
-        return Ping(ctx, a["from"], a["to"], m.interval)
+        return Ping(ctx, a["from"], a["to"], m.interval, a.get("family", "ipv4"))
     if m.kind == "iperf3":
         return Iperf3(ctx, a["from"], a["to"], m.interval, a.get("protocol", "tcp"),
                       str(a["rate"]) if a.get("rate") else None,
-                      int(a["port"]) if a.get("port") else None)
+                      int(a["port"]) if a.get("port") else None, a.get("family", "ipv4"))
     return Sense(ctx, a["pairs"], m.interval, int(a.get("count", 5)), int(a.get("train", 40)))

@@ -2,6 +2,7 @@
 
     measure:
       - ping: {from: h1, to: h2, interval: 10ms}
+      - ping: {from: h1, to: h2, family: ipv6}
       - iperf3: {from: h1, to: h2, protocol: tcp, interval: 100ms}
       - sense: {pairs: [[r1, r3]], interval: 1s}
     events:
@@ -9,11 +10,17 @@
         link: {endpoint: r2:eth2, state: down}
     duration: 30s
 
+ping and iperf3 run over IPv4, or over IPv6 with `family: ipv6` (or an
+IPv6 address as ping's `to`), aimed at the node's IPv6 address as validate
+checks are; an IPv6 pair's series carry the target as 'h2/ipv6', so one run
+can measure both families of a pair.
+
 Reading it (`load_scenario`) checks the file alone and names file:line for
 every mistake; `check_against` then checks the names it uses against a lab.
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from vforward.args import ArgumentError, seconds
@@ -26,8 +33,8 @@ class ScenarioError(ValueError):
 
 
 MEASURE_KEYS = {
-    "ping": ("from", "to", "interval"),
-    "iperf3": ("from", "to", "protocol", "interval", "rate", "port"),
+    "ping": ("from", "to", "interval", "family"),
+    "iperf3": ("from", "to", "protocol", "interval", "rate", "port", "family"),
     "sense": ("pairs", "interval", "count", "train"),
 }
 EVENT_KEYS = {
@@ -55,7 +62,8 @@ class Measurement:
     def label(self) -> str:
         if self.kind == "sense":
             return "sense " + ",".join(f"{a}:{b}" for a, b in self.args["pairs"])
-        return f"{self.kind} {self.args['from']}->{self.args['to']}"
+        six = " (ipv6)" if self.args.get("family") == "ipv6" else ""
+        return f"{self.kind} {self.args['from']}->{self.args['to']}{six}"
 
 
 @dataclass
@@ -139,6 +147,14 @@ def _one_kind(item, where: str, kinds: dict, what: str, skip=()) -> tuple[str, L
     return kind, body
 
 
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _need(body: LocatedDict, key: str, kind: str):
     if key not in body or body[key] is None:
         raise _err(body.where(), f"{kind} needs '{key}'")
@@ -158,6 +174,10 @@ def _measurement(item, where: str) -> Measurement:
     if kind in ("ping", "iperf3"):
         for key in ("from", "to"):
             args[key] = str(_need(body, key, kind))
+        family = str(body.get("family", "ipv6" if ":" in args["to"] else "ipv4"))
+        if family not in ("ipv4", "ipv6"):
+            raise _err(body.where("family"), f"family must be ipv4 or ipv6, not '{family}'")
+        args["family"] = family
     if kind == "iperf3":
         proto = str(body.get("protocol", "tcp"))
         if proto not in ("tcp", "udp"):
@@ -293,7 +313,14 @@ def check_against(sc: Scenario, lab) -> None:
                 node(b, m.where)
         else:
             node(m.args["from"], m.where)
-            node(m.args["to"], m.where)
+            if m.kind == "iperf3" or not _is_address(m.args["to"]):
+                node(m.args["to"], m.where)
+            if m.args["family"] == "ipv6":
+                for end in (m.args["from"], m.args["to"]):
+                    if end in lab.nodes and not lab.nodes[end].ipv6:
+                        raise _err(m.where, f"{m.kind} over IPv6: node {end} of lab {lab.name} "
+                                            "has no IPv6; add 'ipv6: true' to it or at the "
+                                            "top of the lab file")
     for ev in sc.events:
         a = ev.args
         if ev.kind in ("link", "impair"):

@@ -104,17 +104,17 @@ def sense_summary(samples: list[tuple[float, float]], events, end: float) -> dic
 
 
 def summarize(series, measurements, events: list[dict], end: float) -> dict:
-    """Per measured pair, keyed 'kind src->dst'."""
+    """Per measured pair, keyed 'kind src->dst' ('kind src->dst/ipv6' over IPv6)."""
     from vforward.experiment.measure import Iperf3, Ping, Sense
     pairs = {}
     for m in measurements:
         if isinstance(m, Ping):
-            probes = [(t, v) for t, v in series.select(m.src, m.dst, "rtt_ms")]
-            probes += [(t, None) for t, _ in series.select(m.src, m.dst, "lost")]
-            pairs[f"ping {m.src}->{m.dst}"] = ping_summary(probes, events, end, m.interval)
+            probes = [(t, v) for t, v in series.select(m.src, m.target, "rtt_ms")]
+            probes += [(t, None) for t, _ in series.select(m.src, m.target, "lost")]
+            pairs[f"ping {m.src}->{m.target}"] = ping_summary(probes, events, end, m.interval)
         elif isinstance(m, Iperf3):
-            pairs[f"iperf3 {m.src}->{m.dst}"] = throughput_summary(
-                series.select(m.src, m.dst, "throughput_mbps"), events, end)
+            pairs[f"iperf3 {m.src}->{m.target}"] = throughput_summary(
+                series.select(m.src, m.target, "throughput_mbps"), events, end)
         elif isinstance(m, Sense):
             for a, b in m.pairs:
                 s = sense_summary(series.select(a, b, "sense_rtt_ms"), events, end)

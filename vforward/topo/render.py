@@ -192,6 +192,12 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
             peer = i.link.other(i)
             if lab.nodes[peer.node].is_router:
                 out.append(f"define(${peer_define(i)} {i.link.underlay[peer.ref][0]});")
+    # Packets without a route leave rt (and rt6) by output no_route, to be
+    # answered with destination unreachable as Linux does, at most as often as
+    # Linux's ICMP rate limit lets errors out (errlimit).
+    no_route = len(ifaces) + (1 if node.egress else 0)
+    sources = " ".join([str(i.address.ip) for i in ifaces] + ["-"] * (no_route - len(ifaces)))
+    route_args.append(f"NOROUTE {no_route}")
     out.append("// The forwarding table: prefix [gateway] output.  Dynamic routes arrive")
     out.append("// through rt's add/remove/ctrl handlers (control socket or netlink mirror).")
     out.append(f"rt :: RadixIPLookup({', '.join(route_args)});")
@@ -199,13 +205,15 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
     out.append("flows :: FlowRoutes -> rt;")
     if not ifaces:      # a router with no links yet: nothing enters, still a valid graph
         out.append("Idle -> flows;")
+    out.append("errlimit :: ICMPErrorLimit;")
+    out.append(f"rt[{no_route}] -> ICMPError({own[0]}, unreachable, net, ROUTES rt, "
+               f"SOURCES \"{sources}\", LIMIT errlimit) -> rt;")
     if node.ipv6:
         routes6 = static_routes6(lab).get(node.name, [])
         if uses_daemon(node):
             routes6 = [r for r in routes6 if r.gateway is None]
-        out += render6.table6(routes6, port_of)
-        if not any(i.address6 for i in ifaces):     # no IPv6 link yet: nothing enters
-            out.append("Idle -> rt6;")
+        out += render6.table6(routes6, port_of, len(ifaces))
+        out += render6.no_route6(node, len(ifaces))    # also rt6's input when it has no link
     local = " or ".join(f"dst host {a}" for a in own)
     if node.ingress is not None:
         # The node's kernel forwards between its OpenVPN device and its TAPs (topo/ingress).
@@ -242,10 +250,11 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
             f" or dst host {addr.network.broadcast_address}, -);",
             f"{e}_local[0] -> Unstrip(14) -> {e}_tokernel;",
             f"{e}_local[1] -> {e}_ttl :: DecIPTTL -> flows;",
-            f"{e}_ttl[1] -> ICMPError({addr.ip}, timeexceeded) -> rt;",
+            f"{e}_ttl[1] -> ICMPError({addr.ip}, timeexceeded, LIMIT errlimit) -> rt;",
             f"rt[{port}] -> {e}_frag :: IPFragmenter({mtu}) -> [0]{e}_arpq -> {tx};",
             f"flows[{port + 1}] -> {e}_frag;",
-            f"{e}_frag[1] -> ICMPError({addr.ip}, unreachable, needfrag) -> rt;",
+            f"{e}_frag[1] -> ICMPError({addr.ip}, unreachable, needfrag, ROUTES rt, "
+            f"SOURCES \"{sources}\", LIMIT errlimit) -> rt;",
             *(render6.interface6(node, iface, port, e, tx, mtu) if iface.address6 else
               render6.without_ipv6(port) if node.ipv6 else []),
             "",

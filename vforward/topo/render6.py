@@ -14,10 +14,14 @@ what this module renders, beside it on the same devices:
     multicast destinations goes to the kernel too (so the kernel answers
     ping -6 and speaks OSPFv3 and BGP); everything else is forwarded:
     CheckIP6Header, DecIP6HLim, rt6, an MTU check, neighbour discovery.
-  * ICMPv6 errors from the interface's global address: hop limit exceeded
-    (so traceroute -6 shows the router), packet too big with the link MTU
-    (IPv6 routers never fragment: path-MTU discovery).  A packet without a
-    route is dropped and counted in rt6's drops.
+  * ICMPv6 errors, as Linux sends them: hop limit exceeded from the
+    incoming interface's address (so traceroute -6 shows the router),
+    packet too big with the link MTU (IPv6 routers never fragment: path-MTU
+    discovery) and destination unreachable, no route, for a packet rt6 has
+    no route for (rt6's NOROUTE output), both from the address of the
+    interface the error leaves by (ICMP6Error's ROUTES and SOURCES: the
+    route back to the sender).  All but packet too big share the router's
+    token bucket `errlimit` with its ICMP errors.
 """
 from __future__ import annotations
 
@@ -34,11 +38,26 @@ def own_addresses6(node: Node) -> list[str]:
     return own + ([str(node.loopback6.ip)] if node.loopback6 is not None else [])
 
 
-def table6(routes: list[Route], port_of: dict) -> list[str]:
-    """The IPv6 forwarding table; the IPv4 table's comment covers it too."""
+def sources6(node: Node) -> str:
+    """ICMP6Error's SOURCES: each rt6 output's interface address ('-': none)."""
+    return " ".join(str(i.address6.ip) if i.address6 is not None else "-"
+                    for i in node.interfaces.values())
+
+
+def table6(routes: list[Route], port_of: dict, no_route: int) -> list[str]:
+    """The IPv6 forwarding table; the IPv4 table's comment covers it too.
+    Packets without a route leave by output no_route (see no_route6)."""
     args = [f"{r.prefix} {r.gateway} {port_of[r.interface]}" if r.gateway
             else f"{r.prefix} {port_of[r.interface]}" for r in routes]
-    return [f"rt6 :: RadixIP6Lookup({', '.join(args)});"]
+    return [f"rt6 :: RadixIP6Lookup({', '.join(args + [f'NOROUTE {no_route}'])});"]
+
+
+def no_route6(node: Node, no_route: int) -> list[str]:
+    """Destination unreachable, no route, for what rt6 cannot route (Linux's answer)."""
+    src = next((str(i.address6.ip) for i in node.interfaces.values() if i.address6 is not None),
+               str(node.loopback6.ip) if node.loopback6 is not None else "::1")
+    return [f"rt6[{no_route}] -> ICMP6Error({src}, unreachable, noroute, ROUTES rt6, "
+            f"SOURCES \"{sources6(node)}\", LIMIT errlimit) -> rt6;"]
 
 
 def interface6(node: Node, iface: Interface, port: int, e: str, tx: str,
@@ -60,9 +79,10 @@ def interface6(node: Node, iface: Interface, port: int, e: str, tx: str,
         f"  -> {e}_local6 :: IPClassifier({local} or dst net fe80::/10 or dst net ff00::/8, -);",
         f"{e}_local6[0] -> Unstrip(14) -> {e}_tokernel;",
         f"{e}_local6[1] -> {e}_hlim :: DecIP6HLim -> rt6;",
-        f"{e}_hlim[1] -> ICMP6Error({addr}, timeexceeded) -> rt6;",
+        f"{e}_hlim[1] -> ICMP6Error({addr}, timeexceeded, LIMIT errlimit) -> rt6;",
         f"rt6[{port}] -> {e}_mtu6 :: CheckLength({mtu}, SEGMENTS true) -> [0]{e}_nds;",
-        f"{e}_mtu6[1] -> ICMP6Error({addr}, toobig, PMTU {mtu}) -> rt6;",
+        f"{e}_mtu6[1] -> ICMP6Error({addr}, toobig, PMTU {mtu}, ROUTES rt6, "
+        f"SOURCES \"{sources6(node)}\") -> rt6;",
     ]
 
 

@@ -246,3 +246,26 @@ def test_works_on_a_pull_path(make_router):
 def test_bad_arguments_are_graph_errors_naming_the_fix(make_router, args, message):
     with pytest.raises(GraphError, match=message):
         make_router(f"Idle -> ICMPError({args}) -> Discard")
+
+
+def test_net_unreachable_comes_from_the_interface_the_route_back_leaves_by_at_a_shared_limit():
+    router = Router(build_graph(
+        "lim :: ICMPErrorLimit(0.001, 2); "
+        "src :: _IEFrames -> e :: ICMPError(18.26.4.24, unreachable, net, ROUTES rt, "
+        "SOURCES \"10.0.0.254 10.1.0.254\", LIMIT lim) -> out :: _IESink; "
+        "Idle -> rt :: RadixIPLookup(10.0.0.0/24 0, 10.1.0.0/24 1) -> Discard; rt[1] -> Discard"),
+        PacketPool(64))
+    try:
+        router.initialize()
+        router.element("src").send([ip_packet(src="10.1.0.1"), ip_packet(src="192.0.2.1"),
+                                    ip_packet(src="10.0.0.1")])
+        frames = router.element("out").frames
+        assert [socket.inet_ntoa(dpkt.ip.IP(f).src) for f in frames] == ["10.1.0.254",
+                                                                          "18.26.4.24"]
+        icmp = dpkt.ip.IP(frames[0]).data
+        assert (icmp.type, icmp.code) == (3, 0)
+        assert router.element("lim").read("limited") == "1"
+        assert router.element("e").read("drops") == "1"
+        assert router.pool.n_used == 0
+    finally:
+        router.close()

@@ -425,3 +425,20 @@ def test_list_based_tables_print_routes_in_the_order_given(capfd):
         main(["-q", "-h", "rt.table", "-e", f"rt :: {cls}(192.0.2.9/32 0, 192.0.2.0/24 1); "
               "Idle -> rt; rt[0] -> Discard; rt[1] -> Discard"])
         assert [ln.split()[0] for ln in capfd.readouterr().out.splitlines()] == order, cls
+
+
+def test_noroute_output_takes_what_no_route_matches_until_a_default_route_exists():
+    r = Router(build_graph("Idle -> rt :: RadixIPLookup(10.0.0.0/8 0, NOROUTE 2) -> Discard; "
+                           "rt[1] -> Discard; rt[2] -> Discard"), PacketPool(16))
+    try:
+        r.initialize()
+        rt = r.element("rt")
+        assert rt.read("lookup", "192.0.2.1") == "-1"
+        assert rt.table.lookup(0xC0000201) == (-1, 0)
+        assert int(rt.table.nh_port[NO_ROUTE]) == 2              # the no-route index leads to NOROUTE
+        rt.write("add", "0.0.0.0/0 1")
+        assert rt.read("lookup", "192.0.2.1") == "1"
+        rt.write("remove", "0.0.0.0/0")
+        assert int(rt.table.nh_port[NO_ROUTE]) == 2
+    finally:
+        r.close()

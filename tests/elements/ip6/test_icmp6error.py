@@ -62,3 +62,56 @@ def test_bad_arguments_name_the_fix(make_router):
         make_router("src :: _Frames6 -> ICMP6Error(10.0.0.1, timeexceeded) -> out :: _Sink6")
     with pytest.raises(GraphError, match="use a number 0..255 or one of"):
         make_router("src :: _Frames6 -> ICMP6Error(::1, sideways) -> out :: _Sink6")
+
+
+SOURCES_ROUTER = ("src :: _Frames6 -> e :: ICMP6Error(2001:db8:ff::1, {args}, ROUTES rt, "
+                  "SOURCES \"2001:db8:1::1 2001:db8:2::1\") -> out :: _Sink6; "
+                  "Idle -> rt :: RadixIP6Lookup(2001:db8:1::/64 0, 2001:db8:2::/64 1) -> Discard; "
+                  "rt[1] -> Discard")
+
+
+@pytest.mark.parametrize("args", ["toobig, PMTU 1400", "unreachable, noroute"])
+def test_an_error_comes_from_the_interface_the_route_back_leaves_by(make_router, six, args):
+    # Linux picks the source of an error by the route back to the offender: the
+    # interface the packet came in on, not the one it was to leave by
+    r = make_router(SOURCES_ROUTER.format(args=args))
+    r.initialize()
+    r.element("src").send([six.udp6(src="2001:db8:2::5"), six.udp6(src="2001:db8:1::5"),
+                           six.udp6(src="2001:db8:9::5")])
+    frames = r.element("out").frames
+    assert [dpkt.ip6.IP6(f).src for f in frames] == [
+        six.addr("2001:db8:2::1"), six.addr("2001:db8:1::1"),
+        six.addr("2001:db8:ff::1")]          # no route back: SRC
+    for f in frames:
+        ip = dpkt.ip6.IP6(f)
+        pseudo = ip.src + ip.dst + len(f[40:]).to_bytes(4, "big") + b"\0\0\0\x3a"
+        assert dpkt.in_cksum(pseudo + f[40:]) == 0
+
+
+def test_a_shared_limit_refuses_errors_beyond_its_burst_but_never_packet_too_big(make_router,
+                                                                                  six):
+    r = make_router("lim :: ICMPErrorLimit(0.001, 3); "
+                    "a :: _Frames6 -> ICMP6Error(2001:db8:ff::1, unreachable, LIMIT lim) -> o :: _Sink6; "
+                    "b :: _Frames6 -> ICMP6Error(2001:db8:ff::1, timeexceeded, LIMIT lim) -> o; "
+                    "c :: _Frames6 -> big :: ICMP6Error(2001:db8:ff::1, toobig, LIMIT lim) -> o")
+    r.initialize()
+    r.element("a").send([six.udp6()] * 2)
+    r.element("b").send([six.udp6()] * 3)
+    r.element("c").send([six.udp6()] * 4)
+    assert len(r.element("o").frames) == 3 + 4
+    lim = r.element("lim")
+    assert (lim.read("allowed"), lim.read("limited")) == ("3", "2")
+    assert r.element("big").read("count") == "4"
+    assert r.pool.n_used == 0
+
+
+def test_error_source_keywords_name_their_fix(make_router):
+    with pytest.raises(GraphError, match="ROUTES and SOURCES go together"):
+        make_router("src :: _Frames6 -> ICMP6Error(::1, toobig, ROUTES rt) -> out :: _Sink6")
+    r = make_router("src :: _Frames6 -> ICMP6Error(::1, toobig, LIMIT out) -> out :: _Sink6")
+    with pytest.raises(Exception, match="not an ICMPErrorLimit.*out :: ICMPErrorLimit"):
+        r.initialize()
+    r = make_router("src :: _Frames6 -> ICMP6Error(::1, toobig, ROUTES out, SOURCES ::1) "
+                    "-> out :: _Sink6")
+    with pytest.raises(Exception, match="not an IPv6 route lookup element"):
+        r.initialize()

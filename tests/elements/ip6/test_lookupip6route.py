@@ -91,3 +91,23 @@ def test_a_multipath_route_keeps_each_flow_on_one_output_and_uses_both(make_rout
     hashes = flow_hash6(r.pool, r.pool.alloc(0).idx)
     assert len(hashes) == 0
     assert flow_hash6_reference(frames[0]) != flow_hash6_reference(frames[1])
+
+
+def test_noroute_output_takes_what_no_route_matches_until_a_default_route_exists(make_router,
+                                                                                 six):
+    r = _router(make_router, "RadixIP6Lookup", "2001:db8:1::/48 0, NOROUTE 2")
+    send = lambda: r.element("src").send([six.udp6(dst="2001:db8:1::9"),
+                                          six.udp6(dst="3fff::1")], annotate_dst=True)
+    send()
+    assert [len(o) for o in _outputs(r)] == [1, 0, 1]
+    assert r.element("rt").read("lookup", "3fff::1") == "-1"
+    r.element("rt").write("add", "::/0 1")            # a daemon's default route wins
+    send()
+    assert [len(o) for o in _outputs(r)] == [2, 1, 1]
+    r.element("rt").write("remove", "::/0")
+    send()
+    assert [len(o) for o in _outputs(r)] == [3, 1, 2]
+    assert r.element("rt").read("drops") == "0"
+    with pytest.raises(GraphError, match="not connected"):
+        make_router("src :: _Frames6 -> rt :: RadixIP6Lookup(2001:db8::/32 0, NOROUTE 1) "
+                    "-> o0 :: _Sink6")
