@@ -10,6 +10,7 @@ import time
 from vforward import netns
 from vforward.control import ControlClient, ControlError
 from vforward.interface_elements import RX, TX, element_name
+from vforward.topo.access import access_for
 from vforward.topo.deploy import resolve_name
 from vforward.topo.model import TopologyError
 from vforward.topo.state import LabState, load_state
@@ -19,6 +20,9 @@ from vforward.topo.supervise import current_workers, same_process
 def lab_state(lab_ref: str) -> LabState:
     name = resolve_name(lab_ref)
     st = load_state(name)
+    if st is None:
+        from vforward.cluster.kubeaccess import kube_lab_state
+        st = kube_lab_state(name)      # a lab deployed on Kubernetes, or None
     if st is None:
         raise TopologyError(f"lab {name} is not deployed; run 'vforward topo deploy' first")
     return st
@@ -36,19 +40,17 @@ def _iface(st: LabState, ref: str) -> dict:
 
 
 class NodeControl:
-    """Cached control-socket clients of a lab's routers."""
+    """Cached control-socket clients of a lab's routers (reached as
+    vforward.topo.access says: here, or in a pod through the cluster's API)."""
 
-    def __init__(self, st: LabState):
+    def __init__(self, st: LabState, access=None):
         self.st = st
+        self.access = access or access_for(st)
         self._clients: dict = {}
 
     def client(self, node: str) -> ControlClient:
         if node not in self._clients:
-            path = self.st.sockets.get(node)
-            if path is None or not os.path.exists(path):
-                raise TopologyError(f"router {node} of lab {self.st.name} is not running "
-                                    f"(no control socket {path})")
-            self._clients[node] = ControlClient(path)
+            self._clients[node] = self.access.control(node)
         return self._clients[node]
 
     def read(self, node: str, handler: str) -> str:
@@ -61,6 +63,7 @@ class NodeControl:
         for c in self._clients.values():
             c.close()
         self._clients.clear()
+        self.access.close()
 
 
 def exec_in(lab_ref: str, node: str, cmd: list[str]) -> int:
@@ -251,8 +254,9 @@ def capture(lab_ref: str, ref: str, path: str, duration: float | None = None,
     node, e = info["counters"]
     ctl = NodeControl(st)
     path = os.path.abspath(path)
+    target = ctl.access.capture_file(node, path)   # in a pod: a file there, fetched after
     try:
-        ctl.write(node, f"{e}_capture.start", path)
+        ctl.write(node, f"{e}_capture.start", target)
         t0 = time.monotonic()
         try:
             while True:
@@ -264,6 +268,7 @@ def capture(lab_ref: str, ref: str, path: str, duration: float | None = None,
         except KeyboardInterrupt:
             pass
         ctl.write(node, f"{e}_capture.stop")
+        ctl.access.fetch(node, target, path)
     finally:
         ctl.close()
 
@@ -272,6 +277,9 @@ def inspect(lab_ref: str) -> dict:
     """Nodes, interfaces, addresses, process state."""
     from vforward.topo.supervise import down_nodes, read_status
     st = lab_state(lab_ref)
+    access = access_for(st)
+    if access.remote:
+        return _inspect_remote(st, access)
     workers = current_workers(st)
     alive = {w["pid"]: same_process(w) and w.get("state", "running") == "running"
              for w in workers}
@@ -310,6 +318,38 @@ def inspect(lab_ref: str) -> dict:
                          "alive": same_process(d)} for d in st.daemons],
             "workers": [{"pid": w["pid"], "alive": alive[w["pid"]], "nodes": w["nodes"],
                          "log": w["log"], "restarts": w.get("restarts", 0)} for w in workers]}
+
+
+def _interfaces(st: LabState, node: str) -> list[dict]:
+    return [{"name": i["name"], "address": i["address"], "mac": i["mac"],
+             "address6": i.get("address6"), "peer": i["peer"],
+             "link": st.links[str(i["link"])]["state"]}
+            for ref, i in st.interfaces.items() if i["node"] == node]
+
+
+def _inspect_remote(st: LabState, access) -> dict:
+    """inspect for a lab on Kubernetes: its nodes' pods as the API reports them."""
+    try:
+        pods = access.pods()
+    finally:
+        access.close()
+    nodes = []
+    for node, ns in st.namespaces.items():
+        pod = access.pod_of[node]
+        p = pods.get(pod)
+        router = node in st.sockets
+        nodes.append({
+            "node": node, "netns": f"pod/{pod}" + ("" if router else f" {ns}"),
+            "kind": "router" if router else "host", "pod": pod,
+            "machine": p and p["machine"], "pod_address": p and p["address"],
+            "pid": None, "running": None if p is None else p["ready"],
+            "down": "no pod" if p is None else p["why"],
+            "restarts": p["restarts"] if p else 0, "last_restart_s": None,
+            "resources": None, "interfaces": _interfaces(st, node)})
+    return {"name": st.name, "topology": st.topology, "mode": st.mode, "nodes": nodes,
+            "cluster": {"context": st.cluster.get("context"),
+                        "namespace": st.cluster["namespace"]},
+            "resources": None, "restart": "kubernetes", "daemons": [], "workers": []}
 
 
 RESTART_TIMEOUT = 30.0
