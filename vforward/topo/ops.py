@@ -374,6 +374,10 @@ def restart_node(lab_ref: str, node: str, timeout: float = RESTART_TIMEOUT) -> s
     if node not in st.namespaces:
         raise TopologyError(f"lab {st.name} has no node '{node}' "
                             f"(nodes: {', '.join(st.namespaces)})")
+    if getattr(st, "cluster", None):
+        raise TopologyError(f"lab {st.name} runs on Kubernetes, whose kubelet restarts a "
+                            f"node's container when it exits; restart is for labs on this "
+                            f"machine")
     if st.mode != "user" or node not in st.sockets:
         raise TopologyError(f"{node} of lab {st.name} has no vforward router to restart "
                             f"({'a host' if st.mode == 'user' else 'kernel mode'})")
