@@ -224,7 +224,7 @@ def test_inspect_shows_each_node_in_its_pod_with_the_pods_state(k8slab):
     assert all(v["running"] for v in nodes.values())
     assert nodes["r1"]["pod_address"].startswith("198.51.100.")
     text = k8slab.vf("topo", "inspect", k8slab.name).stdout
-    assert "pod/r1" in text
+    assert "pod/r1" in text and f"on Kubernetes: namespace vforward-{k8slab.name}" in text, text
 
 
 def test_an_interface_that_is_not_in_the_lab_is_named(k8slab):
@@ -242,3 +242,12 @@ def test_exec_without_a_command_gives_a_shell_on_a_terminal_in_the_pod(k8slab):
     assert execs[-1] == ("r2", ["sh"])
     assert [c for c in k8slab.server.calls if c["path"].endswith("/exec")][-1]["query"][
         "tty"] == ["true"]
+
+
+def test_a_command_run_in_a_pod_gives_back_its_output_and_exit_status(k8slab):
+    done = lab_access(k8slab.lab).run("r1", ["sh", "-c", "echo out; echo err >&2; exit 5"])
+    assert (done.returncode, done.stdout, done.stderr) == (5, "out\n", "err\n")
+    # a lab host runs inside its router's pod, in its own namespace
+    done = lab_access(k8slab.lab).run("h2", ["ip", "-o", "-4", "address", "show", "eth1"])
+    assert done.returncode == 0 and str(k8slab.lab.nodes["h2"].interfaces["eth1"].address) \
+        in done.stdout, done.stdout + done.stderr

@@ -7,9 +7,12 @@ context given with --context, as kubectl would.  Every object is created one
 by one with its name printed; one that already exists (left by an earlier
 deploy whose record is gone) is replaced: a ConfigMap or Service in place, a
 Pod (whose spec cannot change) deleted and created again.  The record
-(STATE/NAME/k8s.json) names the context, namespace and manifests; destroy
-deletes the namespace, which takes every object of the lab with it; `topo
-exec` execs in the node's pod over the API's exec stream.
+(STATE/NAME/k8s.json) names the context, namespace and manifests, each
+node's pod, and the lab's state the lab commands read (see
+vforward.cluster.kubeaccess); destroy deletes the namespace, which takes
+every object of the lab with it; `topo exec` execs in the node's pod over the
+API's exec stream, on a terminal of the pod's when no command is given.
+Readiness is waited for with a list, then a watch from its version.
 
 The client is an optional dependency (the `k8s` extra): it is imported only
 here, when a command talks to a cluster.

@@ -192,43 +192,65 @@ def _wire_drops(ctl: NodeControl, node: str, prefix: str) -> int:
         return 0
 
 
+def _stats_row(ctl: NodeControl, st: LabState, ref: str, info: dict) -> dict:
+    from vforward.topo.monitor import probe_row
+    node, e = info["counters"]
+    enode, eelem = info["egress"]
+    try:
+        rx, tx = element_name(e, RX), element_name(e, TX)
+        row = {"interface": ref, "peer": info["peer"],
+               "rx_packets": int(ctl.read(node, f"{rx}.count")),
+               "rx_bytes": int(ctl.read(node, f"{rx}.byte_count")),
+               "tx_packets": int(ctl.read(node, f"{tx}.count")),
+               "tx_bytes": int(ctl.read(node, f"{tx}.byte_count")),
+               "rx_rate_bps": float(ctl.read(node, f"{rx}.bit_rate")),
+               "tx_rate_bps": float(ctl.read(node, f"{tx}.bit_rate")),
+               "wire_drops": _wire_drops(ctl, node, e),
+               "drops": sum(int(ctl.read(enode, f"{eelem}.{h}"))
+                            for h in ("drops_loss", "drops_queue", "drops_down")),
+               "up": ctl.read(enode, f"{eelem}.up") == "true"}
+        row["drops"] += row["wire_drops"]
+        row.update(probe_row(ctl, st, ref))   # rtt_ms, loss, avail_bw_mbps, bw_bound
+    except (TopologyError, ControlError, OSError) as e:
+        row = {"interface": ref, "peer": info["peer"], "error": str(e)}
+    return row
+
+
+# Routers read at once when each read is a round trip through a cluster's API.
+REMOTE_PARALLEL = 16
+
+
 def stats(lab_ref: str) -> list[dict]:
     """Per router interface: packets and bytes in/out, drops (the link
     conditions' and the transport's; wire_drops the transport's alone), rates, and the
     link probe's RTT, egress loss and bandwidth (None where not measured)."""
-    from vforward.topo.monitor import probe_row
     st = lab_state(lab_ref)
     if st.mode == "kernel":
         return _stats_kernel(st)
+    wanted = [(ref, info) for ref, info in sorted(st.interfaces.items())
+              if info["counters"] is not None]
     ctl = NodeControl(st)
-    rows = []
     try:
-        for ref, info in sorted(st.interfaces.items()):
-            if info["counters"] is None:
-                continue
-            node, e = info["counters"]
-            enode, eelem = info["egress"]
-            try:
-                rx, tx = element_name(e, RX), element_name(e, TX)
-                row = {"interface": ref, "peer": info["peer"],
-                       "rx_packets": int(ctl.read(node, f"{rx}.count")),
-                       "rx_bytes": int(ctl.read(node, f"{rx}.byte_count")),
-                       "tx_packets": int(ctl.read(node, f"{tx}.count")),
-                       "tx_bytes": int(ctl.read(node, f"{tx}.byte_count")),
-                       "rx_rate_bps": float(ctl.read(node, f"{rx}.bit_rate")),
-                       "tx_rate_bps": float(ctl.read(node, f"{tx}.bit_rate")),
-                       "wire_drops": _wire_drops(ctl, node, e),
-                       "drops": sum(int(ctl.read(enode, f"{eelem}.{h}"))
-                                    for h in ("drops_loss", "drops_queue", "drops_down")),
-                       "up": ctl.read(enode, f"{eelem}.up") == "true"}
-                row["drops"] += row["wire_drops"]
-                row.update(probe_row(ctl, st, ref))   # rtt_ms, loss, avail_bw_mbps, bw_bound
-            except (TopologyError, ControlError, OSError) as e:
-                row = {"interface": ref, "peer": info["peer"], "error": str(e)}
-            rows.append(row)
+        if not ctl.access.remote:
+            return [_stats_row(ctl, st, ref, info) for ref, info in wanted]
     finally:
         ctl.close()
-    return rows
+    # A lab on Kubernetes: every read crosses the API server and a kubelet, so the
+    # routers are read side by side, each through its own exec stream.
+    from concurrent.futures import ThreadPoolExecutor
+    by_node: dict = {}
+    for ref, info in wanted:
+        by_node.setdefault(info["counters"][0], []).append((ref, info))
+
+    def of_node(items):
+        one = NodeControl(st)
+        try:
+            return [_stats_row(one, st, ref, info) for ref, info in items]
+        finally:
+            one.close()
+    with ThreadPoolExecutor(min(REMOTE_PARALLEL, len(by_node) or 1)) as pool:
+        rows = [row for part in pool.map(of_node, by_node.values()) for row in part]
+    return sorted(rows, key=lambda r: r["interface"])
 
 
 def capture(lab_ref: str, ref: str, path: str, duration: float | None = None,
