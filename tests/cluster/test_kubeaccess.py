@@ -142,7 +142,8 @@ def test_stats_reads_every_router_through_a_relay_in_its_pod(k8slab):
     assert not [r for r in rows.values() if "error" in r]
     assert rows["r1:eth3"]["rx_packets"] >= 3 and rows["r3:eth3"]["tx_packets"] >= 3
     assert all(r["up"] for r in rows.values())
-    relays = [pod for pod, cmd in k8slab.execs() if cmd == ["vforward", "node", "relay"]]
+    relays = [pod for pod, cmd in k8slab.execs()
+              if cmd == ["python3", "-m", "vforward.node.relay"]]
     assert {"r1", "r2", "r3", "r4"} <= set(relays)
 
 

@@ -4,7 +4,8 @@ vforward.topo.access for what the lab commands ask of a node).
 Everything goes through the pod's exec stream (kubernetes.stream), the way
 `kubectl exec` works:
 
-  * a router's control socket: exec `vforward node relay` in its pod, which
+  * a router's control socket: exec `python3 -m vforward.node.relay` (that is
+    `vforward node relay`) in its pod, which
     joins the exec stream's stdin and stdout to the pod's unix control socket
     (RUN_DIR/control.sock); the ordinary control client (vforward.control)
     talks through it.  A port-forward was not chosen: it reaches only TCP
@@ -40,7 +41,8 @@ from vforward.control import ControlClient
 from vforward.topo.model import TopologyError
 from vforward.topo.state import LabState
 
-RELAY = ["vforward", "node", "relay"]
+# `vforward node relay` without the command line's imports (see vforward.node.relay)
+RELAY = ["python3", "-m", "vforward.node.relay"]
 STDOUT, STDERR, STATUS = 1, 2, 3      # the exec stream's channels
 
 

@@ -96,7 +96,8 @@ Operating a running node.  `vforward node relay [--control PATH]`, run
 beside `node run` (in the pod, by exec), joins its stdin and stdout to the
 node's control socket (by default $VFORWARD_RUN_DIR/control.sock, as `node
 run` makes it) until either ends; the lab commands speak the control
-protocol through it (vforward.cluster.kubeaccess).  They also need, in the
+protocol through it (vforward.cluster.kubeaccess), started as `python3 -m
+vforward.node.relay`, the same without the command line's imports.  They also need, in the
 node's image: `ip` (a lab host's commands run under `ip netns exec`), `ping`
 and `traceroute` (validate), `cat` and `rm` (a capture written in RUN_DIR is
 streamed back, then removed), `sh` (an interactive exec).

@@ -29,15 +29,8 @@ def cmd_run(a) -> int:
 
 
 def cmd_relay(a) -> int:
-    from vforward.cli import fail
-    from vforward.node.relay import control_path, relay
-    path = control_path(a.control)
-    try:
-        relay(path)
-    except OSError as e:
-        return fail(f"cannot reach the node's control socket {path}: {e.strerror or e}; "
-                    "is 'vforward node run' up in this pod?")
-    return 0
+    from vforward.node.relay import main
+    return main(["--control", a.control] if a.control else [])
 
 
 def add_parser(sub) -> None:
