@@ -6,8 +6,9 @@
 # Stage 1 builds the sdist and, from it, the wheel with the compiled kernels
 # (python -m build does both: the wheel is built from the sdist, so the image
 # carries exactly what a release would).  Stage 2 is Debian with what a node
-# runs besides vforward: BIRD 2 (its routing daemon) and iproute2 (TAPs,
-# addresses, routes, the namespaces of the lab hosts it owns).
+# runs besides vforward: BIRD 2 (its routing daemon), iproute2 (TAPs,
+# addresses, routes, the namespaces of the lab hosts it owns), and ping and
+# traceroute, which `vforward topo validate` runs in the pods.
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc libc6-dev \
@@ -25,6 +26,7 @@ RUN python3 -m venv /opt/build \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv bird2 iproute2 procps \
+    iputils-ping traceroute \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /dist/*.whl /tmp/
 RUN python3 -m venv /opt/vforward \

@@ -785,6 +785,18 @@ class ControlClient:
                 raise
         else:
             sock = socket.create_connection((kw.get("host", "127.0.0.1"), kw["port"]), timeout)
+        self._start(sock)
+
+    @classmethod
+    def over(cls, stream) -> "ControlClient":
+        """A client on a byte stream opened elsewhere: anything with sendall(),
+        makefile("rb") and close(), such as a relay through a pod's exec stream
+        (vforward.cluster.kubeaccess)."""
+        client = cls.__new__(cls)
+        client._start(stream)
+        return client
+
+    def _start(self, sock) -> None:
         self._sock = sock
         self._in = sock.makefile("rb")
         greeting = self._in.readline()

@@ -13,7 +13,9 @@ From the objects alone (read back from the files `topo manifests` wrote):
     files; emptyDir: an empty folder; hostPath: the path), read-only where
     declared, and capabilities bounded to a container runtime's defaults plus
     those the Pod adds;
-  * the readiness probe: its exec command, run inside the pod's namespaces.
+  * the readiness probe: its exec command, run inside the pod's namespaces;
+  * exec in a pod (exec_command): inside its namespaces, with its environment
+    and capabilities, as `kubectl exec` runs a command.
 Not emulated: image, scheduling (nodeSelector and affinity are ignored; every
 pod is on this machine), restarts.
 """
@@ -129,15 +131,35 @@ class PodEmulation:
             script.append(f"mount --bind {shlex.quote(src)} {shlex.quote(m['mountPath'])}")
             if m.get("readOnly"):
                 script.append(f"mount -o remount,bind,ro {shlex.quote(m['mountPath'])}")
+        argv = c.get("command", []) + c.get("args", [])
+        script.append("exec " + shlex.join(self._bounded(pod) + argv))
+        return ["ip", "netns", "exec", self.netns_of(name), "sh", "-ec", "\n".join(script)], \
+            self._env(pod)
+
+    @staticmethod
+    def _bounded(pod: dict) -> list[str]:
+        """setpriv limiting what follows to a runtime's capabilities plus the Pod's."""
+        (c,) = pod["spec"]["containers"]
         caps = RUNTIME_CAPS + [k.lower() for k in c.get("securityContext", {})
                                .get("capabilities", {}).get("add", [])]
-        argv = c.get("command", []) + c.get("args", [])
-        script.append("exec setpriv --bounding-set -all," + ",".join("+" + k for k in caps) +
-                      " -- " + shlex.join(argv))
+        return ["setpriv", "--bounding-set", "-all," + ",".join("+" + k for k in caps), "--"]
+
+    @staticmethod
+    def _env(pod: dict) -> dict:
+        (c,) = pod["spec"]["containers"]
         env = {"PATH": os.path.dirname(sys.executable) + ":" + os.environ["PATH"],
                "HOME": "/root", "HOSTNAME": pod["spec"]["hostname"]}
+        if "PYTHONPATH" in os.environ:      # the "image" is this machine's vforward, as found
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         env.update({e["name"]: e["value"] for e in c.get("env", [])})
-        return ["ip", "netns", "exec", self.netns_of(name), "sh", "-ec", "\n".join(script)], env
+        return env
+
+    def exec_command(self, name: str, argv: list[str]) -> tuple[list[str], dict]:
+        """A command exec'd in a running pod, as the kubelet runs it: in the pod's mount
+        and network namespaces, with the container's environment and capabilities."""
+        pod = next(p for p in self.pods if p["metadata"]["name"] == name)
+        return (["nsenter", "-t", str(self.procs[name].pid), "-m", "-n", "--",
+                 *self._bounded(pod), *argv], self._env(pod))
 
     def start(self, log_dir: str) -> None:
         for pod in self.pods:

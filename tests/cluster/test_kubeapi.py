@@ -1,154 +1,30 @@
 """`topo deploy --k8s`, destroy and exec through the Kubernetes Python client.
-No cluster exists here: a small HTTP server on 127.0.0.1 stands in for the API
-server, keeps the objects it is sent, answers the minimal JSON the client reads
-(pods report Ready unless told otherwise) and the exec stream's WebSocket, and
-records every request.  Nothing here was run against a real API server."""
-import base64
-import hashlib
+No cluster exists here: a small HTTP server on 127.0.0.1 (apiserver.py) stands
+in for the API server, keeps the objects it is sent, answers the minimal JSON
+the client reads (pods report Ready unless told otherwise), pod watches and the
+exec stream's WebSocket, and records every request.  Nothing here was run
+against a real API server."""
 import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 pytest.importorskip("kubernetes")
 
+from tests.cluster.apiserver import start_api, stop_api
 from tests.node.labs import two_router_lab
-
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-class FakeApi(BaseHTTPRequestHandler):
-    """Core v1 objects kept by path; pods listed with a Ready condition."""
-
-    def log_message(self, *args):
-        pass
-
-    def _record(self, body=None):
-        url = urlsplit(self.path)
-        self.server.calls.append({"method": self.command, "path": url.path,
-                                  "query": parse_qs(url.query), "body": body,
-                                  "auth": self.headers.get("Authorization")})
-        return url
-
-    def _reply(self, code, obj):
-        data = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _status(self, code, reason, message):
-        self._reply(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                           "reason": reason, "message": message, "code": code})
-
-    def _body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(n)) if n else None
-
-    def do_POST(self):
-        body = self._body()
-        url = self._record(body)
-        path = f"{url.path}/{body['metadata']['name']}"
-        if path in self.server.objects:
-            return self._status(409, "AlreadyExists", f"{path} already exists")
-        self.server.objects[path] = body
-        self._reply(201, body)
-
-    def do_PUT(self):
-        body = self._body()
-        url = self._record(body)
-        self.server.objects[url.path] = body
-        self._reply(200, body)
-
-    def do_PATCH(self):
-        url = self._record(self._body())
-        self._reply(200, self.server.objects[url.path])
-
-    def do_DELETE(self):
-        url = self._record(self._body())
-        gone = [p for p in self.server.objects if p == url.path or p.startswith(url.path + "/")]
-        if not gone:
-            return self._status(404, "NotFound", f"{url.path} not found")
-        deleted = self.server.objects[url.path]
-        for p in gone:
-            del self.server.objects[p]
-        if deleted["kind"] == "Pod":       # a Pod's deletion answers with the Pod
-            return self._reply(200, deleted)
-        self._reply(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
-
-    def do_GET(self):
-        url = self._record()
-        if url.path.endswith("/exec"):
-            return self._exec(parse_qs(url.query)["command"])
-        if url.path.endswith("/pods"):
-            items = [dict(o, status=self._pod_status(o["metadata"]["name"]))
-                     for p, o in self.server.objects.items() if p.startswith(url.path + "/")]
-            return self._reply(200, {"kind": "PodList", "apiVersion": "v1",
-                                     "metadata": {}, "items": items})
-        if url.path in self.server.objects:
-            obj = self.server.objects[url.path]
-            return self._reply(200, dict(obj, metadata=dict(obj["metadata"],
-                                                            resourceVersion="7")))
-        self._status(404, "NotFound", f"{url.path} not found")
-
-    def _pod_status(self, name):
-        if name in self.server.stuck:
-            return {"phase": "Pending", "containerStatuses": [{
-                "name": "node", "image": "vf", "imageID": "", "ready": False,
-                "restartCount": 0, "state": {"waiting": {
-                    "reason": "ImagePullBackOff", "message": "pull access denied"}}}]}
-        return {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
-
-    def _exec(self, command):
-        """The exec stream: stdout on channel 1, the exit status on channel 3."""
-        accept = base64.b64encode(hashlib.sha1(
-            (self.headers["Sec-WebSocket-Key"] + WS_GUID).encode()).digest()).decode()
-        self.send_response(101)
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", accept)
-        self.send_header("Sec-WebSocket-Protocol", "v4.channel.k8s.io")
-        self.end_headers()
-        code = 3 if command[-1] == "fail" else 0
-        status = ({"status": "Success"} if code == 0 else
-                  {"status": "Failure", "reason": "NonZeroExitCode",
-                   "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}})
-        for payload in (b"\x01ran: " + " ".join(command).encode() + b"\n",
-                        b"\x03" + json.dumps(status).encode()):
-            self.wfile.write(bytes([0x82, len(payload)]) + payload)   # binary, < 126 bytes
-        self.wfile.write(b"\x88\x02\x03\xe8")                          # close, 1000
-        self.wfile.flush()
-        self.close_connection = True
-
 
 @pytest.fixture
 def api(tmp_path):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeApi)
-    server.daemon_threads = True
-    server.calls, server.objects, server.stuck = [], {}, set()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "unreachable",
-        "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}},
-                     {"name": "dead", "cluster": {"server": "http://127.0.0.1:9"}}],
-        "users": [{"name": "u", "user": {"token": "lab-token"}}],
-        "contexts": [{"name": "lab-cluster", "context": {"cluster": "fake", "user": "u"}},
-                     {"name": "unreachable", "context": {"cluster": "dead", "user": "u"}}]}))
-    env = dict(os.environ, KUBECONFIG=str(kubeconfig),
+    server = start_api(tmp_path / "kubeconfig")
+    env = dict(os.environ, KUBECONFIG=str(tmp_path / "kubeconfig"),
                VFORWARD_STATE_DIR=str(tmp_path / "state"))
     lab = tmp_path / "lab.yaml"
     lab.write_text(two_router_lab("kube2"))
     yield server, env, str(lab), tmp_path / "state" / "kube2"
-    server.shutdown()
-    server.server_close()
+    stop_api(server)
 
 
 def vf(env, *args):

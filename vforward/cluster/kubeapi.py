@@ -7,9 +7,12 @@ context given with --context, as kubectl would.  Every object is created one
 by one with its name printed; one that already exists (left by an earlier
 deploy whose record is gone) is replaced: a ConfigMap or Service in place, a
 Pod (whose spec cannot change) deleted and created again.  The record
-(STATE/NAME/k8s.json) names the context, namespace and manifests; destroy
-deletes the namespace, which takes every object of the lab with it; `topo
-exec` execs in the node's pod over the API's exec stream.
+(STATE/NAME/k8s.json) names the context, namespace and manifests, each
+node's pod, and the lab's state the lab commands read (see
+vforward.cluster.kubeaccess); destroy deletes the namespace, which takes
+every object of the lab with it; `topo exec` execs in the node's pod over the
+API's exec stream, on a terminal of the pod's when no command is given.
+Readiness is waited for with a list, then a watch from its version.
 
 The client is an optional dependency (the `k8s` extra): it is imported only
 here, when a command talks to a cluster.
@@ -23,6 +26,7 @@ import sys
 import time
 
 from vforward.cluster.manifests import LAB_LABEL, lab_manifests, namespace_name, write_manifests
+from vforward.cluster.placement import router_groups
 from vforward.topo.deploy import DeployError, prepare
 from vforward.topo.state import lab_dir, load_state
 
@@ -47,7 +51,9 @@ def core_api(context: str | None):
     """A CoreV1Api on the kubeconfig's context (its current one when None)."""
     k = _kubernetes()
     try:
-        client = k.config.new_client_from_config(context=context)
+        # KUBECONFIG read now (the client reads it once, when first imported)
+        client = k.config.new_client_from_config(
+            config_file=os.environ.get("KUBECONFIG") or None, context=context)
     except (k.config.ConfigException, OSError) as e:
         where = os.environ.get("KUBECONFIG", "~/.kube/config")
         raise DeployError(f"kubeconfig {where}: {e}; point KUBECONFIG at your cluster's "
@@ -141,32 +147,75 @@ def _not_ready(pod) -> str | None:
 
 
 def wait_ready(core, namespace: str, lab: str, pods: list[str], timeout: float) -> None:
-    """Look at the lab's pods (by its label) until every one of them is ready."""
+    """Wait until every one of the lab's pods (found by its label) is ready: list
+    them, then watch them change from that list's version (kubernetes.watch),
+    listing again when a watch ends early (the server closed it, or the version
+    is too old to watch from)."""
     k = _kubernetes()
+    import kubernetes.watch
+    import urllib3
     selector = f"{LAB_LABEL}={lab}"
     _say(f"wait for pods {selector} in namespace {namespace} to be ready ({timeout:g} s)")
     deadline = time.monotonic() + timeout
+    seen: dict = {}
+
+    def waiting() -> dict:
+        why = {name: ("not created" if name not in seen else _not_ready(seen[name]))
+               for name in pods}
+        return {name: w for name, w in why.items() if w is not None}
+
     while True:
         try:
             listed = _call("list pods", core.list_namespaced_pod, namespace,
-                           label_selector=selector).items
+                           label_selector=selector)
         except k.client.ApiException as e:
             raise DeployError(f"list pods {selector} in {namespace}: {_api_error(e)}") from None
-        seen = {p.metadata.name: p for p in listed}
-        waiting = {name: ("not created" if name not in seen else _not_ready(seen[name]))
-                   for name in pods}
-        waiting = {name: why for name, why in waiting.items() if why is not None}
-        if not waiting:
+        seen = {p.metadata.name: p for p in listed.items}
+        if not waiting():
             return
+        left = deadline - time.monotonic()
+        if left > 0:
+            watch = kubernetes.watch.Watch()
+            try:
+                for event in _call("watch pods", watch.stream, core.list_namespaced_pod,
+                                   namespace, label_selector=selector,
+                                   resource_version=listed.metadata.resource_version,
+                                   timeout_seconds=max(1, int(left + 0.999)),
+                                   _request_timeout=left + 5):
+                    pod = event["object"]
+                    if event["type"] == "DELETED":
+                        seen.pop(pod.metadata.name, None)
+                    elif event["type"] in ("ADDED", "MODIFIED"):
+                        seen[pod.metadata.name] = pod
+                    if not waiting():
+                        watch.stop()
+                        return
+                    if time.monotonic() > deadline:
+                        break
+            except k.client.ApiException as e:
+                if e.status != 410:     # 410 Gone: the version is too old; list again
+                    raise DeployError(f"watch pods {selector} in {namespace}: "
+                                      f"{_api_error(e)}") from None
+            except (urllib3.exceptions.HTTPError, OSError) as e:
+                raise DeployError(f"watch pods: cannot reach the cluster: {e}") from None
+            finally:
+                watch.stop()
         if time.monotonic() > deadline:
             raise DeployError(f"pods not ready after {timeout:g} s in namespace {namespace}: "
-                              + ", ".join(f"{n} ({why})" for n, why in sorted(waiting.items()))
+                              + ", ".join(f"{n} ({why})" for n, why in sorted(waiting().items()))
                               + f"; look with 'kubectl -n {namespace} describe pod NAME'")
-        time.sleep(POLL)
+        time.sleep(POLL / 10)   # a watch that ended at once: do not spin
 
 
 def record_path(name: str) -> str:
     return os.path.join(lab_dir(name), RECORD)
+
+
+def write_record(name: str, record: dict) -> None:
+    tmp = record_path(name) + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(tmp, record_path(name))
 
 
 def load_record(name: str) -> dict | None:
@@ -175,6 +224,19 @@ def load_record(name: str) -> dict | None:
             return json.load(f)
     except FileNotFoundError:
         return None
+
+
+def _lab_state(lab, path: str, pods: list[str]) -> dict:
+    """The lab's state as the lab commands read it (vforward.cluster.kubeaccess): the
+    interfaces and elements a deploy on this machine records; a router's control
+    socket is the one in its pod."""
+    from dataclasses import asdict
+
+    from vforward.cluster.manifests import RUN_DIR
+    from vforward.topo.deploy import _record
+    state = asdict(_record(lab, path, "user"))
+    state["sockets"] = {node: f"{node}:{RUN_DIR}/control.sock" for node in pods}
+    return state
 
 
 def deploy_k8s(path: str, context: str | None = None, namespace: str | None = None,
@@ -195,10 +257,11 @@ def deploy_k8s(path: str, context: str | None = None, namespace: str | None = No
     pods = [o["metadata"]["name"] for objects in manifests.values() for o in objects
             if o["kind"] == "Pod"]
     record = {"name": lab.name, "topology": os.path.abspath(path), "context": context,
-              "namespace": namespace, "manifests": directory, "pods": pods}
+              "namespace": namespace, "manifests": directory, "pods": pods,
+              "pod_of": {m: pod for pod, members in router_groups(lab).items() for m in members},
+              "state": _lab_state(lab, path, pods)}
     # Recorded before the first object is made, so that destroy cleans up a failed deploy.
-    with open(record_path(lab.name), "w") as f:
-        json.dump(record, f, indent=2)
+    write_record(lab.name, record)
     # 00-namespace.yaml sorts first: the Namespace exists before its objects.
     for file in sorted(manifests):
         for obj in manifests[file]:
@@ -272,12 +335,13 @@ def exec_target(record: dict, node: str, cmd: list[str]) -> tuple[str, list[str]
 def exec_k8s(record: dict, node: str, cmd: list[str]) -> int:
     """Run cmd in a node's pod through the API's exec stream, its output copied to ours;
     its exit status."""
-    if not cmd:
-        raise DeployError(f"give the command to run in {node} (vforward topo exec LAB {node} "
-                          "-- CMD ...); for an interactive shell use 'kubectl exec -it' "
-                          "in the pod")
     k = _kubernetes()
     core = core_api(record.get("context"))
+    if not cmd:     # an interactive shell, on a terminal of the pod's
+        pod, command = exec_target(record, node, ["sh"])
+        _say(f"exec in pod {record['namespace']}/{pod} container {CONTAINER} (terminal): "
+             f"{' '.join(command)}")
+        return _exec_terminal(k, core, record["namespace"], pod, command)
     pod, command = exec_target(record, node, cmd)
     _say(f"exec in pod {record['namespace']}/{pod} container {CONTAINER}: {' '.join(command)}")
     try:
@@ -299,6 +363,52 @@ def exec_k8s(record: dict, node: str, cmd: list[str]) -> int:
     code = ws.returncode
     ws.close()
     return code if code is not None else 1
+
+
+def _exec_terminal(k, core, namespace: str, pod: str, command: list[str]) -> int:
+    """Run command on a terminal in the pod, joined to ours (raw mode while it runs,
+    its size sent on the resize channel); its exit status."""
+    import select
+    import termios
+    import tty
+
+    from vforward.cluster.kubeaccess import STATUS, STDERR, STDOUT, exit_status
+    try:
+        ws = _call(f"exec in pod {pod}", k.stream.stream, core.connect_get_namespaced_pod_exec,
+                   pod, namespace, container=CONTAINER, command=command, stdin=True,
+                   stdout=True, stderr=True, tty=True, binary=True, _preload_content=False)
+    except k.client.ApiException as e:
+        raise DeployError(f"exec in pod {namespace}/{pod}: "
+                          f"{_api_error(e) if e.status else e.reason}") from None
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd) if os.isatty(fd) else None
+    reading = True
+    try:
+        if saved is not None:
+            tty.setraw(fd)
+            size = shutil.get_terminal_size()
+            ws.write_channel(4, json.dumps({"Width": size.columns, "Height": size.lines}))
+        while ws.is_open():
+            ready, _, _ = select.select([ws.sock.sock] + ([fd] if reading else []), [], [], 1.0)
+            if fd in ready:
+                data = os.read(fd, 4096)
+                if data:
+                    ws.write_stdin(data)
+                else:
+                    reading = False     # our input ended: the shell goes on until it exits
+            ws.update(timeout=0)
+            for channel, out in ((STDOUT, 1), (STDERR, 2)):
+                data = ws.read_channel(channel)
+                if data:
+                    os.write(out, data)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+    code, message = exit_status(ws.read_channel(STATUS))
+    ws.close()
+    if message:
+        print(f"vforward: {message}", file=sys.stderr)
+    return code
 
 
 def exec_k8s_ref(lab_ref: str, node: str, cmd: list[str]) -> int | None:

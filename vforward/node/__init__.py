@@ -6,6 +6,7 @@ such unit runs the same command on the same files:
 
     vforward node render LAB.yaml NODE -o DIR     # write the node's bundle
     vforward node run DIR                          # run it (a pod's command)
+    vforward node relay                            # stdin/stdout <-> its control socket
 
 `vforward.node.bundle.node_bundle(lab, node_name)` returns the bundle as
 {relative file name: text}; `render` writes it.  Only router nodes have a
@@ -90,6 +91,16 @@ SIGTERM or SIGINT it removes `ready`, stops BIRD and the router, deletes
 the TAPs and attached host namespaces it created, and exits 0.  It exits
 non-zero with a message if the bundle is malformed or a part fails to
 start.
+
+Operating a running node.  `vforward node relay [--control PATH]`, run
+beside `node run` (in the pod, by exec), joins its stdin and stdout to the
+node's control socket (by default $VFORWARD_RUN_DIR/control.sock, as `node
+run` makes it) until either ends; the lab commands speak the control
+protocol through it (vforward.cluster.kubeaccess), started as `python3 -m
+vforward.node.relay`, the same without the command line's imports.  They also need, in the
+node's image: `ip` (a lab host's commands run under `ip netns exec`), `ping`
+and `traceroute` (validate), `cat` and `rm` (a capture written in RUN_DIR is
+streamed back, then removed), `sh` (an interactive exec).
 
 MTU.  A link that crosses hosts carries each frame in UDP over the
 underlay, so its lab interfaces get the smaller of the two hosts' `mtu`

@@ -28,6 +28,11 @@ def cmd_run(a) -> int:
         return fail(str(e))
 
 
+def cmd_relay(a) -> int:
+    from vforward.node.relay import main
+    return main(["--control", a.control] if a.control else [])
+
+
 def add_parser(sub) -> None:
     n = sub.add_parser("node", help="one lab node on its own: render its bundle, run it (a pod's command)")
     ns = n.add_subparsers(dest="node_command", metavar="SUBCOMMAND")
@@ -48,3 +53,8 @@ def add_parser(sub) -> None:
     p.add_argument("--peer-suffix", help="appended to peer names before they are resolved "
                                          "(default $VFORWARD_PEER_SUFFIX or none)")
     p.set_defaults(func=cmd_run)
+    p = ns.add_parser("relay", help="join stdin and stdout to the node's control socket "
+                                    "(what lab commands exec in a pod)")
+    p.add_argument("--control", help="the control socket (default $VFORWARD_RUN_DIR/control.sock "
+                                     "or /run/vforward/node/control.sock)")
+    p.set_defaults(func=cmd_relay)

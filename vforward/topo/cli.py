@@ -123,6 +123,10 @@ def cmd_inspect(a) -> int:
         print(json.dumps(info, indent=2))
         return 0
     print(f"lab {info['name']} ({info['mode']} mode) from {info['topology']}")
+    if info.get("cluster"):
+        c = info["cluster"]
+        print(f"  on Kubernetes: namespace {c['namespace']}"
+              f"{', context ' + c['context'] if c['context'] else ''}")
     if info.get("resources"):
         print(f"  resources of the lab: {_use(info['resources'])}")
     for n in info["nodes"]:

@@ -26,7 +26,7 @@ import signal
 import sys
 import time
 
-from vforward.control import ControlClient, ControlError
+from vforward.control import ControlError
 from vforward.interface_elements import PROBE, element_name, split_element_name
 from vforward.metrics import (DEFAULT_PORT, Family, MetricsServer, merge, parse,
                               parse_listen_address, relabel, render)
@@ -82,6 +82,10 @@ class LabExporter:
 
     def __init__(self, lab_ref: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT):
         self.st = _user_mode(lab_state(lab_ref))
+        if getattr(self.st, "cluster", None):
+            raise TopologyError(f"lab {self.st.name} runs on Kubernetes: every pod serves its "
+                                "own metrics on port 9100; scrape them there (a PodMonitor, "
+                                "or 'kubectl port-forward POD 9100')")
         self.server = MetricsServer(self.scrape, host, port)
         self._loop = None
         self._stopped = None
@@ -185,7 +189,9 @@ class _Routers:
     """Blocking control clients of a lab's routers, reconnected after a failure."""
 
     def __init__(self, st: LabState):
+        from vforward.topo.access import access_for
         self.st = st
+        self.access = access_for(st)    # here, or in the lab's pods through the API
         self._clients: dict = {}
 
     def metrics(self, node: str) -> dict | str:
@@ -193,10 +199,9 @@ class _Routers:
         try:
             client = self._clients.get(node)
             if client is None:
-                client = self._clients[node] = ControlClient(self.st.sockets[node],
-                                                             timeout=READ_TIMEOUT)
+                client = self._clients[node] = self.access.control(node, timeout=READ_TIMEOUT)
             return interface_values(parse(client.read("metrics")))
-        except (OSError, ControlError, ValueError) as e:
+        except (OSError, ControlError, ValueError, TopologyError) as e:
             bad = self._clients.pop(node, None)
             if bad is not None:
                 try:
@@ -215,6 +220,7 @@ class _Routers:
             except OSError:
                 pass
         self._clients.clear()
+        self.access.close()
 
 
 def _rate(now: dict, before: dict, key: str, dt: float, scale: float = 1.0):

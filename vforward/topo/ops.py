@@ -10,6 +10,7 @@ import time
 from vforward import netns
 from vforward.control import ControlClient, ControlError
 from vforward.interface_elements import RX, TX, element_name
+from vforward.topo.access import access_for
 from vforward.topo.deploy import resolve_name
 from vforward.topo.model import TopologyError
 from vforward.topo.state import LabState, load_state
@@ -19,6 +20,9 @@ from vforward.topo.supervise import current_workers, same_process
 def lab_state(lab_ref: str) -> LabState:
     name = resolve_name(lab_ref)
     st = load_state(name)
+    if st is None:
+        from vforward.cluster.kubeaccess import kube_lab_state
+        st = kube_lab_state(name)      # a lab deployed on Kubernetes, or None
     if st is None:
         raise TopologyError(f"lab {name} is not deployed; run 'vforward topo deploy' first")
     return st
@@ -36,19 +40,17 @@ def _iface(st: LabState, ref: str) -> dict:
 
 
 class NodeControl:
-    """Cached control-socket clients of a lab's routers."""
+    """Cached control-socket clients of a lab's routers (reached as
+    vforward.topo.access says: here, or in a pod through the cluster's API)."""
 
-    def __init__(self, st: LabState):
+    def __init__(self, st: LabState, access=None):
         self.st = st
+        self.access = access or access_for(st)
         self._clients: dict = {}
 
     def client(self, node: str) -> ControlClient:
         if node not in self._clients:
-            path = self.st.sockets.get(node)
-            if path is None or not os.path.exists(path):
-                raise TopologyError(f"router {node} of lab {self.st.name} is not running "
-                                    f"(no control socket {path})")
-            self._clients[node] = ControlClient(path)
+            self._clients[node] = self.access.control(node)
         return self._clients[node]
 
     def read(self, node: str, handler: str) -> str:
@@ -61,6 +63,7 @@ class NodeControl:
         for c in self._clients.values():
             c.close()
         self._clients.clear()
+        self.access.close()
 
 
 def exec_in(lab_ref: str, node: str, cmd: list[str]) -> int:
@@ -189,43 +192,65 @@ def _wire_drops(ctl: NodeControl, node: str, prefix: str) -> int:
         return 0
 
 
+def _stats_row(ctl: NodeControl, st: LabState, ref: str, info: dict) -> dict:
+    from vforward.topo.monitor import probe_row
+    node, e = info["counters"]
+    enode, eelem = info["egress"]
+    try:
+        rx, tx = element_name(e, RX), element_name(e, TX)
+        row = {"interface": ref, "peer": info["peer"],
+               "rx_packets": int(ctl.read(node, f"{rx}.count")),
+               "rx_bytes": int(ctl.read(node, f"{rx}.byte_count")),
+               "tx_packets": int(ctl.read(node, f"{tx}.count")),
+               "tx_bytes": int(ctl.read(node, f"{tx}.byte_count")),
+               "rx_rate_bps": float(ctl.read(node, f"{rx}.bit_rate")),
+               "tx_rate_bps": float(ctl.read(node, f"{tx}.bit_rate")),
+               "wire_drops": _wire_drops(ctl, node, e),
+               "drops": sum(int(ctl.read(enode, f"{eelem}.{h}"))
+                            for h in ("drops_loss", "drops_queue", "drops_down")),
+               "up": ctl.read(enode, f"{eelem}.up") == "true"}
+        row["drops"] += row["wire_drops"]
+        row.update(probe_row(ctl, st, ref))   # rtt_ms, loss, avail_bw_mbps, bw_bound
+    except (TopologyError, ControlError, OSError) as e:
+        row = {"interface": ref, "peer": info["peer"], "error": str(e)}
+    return row
+
+
+# Routers read at once when each read is a round trip through a cluster's API.
+REMOTE_PARALLEL = 16
+
+
 def stats(lab_ref: str) -> list[dict]:
     """Per router interface: packets and bytes in/out, drops (the link
     conditions' and the transport's; wire_drops the transport's alone), rates, and the
     link probe's RTT, egress loss and bandwidth (None where not measured)."""
-    from vforward.topo.monitor import probe_row
     st = lab_state(lab_ref)
     if st.mode == "kernel":
         return _stats_kernel(st)
+    wanted = [(ref, info) for ref, info in sorted(st.interfaces.items())
+              if info["counters"] is not None]
     ctl = NodeControl(st)
-    rows = []
     try:
-        for ref, info in sorted(st.interfaces.items()):
-            if info["counters"] is None:
-                continue
-            node, e = info["counters"]
-            enode, eelem = info["egress"]
-            try:
-                rx, tx = element_name(e, RX), element_name(e, TX)
-                row = {"interface": ref, "peer": info["peer"],
-                       "rx_packets": int(ctl.read(node, f"{rx}.count")),
-                       "rx_bytes": int(ctl.read(node, f"{rx}.byte_count")),
-                       "tx_packets": int(ctl.read(node, f"{tx}.count")),
-                       "tx_bytes": int(ctl.read(node, f"{tx}.byte_count")),
-                       "rx_rate_bps": float(ctl.read(node, f"{rx}.bit_rate")),
-                       "tx_rate_bps": float(ctl.read(node, f"{tx}.bit_rate")),
-                       "wire_drops": _wire_drops(ctl, node, e),
-                       "drops": sum(int(ctl.read(enode, f"{eelem}.{h}"))
-                                    for h in ("drops_loss", "drops_queue", "drops_down")),
-                       "up": ctl.read(enode, f"{eelem}.up") == "true"}
-                row["drops"] += row["wire_drops"]
-                row.update(probe_row(ctl, st, ref))   # rtt_ms, loss, avail_bw_mbps, bw_bound
-            except (TopologyError, ControlError, OSError) as e:
-                row = {"interface": ref, "peer": info["peer"], "error": str(e)}
-            rows.append(row)
+        if not ctl.access.remote:
+            return [_stats_row(ctl, st, ref, info) for ref, info in wanted]
     finally:
         ctl.close()
-    return rows
+    # A lab on Kubernetes: every read crosses the API server and a kubelet, so the
+    # routers are read side by side, each through its own exec stream.
+    from concurrent.futures import ThreadPoolExecutor
+    by_node: dict = {}
+    for ref, info in wanted:
+        by_node.setdefault(info["counters"][0], []).append((ref, info))
+
+    def of_node(items):
+        one = NodeControl(st)
+        try:
+            return [_stats_row(one, st, ref, info) for ref, info in items]
+        finally:
+            one.close()
+    with ThreadPoolExecutor(min(REMOTE_PARALLEL, len(by_node) or 1)) as pool:
+        rows = [row for part in pool.map(of_node, by_node.values()) for row in part]
+    return sorted(rows, key=lambda r: r["interface"])
 
 
 def capture(lab_ref: str, ref: str, path: str, duration: float | None = None,
@@ -251,8 +276,9 @@ def capture(lab_ref: str, ref: str, path: str, duration: float | None = None,
     node, e = info["counters"]
     ctl = NodeControl(st)
     path = os.path.abspath(path)
+    target = ctl.access.capture_file(node, path)   # in a pod: a file there, fetched after
     try:
-        ctl.write(node, f"{e}_capture.start", path)
+        ctl.write(node, f"{e}_capture.start", target)
         t0 = time.monotonic()
         try:
             while True:
@@ -264,6 +290,7 @@ def capture(lab_ref: str, ref: str, path: str, duration: float | None = None,
         except KeyboardInterrupt:
             pass
         ctl.write(node, f"{e}_capture.stop")
+        ctl.access.fetch(node, target, path)
     finally:
         ctl.close()
 
@@ -272,6 +299,9 @@ def inspect(lab_ref: str) -> dict:
     """Nodes, interfaces, addresses, process state."""
     from vforward.topo.supervise import down_nodes, read_status
     st = lab_state(lab_ref)
+    access = access_for(st)
+    if access.remote:
+        return _inspect_remote(st, access)
     workers = current_workers(st)
     alive = {w["pid"]: same_process(w) and w.get("state", "running") == "running"
              for w in workers}
@@ -312,6 +342,38 @@ def inspect(lab_ref: str) -> dict:
                          "log": w["log"], "restarts": w.get("restarts", 0)} for w in workers]}
 
 
+def _interfaces(st: LabState, node: str) -> list[dict]:
+    return [{"name": i["name"], "address": i["address"], "mac": i["mac"],
+             "address6": i.get("address6"), "peer": i["peer"],
+             "link": st.links[str(i["link"])]["state"]}
+            for ref, i in st.interfaces.items() if i["node"] == node]
+
+
+def _inspect_remote(st: LabState, access) -> dict:
+    """inspect for a lab on Kubernetes: its nodes' pods as the API reports them."""
+    try:
+        pods = access.pods()
+    finally:
+        access.close()
+    nodes = []
+    for node, ns in st.namespaces.items():
+        pod = access.pod_of[node]
+        p = pods.get(pod)
+        router = node in st.sockets
+        nodes.append({
+            "node": node, "netns": f"pod/{pod}" + ("" if router else f" {ns}"),
+            "kind": "router" if router else "host", "pod": pod,
+            "machine": p and p["machine"], "pod_address": p and p["address"],
+            "pid": None, "running": None if p is None else p["ready"],
+            "down": "no pod" if p is None else p["why"],
+            "restarts": p["restarts"] if p else 0, "last_restart_s": None,
+            "resources": None, "interfaces": _interfaces(st, node)})
+    return {"name": st.name, "topology": st.topology, "mode": st.mode, "nodes": nodes,
+            "cluster": {"context": st.cluster.get("context"),
+                        "namespace": st.cluster["namespace"]},
+            "resources": None, "restart": "kubernetes", "daemons": [], "workers": []}
+
+
 RESTART_TIMEOUT = 30.0
 
 
@@ -334,6 +396,10 @@ def restart_node(lab_ref: str, node: str, timeout: float = RESTART_TIMEOUT) -> s
     if node not in st.namespaces:
         raise TopologyError(f"lab {st.name} has no node '{node}' "
                             f"(nodes: {', '.join(st.namespaces)})")
+    if getattr(st, "cluster", None):
+        raise TopologyError(f"lab {st.name} runs on Kubernetes, whose kubelet restarts a "
+                            f"node's container when it exits; restart is for labs on this "
+                            f"machine")
     if st.mode != "user" or node not in st.sockets:
         raise TopologyError(f"{node} of lab {st.name} has no vforward router to restart "
                             f"({'a host' if st.mode == 'user' else 'kernel mode'})")

@@ -45,13 +45,22 @@ def address_owners(lab: Lab) -> dict:
     return owners
 
 
+def _run(lab: Lab, access, node: str, argv: list[str], timeout: float):
+    """argv in a node: through `access` (vforward.topo.access: here, or in a pod),
+    or in the node's namespace on this machine when None."""
+    if access is not None:
+        return access.run(node, argv, timeout=timeout)
+    return subprocess.run(["ip", "netns", "exec", netns_name(lab, node), *argv],
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def ping(lab: Lab, src: str, dst_addr: str, count: int = 1, timeout: float = 1.0,
-         interval: float = 0.2) -> tuple[int, int, str]:
+         interval: float = 0.2, access=None) -> tuple[int, int, str]:
     """(sent, received, output) of `ping` from a node's namespace."""
     family = ["-6"] if ":" in dst_addr else []
-    p = subprocess.run(["ip", "netns", "exec", netns_name(lab, src), "ping", *family, "-n", "-q",
-                        "-c", str(count), "-i", str(interval), "-W", str(timeout), dst_addr],
-                       capture_output=True, text=True, timeout=count * (interval + timeout) + 10)
+    p = _run(lab, access, src, ["ping", *family, "-n", "-q", "-c", str(count), "-i", str(interval),
+                                "-W", str(timeout), dst_addr],
+             timeout=count * (interval + timeout) + 10)
     m = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received", p.stdout)
     if not m:
         return count, 0, p.stdout + p.stderr
@@ -61,23 +70,23 @@ def ping(lab: Lab, src: str, dst_addr: str, count: int = 1, timeout: float = 1.0
 CONVERGENCE_WAIT = 10.0    # seconds a traceroute check looks again for its path
 
 
-def reach(lab: Lab, src: str, dst_addr: str, within: float = 10.0) -> tuple[bool, float]:
+def reach(lab: Lab, src: str, dst_addr: str, within: float = 10.0,
+          access=None) -> tuple[bool, float]:
     """Ping once a second-ish until an answer; (reached, seconds taken)."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < within:
-        _, got, _ = ping(lab, src, dst_addr, count=1, timeout=0.5)
+        _, got, _ = ping(lab, src, dst_addr, count=1, timeout=0.5, access=access)
         if got:
             return True, time.monotonic() - t0
         time.sleep(0.1)
     return False, time.monotonic() - t0
 
 
-def traceroute(lab: Lab, src: str, dst_addr: str) -> list[str]:
+def traceroute(lab: Lab, src: str, dst_addr: str, access=None) -> list[str]:
     """Hop addresses from src to dst ('*' for a silent hop)."""
     family = ["-6"] if ":" in dst_addr else []
-    p = subprocess.run(["ip", "netns", "exec", netns_name(lab, src), "traceroute", *family, "-n",
-                        "-q", "1", "-w", "1", "-m", "16", dst_addr],
-                       capture_output=True, text=True, timeout=60)
+    p = _run(lab, access, src, ["traceroute", *family, "-n", "-q", "1", "-w", "1", "-m", "16",
+                                dst_addr], timeout=60)
     hops = []
     for line in p.stdout.splitlines()[1:]:
         parts = line.split()
@@ -86,18 +95,18 @@ def traceroute(lab: Lab, src: str, dst_addr: str) -> list[str]:
     return hops
 
 
-def run_validation(lab: Lab, v: Validation) -> tuple[bool, str]:
+def run_validation(lab: Lab, v: Validation, access=None) -> tuple[bool, str]:
     dst = target_address(lab, v.dst, v.family)
     if v.kind == "reach":
-        ok, took = reach(lab, v.src, dst)
+        ok, took = reach(lab, v.src, dst, access=access)
         return ok, f"reach {v.src} -> {v.dst} ({dst}): " + (f"ok in {took:.1f}s" if ok else "unreachable")
     if v.kind == "ping":
-        sent, got, _ = ping(lab, v.src, dst, count=v.count)
+        sent, got, _ = ping(lab, v.src, dst, count=v.count, access=access)
         return got == sent, f"ping {v.src} -> {v.dst} ({dst}): {got}/{sent} answered"
     owners = address_owners(lab)
     t0 = time.monotonic()
     while True:
-        hops = traceroute(lab, v.src, dst)
+        hops = traceroute(lab, v.src, dst, access=access)
         names = [owners.get(h, h) for h in hops]
         routers = [n for n in names if n in lab.nodes and lab.nodes[n].is_router]
         ok = routers == list(v.path) if v.path else bool(hops) and hops[-1] == dst
@@ -112,19 +121,27 @@ def run_validation(lab: Lab, v: Validation) -> tuple[bool, str]:
 
 def validate(lab: Lab, log=print) -> int:
     """Run every validation: 0 when all pass, 1 when one fails, 2 when there are none."""
+    from vforward.topo.access import lab_access
     from vforward.topo.state import load_state
     from vforward.topo.supervise import down_nodes
     st = load_state(lab.name)
     down = down_nodes(st) if st is not None and st.mode == "user" else {}
+    access = lab_access(lab)      # the nodes here, or in their pods through the API
+    if access.remote:
+        down.update({node: f"its pod is not ready ({why})"
+                     for node, why in access.not_ready().items()})
     for node, why in sorted(down.items()):
         log(f"FAIL  node {node} is down: {why}")
     if not lab.validations:
         log(f"lab {lab.name} has no 'validate:' section")
         return 1 if down else 2
     failed = len(down)
-    for v in lab.validations:
-        ok, text = run_validation(lab, v)
-        log(f"{'PASS' if ok else 'FAIL'}  {text}")
-        failed += not ok
+    try:
+        for v in lab.validations:
+            ok, text = run_validation(lab, v, access)
+            log(f"{'PASS' if ok else 'FAIL'}  {text}")
+            failed += not ok
+    finally:
+        access.close()
     log(f"{len(lab.validations) + len(down) - failed} passed, {failed} failed")
     return 1 if failed else 0
