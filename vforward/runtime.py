@@ -388,12 +388,19 @@ class RouterGroup:
     """Several routers (the virtual nodes of a lab) on one event loop in one
     process: a node costs a graph and a small pool, not a Python process."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None):
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None,
+                 poll_budget: tuple[float, float] = (0.0, 0.0)):
         self.loop = loop or new_event_loop()
         self.routers: dict[str, Router] = {}
+        # One spin for the loop all the routers share (vforward/busypoll.py), not one each.
+        self.busy_poll = None
+        if poll_budget[0] > 0.0:
+            from vforward.busypoll import BusyPoll
+            self.busy_poll = BusyPoll(self.loop, *poll_budget)
 
     def add(self, name: str, graph: ElementGraph, pool: PacketPool) -> Router:
         router = Router(graph, pool, loop=self.loop)
+        router.busy_poll = self.busy_poll
         self.routers[name] = router
         return router
 
