@@ -18,7 +18,13 @@ legs are then:
 and the reply's the same backwards.  Medians in µs, one row per transport,
 side by side in one run.
 
-    python bench/bench_lab_legs.py [--count N] [--interval S] [--transports inprocess,shm,udp]
+`spread` is the placement a small lab gets by default: the bundled ring of
+four routers (r4 on the other way round) over two workers, r1 and r2 in one,
+r3 and r4 in the other, so the path crosses one in-process link and one
+shared-memory link (deploy's own choice of transports).
+
+    python bench/bench_lab_legs.py [--count N] [--interval S] [--transports inprocess,shm,udp,spread]
+                                   [--poll-budget 500us,10%]   (a row NAME+spin: with it)
 
 Needs root, tcpdump, ping.
 """
@@ -59,8 +65,29 @@ topology:
     - endpoints: ["h1:eth1", "r1:eth2"]
     - endpoints: ["h2:eth1", "r3:eth2"]
 """
+RING = """\
+name: {name}
+topology:
+  nodes:
+    r1: {{}}
+    r2: {{}}
+    r3: {{}}
+    r4: {{}}
+    h1: {{kind: host}}
+    h2: {{kind: host}}
+  links:
+    - endpoints: ["r1:eth1", "r2:eth1"]
+    - endpoints: ["r2:eth2", "r3:eth1"]
+    - endpoints: ["r3:eth2", "r4:eth1"]
+      cost: 20
+    - endpoints: ["r4:eth2", "r1:eth2"]
+      cost: 20
+    - endpoints: ["h1:eth1", "r1:eth3"]
+    - endpoints: ["h2:eth1", "r3:eth3"]
+"""
 # Router interfaces on the path, in the request's order.
 PATH = ["r1:eth2", "r1:eth1", "r2:eth1", "r2:eth2", "r3:eth1", "r3:eth2"]
+RING_PATH = ["r1:eth3", "r1:eth1", "r2:eth1", "r2:eth2", "r3:eth1", "r3:eth3"]
 LEGS = ["h1 -> r1 in", "r1", "r1 -> r2 link", "r2", "r2 -> r3 link", "r3", "r3 -> h2"]
 _DUMP = re.compile(r"^(\d+\.\d+) IP .*ICMP echo (request|reply), id \d+, seq (\d+)")
 
@@ -94,14 +121,22 @@ def _dump_stamps(text: str) -> dict:
     return out
 
 
-def measure(transport: str, count: int, interval: float) -> tuple[list, list]:
+def measure(transport: str, count: int, interval: float, spin: str = "0") -> tuple[list, list]:
     """Median µs of each leg: (request legs, reply legs)."""
     name = "bl" + uuid.uuid4().hex[:6]
     tmp = tempfile.mkdtemp(prefix="vflegs")
     path = os.path.join(tmp, "line.yaml")
+    extra = {"poll_budget": spin} if transport.endswith("+spin") else {}
+    transport = transport.removesuffix("+spin")
+    route = RING_PATH if transport == "spread" else PATH
     with open(path, "w") as f:
-        f.write(LINE.format(name=name, transport=transport))
-    deploy(path, nodes_per_worker=3 if transport == "inprocess" else 1, log=lambda *a: None)
+        f.write(RING.format(name=name) if transport == "spread"
+                else LINE.format(name=name, transport=transport))
+    if transport == "spread":
+        deploy(path, cpus=2, log=lambda *a: None, **extra)
+    else:
+        deploy(path, nodes_per_worker=3 if transport == "inprocess" else 1, log=lambda *a: None,
+               **extra)
     try:
         lab = prepare(path)
         h2 = str(lab.nodes["h2"].interfaces["eth1"].address.ip)
@@ -112,15 +147,15 @@ def measure(transport: str, count: int, interval: float) -> tuple[list, list]:
                           stderr=subprocess.DEVNULL, text=True) for h in ("h1", "h2")]
         ctl = ops.NodeControl(ops.lab_state(name))
         try:      # each record stamped when the packet passes, not when it was received
-            for ref in PATH:
+            for ref in route:
                 node, prefix = ops.lab_state(name).interfaces[ref]["counters"]
                 ctl.write(node, f"{prefix}_capture.stamp", "pass")
         finally:
             ctl.close()
         seconds = count * interval + 2.0
-        pcaps = [os.path.join(tmp, f"{ref.replace(':', '-')}.pcap") for ref in PATH]
+        pcaps = [os.path.join(tmp, f"{ref.replace(':', '-')}.pcap") for ref in route]
         captures = [threading.Thread(target=ops.capture, args=(name, ref, p),
-                                     kwargs={"duration": seconds}) for ref, p in zip(PATH, pcaps)]
+                                     kwargs={"duration": seconds}) for ref, p in zip(route, pcaps)]
         for t in captures:
             t.start()
         time.sleep(1.0)
@@ -152,21 +187,25 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=30, help="echo requests per transport")
     ap.add_argument("--interval", type=float, default=0.1, help="seconds between them")
-    ap.add_argument("--transports", default="inprocess,shm,udp")
+    ap.add_argument("--transports", default="inprocess,shm,udp",
+                    help="comma-separated: inprocess, shm, udp, spread; NAME+spin deploys "
+                         "with --poll-budget")
+    ap.add_argument("--poll-budget", default="500us,10%",
+                    help="deploy --poll-budget of the +spin rows (default 500us,10%%)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench_lab_legs needs root (namespaces)")
-    rows = {t: measure(t, a.count, a.interval) for t in a.transports.split(",")}
+    rows = {t: measure(t, a.count, a.interval, a.poll_budget) for t in a.transports.split(",")}
     width = max(len(leg) for leg in LEGS) + 2
-    print(f"\n{'request leg (µs)':<{width}}" + "".join(f"{t:>11}" for t in rows))
+    print(f"\n{'request leg (µs)':<{width}}" + "".join(f"{t:>13}" for t in rows))
     for i, leg in enumerate(LEGS):
-        print(f"{leg:<{width}}" + "".join(f"{rows[t][0][i]:>11.0f}" for t in rows))
-    print(f"{'sum':<{width}}" + "".join(f"{sum(rows[t][0]):>11.0f}" for t in rows))
+        print(f"{leg:<{width}}" + "".join(f"{rows[t][0][i]:>13.0f}" for t in rows))
+    print(f"{'sum':<{width}}" + "".join(f"{sum(rows[t][0]):>13.0f}" for t in rows))
     back = ["h2 -> r3 in", "r3", "r3 -> r2 link", "r2", "r2 -> r1 link", "r1", "r1 -> h1"]
-    print(f"\n{'reply leg (µs)':<{width}}" + "".join(f"{t:>11}" for t in rows))
+    print(f"\n{'reply leg (µs)':<{width}}" + "".join(f"{t:>13}" for t in rows))
     for i, leg in enumerate(back):
-        print(f"{leg:<{width}}" + "".join(f"{rows[t][1][i]:>11.0f}" for t in rows))
-    print(f"{'sum':<{width}}" + "".join(f"{sum(rows[t][1]):>11.0f}" for t in rows))
+        print(f"{leg:<{width}}" + "".join(f"{rows[t][1][i]:>13.0f}" for t in rows))
+    print(f"{'sum':<{width}}" + "".join(f"{sum(rows[t][1]):>13.0f}" for t in rows))
     print("(medians of one run; the machine's other work shows in every leg)")
 
 

@@ -89,3 +89,35 @@ def test_poll_budgets_parse(text, expect):
 def test_bad_poll_budgets_say_what_is_expected(text):
     with pytest.raises(ArgumentError, match="poll budget"):
         parse_budget(text)
+
+
+def test_routers_of_one_group_share_one_spin_and_any_of_their_devices_starts_it():
+    from vforward.packet import PacketPool
+    from vforward.runtime import RouterGroup
+    group = RouterGroup(poll_budget=(0.02, 1.0))
+    a = group.add("a", build_graph("Idle -> Discard;", "a.click"), PacketPool(64))
+    b = group.add("b", build_graph("Idle -> Discard;", "b.click"), PacketPool(64))
+    assert a.busy_poll is b.busy_poll is group.busy_poll is not None
+    r_fd, w_fd = os.pipe()
+    os.set_blocking(r_fd, False)
+    try:
+        b.add_reader(r_fd, lambda: os.read(r_fd, 1), poll=True)
+        group.loop.call_later(0.02, os.write, w_fd, b"x")
+        group.loop.call_later(0.1, group.stop)
+        group.run()
+    finally:
+        b.remove_reader(r_fd)
+        os.close(r_fd)
+        os.close(w_fd)
+        group.loop.close()
+    assert group.busy_poll.episodes == 1
+    assert group.busy_poll.spin_seconds >= 0.02
+
+
+def test_a_group_without_a_budget_never_spins():
+    from vforward.packet import PacketPool
+    from vforward.runtime import RouterGroup
+    group = RouterGroup()
+    router = group.add("a", build_graph("Idle -> Discard;", "a.click"), PacketPool(64))
+    assert group.busy_poll is None and router.busy_poll is None
+    group.loop.close()

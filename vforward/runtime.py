@@ -81,6 +81,10 @@ class Router:
         if not poll and poll_budget[0] > 0.0:
             from vforward.busypoll import BusyPoll
             self.busy_poll = BusyPoll(self.loop, *poll_budget)
+        self._sources: dict = {}    # fd -> reader of a packet device (hold_sources pauses them)
+        self._held = False
+        self.holds = 0              # times hold_sources paused the devices
+        self.group = None           # the RouterGroup sharing this router's loop, if any
         self._run_queue: list[Task] = []
         self._kicked = False
         self._stopping = False
@@ -106,21 +110,49 @@ class Router:
     def new_task(self, callback, element: Element | None = None) -> Task:
         return Task(self, callback, element)
 
-    def add_reader(self, fd: int, callback, poll: bool = False) -> None:
+    def add_reader(self, fd: int, callback, poll: bool = False, holdable: bool = True) -> None:
         """Call callback when fd is readable.  With poll (a packet device whose
         callback returns at once when nothing waits), a polling router calls it
         on every turn instead, and one with a poll budget spins a while after
-        it ran (vforward/busypoll.py)."""
+        it ran (vforward/busypoll.py).  A packet device is a source that
+        hold_sources pauses, unless not holdable (a link's doorbell)."""
         if self.poll and poll:
             self._pollers[fd] = callback
-        elif poll and self.busy_poll is not None:
-            self.loop.add_reader(fd, self.busy_poll.wrap(callback))
-        else:
-            self.loop.add_reader(fd, callback)
+            return
+        if poll and self.busy_poll is not None:
+            callback = self.busy_poll.wrap(callback)
+        if poll and holdable:
+            self._sources[fd] = callback
+            if self._held:
+                return              # registered when the hold ends
+        self.loop.add_reader(fd, callback)
 
     def remove_reader(self, fd: int) -> None:
         if self._pollers.pop(fd, None) is None:
+            held = self._sources.pop(fd, None) is not None and self._held
+            if not held:
+                self.loop.remove_reader(fd)
+
+    def hold_sources(self, seconds: float) -> None:
+        """Read no packet device for `seconds` (back-pressure): a link toward a
+        slower process is full, so what would be read now would be dropped
+        there after this process spent its work on it; left in the device,
+        the surplus is dropped by the kernel for free, and the CPU goes to
+        the slower side.  A hold in progress is not extended."""
+        if self._held or not self._sources or self._stopping or self._cleaned:
+            return
+        self._held = True
+        self.holds += 1
+        for fd in self._sources:
             self.loop.remove_reader(fd)
+        self.loop.call_later(seconds, self._release_sources)
+
+    def _release_sources(self) -> None:
+        self._held = False
+        if self._cleaned:
+            return
+        for fd, callback in self._sources.items():
+            self.loop.add_reader(fd, callback)
 
     def _poll_turn(self) -> None:
         """Call every reader (they return at once when nothing waits), then again."""
@@ -388,12 +420,20 @@ class RouterGroup:
     """Several routers (the virtual nodes of a lab) on one event loop in one
     process: a node costs a graph and a small pool, not a Python process."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None):
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None,
+                 poll_budget: tuple[float, float] = (0.0, 0.0)):
         self.loop = loop or new_event_loop()
         self.routers: dict[str, Router] = {}
+        # One spin for the loop all the routers share (vforward/busypoll.py), not one each.
+        self.busy_poll = None
+        if poll_budget[0] > 0.0:
+            from vforward.busypoll import BusyPoll
+            self.busy_poll = BusyPoll(self.loop, *poll_budget)
 
     def add(self, name: str, graph: ElementGraph, pool: PacketPool) -> Router:
         router = Router(graph, pool, loop=self.loop)
+        router.busy_poll = self.busy_poll
+        router.group = self
         self.routers[name] = router
         return router
 
@@ -411,6 +451,12 @@ class RouterGroup:
     def stop(self) -> None:
         for router in self.routers.values():
             router.stop()
+
+    def hold_sources(self, seconds: float) -> None:
+        """Every router's packet devices paused (Router.hold_sources): they
+        share the loop, so any of them may be feeding the full link."""
+        for router in self.routers.values():
+            router.hold_sources(seconds)
 
     def run(self, duration: float | None = None, on_started=None) -> int:
         """Run every router until a signal (or duration); the worst exit code."""

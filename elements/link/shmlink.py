@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from vforward.args import ArgumentError, boolean, string, unsigned
+from vforward.args import ArgumentError, boolean, seconds, string, unsigned
 from vforward.element import PUSH_ONLY, Element, ElementError, read_handler, write_handler
 from vforward.offload import software_offload
 from vforward.packet import Batch
@@ -90,7 +90,11 @@ class ShmLink(Element):
     on a full queue (a slower receiver sheds load here rather than stalling
     its sender's other links); so are the packets sent while no process has
     the other end open, once the ring is full.  `vforward lab stats` adds
-    these drops to the interface's (its wire_drops field).
+    these drops to the interface's (its wire_drops field).  A full ring also
+    pushes back: this process reads none of its packet devices for HOLD
+    (Router.hold_sources), so the surplus a flood brings stays in the
+    devices, where the kernel drops it for nothing, instead of being read,
+    forwarded and then dropped here, and the CPU goes to the slower side.
 
     Arguments:
       PATH (string)                 the shared region's file (e.g. under /dev/shm)
@@ -100,12 +104,16 @@ class ShmLink(Element):
       SLOTS (integer, default 256)        descriptors per direction (both ends alike)
       SLOT_SIZE (integer, default 65536)  bytes per ring buffer (both ends alike)
       BURST (integer, default 256)        most packets taken from the ring per turn
+      HOLD (time, default 1ms)            devices left unread after the ring was
+                                          found full; 0 drops without holding
 
     Handlers:
       count (read)        packets received from the other end
       tx_count (read)     packets put into the ring
       drops (read)        packets dropped: ring full, or too long
       doorbells (read)    doorbells rung (one per sleep of the other end, not per batch)
+      full (read)         times a batch found the ring full
+      hold (read/write)   HOLD, changeable while running (0 stops holding)
       path (read)         the region's file
       backlog (read)      packets waiting in the ring toward this end
       reset (write)       set the counters to zero
@@ -119,6 +127,7 @@ class ShmLink(Element):
         self.slots = args.keyword("SLOTS", unsigned, default=256)
         self.ring_slot = args.keyword("SLOT_SIZE", unsigned, default=65536)
         self.burst = args.keyword("BURST", unsigned, default=256)
+        self.hold = args.keyword("HOLD", seconds, default=0.001)
         args.finish()
         if not 1 <= self.slots <= 1 << 20:
             raise ArgumentError(f"{args.where}: argument SLOTS: must be between 1 and 1048576")
@@ -126,7 +135,7 @@ class ShmLink(Element):
             raise ArgumentError(f"{args.where}: argument SLOT_SIZE: must be between 64 and 1048576")
         if self.burst < 1:
             raise ArgumentError(f"{args.where}: argument BURST: must be at least 1")
-        self.count = self.tx_count = self.drops = self.doorbells = 0
+        self.count = self.tx_count = self.drops = self.doorbells = self.full = 0
         self._map = None
         self._bell_in = self._bell_out = None
         self._task = None
@@ -172,7 +181,8 @@ class ShmLink(Element):
         self._bell_in = os.open(bell, os.O_RDONLY | os.O_NONBLOCK)
         self._polling[self.side] = 1 if self.router.poll else 0
         self._task = self.router.new_task(self._drain, self)
-        self.router.add_reader(self._bell_in, self._on_bell, poll=True)
+        # Not a source to hold: the doorbell brings the other end's packets.
+        self.router.add_reader(self._bell_in, self._on_bell, poll=True, holdable=False)
         self._task.schedule()      # what the other end sent before we started
 
     def _ring_views(self, r: int):
@@ -218,7 +228,11 @@ class ShmLink(Element):
                 return
         n = _ring.put(*self._out, batch.pool, batch.idx)
         self.tx_count += n
-        self.drops += len(batch.idx) - n
+        if n < len(batch.idx):
+            self.drops += len(batch.idx) - n
+            self.full += 1
+            if self.hold > 0.0:
+                (self.router.group or self.router).hold_sources(self.hold)
         batch.kill()
         peer = 1 - self.side
         if n and not self._polling[peer] and _ring.wake_needed(self._sleeping, peer):
@@ -283,6 +297,18 @@ class ShmLink(Element):
     def read_doorbells(self):
         return self.doorbells
 
+    @read_handler("full")
+    def read_full(self):
+        return self.full
+
+    @read_handler("hold")
+    def read_hold(self):
+        return f"{self.hold * 1e3:g}ms"
+
+    @write_handler("hold")
+    def write_hold(self, value):
+        self.hold = seconds(value.strip())
+
     @read_handler("path")
     def read_path(self):
         return self.path
@@ -295,7 +321,7 @@ class ShmLink(Element):
 
     @write_handler("reset")
     def write_reset(self, value):
-        self.count = self.tx_count = self.drops = self.doorbells = 0
+        self.count = self.tx_count = self.drops = self.doorbells = self.full = 0
 
 
 def _make_fifo(path: str, where: str) -> None:

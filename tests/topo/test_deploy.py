@@ -47,3 +47,13 @@ def test_deploy_refuses_fewer_than_one_cpu_before_touching_anything(tmp_path, ca
     path.write_text(generate.ring(3, hosts=2, name="cpu0"))
     assert main(["topo", "deploy", str(path), "--cpus", "0"]) == 1
     assert "--cpus 0: give at least 1" in capsys.readouterr().err
+
+
+def test_deploy_refuses_a_bad_poll_budget_before_touching_anything(tmp_path, capsys):
+    from vforward.cli import main
+    from vforward.topo.state import load_state
+    path = tmp_path / "ring.yaml"
+    path.write_text(generate.ring(3, hosts=2, name="badspin"))
+    assert main(["topo", "deploy", str(path), "--poll-budget", "fast"]) == 1
+    assert "--poll-budget: poll budget 'fast': expected a time" in capsys.readouterr().err
+    assert load_state("badspin") is None

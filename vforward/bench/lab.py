@@ -20,7 +20,9 @@ Medians are printed with the ratio user/kernel; --json and --png write them.
 
 --modes adds `one-process`: user mode with every router of the (small) lab
 in one process, as labs were placed before they were spread over the CPUs,
-so that the two placements are compared in the same run.
+so that the two placements are compared in the same run, and `spin`: user
+mode whose router processes spin after device work within --poll-budget
+(deploy --poll-budget; vforward/busypoll.py).
 """
 from __future__ import annotations
 
@@ -149,7 +151,8 @@ def _reroute(lab: Lab, src: str, dst_ip: str, path: list[str]) -> float:
         ops.set_link(lab.name, link.a.ref, "up")
 
 
-def run(path: str, repeat: int = 3, seconds: float = 3.0, modes=("user", "kernel"), log=print) -> dict:
+def run(path: str, repeat: int = 3, seconds: float = 3.0, modes=("user", "kernel"), log=print,
+        poll_budget: str = "200us,10%") -> dict:
     lab = prepare(path)
     src, dst, route = farthest_hosts(lab)
     log(f"lab {lab.name}: traffic {src} -> {dst} across {' '.join(route)}; "
@@ -159,6 +162,8 @@ def run(path: str, repeat: int = 3, seconds: float = 3.0, modes=("user", "kernel
         for mode in modes:
             if mode == "one-process":
                 deploy(path, mode="user", cpus=1, log=lambda *a: None)
+            elif mode == "spin":
+                deploy(path, mode="user", poll_budget=poll_budget, log=lambda *a: None)
             else:
                 deploy(path, mode=mode, log=lambda *a: None)
             try:
@@ -233,7 +238,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--modes", default="user,kernel",
                    help="comma-separated, in the order run each round: user, kernel, one-process "
-                        "(user mode, the whole lab in one process); default user,kernel")
+                        "(user mode, the whole lab in one process), spin (user mode with "
+                        "--poll-budget); default user,kernel")
+    p.add_argument("--poll-budget", default="200us,10%", metavar="TIME|PCT",
+                   help="the spin mode's deploy --poll-budget (default 200us,10%%)")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--png", help="write a bar chart here (needs matplotlib)")
 
@@ -242,10 +250,10 @@ def main(a) -> int:
     if not os.path.exists(a.lab):
         raise LabBenchError(f"topology file {a.lab} does not exist")
     modes = tuple(m.strip() for m in a.modes.split(",") if m.strip())
-    unknown = [m for m in modes if m not in ("user", "kernel", "one-process")]
+    unknown = [m for m in modes if m not in ("user", "kernel", "one-process", "spin")]
     if unknown or not modes:
-        raise LabBenchError(f"--modes {a.modes}: modes are user, kernel and one-process")
-    result = run(a.lab, repeat=a.repeat, seconds=a.seconds, modes=modes)
+        raise LabBenchError(f"--modes {a.modes}: modes are user, kernel, one-process and spin")
+    result = run(a.lab, repeat=a.repeat, seconds=a.seconds, modes=modes, poll_budget=a.poll_budget)
     print_table(result)
     if a.json:
         with open(a.json, "w") as f:

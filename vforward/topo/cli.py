@@ -50,7 +50,7 @@ def cmd_deploy(a) -> int:
         st = deploy_emulated(a.lab)
     else:
         st = deploy(a.lab, nodes_per_worker=a.nodes_per_process, mode=a.mode, name=a.name,
-                    cpus=a.cpus)
+                    cpus=a.cpus, poll_budget=a.poll_budget)
     print(f"state: {st.directory}")
     return 0
 
@@ -226,6 +226,10 @@ def add_parser(sub) -> None:
     p.add_argument("--cpus", type=int, default=None,
                    help="how many processes a lab of --nodes-per-process routers or fewer is "
                         "spread over (default: the CPUs this process may use; 1 keeps it in one)")
+    p.add_argument("--poll-budget", default="0", metavar="TIME|PCT",
+                   help="each router process spins up to TIME after device work before it "
+                        "sleeps, within a CPU share PCT (e.g. 200us,10%%; see 'vforward run "
+                        "--poll-budget'); default 0, never spins")
     lab_cmd("destroy", cmd_destroy, "tear the lab down, leaving nothing behind")
     p = lab_cmd("exec", cmd_exec, "run a command in a node's namespace")
     p.add_argument("node")

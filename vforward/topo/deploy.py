@@ -19,6 +19,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from vforward import netns
+from vforward.args import ArgumentError
+from vforward.busypoll import parse_budget
 from vforward.interface_elements import EGRESS, INGRESS, element_name
 from vforward.topo import egress, isolation, render
 from vforward.topo.addressing import assign
@@ -27,6 +29,7 @@ from vforward.topo.model import LAB_NAME, Lab, TopologyError, load_lab
 from vforward.topo.routes import host_gateway6, static_routes, static_routes6
 from vforward.topo.state import (LabState, deployed_labs, lab_dir, labs_lock, load_state,
                                  pid_alive, remove_state)
+from vforward.topo.worker import POLL_BUDGET_FILE
 from vforward.topo.supervise import (READY_TIMEOUT, current_workers, identify,
                                      lab_workers_by_command_line, same_process, signal_process,
                                      start_supervisor)
@@ -262,12 +265,19 @@ def _new_namespaces(names: list[str], ipv6: bool = False) -> None:
 
 
 def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "user",
-           log=print, name: str | None = None, cpus: int | None = None) -> LabState:
+           log=print, name: str | None = None, cpus: int | None = None,
+           poll_budget: str = "0") -> LabState:
     """Bring the lab in `path` up (under `name`, default the file's); returns its
     state record.  cpus: how many CPUs a small lab is spread over (default:
-    those this process may use)."""
+    those this process may use).  poll_budget: how long each worker spins
+    after device work before it sleeps, and within what CPU share
+    (vforward/busypoll.py: "50us", "5%", "200us,10%"; "0" never spins)."""
     if mode not in ("user", "kernel"):
         raise DeployError(f"mode must be user or kernel, not '{mode}'")
+    try:
+        spin = parse_budget(poll_budget)
+    except ArgumentError as e:
+        raise DeployError(f"--poll-budget: {e}") from None
     lab = prepare(path, name)
     existing = load_state(lab.name)
     if existing is not None:
@@ -302,6 +312,9 @@ def deploy(path: str, nodes_per_worker: int = NODES_PER_WORKER, mode: str = "use
         d = st.directory
         for sub in ("configs", "sock", "ready", "logs"):
             os.makedirs(os.path.join(d, sub), exist_ok=True)
+        if spin[0] > 0.0:         # read by every worker, restarted ones too (topo/worker.py)
+            with open(os.path.join(d, POLL_BUDGET_FILE), "w") as f:
+                f.write(poll_budget + "\n")
         os.chmod(os.path.join(d, "sock"), 0o700)   # the nodes' control sockets: root's alone
         st.save()
     try:

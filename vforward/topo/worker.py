@@ -7,7 +7,11 @@ for it; `vforward topo worker LABDIR NODE...` runs a single worker.  A
 worker builds each node's graph from LABDIR/configs/NODE.click, opens
 LABDIR/sock/NODE.sock as the node's control socket, and writes
 LABDIR/ready/PID once every router has started (or LABDIR/ready/PID.error
-with the reason, and exits 1).
+with the reason, and exits 1).  LABDIR/poll-budget, when deploy wrote one
+(`deploy --poll-budget`), is the spin budget of every worker's loop
+(vforward/busypoll.py); a restarted worker reads it again.  A worker asks
+the scheduler for a short slice (vforward/schedslice.py), so that a packet
+that wakes it is not kept waiting behind the machine's other work.
 """
 from __future__ import annotations
 
@@ -30,18 +34,33 @@ def _write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+POLL_BUDGET_FILE = "poll-budget"
+
+
+def poll_budget_of(lab_dir: str) -> tuple[float, float]:
+    """The (window, share) deploy gave the lab's workers; (0, 0) when none."""
+    from vforward.busypoll import parse_budget
+    try:
+        with open(os.path.join(lab_dir, POLL_BUDGET_FILE)) as f:
+            return parse_budget(f.read().strip())
+    except FileNotFoundError:
+        return 0.0, 0.0
+
+
 def run_worker(lab_dir: str, nodes: list[str], pool_slots: int = POOL_SLOTS) -> int:
     from vforward.catalogue import load_builtin
     from vforward.control import ControlServer
     from vforward.graph import build_graph
     from vforward.runtime import RouterGroup, pool_for
+    from vforward.schedslice import request_slice
 
+    request_slice()
     ready = os.path.join(lab_dir, "ready")
     os.makedirs(ready, exist_ok=True)
     me = os.path.join(ready, str(os.getpid()))
     try:
         load_builtin()
-        group = RouterGroup()
+        group = RouterGroup(poll_budget=poll_budget_of(lab_dir))
         for node in nodes:
             cfg = os.path.join(lab_dir, "configs", f"{node}.click")
             with open(cfg) as f:

@@ -113,6 +113,57 @@ def test_a_full_ring_drops_and_counts(region):
         _close(ga, gb)
 
 
+def _pipe_device(router):
+    """A pipe registered as the router's packet device; (write fd, reads seen, close)."""
+    r_fd, w_fd = os.pipe()
+    os.set_blocking(r_fd, False)
+    reads = []
+    router.add_reader(r_fd, lambda: reads.append(os.read(r_fd, 64)), poll=True)
+
+    def close():
+        router.remove_reader(r_fd)
+        os.close(r_fd)
+        os.close(w_fd)
+    return w_fd, reads, close
+
+
+def test_a_full_ring_holds_the_senders_devices_for_hold_then_reads_them_again(region):
+    ga, a = _end(region, 0, PacketPool(64), ", SLOTS 4, HOLD 300ms")
+    gb, b = _end(region, 1, PacketPool(64), ", SLOTS 4")
+    w_fd, reads, close = _pipe_device(a)
+    try:
+        a.element("src").send([b"f" * 60] * 10)
+        assert a.element("link").read("full") == "1" and a.holds == 1
+        os.write(w_fd, b"x")
+        _turn(ga)                        # 20 ms into the hold: the device is not read
+        assert reads == []
+        ga.loop.run_until_complete(asyncio.sleep(0.6))
+        assert reads == [b"x"], "the device is read again once the hold is over"
+        # What was in the ring still arrives: the hold only pauses the sender's devices.
+        _turn(gb)
+        assert len(b.element("keep").frames) == 4
+    finally:
+        close()
+        _close(ga, gb)
+
+
+def test_hold_0_drops_on_a_full_ring_without_holding(region):
+    ga, a = _end(region, 0, PacketPool(64), ", SLOTS 4")
+    gb, b = _end(region, 1, PacketPool(64), ", SLOTS 4")
+    w_fd, reads, close = _pipe_device(a)
+    try:
+        assert a.element("link").read("hold") == "1ms"
+        a.element("link").write("hold", "0")
+        a.element("src").send([b"f" * 60] * 10)
+        assert a.element("link").drops == 6 and a.holds == 0
+        os.write(w_fd, b"x")
+        _turn(ga)
+        assert reads == [b"x"]
+    finally:
+        close()
+        _close(ga, gb)
+
+
 def test_ends_of_different_shapes_are_refused_with_the_fix(region):
     ga, _ = _end(region, 0, PacketPool(16), ", SLOTS 8")
     try:
