@@ -11,6 +11,7 @@ from vforward.element import PUSH_ONLY, Element, read_handler
 
 from .icmp6error import pseudo_header_checksum
 from .ip6family import ip6_address
+from .siit import COMPATIBLE_PREFIX, MAPPED_PREFIX, embedded_ip4
 
 TCP, UDP, ICMP6 = 6, 17, 58
 OUTWARD, INWARD = 0, 1
@@ -32,6 +33,15 @@ def _port(text: str, where: str, what: str) -> int:
     if not 0 <= p <= 0xFFFF:
         raise ArgumentError(f"{where}: {what}: {text!r} is not a port number (0-65535)")
     return p
+
+
+def _same(a: bytes) -> bytes:
+    """The form an address is matched in: ::a.b.c.d and ::ffff:a.b.c.d name one IPv4
+    host, and ProtocolTranslator46 writes the second while Click's configurations
+    often map to the first."""
+    if a[:12] == COMPATIBLE_PREFIX and embedded_ip4(a) is not None:
+        return MAPPED_PREFIX + a[12:]
+    return a
 
 
 def _text(a: bytes) -> str:
@@ -73,7 +83,10 @@ class AddressTranslator(Element):
     direction, addresses or ports exhausted), is dropped and counted.  An
     ICMPv6 echo's identifier plays the part of the port; other ICMPv6
     messages have none.  Other next headers are dropped.  Mappings never
-    expire (as in Click).  Works per packet in Python.
+    expire (as in Click).  An IPv4-compatible address (::a.b.c.d) matches
+    the IPv4-mapped one (::ffff:a.b.c.d) of the same IPv4 address: Click's
+    configurations map to the first, ProtocolTranslator46 writes the
+    second.  Works per packet in Python.
 
     Handlers:
       mappings (read)   one line per mapping: inner -> mapped, with ports
@@ -187,27 +200,28 @@ class AddressTranslator(Element):
                         entry[1] = inner
                         return entry[0], iport
             return None
-        got = self.out_map.get((inner, iport, ext, eport))
+        got = self.out_map.get((inner, iport, _same(ext), eport))
         if got is None and self.dynamic and self.direction == OUTWARD:
             mport = self._new_port()
             if mport is None:
                 return None
             got = (self.port_addr, mport)
-            self.out_map[(inner, iport, ext, eport)] = got
-            self.in_map[(ext, eport, self.port_addr, mport)] = (inner, iport)
+            self.out_map[(inner, iport, _same(ext), eport)] = got
+            self.in_map[(_same(ext), eport, _same(self.port_addr), mport)] = (inner, iport)
         return got
 
     def _inward(self, ext, eport, mapped, mport):
         """(inner, inner_port) for a packet arriving for (mapped, mport), or None."""
         for s_inner, s_iport, s_mapped, s_mport in self.static:
-            if s_mapped == mapped and (s_mport is None or s_mport == mport):
+            if _same(s_mapped) == _same(mapped) and (s_mport is None or s_mport == mport):
                 return s_inner, (mport if s_iport is None else s_iport)
         if not self.dynamic_ports:
             for entry in self.pool_addresses:
                 pool_addr, peer = entry
-                if self.direction == OUTWARD and pool_addr == mapped and peer is not None:
+                if self.direction == OUTWARD and _same(pool_addr) == _same(mapped) and \
+                        peer is not None:
                     return peer, mport
-                if self.direction == INWARD and peer == mapped:
+                if self.direction == INWARD and peer is not None and _same(peer) == _same(mapped):
                     return pool_addr, mport
             if self.dynamic and self.direction == INWARD:
                 for entry in self.pool_addresses:
@@ -215,14 +229,14 @@ class AddressTranslator(Element):
                         entry[1] = mapped
                         return entry[0], mport
             return None
-        got = self.in_map.get((ext, eport, mapped, mport))
+        got = self.in_map.get((_same(ext), eport, _same(mapped), mport))
         if got is None and self.dynamic and self.direction == INWARD:
             iport = self._new_port()
             if iport is None:
                 return None
             got = (self.port_addr, iport)
-            self.in_map[(ext, eport, mapped, mport)] = got
-            self.out_map[(self.port_addr, iport, ext, eport)] = (mapped, mport)
+            self.in_map[(_same(ext), eport, _same(mapped), mport)] = got
+            self.out_map[(self.port_addr, iport, _same(ext), eport)] = (mapped, mport)
         return got
 
     def _new_port(self):

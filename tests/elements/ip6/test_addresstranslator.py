@@ -116,3 +116,31 @@ def test_inward_allocation_binds_a_pool_address_to_the_first_outside_peer(make_r
 def test_malformed_arguments_are_refused_with_the_form_expected(make_router, config, words):
     with pytest.raises(GraphError, match=words):
         router(make_router, config)
+
+
+def test_a_nat_pt_gateway_in_click_s_ip64_nat_form_carries_a_udp_exchange(make_router, six):
+    # IPv6 host -> AddressTranslator -> ProtocolTranslator64 -> IPv4 host, and the
+    # answer back through ProtocolTranslator46 and the translator's input 1, as
+    # Click's conf/ip64-nat.click wires them (the mapped address in the ::a.b.c.d form)
+    r = make_router(
+        "v6 :: _Frames6 -> rt6 :: LookupIP6Route(::0/96 ::0 0, ::0/0 ::0 1);\n"
+        "rt6[0] -> [0]at :: AddressTranslator(0, 1, 0, 0, ::192.0.2.100);\n"
+        "rt6[1] -> Discard;\n"
+        "at[0] -> pt64 :: ProtocolTranslator64 -> CheckIPHeader -> to4 :: _Sink6;\n"
+        "v4 :: _Frames6 -> pt46 :: ProtocolTranslator46 -> [1]at;\n"
+        "at[1] -> CheckIP6Header -> to6 :: _Sink6;")
+    r.initialize()
+    r.element("v6").send([six.udp6("2001:db8::2", "::198.51.100.9", sport=4000, dport=53)],
+                         annotate_dst=True)
+    (q,) = r.element("to4").frames
+    assert q[12:16] == bytes((192, 0, 2, 100)) and q[16:20] == bytes((198, 51, 100, 9))
+    # the IPv4 server answers
+    answer = bytearray(q[:12] + q[16:20] + q[12:16] + q[22:24] + q[20:22] + q[24:])
+    answer[10:12] = b"\0\0"
+    s = sum(struct.unpack("!10H", bytes(answer[:20])))
+    s = (s & 0xFFFF) + (s >> 16)
+    answer[10:12] = struct.pack("!H", ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF)
+    r.element("v4").send([bytes(answer)])
+    (back,) = r.element("to6").frames
+    assert back[8:24] == a("::ffff:198.51.100.9") and back[24:40] == a("2001:db8::2")
+    assert back[40:44] == struct.pack("!HH", 53, 4000) and transport_ok(back)
