@@ -38,6 +38,8 @@ ANNOTATIONS = {
     "user": np.uint32,      # free for experiments (Click's user annotations)
     "vlan_tci": np.uint16,  # 802.1Q tag control information (Click's VLAN_TCI_ANNO), host order
     "fix_ip_src": np.uint8, # 1: FixIPSrc should set the source (Click's FIX_IP_SRC_ANNO; ICMPError sets it)
+    "fwd_rate": np.int32,   # rate IPRateMonitor measured for the packet's address (FWD_RATE_ANNO); Block reads it
+    "rev_rate": np.int32,   # the reverse rate beside it (Click's REV_RATE_ANNO)
     # Offload state of a packet read from a device with offloads (virtio_net_hdr,
     # see cext/gso.pyx): a partial checksum still to finish, or a GSO super-frame.
     "csum_start": np.uint16,  # absolute slot position where the partial checksum's sum begins; 0: complete

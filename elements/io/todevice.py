@@ -101,9 +101,6 @@ class ToDevice(Element):
         self._retry_handle = None
         self._task = None
 
-    def exclusive_resource(self):
-        return ("txdevice", packetsocket.DeviceKey(self.netns, self.devname))
-
     def initialize(self):
         self._sock = packetsocket.open_sender(self.devname, self.netns, ring=self.ring,
                                               frame_nr=self.ring_frames,

@@ -131,3 +131,16 @@ class IP6NDAdvertiser(Element):
     def read_table(self):
         return "".join(f"{ip6_text(p)}/{l} {':'.join(f'{b:02x}' for b in mac)}\n"
                        for p, l, mac in self.entries)
+
+
+class NDAdv(IP6NDAdvertiser):
+    """NDAdv(IP6 ETH, ... [, ROUTER]) -- IP6NDAdvertiser under its Click 1 name
+
+    Ports: 1 input, 1 output; agnostic.
+
+    Early Click configurations (and Click's own conf/ip6ndadvertiser02.click)
+    name IP6NDAdvertiser NDAdv; the arguments, ports and handlers are
+    IP6NDAdvertiser's.
+
+    See also: IP6NDAdvertiser.
+    """

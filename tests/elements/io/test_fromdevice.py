@@ -220,13 +220,18 @@ def test_todevice_holds_queue_packets_while_the_ring_is_stuck_and_drops_the_rest
 
 
 # -- configuration -----------------------------------------------------------------------
-def test_two_todevices_on_one_device_are_a_graph_error():
-    with pytest.raises(GraphError, match="txdevice"):
-        build_graph("Idle -> ToDevice(eth9, NETNS n1); Idle -> ToDevice(eth9, NETNS n1);")
-    # ... while the same name in two namespaces is two devices.
-    g = build_graph("Idle -> a :: ToDevice(eth9, NETNS n1);\n"
-                    "Idle -> b :: ToDevice(eth9, NETNS n2);")
-    assert g["a"].exclusive_resource() == ("txdevice", ("n1", "eth9"))
+def test_two_todevices_on_one_device_both_send(chain, make_router):
+    # Click's configs often send to one device from two places (ARP replies and
+    # routed packets): each ToDevice has its own sender socket on the device.
+    c = chain
+    router = make_router(
+        f"InfiniteSource(LENGTH 60, LIMIT 20, BURST 5) -> t1 :: ToDevice({c.r2}, NETNS {c.nsr});\n"
+        f"InfiniteSource(LENGTH 60, LIMIT 30, BURST 5) -> Queue -> "
+        f"t2 :: ToDevice({c.r2}, NETNS {c.nsr});")
+    before = c.stats(c.ns2, c.a2)["rx_packets"]
+    with Running(router):
+        assert wait_for(lambda: c.stats(c.ns2, c.a2)["rx_packets"] - before == 50)
+    assert (router.element("t1").read("count"), router.element("t2").read("count")) == ("20", "30")
 
 
 def test_two_fromdevices_on_one_device_are_a_graph_error():

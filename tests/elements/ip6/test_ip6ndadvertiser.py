@@ -36,3 +36,15 @@ def test_proxy_prefixes_dad_probes_and_strangers(make_router, six):
     adv = r.element("adv")
     assert (adv.read("count"), adv.read("drops")) == ("2", "2")
     assert "2001:db8:99::/48 02:00:00:00:09:09" in adv.read("table")
+
+
+def test_click_1_name_ndadv_answers_as_ip6ndadvertiser(make_router, six):
+    r = make_router("src :: _Frames6 -> adv :: NDAdv(3ffe:1ce1:2::5/128 00:a0:c9:9c:fd:9e) "
+                    "-> out :: _Sink6")
+    r.initialize()
+    r.element("src").send([solicitation(HOST_ETH, six.addr("3ffe:1ce1:2::9"),
+                                        six.addr("3ffe:1ce1:2::5"))])
+    (na,) = r.element("out").frames
+    m = NDMessage.parse(na)
+    assert m.target == six.addr("3ffe:1ce1:2::5") and m.lladdr == bytes.fromhex("00a0c99cfd9e")
+    assert r.element("adv").read("count") == "1"
