@@ -1,4 +1,6 @@
 """RatedUnqueue and BandwidthRatedUnqueue: pull at a packet or byte rate on loop timers."""
+import time
+
 import pytest
 
 from vforward.element import HandlerError
@@ -17,8 +19,11 @@ def test_moves_packets_at_the_given_rate(make_router):
 
 def test_high_rates_move_bursts_and_keep_the_average(make_router):
     r = make_router(f"{BACKLOG} -> u :: RatedUnqueue(100000) -> c :: Counter -> Discard")
+    t0 = time.monotonic()
     r.run(duration=0.3)
-    assert 0.4 * 30000 < r.element("c").count <= 30000 + 2100
+    # A loaded machine ends the run late: the rate holds over the time it really ran.
+    ran = max(0.3, time.monotonic() - t0)
+    assert 0.4 * 30000 < r.element("c").count <= 100000 * ran + 2100
 
 
 def test_the_bucket_bounds_the_burst_after_a_pause(make_router):
