@@ -110,6 +110,7 @@ DEF STRIDE = 6
 DEF NONE = 0                    # trie node 0 is "no node"; the root is 1
 DEF ROOT = 1
 DEF NOVAL = 0                   # trie value: 0 none, else next hop + 1
+DEF NOREC = 0xFFFFFFFF          # "no poptrie node" from _locate
 
 cdef struct Node:
     uint64_t vector
@@ -285,6 +286,11 @@ cdef class Fib6:
     cdef size_t _n_leaves_cap, _n_leaves_top
     cdef FreeBlocks _free_nodes
     cdef FreeBlocks _free_leaves
+    # beside each node (same index; moved with it): the trie node at its depth and
+    # the next hop + 1 of the longest route of length <= its depth on its path, so
+    # that an update starts its trie walk there instead of at the root
+    cdef uint32_t *_tnode
+    cdef uint32_t *_tbest
     # control plane: binary trie
     cdef uint32_t *_c0
     cdef uint32_t *_c1
@@ -302,6 +308,7 @@ cdef class Fib6:
         cdef int k
         self._direct = NULL
         self._nodes = NULL
+        self._tnode = self._tbest = NULL
         self._leaves = NULL
         self._c0 = self._c1 = self._val = NULL
         self._t_free = NULL
@@ -318,6 +325,9 @@ cdef class Fib6:
         cdef int k
         free(self._direct)
         free(self._nodes)
+        free(self._tnode)
+        free(self._tbest)
+        self._tnode = self._tbest = NULL
         free(self._leaves)
         free(self._c0)
         free(self._c1)
@@ -344,6 +354,8 @@ cdef class Fib6:
         self._direct = <uint32_t *>calloc((<size_t>1) << S, sizeof(uint32_t))
         self._n_nodes_cap = 1024
         self._nodes = <Node *>malloc(self._n_nodes_cap * sizeof(Node))
+        self._tnode = <uint32_t *>malloc(self._n_nodes_cap * sizeof(uint32_t))
+        self._tbest = <uint32_t *>malloc(self._n_nodes_cap * sizeof(uint32_t))
         self._n_nodes_top = 0
         self._n_leaves_cap = 4096
         self._leaves = <uint16_t *>malloc(self._n_leaves_cap * sizeof(uint16_t))
@@ -358,6 +370,7 @@ cdef class Fib6:
         self._t_freecap = 0
         self._t_nfree = 0
         if (self._direct == NULL or self._nodes == NULL or self._leaves == NULL
+                or self._tnode == NULL or self._tbest == NULL
                 or self._c0 == NULL or self._c1 == NULL or self._val == NULL):
             raise MemoryError("Fib6: cannot allocate its tables")
         self._c0[NONE] = self._c1[NONE] = self._val[NONE] = 0
@@ -399,6 +412,10 @@ cdef class Fib6:
             if p == NULL:
                 raise MemoryError("Fib6: cannot grow the node array")
             self._nodes = p
+            self._tnode = <uint32_t *>realloc(self._tnode, cap * sizeof(uint32_t))
+            self._tbest = <uint32_t *>realloc(self._tbest, cap * sizeof(uint32_t))
+            if self._tnode == NULL or self._tbest == NULL:
+                raise MemoryError("Fib6: cannot grow the node array")
             self._n_nodes_cap = cap
         cdef uint32_t start = <uint32_t>self._n_nodes_top
         self._n_nodes_top += size
@@ -475,14 +492,15 @@ cdef class Fib6:
         return 0
 
     cdef int _trie_set(self, uint64_t hi, uint64_t lo, int plen, uint32_t nh,
-                       uint32_t *old) except -1:
+                       uint32_t *old, uint32_t t0=ROOT, int d0=0) except -1:
         """Store the route in the trie (its previous value in old); True if it is new.
-        The nodes of its path stay in _path for the update that follows."""
-        cdef uint32_t t = ROOT
+        The walk starts at trie node t0 at depth d0 (on the route's path).  The
+        nodes of its path stay in _path for the update that follows."""
+        cdef uint32_t t = t0
         cdef uint32_t c
         cdef int i
-        self._path[0] = ROOT
-        for i in range(plen):
+        self._path[d0] = t0
+        for i in range(d0, plen):
             if _bit(hi, lo, i):
                 c = self._c1[t]
                 if c == NONE:
@@ -502,14 +520,17 @@ cdef class Fib6:
             self._count += 1
         return new
 
-    cdef int _trie_delete(self, uint64_t hi, uint64_t lo, int plen) except -1:
-        """Remove the route from the trie, pruning emptied nodes; True if it was there.
-        The nodes of its path that remain stay in _path (NONE past them)."""
+    cdef int _trie_delete(self, uint64_t hi, uint64_t lo, int plen,
+                          uint32_t t0=ROOT, int d0=0) except -1:
+        """Remove the route from the trie, pruning emptied nodes below depth d0 (the
+        walk starts at trie node t0 there, which stays, even if emptied: a poptrie
+        node refers to it); True if it was there.  The nodes of its path that
+        remain stay in _path (NONE past them)."""
         cdef uint32_t *path = self._path
-        cdef uint32_t t = ROOT
+        cdef uint32_t t = t0
         cdef int i
-        path[0] = ROOT
-        for i in range(plen):
+        path[d0] = t0
+        for i in range(d0, plen):
             t = self._c1[t] if _bit(hi, lo, i) else self._c0[t]
             if t == NONE:
                 return False
@@ -519,7 +540,7 @@ cdef class Fib6:
         self._val[t] = NOVAL
         self._count -= 1
         i = plen
-        while i > 0 and self._val[path[i]] == NOVAL and self._c0[path[i]] == NONE \
+        while i > d0 and self._val[path[i]] == NOVAL and self._c0[path[i]] == NONE \
                 and self._c1[path[i]] == NONE:
             if _bit(hi, lo, i - 1):
                 self._c1[path[i - 1]] = NONE
@@ -673,6 +694,8 @@ cdef class Fib6:
         cdef uint32_t child[64]
         cdef uint32_t cbest[64]
         cdef uint32_t v
+        self._tnode[rec] = t
+        self._tbest[rec] = best
         # children of t: levels d+1..d+6 (t's own value is already in best)
         self._slots(self._c0[t], STRIDE - 1, 0, best, leaf, child, cbest)
         self._slots(self._c1[t], STRIDE - 1, 32, best, leaf, child, cbest)
@@ -707,6 +730,8 @@ cdef class Fib6:
                 if old != NULL and (v < lo_v or v >= hi_v) and (old.vector >> v) & 1:
                     src = old.base1 + POPCNT(old.vector & _mask(v)) - 1
                     self._nodes[base1 + k] = self._nodes[src]
+                    self._tnode[base1 + k] = self._tnode[src]
+                    self._tbest[base1 + k] = self._tbest[src]
                 else:
                     rebuild[n_rebuild] = v
                     n_rebuild += 1
@@ -760,11 +785,7 @@ cdef class Fib6:
 
     cdef int _update(self, uint64_t hi, uint64_t lo, int plen) except -1:
         """Bring the data plane in line with the trie after a change to hi:lo/plen."""
-        cdef uint32_t best, t, rec, v, span, lo_v
-        cdef uint32_t leaf[64]
-        cdef uint32_t child[64]
-        cdef uint32_t cbest[64]
-        cdef Node old
+        cdef uint32_t best, t, rec
         cdef int d
         cdef uint32_t j = <uint32_t>(hi >> (64 - S))
         if plen <= S:
@@ -780,23 +801,48 @@ cdef class Fib6:
         if not (e & EXT):
             t = self._trie_at(hi, lo, S, &best)
             return self._set_direct(j, t, best)
+        rec = self._locate(hi, lo, plen, &d)
+        t = self._trie_at(hi, lo, d, &best)
+        return self._rebuild(hi, lo, plen, rec, d, t, best)
+
+    cdef uint32_t _locate(self, uint64_t hi, uint64_t lo, int plen, int *depth) noexcept nogil:
+        """The deepest poptrie node on the path of hi/plen at a depth d < plen (in
+        *depth), or NOREC if plen <= S or the path's direct slot has no node."""
+        cdef uint32_t e, rec, v
+        cdef int d = S
+        if plen <= S:
+            return NOREC
+        e = self._direct[hi >> (64 - S)]
+        if not (e & EXT):
+            return NOREC
         rec = e & 0x7FFFFFFF
-        d = S
-        while True:
+        while plen > d + STRIDE:
             v = _bits6(hi, lo, d)
-            if plen <= d + STRIDE:
-                span = (<uint32_t>1) << (d + STRIDE - plen)
-                lo_v = v & ~(span - 1)
+            if not ((self._nodes[rec].vector >> v) & 1):
                 break
-            if (self._nodes[rec].vector >> v) & 1:
-                rec = self._nodes[rec].base1 + POPCNT(self._nodes[rec].vector & _mask(v)) - 1
-                d += STRIDE
-                continue
+            rec = self._nodes[rec].base1 + POPCNT(self._nodes[rec].vector & _mask(v)) - 1
+            d += STRIDE
+        depth[0] = d
+        return rec
+
+    cdef int _rebuild(self, uint64_t hi, uint64_t lo, int plen, uint32_t rec, int d,
+                      uint32_t t, uint32_t best) except -1:
+        """Rebuild the slots of node rec (depth d, trie node t, best from above)
+        that hi/plen covers, or, if plen is deeper than the node, the slot its path
+        leaves the poptrie at."""
+        cdef uint32_t v, span, lo_v
+        cdef uint32_t leaf[64]
+        cdef uint32_t child[64]
+        cdef uint32_t cbest[64]
+        cdef Node old
+        v = _bits6(hi, lo, d)
+        if plen <= d + STRIDE:
+            span = (<uint32_t>1) << (d + STRIDE - plen)
+            lo_v = v & ~(span - 1)
+        else:
             lo_v = v
             span = 1
-            break
         # rebuild slots [lo_v, lo_v + span) of node rec (depth d)
-        t = self._trie_at(hi, lo, d, &best)
         if t == NONE:
             for v in range(64):
                 leaf[v] = best
@@ -836,9 +882,18 @@ cdef class Fib6:
             self._host_set(hi, lo, <uint32_t>nh)
             return
         cdef uint32_t old
-        self._trie_set(hi, lo, plen, <uint32_t>nh, &old)
+        cdef int d
+        cdef uint32_t rec = self._locate(hi, lo, plen, &d)
+        if rec == NOREC:
+            self._trie_set(hi, lo, plen, <uint32_t>nh, &old)
+            if old != <uint32_t>nh + 1:
+                self._update(hi, lo, plen)
+            return
+        # from the poptrie node above the route: a few trie levels, not plen of them
+        cdef uint32_t t = self._tnode[rec], best = self._tbest[rec]
+        self._trie_set(hi, lo, plen, <uint32_t>nh, &old, t, d)
         if old != <uint32_t>nh + 1:
-            self._update(hi, lo, plen)
+            self._rebuild(hi, lo, plen, rec, d, t, best)
 
     def delete(self, prefix, int plen):
         """Remove the route for prefix/plen; True if there was one."""
@@ -848,9 +903,17 @@ cdef class Fib6:
         _mask128(&hi, &lo, plen)
         if plen == 128:
             return self._host_delete(hi, lo) == 1
-        if not self._trie_delete(hi, lo, plen):
+        cdef int d
+        cdef uint32_t rec = self._locate(hi, lo, plen, &d)
+        if rec == NOREC:
+            if not self._trie_delete(hi, lo, plen):
+                return False
+            self._update(hi, lo, plen)
+            return True
+        cdef uint32_t t = self._tnode[rec], best = self._tbest[rec]
+        if not self._trie_delete(hi, lo, plen, t, d):
             return False
-        self._update(hi, lo, plen)
+        self._rebuild(hi, lo, plen, rec, d, t, best)
         return True
 
     def get(self, prefix, int plen):
