@@ -704,10 +704,12 @@ cdef class Fib6:
     cdef int _layout(self, uint32_t rec, int d, uint32_t *leaf, uint32_t *child,
                      uint32_t *cbest, Node *old, uint32_t lo_v, uint32_t hi_v) except -1:
         """Write node rec from its 64 slots.  With old (rec's previous contents),
-        children of slots outside [lo_v, hi_v) are moved from old, not rebuilt."""
+        children of slots outside [lo_v, hi_v) are kept from old, not rebuilt, and
+        old's blocks go back to the free lists -- or, where the new node has the
+        same children or as many leaves, are rewritten in place."""
         cdef uint64_t vector = 0, leafvec = 0
         cdef uint32_t v, nc = 0, nl = 0, prev = 0xFFFFFFFF, base0 = 0, base1 = 0, k, src
-        cdef bint any_leaf = False
+        cdef bint any_leaf = False, same1 = False, same0 = False
         cdef uint32_t rebuild[64]
         cdef uint32_t n_rebuild = 0
         for v in range(64):
@@ -719,15 +721,25 @@ cdef class Fib6:
                 prev = leaf[v]
                 any_leaf = True
                 nl += 1
-        if nc:
+        if old != NULL:
+            same1 = nc != 0 and vector == old.vector
+            same0 = nl != 0 and nl == POPCNT(old.leafvec)
+        if same1:
+            base1 = old.base1
+        elif nc:
             base1 = self._alloc_nodes(nc)
-        if nl:
+        if same0:
+            base0 = old.base0
+        elif nl:
             base0 = self._alloc_leaves(nl)
         k = 0
         nl = 0
         for v in range(64):
             if child[v] != NONE:
                 if old != NULL and (v < lo_v or v >= hi_v) and (old.vector >> v) & 1:
+                    if same1:       # already where it belongs
+                        k += 1
+                        continue
                     src = old.base1 + POPCNT(old.vector & _mask(v)) - 1
                     self._nodes[base1 + k] = self._nodes[src]
                     self._tnode[base1 + k] = self._tnode[src]
@@ -747,6 +759,11 @@ cdef class Fib6:
         self._nodes[rec].leafvec = leafvec
         self._nodes[rec].base0 = base0
         self._nodes[rec].base1 = base1
+        if old != NULL:
+            if POPCNT(old.vector) and not same1:
+                self._push_free(&self._free_nodes, POPCNT(old.vector), old.base1)
+            if POPCNT(old.leafvec) and not same0:
+                self._push_free(&self._free_leaves, POPCNT(old.leafvec), old.base0)
         return 0
 
     cdef int _set_direct(self, uint32_t j, uint32_t t, uint32_t best) except -1:
@@ -830,7 +847,8 @@ cdef class Fib6:
         """Rebuild the slots of node rec (depth d, trie node t, best from above)
         that hi/plen covers, or, if plen is deeper than the node, the slot its path
         leaves the poptrie at."""
-        cdef uint32_t v, span, lo_v
+        cdef uint32_t v, span, lo_v, tt
+        cdef int i, top
         cdef uint32_t leaf[64]
         cdef uint32_t child[64]
         cdef uint32_t cbest[64]
@@ -842,32 +860,31 @@ cdef class Fib6:
         else:
             lo_v = v
             span = 1
-        # rebuild slots [lo_v, lo_v + span) of node rec (depth d)
-        if t == NONE:
-            for v in range(64):
-                leaf[v] = best
-                child[v] = NONE
-        else:
-            self._slots(self._c0[t], STRIDE - 1, 0, best, leaf, child, cbest)
-            self._slots(self._c1[t], STRIDE - 1, 32, best, leaf, child, cbest)
+        # Slots outside [lo_v, lo_v + span) stay as they are (children kept,
+        # leaves read back); those inside come from the trie below the route's
+        # node, found on _path (left by the trie walk): no other trie node is read.
         old = self._nodes[rec]
-        # free the affected old subtrees, and the old blocks (children outside the
-        # range are moved into the new block first, by _layout, before reuse...)
+        for v in range(64):
+            if (old.vector >> v) & 1:
+                child[v] = ROOT         # any trie node: "keep this child"
+            else:
+                child[v] = NONE
+                leaf[v] = (<uint32_t>self._leaves[old.base0 + POPCNT(old.leafvec & _mask(v)) - 1]
+                           + 1) & 0xFFFF
+        top = plen if plen <= d + STRIDE else d + STRIDE
+        tt = t
+        for i in range(d + 1, top + 1):
+            if i > d + 1 and self._val[tt] != NOVAL:
+                best = self._val[tt]
+            tt = self._path[i]
+            if tt == NONE:
+                break
+        # tt: the trie node at depth top (NONE if none); best: routes above it
+        self._slots(tt, d + STRIDE - top, lo_v, best, leaf, child, cbest)
         for v in range(lo_v, lo_v + span):
             if (old.vector >> v) & 1:
                 self._free_subtree(old.base1 + POPCNT(old.vector & _mask(v)) - 1)
-        self._layout(rec, d, leaf, child, cbest, &old, lo_v, lo_v + span)
-        # a child the trie no longer needs (its routes were deleted earlier) goes too
-        for v in range(64):
-            if (v < lo_v or v >= lo_v + span) and (old.vector >> v) & 1 and child[v] == NONE:
-                self._free_subtree(old.base1 + POPCNT(old.vector & _mask(v)) - 1)
-        # ... and only now the old blocks go back to the free lists: _layout has
-        # copied what it kept out of them
-        if POPCNT(old.vector):
-            self._push_free(&self._free_nodes, POPCNT(old.vector), old.base1)
-        if POPCNT(old.leafvec):
-            self._push_free(&self._free_leaves, POPCNT(old.leafvec), old.base0)
-        return 0
+        return self._layout(rec, d, leaf, child, cbest, &old, lo_v, lo_v + span)
 
     # ------------------------------------------------------------ API
 
