@@ -85,6 +85,7 @@ cdef extern from "stdlib.h" nogil:
 cdef extern from *:
     """
     #define VF6_POPCNT(x) ((uint32_t)__builtin_popcountll(x))
+    #define VF6_CTZ(x) ((uint32_t)__builtin_ctzll(x))
     #define VF6_EXT 0x80000000u
     #define VF6_PREFETCH(p) __builtin_prefetch((const void *)(p))
     /* a 24-byte node straddles two cache lines at 2 of every 8 offsets: fetch both */
@@ -95,6 +96,7 @@ cdef extern from *:
     }
     """
     uint32_t POPCNT "VF6_POPCNT"(uint64_t x) nogil
+    uint32_t CTZ "VF6_CTZ"(uint64_t x) nogil
     void PREFETCH "VF6_PREFETCH"(const void *p) nogil
     void PREFETCH_NODE "VF6_PREFETCH_NODE"(const void *p) nogil
     uint64_t load_be64 "vf6_load_be64"(const unsigned char *p) nogil
@@ -707,20 +709,20 @@ cdef class Fib6:
         children of slots outside [lo_v, hi_v) are kept from old, not rebuilt, and
         old's blocks go back to the free lists -- or, where the new node has the
         same children or as many leaves, are rewritten in place."""
-        cdef uint64_t vector = 0, leafvec = 0
-        cdef uint32_t v, nc = 0, nl = 0, prev = 0xFFFFFFFF, base0 = 0, base1 = 0, k, src
-        cdef bint any_leaf = False, same1 = False, same0 = False
+        cdef uint64_t vector = 0, leafvec = 0, inner, m
+        cdef uint32_t v, nc, nl, prev = 0xFFFFFFFF, base0 = 0, base1 = 0, k, src
+        cdef bint same1 = False, same0 = False
         cdef uint32_t rebuild[64]
         cdef uint32_t n_rebuild = 0
+        # Branch-free (slot kinds are data: a branch per slot is mispredicted
+        # often); prev, the last leaf's value, starts at no leaf value at all.
         for v in range(64):
-            if child[v] != NONE:
-                vector |= (<uint64_t>1) << v
-                nc += 1
-            elif not any_leaf or leaf[v] != prev:
-                leafvec |= (<uint64_t>1) << v
-                prev = leaf[v]
-                any_leaf = True
-                nl += 1
+            inner = child[v] != NONE
+            vector |= inner << v
+            leafvec |= ((inner ^ 1) & (leaf[v] != prev)) << v
+            prev = prev if inner else leaf[v]
+        nc = POPCNT(vector)
+        nl = POPCNT(leafvec)
         if old != NULL:
             same1 = nc != 0 and vector == old.vector
             same0 = nl != 0 and nl == POPCNT(old.leafvec)
@@ -732,25 +734,28 @@ cdef class Fib6:
             base0 = old.base0
         elif nl:
             base0 = self._alloc_leaves(nl)
+        m = leafvec
         k = 0
-        nl = 0
-        for v in range(64):
-            if child[v] != NONE:
-                if old != NULL and (v < lo_v or v >= hi_v) and (old.vector >> v) & 1:
-                    if same1:       # already where it belongs
-                        k += 1
-                        continue
+        while m:
+            v = CTZ(m)
+            self._leaves[base0 + k] = <uint16_t>((leaf[v] - 1) & 0xFFFF)
+            k += 1
+            m &= m - 1
+        m = vector
+        k = 0
+        while m:
+            v = CTZ(m)
+            m &= m - 1
+            if old != NULL and (v < lo_v or v >= hi_v) and (old.vector >> v) & 1:
+                if not same1:       # else already where it belongs
                     src = old.base1 + POPCNT(old.vector & _mask(v)) - 1
                     self._nodes[base1 + k] = self._nodes[src]
                     self._tnode[base1 + k] = self._tnode[src]
                     self._tbest[base1 + k] = self._tbest[src]
-                else:
-                    rebuild[n_rebuild] = v
-                    n_rebuild += 1
-                k += 1
-            elif (leafvec >> v) & 1:
-                self._leaves[base0 + nl] = <uint16_t>((leaf[v] - 1) & 0xFFFF)
-                nl += 1
+            else:
+                rebuild[n_rebuild] = v
+                n_rebuild += 1
+            k += 1
         # fresh subtrees, after the moves: building may grow (move) the node array
         for k in range(n_rebuild):
             v = rebuild[k]
@@ -847,7 +852,7 @@ cdef class Fib6:
         """Rebuild the slots of node rec (depth d, trie node t, best from above)
         that hi/plen covers, or, if plen is deeper than the node, the slot its path
         leaves the poptrie at."""
-        cdef uint32_t v, span, lo_v, tt
+        cdef uint32_t v, span, lo_v, tt, n
         cdef int i, top
         cdef uint32_t leaf[64]
         cdef uint32_t child[64]
@@ -864,13 +869,10 @@ cdef class Fib6:
         # leaves read back); those inside come from the trie below the route's
         # node, found on _path (left by the trie walk): no other trie node is read.
         old = self._nodes[rec]
-        for v in range(64):
-            if (old.vector >> v) & 1:
-                child[v] = ROOT         # any trie node: "keep this child"
-            else:
-                child[v] = NONE
-                leaf[v] = (<uint32_t>self._leaves[old.base0 + POPCNT(old.leafvec & _mask(v)) - 1]
-                           + 1) & 0xFFFF
+        for v in range(64):     # branch-free; a child slot's leaf value is not used
+            child[v] = ROOT if (old.vector >> v) & 1 else NONE     # ROOT: "keep this child"
+            n = POPCNT(old.leafvec & _mask(v))
+            leaf[v] = (<uint32_t>self._leaves[old.base0 + n - (n != 0)] + 1) & 0xFFFF
         top = plen if plen <= d + STRIDE else d + STRIDE
         tt = t
         for i in range(d + 1, top + 1):
