@@ -1,0 +1,63 @@
+/* The ceiling for bench_fib6.py: the plainest C loop over Fib6's own tables.
+ *
+ * Same poptrie layout as cext/fib6.pyx (read its docstring): `direct` has one
+ * uint32 per /20 (bit 31 set: node index; else the next hop XOR 0xFFFF), a
+ * node is {vector, leafvec, base0, base1} with 6-bit strides from bit 20.
+ * One address at a time, no batching tricks: what gcc -O3 -march=native makes
+ * of the textbook walk on this machine.  Host routes (/128) are not looked
+ * at: the bench table's are checked apart.  Compiled at bench time and loaded
+ * with ctypes; not part of the package.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t vector;
+    uint64_t leafvec;
+    uint32_t base0;
+    uint32_t base1;
+} node6;
+
+static inline uint64_t be64(const uint8_t *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return __builtin_bswap64(x);
+}
+
+static inline uint32_t bits6(uint64_t hi, uint64_t lo, int d)
+{
+    if (d <= 58)
+        return (uint32_t)((hi >> (58 - d)) & 63);
+    if (d >= 64)
+        return (uint32_t)((lo >> (122 - d)) & 63);
+    return (uint32_t)(((hi << (d - 58)) | (lo >> (122 - d))) & 63);
+}
+
+void fib6_lookup_ceiling(const uint32_t *direct, const node6 *nodes,
+                         const uint16_t *leaves, const uint8_t *addrs,
+                         uint16_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t hi = be64(addrs + 16 * i), lo = be64(addrs + 16 * i + 8);
+        uint32_t e = direct[hi >> 44];
+        if (!(e & 0x80000000u)) {
+            out[i] = (uint16_t)(e ^ 0xFFFF);
+            continue;
+        }
+        const node6 *nd = &nodes[e & 0x7FFFFFFFu];
+        int d = 20;
+        for (;;) {
+            uint32_t v = bits6(hi, lo, d);
+            uint64_t m = (2ull << v) - 1;
+            if ((nd->vector >> v) & 1) {
+                nd = &nodes[nd->base1 + __builtin_popcountll(nd->vector & m) - 1];
+                d += 6;
+            } else {
+                out[i] = leaves[nd->base0 + __builtin_popcountll(nd->leafvec & m) - 1];
+                break;
+            }
+        }
+    }
+}
