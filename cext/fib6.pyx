@@ -979,6 +979,9 @@ cdef class Fib6:
         to LANES lookups overlap instead of queueing one behind another."""
         cdef uint64_t hi[LANES]
         cdef uint64_t lo[LANES]
+        cdef uint64_t win[LANES]        # bits 20..83, left-aligned: levels 20..74
+        cdef const uint64_t *src
+        cdef int shift
         cdef uint32_t cur[LANES]
         cdef uint32_t active[LANES]
         cdef uint32_t leaf_at[LANES]
@@ -1001,6 +1004,7 @@ cdef class Fib6:
                 p = rows + j * 16
                 hi[k] = load_be64(p)
                 lo[k] = load_be64(p + 8)
+                win[k] = (hi[k] << S) | (lo[k] >> (64 - S))
                 PREFETCH(&direct[hi[k] >> (64 - S)])
             n_active = 0
             n_done = 0
@@ -1023,10 +1027,18 @@ cdef class Fib6:
                 # Branch-free: whether a lookup goes on is data, not control flow
                 # (a random 50/50 branch per node would be mispredicted half the time).
                 n_next = 0
+                # the level's 6 bits: one shift of one word, chosen per level, not
+                # per address (levels 20..74 from the window, 80..122 from lo)
+                if d + STRIDE <= 64 + S:
+                    src = win
+                    shift = 64 + S - STRIDE - d
+                else:
+                    src = lo
+                    shift = 128 - STRIDE - d
                 for j in range(n_active):
                     k = active[j]
                     node = &nodes[cur[k]]
-                    v = _bits6(hi[k], lo[k], d)
+                    v = <uint32_t>((src[k] >> shift) & 63)
                     mask = _mask(v)
                     inner = <uint32_t>((node.vector >> v) & 1)
                     child = node.base1 + POPCNT(node.vector & mask) - 1
