@@ -112,6 +112,7 @@ DEF STRIDE = 6
 DEF NONE = 0                    # trie node 0 is "no node"; the root is 1
 DEF ROOT = 1
 DEF NOVAL = 0                   # trie value: 0 none, else next hop + 1
+DEF HBUCKET_BITS = 12
 DEF NOREC = 0xFFFFFFFF          # "no poptrie node" from _locate
 
 cdef struct Node:
@@ -153,6 +154,10 @@ cdef inline size_t _host_hash(uint64_t hi, uint64_t lo, size_t cap) noexcept nog
     h ^= h >> 31
     h *= <uint64_t>0xBF58476D1CE4E5B9
     return <size_t>(h >> 17) & (cap - 1)
+
+
+cdef inline size_t _host_bucket(uint64_t hi) noexcept nogil:
+    return <size_t>((hi * <uint64_t>0x9E3779B97F4A7C15) >> (64 - HBUCKET_BITS))
 
 
 cdef inline uint64_t _mask(uint32_t v) noexcept nogil:
@@ -305,6 +310,9 @@ cdef class Fib6:
     # host routes (/128): open addressing, linear probing, backward-shift deletion
     cdef HostSlot *_hosts
     cdef size_t _h_cap, _h_count
+    # host routes per bucket of their upper 64 bits (HBUCKETS buckets, 16 KiB):
+    # a batch probes the host table only for an address whose bucket holds one
+    cdef uint32_t *_h_buckets
 
     def __cinit__(self):
         cdef int k
@@ -315,6 +323,7 @@ cdef class Fib6:
         self._c0 = self._c1 = self._val = NULL
         self._t_free = NULL
         self._hosts = NULL
+        self._h_buckets = NULL
         for k in range(65):
             self._free_nodes.items[k] = NULL
             self._free_leaves.items[k] = NULL
@@ -337,6 +346,8 @@ cdef class Fib6:
         free(self._t_free)
         free(self._hosts)
         self._hosts = NULL
+        free(self._h_buckets)
+        self._h_buckets = NULL
         self._h_cap = self._h_count = 0
         for k in range(65):
             free(self._free_nodes.items[k])
@@ -354,6 +365,7 @@ cdef class Fib6:
         self._release()
         # calloc of 4 MiB maps fresh zero pages: only the /20s a table uses are touched.
         self._direct = <uint32_t *>calloc((<size_t>1) << S, sizeof(uint32_t))
+        self._h_buckets = <uint32_t *>calloc((<size_t>1) << HBUCKET_BITS, sizeof(uint32_t))
         self._n_nodes_cap = 1024
         self._nodes = <Node *>malloc(self._n_nodes_cap * sizeof(Node))
         self._tnode = <uint32_t *>malloc(self._n_nodes_cap * sizeof(uint32_t))
@@ -372,6 +384,7 @@ cdef class Fib6:
         self._t_freecap = 0
         self._t_nfree = 0
         if (self._direct == NULL or self._nodes == NULL or self._leaves == NULL
+                or self._h_buckets == NULL
                 or self._tnode == NULL or self._tbest == NULL
                 or self._c0 == NULL or self._c1 == NULL or self._val == NULL):
             raise MemoryError("Fib6: cannot allocate its tables")
@@ -628,6 +641,7 @@ cdef class Fib6:
         self._hosts[h].lo = lo
         self._hosts[h].val = nh + 1
         self._h_count += 1
+        self._h_buckets[_host_bucket(hi)] += 1
         self._count += 1
         return 1
 
@@ -659,6 +673,7 @@ cdef class Fib6:
             i = j
         self._hosts[i].val = NOVAL
         self._h_count -= 1
+        self._h_buckets[_host_bucket(hi)] -= 1
         self._count -= 1
         return 1
 
@@ -996,6 +1011,7 @@ cdef class Fib6:
         cdef const uint32_t *direct = self._direct
         cdef const uint8_t *p
         cdef bint has_hosts = self._h_count != 0
+        cdef const uint32_t *h_buckets = self._h_buckets
         i = 0
         while i < n:
             m = n - i if n - i < LANES else LANES
@@ -1009,7 +1025,7 @@ cdef class Fib6:
             n_active = 0
             n_done = 0
             for k in range(m):
-                if has_hosts:
+                if has_hosts and h_buckets[_host_bucket(hi[k])]:
                     e = self._host_get(hi[k], lo[k])
                     if e != NOVAL:
                         out[i + k] = <uint16_t>(e - 1)
