@@ -121,6 +121,14 @@ cdef struct Node:
     uint32_t base0
     uint32_t base1
 
+# A node of the route trie (one bit per level), its fields side by side: a walk
+# reads one cache line per level, not one per array.
+cdef struct TNode:
+    uint32_t c0
+    uint32_t c1
+    uint32_t val            # next hop + 1; NOVAL: no route here
+
+
 # A host route (/128), in the exact-match table beside the trie.
 cdef struct HostSlot:
     uint64_t hi
@@ -299,9 +307,7 @@ cdef class Fib6:
     cdef uint32_t *_tnode
     cdef uint32_t *_tbest
     # control plane: binary trie
-    cdef uint32_t *_c0
-    cdef uint32_t *_c1
-    cdef uint32_t *_val
+    cdef TNode *_t
     cdef size_t _t_cap, _t_top
     cdef uint32_t *_t_free
     cdef size_t _t_nfree, _t_freecap
@@ -320,7 +326,7 @@ cdef class Fib6:
         self._nodes = NULL
         self._tnode = self._tbest = NULL
         self._leaves = NULL
-        self._c0 = self._c1 = self._val = NULL
+        self._t = NULL
         self._t_free = NULL
         self._hosts = NULL
         self._h_buckets = NULL
@@ -340,9 +346,7 @@ cdef class Fib6:
         free(self._tbest)
         self._tnode = self._tbest = NULL
         free(self._leaves)
-        free(self._c0)
-        free(self._c1)
-        free(self._val)
+        free(self._t)
         free(self._t_free)
         free(self._hosts)
         self._hosts = NULL
@@ -357,7 +361,7 @@ cdef class Fib6:
         self._direct = NULL
         self._nodes = NULL
         self._leaves = NULL
-        self._c0 = self._c1 = self._val = NULL
+        self._t = NULL
         self._t_free = NULL
 
     cdef int _reset(self) except -1:
@@ -378,18 +382,16 @@ cdef class Fib6:
             self._free_nodes.n[k] = self._free_nodes.cap[k] = 0
             self._free_leaves.n[k] = self._free_leaves.cap[k] = 0
         self._t_cap = 1024
-        self._c0 = <uint32_t *>malloc(self._t_cap * sizeof(uint32_t))
-        self._c1 = <uint32_t *>malloc(self._t_cap * sizeof(uint32_t))
-        self._val = <uint32_t *>malloc(self._t_cap * sizeof(uint32_t))
+        self._t = <TNode *>malloc(self._t_cap * sizeof(TNode))
         self._t_freecap = 0
         self._t_nfree = 0
         if (self._direct == NULL or self._nodes == NULL or self._leaves == NULL
                 or self._h_buckets == NULL
                 or self._tnode == NULL or self._tbest == NULL
-                or self._c0 == NULL or self._c1 == NULL or self._val == NULL):
+                or self._t == NULL):
             raise MemoryError("Fib6: cannot allocate its tables")
-        self._c0[NONE] = self._c1[NONE] = self._val[NONE] = 0
-        self._c0[ROOT] = self._c1[ROOT] = self._val[ROOT] = 0
+        self._t[NONE].c0 = self._t[NONE].c1 = self._t[NONE].val = 0
+        self._t[ROOT].c0 = self._t[ROOT].c1 = self._t[ROOT].val = 0
         self._t_top = 2
         self._count = 0
         return 0
@@ -474,6 +476,7 @@ cdef class Fib6:
 
     cdef uint32_t _new_tnode(self) except 0:
         cdef uint32_t t
+        cdef TNode *tn
         cdef size_t cap
         if self._t_nfree:
             self._t_nfree -= 1
@@ -483,15 +486,14 @@ cdef class Fib6:
                 cap = self._t_cap * 2
                 if cap > 0xFFFFFFFF:
                     raise MemoryError("Fib6: the route trie is full")
-                self._c0 = <uint32_t *>realloc(self._c0, cap * sizeof(uint32_t))
-                self._c1 = <uint32_t *>realloc(self._c1, cap * sizeof(uint32_t))
-                self._val = <uint32_t *>realloc(self._val, cap * sizeof(uint32_t))
-                if self._c0 == NULL or self._c1 == NULL or self._val == NULL:
+                tn = <TNode *>realloc(self._t, cap * sizeof(TNode))
+                if tn == NULL:
                     raise MemoryError("Fib6: cannot grow the route trie")
+                self._t = tn
                 self._t_cap = cap
             t = <uint32_t>self._t_top
             self._t_top += 1
-        self._c0[t] = self._c1[t] = self._val[t] = 0
+        self._t[t].c0 = self._t[t].c1 = self._t[t].val = 0
         return t
 
     cdef int _drop_tnode(self, uint32_t t) except -1:
@@ -517,20 +519,20 @@ cdef class Fib6:
         self._path[d0] = t0
         for i in range(d0, plen):
             if _bit(hi, lo, i):
-                c = self._c1[t]
+                c = self._t[t].c1
                 if c == NONE:
                     c = self._new_tnode()
-                    self._c1[t] = c
+                    self._t[t].c1 = c
             else:
-                c = self._c0[t]
+                c = self._t[t].c0
                 if c == NONE:
                     c = self._new_tnode()
-                    self._c0[t] = c
+                    self._t[t].c0 = c
             t = c
             self._path[i + 1] = t
-        old[0] = self._val[t]
-        cdef bint new = self._val[t] == NOVAL
-        self._val[t] = nh + 1
+        old[0] = self._t[t].val
+        cdef bint new = self._t[t].val == NOVAL
+        self._t[t].val = nh + 1
         if new:
             self._count += 1
         return new
@@ -546,21 +548,21 @@ cdef class Fib6:
         cdef int i
         path[d0] = t0
         for i in range(d0, plen):
-            t = self._c1[t] if _bit(hi, lo, i) else self._c0[t]
+            t = self._t[t].c1 if _bit(hi, lo, i) else self._t[t].c0
             if t == NONE:
                 return False
             path[i + 1] = t
-        if self._val[t] == NOVAL:
+        if self._t[t].val == NOVAL:
             return False
-        self._val[t] = NOVAL
+        self._t[t].val = NOVAL
         self._count -= 1
         i = plen
-        while i > d0 and self._val[path[i]] == NOVAL and self._c0[path[i]] == NONE \
-                and self._c1[path[i]] == NONE:
+        while i > d0 and self._t[path[i]].val == NOVAL and self._t[path[i]].c0 == NONE \
+                and self._t[path[i]].c1 == NONE:
             if _bit(hi, lo, i - 1):
-                self._c1[path[i - 1]] = NONE
+                self._t[path[i - 1]].c1 = NONE
             else:
-                self._c0[path[i - 1]] = NONE
+                self._t[path[i - 1]].c0 = NONE
             self._drop_tnode(path[i])
             path[i] = NONE
             i -= 1
@@ -570,24 +572,24 @@ cdef class Fib6:
         cdef uint32_t t = ROOT
         cdef int i
         for i in range(plen):
-            t = self._c1[t] if _bit(hi, lo, i) else self._c0[t]
+            t = self._t[t].c1 if _bit(hi, lo, i) else self._t[t].c0
             if t == NONE:
                 return NOVAL
-        return self._val[t]
+        return self._t[t].val
 
     cdef uint32_t _trie_at(self, uint64_t hi, uint64_t lo, int depth, uint32_t *best) noexcept nogil:
         """The trie node at depth on the path of the route just set or deleted
         (hi:lo, from _path: no second walk down the trie), NONE if absent, and in
         best the next hop + 1 of the longest route of length <= depth on that path."""
         cdef uint32_t t = ROOT
-        cdef uint32_t b = self._val[ROOT]
+        cdef uint32_t b = self._t[ROOT].val
         cdef int i
         for i in range(1, depth + 1):
             t = self._path[i]
             if t == NONE:
                 break
-            if self._val[t] != NOVAL:
-                b = self._val[t]
+            if self._t[t].val != NOVAL:
+                b = self._t[t].val
         best[0] = b
         return t
 
@@ -685,11 +687,11 @@ cdef class Fib6:
         depth): leaf[v] the best next hop + 1 (0: none), child[v] the trie node
         below which longer routes remain (NONE: slot v is a leaf)."""
         cdef uint32_t v, n
-        if t != NONE and self._val[t] != NOVAL:
-            best = self._val[t]
+        if t != NONE and self._t[t].val != NOVAL:
+            best = self._t[t].val
         if k == 0:
             leaf[base] = best
-            if t != NONE and (self._c0[t] != NONE or self._c1[t] != NONE):
+            if t != NONE and (self._t[t].c0 != NONE or self._t[t].c1 != NONE):
                 child[base] = t
                 cbest[base] = best
             else:
@@ -701,8 +703,8 @@ cdef class Fib6:
                 leaf[v] = best
                 child[v] = NONE
             return
-        self._slots(self._c0[t], k - 1, base, best, leaf, child, cbest)
-        self._slots(self._c1[t], k - 1, base + ((<uint32_t>1) << (k - 1)), best, leaf, child, cbest)
+        self._slots(self._t[t].c0, k - 1, base, best, leaf, child, cbest)
+        self._slots(self._t[t].c1, k - 1, base + ((<uint32_t>1) << (k - 1)), best, leaf, child, cbest)
 
     cdef int _build(self, uint32_t rec, uint32_t t, int d, uint32_t best) except -1:
         """Build node rec (depth d) and everything below it from trie node t at
@@ -714,8 +716,8 @@ cdef class Fib6:
         self._tnode[rec] = t
         self._tbest[rec] = best
         # children of t: levels d+1..d+6 (t's own value is already in best)
-        self._slots(self._c0[t], STRIDE - 1, 0, best, leaf, child, cbest)
-        self._slots(self._c1[t], STRIDE - 1, 32, best, leaf, child, cbest)
+        self._slots(self._t[t].c0, STRIDE - 1, 0, best, leaf, child, cbest)
+        self._slots(self._t[t].c1, STRIDE - 1, 32, best, leaf, child, cbest)
         return self._layout(rec, d, leaf, child, cbest, NULL, 0, 0)
 
     cdef int _layout(self, uint32_t rec, int d, uint32_t *leaf, uint32_t *child,
@@ -795,7 +797,7 @@ cdef class Fib6:
             rec = e & 0x7FFFFFFF
             self._free_subtree(rec)
             self._push_free(&self._free_nodes, 1, rec)
-        if t != NONE and (self._c0[t] != NONE or self._c1[t] != NONE):
+        if t != NONE and (self._t[t].c0 != NONE or self._t[t].c1 != NONE):
             rec = self._alloc_nodes(1)
             self._build(rec, t, S, best)
             self._direct[j] = EXT | rec
@@ -807,8 +809,8 @@ cdef class Fib6:
         """Rebuild the direct slots under trie node t at depth <= S (2^(S-depth) of
         them from base); best as in _build, without t's own value yet."""
         cdef uint32_t j, n
-        if t != NONE and self._val[t] != NOVAL:
-            best = self._val[t]
+        if t != NONE and self._t[t].val != NOVAL:
+            best = self._t[t].val
         if depth == S:
             return self._set_direct(base, t, best)
         if t == NONE:
@@ -816,8 +818,8 @@ cdef class Fib6:
             for j in range(base, base + n):
                 self._set_direct(j, NONE, best)
             return 0
-        self._fill_direct(self._c0[t], depth + 1, base, best)
-        self._fill_direct(self._c1[t], depth + 1, base + ((<uint32_t>1) << (S - depth - 1)), best)
+        self._fill_direct(self._t[t].c0, depth + 1, base, best)
+        self._fill_direct(self._t[t].c1, depth + 1, base + ((<uint32_t>1) << (S - depth - 1)), best)
         return 0
 
     cdef int _update(self, uint64_t hi, uint64_t lo, int plen) except -1:
@@ -891,8 +893,8 @@ cdef class Fib6:
         top = plen if plen <= d + STRIDE else d + STRIDE
         tt = t
         for i in range(d + 1, top + 1):
-            if i > d + 1 and self._val[tt] != NOVAL:
-                best = self._val[tt]
+            if i > d + 1 and self._t[tt].val != NOVAL:
+                best = self._t[tt].val
             tt = self._path[i]
             if tt == NONE:
                 break
@@ -1173,12 +1175,12 @@ cdef class Fib6:
         cdef uint32_t t
         while stack:
             t, depth, prefix = stack.pop()
-            if self._val[t] != NOVAL:
-                out.append((prefix << (128 - depth), depth, self._val[t] - 1))
-            if self._c1[t] != NONE:
-                stack.append((self._c1[t], depth + 1, (prefix << 1) | 1))
-            if self._c0[t] != NONE:
-                stack.append((self._c0[t], depth + 1, prefix << 1))
+            if self._t[t].val != NOVAL:
+                out.append((prefix << (128 - depth), depth, self._t[t].val - 1))
+            if self._t[t].c1 != NONE:
+                stack.append((self._t[t].c1, depth + 1, (prefix << 1) | 1))
+            if self._t[t].c0 != NONE:
+                stack.append((self._t[t].c0, depth + 1, prefix << 1))
         cdef size_t h
         for h in range(self._h_cap):
             if self._hosts[h].val != NOVAL:
