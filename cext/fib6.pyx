@@ -44,26 +44,38 @@ compression) and `base0` (those runs' next hops, contiguous in `leaves`).
 The child of slot v is nodes[base1 + popcount(vector & mask(v)) - 1]; the
 next hop of leaf slot v is leaves[base0 + popcount(leafvec & mask(v)) - 1].
 
-Host routes (/128) are kept apart, in an exact-match hash table probed
-before the walk (only when the table has any): in the trie, one host route
-would make every lookup of an address near it walk all 18 levels to bit 128.
+Host routes (/128) are kept apart, in an exact-match hash table: in the
+trie, one host route would make every lookup of an address near it walk all
+18 levels to bit 128.  A batch probes that table only for an address whose
+bucket of upper 64 bits (16 KiB of counts) holds a host route, so a few
+/128s cost the other addresses nothing.
 
 A batch walks level by level, all its lookups together (up to LANES at a
-time), branch-free, each node and finally each leaf prefetched a whole pass
-before it is read, so that the cache misses of many lookups overlap.
+time), branch-free, each node (both of its cache lines: a 24-byte node
+straddles two at 2 of every 8 offsets) and finally each leaf prefetched a
+whole pass before it is read, so that the cache misses of many lookups
+overlap.  Each level's 6 bits come from one shift of one word chosen per
+level (a window of bits 20..83, then the low word).
 
-Control plane: a binary (one bit per level) trie of the routes in C arrays.
-An update changes the trie, walks the poptrie down to the node where the
-prefix's length falls (or to the leaf its path ends at), and rebuilds only
-that node's affected slots from the trie: their subtrees are built afresh
-(leaf pushing puts a prefix's next hop in every leaf it covers, so the
-more-specifics under it are rebuilt with it), the node's other children are
-moved as they are, and the node's four words are rewritten in place.  The
-blocks of children and leaves come from per-size free lists, so churn does
-not grow the arrays.  Each call leaves the table complete.  The cost of an
-update grows with the number of more-specifics under the prefix (leaf
-pushing copies its next hop into all of them): a /48 is cheap, a /32 with
-hundreds of /48s below it rebuilds their nodes.
+Control plane: a binary (one bit per level) trie of the routes in C arrays
+(a node's children and value side by side: one cache line per level).
+Beside every poptrie node, at the same index and moved with it, are the
+trie node at its depth and the next hop of the longest route above it.  An
+update walks the poptrie down to the node where the prefix's length falls
+(or to the leaf its path ends at), starts its trie walk at that node's trie
+node (a few levels, not plen of them), and rebuilds only the slots the
+prefix covers: from the trie below the prefix's own trie node, while the
+node's other slots are read back as they are.  The subtrees of the covered
+slots are built afresh (leaf pushing puts a prefix's next hop in every leaf
+it covers, so the more-specifics under it are rebuilt with it); a node whose
+children stay the same, or whose leaf runs stay as many, is rewritten in
+place, otherwise its blocks come from per-size free lists, so churn does
+not grow the arrays.  A delete prunes emptied trie nodes only up to the
+poptrie node it started from (a trie node a poptrie node refers to stays,
+empty if need be: it answers as a leaf).  Each call leaves the table
+complete.  The cost of an update grows with the number of more-specifics
+under the prefix: a /48 is cheap, a /32 with hundreds of /48s below it
+rebuilds their nodes.
 """
 cimport cython
 cimport numpy as cnp
