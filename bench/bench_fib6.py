@@ -10,9 +10,10 @@ and nesting after the 2024 global table; see that module):
   form) and, for scale on a busy machine, the IPv4 Fib (DIR-24-8) on
   200,000 random /24s at batch 256; all interleaved run by run so that a
   noisy neighbour hits them alike; medians of --runs runs;
-- the C ceiling: the plainest C loop over Fib6's own tables (bench/fib6_ceiling.c,
-  gcc -O3 -march=native, one address at a time), to know what this machine
-  does with the same data;
+- the C ceilings: the plainest C loop over Fib6's own tables (bench/fib6_ceiling.c,
+  gcc -O3 -march=native, one address at a time), and the same walk batched
+  as Fib6 batches it, in plain C, on the whole array: what this machine does
+  with the same data, with and without the batching;
 - every rate twice: by the wall clock (what the targets judge) and by the
   thread's CPU time (on a machine shared with other work, the wall clock also
   counts the time the benchmark waited for a core);
@@ -71,16 +72,19 @@ def _rows(ints):
                          dtype=np.uint8).reshape(-1, 16).copy()
 
 
-def _ceiling(tmp):
-    """Compile and load bench/fib6_ceiling.c."""
+def _ceilings(tmp):
+    """Compile bench/fib6_ceiling.c; its (one at a time, batched) loops."""
     so = os.path.join(tmp, "fib6_ceiling.so")
     subprocess.run(["gcc", "-O3", "-march=native", "-shared", "-fPIC",
                     os.path.join(HERE, "fib6_ceiling.c"), "-o", so], check=True)
     lib = ctypes.CDLL(so)
-    f = lib.fib6_lookup_ceiling
-    f.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_size_t]
-    f.restype = None
-    return f
+    out = []
+    for name in ("fib6_lookup_ceiling", "fib6_lookup_ceiling_batched"):
+        f = getattr(lib, name)
+        f.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_size_t]
+        f.restype = None
+        out.append(f)
+    return out
 
 
 def _timed(fn):
@@ -189,23 +193,28 @@ def run(seed=1, runs=7, log=print):
             lookup4(b, out)
 
     c_out = np.empty(N_ADDRS, dtype=np.uint16)
+    cb_out = np.empty(N_ADDRS, dtype=np.uint16)
     tmp = tempfile.mkdtemp(prefix="bench_fib6_")
-    ceiling = _ceiling(tmp)
+    ceiling, ceiling_batched = _ceilings(tmp)
     tables = fib._raw_tables()
 
     def c_loop():
         ceiling(*tables, addrs.ctypes.data, c_out.ctypes.data, N_ADDRS)
 
-    vf(), c_loop()      # warm up
-    # the ceiling does not probe the host routes (/128s): compare elsewhere
+    def cb_loop():
+        ceiling_batched(*tables, addrs.ctypes.data, cb_out.ctypes.data, N_ADDRS)
+
+    vf(), c_loop(), cb_loop()       # warm up
+    # the ceilings do not probe the host routes (/128s): compare elsewhere
     hosts = {bytes(r) for r, l in zip(prefixes, plens) if l == 128}
     away = np.array([bytes(a) not in hosts for a in addrs])
-    if not np.array_equal(c_out[away], fib.lookup_batch(addrs)[away]):
-        raise SystemExit("MISMATCH: the C ceiling and Fib6 disagree on the same tables")
-    rates = {k: ([], []) for k in ("vf", "py", "v4", "c")}
+    want = fib.lookup_batch(addrs)[away]
+    if not (np.array_equal(c_out[away], want) and np.array_equal(cb_out[away], want)):
+        raise SystemExit("MISMATCH: the C ceilings and Fib6 disagree on the same tables")
+    rates = {k: ([], []) for k in ("vf", "py", "v4", "c", "cb")}
     for _ in range(runs):      # interleaved, so that a noisy neighbour hits all alike
         for key, fn, n in (("vf", vf, N_ADDRS), ("py", py, N_PYTRICIA), ("v4", v4, N_ADDRS),
-                           ("c", c_loop, N_ADDRS)):
+                           ("c", c_loop, N_ADDRS), ("cb", cb_loop, N_ADDRS)):
             wall, cpu = _timed(fn)
             rates[key][0].append(n / wall)
             rates[key][1].append(n / cpu)
@@ -216,10 +225,12 @@ def run(seed=1, runs=7, log=print):
     res["pytricia_lookups_per_s"] = med(rates["py"][0])
     res["ratio_to_pytricia"] = res["lookups_per_s"] / res["pytricia_lookups_per_s"]
     res["c_lookups_per_s"] = med(rates["c"][0])
+    res["c_batched_lookups_per_s"] = med(rates["cb"][0])
     res["cpu"] = {"build_s": build_cpu_s, "lookups_per_s": med(rates["vf"][1]),
                   "pytricia_lookups_per_s": med(rates["py"][1]),
                   "ipv4_fib_lookups_per_s": med(rates["v4"][1]),
-                  "c_lookups_per_s": med(rates["c"][1])}
+                  "c_lookups_per_s": med(rates["c"][1]),
+                  "c_batched_lookups_per_s": med(rates["cb"][1])}
     res["cpu"]["ratio_to_pytricia"] = (res["cpu"]["lookups_per_s"]
                                        / res["cpu"]["pytricia_lookups_per_s"])
 
@@ -306,6 +317,8 @@ def _report(res):
          ">= 100 x", f"{cpu['ratio_to_pytricia']:8.0f} x"),
         ("  (C ceiling, one at a time, same tables)", f"{res['c_lookups_per_s'] / 1e6:8.1f} M",
          None, "", f"{cpu['c_lookups_per_s'] / 1e6:8.1f} M"),
+        ("  (C ceiling, batched the same way)", f"{res['c_batched_lookups_per_s'] / 1e6:8.1f} M",
+         None, "", f"{cpu['c_batched_lookups_per_s'] / 1e6:8.1f} M"),
         ("  (IPv4 Fib, batch 256, for scale)", f"{res['ipv4_fib_lookups_per_s'] / 1e6:8.1f} M",
          None, "", f"{cpu['ipv4_fib_lookups_per_s'] / 1e6:8.1f} M"),
         ("build (Fib6() + load)", f"{res['build_s']:8.3f} s", "build_s", "<= 1 s",
