@@ -44,26 +44,38 @@ compression) and `base0` (those runs' next hops, contiguous in `leaves`).
 The child of slot v is nodes[base1 + popcount(vector & mask(v)) - 1]; the
 next hop of leaf slot v is leaves[base0 + popcount(leafvec & mask(v)) - 1].
 
-Host routes (/128) are kept apart, in an exact-match hash table probed
-before the walk (only when the table has any): in the trie, one host route
-would make every lookup of an address near it walk all 18 levels to bit 128.
+Host routes (/128) are kept apart, in an exact-match hash table: in the
+trie, one host route would make every lookup of an address near it walk all
+18 levels to bit 128.  A batch probes that table only for an address whose
+bucket of upper 64 bits (16 KiB of counts) holds a host route, so a few
+/128s cost the other addresses nothing.
 
 A batch walks level by level, all its lookups together (up to LANES at a
-time), branch-free, each node and finally each leaf prefetched a whole pass
-before it is read, so that the cache misses of many lookups overlap.
+time), branch-free, each node (both of its cache lines: a 24-byte node
+straddles two at 2 of every 8 offsets) and finally each leaf prefetched a
+whole pass before it is read, so that the cache misses of many lookups
+overlap.  Each level's 6 bits come from one shift of one word chosen per
+level (a window of bits 20..83, then the low word).
 
-Control plane: a binary (one bit per level) trie of the routes in C arrays.
-An update changes the trie, walks the poptrie down to the node where the
-prefix's length falls (or to the leaf its path ends at), and rebuilds only
-that node's affected slots from the trie: their subtrees are built afresh
-(leaf pushing puts a prefix's next hop in every leaf it covers, so the
-more-specifics under it are rebuilt with it), the node's other children are
-moved as they are, and the node's four words are rewritten in place.  The
-blocks of children and leaves come from per-size free lists, so churn does
-not grow the arrays.  Each call leaves the table complete.  The cost of an
-update grows with the number of more-specifics under the prefix (leaf
-pushing copies its next hop into all of them): a /48 is cheap, a /32 with
-hundreds of /48s below it rebuilds their nodes.
+Control plane: a binary (one bit per level) trie of the routes in C arrays
+(a node's children and value side by side: one cache line per level).
+Beside every poptrie node, at the same index and moved with it, are the
+trie node at its depth and the next hop of the longest route above it.  An
+update walks the poptrie down to the node where the prefix's length falls
+(or to the leaf its path ends at), starts its trie walk at that node's trie
+node (a few levels, not plen of them), and rebuilds only the slots the
+prefix covers: from the trie below the prefix's own trie node, while the
+node's other slots are read back as they are.  The subtrees of the covered
+slots are built afresh (leaf pushing puts a prefix's next hop in every leaf
+it covers, so the more-specifics under it are rebuilt with it); a node whose
+children stay the same, or whose leaf runs stay as many, is rewritten in
+place, otherwise its blocks come from per-size free lists, so churn does
+not grow the arrays.  A delete prunes emptied trie nodes only up to the
+poptrie node it started from (a trie node a poptrie node refers to stays,
+empty if need be: it answers as a leaf).  Each call leaves the table
+complete.  The cost of an update grows with the number of more-specifics
+under the prefix: a /48 is cheap, a /32 with hundreds of /48s below it
+rebuilds their nodes.
 """
 cimport cython
 cimport numpy as cnp
@@ -85,14 +97,20 @@ cdef extern from "stdlib.h" nogil:
 cdef extern from *:
     """
     #define VF6_POPCNT(x) ((uint32_t)__builtin_popcountll(x))
+    #define VF6_CTZ(x) ((uint32_t)__builtin_ctzll(x))
     #define VF6_EXT 0x80000000u
     #define VF6_PREFETCH(p) __builtin_prefetch((const void *)(p))
+    /* a 24-byte node straddles two cache lines at 2 of every 8 offsets: fetch both */
+    #define VF6_PREFETCH_NODE(p) do { __builtin_prefetch((const void *)(p)); \
+        __builtin_prefetch((const char *)(p) + 23); } while (0)
     static inline uint64_t vf6_load_be64(const unsigned char *p) {
         uint64_t x; memcpy(&x, p, 8); return __builtin_bswap64(x);
     }
     """
     uint32_t POPCNT "VF6_POPCNT"(uint64_t x) nogil
+    uint32_t CTZ "VF6_CTZ"(uint64_t x) nogil
     void PREFETCH "VF6_PREFETCH"(const void *p) nogil
+    void PREFETCH_NODE "VF6_PREFETCH_NODE"(const void *p) nogil
     uint64_t load_be64 "vf6_load_be64"(const unsigned char *p) nogil
     const uint32_t EXT "VF6_EXT"
 
@@ -106,12 +124,22 @@ DEF STRIDE = 6
 DEF NONE = 0                    # trie node 0 is "no node"; the root is 1
 DEF ROOT = 1
 DEF NOVAL = 0                   # trie value: 0 none, else next hop + 1
+DEF HBUCKET_BITS = 12
+DEF NOREC = 0xFFFFFFFF          # "no poptrie node" from _locate
 
 cdef struct Node:
     uint64_t vector
     uint64_t leafvec
     uint32_t base0
     uint32_t base1
+
+# A node of the route trie (one bit per level), its fields side by side: a walk
+# reads one cache line per level, not one per array.
+cdef struct TNode:
+    uint32_t c0
+    uint32_t c1
+    uint32_t val            # next hop + 1; NOVAL: no route here
+
 
 # A host route (/128), in the exact-match table beside the trie.
 cdef struct HostSlot:
@@ -146,6 +174,10 @@ cdef inline size_t _host_hash(uint64_t hi, uint64_t lo, size_t cap) noexcept nog
     h ^= h >> 31
     h *= <uint64_t>0xBF58476D1CE4E5B9
     return <size_t>(h >> 17) & (cap - 1)
+
+
+cdef inline size_t _host_bucket(uint64_t hi) noexcept nogil:
+    return <size_t>((hi * <uint64_t>0x9E3779B97F4A7C15) >> (64 - HBUCKET_BITS))
 
 
 cdef inline uint64_t _mask(uint32_t v) noexcept nogil:
@@ -281,10 +313,13 @@ cdef class Fib6:
     cdef size_t _n_leaves_cap, _n_leaves_top
     cdef FreeBlocks _free_nodes
     cdef FreeBlocks _free_leaves
+    # beside each node (same index; moved with it): the trie node at its depth and
+    # the next hop + 1 of the longest route of length <= its depth on its path, so
+    # that an update starts its trie walk there instead of at the root
+    cdef uint32_t *_tnode
+    cdef uint32_t *_tbest
     # control plane: binary trie
-    cdef uint32_t *_c0
-    cdef uint32_t *_c1
-    cdef uint32_t *_val
+    cdef TNode *_t
     cdef size_t _t_cap, _t_top
     cdef uint32_t *_t_free
     cdef size_t _t_nfree, _t_freecap
@@ -293,15 +328,20 @@ cdef class Fib6:
     # host routes (/128): open addressing, linear probing, backward-shift deletion
     cdef HostSlot *_hosts
     cdef size_t _h_cap, _h_count
+    # host routes per bucket of their upper 64 bits (HBUCKETS buckets, 16 KiB):
+    # a batch probes the host table only for an address whose bucket holds one
+    cdef uint32_t *_h_buckets
 
     def __cinit__(self):
         cdef int k
         self._direct = NULL
         self._nodes = NULL
+        self._tnode = self._tbest = NULL
         self._leaves = NULL
-        self._c0 = self._c1 = self._val = NULL
+        self._t = NULL
         self._t_free = NULL
         self._hosts = NULL
+        self._h_buckets = NULL
         for k in range(65):
             self._free_nodes.items[k] = NULL
             self._free_leaves.items[k] = NULL
@@ -314,13 +354,16 @@ cdef class Fib6:
         cdef int k
         free(self._direct)
         free(self._nodes)
+        free(self._tnode)
+        free(self._tbest)
+        self._tnode = self._tbest = NULL
         free(self._leaves)
-        free(self._c0)
-        free(self._c1)
-        free(self._val)
+        free(self._t)
         free(self._t_free)
         free(self._hosts)
         self._hosts = NULL
+        free(self._h_buckets)
+        self._h_buckets = NULL
         self._h_cap = self._h_count = 0
         for k in range(65):
             free(self._free_nodes.items[k])
@@ -330,7 +373,7 @@ cdef class Fib6:
         self._direct = NULL
         self._nodes = NULL
         self._leaves = NULL
-        self._c0 = self._c1 = self._val = NULL
+        self._t = NULL
         self._t_free = NULL
 
     cdef int _reset(self) except -1:
@@ -338,8 +381,11 @@ cdef class Fib6:
         self._release()
         # calloc of 4 MiB maps fresh zero pages: only the /20s a table uses are touched.
         self._direct = <uint32_t *>calloc((<size_t>1) << S, sizeof(uint32_t))
+        self._h_buckets = <uint32_t *>calloc((<size_t>1) << HBUCKET_BITS, sizeof(uint32_t))
         self._n_nodes_cap = 1024
         self._nodes = <Node *>malloc(self._n_nodes_cap * sizeof(Node))
+        self._tnode = <uint32_t *>malloc(self._n_nodes_cap * sizeof(uint32_t))
+        self._tbest = <uint32_t *>malloc(self._n_nodes_cap * sizeof(uint32_t))
         self._n_nodes_top = 0
         self._n_leaves_cap = 4096
         self._leaves = <uint16_t *>malloc(self._n_leaves_cap * sizeof(uint16_t))
@@ -348,16 +394,16 @@ cdef class Fib6:
             self._free_nodes.n[k] = self._free_nodes.cap[k] = 0
             self._free_leaves.n[k] = self._free_leaves.cap[k] = 0
         self._t_cap = 1024
-        self._c0 = <uint32_t *>malloc(self._t_cap * sizeof(uint32_t))
-        self._c1 = <uint32_t *>malloc(self._t_cap * sizeof(uint32_t))
-        self._val = <uint32_t *>malloc(self._t_cap * sizeof(uint32_t))
+        self._t = <TNode *>malloc(self._t_cap * sizeof(TNode))
         self._t_freecap = 0
         self._t_nfree = 0
         if (self._direct == NULL or self._nodes == NULL or self._leaves == NULL
-                or self._c0 == NULL or self._c1 == NULL or self._val == NULL):
+                or self._h_buckets == NULL
+                or self._tnode == NULL or self._tbest == NULL
+                or self._t == NULL):
             raise MemoryError("Fib6: cannot allocate its tables")
-        self._c0[NONE] = self._c1[NONE] = self._val[NONE] = 0
-        self._c0[ROOT] = self._c1[ROOT] = self._val[ROOT] = 0
+        self._t[NONE].c0 = self._t[NONE].c1 = self._t[NONE].val = 0
+        self._t[ROOT].c0 = self._t[ROOT].c1 = self._t[ROOT].val = 0
         self._t_top = 2
         self._count = 0
         return 0
@@ -395,6 +441,10 @@ cdef class Fib6:
             if p == NULL:
                 raise MemoryError("Fib6: cannot grow the node array")
             self._nodes = p
+            self._tnode = <uint32_t *>realloc(self._tnode, cap * sizeof(uint32_t))
+            self._tbest = <uint32_t *>realloc(self._tbest, cap * sizeof(uint32_t))
+            if self._tnode == NULL or self._tbest == NULL:
+                raise MemoryError("Fib6: cannot grow the node array")
             self._n_nodes_cap = cap
         cdef uint32_t start = <uint32_t>self._n_nodes_top
         self._n_nodes_top += size
@@ -438,6 +488,7 @@ cdef class Fib6:
 
     cdef uint32_t _new_tnode(self) except 0:
         cdef uint32_t t
+        cdef TNode *tn
         cdef size_t cap
         if self._t_nfree:
             self._t_nfree -= 1
@@ -447,15 +498,14 @@ cdef class Fib6:
                 cap = self._t_cap * 2
                 if cap > 0xFFFFFFFF:
                     raise MemoryError("Fib6: the route trie is full")
-                self._c0 = <uint32_t *>realloc(self._c0, cap * sizeof(uint32_t))
-                self._c1 = <uint32_t *>realloc(self._c1, cap * sizeof(uint32_t))
-                self._val = <uint32_t *>realloc(self._val, cap * sizeof(uint32_t))
-                if self._c0 == NULL or self._c1 == NULL or self._val == NULL:
+                tn = <TNode *>realloc(self._t, cap * sizeof(TNode))
+                if tn == NULL:
                     raise MemoryError("Fib6: cannot grow the route trie")
+                self._t = tn
                 self._t_cap = cap
             t = <uint32_t>self._t_top
             self._t_top += 1
-        self._c0[t] = self._c1[t] = self._val[t] = 0
+        self._t[t].c0 = self._t[t].c1 = self._t[t].val = 0
         return t
 
     cdef int _drop_tnode(self, uint32_t t) except -1:
@@ -471,56 +521,60 @@ cdef class Fib6:
         return 0
 
     cdef int _trie_set(self, uint64_t hi, uint64_t lo, int plen, uint32_t nh,
-                       uint32_t *old) except -1:
+                       uint32_t *old, uint32_t t0=ROOT, int d0=0) except -1:
         """Store the route in the trie (its previous value in old); True if it is new.
-        The nodes of its path stay in _path for the update that follows."""
-        cdef uint32_t t = ROOT
+        The walk starts at trie node t0 at depth d0 (on the route's path).  The
+        nodes of its path stay in _path for the update that follows."""
+        cdef uint32_t t = t0
         cdef uint32_t c
         cdef int i
-        self._path[0] = ROOT
-        for i in range(plen):
+        self._path[d0] = t0
+        for i in range(d0, plen):
             if _bit(hi, lo, i):
-                c = self._c1[t]
+                c = self._t[t].c1
                 if c == NONE:
                     c = self._new_tnode()
-                    self._c1[t] = c
+                    self._t[t].c1 = c
             else:
-                c = self._c0[t]
+                c = self._t[t].c0
                 if c == NONE:
                     c = self._new_tnode()
-                    self._c0[t] = c
+                    self._t[t].c0 = c
             t = c
             self._path[i + 1] = t
-        old[0] = self._val[t]
-        cdef bint new = self._val[t] == NOVAL
-        self._val[t] = nh + 1
+        old[0] = self._t[t].val
+        cdef bint new = self._t[t].val == NOVAL
+        self._t[t].val = nh + 1
         if new:
             self._count += 1
         return new
 
-    cdef int _trie_delete(self, uint64_t hi, uint64_t lo, int plen) except -1:
-        """Remove the route from the trie, pruning emptied nodes; True if it was there.
-        The nodes of its path that remain stay in _path (NONE past them)."""
+    cdef int _trie_delete(self, uint64_t hi, uint64_t lo, int plen,
+                          uint32_t t0=ROOT, int d0=0) except -1:
+        """Remove the route from the trie, pruning emptied nodes below depth d0 (the
+        walk starts at trie node t0 there, which stays, even if emptied: a poptrie
+        node refers to it); True if it was there.  The nodes of its path that
+        remain stay in _path (NONE past them)."""
         cdef uint32_t *path = self._path
-        cdef uint32_t t = ROOT
+        cdef uint32_t t = t0
         cdef int i
-        path[0] = ROOT
-        for i in range(plen):
-            t = self._c1[t] if _bit(hi, lo, i) else self._c0[t]
+        path[d0] = t0
+        for i in range(d0, plen):
+            t = self._t[t].c1 if _bit(hi, lo, i) else self._t[t].c0
             if t == NONE:
                 return False
             path[i + 1] = t
-        if self._val[t] == NOVAL:
+        if self._t[t].val == NOVAL:
             return False
-        self._val[t] = NOVAL
+        self._t[t].val = NOVAL
         self._count -= 1
         i = plen
-        while i > 0 and self._val[path[i]] == NOVAL and self._c0[path[i]] == NONE \
-                and self._c1[path[i]] == NONE:
+        while i > d0 and self._t[path[i]].val == NOVAL and self._t[path[i]].c0 == NONE \
+                and self._t[path[i]].c1 == NONE:
             if _bit(hi, lo, i - 1):
-                self._c1[path[i - 1]] = NONE
+                self._t[path[i - 1]].c1 = NONE
             else:
-                self._c0[path[i - 1]] = NONE
+                self._t[path[i - 1]].c0 = NONE
             self._drop_tnode(path[i])
             path[i] = NONE
             i -= 1
@@ -530,24 +584,24 @@ cdef class Fib6:
         cdef uint32_t t = ROOT
         cdef int i
         for i in range(plen):
-            t = self._c1[t] if _bit(hi, lo, i) else self._c0[t]
+            t = self._t[t].c1 if _bit(hi, lo, i) else self._t[t].c0
             if t == NONE:
                 return NOVAL
-        return self._val[t]
+        return self._t[t].val
 
     cdef uint32_t _trie_at(self, uint64_t hi, uint64_t lo, int depth, uint32_t *best) noexcept nogil:
         """The trie node at depth on the path of the route just set or deleted
         (hi:lo, from _path: no second walk down the trie), NONE if absent, and in
         best the next hop + 1 of the longest route of length <= depth on that path."""
         cdef uint32_t t = ROOT
-        cdef uint32_t b = self._val[ROOT]
+        cdef uint32_t b = self._t[ROOT].val
         cdef int i
         for i in range(1, depth + 1):
             t = self._path[i]
             if t == NONE:
                 break
-            if self._val[t] != NOVAL:
-                b = self._val[t]
+            if self._t[t].val != NOVAL:
+                b = self._t[t].val
         best[0] = b
         return t
 
@@ -601,6 +655,7 @@ cdef class Fib6:
         self._hosts[h].lo = lo
         self._hosts[h].val = nh + 1
         self._h_count += 1
+        self._h_buckets[_host_bucket(hi)] += 1
         self._count += 1
         return 1
 
@@ -632,6 +687,7 @@ cdef class Fib6:
             i = j
         self._hosts[i].val = NOVAL
         self._h_count -= 1
+        self._h_buckets[_host_bucket(hi)] -= 1
         self._count -= 1
         return 1
 
@@ -643,11 +699,11 @@ cdef class Fib6:
         depth): leaf[v] the best next hop + 1 (0: none), child[v] the trie node
         below which longer routes remain (NONE: slot v is a leaf)."""
         cdef uint32_t v, n
-        if t != NONE and self._val[t] != NOVAL:
-            best = self._val[t]
+        if t != NONE and self._t[t].val != NOVAL:
+            best = self._t[t].val
         if k == 0:
             leaf[base] = best
-            if t != NONE and (self._c0[t] != NONE or self._c1[t] != NONE):
+            if t != NONE and (self._t[t].c0 != NONE or self._t[t].c1 != NONE):
                 child[base] = t
                 cbest[base] = best
             else:
@@ -659,8 +715,8 @@ cdef class Fib6:
                 leaf[v] = best
                 child[v] = NONE
             return
-        self._slots(self._c0[t], k - 1, base, best, leaf, child, cbest)
-        self._slots(self._c1[t], k - 1, base + ((<uint32_t>1) << (k - 1)), best, leaf, child, cbest)
+        self._slots(self._t[t].c0, k - 1, base, best, leaf, child, cbest)
+        self._slots(self._t[t].c1, k - 1, base + ((<uint32_t>1) << (k - 1)), best, leaf, child, cbest)
 
     cdef int _build(self, uint32_t rec, uint32_t t, int d, uint32_t best) except -1:
         """Build node rec (depth d) and everything below it from trie node t at
@@ -669,47 +725,66 @@ cdef class Fib6:
         cdef uint32_t child[64]
         cdef uint32_t cbest[64]
         cdef uint32_t v
+        self._tnode[rec] = t
+        self._tbest[rec] = best
         # children of t: levels d+1..d+6 (t's own value is already in best)
-        self._slots(self._c0[t], STRIDE - 1, 0, best, leaf, child, cbest)
-        self._slots(self._c1[t], STRIDE - 1, 32, best, leaf, child, cbest)
+        self._slots(self._t[t].c0, STRIDE - 1, 0, best, leaf, child, cbest)
+        self._slots(self._t[t].c1, STRIDE - 1, 32, best, leaf, child, cbest)
         return self._layout(rec, d, leaf, child, cbest, NULL, 0, 0)
 
     cdef int _layout(self, uint32_t rec, int d, uint32_t *leaf, uint32_t *child,
                      uint32_t *cbest, Node *old, uint32_t lo_v, uint32_t hi_v) except -1:
         """Write node rec from its 64 slots.  With old (rec's previous contents),
-        children of slots outside [lo_v, hi_v) are moved from old, not rebuilt."""
-        cdef uint64_t vector = 0, leafvec = 0
-        cdef uint32_t v, nc = 0, nl = 0, prev = 0xFFFFFFFF, base0 = 0, base1 = 0, k, src
-        cdef bint any_leaf = False
+        children of slots outside [lo_v, hi_v) are kept from old, not rebuilt, and
+        old's blocks go back to the free lists -- or, where the new node has the
+        same children or as many leaves, are rewritten in place."""
+        cdef uint64_t vector = 0, leafvec = 0, inner, m
+        cdef uint32_t v, nc, nl, prev = 0xFFFFFFFF, base0 = 0, base1 = 0, k, src
+        cdef bint same1 = False, same0 = False
         cdef uint32_t rebuild[64]
         cdef uint32_t n_rebuild = 0
+        # Branch-free (slot kinds are data: a branch per slot is mispredicted
+        # often); prev, the last leaf's value, starts at no leaf value at all.
         for v in range(64):
-            if child[v] != NONE:
-                vector |= (<uint64_t>1) << v
-                nc += 1
-            elif not any_leaf or leaf[v] != prev:
-                leafvec |= (<uint64_t>1) << v
-                prev = leaf[v]
-                any_leaf = True
-                nl += 1
-        if nc:
+            inner = child[v] != NONE
+            vector |= inner << v
+            leafvec |= ((inner ^ 1) & (leaf[v] != prev)) << v
+            prev = prev if inner else leaf[v]
+        nc = POPCNT(vector)
+        nl = POPCNT(leafvec)
+        if old != NULL:
+            same1 = nc != 0 and vector == old.vector
+            same0 = nl != 0 and nl == POPCNT(old.leafvec)
+        if same1:
+            base1 = old.base1
+        elif nc:
             base1 = self._alloc_nodes(nc)
-        if nl:
+        if same0:
+            base0 = old.base0
+        elif nl:
             base0 = self._alloc_leaves(nl)
+        m = leafvec
         k = 0
-        nl = 0
-        for v in range(64):
-            if child[v] != NONE:
-                if old != NULL and (v < lo_v or v >= hi_v) and (old.vector >> v) & 1:
+        while m:
+            v = CTZ(m)
+            self._leaves[base0 + k] = <uint16_t>((leaf[v] - 1) & 0xFFFF)
+            k += 1
+            m &= m - 1
+        m = vector
+        k = 0
+        while m:
+            v = CTZ(m)
+            m &= m - 1
+            if old != NULL and (v < lo_v or v >= hi_v) and (old.vector >> v) & 1:
+                if not same1:       # else already where it belongs
                     src = old.base1 + POPCNT(old.vector & _mask(v)) - 1
                     self._nodes[base1 + k] = self._nodes[src]
-                else:
-                    rebuild[n_rebuild] = v
-                    n_rebuild += 1
-                k += 1
-            elif (leafvec >> v) & 1:
-                self._leaves[base0 + nl] = <uint16_t>((leaf[v] - 1) & 0xFFFF)
-                nl += 1
+                    self._tnode[base1 + k] = self._tnode[src]
+                    self._tbest[base1 + k] = self._tbest[src]
+            else:
+                rebuild[n_rebuild] = v
+                n_rebuild += 1
+            k += 1
         # fresh subtrees, after the moves: building may grow (move) the node array
         for k in range(n_rebuild):
             v = rebuild[k]
@@ -718,6 +793,11 @@ cdef class Fib6:
         self._nodes[rec].leafvec = leafvec
         self._nodes[rec].base0 = base0
         self._nodes[rec].base1 = base1
+        if old != NULL:
+            if POPCNT(old.vector) and not same1:
+                self._push_free(&self._free_nodes, POPCNT(old.vector), old.base1)
+            if POPCNT(old.leafvec) and not same0:
+                self._push_free(&self._free_leaves, POPCNT(old.leafvec), old.base0)
         return 0
 
     cdef int _set_direct(self, uint32_t j, uint32_t t, uint32_t best) except -1:
@@ -729,7 +809,7 @@ cdef class Fib6:
             rec = e & 0x7FFFFFFF
             self._free_subtree(rec)
             self._push_free(&self._free_nodes, 1, rec)
-        if t != NONE and (self._c0[t] != NONE or self._c1[t] != NONE):
+        if t != NONE and (self._t[t].c0 != NONE or self._t[t].c1 != NONE):
             rec = self._alloc_nodes(1)
             self._build(rec, t, S, best)
             self._direct[j] = EXT | rec
@@ -741,8 +821,8 @@ cdef class Fib6:
         """Rebuild the direct slots under trie node t at depth <= S (2^(S-depth) of
         them from base); best as in _build, without t's own value yet."""
         cdef uint32_t j, n
-        if t != NONE and self._val[t] != NOVAL:
-            best = self._val[t]
+        if t != NONE and self._t[t].val != NOVAL:
+            best = self._t[t].val
         if depth == S:
             return self._set_direct(base, t, best)
         if t == NONE:
@@ -750,17 +830,13 @@ cdef class Fib6:
             for j in range(base, base + n):
                 self._set_direct(j, NONE, best)
             return 0
-        self._fill_direct(self._c0[t], depth + 1, base, best)
-        self._fill_direct(self._c1[t], depth + 1, base + ((<uint32_t>1) << (S - depth - 1)), best)
+        self._fill_direct(self._t[t].c0, depth + 1, base, best)
+        self._fill_direct(self._t[t].c1, depth + 1, base + ((<uint32_t>1) << (S - depth - 1)), best)
         return 0
 
     cdef int _update(self, uint64_t hi, uint64_t lo, int plen) except -1:
         """Bring the data plane in line with the trie after a change to hi:lo/plen."""
-        cdef uint32_t best, t, rec, v, span, lo_v
-        cdef uint32_t leaf[64]
-        cdef uint32_t child[64]
-        cdef uint32_t cbest[64]
-        cdef Node old
+        cdef uint32_t best, t, rec
         cdef int d
         cdef uint32_t j = <uint32_t>(hi >> (64 - S))
         if plen <= S:
@@ -776,48 +852,70 @@ cdef class Fib6:
         if not (e & EXT):
             t = self._trie_at(hi, lo, S, &best)
             return self._set_direct(j, t, best)
+        rec = self._locate(hi, lo, plen, &d)
+        t = self._trie_at(hi, lo, d, &best)
+        return self._rebuild(hi, lo, plen, rec, d, t, best)
+
+    cdef uint32_t _locate(self, uint64_t hi, uint64_t lo, int plen, int *depth) noexcept nogil:
+        """The deepest poptrie node on the path of hi/plen at a depth d < plen (in
+        *depth), or NOREC if plen <= S or the path's direct slot has no node."""
+        cdef uint32_t e, rec, v
+        cdef int d = S
+        if plen <= S:
+            return NOREC
+        e = self._direct[hi >> (64 - S)]
+        if not (e & EXT):
+            return NOREC
         rec = e & 0x7FFFFFFF
-        d = S
-        while True:
+        while plen > d + STRIDE:
             v = _bits6(hi, lo, d)
-            if plen <= d + STRIDE:
-                span = (<uint32_t>1) << (d + STRIDE - plen)
-                lo_v = v & ~(span - 1)
+            if not ((self._nodes[rec].vector >> v) & 1):
                 break
-            if (self._nodes[rec].vector >> v) & 1:
-                rec = self._nodes[rec].base1 + POPCNT(self._nodes[rec].vector & _mask(v)) - 1
-                d += STRIDE
-                continue
+            rec = self._nodes[rec].base1 + POPCNT(self._nodes[rec].vector & _mask(v)) - 1
+            d += STRIDE
+        depth[0] = d
+        return rec
+
+    cdef int _rebuild(self, uint64_t hi, uint64_t lo, int plen, uint32_t rec, int d,
+                      uint32_t t, uint32_t best) except -1:
+        """Rebuild the slots of node rec (depth d, trie node t, best from above)
+        that hi/plen covers, or, if plen is deeper than the node, the slot its path
+        leaves the poptrie at."""
+        cdef uint32_t v, span, lo_v, tt, n
+        cdef int i, top
+        cdef uint32_t leaf[64]
+        cdef uint32_t child[64]
+        cdef uint32_t cbest[64]
+        cdef Node old
+        v = _bits6(hi, lo, d)
+        if plen <= d + STRIDE:
+            span = (<uint32_t>1) << (d + STRIDE - plen)
+            lo_v = v & ~(span - 1)
+        else:
             lo_v = v
             span = 1
-            break
-        # rebuild slots [lo_v, lo_v + span) of node rec (depth d)
-        t = self._trie_at(hi, lo, d, &best)
-        if t == NONE:
-            for v in range(64):
-                leaf[v] = best
-                child[v] = NONE
-        else:
-            self._slots(self._c0[t], STRIDE - 1, 0, best, leaf, child, cbest)
-            self._slots(self._c1[t], STRIDE - 1, 32, best, leaf, child, cbest)
+        # Slots outside [lo_v, lo_v + span) stay as they are (children kept,
+        # leaves read back); those inside come from the trie below the route's
+        # node, found on _path (left by the trie walk): no other trie node is read.
         old = self._nodes[rec]
-        # free the affected old subtrees, and the old blocks (children outside the
-        # range are moved into the new block first, by _layout, before reuse...)
+        for v in range(64):     # branch-free; a child slot's leaf value is not used
+            child[v] = ROOT if (old.vector >> v) & 1 else NONE     # ROOT: "keep this child"
+            n = POPCNT(old.leafvec & _mask(v))
+            leaf[v] = (<uint32_t>self._leaves[old.base0 + n - (n != 0)] + 1) & 0xFFFF
+        top = plen if plen <= d + STRIDE else d + STRIDE
+        tt = t
+        for i in range(d + 1, top + 1):
+            if i > d + 1 and self._t[tt].val != NOVAL:
+                best = self._t[tt].val
+            tt = self._path[i]
+            if tt == NONE:
+                break
+        # tt: the trie node at depth top (NONE if none); best: routes above it
+        self._slots(tt, d + STRIDE - top, lo_v, best, leaf, child, cbest)
         for v in range(lo_v, lo_v + span):
             if (old.vector >> v) & 1:
                 self._free_subtree(old.base1 + POPCNT(old.vector & _mask(v)) - 1)
-        self._layout(rec, d, leaf, child, cbest, &old, lo_v, lo_v + span)
-        # a child the trie no longer needs (its routes were deleted earlier) goes too
-        for v in range(64):
-            if (v < lo_v or v >= lo_v + span) and (old.vector >> v) & 1 and child[v] == NONE:
-                self._free_subtree(old.base1 + POPCNT(old.vector & _mask(v)) - 1)
-        # ... and only now the old blocks go back to the free lists: _layout has
-        # copied what it kept out of them
-        if POPCNT(old.vector):
-            self._push_free(&self._free_nodes, POPCNT(old.vector), old.base1)
-        if POPCNT(old.leafvec):
-            self._push_free(&self._free_leaves, POPCNT(old.leafvec), old.base0)
-        return 0
+        return self._layout(rec, d, leaf, child, cbest, &old, lo_v, lo_v + span)
 
     # ------------------------------------------------------------ API
 
@@ -832,9 +930,18 @@ cdef class Fib6:
             self._host_set(hi, lo, <uint32_t>nh)
             return
         cdef uint32_t old
-        self._trie_set(hi, lo, plen, <uint32_t>nh, &old)
+        cdef int d
+        cdef uint32_t rec = self._locate(hi, lo, plen, &d)
+        if rec == NOREC:
+            self._trie_set(hi, lo, plen, <uint32_t>nh, &old)
+            if old != <uint32_t>nh + 1:
+                self._update(hi, lo, plen)
+            return
+        # from the poptrie node above the route: a few trie levels, not plen of them
+        cdef uint32_t t = self._tnode[rec], best = self._tbest[rec]
+        self._trie_set(hi, lo, plen, <uint32_t>nh, &old, t, d)
         if old != <uint32_t>nh + 1:
-            self._update(hi, lo, plen)
+            self._rebuild(hi, lo, plen, rec, d, t, best)
 
     def delete(self, prefix, int plen):
         """Remove the route for prefix/plen; True if there was one."""
@@ -844,9 +951,17 @@ cdef class Fib6:
         _mask128(&hi, &lo, plen)
         if plen == 128:
             return self._host_delete(hi, lo) == 1
-        if not self._trie_delete(hi, lo, plen):
+        cdef int d
+        cdef uint32_t rec = self._locate(hi, lo, plen, &d)
+        if rec == NOREC:
+            if not self._trie_delete(hi, lo, plen):
+                return False
+            self._update(hi, lo, plen)
+            return True
+        cdef uint32_t t = self._tnode[rec], best = self._tbest[rec]
+        if not self._trie_delete(hi, lo, plen, t, d):
             return False
-        self._update(hi, lo, plen)
+        self._rebuild(hi, lo, plen, rec, d, t, best)
         return True
 
     def get(self, prefix, int plen):
@@ -893,6 +1008,9 @@ cdef class Fib6:
         to LANES lookups overlap instead of queueing one behind another."""
         cdef uint64_t hi[LANES]
         cdef uint64_t lo[LANES]
+        cdef uint64_t win[LANES]        # bits 20..83, left-aligned: levels 20..74
+        cdef const uint64_t *src
+        cdef int shift
         cdef uint32_t cur[LANES]
         cdef uint32_t active[LANES]
         cdef uint32_t leaf_at[LANES]
@@ -907,6 +1025,7 @@ cdef class Fib6:
         cdef const uint32_t *direct = self._direct
         cdef const uint8_t *p
         cdef bint has_hosts = self._h_count != 0
+        cdef const uint32_t *h_buckets = self._h_buckets
         i = 0
         while i < n:
             m = n - i if n - i < LANES else LANES
@@ -915,11 +1034,12 @@ cdef class Fib6:
                 p = rows + j * 16
                 hi[k] = load_be64(p)
                 lo[k] = load_be64(p + 8)
+                win[k] = (hi[k] << S) | (lo[k] >> (64 - S))
                 PREFETCH(&direct[hi[k] >> (64 - S)])
             n_active = 0
             n_done = 0
             for k in range(m):
-                if has_hosts:
+                if has_hosts and h_buckets[_host_bucket(hi[k])]:
                     e = self._host_get(hi[k], lo[k])
                     if e != NOVAL:
                         out[i + k] = <uint16_t>(e - 1)
@@ -927,7 +1047,7 @@ cdef class Fib6:
                 e = direct[hi[k] >> (64 - S)]
                 if e & EXT:
                     cur[k] = e & 0x7FFFFFFF
-                    PREFETCH(&nodes[cur[k]])
+                    PREFETCH_NODE(&nodes[cur[k]])
                     active[n_active] = <uint32_t>k
                     n_active += 1
                 else:
@@ -937,16 +1057,24 @@ cdef class Fib6:
                 # Branch-free: whether a lookup goes on is data, not control flow
                 # (a random 50/50 branch per node would be mispredicted half the time).
                 n_next = 0
+                # the level's 6 bits: one shift of one word, chosen per level, not
+                # per address (levels 20..74 from the window, 80..122 from lo)
+                if d + STRIDE <= 64 + S:
+                    src = win
+                    shift = 64 + S - STRIDE - d
+                else:
+                    src = lo
+                    shift = 128 - STRIDE - d
                 for j in range(n_active):
                     k = active[j]
                     node = &nodes[cur[k]]
-                    v = _bits6(hi[k], lo[k], d)
+                    v = <uint32_t>((src[k] >> shift) & 63)
                     mask = _mask(v)
                     inner = <uint32_t>((node.vector >> v) & 1)
                     child = node.base1 + POPCNT(node.vector & mask) - 1
                     leaf_at[k] = node.base0 + POPCNT(node.leafvec & mask) - 1
                     cur[k] = child if inner else cur[k]     # no wild prefetch at a leaf
-                    PREFETCH(&nodes[cur[k]])
+                    PREFETCH_NODE(&nodes[cur[k]])
                     active[n_next] = <uint32_t>k
                     n_next += inner
                     done[n_done] = <uint32_t>k
@@ -1059,18 +1187,26 @@ cdef class Fib6:
         cdef uint32_t t
         while stack:
             t, depth, prefix = stack.pop()
-            if self._val[t] != NOVAL:
-                out.append((prefix << (128 - depth), depth, self._val[t] - 1))
-            if self._c1[t] != NONE:
-                stack.append((self._c1[t], depth + 1, (prefix << 1) | 1))
-            if self._c0[t] != NONE:
-                stack.append((self._c0[t], depth + 1, prefix << 1))
+            if self._t[t].val != NOVAL:
+                out.append((prefix << (128 - depth), depth, self._t[t].val - 1))
+            if self._t[t].c1 != NONE:
+                stack.append((self._t[t].c1, depth + 1, (prefix << 1) | 1))
+            if self._t[t].c0 != NONE:
+                stack.append((self._t[t].c0, depth + 1, prefix << 1))
         cdef size_t h
         for h in range(self._h_cap):
             if self._hosts[h].val != NOVAL:
                 out.append(((<object>self._hosts[h].hi << 64) | self._hosts[h].lo, 128,
                             self._hosts[h].val - 1))
         return iter(sorted(out))
+
+    def _raw_tables(self):
+        """(direct, nodes, leaves) addresses: for bench/bench_fib6.py's C ceiling only.
+
+        The node and leaf arrays move when they grow, so the addresses hold until
+        the next change.
+        """
+        return <size_t>self._direct, <size_t>self._nodes, <size_t>self._leaves
 
     def memory(self):
         """Bytes of the data plane: (direct entries touched not counted) nodes, leaves."""

@@ -218,3 +218,46 @@ def test_bad_input_is_named_in_the_error(call, message):
     ref = Fib6Reference()
     with pytest.raises((ValueError, TypeError), match=message):
         call(ref)
+
+
+@st.composite
+def nested_table(draw):
+    """Routes nested inside one another (each a random extension of an earlier
+    one, or of 2001:db8::/32), with /0, host routes and lengths around the
+    poptrie's stride edges."""
+    table = [(ip6("2001:db8::"), 32, draw(st.integers(0, 0xFFFE)))]
+    for _ in range(draw(st.integers(5, 40))):
+        p, l, _ = table[draw(st.integers(0, len(table) - 1))]
+        nl = draw(st.sampled_from([l + 1, l + 4, l + 6, l + 12, l + 16, 44, 48, 56, 64, 128,
+                                   l, 0]))
+        nl = min(max(nl, 0), 128)
+        bits = draw(st.integers(0, (1 << 128) - 1)) & (TOP >> l if l else TOP)
+        table.append(((p | bits) & netmask6(nl), nl, draw(st.integers(0, 0xFFFE))))
+    return table
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nested_table(), st.randoms(use_true_random=False))
+def test_loaded_table_answers_like_the_reference_while_routes_are_withdrawn_and_announced_again(
+        table, rnd):
+    t = Trio()
+    for p, l, n in table:
+        t.insert(p, l, n)
+    t.fib.load(rows([p for p, _, _ in table]), np.array([r[1] for r in table], dtype=np.uint8),
+               np.array([r[2] for r in table], dtype=np.uint16))
+    t.check()
+    routes = sorted(t.routes)
+    rnd.shuffle(routes)
+    gone = routes[: len(routes) // 2 + 1]
+    for p, l in gone:               # withdraw, covers and more-specifics in random order
+        t.delete(p, l)
+    t.check()
+    rnd.shuffle(gone)
+    for p, l in gone:               # announce again, with new next hops
+        t.insert(p, l, rnd.randrange(0, 0xFFFF))
+    t.check()
+    for p, l in gone[::3]:          # and once more, interleaved with other changes
+        t.delete(p, l)
+        t.insert(p, l, 7)
+        t.insert(p, l, 8)           # a next hop replaced in place
+    t.check()
