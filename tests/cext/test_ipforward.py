@@ -35,8 +35,9 @@ packets = st.lists(st.tuples(st.integers(0, 3),             # next-hop index
 @settings(max_examples=300, deadline=None)
 @given(packets, st.sampled_from([1, 2]), st.sampled_from([600, 1500]),
        st.lists(st.tuples(st.booleans(), st.floats(0, 100)), min_size=6, max_size=6),
-       st.sampled_from([-np.inf, 40.0]), st.sampled_from([-np.inf, 60.0]))
-def test_forward_to_port_matches_the_reference(pkts, port, mtu, rows, fresh_after, poll_after):
+       st.sampled_from([-np.inf, 40.0]), st.sampled_from([-np.inf, 60.0]), st.booleans())
+def test_forward_to_port_matches_the_reference(pkts, port, mtu, rows, fresh_after, poll_after,
+                                               dec_ttl):
     """Random next hops (some to another port, some without a route), TTLs,
     lengths over and under the MTU, super-frames whose segments do or do not
     fit it, headrooms, and ARP rows (unknown,
@@ -63,7 +64,7 @@ def test_forward_to_port_matches_the_reference(pkts, port, mtu, rows, fresh_afte
             n = int(pool.length[s])
             pool.data[s, headroom:headroom + n] = pool.data[s, pool.headroom:pool.headroom + n]
             pool.off[s] = pool.nh[s] = headroom
-        done = impl.forward_to_port(pool, b.idx, nhs, NH_PORT, NH_GW, port, True, mtu,
+        done = impl.forward_to_port(pool, b.idx, nhs, NH_PORT, NH_GW, port, dec_ttl, mtu,
                                     table_ips[order], sorted_rows, known, live, mac, SRC,
                                     fresh_after, poll_after)
         results.append((done, [pool.packet_bytes(int(s)) for s in b.idx],
