@@ -32,6 +32,10 @@ the other TAP's write (graph) and when that write returns (sink write).
     python bench/bench_ping_legs.py [--rounds N] [--count N] [--interval S]
                                     [--forwarders c-loop,vforward,...]
                                     [--legs vforward] [--legs vforward-spin] [--realtime]
+                                    [--old-tree DIR]
+
+--old-tree DIR adds forwarder vforward-old: router.click run by DIR's own
+vforward (DIR/.venv), to compare two trees in one run.
 
 Needs root, gcc, tcpdump, trafgen, ping, taskset.
 """
@@ -65,6 +69,7 @@ FORWARDER_CPU, LOAD_CPU = "1", "0"
 FORWARDERS = ("c-loop", "vforward", "vforward-poll", "vforward-spin")
 EXTRA_ARGS = {"vforward-poll": ["--poll"], "vforward-spin": ["--poll-budget", "50us"]}
 REALTIME: list[str] = []      # ["chrt", "-f", "1"] with --realtime
+OLD_TREE: list[str] = []      # [source tree] with --old-tree: forwarder vforward-old runs it
 _LINE = re.compile(r"^(\d+\.\d+) IP .*ICMP echo (request|reply), id \d+, seq (\d+)")
 
 
@@ -152,9 +157,13 @@ def start_forwarder(bed: Bed, name: str, run_args: list[str], stamp_file: str | 
     if stamp_file:
         cmd = [sys.executable, os.path.abspath(__file__), "--router-child", stamp_file, *run_args]
     else:
-        cmd = [sys.executable, "-m", "vforward", "run", "-q", *run_args, CONFIG]
+        python = sys.executable
+        if name == "vforward-old":      # the same config, run by another tree's vforward
+            python = os.path.join(OLD_TREE[0], ".venv", "bin", "python")
+        cmd = [python, "-m", "vforward", "run", "-q", *run_args, CONFIG]
     proc = subprocess.Popen([*pin, *cmd, *bed.defines(), f"CTL={ctl}", "OFFLOAD=false"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=OLD_TREE[0] if name == "vforward-old" else None)
     deadline = time.monotonic() + 30
     while not os.path.exists(ctl):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -326,6 +335,8 @@ def main() -> None:
                     help="also time this vforward's legs inside (repeatable)")
     ap.add_argument("--realtime", action="store_true",
                     help="run the forwarders and ping at SCHED_FIFO priority 1")
+    ap.add_argument("--old-tree", help="another source tree (with its .venv): adds forwarder "
+                    "vforward-old, router.click run by that tree's vforward, to compare")
     ap.add_argument("--router-child", help=argparse.SUPPRESS)
     opts, rest = ap.parse_known_args()
     if opts.realtime:
@@ -334,6 +345,9 @@ def main() -> None:
         router_child(opts.router_child, rest)
         return
     names = opts.forwarders.split(",")
+    if opts.old_tree:
+        OLD_TREE[:] = [os.path.abspath(opts.old_tree)]
+        names.append("vforward-old")
     runs = {n: [] for n in names}
     bed = Bed()
     bed.up()

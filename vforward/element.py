@@ -214,6 +214,39 @@ class Element:
     def pull_input(self, port: int, max_n: int) -> Batch | None:
         return self._in_pull[port](self._in_port[port], max_n)
 
+    # -- pass-through: the graph skips an element whose push is the identity --
+    # An element that often does nothing to its packets (a Capture with no
+    # capture running, a LinkEmulator with no condition set) says so here, and
+    # the graph connects its upstream straight to its downstream: an idle
+    # packet then pays no Python call for it.  Counts it keeps while skipped
+    # come from `tally`, which the graph calls once per batch that would have
+    # crossed it (only for classes that set TALLY_WHEN_SKIPPED).
+    TALLY_WHEN_SKIPPED = False
+
+    def passthrough(self, port: int) -> int | None:
+        """The output that push input `port` hands its packets to unchanged,
+        with no effect beyond `tally`, in the element's present state; None
+        while it does work on them (the default)."""
+        return None
+
+    def tally(self, batch: Batch) -> None:
+        """Count `batch` as having crossed this element while the graph skips it."""
+
+    def fused_push(self, port: int, resolve):
+        """A compiled stand-in for pushing into input `port` and the chain of
+        elements behind it (elements/ip/fusedforward.py), or None (the
+        default).  resolve(element, output) -> (element, input) reached
+        first from that output, or None when the way does any work."""
+        return None
+
+    def passthrough_changed(self) -> None:
+        """The answer of `passthrough` may have changed (a handler write, a capture
+        started, packets held or drained): the graph reconnects the pushes around
+        this element from the next batch on."""
+        rewire = getattr(self, "_rewire", None)
+        if rewire is not None:
+            rewire()
+
     # -- handlers ---------------------------------------------------------
     @classmethod
     def handler_table(cls) -> dict[str, Handler]:

@@ -8,6 +8,7 @@ a `GraphError` that names file:line:column and says how to fix it.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from vforward.args import Args, ArgumentError, address_scope
@@ -241,13 +242,83 @@ def _wire(elements: dict, connections: list[Connection]) -> None:
         n = max(e.n_outputs, min(e._max_outputs, 16))
         e._out_push = [drop_sink] * n
         e._out_port = [0] * n
+        e._out_target = [None] * n     # per push output: (element, input port) it is connected to
         e._in_pull = [None] * e.n_inputs
         e._in_port = [0] * e.n_inputs
     for c in connections:
         src, dst = elements[c.from_name], elements[c.to_name]
         if src.output_processing[c.from_port] == PUSH:
-            src._out_push[c.from_port] = dst.push
-            src._out_port[c.from_port] = c.to_port
+            src._out_target[c.from_port] = (dst, c.to_port)
         else:
             dst._in_pull[c.to_port] = src.pull
             dst._in_port[c.to_port] = c.from_port
+    members = list(elements.values())
+
+    def rewire():
+        connect_pushes(members)
+    for e in members:
+        e._rewire = rewire
+    connect_pushes(members)
+
+
+def connect_pushes(elements) -> None:
+    """Point every push output at the first element downstream that does work
+    on its packets, past those that are pass-throughs in their present state
+    (Element.passthrough), or at that element's fused path when it offers one
+    (Element.fused_push); runs again whenever one of them says its state
+    changed (Element.passthrough_changed)."""
+    for e in elements:
+        for p, target in enumerate(e._out_target):
+            if target is not None:
+                dst, port, tallies = _first_working(*target)
+                push = (dst.fused_push(port, _resolve) if fusion_enabled() else None) or dst.push
+                e._out_push[p] = _tallying_push(dst, push, tallies) if tallies else push
+                e._out_port[p] = port
+
+
+def fusion_enabled() -> bool:
+    """Fused paths are on unless VFORWARD_NO_FUSION=1 (to compare, or to debug)."""
+    return os.environ.get("VFORWARD_NO_FUSION", "") not in ("1", "yes", "true")
+
+
+def _resolve(element: Element, out: int):
+    """(element, input) that `element`'s push output `out` reaches first, past
+    pass-throughs that keep no counts; None when unconnected or counted."""
+    target = element._out_target[out] if out < len(element._out_target) else None
+    if target is None:
+        return None
+    dst, port, tallies = _first_working(*target)
+    return None if tallies else (dst, port)
+
+
+def _first_working(dst: Element, port: int):
+    """The element and input port that a packet sent to `dst`'s input `port`
+    reaches first past pass-throughs, and the tallies of those it skips."""
+    tallies = []
+    seen = set()
+    while (id(dst), port) not in seen:
+        seen.add((id(dst), port))
+        out = dst.passthrough(port)
+        if out is None or out >= len(dst._out_target) or dst._out_target[out] is None:
+            break
+        if dst.TALLY_WHEN_SKIPPED:
+            tallies.append(dst.tally)
+        dst, port = dst._out_target[out]
+    return dst, port, tallies
+
+
+def _tallying_push(dst: Element, push, tallies: list):
+    """push, after counting the batch at the skipped elements that keep counts."""
+    if len(tallies) == 1:
+        tally = tallies[0]
+
+        def skip(port, batch):
+            tally(batch)
+            push(port, batch)
+    else:
+        def skip(port, batch):
+            for tally in tallies:
+                tally(batch)
+            push(port, batch)
+    skip.target = dst
+    return skip

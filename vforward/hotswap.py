@@ -68,7 +68,8 @@ def hotswap(router, text: str, filename: str = "<hotconfig>") -> dict:
     saved = {name: {a: getattr(old_elements[name], a, None) for a in _WIRING}
              for name in kept}
     saved_out = {name: (old_elements[name]._out_push, old_elements[name]._out_port,
-                        old_elements[name]._in_pull, old_elements[name]._in_port)
+                        old_elements[name]._in_pull, old_elements[name]._in_port,
+                        old_elements[name]._out_target, old_elements[name]._rewire)
                  for name in kept}
     for name in kept:
         old, new = old_elements[name], fresh.elements[name]
@@ -99,7 +100,8 @@ def hotswap(router, text: str, filename: str = "<hotconfig>") -> dict:
             old = old_elements[name]
             for a, v in saved[name].items():
                 setattr(old, a, v)
-            old._out_push, old._out_port, old._in_pull, old._in_port = saved_out[name]
+            (old._out_push, old._out_port, old._in_pull, old._in_port,
+             old._out_target, old._rewire) = saved_out[name]
         router.graph = previous
         raise HotswapError(f"{exc}; the running configuration is unchanged") from None
     for name in built:

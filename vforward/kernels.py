@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from types import ModuleType
 
 ENV = "VFORWARD_REFERENCE"
-KERNELS = ("afpacket", "ether", "fib", "fib6", "gso", "ip6header", "ipfilter", "ipheader",
-           "poolops", "rewriter", "shmring", "tapio", "udpio")
+KERNELS = ("afpacket", "ether", "fib", "fib6", "gso", "ip6header", "ipfilter", "ipforward",
+           "ipheader", "poolops", "rewriter", "shmring", "tapio", "udpio")
 
 
 class KernelNotBuilt(ImportError):

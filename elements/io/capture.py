@@ -26,7 +26,8 @@ class Capture(Element):
     is given, or later when a file name is written to `start`; `stop`
     flushes and closes the file so that tcpdump and tshark can read it.
     This is how `vforward topo capture` sees transit traffic that never
-    reaches the node's kernel.
+    reaches the node's kernel.  While no capture runs, the graph skips the
+    element: it costs nothing.
 
     Arguments:
       FILENAME (string)           start capturing into this file at once
@@ -65,11 +66,16 @@ class Capture(Element):
         except PcapError as e:
             raise HandlerError(str(e)) from None
         self.filename = path
+        self.passthrough_changed()
 
     def _stop(self):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            self.passthrough_changed()
+
+    def passthrough(self, port):
+        return port if self._writer is None else None
 
     def push(self, port, batch):
         if self._writer is not None:

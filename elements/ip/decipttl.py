@@ -24,7 +24,11 @@ class DecIPTTL(Element):
 
     The whole batch is handled by one call of the compiled kernel
     dec_ip_ttl (cext/ipheader.pyx).  Ordinarily output 1 goes to
-    ICMPError(ADDR, timeexceeded).
+    ICMPError(ADDR, timeexceeded).  In a router's forwarding chain
+    (DecIPTTL, a route table, IPFragmenter, ARPQuerier, in either order of
+    the first two) the graph forwards a batch that needs none of the
+    elements' special cases in one compiled pass (elements/ip/fusedforward.py),
+    counted here as usual.
 
     Keyword arguments:
       MULTICAST (boolean, default true)   if false, packets to multicast
@@ -70,6 +74,10 @@ class DecIPTTL(Element):
         dead_batch, alive = batch.split(dead)
         self.emit_or_drop(1, dead_batch)
         return alive
+
+    def fused_push(self, port, resolve):
+        from vforward.elements.ip.fusedforward import fused_forward
+        return fused_forward(self, port, resolve)
 
     @read_handler("count")
     def read_count(self):

@@ -27,8 +27,8 @@ class FlowRoutes(Element):
     packet.
 
     Flows are added and removed at run time through the handlers; a change
-    holds from the next batch on.  With no flows, a batch passes through
-    output 0 with no work.  Input packets must have their IP header
+    holds from the next batch on.  With no flows, the graph skips the
+    element: packets go straight to what output 0 leads to.  Input packets must have their IP header
     annotation set (CheckIPHeader or MarkIPHeader).
 
       flows :: FlowRoutes;
@@ -64,6 +64,10 @@ class FlowRoutes(Element):
         # Per rule number (and one more for 'no flow'): output and gateway.
         self._out = np.array([1 + port for _, _, port, _ in entries] + [0], dtype=np.intp)
         self._gw = np.array([gw for _, gw, _, _ in entries] + [0], dtype=np.uint32)
+        self.passthrough_changed()
+
+    def passthrough(self, port):
+        return 0 if self._compiled is None else None
 
     def push(self, port, batch):
         if self._compiled is None or not len(batch.idx):

@@ -675,6 +675,10 @@ class IPRouteTable(Element):
             self.drops += len(parts[n_out].idx)
             parts[n_out].kill()
 
+    def fused_push(self, port, resolve):
+        from vforward.elements.ip.fusedforward import fused_forward
+        return fused_forward(self, port, resolve)
+
     # -- handlers --------------------------------------------------------------
     TABLE_IN_ORDER_GIVEN = False   # list-based classes of Click's print routes as added
 

@@ -82,6 +82,10 @@ class LinkEmulator(Element):
     (chrt -f 1 vforward run ...) to keep that precision.  RATE counts the
     packet's length only (no preamble or inter-frame gap).
 
+    With no condition set (up, no loss, delay, jitter or rate) and nothing
+    held, the graph sends packets past the element, counting them in count
+    and sent, so an unconditioned link costs one addition per batch.
+
     Arguments:
       DELAY (time, default 0)           propagation delay, e.g. 20ms
 
@@ -136,6 +140,23 @@ class LinkEmulator(Element):
     def _reset_counts(self):
         self.count = self.sent = 0
         self.drops_loss = self.drops_queue = self.drops_down = 0
+
+    # -- skipped while unconditioned (Element.passthrough) ------------------------
+    TALLY_WHEN_SKIPPED = True
+
+    def _unconditioned(self):
+        return (self.up and self.loss == 0.0 and self.rate == 0.0 and self.delay == 0.0
+                and self.jitter == 0.0)
+
+    def passthrough(self, port):
+        if self._unconditioned() and not self._waiting and self._line.next_due() is None:
+            return 0
+        return None
+
+    def tally(self, batch):
+        n = len(batch.idx)
+        self.count += n
+        self.sent += n
 
     # -- the packet path ----------------------------------------------------------
     def push(self, port, batch):
@@ -227,6 +248,8 @@ class LinkEmulator(Element):
             wake = sent if wake is None else min(wake, sent)
         if wake is not None:
             self._timer.arm(wake)
+        elif self._unconditioned():    # the last held packet left: skippable again
+            self.passthrough_changed()
 
     def _on_timer(self):
         now = clock()
@@ -264,6 +287,7 @@ class LinkEmulator(Element):
     @write_handler("delay")
     def write_delay(self, value):
         self.delay = self._parse(seconds, value)
+        self.passthrough_changed()
 
     @read_handler("jitter")
     def read_jitter(self):
@@ -272,6 +296,7 @@ class LinkEmulator(Element):
     @write_handler("jitter")
     def write_jitter(self, value):
         self.jitter = self._parse(seconds, value)
+        self.passthrough_changed()
 
     @read_handler("loss")
     def read_loss(self):
@@ -280,6 +305,7 @@ class LinkEmulator(Element):
     @write_handler("loss")
     def write_loss(self, value):
         self.loss = self._parse(loss_probability, value)
+        self.passthrough_changed()
 
     @read_handler("rate")
     def read_rate(self):
@@ -290,6 +316,7 @@ class LinkEmulator(Element):
         rate = self._parse(bandwidth, value)
         if self.router is None:
             self.rate = rate
+            self.passthrough_changed()
             return
         now = clock()
         self._advance(now)
@@ -304,6 +331,7 @@ class LinkEmulator(Element):
             else:
                 self._propagate(idx, np.full(len(idx), now))
         self._release(now)
+        self.passthrough_changed()
 
     @read_handler("queue")
     def read_queue(self):
@@ -323,6 +351,7 @@ class LinkEmulator(Element):
         if self.up and not up and self.router is not None:
             self.drops_down += self._drop_all()
         self.up = up
+        self.passthrough_changed()
 
     @read_handler("count")
     def read_count(self):

@@ -119,8 +119,9 @@ class LinkProbe(Element):
     Cost: at the defaults each end sends a request and a reply a second
     and, every 30 s, a train of 16 frames of 1000 bytes: about 2.5 frames
     and 5 kbit/s per second in each direction of a link, and well under
-    0.1% of a CPU core per link end.  Frames that are not probes
-    cost one numpy gather of their EtherType byte per batch.
+    0.1% of a CPU core per link end.  Frames from the wire that are not
+    probes cost one numpy gather of their EtherType byte per batch; frames
+    from the router cost nothing (the graph sends them past this element).
 
     The other end needs no clock of ours and no configuration beyond its
     own LinkProbe.  It answers requests whether or not its own probing is
@@ -280,6 +281,9 @@ class LinkProbe(Element):
         self.emit(1, batch)
 
     # -- the packet path ----------------------------------------------------------
+    def passthrough(self, port):
+        return 1 if port == 1 else None     # the router's frames pass as they are
+
     def push(self, port, batch):
         if port == 1:
             self.emit(1, batch)

@@ -55,6 +55,17 @@ class Counter(Element):
         self._rate_bytes = 0
         self._call_fired = False
 
+    # On push paths the graph sends packets past a Counter without COUNT_CALL
+    # and calls tally: one call per batch instead of push and process.
+    TALLY_WHEN_SKIPPED = True
+
+    def passthrough(self, port):
+        return 0 if self._call is None else None
+
+    def tally(self, batch):
+        self.count += len(batch.idx)
+        self.byte_count += batch.byte_count()
+
     def process(self, batch):
         n = len(batch.idx)
         self.count += n

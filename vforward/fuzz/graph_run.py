@@ -70,16 +70,17 @@ class GraphRun:
                 visit(value, 1)
 
     def _capture(self, dev: str) -> None:
-        """Record what reaches sink `dev`, by wrapping every output wired to it."""
+        """Record what reaches sink `dev`, by wrapping its push (the graph's
+        outputs are pointed at it again, past pass-throughs)."""
         sink = self.router.element(dev)
         record = self.sent[dev]
-        for element in self.router.elements.values():
-            for port, push in enumerate(element._out_push):
-                if getattr(push, "__self__", None) is sink:
-                    def wrapped(p, batch, _push=push):
-                        record.extend(batch.to_bytes())
-                        _push(p, batch)
-                    element._out_push[port] = wrapped
+        push = sink.push
+
+        def wrapped(p, batch):
+            record.extend(batch.to_bytes())
+            push(p, batch)
+        sink.push = wrapped
+        sink.passthrough_changed()
 
     def push(self, dev: str, frames, annotations=None) -> None:
         """Frames (bytes) in by device `dev`, in one batch; annotations: per frame
