@@ -46,6 +46,19 @@ INTERNAL_FILES = {
     "standard/Classifier-02.clicktest": "compares Classifier's dump of its decision tree, "
                                         "a Click-internal program format",
     "ip/IPFilter-02.clicktest": "compares IPFilter's compiled decision-tree dump",
+    # IPFilter's 'program' handler prints Click's compiled classifier: numbered
+    # steps of (offset/value%mask, yes->, no->) after Click's own optimiser, its
+    # "safe length" and alignment.  vforward compiles IPFilter to other code
+    # (ipfilter_compile.py), so these dumps cannot match without copying Click's
+    # compiler; the filtering itself is checked by IPFilter-01 and -03.
+    "ip/IPFilter-04.clicktest": "compares IPFilter's compiled program dump (the decision "
+                                "steps of Click's classifier compiler)",
+    "ip/IPFilter-05.clicktest": "compares IPFilter's optimised program dump (Click's "
+                                "classifier optimiser)",
+    "ip/IPFilter-06.clicktest": "compares IPFilter's program dump for Ethernet-address "
+                                "words (vforward's IPFilter also lacks those words)",
+    "ip/IPFilter-07.clicktest": "compares IPFilter's program dumps after Click's "
+                                "optimiser",
     "standard/AlignmentInfo-01.clicktest": "tests Click's alignment pass (click-align), "
                                            "which vforward's byte-addressed packets do not need",
     "handlers/privatehandler-01.clicktest": "tests Click's private-handler flag in its "
@@ -110,10 +123,6 @@ CLICKTEST_REASONS = {
     "standard/notifier-01.clicktest": "TimeSortedSched (not in vforward)",
     "standard/library-01.clicktest": "element classes from a library file (click -q -h list main)",
     "standard/perf-01.clicktest": "Click's GetIPAddress with no OFFSET, and timing output",
-    "ip/IPFilter-04.clicktest": "compares IPFilter's decision-program dump",
-    "ip/IPFilter-05.clicktest": "compares IPFilter's optimised program dump",
-    "ip/IPFilter-06.clicktest": "IPFilter's Ethernet-address words (src 0:1:2:3:4:5)",
-    "ip/IPFilter-07.clicktest": "compares IPFilter's program dump",
     "ip/IPFragmenter-01.clicktest": "fragment IP ID and checksum differ from Click's",
     "ip/IPFragmenter-02.clicktest": "fragment IP ID and checksum differ from Click's",
     "ip/iplookups-01.clicktest": "route conflict wording ('conflict with existing route')",
@@ -123,14 +132,14 @@ CLICKTEST_REASONS = {
     "ethernet/ARPQuerier-05.clicktest": "ARPQuerier's eviction with ENTRY_CAPACITY 1 and its table format",
     "ethernet/ARPQuerier-06.clicktest": "ARPQuerier's unicast re-query of expiring entries",
     "ethernet/ARPQuerier-07.clicktest": "ARPQuerier's re-query timing",
-    "ethernet/ARPResponder-01.clicktest": "ARPResponder's table handler format",
     "icmp/ICMPError-sourceroute-01.clicktest": "ICMPError reversing a source route in its quote",
     "icmp/ICMPRewriter-01.clicktest": "ICMPRewriter (not in vforward)",
     "icmp/ICMPRewriter-02.clicktest": "ICMPRewriter (not in vforward)",
     "icmp/ICMPRewriter-03.clicktest": "IPRewriter's REPLY_ANNO (not in vforward)",
     "icmp/ICMPPingEncap-01.clicktest": "needs tcpdump to read a dump (skipped by clicktest)",
     "IPRewriter/ICMPPingRewriter-02.clicktest": "sequential ICMP identifier choice differs",
-    "IPRewriter/TCPRewriter-03.clicktest": "FTPPortMapper (not in vforward)",
+    "IPRewriter/TCPRewriter-03.clicktest": "FTPPortMapper (not in vforward): PORT rewriting "
+        "with TCPRewriter's sequence-number shifts",
     "IPRewriter/TCPRewriter-01.clicktest": "FTPPortMapper (not in vforward)",
     "IPRewriter/TCPRewriter-04.clicktest": "FTPPortMapper (not in vforward)",
     "compound/compact-01.clicktest": "Click's compact flattened-config format (-h config with "
