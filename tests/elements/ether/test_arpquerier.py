@@ -488,3 +488,17 @@ def test_packets_waiting_for_answers_never_hold_more_than_a_quarter_of_the_pool(
     assert int(q.read("length")) <= 256
     assert r.pool.n_free >= 1024 - 256 - 1
     done(r)
+
+
+def test_a_full_queue_keeps_the_entry_its_newest_packet_waits_on(capfd):
+    from vforward.clickcli import main
+    dump = "!data timestamp ip_dst\\n0 192.0.2.1\\n0.5 192.0.2.1\\n"
+    main(["--simtime", "-e", f"""
+        FromIPSummaryDump(DATA "{dump}", TIMING true, STOP true)
+          -> arpq :: ARPQuerier(192.0.2.10, 2:1:0:a:a:f, CAPACITY 1, TIMEOUT 0.1) -> Discard;
+        Idle -> [1]arpq;
+        DriverManager(pause, print arpq.count, print arpq.length, print arpq.table)"""])
+    # the first packet made room for the second; its address's entry stays, unresolved
+    count, length, table = capfd.readouterr().out.splitlines()[:3]
+    assert (count, length) == ("1", "1")
+    assert table.startswith("192.0.2.1 0 FF-FF-FF-FF-FF-FF ")
