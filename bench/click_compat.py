@@ -129,7 +129,6 @@ CLICKTEST_REASONS = {
     "ethernet/ARPQuerier-01.clicktest": "ARPQuerier's table and queue details",
     "ethernet/ARPQuerier-03.clicktest": "hot-swap (-R) of ARPQuerier's table",
     "ethernet/ARPQuerier-04.clicktest": "hot-swap (-R) of ARPQuerier's table",
-    "ethernet/ARPQuerier-06.clicktest": "ARPQuerier's unicast re-query of expiring entries",
     "icmp/ICMPError-sourceroute-01.clicktest": "ICMPError reversing a source route in its quote",
     "icmp/ICMPRewriter-01.clicktest": "ICMPRewriter (not in vforward)",
     "icmp/ICMPRewriter-02.clicktest": "ICMPRewriter (not in vforward)",

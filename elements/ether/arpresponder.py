@@ -24,8 +24,9 @@ from .ethernet import (ARP_FRAME_LEN, ARP_HRD, ARP_OP, ARP_PRO, ARP_SHA, ARP_SPA
                        ETHERTYPE_ARP, ETHERTYPE_IP, be16, be32, gather, scatter, unparse_ip,
                        unparse_mac)
 
-# Annotations a reply keeps from its query (Click keeps the device one).
-_KEPT_ANNOTATIONS = ("port", "ts_ns")
+# Annotations a reply keeps from its query: the device, as Click.  (Click's
+# reply is a new packet, so its timestamp is zero; so is ours.)
+_KEPT_ANNOTATIONS = ("port",)
 
 
 def parse_entries(text: str) -> list[tuple[int, int, bytes]]:
@@ -93,7 +94,8 @@ class ARPResponder(Element):
     overlap, the most specific one answers.
 
     A reply is built in place in the query's slot (42 bytes: no Ethernet
-    padding) and keeps the query's device (port) and timestamp annotations;
+    padding) and keeps the query's device (port) annotation (its timestamp
+    is zero, as a new packet's in Click);
     its other annotations are cleared.  The whole batch is answered at once.
 
     Example:

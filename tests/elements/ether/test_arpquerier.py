@@ -502,3 +502,17 @@ def test_a_full_queue_keeps_the_entry_its_newest_packet_waits_on(capfd):
     count, length, table = capfd.readouterr().out.splitlines()[:3]
     assert (count, length) == ("1", "1")
     assert table.startswith("192.0.2.1 0 FF-FF-FF-FF-FF-FF ")
+
+
+def test_a_refresh_query_leaves_before_the_packet_that_made_it_due(capfd):
+    from vforward.clickcli import main
+    dump = "!data timestamp ip_dst sport\\n0 192.0.2.1 1\\n0.09 192.0.2.1 2\\n"
+    main(["--simtime", "-e", f"""
+        FromIPSummaryDump(DATA "{dump}", TIMING true, STOP true)
+          -> arpq :: ARPQuerier(192.0.2.10, 2:1:0:a:a:f, TIMEOUT 1, POLL_TIMEOUT 0.08)
+          -> IPPrint(ip, TIMESTAMP false) -> Discard;
+        arpq[1] -> ARPPrint(q, TIMESTAMP false) -> ARPResponder(0/0 2:2:1:b:b:0)
+          -> ARPPrint(r) -> [1]arpq;"""])
+    lines = capfd.readouterr().err.splitlines()
+    assert [l.split(":")[0] for l in lines] == ["q", "r", "ip", "q", "r", "ip"]
+    assert lines[4].startswith("r: 0.000000: arp reply 192.0.2.1")   # a reply is a new packet
