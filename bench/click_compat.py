@@ -132,7 +132,6 @@ CLICKTEST_REASONS = {
     "ip/IPFragmenter-01.clicktest": "fragment IP ID and checksum differ from Click's",
     "ip/IPFragmenter-02.clicktest": "fragment IP ID and checksum differ from Click's",
     "ip/iplookups-01.clicktest": "route conflict wording ('conflict with existing route')",
-    "ethernet/ARPQuerier-01.clicktest": "ARPQuerier's table and queue details",
     "ethernet/ARPQuerier-03.clicktest": "hot-swap (-R) of ARPQuerier's table",
     "ethernet/ARPQuerier-04.clicktest": "hot-swap (-R) of ARPQuerier's table",
     "icmp/ICMPError-sourceroute-01.clicktest": "ICMPError reversing a source route in its quote",

@@ -345,7 +345,7 @@ class ARPTable(Element):
             self._kill([slot])
             return DROPPED
         if self.n_held + 1 > self._held_limit():
-            self.slim(now, new_packets=1, keep=entry)
+            self.slim(now, new_packets=1)
         entry.held.append(slot)
         self.n_held += 1
         if entry.allow_poll(now):
@@ -366,12 +366,10 @@ class ARPTable(Element):
             dead += self._remove(entry)
         self._kill(dead)
 
-    def slim(self, now: float, new_entries: int = 0, new_packets: int = 0,
-             keep: _Entry | None = None) -> None:
+    def slim(self, now: float, new_entries: int = 0, new_packets: int = 0) -> None:
         """Remove expired entries, evict the oldest past ENTRY_CAPACITY, and
         drop the oldest held packets past CAPACITY (Click's ARPTable::slim).
-        new_entries/new_packets count what the caller is about to add; keep is
-        the entry it is about to add a packet to, which stays."""
+        new_entries/new_packets count what the caller is about to add."""
         dead = []
         if self.timeout and self._entries:
             expired = np.flatnonzero(self._used & (self._live + self.timeout < now))
@@ -383,17 +381,15 @@ class ARPTable(Element):
         limit = self._held_limit()
         if self.n_held + new_packets > limit:
             target = max(1, limit - limit // self.slim_factor)
-            emptied = []
+            # Oldest entries first, each emptied before the next, as Click.  An
+            # entry left without packets stays (its answer may still come and be
+            # useful); ENTRY_CAPACITY and TIMEOUT bound how many there are.
             for entry in self._entries.values():
                 while entry.held and self.n_held + new_packets > target:
                     dead.append(entry.held.popleft())
                     self.n_held -= 1
-                if not entry.held and not self._known[entry.row] and entry is not keep:
-                    emptied.append(entry)       # it only waited for what was dropped
                 if self.n_held + new_packets <= target:
                     break
-            for entry in emptied:
-                self._remove(entry)
         self._kill(dead)
 
     def _held_limit(self) -> float:

@@ -516,3 +516,16 @@ def test_a_refresh_query_leaves_before_the_packet_that_made_it_due(capfd):
     lines = capfd.readouterr().err.splitlines()
     assert [l.split(":")[0] for l in lines] == ["q", "r", "ip", "q", "r", "ip"]
     assert lines[4].startswith("r: 0.000000: arp reply 192.0.2.1")   # a reply is a new packet
+
+
+def test_a_full_queue_drops_the_oldest_entries_packets_but_keeps_the_entries(capfd):
+    from vforward.clickcli import main
+    dump = "!data ip_dst\\n192.0.2.1\\n192.0.2.2\\n192.0.2.3\\n192.0.2.1\\n192.0.2.2\\n"
+    main(["--simtime", "-e", f"""
+        FromIPSummaryDump(DATA "{dump}", STOP true)
+          -> arpq :: ARPQuerier(192.0.2.10, 2:1:0:a:a:f, CAPACITY 4) -> Discard;
+        arpq[1] -> Discard; Idle -> [1]arpq;
+        DriverManager(pause, print arpq.count, print arpq.length)"""])
+    # the fifth packet: down to 2 held, emptying 192.0.2.1's entry first, then
+    # 192.0.2.2's; both entries stay, waiting for answers (as in Click)
+    assert capfd.readouterr().out.split() == ["3", "2"]
