@@ -612,6 +612,19 @@ def test_writing_a_pattern_handler_replaces_that_inputs_spec_and_its_flows(make_
     assert n.read("pattern1") == "<drop>"
 
 
+@pytest.mark.parametrize("impl", [None, rewriter_reference])
+def test_an_all_zero_echo_reply_gets_a_valid_checksum(make_router, impl):
+    n = Nat(make_router, impl=impl)
+    (out,) = n.send_in(pkt(ICMP, PRIV, 0, SERVER, 0, b"", icmp_type=8))
+    ident = dpkt.ip.IP(out).data.data.id
+    reply = dpkt.ip.IP(src=inet(SERVER), dst=inet(NAT), p=ICMP, ttl=64, id=1,
+                       data=dpkt.icmp.ICMP(type=0, data=dpkt.icmp.ICMP.Echo(id=ident, seq=0)))
+    (back,) = n.send_out(bytes(reply))
+    icmp = bytes(back[20:])
+    assert icmp == b"\0\0\xff\xff\0\0\0\0"      # identifier 0 again: only 0xFFFF sums right
+    assert dpkt.in_cksum(icmp) == 0
+
+
 # -- fragments ----------------------------------------------------------------------------
 def test_later_fragments_follow_their_first_fragment(nat):
     first = pkt(UDP, PRIV, 5000, SERVER, 53, b"A" * 32, mf=1, ident=99)
