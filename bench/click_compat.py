@@ -139,7 +139,9 @@ CLICKTEST_REASONS = {
     "icmp/ICMPRewriter-02.clicktest": "ICMPRewriter (not in vforward)",
     "icmp/ICMPRewriter-03.clicktest": "IPRewriter's REPLY_ANNO (not in vforward)",
     "icmp/ICMPPingEncap-01.clicktest": "needs tcpdump to read a dump (skipped by clicktest)",
-    "IPRewriter/ICMPPingRewriter-02.clicktest": "sequential ICMP identifier choice differs",
+    "IPRewriter/ICMPPingRewriter-02.clicktest": "Click's sequential identifier choice counts "
+        "the field in host byte order (its second identifier is 256 on the wire, printed 1); "
+        "vforward counts in network order",
     "IPRewriter/TCPRewriter-03.clicktest": "FTPPortMapper (not in vforward): PORT rewriting "
         "with TCPRewriter's sequence-number shifts",
     "IPRewriter/TCPRewriter-01.clicktest": "FTPPortMapper (not in vforward)",
