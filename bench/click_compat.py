@@ -46,10 +46,32 @@ INTERNAL_FILES = {
     "standard/Classifier-02.clicktest": "compares Classifier's dump of its decision tree, "
                                         "a Click-internal program format",
     "ip/IPFilter-02.clicktest": "compares IPFilter's compiled decision-tree dump",
+    # IPFilter's 'program' handler prints Click's compiled classifier: numbered
+    # steps of (offset/value%mask, yes->, no->) after Click's own optimiser, its
+    # "safe length" and alignment.  vforward compiles IPFilter to other code
+    # (ipfilter_compile.py), so these dumps cannot match without copying Click's
+    # compiler; the filtering itself is checked by IPFilter-01 and -03.
+    "ip/IPFilter-04.clicktest": "compares IPFilter's compiled program dump (the decision "
+                                "steps of Click's classifier compiler)",
+    "ip/IPFilter-05.clicktest": "compares IPFilter's optimised program dump (Click's "
+                                "classifier optimiser)",
+    "ip/IPFilter-06.clicktest": "compares IPFilter's program dump for Ethernet-address "
+                                "words (vforward's IPFilter also lacks those words)",
+    "ip/IPFilter-07.clicktest": "compares IPFilter's program dumps after Click's "
+                                "optimiser",
     "standard/AlignmentInfo-01.clicktest": "tests Click's alignment pass (click-align), "
                                            "which vforward's byte-addressed packets do not need",
     "handlers/privatehandler-01.clicktest": "tests Click's private-handler flag in its "
                                             "handler table",
+    "standard/RatedUnqueue-01.clicktest": "expects 909 or 910 packets where the rate gives "
+                                          "1000: the test itself says the figure comes from "
+                                          "Click's timer inefficiency with BURST_SIZE 1",
+    "standard/PullSwitch-01.clicktest": "reads whether Discard's task is scheduled "
+                                        "(d.scheduled) as Click's notifier framework leaves "
+                                        "it, through SimplePullSwitch: Click's task scheduling",
+    "IPRewriter/UDPRewriter-11.clicktest": "expects the port Click's own random number "
+                                           "generator picks after RandomSeed(1) (55226); "
+                                           "vforward's generator differs",
 }
 
 BUILDTOOL = """#!{python}
@@ -100,54 +122,37 @@ CONF_REASONS = [
 # test's configuration (not yet confirmed element by element for the
 # rewriter timing cases); printed beside clicktest's own first difference.
 CLICKTEST_REASONS = {
-    "standard/BandwidthRatedSplitter-01.clicktest": "byte token buckets differ from Click's "
-        "fixed-point TokenBucket by a packet or more",
-    "standard/BandwidthRatedUnqueue-01.clicktest": "byte token bucket: one packet off Click's count",
-    "standard/RatedUnqueue-01.clicktest": "only BURST_SIZE 1 differs: Click's jiffy-rounded timer "
-        "gives 909 where the exact bucket gives 996",
-    "standard/Bypass-02.clicktest": "checks the notifier signals Bypass passes on (Click internals "
-        "of notification not copied)",
-    "standard/PullSwitch-01.clicktest": "checks Discard's scheduled state through PullSwitch's "
-        "notifier, which vforward does not copy",
+    "standard/BandwidthRatedSplitter-01.clicktest": "one packet off at the 10 s boundary: "
+        "which of two events at one instant goes first follows Click's fixed-point bucket "
+        "and jiffy timers",
+    "standard/BandwidthRatedUnqueue-01.clicktest": "one packet off at the 10 s boundary "
+        "(71 at 10.02 s): a tie between the bucket's timer and the Script's, as Click's "
+        "fixed-point bucket orders it",
+    "standard/Bypass-02.clicktest": "an element declared inside a '( ... )' group is named "
+        "from outside it: vforward gives a group its own scope (Click's groups share the "
+        "enclosing one)",
     "standard/DelayShaper-notifier-01.clicktest": "needs TimeSortedSched-style notifier timing",
     "standard/LinkUnqueue-01.clicktest": "SetTimestampDelta, and LinkUnqueue setting timestamps",
     "standard/notifier-01.clicktest": "TimeSortedSched (not in vforward)",
     "standard/library-01.clicktest": "element classes from a library file (click -q -h list main)",
     "standard/perf-01.clicktest": "Click's GetIPAddress with no OFFSET, and timing output",
-    "ip/IPFilter-04.clicktest": "compares IPFilter's decision-program dump",
-    "ip/IPFilter-05.clicktest": "compares IPFilter's optimised program dump",
-    "ip/IPFilter-06.clicktest": "IPFilter's Ethernet-address words (src 0:1:2:3:4:5)",
-    "ip/IPFilter-07.clicktest": "compares IPFilter's program dump",
     "ip/IPFragmenter-01.clicktest": "fragment IP ID and checksum differ from Click's",
     "ip/IPFragmenter-02.clicktest": "fragment IP ID and checksum differ from Click's",
     "ip/iplookups-01.clicktest": "route conflict wording ('conflict with existing route')",
-    "ethernet/ARPQuerier-01.clicktest": "ARPQuerier's table and queue details",
     "ethernet/ARPQuerier-03.clicktest": "hot-swap (-R) of ARPQuerier's table",
     "ethernet/ARPQuerier-04.clicktest": "hot-swap (-R) of ARPQuerier's table",
-    "ethernet/ARPQuerier-05.clicktest": "ARPQuerier's eviction with ENTRY_CAPACITY 1 and its table format",
-    "ethernet/ARPQuerier-06.clicktest": "ARPQuerier's unicast re-query of expiring entries",
-    "ethernet/ARPQuerier-07.clicktest": "ARPQuerier's re-query timing",
-    "ethernet/ARPResponder-01.clicktest": "ARPResponder's table handler format",
     "icmp/ICMPError-sourceroute-01.clicktest": "ICMPError reversing a source route in its quote",
     "icmp/ICMPRewriter-01.clicktest": "ICMPRewriter (not in vforward)",
     "icmp/ICMPRewriter-02.clicktest": "ICMPRewriter (not in vforward)",
     "icmp/ICMPRewriter-03.clicktest": "IPRewriter's REPLY_ANNO (not in vforward)",
     "icmp/ICMPPingEncap-01.clicktest": "needs tcpdump to read a dump (skipped by clicktest)",
-    "IPRewriter/ICMPPingRewriter-02.clicktest": "sequential ICMP identifier choice differs",
-    "IPRewriter/IPRewriter-09.clicktest": "MAPPING_CAPACITY shared with another rewriter",
-    "IPRewriter/UDPRewriter-09.clicktest": "MAPPING_CAPACITY shared with another rewriter",
-    "IPRewriter/IPRewriter-10.clicktest": "evicting mappings past their GUARANTEE at capacity",
-    "IPRewriter/UDPRewriter-12.clicktest": "evicting mappings past their GUARANTEE at capacity",
-    "IPRewriter/UDPRewriter-13.clicktest": "evicting mappings past their GUARANTEE at capacity",
-    "IPRewriter/IPRewriter-11.clicktest": "TCP mapping timeouts after FIN/RST differ",
-    "IPRewriter/IPRewriter-12.clicktest": "IPRewriter's REPLY_ANNO (not in vforward)",
-    "IPRewriter/TCPRewriter-03.clicktest": "TCPRewriter's REPLY_ANNO (not in vforward)",
-    "IPRewriter/IPRewriter-15.clicktest": "payload-changing flows (sequence shifts) not copied",
-    "IPRewriter/IPRewriter-17.clicktest": "rewriting a flow onto itself (same 5-tuple) differs",
+    "IPRewriter/ICMPPingRewriter-02.clicktest": "Click's sequential identifier choice counts "
+        "the field in host byte order (its second identifier is 256 on the wire, printed 1); "
+        "vforward counts in network order",
+    "IPRewriter/TCPRewriter-03.clicktest": "FTPPortMapper (not in vforward): PORT rewriting "
+        "with TCPRewriter's sequence-number shifts",
     "IPRewriter/TCPRewriter-01.clicktest": "FTPPortMapper (not in vforward)",
     "IPRewriter/TCPRewriter-04.clicktest": "FTPPortMapper (not in vforward)",
-    "IPRewriter/TCPRewriter-02.clicktest": "TCP mapping timeouts differ",
-    "IPRewriter/UDPRewriter-11.clicktest": "UDP mapping reuse after timeout differs",
     "compound/compact-01.clicktest": "Click's compact flattened-config format (-h config with "
         "require(compact_config))",
 }

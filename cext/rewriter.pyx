@@ -451,7 +451,9 @@ cdef inline void _rewrite_hit(uint8_t* ip, Py_ssize_t hl, Py_ssize_t ip_len,
         c = _load16(tp + 4)
         new = e.nsport if tp[0] == _ICMP_ECHO else e.ndport
         _store16(tp + 4, new)
-        _store16(tp + 2, _apply_delta(_load16(tp + 2), _word_delta(c, new)))
+        # zero is written 0xFFFF: the only right form for an all-zero message
+        c = _apply_delta(_load16(tp + 2), _word_delta(c, new))
+        _store16(tp + 2, 0xFFFF if c == 0 else c)
 
 
 cdef inline void _track(const uint8_t* ip, Py_ssize_t hl, Py_ssize_t ip_len, uint8_t proto,

@@ -216,7 +216,11 @@ def _rewrite_hit(d: _Datagram, hl: int, key, entry) -> None:
         # alone (a request can hit an entry made for replies when both identifiers are 0).
         old, new = d.u16(hl + 4), nsport if d.b[hl] == ICMP_ECHO else ndport
         d.put16(hl + 4, new)
-        d.put16(hl + 2, _apply(d.u16(hl + 2), _changed_words(((old, new),))))
+        # A zero result is written 0xFFFF (the same in one's complement, and the
+        # only right one for an all-zero message: an echo reply with identifier,
+        # sequence and payload all 0)
+        c = _apply(d.u16(hl + 2), _changed_words(((old, new),)))
+        d.put16(hl + 2, 0xFFFF if c == 0 else c)
 
 
 def _track(d: _Datagram, hl: int, proto: int, value: int, now: float,

@@ -105,7 +105,7 @@ RatedSplitter SetIPDSCP MarkIPCE StoreIPAddress IPReassembler CheckUDPHeader Che
 SetUDPChecksum SetTCPChecksum DropBroadcasts FastUDPSource PollDevice FromHost ToHost
 FullNoteQueue QuickNoteQueue NotifierQueue MixedQueue FrontDropQueue PullSwitch VLANEncap VLANDecap
 SetVLANAnno EtherVLANEncap StripEtherVLANHeader ARPPrint GetIP6Address DecIP6HLIM IP6Print FixIPSrc
-Resize ICMPIPEncap Clipboard IPAddrPairRewriter RoundRobinIPMapper""".split()
+Resize ICMPIPEncap Clipboard IPAddrPairRewriter RoundRobinIPMapper ICMPRewriter""".split()
 
 
 @pytest.mark.parametrize("name", CLICK_ELEMENTS)

@@ -206,10 +206,14 @@ _address_scopes: list[dict] = []
 
 
 class address_scope:
-    """`with address_scope():` the names AddressInfo defines while configuring one graph."""
+    """`with address_scope():` the names AddressInfo defines while configuring one graph;
+    `with address_scope(names):` those names again (a handler reconfiguring at run time)."""
+
+    def __init__(self, names: dict | None = None):
+        self._names = names
 
     def __enter__(self):
-        _address_scopes.append({})
+        _address_scopes.append(dict(self._names or {}))
         return _address_scopes[-1]
 
     def __exit__(self, *exc):

@@ -77,14 +77,16 @@ def build_graph(text: str, filename: str = "<config>", defines: dict | None = No
     """Parse, instantiate, configure, check and wire.  Raises ConfigError or GraphError."""
     flat = parse_config(text, filename, defines)
     classes = element_classes()
-    with address_scope():
+    with address_scope() as address_names:
         elements = _configure(flat, classes)
     _check_exclusive(elements)
     _count_ports(elements, flat.connections)
     _resolve_processing(elements, flat.connections)
     _check_connections(elements, flat.connections)
     _wire(elements, flat.connections)
-    return ElementGraph(elements, list(flat.connections), flat, text)
+    graph = ElementGraph(elements, list(flat.connections), flat, text)
+    graph.address_names = address_names     # for handlers that read addresses at run time
+    return graph
 
 
 def _configure(flat: FlatConfig, classes: dict) -> dict:

@@ -61,7 +61,9 @@ class FromIPSummaryDump(Element):
     read is reported once and skipped.  Fields: see ToIPSummaryDump.
 
     Pushes one packet per turn of the task loop (so two dumps interleave as
-    in Click), or gives them to a puller.
+    in Click), or gives them to a puller.  With TIMING, pushed packets keep
+    the dump's pace: each leaves its timestamp less the first packet's
+    after the first one left (on the virtual clock under --simtime).
 
     Arguments:
       FILENAME (string)               the dump to read ('-': standard input)
@@ -73,6 +75,7 @@ class FromIPSummaryDump(Element):
       CHECKSUM (boolean, default false)   compute the IP, TCP, UDP, ICMP checksums
       ZERO (boolean, default true)    accepted; packets are always zeroed
       BURST (integer, default 1)      packets per turn when pushing
+      TIMING (boolean, default false) push at the timestamps' pace
 
     Handlers:
       active (read/write)   whether it sends
@@ -95,7 +98,7 @@ class FromIPSummaryDump(Element):
         args.keyword("DEFAULT_FIELDS", string, default=None)
         self.checksum = args.keyword("CHECKSUM", boolean, default=False)
         args.keyword("ZERO", boolean, default=True)
-        args.keyword("TIMING", boolean, default=False)
+        self.timing = args.keyword("TIMING", boolean, default=False)
         args.keyword("SAMPLE", string, default=None)
         args.keyword("MULTIPACKET", boolean, default=False)
         self.burst = max(1, args.keyword("BURST", unsigned, default=1))
@@ -115,6 +118,9 @@ class FromIPSummaryDump(Element):
         self._lineno = 0
         self._complained = False
         self._done = False
+        self._held = None           # a packet read ahead under TIMING, not yet due
+        self._origin = None         # (first packet's ts_ns, router time it left)
+        self._timer = None
 
     def initialize(self):
         if self.data is not None:
@@ -137,6 +143,9 @@ class FromIPSummaryDump(Element):
             self._task = None
 
     def cleanup(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._lines is not None and self._lines is not sys.stdin:
             self._lines.close()
         self._lines = None
@@ -188,8 +197,12 @@ class FromIPSummaryDump(Element):
         pool = self.router.pool
         made = []
         for _ in range(n):
-            nxt = self._next_packet()
+            nxt = self._held if self._held is not None else self._next_packet()
+            self._held = None
             if nxt is None:
+                break
+            if self.timing and self._task is not None and not self._due(nxt):
+                self._held = nxt
                 break
             made.append(nxt)
         if not made:
@@ -208,6 +221,26 @@ class FromIPSummaryDump(Element):
         self.count += len(made)
         return batch
 
+    def _due(self, packet) -> bool:
+        """TIMING: whether packet's time has come (its timestamp less the first
+        one's, after the first one left); if not, wake the task when it does."""
+        ts = packet[1]["ts_ns"]
+        now = self.router.now()
+        if self._origin is None:
+            self._origin = (ts, now)
+        ts0, t0 = self._origin
+        due = t0 + (ts - ts0) / 1e9
+        if due <= now:
+            return True
+        if self._timer is None:
+            self._timer = self.router.call_at_monotonic(due, self._wake)
+        return False
+
+    def _wake(self):
+        self._timer = None
+        if self.active and not self._done:
+            self._task.schedule()
+
     def _finish(self):
         if not self._done:
             self._done = True
@@ -219,8 +252,9 @@ class FromIPSummaryDump(Element):
             return False
         batch = self._make(self.burst)
         if batch is None:
-            self._finish()
-            return False
+            if self._held is None:
+                self._finish()
+            return False            # (TIMING: the timer wakes it for the next packet)
         self.emit(0, batch)
         return True
 

@@ -182,6 +182,10 @@ class ARPQuerier(NeighborQuerier):
             for ip in table.due_polls(rows[known], now, self.poll_timeout):
                 to = BROADCAST_MAC if self.broadcast_poll else table.mac_of(ip)
                 queries.append((ip, to, int(pool.ts_ns[idx[ips == ip][0]])))
+        if queries:
+            # a refresh query goes before the packets that made it due, as in Click
+            self._send_queries(pool, queries)
+            queries = []
         if known.all():
             self._emit_frames(batch, table.macs(rows))
         else:

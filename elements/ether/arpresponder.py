@@ -12,7 +12,10 @@ import ipaddress
 
 import numpy as np
 
-from vforward.args import ArgumentError, ip_address, ip_prefix, mac_address, named_address
+import sys
+
+from vforward.args import (ArgumentError, address_scope, ip_address, ip_prefix, mac_address,
+                           named_address, split_args)
 from vforward.element import Element, HandlerError, read_handler, write_handler
 from vforward.packet import ANNOTATIONS
 
@@ -21,8 +24,9 @@ from .ethernet import (ARP_FRAME_LEN, ARP_HRD, ARP_OP, ARP_PRO, ARP_SHA, ARP_SPA
                        ETHERTYPE_ARP, ETHERTYPE_IP, be16, be32, gather, scatter, unparse_ip,
                        unparse_mac)
 
-# Annotations a reply keeps from its query (Click keeps the device one).
-_KEPT_ANNOTATIONS = ("port", "ts_ns")
+# Annotations a reply keeps from its query: the device, as Click.  (Click's
+# reply is a new packet, so its timestamp is zero; so is ours.)
+_KEPT_ANNOTATIONS = ("port",)
 
 
 def parse_entries(text: str) -> list[tuple[int, int, bytes]]:
@@ -58,12 +62,14 @@ def _mask(plen: int) -> int:
     return (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
 
 
-def _normalize(entries):
+def _normalize(entries, warn=None):
     """Most specific prefixes first (so the first match is the longest);
-    for a prefix given twice the later one wins, as in Click."""
+    for a prefix given twice the later one wins, as in Click; warn(prefix)
+    is called for such a prefix."""
     latest = {}
     for net, plen, eth in entries:
-        latest.pop((net, plen), None)
+        if latest.pop((net, plen), None) is not None and warn is not None:
+            warn(f"{unparse_ip(net)}/{plen}")
         latest[(net, plen)] = eth
     ordered = sorted(latest.items(), key=lambda kv: -kv[0][1])
     return [(net, plen, eth) for (net, plen), eth in ordered]
@@ -88,7 +94,8 @@ class ARPResponder(Element):
     overlap, the most specific one answers.
 
     A reply is built in place in the query's slot (42 bytes: no Ethernet
-    padding) and keeps the query's device (port) and timestamp annotations;
+    padding) and keeps the query's device (port) annotation (its timestamp
+    is zero, as a new packet's in Click);
     its other annotations are cleared.  The whole batch is answered at once.
 
     Example:
@@ -101,20 +108,41 @@ class ARPResponder(Element):
       lookup (read with IP)   the Ethernet address that IP gets, empty if none
       add (write)             add entries: "IP/MASK [IP/MASK...] ETH"
       remove (write)          remove the entry for exactly "IP/MASK"
+      config (write)          a new configuration replaces the table (a prefix
+                              given twice warns; the later one wins)
       drops (read)            frames not answered and dropped (output 1 not connected)
     """
     PORTS = "1/1-2"
     PROCESSING = "a/ah"
 
     def configure(self, args):
+        self._set_entries(self._parse(args.raw, args.where, ArgumentError))
+        self.drops = 0
+
+    def _parse(self, texts, where, error):
         entries = []
-        for i, arg in enumerate(args.raw):
+        for i, arg in enumerate(texts):
             try:
                 entries += parse_entries(arg)
             except ArgumentError as e:
-                raise ArgumentError(f"{args.where}: argument {i + 1}: {e}") from None
-        self._set_entries(_normalize(entries))
-        self.drops = 0
+                raise error(f"{where}: argument {i + 1}: {e}") from None
+        seen = set()
+
+        def warn(prefix):           # Click's words and layout, once a prefix
+            if prefix not in seen:
+                if not seen:
+                    print(f"While configuring {where}:", file=sys.stderr)
+                seen.add(prefix)
+                print(f"  warning: multiple entries for {prefix}", file=sys.stderr)
+        return _normalize(entries, warn)
+
+    @write_handler("config")
+    def write_config(self, value):
+        """A new configuration: the table is replaced (Click's live reconfiguration)."""
+        texts = [t for t in split_args(value) if t.strip()]
+        with address_scope(getattr(self.router.graph, "address_names", None)):
+            self._set_entries(self._parse(texts, f"'{self.name}' (its config handler)",
+                                          HandlerError))
 
     def _set_entries(self, entries) -> None:
         self.entries = entries
@@ -196,7 +224,8 @@ class ARPResponder(Element):
     @write_handler("add")
     def write_add(self, value):
         try:
-            new = parse_entries(value)
+            with address_scope(getattr(self.router.graph, "address_names", None)):
+                new = parse_entries(value)
         except ArgumentError as e:
             raise HandlerError(str(e)) from None
         self._set_entries(_normalize(self.entries + new))

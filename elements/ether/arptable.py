@@ -381,17 +381,15 @@ class ARPTable(Element):
         limit = self._held_limit()
         if self.n_held + new_packets > limit:
             target = max(1, limit - limit // self.slim_factor)
-            emptied = []
+            # Oldest entries first, each emptied before the next, as Click.  An
+            # entry left without packets stays (its answer may still come and be
+            # useful); ENTRY_CAPACITY and TIMEOUT bound how many there are.
             for entry in self._entries.values():
                 while entry.held and self.n_held + new_packets > target:
                     dead.append(entry.held.popleft())
                     self.n_held -= 1
-                if not entry.held and not self._known[entry.row]:
-                    emptied.append(entry)       # it only waited for what was dropped
                 if self.n_held + new_packets <= target:
                     break
-            for entry in emptied:
-                self._remove(entry)
         self._kill(dead)
 
     def _held_limit(self) -> float:

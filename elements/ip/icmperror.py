@@ -187,8 +187,10 @@ class ICMPError(Element):
     Answers each incoming IP packet (network header annotation set) with a
     new ICMP error packet of type TYPE and code CODE, built in a fresh pool
     slot: an IP header from SRC to the offending packet's source, TTL 255,
-    and an ICMP message that quotes the offending packet's IP header and
-    the first 8 bytes of its payload, both checksums right.  The new
+    and an ICMP message that quotes as much of the offending packet as
+    fits in MTU bytes (RFC 1812 4.3.2.3; Linux and Click do the same;
+    RFC 792 asks for the IP header and 8 bytes of payload at least), both
+    checksums right.  The new
     packet's destination address annotation is its destination, so it can
     go straight to a route lookup.  The offending packet is freed.
 
@@ -294,7 +296,7 @@ class ICMPError(Element):
         return made
 
     def _offending(self, pool, slot: int) -> bytes | None:
-        """The bytes to quote (IP header + 8), or None when no error may be sent."""
+        """The bytes to quote (as many as fit in MTU), or None when no error may be sent."""
         start = int(pool.off[slot])
         end = start + int(pool.length[slot])
         h = int(pool.nh[slot])
@@ -318,7 +320,7 @@ class ICMPError(Element):
             return None                     # not the first fragment
         if self.type == REDIRECT and _has_source_route(ip[20:hlen]):
             return None
-        return ip[:min(len(ip), hlen + 8, self.mtu - 28)]
+        return ip[:self.mtu - 28]
 
     def _build(self, pool, new: int, slot: int, quote: bytes) -> None:
         offender_src = struct.unpack_from("!I", quote, 12)[0]

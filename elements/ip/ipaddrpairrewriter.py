@@ -43,9 +43,14 @@ class IPAddrPairRewriter(IPAddrRewriter):
     Keyword arguments:
       TIMEOUT (time, default 2h)         a mapping lives this long after its last packet
       REAP_INTERVAL (time, 15min)        how often expired mappings go; 0: never
-      MAPPING_CAPACITY (integer, 65536)  most mappings at once; new ones are
-                                        refused beyond it (CAPACITY: synonym)
-      GUARANTEE (time, 5s)               accepted for Click compatibility
+      MAPPING_CAPACITY (integer or element, 65536)  most mappings at once
+                                        (CAPACITY: synonym), or a rewriter whose
+                                        capacity this one shares; see IPRewriter
+      REPLY_ANNO (annotation, none)      set on reply packets to the value it had on
+                                        the mapping's first packet (see IPRewriter)
+      GUARANTEE (time, 5s)               at capacity a new mapping evicts the one that
+                                        expires first among those idle this long, or
+                                        is refused (see IPRewriter)
 
     Handlers:
       table (read)        '(A, B) => (A', B) [*FOUT ROUT] iINPUT expSECONDS' for each
@@ -55,6 +60,8 @@ class IPAddrPairRewriter(IPAddrRewriter):
       capacity (read/write)     MAPPING_CAPACITY
       clear (write)       remove every mapping
       patterns (read)     each input's spec, with its live mapping count
+      pattern0, pattern1, ... (read/write)   one input's spec; writing a new one
+                          (same forms as INPUTSPEC) removes the flows it made
       drops (read), drop_details (read)   dropped packets, in all and per reason
 
     See also: IPAddrRewriter, IPRewriter.

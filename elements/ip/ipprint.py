@@ -12,6 +12,10 @@ _ICMP_TYPES = {3: "unreachable", 4: "sourcequench", 5: "redirect", 9: "routeradv
                10: "routersolicit", 11: "timeexceeded", 12: "parameterproblem",
                13: "timestamp", 14: "timestamp-reply", 15: "inforeq", 16: "inforeq-reply",
                17: "maskreq", 18: "maskreq-reply"}
+# Click's names for the codes of redirect, time exceeded and parameter problem
+_CODE_NAMES = {5: {0: "net", 1: "host", 2: "tosnet", 3: "toshost"},
+               11: {0: "transit", 1: "reassembly"},
+               12: {0: "erroratptr", 1: "missingopt", 2: "length"}}
 _UNREACH_CODES = {0: "net", 1: "host", 2: "protocol", 3: "port", 4: "needfrag", 5: "srcroute",
                   6: "net-unknown", 7: "host-unknown", 8: "isolated", 9: "net-prohibited",
                   10: "host-prohibited", 11: "tos-net", 12: "tos-host", 13: "filter-prohibited",
@@ -113,7 +117,10 @@ def describe(ip: bytes, swap: bool = False, frame_len: int | None = None) -> str
                     line += f" (mtu {struct.unpack_from('!H', tr, 6)[0]})"
         else:
             line += "icmp " + _ICMP_TYPES.get(tr[0], f"type {tr[0]}")
-            if tr[1]:
+            named = _CODE_NAMES.get(tr[0], {}).get(tr[1])
+            if named:
+                line += f" {named}"
+            elif tr[1]:
                 line += f" code {tr[1]}"
     else:
         line = f"{src} > {dst}: ip-proto-{proto}"

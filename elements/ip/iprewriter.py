@@ -86,8 +86,20 @@ class IPRewriter(IPRewriterBase):
 
     Expiry: a mapping lives its timeout after the last packet of either
     direction.  Expired mappings are removed every REAP_INTERVAL by a
-    timer, never on the packet path.  At MAPPING_CAPACITY new flows are
-    refused (mapping failures) rather than live ones evicted.
+    timer, never on the packet path.
+
+    Capacity, as Click: a flow is guaranteed for GUARANTEE seconds after
+    each of its packets, then best-effort until its timeout.  A new flow
+    that finds MAPPING_CAPACITY flows evicts the best-effort flow that
+    would expire first -- an idle flow past its guarantee, even one not yet
+    expired -- and is refused (a mapping failure) while every flow is still
+    guaranteed; a new flow with GUARANTEE 0 is also refused when it would
+    itself expire first.  So a flood of new flows can push out idle ones
+    but never one that saw a packet in the last GUARANTEE seconds.  Finding
+    the flow to evict looks at every flow (a vectorised scan), paid only by
+    new flows at capacity.  MAPPING_CAPACITY may name another rewriter:
+    both then draw on that one's capacity, and a new flow of either may
+    evict an idle flow of the other.
 
     The hot path is one call per batch of the compiled kernel
     rewrite_batch (cext/rewriter.pyx: lookup in a C hash table, header
@@ -103,12 +115,19 @@ class IPRewriter(IPRewriterBase):
                                         with packets both ways
       ICMP_TIMEOUT (time, 5min)          ICMP echo flows (a vforward keyword)
       REAP_INTERVAL (time, 15min)        how often expired mappings go; 0: never
-      MAPPING_CAPACITY (integer, 65536)  most flows at once, so that a flood of new flows
-                                        cannot grow memory without end (CAPACITY: synonym)
+      MAPPING_CAPACITY (integer or element, 65536)  most flows at once, so that a flood
+                                        of new flows cannot grow memory without end
+                                        (CAPACITY: synonym); a rewriter's name: share its
+                                        capacity
       DST_ANNO (boolean, true)           set the destination address annotation
                                         of rewritten packets to their new destination
-      TCP_GUARANTEE, UDP_GUARANTEE, GUARANTEE (time, 5s)  accepted for Click
-                                        compatibility; flows are never evicted
+      REPLY_ANNO (annotation, none)      a one-byte annotation (PAINT, PACKET_TYPE):
+                                        remember its value on a flow's first packet and
+                                        give it to every packet of the flow's replies
+      GUARANTEE (time, 5s)               a flow cannot be evicted for this long after
+                                        each of its packets (all protocols; Click's
+                                        IPRewriter applies it to TCP only)
+      TCP_GUARANTEE, UDP_GUARANTEE (time, GUARANTEE)  the same per protocol
 
     Handlers:
       tcp_table, udp_table (read)   Click's lines, both directions of each flow:
@@ -117,11 +136,16 @@ class IPRewriter(IPRewriterBase):
       table (read)        all three
       tcp_lookup, udp_lookup (read with 'SADDR SPORT DADDR DPORT')  the flow
                       rewritten as 'SADDR SPORT DADDR DPORT', empty when unmapped
-      nmappings, size, table_size (read)   flows in the table
+      nmappings, table_size (read)   flows in this element's table
+      size (read)         flows held against the capacity (every sharing rewriter's)
       mapping_failures (read)   flows refused: no free port, table full, key taken
-      capacity (read/write)     MAPPING_CAPACITY
+      capacity (read/write)     MAPPING_CAPACITY; lowering it evicts flows past the new
+                                capacity at once (best-effort ones first, the one that
+                                expires first first)
       clear (write)       remove every mapping (but static ones)
       patterns (read)     each input's spec, with its live mapping count
+      pattern0, pattern1, ... (read/write)   one input's spec; writing a new one
+                          (same forms as INPUTSPEC) removes the flows it made
       add (write)         a static mapping (a port forward; never expires):
                       'PROTO SADDR SPORT DADDR DPORT => NSADDR NSPORT NDADDR NDPORT FOUT ROUT'
                       (PROTO tcp or udp; '->' works for '=>')
@@ -140,8 +164,8 @@ class IPRewriter(IPRewriterBase):
         t.udp = args.keyword("UDP_TIMEOUT", seconds, default=t.udp)
         t.udp_streaming = args.keyword("UDP_STREAMING_TIMEOUT", seconds, default=t.udp)
         t.icmp = args.keyword("ICMP_TIMEOUT", seconds, default=t.icmp)
-        args.keyword("TCP_GUARANTEE", seconds, default=5.0)
-        args.keyword("UDP_GUARANTEE", seconds, default=5.0)
+        t.tcp_guarantee = args.keyword("TCP_GUARANTEE", seconds, default=t.tcp_guarantee)
+        t.udp_guarantee = args.keyword("UDP_GUARANTEE", seconds, default=t.udp_guarantee)
         self.dst_anno = args.keyword("DST_ANNO", boolean, default=True)
         self._fragments: OrderedDict = OrderedDict()
 
@@ -262,8 +286,9 @@ class IPRewriter(IPRewriterBase):
             if not 0 <= out < self.n_outputs:
                 raise HandlerError(f"{what} {out} is not an output of '{self.name}' "
                                    f"(it has 0..{self.n_outputs - 1})")
-        if self.table.full():
-            raise HandlerError(f"the mapping table is full ({self.table.capacity} flows); "
+        if self.mapping_capacity.full():
+            raise HandlerError(f"the mapping table is full ({self.mapping_capacity.capacity} "
+                               "flows); "
                                "raise the capacity or clear it first")
         if self.table.add(proto, key, new, fout, rout, -1, self.now(), static=True) is None:
             raise HandlerError("a mapping for this flow or for its reply already exists; "

@@ -247,7 +247,8 @@ class InputSpec:
         elif self.kind == MAPPER:
             s = f"<mapper {self.pattern_name}>"
         elif self.pattern is not None:
-            s = self.pattern.unparse()
+            # Click's form: the range without its '#' or '?' choice
+            s = self.pattern.unparse().replace("# ", " ").replace("? ", " ")
         else:
             s = f"<pattern {self.pattern_name}>"
         return s + (f" [{self.count}]" if self.count else "")

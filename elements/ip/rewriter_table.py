@@ -12,10 +12,9 @@ on every hit).
 Expiry follows Click: a flow lives its timeout after its last packet, the
 timeout depending on its protocol and state (TCP: done, bidirectional data,
 or neither; UDP: streaming or not).  Expired flows are reaped by a loop
-timer every REAP_INTERVAL, never on the packet path; when the table is full
-a new flow first triggers a reap (at most once a second), and is refused if
-that frees nothing.  Unlike Click, a full table never evicts a live flow
-(Click drops the next-to-expire flow past its GUARANTEE).
+timer every REAP_INTERVAL, never on the packet path.  At the mapping
+capacity a new flow evicts the best-effort flow that expires first (one past
+its GUARANTEE) or is refused (rewriter_capacity.py).
 """
 from __future__ import annotations
 
@@ -26,9 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from vforward.args import ArgumentError, seconds, unsigned
-from vforward.element import PUSH_ONLY, Element, HandlerError, read_handler, write_handler
+from vforward.element import (PUSH_ONLY, Element, ElementError, Handler, HandlerError,
+                              read_handler, write_handler)
 from vforward.offload import software_offload
 
+from vforward.elements.ip.rewriter_capacity import MappingCapacity
+from vforward.elements.standard.paint import one_byte_annotation
 from vforward.elements.ip.rewriter_patterns import (DROP, KEEP, MAPPER, PASS,
                                                     parse_input_spec, resolve_named_patterns)
 
@@ -61,15 +63,24 @@ class Timeouts:
     udp_streaming: float = 300.0    # UDP_STREAMING_TIMEOUT: 3+ packets, both ways
     icmp: float = 300.0             # ICMP echo mappings (ICMPPingRewriter's default)
     other: float = 7200.0           # address-only mappings (IPAddrRewriter's TIMEOUT)
+    # GUARANTEE: seconds after each packet during which a flow cannot be evicted
+    tcp_guarantee: float = 5.0
+    udp_guarantee: float = 5.0
+    icmp_guarantee: float = 5.0
+    other_guarantee: float = 5.0
+    tcp_as_udp: bool = False        # UDPRewriter: TCP flows follow the UDP rules (as Click)
+
+    def guarantee_all(self, seconds: float) -> None:
+        self.tcp_guarantee = self.udp_guarantee = seconds
+        self.icmp_guarantee = self.other_guarantee = seconds
 
 
 class RewriterTable:
     """Flows and their mappings: the compiled FlowTable plus per-flow columns."""
 
-    def __init__(self, capacity: int = UNLIMITED, impl=None):
+    def __init__(self, impl=None):
         self.impl = impl or kernels
         self.flows = self.impl.FlowTable()
-        self.capacity = capacity
         self.size = 0               # live flows
         self._top = 0               # flow indices [0, _top) have been handed out
         self._free: list[int] = []
@@ -87,7 +98,8 @@ class RewriterTable:
                ("static", np.bool_, 0),        # never expires, survives clear
                ("last_used", np.float64, 0),   # written by the kernel on every hit
                ("state", np.uint8, 0),         # written by the kernel: FWD_DONE ... REP_SEEN
-               ("packets", np.uint32, 0))      # written by the kernel
+               ("packets", np.uint32, 0),      # written by the kernel
+               ("reply_anno", np.uint8, 0))    # REPLY_ANNO: the first packet's annotation
 
     def _grow(self, n: int) -> None:
         """Make room for n flows.  The kernel is handed the columns at each call,
@@ -100,9 +112,6 @@ class RewriterTable:
             setattr(self, name, new)
         self._n = n
 
-    def full(self) -> bool:
-        return self.size >= self.capacity
-
     def add(self, proto: int, key, new, fout: int, rout: int, owner: int, now: float,
             static: bool = False) -> int | None:
         """Install the flow key -> new (to fout) and its reply (to rout); returns the
@@ -114,10 +123,18 @@ class RewriterTable:
             if f >= self._n:
                 self._grow(2 * self._n)
             self._top += 1
-        if not self.flows.insert(proto, s, sp, d, dp, ns, nsp, nd, ndp, fout, 2 * f):
+        # A flow rewritten onto the reverse of itself (its reply key is its own
+        # key) has one entry, both directions rewriting to the same tuple.  As in
+        # Click the reply's entry is the one kept: such packets leave on ROUT
+        # (but the flow's first packet, see IPRewriterBase._unmapped).
+        if self.self_mapped(key, new):
+            if not self.flows.insert(proto, s, sp, d, dp, ns, nsp, nd, ndp, rout, 2 * f + 1):
+                self._release(f)
+                return None
+        elif not self.flows.insert(proto, s, sp, d, dp, ns, nsp, nd, ndp, fout, 2 * f):
             self._release(f)
             return None
-        if not self.flows.insert(proto, nd, ndp, ns, nsp, d, dp, s, sp, rout, 2 * f + 1):
+        elif not self.flows.insert(proto, nd, ndp, ns, nsp, d, dp, s, sp, rout, 2 * f + 1):
             self.flows.remove(proto, s, sp, d, dp)
             self._release(f)
             return None
@@ -129,8 +146,15 @@ class RewriterTable:
         self.last_used[f] = now
         self.state[f] = 0
         self.packets[f] = 0
+        self.reply_anno[f] = 0
         self.size += 1
         return f
+
+    @staticmethod
+    def self_mapped(key, new) -> bool:
+        s, sp, d, dp = key
+        ns, nsp, nd, ndp = new
+        return (int(nd), int(ndp), int(ns), int(nsp)) == (int(s), int(sp), int(d), int(dp))
 
     def _release(self, f: int) -> None:
         if f == self._top - 1:
@@ -144,7 +168,8 @@ class RewriterTable:
         s, sp, d, dp = (int(x) for x in self.key[f])
         ns, nsp, nd, ndp = (int(x) for x in self.new[f])
         self.flows.remove(proto, s, sp, d, dp)
-        self.flows.remove(proto, nd, ndp, ns, nsp)
+        if not self.self_mapped((s, sp, d, dp), (ns, nsp, nd, ndp)):
+            self.flows.remove(proto, nd, ndp, ns, nsp)
         self.live[f] = False
         self.size -= 1
         self._free.append(f)
@@ -164,17 +189,35 @@ class RewriterTable:
         state = self.state[flows]
         out = np.full(len(flows), t.other, dtype=np.float64)
         tcp = proto == PROTO_TCP
+        udp = proto == PROTO_UDP
+        if t.tcp_as_udp:
+            tcp, udp = tcp & False, udp | tcp
         if tcp.any():
             st = state[tcp]
             out[tcp] = np.where((st & _BOTH_DONE) == _BOTH_DONE, t.tcp_done,
                                 np.where((st & _BOTH_DATA) == _BOTH_DATA, t.tcp_data,
                                          t.tcp_nodata))
-        udp = proto == PROTO_UDP
         if udp.any():
             streaming = (self.packets[flows][udp] >= 3) & ((state[udp] & _BOTH_SEEN) == _BOTH_SEEN)
             out[udp] = np.where(streaming, t.udp_streaming, t.udp)
         out[proto == PROTO_ICMP] = t.icmp
         return out
+
+    def guarantees_of(self, flows: np.ndarray, t: Timeouts) -> np.ndarray:
+        proto = self.proto[flows]
+        out = np.full(len(flows), t.other_guarantee, dtype=np.float64)
+        out[proto == PROTO_TCP] = t.udp_guarantee if t.tcp_as_udp else t.tcp_guarantee
+        out[proto == PROTO_UDP] = t.udp_guarantee
+        out[proto == PROTO_ICMP] = t.icmp_guarantee
+        return out
+
+    def deadlines(self, t: Timeouts):
+        """(flows, guarantee end, expiry) of the live flows that may be evicted
+        (not static)."""
+        flows = self.live_flows()
+        flows = flows[~self.static[flows]]
+        last = self.last_used[flows]
+        return flows, last + self.guarantees_of(flows, t), last + self.timeouts_of(flows, t)
 
     def expired(self, now: float, t: Timeouts) -> np.ndarray:
         """Live, non-static flows whose timeout has passed."""
@@ -212,11 +255,12 @@ class IPRewriterBase(Element):
     # -- configuration --------------------------------------------------------------
     def configure(self, args):
         self.timeouts = Timeouts()
+        self.timeouts.guarantee_all(args.keyword("GUARANTEE", seconds, default=5.0))
         self.dst_anno = True
+        self.reply_anno = args.keyword("REPLY_ANNO", one_byte_annotation, default=None)
         self.configure_keywords(args)
-        capacity = args.keyword("MAPPING_CAPACITY", unsigned, default=None)
-        capacity_old = args.keyword("CAPACITY", unsigned, default=None)
-        self.guarantee = args.keyword("GUARANTEE", seconds, default=5.0)
+        capacity = args.keyword("MAPPING_CAPACITY", default=None)
+        capacity_old = args.keyword("CAPACITY", default=None)
         reap_old = args.keyword("REAP_TIME", seconds, default=None)
         self.reap_interval = args.keyword("REAP_INTERVAL", seconds,
                                           default=900.0 if reap_old is None else reap_old)
@@ -239,13 +283,22 @@ class IPRewriterBase(Element):
             raise e
         if capacity is None:
             capacity = capacity_old
-        self.table = RewriterTable(DEFAULT_CAPACITY if capacity is None else max(capacity, 0))
+        self._capacity_of = None        # a rewriter's name, whose capacity this one shares
+        if capacity is not None and not capacity.strip().isdigit():
+            if not capacity.strip() or len(capacity.split()) != 1:
+                raise ArgumentError(f"{args.where}: MAPPING_CAPACITY {capacity!r}: give a "
+                                    "number of flows or the name of another rewriter")
+            self._capacity_of = capacity.strip()
+            capacity = None
+        self.mapping_capacity = MappingCapacity(DEFAULT_CAPACITY if capacity is None
+                                                else int(capacity))
+        self.mapping_capacity.members.append(self)
+        self.table = RewriterTable()
         self._kernel = getattr(self.table.impl, self.KERNEL)
         self._clock = time.monotonic
         self._timer = None
         self._buffer_size = 0
         self._bufs = None
-        self._last_full_reap = float("-inf")
         self.mapping_failures = 0
         self.drops = 0
         self.drop_counts = [0] * len(DROP_REASONS)
@@ -259,12 +312,14 @@ class IPRewriterBase(Element):
 
     def use_kernels(self, impl) -> None:
         """Run on another kernel module (the reference, in tests), before any packet."""
-        self.table = RewriterTable(self.table.capacity, impl)
+        self.table = RewriterTable(impl)
         self._kernel = getattr(impl, self.KERNEL)
 
     # -- life cycle --------------------------------------------------------------------
     def initialize(self):
         resolve_named_patterns(self, self.specs, self.NAPT)
+        if self._capacity_of is not None:
+            self._share_capacity(self._capacity_of)
         self._clock = self.router.now
         if self.reap_interval > 0:
             self._timer = self.router.call_later(self.reap_interval, self._reap_tick)
@@ -276,6 +331,25 @@ class IPRewriterBase(Element):
 
     def now(self) -> float:
         return self._clock()
+
+    def _share_capacity(self, name: str) -> None:
+        """Draw on the MAPPING_CAPACITY of the rewriter called name (Click's
+        shared mapping heap): one bound, and evictions across both."""
+        other = self.router.elements.get(name)
+        if not isinstance(other, IPRewriterBase):
+            raise ElementError(f"{self.location}: {self.name} :: {self.class_name()}: "
+                               f"MAPPING_CAPACITY {name!r} is not a rewriter's name; give a "
+                               "number of flows or another IPRewriter-like element's name")
+        mine, theirs = self.mapping_capacity, other.mapping_capacity
+        if theirs is mine:
+            return
+        for m in mine.members:
+            m.mapping_capacity = theirs
+            theirs.members.append(m)
+
+    def evict(self, f: int) -> None:
+        """Remove flow f to make room (the shared capacity chose it)."""
+        self._forget(self.table.remove(f))
 
     def _reap_tick(self) -> None:
         self.reap()
@@ -322,11 +396,23 @@ class IPRewriterBase(Element):
                             self.dst_anno, codes, ports, values, keys)
         if done < n:
             self._unmapped(port, pool, idx, codes, ports, values, keys, now)
+            if self.reply_anno is not None:
+                self._set_reply_anno(pool, idx, values)
             self._send(batch, ports, True)
             return
         if codes.max() >= kernels.FIRST_FRAGMENT:
             self.after_rewrite(pool, idx, codes, values, now)
+        if self.reply_anno is not None:
+            self._set_reply_anno(pool, idx, values)
         self._send(batch, ports, False)
+
+    def _set_reply_anno(self, pool, idx, values) -> None:
+        """REPLY_ANNO: packets of reply directions get the annotation the flow's
+        first packet had."""
+        reply = (values >= 0) & ((values & 1) == 1)
+        if reply.any():
+            column = getattr(pool, self.reply_anno)
+            column[idx[reply]] = self.table.reply_anno[values[reply] >> 1]
 
     def after_rewrite(self, pool, idx, codes, values, now) -> None:
         """Subclasses look at what the kernel did (IPRewriter's fragment cache)."""
@@ -358,6 +444,7 @@ class IPRewriterBase(Element):
         spec = self.specs[port]
         plain = codes & kernels.CODE_MASK
         retry = []
+        first_of = {}           # i -> the flow packet i made
         for i in np.flatnonzero(plain == kernels.MISS).tolist():
             key = self.miss_key(keys[i])
             if self.table.flows.lookup(*key) >= 0:
@@ -366,7 +453,10 @@ class IPRewriterBase(Element):
                 ports[i] = spec.foutput
             elif spec.kind == DROP:
                 self._drop(_NO_MAPPING)
-            elif self._new_flow(port, spec, key, now) is not None:
+            elif (f := self._new_flow(port, spec, key, now)) is not None:
+                first_of[i] = f
+                if self.reply_anno is not None:
+                    self.table.reply_anno[f] = getattr(pool, self.reply_anno)[idx[i]]
                 retry.append(i)
             else:
                 self._drop(_FAILURE)
@@ -382,6 +472,11 @@ class IPRewriterBase(Element):
             self._kernel(pool, sub, t.flows, now, t.last_used, t.state, t.packets,
                          self.dst_anno, sub_codes, sub_ports, sub_values, sub_keys)
             codes[at], ports[at], values[at] = sub_codes, sub_ports, sub_values
+            t = self.table
+            for i, f in first_of.items():
+                # a self-mapped flow's first packet leaves on FOUT all the same
+                if t.self_mapped(t.key[f], t.new[f]):
+                    ports[i] = int(t.fout[f])
         # first fragments are known now, so later fragments of this batch can follow
         self.after_rewrite(pool, idx, codes, values, now)
         for i in np.flatnonzero(plain > kernels.MISS).tolist():
@@ -405,11 +500,6 @@ class IPRewriterBase(Element):
     def _new_flow(self, port, spec, key, now) -> int | None:
         """Make the mapping spec asks for; None (a mapping failure) if it cannot."""
         table = self.table
-        if table.full() and now - self._last_full_reap >= 1.0:
-            self._last_full_reap = now
-            self.reap(now)
-        if table.full():
-            return self._failed(spec)
         proto, s, sp, d, dp = key
         fout, rout = spec.foutput, spec.routput
         if spec.kind == KEEP:
@@ -421,11 +511,27 @@ class IPRewriterBase(Element):
             new = pattern.rewrite(table.flows, proto, s, sp, d, dp)
             if new is None:
                 return self._failed(spec)
+        # The port was chosen first (a sequential pattern moves on even when the
+        # flow is then refused, as in Click).
+        if not self.mapping_capacity.admit(now, self._new_flow_expiry(proto, now)):
+            return self._failed(spec)
         f = table.add(proto, (s, sp, d, dp), new, fout, rout, port, now)
         if f is None:
             return self._failed(spec)
         spec.count += 1
         return f
+
+    def _new_flow_expiry(self, proto: int, now: float) -> float | None:
+        """When a new flow of proto expires if it starts best-effort (no
+        guarantee); None when it starts guaranteed."""
+        t = self.timeouts
+        if t.tcp_as_udp and proto == PROTO_TCP:
+            proto = PROTO_UDP
+        g, timeout = {PROTO_TCP: (t.tcp_guarantee, t.tcp_nodata),
+                      PROTO_UDP: (t.udp_guarantee, t.udp),
+                      PROTO_ICMP: (t.icmp_guarantee, t.icmp)}.get(
+                          proto, (t.other_guarantee, t.other))
+        return None if g > 0 else now + timeout
 
     def _failed(self, spec):
         spec.failures += 1
@@ -471,7 +577,9 @@ class IPRewriterBase(Element):
 
     @read_handler("size")
     def read_size(self):
-        return self.table.size
+        """Flows held against the capacity: with a shared MAPPING_CAPACITY, those
+        of every rewriter sharing it (Click's heap size)."""
+        return self.mapping_capacity.size()
 
     @read_handler("mapping_failures")
     def read_mapping_failures(self):
@@ -479,7 +587,7 @@ class IPRewriterBase(Element):
 
     @read_handler("capacity")
     def read_capacity(self):
-        return self.table.capacity
+        return self.mapping_capacity.capacity
 
     @write_handler("capacity")
     def write_capacity(self, value):
@@ -488,8 +596,10 @@ class IPRewriterBase(Element):
         except ArgumentError:
             raise HandlerError(f"expected a mapping capacity (a number of flows), not "
                                f"{value.strip()!r}") from None
-        self.table.capacity = cap
-        self.reap()             # expired flows go; live ones stay (new ones wait for room)
+        self.mapping_capacity.capacity = cap
+        self.reap()
+        # as Click: flows past the new capacity go, best-effort ones first
+        self.mapping_capacity.shrink(self.now())
 
     @write_handler("clear")
     def write_clear(self, value):
@@ -499,6 +609,38 @@ class IPRewriterBase(Element):
     @read_handler("patterns")
     def read_patterns(self):
         return "".join(s.unparse() + "\n" for s in self.specs)
+
+    # -- patternN: one input's spec, read and replaced (Click's pattern handlers) ----------
+    def handlers(self):
+        own = self.__dict__.get("_with_pattern_handlers")
+        if own is None:
+            if "specs" not in self.__dict__:
+                return self._handler_table      # not configured yet
+            own = dict(self._handler_table)
+            for i in range(len(getattr(self, "specs", ()))):
+                h = Handler(f"pattern{i}")
+                h.read = lambda self, i=i: self.specs[i].unparse()
+                h.write = lambda self, value, i=i: self.replace_spec(i, value)
+                own[h.name] = h
+            self._with_pattern_handlers = own
+        return own
+
+    def replace_spec(self, i: int, text: str) -> None:
+        """Input i takes a new INPUTSPEC; the flows it made go (as Click)."""
+        try:
+            spec = parse_input_spec(text.strip(), napt=self.NAPT)
+        except ArgumentError as e:
+            raise HandlerError(f"input spec {i}: {e}") from None
+        if spec.max_output() >= self.n_outputs:
+            raise HandlerError(f"input spec {i} ({text.strip()!r}) names output "
+                               f"{spec.max_output()}; '{self.name}' has outputs "
+                               f"0..{self.n_outputs - 1}")
+        resolve_named_patterns(self, [spec], self.NAPT)
+        t = self.table
+        flows = t.live_flows()
+        for f in flows[(t.owner[flows] == i) & ~t.static[flows]].tolist():
+            t.remove(int(f))
+        self.specs[i] = spec
 
     @read_handler("drops")
     def read_drops(self):

@@ -14,10 +14,13 @@ class UDPRewriter(IPRewriter):
     IPRewriter already translates UDP, TCP and ICMP echo alike, so this is
     the same element; see IPRewriter for the INPUTSPECs and handlers.
 
+    As in Click, TCP flows through a UDPRewriter are timed as UDP flows
+    (TIMEOUT, STREAMING_TIMEOUT and GUARANTEE; no TCP connection states).
     Its keywords are Click's UDPRewriter's: TIMEOUT is the UDP timeout
     (default 5 minutes), STREAMING_TIMEOUT that of UDP flows of 3 packets
-    or more (default TIMEOUT), GUARANTEE is accepted; IPRewriter's TCP_*,
-    UDP_* and ICMP_TIMEOUT keywords work too.
+    or more (default TIMEOUT), GUARANTEE how long after each packet a flow
+    cannot be evicted at MAPPING_CAPACITY (default 5s); IPRewriter's
+    TCP_*, UDP_* and ICMP_TIMEOUT keywords work too.
     """
 
     def configure_keywords(self, args):
@@ -25,10 +28,10 @@ class UDPRewriter(IPRewriter):
         t = self.timeouts
         udp = args.keyword("TIMEOUT", seconds, default=t.udp)
         streaming = args.keyword("STREAMING_TIMEOUT", seconds, default=None)
-        args.keyword("GUARANTEE", seconds, default=5.0)
         own_udp = "UDP_TIMEOUT" in args._keywords
         own_streaming = "UDP_STREAMING_TIMEOUT" in args._keywords
         super().configure_keywords(args)
+        t.tcp_as_udp = True
         if not own_udp:
             t.udp = udp
         if streaming is not None:

@@ -233,7 +233,8 @@ class BandwidthRatedUnqueue(RatedUnqueue):
     bare number is bytes per second) and the token bucket counts bytes.
     Since a packet's length is known only once it is pulled, the bucket may
     run into debt by part of a batch, which the following pause pays back:
-    the average byte rate holds.
+    the average byte rate holds.  As in Click, a pull may go while the
+    balance is not negative (zero included).
 
     Arguments:
       RATE (bandwidth)   bytes (or bits) per second
@@ -265,11 +266,11 @@ class BandwidthRatedUnqueue(RatedUnqueue):
         return "BURST_BYTES"
 
     def _needed(self) -> float:
-        return 1.0   # any positive balance lets a pull go
+        return 0.0   # as Click: a balance not below zero lets a pull go
 
     def _how_many(self) -> int:
         tokens = self._bucket.tokens
-        if tokens <= 0:
+        if tokens < -1e-3:      # (the virtual clock near 1e9 s is exact to ~1e-7 s)
             return 0
         return max(1, min(MAX_PULL, int(tokens / self._avg_len)))
 

@@ -72,3 +72,37 @@ def test_non_ip_packets_print_dashes(make_router, tmp_path):
     r.run(duration=20)
     r.cleanup()
     assert [ln for ln in out.read_text().splitlines() if ln[0] != "!"] == ["- - 1"] * 2
+
+
+def test_a_timestamp_may_leave_out_its_whole_seconds_or_its_fraction():
+    for text, ns in ((".1", 100_000_000), ("5.", 5_000_000_000), ("5.65", 5_650_000_000)):
+        spec = PacketSpec()
+        spec.set("timestamp", text)
+        assert spec.v["ts_ns"] == ns
+
+
+def test_timing_pushes_packets_at_the_pace_of_their_timestamps(make_router):
+    from vforward.element import PUSH_ONLY, Element, register
+
+    class Arrivals(Element):
+        """_SumArrivals -- test sink noting the router time each packet arrives"""
+        CLASS_NAME = "_SumArrivals"
+        PORTS = "1/0"
+        PROCESSING = PUSH_ONLY
+
+        def configure(self, args):
+            args.finish()
+            self.times = []
+
+        def push(self, port, batch):
+            self.times += [self.router.now()] * len(batch.idx)
+            batch.kill()
+
+    register(Arrivals)
+    data = "!data timestamp src dst\\n.5 10.0.0.1 10.0.0.2\\n.5 10.0.0.1 10.0.0.3\\n" \
+           ".8 10.0.0.1 10.0.0.4\\n"
+    r = make_router(f'FromIPSummaryDump(DATA "{data}", TIMING true, STOP true) -> a :: _SumArrivals')
+    r.run(duration=5)
+    t = r.element("a").times
+    assert len(t) == 3
+    assert t[2] - t[0] >= 0.3 - 1e-6 and t[1] - t[0] < 0.2

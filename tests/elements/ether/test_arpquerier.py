@@ -488,3 +488,44 @@ def test_packets_waiting_for_answers_never_hold_more_than_a_quarter_of_the_pool(
     assert int(q.read("length")) <= 256
     assert r.pool.n_free >= 1024 - 256 - 1
     done(r)
+
+
+def test_a_full_queue_keeps_the_entry_its_newest_packet_waits_on(capfd):
+    from vforward.clickcli import main
+    dump = "!data timestamp ip_dst\\n0 192.0.2.1\\n0.5 192.0.2.1\\n"
+    main(["--simtime", "-e", f"""
+        FromIPSummaryDump(DATA "{dump}", TIMING true, STOP true)
+          -> arpq :: ARPQuerier(192.0.2.10, 2:1:0:a:a:f, CAPACITY 1, TIMEOUT 0.1) -> Discard;
+        Idle -> [1]arpq;
+        DriverManager(pause, print arpq.count, print arpq.length, print arpq.table)"""])
+    # the first packet made room for the second; its address's entry stays, unresolved
+    count, length, table = capfd.readouterr().out.splitlines()[:3]
+    assert (count, length) == ("1", "1")
+    assert table.startswith("192.0.2.1 0 FF-FF-FF-FF-FF-FF ")
+
+
+def test_a_refresh_query_leaves_before_the_packet_that_made_it_due(capfd):
+    from vforward.clickcli import main
+    dump = "!data timestamp ip_dst sport\\n0 192.0.2.1 1\\n0.09 192.0.2.1 2\\n"
+    main(["--simtime", "-e", f"""
+        FromIPSummaryDump(DATA "{dump}", TIMING true, STOP true)
+          -> arpq :: ARPQuerier(192.0.2.10, 2:1:0:a:a:f, TIMEOUT 1, POLL_TIMEOUT 0.08)
+          -> IPPrint(ip, TIMESTAMP false) -> Discard;
+        arpq[1] -> ARPPrint(q, TIMESTAMP false) -> ARPResponder(0/0 2:2:1:b:b:0)
+          -> ARPPrint(r) -> [1]arpq;"""])
+    lines = capfd.readouterr().err.splitlines()
+    assert [l.split(":")[0] for l in lines] == ["q", "r", "ip", "q", "r", "ip"]
+    assert lines[4].startswith("r: 0.000000: arp reply 192.0.2.1")   # a reply is a new packet
+
+
+def test_a_full_queue_drops_the_oldest_entries_packets_but_keeps_the_entries(capfd):
+    from vforward.clickcli import main
+    dump = "!data ip_dst\\n192.0.2.1\\n192.0.2.2\\n192.0.2.3\\n192.0.2.1\\n192.0.2.2\\n"
+    main(["--simtime", "-e", f"""
+        FromIPSummaryDump(DATA "{dump}", STOP true)
+          -> arpq :: ARPQuerier(192.0.2.10, 2:1:0:a:a:f, CAPACITY 4) -> Discard;
+        arpq[1] -> Discard; Idle -> [1]arpq;
+        DriverManager(pause, print arpq.count, print arpq.length)"""])
+    # the fifth packet: down to 2 held, emptying 192.0.2.1's entry first, then
+    # 192.0.2.2's; both entries stay, waiting for answers (as in Click)
+    assert capfd.readouterr().out.split() == ["3", "2"]

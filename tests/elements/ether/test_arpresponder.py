@@ -181,3 +181,20 @@ def test_bad_entries_are_graph_errors_naming_the_argument(make_router):
         make_router("Idle -> ARPResponder(10.0.0.1 1:1:1:1:1:1, 10.0.0.2) -> Discard")
     with pytest.raises(GraphError, match="neither an IP address"):
         make_router("Idle -> ARPResponder(10.0.0.300 1:1:1:1:1:1) -> Discard")
+
+
+def test_config_handler_replaces_the_table_and_reads_addressinfo_names(make_router, capfd):
+    r = make_router("AddressInfo(a 192.0.2.2/24 00:01:02:03:04:05, b 00:01:02:03:04:06);"
+                    "Idle -> ar :: ARPResponder(198.51.100.1 00:00:00:00:00:01) -> Discard")
+    r.initialize()
+    ar = r.element("ar")
+    ar.write("config", "a:ipnet b:eth, a")
+    assert ar.read("table") == ("192.0.2.2/32 00-01-02-03-04-05\n"
+                                "192.0.2.0/24 00-01-02-03-04-06\n")
+    assert ar.read("lookup", "192.0.2.9") == "00-01-02-03-04-06"
+    assert capfd.readouterr().err == ""
+    ar.write("config", "a, a")
+    assert "  warning: multiple entries for 192.0.2.2/32" in capfd.readouterr().err.splitlines()
+    with pytest.raises(HandlerError, match="neither an IP address"):
+        ar.write("config", "nosuchname")
+    assert ar.read("table") == "192.0.2.2/32 00-01-02-03-04-05\n"

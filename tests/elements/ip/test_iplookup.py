@@ -301,9 +301,9 @@ def test_a_click_style_router_forwards_fragments_and_answers_errors(make_router)
     seen = sorted((dst, p.ttl, p.p, p.offset, len(p)) for dst, p in r.element("out").got)
     assert seen == sorted([
         (0x0A0000FE, 63, 17, 0, 60),                # forwarded via the default gateway
-        (0x0A000005, 254, 1, 0, 56),                # time exceeded, back to 10.0.0.5
+        (0x0A000005, 254, 1, 0, 88),                # time exceeded quoting all 60 bytes
         (0x0A000009, 63, 17, 0, 572), (0x0A000009, 63, 17, 69, 468),   # two fragments
-        (0x0A000007, 254, 1, 0, 56)])               # needfrag (MTU 576), back to 10.0.0.7
+        (0x0A000007, 254, 1, 0, 576)])              # needfrag (MTU 576): quote cut to fit
     needfrag = [p for dst, p in r.element("out").got if dst == 0x0A000007][0]
     assert needfrag.data.type == 3 and needfrag.data.code == 4 and needfrag.data.data.mtu == 576
     assert r.pool.n_used == 0

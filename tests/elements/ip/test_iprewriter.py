@@ -41,15 +41,16 @@ class _Sink(Element):
 
     def configure(self, args):
         args.finish()
-        self.frames, self.dst = [], []
+        self.frames, self.dst, self.paint = [], [], []
 
     def push(self, port, batch):
         self.frames += batch.to_bytes()
         self.dst += batch.pool.dst_ip[batch.idx].tolist()
+        self.paint += batch.pool.paint[batch.idx].tolist()
         batch.kill()
 
     def take(self):
-        out, self.frames, self.dst = self.frames, [], []
+        out, self.frames, self.dst, self.paint = self.frames, [], [], []
         return out
 
 
@@ -261,7 +262,7 @@ def test_sequential_ports_wrap_and_exhaustion_is_a_mapping_failure(make_router):
     out = n.send_in(*[pkt(UDP, PRIV, 5000 + i, SERVER, 53) for i in range(4)])
     assert [flow(f)[1] for f in out] == [2000, 2001, 2002]
     assert n.read("mapping_failures") == "1"
-    assert n.read("patterns") == "198.51.100.1 2000-2002# - - [3]\n<drop>\n"
+    assert n.read("patterns") == "198.51.100.1 2000-2002 - - [3]\n<drop>\n"
 
 
 def test_random_ports_stay_in_range(make_router):
@@ -384,7 +385,7 @@ def test_udp_mapping_expires_after_udp_timeout(make_router):
     assert n.rw.reap() == 1
     assert n.read("udp_table") == "" and n.read("nmappings") == "0"
     assert n.send_out(pkt(UDP, SERVER, 53, NAT, 1024)) == []
-    assert n.read("patterns").startswith("198.51.100.1 1024-65535# - -\n")   # count back to 0
+    assert n.read("patterns").startswith("198.51.100.1 1024-65535 - -\n")   # count back to 0
 
 
 def test_udp_streaming_flows_get_the_streaming_timeout(make_router):
@@ -447,7 +448,7 @@ def test_full_table_refuses_new_flows_and_keeps_live_ones(make_router):
     assert len(out) == 2 and n.read("mapping_failures") == "1" and n.read("size") == "2"
     # the live flows still work both ways
     assert len(n.send_out(pkt(UDP, SERVER, 53, NAT, 1024), pkt(UDP, SERVER, 53, NAT, 1025))) == 2
-    # once one expires, there is room again (reaped on demand, not evicted)
+    # once they are past their guarantee, a new flow evicts one
     n.clock += 301
     assert len(n.send_in(pkt(UDP, PRIV, 6000, SERVER, 53))) == 1
     assert n.read("mapping_failures") == "1"
@@ -480,7 +481,7 @@ def test_a_flood_of_new_flows_fails_counted_while_an_established_flow_keeps_work
 
 def test_without_a_capacity_the_table_is_still_bounded(make_router):
     n = Nat(make_router)
-    assert n.rw.table.capacity == 65536
+    assert n.rw.mapping_capacity.capacity == 65536
 
 
 def test_capacity_handler(make_router):
@@ -490,6 +491,138 @@ def test_capacity_handler(make_router):
     assert len(n.send_in(pkt(UDP, PRIV, 1, SERVER, 53), pkt(UDP, PRIV, 2, SERVER, 53))) == 1
     with pytest.raises(HandlerError):
         n.rw.write("capacity", "lots")
+
+
+def test_at_capacity_a_new_flow_evicts_the_idle_flow_that_expires_first(make_router):
+    n = Nat(make_router, specs=f"pattern {NAT} 1024-65535# - - 0 1, drop, MAPPING_CAPACITY 2, "
+                               "UDP_TIMEOUT 100, GUARANTEE 5")
+    n.send_in(pkt(UDP, PRIV, 1, SERVER, 53))            # port 1024
+    n.clock += 1
+    n.send_in(pkt(UDP, PRIV, 2, SERVER, 53))            # port 1025
+    n.clock += 1
+    assert n.send_in(pkt(UDP, PRIV, 3, SERVER, 53)) == []    # both still guaranteed
+    n.clock += 3                                        # the first's guarantee is over
+    n.send_out(pkt(UDP, SERVER, 53, NAT, 1024))         # ... but a reply renews it
+    assert n.send_in(pkt(UDP, PRIV, 3, SERVER, 53)) == []
+    n.clock += 5.5                                      # both idle past their guarantee
+    n.send_out(pkt(UDP, SERVER, 53, NAT, 1024))         # the first is renewed again
+    out = n.send_in(pkt(UDP, PRIV, 4, SERVER, 53))
+    assert len(out) == 1 and n.read("mapping_failures") == "2"
+    assert n.send_out(pkt(UDP, SERVER, 53, NAT, 1025)) == []     # the second was evicted
+    assert len(n.send_out(pkt(UDP, SERVER, 53, NAT, 1024))) == 1
+    assert n.read("size") == "2"
+    assert n.read("patterns").startswith(f"{NAT} 1024-65535 - - [2]")
+
+
+def test_a_tcp_flow_with_data_both_ways_outlives_idle_ones_at_capacity(make_router):
+    n = Nat(make_router, specs=f"pattern {NAT} 1024-65535# - - 0 1, drop, MAPPING_CAPACITY 2, "
+                               "GUARANTEE 0")
+    n.send_in(pkt(TCP, PRIV, 1, SERVER, 80, b"x"))                 # 1024, will talk
+    n.send_out(pkt(TCP, SERVER, 80, NAT, 1024, b"y"))
+    n.clock += 1
+    n.send_in(pkt(TCP, PRIV, 2, SERVER, 80, b""))                  # 1025, no data
+    n.clock += 1
+    assert len(n.send_in(pkt(TCP, PRIV, 3, SERVER, 80, b""))) == 1  # evicts 1025
+    assert n.send_out(pkt(TCP, SERVER, 80, NAT, 1025, b"")) == []
+    assert len(n.send_out(pkt(TCP, SERVER, 80, NAT, 1024, b""))) == 1
+
+
+def test_rewriters_sharing_a_capacity_evict_each_others_idle_flows(make_router):
+    r = make_router(f"""
+        a_in :: _NATSource -> rw1 :: IPRewriter(pattern {NAT} 1024-65535# - - 0 0,
+                                                MAPPING_CAPACITY rw2) -> out1 :: _NATSink;
+        b_in :: _NATSource -> rw2 :: IPRewriter(pattern 198.51.100.9 1024-65535# - - 0 0,
+                                                MAPPING_CAPACITY 2) -> out2 :: _NATSink;
+    """)
+    r.initialize()
+    clock = [10.0]
+    for name in ("rw1", "rw2"):
+        r.element(name)._clock = lambda: clock[0]
+    r.element("b_in").send([pkt(UDP, PRIV, 1, SERVER, 53), pkt(UDP, PRIV, 2, SERVER, 53)])
+    assert r.element("rw1").read("capacity") == "2" and r.element("rw1").read("size") == "2"
+    r.element("a_in").send([pkt(UDP, PRIV, 3, SERVER, 53)])
+    assert r.element("out1").take() == []                   # rw2's flows are guaranteed
+    clock[0] += 6
+    r.element("a_in").send([pkt(UDP, PRIV, 3, SERVER, 53)])
+    assert len(r.element("out1").take()) == 1               # evicted one of rw2's
+    assert r.element("rw2").read("nmappings") == "1" and r.element("rw1").read("size") == "2"
+
+
+def test_naming_something_else_as_capacity_is_an_error(make_router):
+    r = make_router(NAT_CONFIG.format(specs=f"pattern {NAT} 1024-65535# - - 0 1, drop, "
+                                            "MAPPING_CAPACITY out"))
+    with pytest.raises(Exception, match="MAPPING_CAPACITY 'out' is not a rewriter"):
+        r.initialize()
+
+
+def test_lowering_the_capacity_evicts_idle_flows_first(make_router):
+    n = Nat(make_router, specs=f"pattern {NAT} 1024-65535# - - 0 1, drop, GUARANTEE 5")
+    n.send_in(pkt(UDP, PRIV, 1, SERVER, 53))
+    n.clock += 10
+    n.send_in(pkt(UDP, PRIV, 2, SERVER, 53))
+    n.rw.write("capacity", "1")
+    assert n.read("size") == "1"
+    assert n.send_out(pkt(UDP, SERVER, 53, NAT, 1024)) == []
+    assert len(n.send_out(pkt(UDP, SERVER, 53, NAT, 1025))) == 1
+
+
+def test_a_flow_rewritten_onto_its_own_reverse_is_kept(make_router):
+    n = Nat(make_router, specs=f"pattern {NAT} 1024-65535# - - 0 1, drop")
+    out = n.send_in(pkt(UDP, NAT, 1024, NAT, 1024))
+    assert len(out) == 1 and flow(out[0]) == (NAT, 1024, NAT, 1024)
+    assert n.read("mapping_failures") == "0" and n.read("nmappings") == "1"
+    # its reply is the same tuple and meets the one entry, the reply's (as in Click)
+    assert len(n.send_out(pkt(UDP, NAT, 1024, NAT, 1024))) == 1
+    n.rw.write("clear", "")
+    assert n.read("nmappings") == "0" and len(n.rw.table.flows) == 0
+
+
+def test_reply_anno_gives_replies_the_annotation_of_their_flows_first_packet(make_router):
+    r = make_router(f"""
+        inside :: _NATSource -> ps :: PaintSwitch;
+        rw :: IPRewriter(pattern {NAT} 1024-65535# - - 0 1, drop, REPLY_ANNO PAINT);
+        ps[0] -> Paint(3) -> [0]rw; ps[1] -> Paint(4) -> [0]rw;
+        outside :: _NATSource -> Paint(9) -> [1]rw;
+        rw[0] -> out :: _NATSink; rw[1] -> back :: _NATSink;
+    """)
+    r.initialize()
+    a, b = pkt(UDP, PRIV, 1, SERVER, 53), pkt(UDP, PRIV2, 1, SERVER, 53)
+    batch = r.pool.from_bytes([a, b])
+    batch.pool.nh[batch.idx] = batch.pool.off[batch.idx]
+    batch.pool.paint[batch.idx] = [0, 1]
+    r.element("inside").emit(0, batch)
+    assert r.element("out").paint == [3, 4]             # forward packets keep their own
+    r.element("outside").send([pkt(UDP, SERVER, 53, NAT, 1025), pkt(UDP, SERVER, 53, NAT, 1024)])
+    back = r.element("back")
+    assert [flow(f)[2] for f in back.frames] == [PRIV2, PRIV] and back.paint == [4, 3]
+
+
+def test_writing_a_pattern_handler_replaces_that_inputs_spec_and_its_flows(make_router):
+    n = Nat(make_router, specs=f"pattern {NAT} 1024-65535# - - 0 1, drop")
+    n.send_in(pkt(UDP, PRIV, 1, SERVER, 53))
+    assert n.read("pattern0") == f"{NAT} 1024-65535 - - [1]"
+    n.rw.write("pattern0", "pattern 198.51.100.7 2000-2010# - - 0 1")
+    assert n.read("pattern0") == "198.51.100.7 2000-2010 - -" and n.read("nmappings") == "0"
+    assert n.send_out(pkt(UDP, SERVER, 53, NAT, 1024)) == []
+    assert flow(n.send_in(pkt(UDP, PRIV, 1, SERVER, 53))[0]) == ("198.51.100.7", 2000, SERVER, 53)
+    with pytest.raises(HandlerError, match="output 5"):
+        n.rw.write("pattern0", "pattern 198.51.100.7 2000-2010# - - 0 5")
+    with pytest.raises(HandlerError):
+        n.rw.write("pattern1", "nonsense words")
+    assert n.read("pattern1") == "<drop>"
+
+
+@pytest.mark.parametrize("impl", [None, rewriter_reference])
+def test_an_all_zero_echo_reply_gets_a_valid_checksum(make_router, impl):
+    n = Nat(make_router, impl=impl)
+    (out,) = n.send_in(pkt(ICMP, PRIV, 0, SERVER, 0, b"", icmp_type=8))
+    ident = dpkt.ip.IP(out).data.data.id
+    reply = dpkt.ip.IP(src=inet(SERVER), dst=inet(NAT), p=ICMP, ttl=64, id=1,
+                       data=dpkt.icmp.ICMP(type=0, data=dpkt.icmp.ICMP.Echo(id=ident, seq=0)))
+    (back,) = n.send_out(bytes(reply))
+    icmp = bytes(back[20:])
+    assert icmp == b"\0\0\xff\xff\0\0\0\0"      # identifier 0 again: only 0xFFFF sums right
+    assert dpkt.in_cksum(icmp) == 0
 
 
 # -- fragments ----------------------------------------------------------------------------

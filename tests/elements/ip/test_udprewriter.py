@@ -36,3 +36,19 @@ def test_clicks_udprewriter_keywords_set_the_udp_timeouts():
     assert (t.udp, t.udp_streaming) == (4.0, 5.0)
     t = build_graph("rw :: UDPRewriter(drop, TIMEOUT 7); Idle -> rw -> Discard").elements["rw"].timeouts
     assert (t.udp, t.udp_streaming) == (7.0, 7.0)
+
+
+def test_udprewriter_times_tcp_flows_as_udp_ones():
+    import numpy as np
+
+    from vforward.graph import build_graph
+    g = build_graph("rw :: UDPRewriter(drop, TIMEOUT 4, STREAMING_TIMEOUT 5, GUARANTEE 1); "
+                    "Idle -> rw -> Discard")
+    rw = g.elements["rw"]
+    t = rw.table
+    f = t.add(6, (1, 2, 3, 4), (5, 6, 3, 4), 0, 0, 0, 100.0)
+    flows = np.array([f])
+    assert t.timeouts_of(flows, rw.timeouts)[0] == 4.0        # not TCP_NODATA_TIMEOUT's 300
+    assert t.guarantees_of(flows, rw.timeouts)[0] == 1.0
+    t.packets[f], t.state[f] = 3, 0xFF
+    assert t.timeouts_of(flows, rw.timeouts)[0] == 5.0        # streaming

@@ -71,3 +71,14 @@ def test_bandwidth_rated_unqueue_keeps_the_byte_rate(make_router):
 def test_bad_arguments_are_graph_errors_naming_them(make_router, config, complaint):
     with pytest.raises(GraphError, match=complaint):
         make_router(f"InfiniteSource -> Queue -> {config} -> Discard")
+
+
+def test_bandwidth_bucket_lets_a_packet_go_at_a_zero_balance(capfd):
+    from vforward.clickcli import main
+    # 500 bytes of burst: five 100-byte packets empty it, and a sixth may still
+    # go (as in Click: a packet leaves while the balance is not negative)
+    main(["--simtime", "-e", """
+        InfiniteSource(LENGTH 100) -> Queue(10)
+          -> u :: BandwidthRatedUnqueue(RATE 200Bps, BURST_BYTES 500) -> c :: Counter -> Discard;
+        Script(wait 0.1, read c.count, wait 0.5, read c.count, write stop)"""])
+    assert capfd.readouterr().err.split() == ["c.count:", "6", "c.count:", "7"]
