@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import statistics
 import subprocess
 import time
@@ -110,10 +111,9 @@ def measure(lab: Lab, src: str, dst: str, path: list[str], seconds: float) -> di
     tcp = _iperf(lab, src, dst, dst_ip, [], seconds)
     out["tcp_mbps"] = tcp["end"]["sum_received"]["bits_per_second"] / 1e6
     out.update(_measure6(lab, src, dst, seconds))
-    p = netns.run(netns_name(lab, src), "ping", "-n", "-q", "-c", "20", "-i", "0.05", dst_ip,
+    p = netns.run(netns_name(lab, src), "ping", "-n", "-c", "20", "-i", "0.05", dst_ip,
                   check=False)
-    m = re.search(r"= [\d.]+/([\d.]+)/", p.stdout)
-    out["rtt_ms"] = float(m.group(1)) if m else float("nan")
+    out["rtt_ms"] = _median([float(t) for t in re.findall(r"time=([\d.]+) ms", p.stdout)])
     out["reroute_s"] = _reroute(lab, src, dst_ip, path)
     return out
 
@@ -153,7 +153,10 @@ def _reroute(lab: Lab, src: str, dst_ip: str, path: list[str]) -> float:
 
 def run(path: str, repeat: int = 3, seconds: float = 3.0, modes=("user", "kernel"), log=print,
         poll_budget: str = "200us,10%") -> dict:
-    lab = prepare(path)
+    # Under a name of its own, so that a bench never meets a lab of the same
+    # file that someone deployed, nor another bench run at the same time.
+    name = f"{prepare(path).name[:5]}-b{secrets.token_hex(2)}"
+    lab = prepare(path, name)
     src, dst, route = farthest_hosts(lab)
     log(f"lab {lab.name}: traffic {src} -> {dst} across {' '.join(route)}; "
         f"{repeat} rounds of {seconds:g}s per measurement")
@@ -161,11 +164,12 @@ def run(path: str, repeat: int = 3, seconds: float = 3.0, modes=("user", "kernel
     for r in range(repeat):
         for mode in modes:
             if mode == "one-process":
-                deploy(path, mode="user", cpus=1, log=lambda *a: None)
+                deploy(path, mode="user", cpus=1, log=lambda *a: None, name=name)
             elif mode == "spin":
-                deploy(path, mode="user", poll_budget=poll_budget, log=lambda *a: None)
+                deploy(path, mode="user", poll_budget=poll_budget, log=lambda *a: None,
+                       name=name)
             else:
-                deploy(path, mode=mode, log=lambda *a: None)
+                deploy(path, mode=mode, log=lambda *a: None, name=name)
             try:
                 got = measure(lab, src, dst, route, seconds)
             finally:
