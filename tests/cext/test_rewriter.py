@@ -254,6 +254,7 @@ def test_address_pair_kernel_and_reference_rewrite_identically(case):
                      for _, (s, _, d, _), (ns, _, _, _), fo, ro in mappings]
     run_both(frames, pair_mappings, addr=True, pair=True)
 
+
 @differential
 @given(traffic(min_mappings=1))
 def test_rewritten_packets_carry_checksums_dpkt_accepts(case):
