@@ -59,6 +59,15 @@ def test_deploy_creates_the_objects_waits_for_ready_pods_and_destroy_deletes_the
     assert sorted(os.listdir(state / "manifests")) == ["00-namespace.yaml", "r1.yaml", "r2.yaml"]
     assert "+ create Pod vforward-kube2/r1" in p.stderr        # says what it does
 
+    p = vf(env, "topo", "list", "--json")                       # listed beside local labs
+    assert p.returncode == 0, p.stderr
+    [row] = json.loads(p.stdout)
+    assert row["name"] == "kube2" and row["mode"] == "k8s" and row["routers"] == 2
+    assert row["hosts"] == 2
+    assert row["placement"] == "namespace vforward-kube2, 2 pods"
+    table = vf(env, "topo", "list").stdout
+    assert "kube2" in table and "namespace vforward-kube2" in table
+
     # exec: in a router's pod, or in a lab host's namespace inside its router's pod
     p = vf(env, "topo", "exec", "kube2", "r2", "--", "ip", "route")
     assert p.returncode == 0 and p.stdout == "ran: ip route\n", p.stderr

@@ -1,9 +1,10 @@
-"""`vforward topo list`: every lab deployed on this machine, side by side.
+"""`vforward topo list`: every lab deployed from this machine, side by side.
 
 One row per lab found under the state folder: its mode, its nodes, where
 they run (hosts and router processes), its age, and the CPU and memory its
 processes (routers, daemons, supervisor) use now: CPU in per cent of one
-CPU over a short sample, memory as the sum of resident sets.
+CPU over a short sample, memory as the sum of resident sets.  A lab deployed
+on Kubernetes is listed from its record, with its namespace and pods.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import json
 import os
 import time
 
-from vforward.topo.state import deployed_labs, load_state
+from vforward.topo.state import STATE_ROOT, deployed_labs, load_state
 from vforward.topo.supervise import current_workers, same_process
 
 SAMPLE = 0.3     # seconds over which CPU use is measured
@@ -56,6 +57,29 @@ def _age(seconds: float) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+def _k8s_rows() -> list[dict]:
+    """Labs deployed on Kubernetes: their record (NAME/k8s.json) says where they
+    run; their processes live in the cluster, so CPU and memory are not sampled."""
+    if not os.path.isdir(STATE_ROOT):
+        return []
+    rows = []
+    for name in sorted(os.listdir(STATE_ROOT)):
+        path = os.path.join(STATE_ROOT, name, "k8s.json")
+        try:
+            with open(path) as f:
+                record = json.load(f)
+            created = os.path.getmtime(path)
+        except (OSError, ValueError):   # no record, or one being written
+            continue
+        pods = record.get("pods", [])     # one per router; its lab hosts live in it
+        rows.append({"name": record.get("name", name), "mode": "k8s", "routers": len(pods),
+                     "hosts": max(len(record.get("pod_of", {})) - len(pods), 0),
+                     "placement": f"namespace {record.get('namespace')}, {len(pods)} pods",
+                     "processes": 0, "age_s": round(time.time() - created, 1),
+                     "cpu_percent": None, "memory_bytes": None, "limited": []})
+    return rows
+
+
 def list_labs(sample: float = SAMPLE) -> list[dict]:
     """A row per deployed lab: name, mode, routers, hosts, placement, processes,
     age_s, cpu_percent, memory_bytes, limited (nodes with resources:)."""
@@ -77,7 +101,7 @@ def list_labs(sample: float = SAMPLE) -> list[dict]:
                      "cpu_percent": round(100.0 * ticks / _TICK / sample, 1) if sample else 0.0,
                      "memory_bytes": sum(_rss(p) for p in ps),
                      "limited": sorted((st.cgroups or {}).get("nodes", {}))})
-    return rows
+    return sorted(rows + _k8s_rows(), key=lambda r: r["name"])
 
 
 def cmd_list(a) -> int:
@@ -92,9 +116,12 @@ def cmd_list(a) -> int:
           f"{'memory':>10}  limits")
     for r in rows:
         nodes = f"{r['routers']} routers, {r['hosts']} hosts"
+        if r["cpu_percent"] is None:    # on a cluster: not sampled from here
+            use = f"{'-':>8}{'-':>10}"
+        else:
+            use = f"{r['cpu_percent']:>8.1f}{r['memory_bytes'] / 2**20:>8.1f}MB"
         print(f"{r['name']:<14}{r['mode']:<7}{nodes:<20}{r['placement']:<30}"
-              f"{_age(r['age_s']):>7}{r['cpu_percent']:>8.1f}{r['memory_bytes'] / 2**20:>8.1f}MB"
-              f"  {', '.join(r['limited']) or '-'}")
+              f"{_age(r['age_s']):>7}{use}  {', '.join(r['limited']) or '-'}")
     return 0
 
 
