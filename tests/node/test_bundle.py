@@ -76,3 +76,12 @@ def test_a_host_mtu_below_the_minimum_is_refused_with_its_place():
     text = two_router_lab("nb").replace("mtu: 1400", "mtu: 100")
     with pytest.raises(TopologyError, match=r"lab.yaml:\d+.*mtu must be at least 576"):
         parse_lab(text, "lab.yaml")
+
+
+def test_ingress_or_egress_on_a_node_of_a_lab_across_hosts_is_refused_not_dropped():
+    text = three_host_ospf_lab("nb").replace("r1: {host: a}", "r1: {host: a, egress: true}")
+    lab = lab_of(text)
+    with pytest.raises(TopologyError, match="node r1 has 'egress:'.*deploy the lab on one "
+                                            "machine, or remove 'egress:'"):
+        node_bundle(lab, "r1")
+    node_bundle(lab, "r2")      # the other routers still render

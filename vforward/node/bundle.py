@@ -28,6 +28,13 @@ def node_bundle(lab: Lab, node_name: str, peer_addresses: dict | None = None) ->
     if node.config:
         raise TopologyError(f"node {node_name} has a hand-written config ({node.config}); "
                             "a node bundle is generated, so remove 'config:' to run it on its own")
+    for key in ("ingress", "egress"):
+        if getattr(node, key):
+            # Both are set up by a one-machine deploy (an OpenVPN server, a NAT
+            # veth to the machine's root namespace); a bundle has neither.
+            raise TopologyError(f"node {node_name} has '{key}:', which a lab across hosts "
+                                "(a node bundle, --emulate-hosts, --k8s) does not run yet; "
+                                f"deploy the lab on one machine, or remove '{key}:'")
     peer_addresses = peer_addresses or {}
     routes = static_routes(lab)[node.name]
     files = {ROUTER_FILE: render.router_config(lab, node, routes, standalone=True)}
