@@ -81,7 +81,7 @@ def _ceilings(tmp):
     out = []
     for name in ("fib6_lookup_ceiling", "fib6_lookup_ceiling_batched"):
         f = getattr(lib, name)
-        f.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_size_t]
+        f.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_size_t]
         f.restype = None
         out.append(f)
     return out

@@ -100,9 +100,6 @@ cdef extern from *:
     #define VF6_CTZ(x) ((uint32_t)__builtin_ctzll(x))
     #define VF6_EXT 0x80000000u
     #define VF6_PREFETCH(p) __builtin_prefetch((const void *)(p))
-    /* a 24-byte node straddles two cache lines at 2 of every 8 offsets: fetch both */
-    #define VF6_PREFETCH_NODE(p) do { __builtin_prefetch((const void *)(p)); \
-        __builtin_prefetch((const char *)(p) + 23); } while (0)
     static inline uint64_t vf6_load_be64(const unsigned char *p) {
         uint64_t x; memcpy(&x, p, 8); return __builtin_bswap64(x);
     }
@@ -110,16 +107,17 @@ cdef extern from *:
     uint32_t POPCNT "VF6_POPCNT"(uint64_t x) nogil
     uint32_t CTZ "VF6_CTZ"(uint64_t x) nogil
     void PREFETCH "VF6_PREFETCH"(const void *p) nogil
-    void PREFETCH_NODE "VF6_PREFETCH_NODE"(const void *p) nogil
     uint64_t load_be64 "vf6_load_be64"(const unsigned char *p) nogil
     const uint32_t EXT "VF6_EXT"
 
 NO_ROUTE = 0xFFFF
 MAX_NEXT_HOP = 0xFFFE
-DIRECT_BITS = 20
+DIRECT_BITS = 26
 
 DEF LANES = 128                 # lookups walked together by _lookup_rows
-DEF S = 20                      # direct-pointing bits
+DEF S = 26                      # direct-pointing bits
+DEF SHORT = 16                  # routes up to /SHORT answer from _short, not _direct
+DEF INLINE = 4                  # a node with up to INLINE leaves keeps them inside
 DEF STRIDE = 6
 DEF NONE = 0                    # trie node 0 is "no node"; the root is 1
 DEF ROOT = 1
@@ -127,11 +125,15 @@ DEF NOVAL = 0                   # trie value: 0 none, else next hop + 1
 DEF HBUCKET_BITS = 12
 DEF NOREC = 0xFFFFFFFF          # "no poptrie node" from _locate
 
+# 32 bytes, 32-byte aligned: one cache line per node read.  A node with up to
+# INLINE leaves (most of them: a lone /48's nodes have one to three) keeps them
+# in `inl`, so that its lookups end without a read of `leaves`.
 cdef struct Node:
     uint64_t vector
     uint64_t leafvec
     uint32_t base0
     uint32_t base1
+    uint16_t inl[INLINE]
 
 # A node of the route trie (one bit per level), its fields side by side: a walk
 # reads one cache line per level, not one per array.
@@ -159,10 +161,13 @@ cdef void *_grow_block(void *old, size_t old_size, size_t new_size) noexcept nog
     onto transparent huge pages, so that a lookup's node reads cost no page walk."""
     cdef void *p = NULL
     if new_size < (<size_t>2 << 20):
-        return realloc(old, new_size)
-    if posix_memalign(&p, <size_t>2 << 20, new_size) != 0:
-        return NULL
-    madvise(p, new_size, MADV_HUGEPAGE)
+        # 64-byte aligned, so that a 32-byte node never straddles two cache lines
+        if posix_memalign(&p, 64, new_size) != 0:
+            return NULL
+    else:
+        if posix_memalign(&p, <size_t>2 << 20, new_size) != 0:
+            return NULL
+        madvise(p, new_size, MADV_HUGEPAGE)
     if old != NULL:
         memcpy(p, old, old_size)
         free(old)
@@ -214,6 +219,11 @@ cdef inline void _mask128(uint64_t *hi, uint64_t *lo, int plen) noexcept nogil:
 
 cdef inline uint32_t _leaf(uint32_t nh) noexcept nogil:
     return (nh ^ 0xFFFF) & 0xFFFF
+
+
+cdef inline const uint16_t *_leaf_src(const Node *n, const uint16_t *leaves) noexcept nogil:
+    """Where node n's leaves are: inside it (up to INLINE) or its block of leaves."""
+    return &n.inl[0] if POPCNT(n.leafvec) <= INLINE else leaves + n.base0
 
 
 cdef extern from "Python.h":
@@ -307,6 +317,12 @@ cdef class Fib6:
 
     # data plane
     cdef uint32_t *_direct
+    # the next hop (NO_ROUTE: none) of the longest route of length <= SHORT per /SHORT:
+    # what a direct entry of 0 means, so that a short route (the default route
+    # above all) does not write 2^(S - plen) direct entries
+    cdef uint16_t *_short
+    # per /SHORT: 1 if a direct entry under it may be non-zero (a clear skips the rest)
+    cdef uint8_t *_touched
     cdef Node *_nodes
     cdef size_t _n_nodes_cap, _n_nodes_top
     cdef uint16_t *_leaves
@@ -335,6 +351,8 @@ cdef class Fib6:
     def __cinit__(self):
         cdef int k
         self._direct = NULL
+        self._short = NULL
+        self._touched = NULL
         self._nodes = NULL
         self._tnode = self._tbest = NULL
         self._leaves = NULL
@@ -353,6 +371,10 @@ cdef class Fib6:
     cdef void _release(self) noexcept:
         cdef int k
         free(self._direct)
+        free(self._short)
+        free(self._touched)
+        self._short = NULL
+        self._touched = NULL
         free(self._nodes)
         free(self._tnode)
         free(self._tbest)
@@ -379,11 +401,16 @@ cdef class Fib6:
     cdef int _reset(self) except -1:
         cdef int k
         self._release()
-        # calloc of 4 MiB maps fresh zero pages: only the /20s a table uses are touched.
+        # calloc of 256 MiB maps fresh zero pages (no huge pages: not advised): only
+        # the /26s with routes of /17-/127 under them are touched, 4 KiB per 1024.
         self._direct = <uint32_t *>calloc((<size_t>1) << S, sizeof(uint32_t))
+        self._short = <uint16_t *>malloc(((<size_t>1) << SHORT) * sizeof(uint16_t))
+        self._touched = <uint8_t *>calloc((<size_t>1) << SHORT, 1)
+        if self._short != NULL:
+            memset(self._short, 0xFF, ((<size_t>1) << SHORT) * sizeof(uint16_t))
         self._h_buckets = <uint32_t *>calloc((<size_t>1) << HBUCKET_BITS, sizeof(uint32_t))
         self._n_nodes_cap = 1024
-        self._nodes = <Node *>malloc(self._n_nodes_cap * sizeof(Node))
+        self._nodes = <Node *>_grow_block(NULL, 0, self._n_nodes_cap * sizeof(Node))
         self._tnode = <uint32_t *>malloc(self._n_nodes_cap * sizeof(uint32_t))
         self._tbest = <uint32_t *>malloc(self._n_nodes_cap * sizeof(uint32_t))
         self._n_nodes_top = 0
@@ -398,6 +425,7 @@ cdef class Fib6:
         self._t_freecap = 0
         self._t_nfree = 0
         if (self._direct == NULL or self._nodes == NULL or self._leaves == NULL
+                or self._short == NULL or self._touched == NULL
                 or self._h_buckets == NULL
                 or self._tnode == NULL or self._tbest == NULL
                 or self._t == NULL):
@@ -480,7 +508,7 @@ cdef class Fib6:
             self._free_subtree(n.base1 + k)
         if nc:
             self._push_free(&self._free_nodes, nc, n.base1)
-        if nl:
+        if nl > INLINE:
             self._push_free(&self._free_leaves, nl, n.base0)
         return 0
 
@@ -589,12 +617,15 @@ cdef class Fib6:
                 return NOVAL
         return self._t[t].val
 
-    cdef uint32_t _trie_at(self, uint64_t hi, uint64_t lo, int depth, uint32_t *best) noexcept nogil:
+    cdef uint32_t _trie_at(self, uint64_t hi, uint64_t lo, int depth, uint32_t *best,
+                           uint32_t *mid) noexcept nogil:
         """The trie node at depth on the path of the route just set or deleted
-        (hi:lo, from _path: no second walk down the trie), NONE if absent, and in
-        best the next hop + 1 of the longest route of length <= depth on that path."""
+        (hi:lo, from _path: no second walk down the trie), NONE if absent; in
+        best the next hop + 1 of the longest route of length <= depth on that
+        path, in mid that of the longest of length SHORT + 1 .. depth."""
         cdef uint32_t t = ROOT
         cdef uint32_t b = self._t[ROOT].val
+        cdef uint32_t md = NOVAL
         cdef int i
         for i in range(1, depth + 1):
             t = self._path[i]
@@ -602,7 +633,10 @@ cdef class Fib6:
                 break
             if self._t[t].val != NOVAL:
                 b = self._t[t].val
+                if i > SHORT:
+                    md = b
         best[0] = b
+        mid[0] = md
         return t
 
     # ------------------------------------------------------------ host routes
@@ -739,8 +773,10 @@ cdef class Fib6:
         old's blocks go back to the free lists -- or, where the new node has the
         same children or as many leaves, are rewritten in place."""
         cdef uint64_t vector = 0, leafvec = 0, inner, m
-        cdef uint32_t v, nc, nl, prev = 0xFFFFFFFF, base0 = 0, base1 = 0, k, src
+        cdef uint32_t v, nc, nl, prev = 0xFFFFFFFF, base0 = 0, base1 = 0, k, src, old_nl = 0
         cdef bint same1 = False, same0 = False
+        cdef uint16_t inl[INLINE]
+        cdef uint16_t *dst
         cdef uint32_t rebuild[64]
         cdef uint32_t n_rebuild = 0
         # Branch-free (slot kinds are data: a branch per slot is mispredicted
@@ -753,21 +789,26 @@ cdef class Fib6:
         nc = POPCNT(vector)
         nl = POPCNT(leafvec)
         if old != NULL:
+            old_nl = POPCNT(old.leafvec)
             same1 = nc != 0 and vector == old.vector
-            same0 = nl != 0 and nl == POPCNT(old.leafvec)
+            same0 = nl > INLINE and nl == old_nl
         if same1:
             base1 = old.base1
         elif nc:
             base1 = self._alloc_nodes(nc)
         if same0:
             base0 = old.base0
-        elif nl:
+        elif nl > INLINE:
             base0 = self._alloc_leaves(nl)
+        inl[0] = inl[1] = inl[2] = inl[3] = 0xFFFF
+        # a few leaves go inside the node (written with it, at the end: building
+        # the children may move the node array), more into a block of `leaves`
+        dst = &inl[0] if nl <= INLINE else self._leaves + base0
         m = leafvec
         k = 0
         while m:
             v = CTZ(m)
-            self._leaves[base0 + k] = <uint16_t>((leaf[v] - 1) & 0xFFFF)
+            dst[k] = <uint16_t>((leaf[v] - 1) & 0xFFFF)
             k += 1
             m &= m - 1
         m = vector
@@ -793,18 +834,20 @@ cdef class Fib6:
         self._nodes[rec].leafvec = leafvec
         self._nodes[rec].base0 = base0
         self._nodes[rec].base1 = base1
+        memcpy(&self._nodes[rec].inl[0], &inl[0], sizeof(inl))
         if old != NULL:
             if POPCNT(old.vector) and not same1:
                 self._push_free(&self._free_nodes, POPCNT(old.vector), old.base1)
-            if POPCNT(old.leafvec) and not same0:
-                self._push_free(&self._free_leaves, POPCNT(old.leafvec), old.base0)
+            if old_nl > INLINE and not same0:
+                self._push_free(&self._free_leaves, old_nl, old.base0)
         return 0
 
-    cdef int _set_direct(self, uint32_t j, uint32_t t, uint32_t best) except -1:
+    cdef int _set_direct(self, uint32_t j, uint32_t t, uint32_t best, uint32_t mid) except -1:
         """Rebuild direct slot j from trie node t at depth S (NONE: none), freeing
-        whatever was there."""
+        whatever was there; mid is the next hop + 1 of the longest route of /17-/S
+        above (NOVAL: none, and the slot answers from _short)."""
         cdef uint32_t e = self._direct[j]
-        cdef uint32_t rec
+        cdef uint32_t rec, val
         if e & EXT:
             rec = e & 0x7FFFFFFF
             self._free_subtree(rec)
@@ -812,48 +855,70 @@ cdef class Fib6:
         if t != NONE and (self._t[t].c0 != NONE or self._t[t].c1 != NONE):
             rec = self._alloc_nodes(1)
             self._build(rec, t, S, best)
-            self._direct[j] = EXT | rec
+            val = EXT | rec
         else:
-            self._direct[j] = _leaf(best - 1) if best != NOVAL else 0
+            val = _leaf(mid - 1) if mid != NOVAL else 0
+        if val != e:            # an untouched zero page stays untouched
+            self._direct[j] = val
+        if val:
+            self._touched[j >> (S - SHORT)] = 1
         return 0
 
-    cdef int _fill_direct(self, uint32_t t, int depth, uint32_t base, uint32_t best) except -1:
+    cdef int _fill_direct(self, uint32_t t, int depth, uint32_t base, uint32_t best,
+                          uint32_t mid) except -1:
         """Rebuild the direct slots under trie node t at depth <= S (2^(S-depth) of
-        them from base); best as in _build, without t's own value yet."""
-        cdef uint32_t j, n
+        them from base) and, above depth SHORT, the _short entries; best as in
+        _build and mid as in _set_direct, without t's own value yet."""
+        cdef uint32_t j, n, k, k0
         if t != NONE and self._t[t].val != NOVAL:
             best = self._t[t].val
+            if depth > SHORT:
+                mid = best
+        if depth == SHORT:
+            self._short[base >> (S - SHORT)] = <uint16_t>((best - 1) & 0xFFFF)
         if depth == S:
-            return self._set_direct(base, t, best)
+            return self._set_direct(base, t, best, mid)
         if t == NONE:
-            n = (<uint32_t>1) << (S - depth)
-            for j in range(base, base + n):
-                self._set_direct(j, NONE, best)
+            if depth < SHORT:
+                # no route of /17 or longer here: only the /SHORTs with direct
+                # entries left (from routes just deleted) are cleared entry by entry
+                k0 = base >> (S - SHORT)
+                for k in range(k0, k0 + ((<uint32_t>1) << (SHORT - depth))):
+                    self._short[k] = <uint16_t>((best - 1) & 0xFFFF)
+                    if self._touched[k]:
+                        for j in range(k << (S - SHORT), (k + 1) << (S - SHORT)):
+                            self._set_direct(j, NONE, best, NOVAL)
+                        self._touched[k] = 0
+            elif mid != NOVAL or self._touched[base >> (S - SHORT)]:
+                n = (<uint32_t>1) << (S - depth)
+                for j in range(base, base + n):
+                    self._set_direct(j, NONE, best, mid)
             return 0
-        self._fill_direct(self._t[t].c0, depth + 1, base, best)
-        self._fill_direct(self._t[t].c1, depth + 1, base + ((<uint32_t>1) << (S - depth - 1)), best)
+        self._fill_direct(self._t[t].c0, depth + 1, base, best, mid)
+        self._fill_direct(self._t[t].c1, depth + 1, base + ((<uint32_t>1) << (S - depth - 1)),
+                          best, mid)
         return 0
 
     cdef int _update(self, uint64_t hi, uint64_t lo, int plen) except -1:
         """Bring the data plane in line with the trie after a change to hi:lo/plen."""
-        cdef uint32_t best, t, rec
+        cdef uint32_t best, mid, t, rec
         cdef int d
         cdef uint32_t j = <uint32_t>(hi >> (64 - S))
         if plen <= S:
-            t = self._trie_at(hi, lo, plen, &best)
+            t = self._trie_at(hi, lo, plen, &best, &mid)
             # best includes t's own value; _fill_direct adds it again, harmlessly,
-            # but must start from the value above t
+            # but must start from the values above t
             if plen > 0:
-                self._trie_at(hi, lo, plen - 1, &best)
+                self._trie_at(hi, lo, plen - 1, &best, &mid)
             else:
-                best = NOVAL
-            return self._fill_direct(t, plen, j & ~(((<uint32_t>1) << (S - plen)) - 1), best)
+                best = mid = NOVAL
+            return self._fill_direct(t, plen, j & ~(((<uint32_t>1) << (S - plen)) - 1), best, mid)
         cdef uint32_t e = self._direct[j]
         if not (e & EXT):
-            t = self._trie_at(hi, lo, S, &best)
-            return self._set_direct(j, t, best)
+            t = self._trie_at(hi, lo, S, &best, &mid)
+            return self._set_direct(j, t, best, mid)
         rec = self._locate(hi, lo, plen, &d)
-        t = self._trie_at(hi, lo, d, &best)
+        t = self._trie_at(hi, lo, d, &best, &mid)
         return self._rebuild(hi, lo, plen, rec, d, t, best)
 
     cdef uint32_t _locate(self, uint64_t hi, uint64_t lo, int plen, int *depth) noexcept nogil:
@@ -887,6 +952,7 @@ cdef class Fib6:
         cdef uint32_t child[64]
         cdef uint32_t cbest[64]
         cdef Node old
+        cdef const uint16_t *src
         v = _bits6(hi, lo, d)
         if plen <= d + STRIDE:
             span = (<uint32_t>1) << (d + STRIDE - plen)
@@ -898,10 +964,11 @@ cdef class Fib6:
         # leaves read back); those inside come from the trie below the route's
         # node, found on _path (left by the trie walk): no other trie node is read.
         old = self._nodes[rec]
+        src = _leaf_src(&old, self._leaves)
         for v in range(64):     # branch-free; a child slot's leaf value is not used
             child[v] = ROOT if (old.vector >> v) & 1 else NONE     # ROOT: "keep this child"
             n = POPCNT(old.leafvec & _mask(v))
-            leaf[v] = (<uint32_t>self._leaves[old.base0 + n - (n != 0)] + 1) & 0xFFFF
+            leaf[v] = (<uint32_t>src[n - (n != 0)] + 1) & 0xFFFF
         top = plen if plen <= d + STRIDE else d + STRIDE
         tt = t
         for i in range(d + 1, top + 1):
@@ -982,6 +1049,8 @@ cdef class Fib6:
         cdef uint64_t bit
         cdef uint32_t v
         cdef int d = S
+        if e == 0:
+            return self._short[hi >> (64 - SHORT)]
         if not (e & EXT):
             return <uint16_t>(e ^ 0xFFFF)
         n = &self._nodes[e & 0x7FFFFFFF]
@@ -992,7 +1061,7 @@ cdef class Fib6:
                 n = &self._nodes[n.base1 + POPCNT(n.vector & _mask(v)) - 1]
                 d += STRIDE
             else:
-                return self._leaves[n.base0 + POPCNT(n.leafvec & _mask(v)) - 1]
+                return _leaf_src(n, self._leaves)[POPCNT(n.leafvec & _mask(v)) - 1]
 
     def lookup(self, addr):
         """The next hop for one address (int or 16 bytes), NO_ROUTE if none."""
@@ -1003,17 +1072,17 @@ cdef class Fib6:
     cdef void _lookup_rows(self, const uint8_t *rows, const uint32_t *idx, size_t n,
                            uint16_t *out) noexcept nogil:
         """out[i] = lookup(rows[idx[i]] or rows[i]).  The batch walks the trie level
-        by level, all of its lookups at once: each node (and finally each leaf) is
-        prefetched a whole pass before it is read, so that the cache misses of up
-        to LANES lookups overlap instead of queueing one behind another."""
+        by level, all of its lookups at once: each node (and finally each leaf block)
+        is prefetched a whole pass before it is read, so that the cache misses of
+        up to LANES lookups overlap instead of queueing one behind another."""
         cdef uint64_t hi[LANES]
         cdef uint64_t lo[LANES]
-        cdef uint64_t win[LANES]        # bits 20..83, left-aligned: levels 20..74
+        cdef uint64_t win[LANES]        # bits 26..89, left-aligned: levels 26..80
         cdef const uint64_t *src
         cdef int shift
         cdef uint32_t cur[LANES]
         cdef uint32_t active[LANES]
-        cdef uint32_t leaf_at[LANES]
+        cdef const uint16_t *leaf_at[LANES]
         cdef uint32_t done[LANES]
         cdef size_t i, k, m, j, n_active, n_done, n_next
         cdef uint32_t e, v, inner, child
@@ -1023,6 +1092,7 @@ cdef class Fib6:
         cdef const Node *nodes = self._nodes
         cdef const uint16_t *leaves = self._leaves
         cdef const uint32_t *direct = self._direct
+        cdef const uint16_t *short = self._short
         cdef const uint8_t *p
         cdef bint has_hosts = self._h_count != 0
         cdef const uint32_t *h_buckets = self._h_buckets
@@ -1047,18 +1117,20 @@ cdef class Fib6:
                 e = direct[hi[k] >> (64 - S)]
                 if e & EXT:
                     cur[k] = e & 0x7FFFFFFF
-                    PREFETCH_NODE(&nodes[cur[k]])
+                    PREFETCH(&nodes[cur[k]])
                     active[n_active] = <uint32_t>k
                     n_active += 1
                 else:
-                    out[i + k] = <uint16_t>(e ^ 0xFFFF)
+                    # 0: no route of /17-/26 here, the answer is the /16's (_short,
+                    # 128 KiB, in cache)
+                    out[i + k] = <uint16_t>(e ^ 0xFFFF) if e else short[hi[k] >> (64 - SHORT)]
             d = S
             while n_active:
                 # Branch-free: whether a lookup goes on is data, not control flow
                 # (a random 50/50 branch per node would be mispredicted half the time).
                 n_next = 0
                 # the level's 6 bits: one shift of one word, chosen per level, not
-                # per address (levels 20..74 from the window, 80..122 from lo)
+                # per address (levels 26..80 from the window, 86..122 from lo)
                 if d + STRIDE <= 64 + S:
                     src = win
                     shift = 64 + S - STRIDE - d
@@ -1072,9 +1144,10 @@ cdef class Fib6:
                     mask = _mask(v)
                     inner = <uint32_t>((node.vector >> v) & 1)
                     child = node.base1 + POPCNT(node.vector & mask) - 1
-                    leaf_at[k] = node.base0 + POPCNT(node.leafvec & mask) - 1
+                    # a few leaves sit in the node itself (no further read)
+                    leaf_at[k] = _leaf_src(node, leaves) + POPCNT(node.leafvec & mask) - 1
                     cur[k] = child if inner else cur[k]     # no wild prefetch at a leaf
-                    PREFETCH_NODE(&nodes[cur[k]])
+                    PREFETCH(&nodes[cur[k]])
                     active[n_next] = <uint32_t>k
                     n_next += inner
                     done[n_done] = <uint32_t>k
@@ -1082,10 +1155,10 @@ cdef class Fib6:
                 n_active = n_next
                 d += STRIDE
             for j in range(n_done):
-                PREFETCH(&leaves[leaf_at[done[j]]])
+                PREFETCH(leaf_at[done[j]])
             for j in range(n_done):
                 k = done[j]
-                out[i + k] = leaves[leaf_at[k]]
+                out[i + k] = leaf_at[k][0]
             i += m
 
     def lookup_batch(self, addrs, out=None):
@@ -1172,7 +1245,7 @@ cdef class Fib6:
                 self._host_set(hi, lo, pn[i])
             else:
                 self._trie_set(hi, lo, pp[i], pn[i], &old)
-        self._fill_direct(ROOT, 0, 0, NOVAL)
+        self._fill_direct(ROOT, 0, 0, NOVAL, NOVAL)
 
     def clear(self):
         self._reset()
@@ -1200,18 +1273,25 @@ cdef class Fib6:
                             self._hosts[h].val - 1))
         return iter(sorted(out))
 
+    cdef size_t _touched_direct(self):
+        cdef size_t k, n = 0
+        for k in range((<size_t>1) << SHORT):
+            n += self._touched[k]
+        return n << (S - SHORT)
+
     def _raw_tables(self):
-        """(direct, nodes, leaves) addresses: for bench/bench_fib6.py's C ceiling only.
+        """(direct, short, nodes, leaves) addresses: for bench/bench_fib6.py's C ceiling only.
 
         The node and leaf arrays move when they grow, so the addresses hold until
         the next change.
         """
-        return <size_t>self._direct, <size_t>self._nodes, <size_t>self._leaves
+        return (<size_t>self._direct, <size_t>self._short, <size_t>self._nodes,
+                <size_t>self._leaves)
 
     def memory(self):
         """Bytes of the data plane: (direct entries touched not counted) nodes, leaves."""
         return {"nodes": self._n_nodes_top * sizeof(Node),
                 "leaves": self._n_leaves_top * sizeof(uint16_t),
-                "direct": ((<size_t>1) << S) * 4,
+                "direct": self._touched_direct() * 4,
                 "trie": self._t_top * 12,
                 "hosts": self._h_cap * sizeof(HostSlot)}
