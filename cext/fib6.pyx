@@ -118,7 +118,10 @@ DEF LANES = 128                 # lookups walked together by _lookup_rows
 DEF S = 26                      # direct-pointing bits
 DEF SHORT = 16                  # routes up to /SHORT answer from _short, not _direct
 DEF INLINE = 4                  # a node with up to INLINE leaves keeps them inside
-DEF STRIDE = 6
+DEF STRIDE = 6                  # bits per node (64 slots)
+DEF QBITS = 2                   # below the first level, a node's child is a group
+DEF QUAD = 4                    # of QUAD nodes, one per value of the next QBITS bits
+DEF STEP = 8                    # STRIDE + QBITS: the bits one level takes
 DEF NONE = 0                    # trie node 0 is "no node"; the root is 1
 DEF ROOT = 1
 DEF NOVAL = 0                   # trie value: 0 none, else next hop + 1
@@ -149,11 +152,11 @@ cdef struct HostSlot:
     uint64_t lo
     uint32_t val            # next hop + 1; 0: empty slot
 
-# One stack of free block starts per block size 1..64.
+# One stack of free block starts per block size 1..256 (64 groups of 4 nodes).
 cdef struct FreeBlocks:
-    uint32_t *items[65]
-    size_t n[65]
-    size_t cap[65]
+    uint32_t *items[257]
+    size_t n[257]
+    size_t cap[257]
 
 
 cdef void *_grow_block(void *old, size_t old_size, size_t new_size) noexcept nogil:
@@ -197,6 +200,15 @@ cdef inline uint32_t _bits6(uint64_t hi, uint64_t lo, int d) noexcept nogil:
     if d >= 64:
         return <uint32_t>((lo >> (122 - d)) & 63)
     return <uint32_t>(((hi << (d - 58)) | (lo >> (122 - d))) & 63)
+
+
+cdef inline uint32_t _bits2(uint64_t hi, uint64_t lo, int d) noexcept nogil:
+    """Bits d..d+1 of hi:lo (d <= 126)."""
+    if d <= 62:
+        return <uint32_t>((hi >> (62 - d)) & 3)
+    if d >= 64:
+        return <uint32_t>((lo >> (126 - d)) & 3)
+    return <uint32_t>(((hi & 1) << 1) | (lo >> 63))
 
 
 cdef inline uint32_t _bit(uint64_t hi, uint64_t lo, int i) noexcept nogil:
@@ -360,7 +372,7 @@ cdef class Fib6:
         self._t_free = NULL
         self._hosts = NULL
         self._h_buckets = NULL
-        for k in range(65):
+        for k in range(257):
             self._free_nodes.items[k] = NULL
             self._free_leaves.items[k] = NULL
         self._reset()
@@ -387,7 +399,7 @@ cdef class Fib6:
         free(self._h_buckets)
         self._h_buckets = NULL
         self._h_cap = self._h_count = 0
-        for k in range(65):
+        for k in range(257):
             free(self._free_nodes.items[k])
             free(self._free_leaves.items[k])
             self._free_nodes.items[k] = NULL
@@ -417,7 +429,7 @@ cdef class Fib6:
         self._n_leaves_cap = 4096
         self._leaves = <uint16_t *>malloc(self._n_leaves_cap * sizeof(uint16_t))
         self._n_leaves_top = 0
-        for k in range(65):
+        for k in range(257):
             self._free_nodes.n[k] = self._free_nodes.cap[k] = 0
             self._free_leaves.n[k] = self._free_leaves.cap[k] = 0
         self._t_cap = 1024
@@ -504,10 +516,10 @@ cdef class Fib6:
         cdef uint32_t nc = POPCNT(n.vector)
         cdef uint32_t nl = POPCNT(n.leafvec)
         cdef uint32_t k
-        for k in range(nc):
+        for k in range(nc * QUAD):
             self._free_subtree(n.base1 + k)
         if nc:
-            self._push_free(&self._free_nodes, nc, n.base1)
+            self._push_free(&self._free_nodes, nc * QUAD, n.base1)
         if nl > INLINE:
             self._push_free(&self._free_leaves, nl, n.base0)
         return 0
@@ -766,6 +778,34 @@ cdef class Fib6:
         self._slots(self._t[t].c1, STRIDE - 1, 32, best, leaf, child, cbest)
         return self._layout(rec, d, leaf, child, cbest, NULL, 0, 0)
 
+    cdef int _build_group(self, uint32_t g, uint32_t t, int gd, uint32_t best) except -1:
+        """Build the QUAD nodes from g (depth gd + QBITS) of the group below trie
+        node t at depth gd (best: as in _build).  A quarter without a trie node
+        gets an empty one, so that every node has its trie node (updates start
+        their trie walks there)."""
+        cdef uint32_t q, t1, tq, b1, bq, c
+        for q in range(QUAD):
+            c = self._t[t].c1 if q >> 1 else self._t[t].c0
+            if c == NONE:
+                c = self._new_tnode()
+                if q >> 1:
+                    self._t[t].c1 = c
+                else:
+                    self._t[t].c0 = c
+            t1 = c
+            b1 = self._t[t1].val if self._t[t1].val != NOVAL else best
+            c = self._t[t1].c1 if q & 1 else self._t[t1].c0
+            if c == NONE:
+                c = self._new_tnode()
+                if q & 1:
+                    self._t[t1].c1 = c
+                else:
+                    self._t[t1].c0 = c
+            tq = c
+            bq = self._t[tq].val if self._t[tq].val != NOVAL else b1
+            self._build(g + q, tq, gd + QBITS, bq)
+        return 0
+
     cdef int _layout(self, uint32_t rec, int d, uint32_t *leaf, uint32_t *child,
                      uint32_t *cbest, Node *old, uint32_t lo_v, uint32_t hi_v) except -1:
         """Write node rec from its 64 slots.  With old (rec's previous contents),
@@ -795,7 +835,7 @@ cdef class Fib6:
         if same1:
             base1 = old.base1
         elif nc:
-            base1 = self._alloc_nodes(nc)
+            base1 = self._alloc_nodes(nc * QUAD)
         if same0:
             base0 = old.base0
         elif nl > INLINE:
@@ -818,10 +858,10 @@ cdef class Fib6:
             m &= m - 1
             if old != NULL and (v < lo_v or v >= hi_v) and (old.vector >> v) & 1:
                 if not same1:       # else already where it belongs
-                    src = old.base1 + POPCNT(old.vector & _mask(v)) - 1
-                    self._nodes[base1 + k] = self._nodes[src]
-                    self._tnode[base1 + k] = self._tnode[src]
-                    self._tbest[base1 + k] = self._tbest[src]
+                    src = old.base1 + (POPCNT(old.vector & _mask(v)) - 1) * QUAD
+                    memcpy(&self._nodes[base1 + k * QUAD], &self._nodes[src], QUAD * sizeof(Node))
+                    memcpy(&self._tnode[base1 + k * QUAD], &self._tnode[src], QUAD * sizeof(uint32_t))
+                    memcpy(&self._tbest[base1 + k * QUAD], &self._tbest[src], QUAD * sizeof(uint32_t))
             else:
                 rebuild[n_rebuild] = v
                 n_rebuild += 1
@@ -829,7 +869,8 @@ cdef class Fib6:
         # fresh subtrees, after the moves: building may grow (move) the node array
         for k in range(n_rebuild):
             v = rebuild[k]
-            self._build(base1 + POPCNT(vector & _mask(v)) - 1, child[v], d + STRIDE, cbest[v])
+            self._build_group(base1 + (POPCNT(vector & _mask(v)) - 1) * QUAD, child[v],
+                              d + STRIDE, cbest[v])
         self._nodes[rec].vector = vector
         self._nodes[rec].leafvec = leafvec
         self._nodes[rec].base0 = base0
@@ -837,7 +878,7 @@ cdef class Fib6:
         memcpy(&self._nodes[rec].inl[0], &inl[0], sizeof(inl))
         if old != NULL:
             if POPCNT(old.vector) and not same1:
-                self._push_free(&self._free_nodes, POPCNT(old.vector), old.base1)
+                self._push_free(&self._free_nodes, POPCNT(old.vector) * QUAD, old.base1)
             if old_nl > INLINE and not same0:
                 self._push_free(&self._free_leaves, old_nl, old.base0)
         return 0
@@ -932,12 +973,13 @@ cdef class Fib6:
         if not (e & EXT):
             return NOREC
         rec = e & 0x7FFFFFFF
-        while plen > d + STRIDE:
+        while plen > d + STEP:
             v = _bits6(hi, lo, d)
             if not ((self._nodes[rec].vector >> v) & 1):
                 break
-            rec = self._nodes[rec].base1 + POPCNT(self._nodes[rec].vector & _mask(v)) - 1
-            d += STRIDE
+            rec = (self._nodes[rec].base1 + (POPCNT(self._nodes[rec].vector & _mask(v)) - 1) * QUAD
+                   + _bits2(hi, lo, d + STRIDE))
+            d += STEP
         depth[0] = d
         return rec
 
@@ -981,7 +1023,8 @@ cdef class Fib6:
         self._slots(tt, d + STRIDE - top, lo_v, best, leaf, child, cbest)
         for v in range(lo_v, lo_v + span):
             if (old.vector >> v) & 1:
-                self._free_subtree(old.base1 + POPCNT(old.vector & _mask(v)) - 1)
+                for n in range(QUAD):
+                    self._free_subtree(old.base1 + (POPCNT(old.vector & _mask(v)) - 1) * QUAD + n)
         return self._layout(rec, d, leaf, child, cbest, &old, lo_v, lo_v + span)
 
     # ------------------------------------------------------------ API
@@ -1058,8 +1101,9 @@ cdef class Fib6:
             v = _bits6(hi, lo, d)
             bit = (<uint64_t>1) << v
             if n.vector & bit:
-                n = &self._nodes[n.base1 + POPCNT(n.vector & _mask(v)) - 1]
-                d += STRIDE
+                n = &self._nodes[n.base1 + (POPCNT(n.vector & _mask(v)) - 1) * QUAD
+                                 + _bits2(hi, lo, d + STRIDE)]
+                d += STEP
             else:
                 return _leaf_src(n, self._leaves)[POPCNT(n.leafvec & _mask(v)) - 1]
 
@@ -1079,13 +1123,13 @@ cdef class Fib6:
         cdef uint64_t lo[LANES]
         cdef uint64_t win[LANES]        # bits 26..89, left-aligned: levels 26..80
         cdef const uint64_t *src
-        cdef int shift
+        cdef int shift, lsh
         cdef uint32_t cur[LANES]
         cdef uint32_t active[LANES]
         cdef const uint16_t *leaf_at[LANES]
         cdef uint32_t done[LANES]
         cdef size_t i, k, m, j, n_active, n_done, n_next
-        cdef uint32_t e, v, inner, child
+        cdef uint32_t e, v, x, inner, child
         cdef int d
         cdef uint64_t mask
         cdef const Node *node
@@ -1129,21 +1173,29 @@ cdef class Fib6:
                 # Branch-free: whether a lookup goes on is data, not control flow
                 # (a random 50/50 branch per node would be mispredicted half the time).
                 n_next = 0
-                # the level's 6 bits: one shift of one word, chosen per level, not
-                # per address (levels 26..80 from the window, 86..122 from lo)
-                if d + STRIDE <= 64 + S:
+                # the level's 8 bits (6 for the node's slot, 2 for the node of the
+                # child group): one shift of one word, chosen per level, not per
+                # address (levels 26..82 from the window, 90..122 from lo; the
+                # last level has no children, its 2 extra bits are zeros)
+                lsh = 0
+                if d + STEP <= 64 + S:
                     src = win
-                    shift = 64 + S - STRIDE - d
+                    shift = 64 + S - STEP - d
+                elif d + STEP <= 128:
+                    src = lo
+                    shift = 128 - STEP - d
                 else:
                     src = lo
-                    shift = 128 - STRIDE - d
+                    lsh = d + STEP - 128
+                    shift = 0
                 for j in range(n_active):
                     k = active[j]
                     node = &nodes[cur[k]]
-                    v = <uint32_t>((src[k] >> shift) & 63)
+                    x = <uint32_t>(((src[k] << lsh) >> shift) & 255)
+                    v = x >> QBITS
                     mask = _mask(v)
                     inner = <uint32_t>((node.vector >> v) & 1)
-                    child = node.base1 + POPCNT(node.vector & mask) - 1
+                    child = node.base1 + (POPCNT(node.vector & mask) - 1) * QUAD + (x & (QUAD - 1))
                     # a few leaves sit in the node itself (no further read)
                     leaf_at[k] = _leaf_src(node, leaves) + POPCNT(node.leafvec & mask) - 1
                     cur[k] = child if inner else cur[k]     # no wild prefetch at a leaf
@@ -1153,7 +1205,7 @@ cdef class Fib6:
                     done[n_done] = <uint32_t>k
                     n_done += 1 - inner
                 n_active = n_next
-                d += STRIDE
+                d += STEP
             for j in range(n_done):
                 PREFETCH(leaf_at[done[j]])
             for j in range(n_done):
