@@ -803,7 +803,18 @@ cdef class Fib6:
                     self._t[t1].c0 = c
             tq = c
             bq = self._t[tq].val if self._t[tq].val != NOVAL else b1
-            self._build(g + q, tq, gd + QBITS, bq)
+            if self._t[tq].c0 == NONE and self._t[tq].c1 == NONE:
+                # nothing longer in this quarter (3 of a lone /48's 4): one leaf run
+                self._tnode[g + q] = tq
+                self._tbest[g + q] = bq
+                self._nodes[g + q].vector = 0
+                self._nodes[g + q].leafvec = 1
+                self._nodes[g + q].base0 = self._nodes[g + q].base1 = 0
+                self._nodes[g + q].inl[0] = <uint16_t>((bq - 1) & 0xFFFF)
+                self._nodes[g + q].inl[1] = self._nodes[g + q].inl[2] = 0xFFFF
+                self._nodes[g + q].inl[3] = 0xFFFF
+            else:
+                self._build(g + q, tq, gd + QBITS, bq)
         return 0
 
     cdef int _layout(self, uint32_t rec, int d, uint32_t *leaf, uint32_t *child,
