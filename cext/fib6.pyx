@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Fib6: the compiled IPv6 longest-prefix-match table (a poptrie).
+"""Fib6: the compiled IPv6 longest-prefix-match table (a poptrie, 8 bits a level).
 
     from vforward.cext.fib6 import Fib6, NO_ROUTE
     fib = Fib6()
@@ -23,44 +23,67 @@ bitmaps.  It suits IPv6 tables and batches for the same reason: it is small.
 A DIR-24-8 style table extended to 128 bits (rte_lpm6) spends a 256-entry
 group per 8 bits of every distinct path, so a 200,000-prefix IPv6 table
 takes hundreds of MB and every lookup level is a cache miss; a poptrie node
-is 24 bytes for 64 children and a leaf 2 bytes, so the same table takes a
-few MB, mostly in cache, and a lookup of a /48 is the direct entry plus at
-most five node reads, with no branch but the loop's.  A tree bitmap is as
-small but needs two bitmaps and a second array walk per node; a poptrie's
-leaf-pushed leaves answer at the node where the walk stops.
+is 32 bytes for 64 slots and a leaf 2 bytes, so the same table takes
+~20 MB, of which a lookup touches one line per level, with no branch but
+the loop's.  A tree bitmap is as small but needs two bitmaps and a second
+array walk per node; a poptrie's leaf-pushed leaves answer at the node
+where the walk stops.
 
-Layout.  `direct` has one uint32 per /20 (S = 20, 4 MiB allocated zeroed,
-touched only where routes are: global unicast is 2000::/3, 1/8 of it):
+What is ours, and why.  A batch of 256 lookups into a table this size is
+bound by cache misses, not instructions (perf: the node loads stall), so
+the layout counts cache lines per lookup on the lengths real tables hold
+(/48 about half of them, then /32, /44, /40, /29, /36: see
+bench/internet_table6.py):
+- direct pointing on /26, not the paper's /16-/18: a /32 ends at the first
+  node.  Routes of /16 and shorter answer from `short` (a next hop per /16,
+  128 KiB) wherever a direct entry is 0, so the default route writes no
+  direct entry and the 256 MiB of zeroed address space stays untouched but
+  for the /26s that routes of /17-/127 fall in;
+- below the first node a node's child is a group of four nodes, one per
+  value of the next two bits: a level takes 8 bits (6 + 2) for one node
+  read, so /33-/40 end at the second node and /41-/48 at the third
+  (plain 6-bit levels: the fourth);
+- a node holds up to 4 leaves itself (`inl`; a lone /48's nodes have one
+  to three), so most lookups end without a read of `leaves`; nodes are 32
+  bytes, 32-byte aligned: one cache line each.
+A /48 costs the direct entry and three node lines (was: entry, five nodes
+of 24 bytes, a quarter of them over two lines, and a leaf line).  The
+price is memory: a group is four nodes where one 6-bit node would do.
 
+Layout.  `direct` has one uint32 per /26 (S = 26):
+
+    0:             no route of /17-/26 covers it; the answer is short[/16]
     bit 31 set:    bits 0..30 = index of a node in `nodes`
-    bit 31 clear:  bits 0..15 = next hop XOR 0xFFFF (all-zero = NO_ROUTE)
+    else:          bits 0..15 = next hop XOR 0xFFFF
 
-A node at depth d (d = 20, 26, ..., 122: 128 - 20 is a multiple of 6, so
-the last stride ends exactly at bit 128) covers bits d..d+5 of the address
-(v, 0..63) with `vector` (bit v set: slot v has a child node), `base1` (its
-children, contiguous in `nodes`, in slot order), `leafvec` (bit v set: slot
-v is a leaf that starts a run of equal leaves -- the paper's leaf
-compression) and `base0` (those runs' next hops, contiguous in `leaves`).
-The child of slot v is nodes[base1 + popcount(vector & mask(v)) - 1]; the
-next hop of leaf slot v is leaves[base0 + popcount(leafvec & mask(v)) - 1].
+A node at depth d (d = 26, then 34, 42, ..., 122: a group's nodes take 2
+bits below their parent's 6, so 128 - 26 = 6 + 12 * 8 ends exactly at bit
+128) covers bits d..d+5 of the address (v, 0..63) with `vector` (bit v
+set: slot v has a child group), `base1` (its child groups of 4 nodes,
+contiguous in `nodes`, in slot order), `leafvec` (bit v set: slot v is a
+leaf that starts a run of equal leaves -- the paper's leaf compression) and
+the runs' next hops: in `inl` if there are up to 4, else at `base0` in
+`leaves`.  The child of slot v is nodes[base1 + 4 * (popcount(vector &
+mask(v)) - 1) + bits d+6..d+7]; the next hop of leaf slot v is run
+popcount(leafvec & mask(v)) - 1.
 
 Host routes (/128) are kept apart, in an exact-match hash table: in the
 trie, one host route would make every lookup of an address near it walk all
-18 levels to bit 128.  A batch probes that table only for an address whose
+13 levels to bit 128.  A batch probes that table only for an address whose
 bucket of upper 64 bits (16 KiB of counts) holds a host route, so a few
 /128s cost the other addresses nothing.
 
 A batch walks level by level, all its lookups together (up to LANES at a
-time), branch-free, each node (both of its cache lines: a 24-byte node
-straddles two at 2 of every 8 offsets) and finally each leaf prefetched a
-whole pass before it is read, so that the cache misses of many lookups
-overlap.  Each level's 6 bits come from one shift of one word chosen per
-level (a window of bits 20..83, then the low word).
+time), branch-free, each node and finally each leaf prefetched a whole pass
+before it is read, so that the cache misses of many lookups overlap.  Each
+level's 8 bits come from one shift of one word chosen per level (a window of
+bits 26..89, then the low word).
 
 Control plane: a binary (one bit per level) trie of the routes in C arrays
 (a node's children and value side by side: one cache line per level).
 Beside every poptrie node, at the same index and moved with it, are the
-trie node at its depth and the next hop of the longest route above it.  An
+trie node at its depth (made, empty, for a group's node that has none) and
+the next hop of the longest route above it.  An
 update walks the poptrie down to the node where the prefix's length falls
 (or to the leaf its path ends at), starts its trie walk at that node's trie
 node (a few levels, not plen of them), and rebuilds only the slots the
