@@ -3,7 +3,9 @@
  * Same poptrie layout as cext/fib6.pyx (read its docstring): `direct` has one
  * uint32 per /26 (bit 31 set: node index; 0: the answer is short[] of the /16;
  * else the next hop XOR 0xFFFF), a node is {vector, leafvec, base0, base1,
- * inl[4]} (32 bytes; up to 4 leaves inside it) with 6-bit strides from bit 26.
+ * inl[4]} (32 bytes; up to 4 leaves inside it) of 64 slots; a node at depth d
+ * takes bits d..d+5, its child groups of 4 nodes the next 2 bits (d = 26, 34,
+ * ..., 122).
  * One address at a time, no batching tricks: what gcc -O3 -march=native makes
  * of the textbook walk on this machine.  Host routes (/128) are not looked
  * at: the bench table's are checked apart.  Compiled at bench time and loaded
@@ -33,13 +35,14 @@ static inline uint64_t be64(const uint8_t *p)
     return __builtin_bswap64(x);
 }
 
-static inline uint32_t bits6(uint64_t hi, uint64_t lo, int d)
+/* bits d..d+7 of hi:lo, zeros past bit 127 */
+static inline uint32_t bits8(uint64_t hi, uint64_t lo, int d)
 {
-    if (d <= 58)
-        return (uint32_t)((hi >> (58 - d)) & 63);
+    if (d <= 56)
+        return (uint32_t)((hi >> (56 - d)) & 255);
     if (d >= 64)
-        return (uint32_t)((lo >> (122 - d)) & 63);
-    return (uint32_t)(((hi << (d - 58)) | (lo >> (122 - d))) & 63);
+        return d <= 120 ? (uint32_t)((lo >> (120 - d)) & 255) : (uint32_t)((lo << (d - 120)) & 255);
+    return (uint32_t)(((hi << (d - 56)) | (lo >> (120 - d))) & 255);
 }
 
 void fib6_lookup_ceiling(const uint32_t *direct, const uint16_t *shortp,
@@ -56,11 +59,11 @@ void fib6_lookup_ceiling(const uint32_t *direct, const uint16_t *shortp,
         const node6 *nd = &nodes[e & 0x7FFFFFFFu];
         int d = 26;
         for (;;) {
-            uint32_t v = bits6(hi, lo, d);
+            uint32_t x = bits8(hi, lo, d), v = x >> 2;
             uint64_t m = (2ull << v) - 1;
             if ((nd->vector >> v) & 1) {
-                nd = &nodes[nd->base1 + __builtin_popcountll(nd->vector & m) - 1];
-                d += 6;
+                nd = &nodes[nd->base1 + 4 * (__builtin_popcountll(nd->vector & m) - 1) + (x & 3)];
+                d += 8;
             } else {
                 out[i] = leaf_src(nd, leaves)[__builtin_popcountll(nd->leafvec & m) - 1];
                 break;
@@ -97,15 +100,15 @@ void fib6_lookup_ceiling_batched(const uint32_t *direct, const uint16_t *shortp,
                 out[i + k] = e ? (uint16_t)(e ^ 0xFFFF) : shortp[hi[k] >> 48];
             }
         }
-        for (int d = 26; n_active; d += 6) {
+        for (int d = 26; n_active; d += 8) {
             size_t n_next = 0;
             for (size_t j = 0; j < n_active; j++) {
                 uint32_t k = active[j];
                 const node6 *nd = &nodes[cur[k]];
-                uint32_t v = bits6(hi[k], lo[k], d);
+                uint32_t x = bits8(hi[k], lo[k], d), v = x >> 2;
                 uint64_t msk = (2ull << v) - 1;
                 uint32_t inner = (uint32_t)((nd->vector >> v) & 1);
-                uint32_t child = nd->base1 + __builtin_popcountll(nd->vector & msk) - 1;
+                uint32_t child = nd->base1 + 4 * (__builtin_popcountll(nd->vector & msk) - 1) + (x & 3);
                 leaf_at[k] = leaf_src(nd, leaves) + __builtin_popcountll(nd->leafvec & msk) - 1;
                 cur[k] = inner ? child : cur[k];
                 __builtin_prefetch(&nodes[cur[k]]);
