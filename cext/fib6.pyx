@@ -1162,6 +1162,7 @@ cdef class Fib6:
         cdef uint32_t active[LANES]
         cdef const uint16_t *leaf_at[LANES]
         cdef uint32_t done[LANES]
+        cdef uint32_t slot[LANES]
         cdef size_t i, k, m, j, n_active, n_done, n_next
         cdef uint32_t e, v, x, inner, child
         cdef int d
@@ -1230,8 +1231,7 @@ cdef class Fib6:
                     mask = _mask(v)
                     inner = <uint32_t>((node.vector >> v) & 1)
                     child = node.base1 + (POPCNT(node.vector & mask) - 1) * QUAD + (x & (QUAD - 1))
-                    # a few leaves sit in the node itself (no further read)
-                    leaf_at[k] = _leaf_src(node, leaves) + POPCNT(node.leafvec & mask) - 1
+                    slot[k] = v     # the leaf is found after the walk, for the lookups it ends
                     cur[k] = child if inner else cur[k]     # no wild prefetch at a leaf
                     PREFETCH(&nodes[cur[k]])
                     active[n_next] = <uint32_t>k
@@ -1241,7 +1241,11 @@ cdef class Fib6:
                 n_active = n_next
                 d += STEP
             for j in range(n_done):
-                PREFETCH(leaf_at[done[j]])
+                # a few leaves sit in the node itself (in cache: no further read)
+                k = done[j]
+                node = &nodes[cur[k]]
+                leaf_at[k] = _leaf_src(node, leaves) + POPCNT(node.leafvec & _mask(slot[k])) - 1
+                PREFETCH(leaf_at[k])
             for j in range(n_done):
                 k = done[j]
                 out[i + k] = leaf_at[k][0]
