@@ -342,7 +342,7 @@ def _report(res):
           "CPU time, without the waits for a core on a busy machine)")
     m = res["memory"]
     print(f"data plane: nodes {m['nodes'] / 1e6:.1f} MB, leaves {m['leaves'] / 1e6:.1f} MB, "
-          f"direct {m['direct'] / 1e6:.1f} MB (touched only where routes are); "
+          f"of which first-level blocks {m['direct'] / 1e6:.1f} MB; "
           f"answers identical to pytricia on every checked address")
 
 

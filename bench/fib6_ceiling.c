@@ -1,8 +1,8 @@
 /* The ceiling for bench_fib6.py: the plainest C loop over Fib6's own tables.
  *
- * Same poptrie layout as cext/fib6.pyx (read its docstring): `direct` has one
- * uint32 per /26 (bit 31 set: node index; 0: the answer is short[] of the /16;
- * else the next hop XOR 0xFFFF), a node is {vector, leafvec, base0, base1,
+ * Same poptrie layout as cext/fib6.pyx (read its docstring): `block` has one
+ * uint32 per /16 (0: the answer is short[] of the /16; else 1 + the index of
+ * the node of its first /26, the others follow), a node is {vector, leafvec, base0, base1,
  * inl[4]} (32 bytes; up to 4 leaves inside it) of 64 slots; a node at depth d
  * takes bits d..d+5, its child groups of 4 nodes the next 2 bits (d = 26, 34,
  * ..., 122).
@@ -45,18 +45,18 @@ static inline uint32_t bits8(uint64_t hi, uint64_t lo, int d)
     return (uint32_t)(((hi << (d - 56)) | (lo >> (120 - d))) & 255);
 }
 
-void fib6_lookup_ceiling(const uint32_t *direct, const uint16_t *shortp,
+void fib6_lookup_ceiling(const uint32_t *block, const uint16_t *shortp,
                          const node6 *nodes, const uint16_t *leaves,
                          const uint8_t *addrs, uint16_t *out, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint64_t hi = be64(addrs + 16 * i), lo = be64(addrs + 16 * i + 8);
-        uint32_t e = direct[hi >> 38];
-        if (!(e & 0x80000000u)) {
-            out[i] = e ? (uint16_t)(e ^ 0xFFFF) : shortp[hi >> 48];
+        uint32_t b = block[hi >> 48];
+        if (!b) {
+            out[i] = shortp[hi >> 48];
             continue;
         }
-        const node6 *nd = &nodes[e & 0x7FFFFFFFu];
+        const node6 *nd = &nodes[b - 1 + ((hi >> 38) & 1023)];
         int d = 26;
         for (;;) {
             uint32_t x = bits8(hi, lo, d), v = x >> 2;
@@ -75,7 +75,7 @@ void fib6_lookup_ceiling(const uint32_t *direct, const uint16_t *shortp,
 /* The same walk, batched as cext/fib6.pyx batches it (a pass per level over
  * up to 128 lookups, each node prefetched a pass before it is read), in plain
  * C: what the batching itself is worth here, without Cython in between. */
-void fib6_lookup_ceiling_batched(const uint32_t *direct, const uint16_t *shortp,
+void fib6_lookup_ceiling_batched(const uint32_t *block, const uint16_t *shortp,
                                  const node6 *nodes, const uint16_t *leaves,
                                  const uint8_t *addrs, uint16_t *out, size_t n)
 {
@@ -88,16 +88,15 @@ void fib6_lookup_ceiling_batched(const uint32_t *direct, const uint16_t *shortp,
         for (size_t k = 0; k < m; k++) {
             hi[k] = be64(addrs + 16 * (i + k));
             lo[k] = be64(addrs + 16 * (i + k) + 8);
-            __builtin_prefetch(&direct[hi[k] >> 38]);
         }
         for (size_t k = 0; k < m; k++) {
-            uint32_t e = direct[hi[k] >> 38];
-            if (e & 0x80000000u) {
-                cur[k] = e & 0x7FFFFFFFu;
+            uint32_t b = block[hi[k] >> 48];
+            if (b) {
+                cur[k] = b - 1 + (uint32_t)((hi[k] >> 38) & 1023);
                 __builtin_prefetch(&nodes[cur[k]]);
                 active[n_active++] = (uint32_t)k;
             } else {
-                out[i + k] = e ? (uint16_t)(e ^ 0xFFFF) : shortp[hi[k] >> 48];
+                out[i + k] = shortp[hi[k] >> 48];
             }
         }
         for (int d = 26; n_active; d += 8) {

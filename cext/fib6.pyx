@@ -34,11 +34,12 @@ bound by cache misses, not instructions (perf: the node loads stall), so
 the layout counts cache lines per lookup on the lengths real tables hold
 (/48 about half of them, then /32, /44, /40, /29, /36: see
 bench/internet_table6.py):
-- direct pointing on /26, not the paper's /16-/18: a /32 ends at the first
-  node.  Routes of /16 and shorter answer from `short` (a next hop per /16,
-  128 KiB) wherever a direct entry is 0, so the default route writes no
-  direct entry and the 256 MiB of zeroed address space stays untouched but
-  for the /26s that routes of /17-/127 fall in;
+- direct pointing on /26, not the paper's /16-/18, and straight to the
+  node: a /16 with longer routes has a block of 1024 first-level nodes, one
+  per /26, found through `block` (an index per /16, 256 KiB, of which a
+  table uses a few lines: in cache), so the first read that misses is the
+  node itself and a /32 ends there.  A /16 without longer routes answers
+  from `short` (a next hop per /16), so the default route costs no block;
 - below the first node a node's child is a group of four nodes, one per
   value of the next two bits: a level takes 8 bits (6 + 2) for one node
   read, so /33-/40 end at the second node and /41-/48 at the third
@@ -46,16 +47,17 @@ bench/internet_table6.py):
 - a node holds up to 4 leaves itself (`inl`; a lone /48's nodes have one
   to three), so most lookups end without a read of `leaves`; nodes are 32
   bytes, 32-byte aligned: one cache line each.
-A /48 costs the direct entry and three node lines (was: entry, five nodes
-of 24 bytes, a quarter of them over two lines, and a leaf line).  The
-price is memory: a group is four nodes where one 6-bit node would do.
+A /48 costs three node lines (was: a direct entry, five nodes of 24
+bytes, a quarter of them over two lines, and a leaf line).  The price is
+memory: a group is four nodes where one 6-bit node would do, and a block
+is 32 KiB per /16 with routes longer than /16 (a few hundred /16s in the
+global table).  A group or a block whose routes are all deleted stays,
+its nodes answering as leaves, until the next load(): churn of the same
+routes reuses it, and the arrays do not grow.
 
-Layout.  `direct` has one uint32 per /26 (S = 26):
-
-    0:             no route of /17-/26 covers it; the answer is short[/16]
-    bit 31 set:    bits 0..30 = index of a node in `nodes`
-    else:          bits 0..15 = next hop XOR 0xFFFF
-
+Layout.  `block[/16]` is 0 (the answer is short[/16]) or 1 + the index in
+`nodes` of the block's first node; /26 number j of the /16 is node
+block - 1 + j.
 A node at depth d (d = 26, then 34, 42, ..., 122: a group's nodes take 2
 bits below their parent's 6, so 128 - 26 = 6 + 12 * 8 ends exactly at bit
 128) covers bits d..d+5 of the address (v, 0..63) with `vector` (bit v
@@ -121,7 +123,6 @@ cdef extern from *:
     """
     #define VF6_POPCNT(x) ((uint32_t)__builtin_popcountll(x))
     #define VF6_CTZ(x) ((uint32_t)__builtin_ctzll(x))
-    #define VF6_EXT 0x80000000u
     #define VF6_PREFETCH(p) __builtin_prefetch((const void *)(p))
     static inline uint64_t vf6_load_be64(const unsigned char *p) {
         uint64_t x; memcpy(&x, p, 8); return __builtin_bswap64(x);
@@ -131,7 +132,6 @@ cdef extern from *:
     uint32_t CTZ "VF6_CTZ"(uint64_t x) nogil
     void PREFETCH "VF6_PREFETCH"(const void *p) nogil
     uint64_t load_be64 "vf6_load_be64"(const unsigned char *p) nogil
-    const uint32_t EXT "VF6_EXT"
 
 NO_ROUTE = 0xFFFF
 MAX_NEXT_HOP = 0xFFFE
@@ -139,7 +139,8 @@ DIRECT_BITS = 26
 
 DEF LANES = 128                 # lookups walked together by _lookup_rows
 DEF S = 26                      # direct-pointing bits
-DEF SHORT = 16                  # routes up to /SHORT answer from _short, not _direct
+DEF SHORT = 16                  # routes up to /SHORT answer from _short; a /SHORT with
+DEF BLOCK = 1024                # longer routes has a block of 2^(S - SHORT) nodes, one per /S
 DEF INLINE = 4                  # a node with up to INLINE leaves keeps them inside
 DEF STRIDE = 6                  # bits per node (64 slots)
 DEF QBITS = 2                   # below the first level, a node's child is a group
@@ -175,11 +176,12 @@ cdef struct HostSlot:
     uint64_t lo
     uint32_t val            # next hop + 1; 0: empty slot
 
-# One stack of free block starts per block size 1..256 (64 groups of 4 nodes).
+# One stack of free block starts per block size 1..256 (64 groups of 4 nodes)
+# and BLOCK (the first level's nodes of a /SHORT).
 cdef struct FreeBlocks:
-    uint32_t *items[257]
-    size_t n[257]
-    size_t cap[257]
+    uint32_t *items[BLOCK + 1]
+    size_t n[BLOCK + 1]
+    size_t cap[BLOCK + 1]
 
 
 cdef void *_grow_block(void *old, size_t old_size, size_t new_size) noexcept nogil:
@@ -250,10 +252,6 @@ cdef inline void _mask128(uint64_t *hi, uint64_t *lo, int plen) noexcept nogil:
         lo[0] = 0
     elif plen < 128:
         lo[0] &= ~((<uint64_t>0xFFFFFFFFFFFFFFFF) >> (plen - 64))
-
-
-cdef inline uint32_t _leaf(uint32_t nh) noexcept nogil:
-    return (nh ^ 0xFFFF) & 0xFFFF
 
 
 cdef inline const uint16_t *_leaf_src(const Node *n, const uint16_t *leaves) noexcept nogil:
@@ -351,13 +349,11 @@ cdef class Fib6:
     """IPv6 longest-prefix-match table: poptrie data plane, binary-trie control plane."""
 
     # data plane
-    cdef uint32_t *_direct
+    cdef uint32_t *_block         # per /SHORT: 1 + the first of its BLOCK nodes, 0: none
     # the next hop (NO_ROUTE: none) of the longest route of length <= SHORT per /SHORT:
-    # what a direct entry of 0 means, so that a short route (the default route
-    # above all) does not write 2^(S - plen) direct entries
+    # the answer where a /SHORT has no block
     cdef uint16_t *_short
-    # per /SHORT: 1 if a direct entry under it may be non-zero (a clear skips the rest)
-    cdef uint8_t *_touched
+    cdef size_t _n_blocks
     cdef Node *_nodes
     cdef size_t _n_nodes_cap, _n_nodes_top
     cdef uint16_t *_leaves
@@ -385,9 +381,8 @@ cdef class Fib6:
 
     def __cinit__(self):
         cdef int k
-        self._direct = NULL
+        self._block = NULL
         self._short = NULL
-        self._touched = NULL
         self._nodes = NULL
         self._tnode = self._tbest = NULL
         self._leaves = NULL
@@ -395,7 +390,7 @@ cdef class Fib6:
         self._t_free = NULL
         self._hosts = NULL
         self._h_buckets = NULL
-        for k in range(257):
+        for k in range(BLOCK + 1):
             self._free_nodes.items[k] = NULL
             self._free_leaves.items[k] = NULL
         self._reset()
@@ -405,11 +400,9 @@ cdef class Fib6:
 
     cdef void _release(self) noexcept:
         cdef int k
-        free(self._direct)
+        free(self._block)
         free(self._short)
-        free(self._touched)
         self._short = NULL
-        self._touched = NULL
         free(self._nodes)
         free(self._tnode)
         free(self._tbest)
@@ -422,12 +415,12 @@ cdef class Fib6:
         free(self._h_buckets)
         self._h_buckets = NULL
         self._h_cap = self._h_count = 0
-        for k in range(257):
+        for k in range(BLOCK + 1):
             free(self._free_nodes.items[k])
             free(self._free_leaves.items[k])
             self._free_nodes.items[k] = NULL
             self._free_leaves.items[k] = NULL
-        self._direct = NULL
+        self._block = NULL
         self._nodes = NULL
         self._leaves = NULL
         self._t = NULL
@@ -436,11 +429,9 @@ cdef class Fib6:
     cdef int _reset(self) except -1:
         cdef int k
         self._release()
-        # calloc of 256 MiB maps fresh zero pages (no huge pages: not advised): only
-        # the /26s with routes of /17-/127 under them are touched, 4 KiB per 1024.
-        self._direct = <uint32_t *>calloc((<size_t>1) << S, sizeof(uint32_t))
+        self._block = <uint32_t *>calloc((<size_t>1) << SHORT, sizeof(uint32_t))
+        self._n_blocks = 0
         self._short = <uint16_t *>malloc(((<size_t>1) << SHORT) * sizeof(uint16_t))
-        self._touched = <uint8_t *>calloc((<size_t>1) << SHORT, 1)
         if self._short != NULL:
             memset(self._short, 0xFF, ((<size_t>1) << SHORT) * sizeof(uint16_t))
         self._h_buckets = <uint32_t *>calloc((<size_t>1) << HBUCKET_BITS, sizeof(uint32_t))
@@ -452,15 +443,15 @@ cdef class Fib6:
         self._n_leaves_cap = 4096
         self._leaves = <uint16_t *>malloc(self._n_leaves_cap * sizeof(uint16_t))
         self._n_leaves_top = 0
-        for k in range(257):
+        for k in range(BLOCK + 1):
             self._free_nodes.n[k] = self._free_nodes.cap[k] = 0
             self._free_leaves.n[k] = self._free_leaves.cap[k] = 0
         self._t_cap = 1024
         self._t = <TNode *>malloc(self._t_cap * sizeof(TNode))
         self._t_freecap = 0
         self._t_nfree = 0
-        if (self._direct == NULL or self._nodes == NULL or self._leaves == NULL
-                or self._short == NULL or self._touched == NULL
+        if (self._block == NULL or self._nodes == NULL or self._leaves == NULL
+                or self._short == NULL
                 or self._h_buckets == NULL
                 or self._tnode == NULL or self._tbest == NULL
                 or self._t == NULL):
@@ -652,15 +643,12 @@ cdef class Fib6:
                 return NOVAL
         return self._t[t].val
 
-    cdef uint32_t _trie_at(self, uint64_t hi, uint64_t lo, int depth, uint32_t *best,
-                           uint32_t *mid) noexcept nogil:
+    cdef uint32_t _trie_at(self, uint64_t hi, uint64_t lo, int depth, uint32_t *best) noexcept nogil:
         """The trie node at depth on the path of the route just set or deleted
-        (hi:lo, from _path: no second walk down the trie), NONE if absent; in
-        best the next hop + 1 of the longest route of length <= depth on that
-        path, in mid that of the longest of length SHORT + 1 .. depth."""
+        (hi:lo, from _path: no second walk down the trie), NONE if absent, and in
+        best the next hop + 1 of the longest route of length <= depth on that path."""
         cdef uint32_t t = ROOT
         cdef uint32_t b = self._t[ROOT].val
-        cdef uint32_t md = NOVAL
         cdef int i
         for i in range(1, depth + 1):
             t = self._path[i]
@@ -668,10 +656,7 @@ cdef class Fib6:
                 break
             if self._t[t].val != NOVAL:
                 b = self._t[t].val
-                if i > SHORT:
-                    md = b
         best[0] = b
-        mid[0] = md
         return t
 
     # ------------------------------------------------------------ host routes
@@ -917,96 +902,115 @@ cdef class Fib6:
                 self._push_free(&self._free_leaves, old_nl, old.base0)
         return 0
 
-    cdef int _set_direct(self, uint32_t j, uint32_t t, uint32_t best, uint32_t mid) except -1:
-        """Rebuild direct slot j from trie node t at depth S (NONE: none), freeing
-        whatever was there; mid is the next hop + 1 of the longest route of /17-/S
-        above (NOVAL: none, and the slot answers from _short)."""
-        cdef uint32_t e = self._direct[j]
-        cdef uint32_t rec, val
-        if e & EXT:
-            rec = e & 0x7FFFFFFF
-            self._free_subtree(rec)
-            self._push_free(&self._free_nodes, 1, rec)
+    cdef int _set_first(self, uint32_t j, uint32_t t, uint32_t best) except -1:
+        """Rebuild the first-level node of /S number j (its /SHORT has a block) from
+        trie node t at depth S (NONE: none), freeing whatever was below it; best as
+        in _build."""
+        cdef uint32_t rec = self._block[j >> (S - SHORT)] - 1 + (j & (BLOCK - 1))
+        self._free_subtree(rec)
         if t != NONE and (self._t[t].c0 != NONE or self._t[t].c1 != NONE):
-            rec = self._alloc_nodes(1)
-            self._build(rec, t, S, best)
-            val = EXT | rec
-        else:
-            val = _leaf(mid - 1) if mid != NOVAL else 0
-        if val != e:            # an untouched zero page stays untouched
-            self._direct[j] = val
-        if val:
-            self._touched[j >> (S - SHORT)] = 1
+            return self._build(rec, t, S, best)
+        self._tnode[rec] = t            # NONE: updates below start at the root
+        self._tbest[rec] = best
+        self._nodes[rec].vector = 0
+        self._nodes[rec].leafvec = 1
+        self._nodes[rec].base0 = self._nodes[rec].base1 = 0
+        self._nodes[rec].inl[0] = <uint16_t>((best - 1) & 0xFFFF)
+        self._nodes[rec].inl[1] = self._nodes[rec].inl[2] = self._nodes[rec].inl[3] = 0xFFFF
         return 0
 
-    cdef int _fill_direct(self, uint32_t t, int depth, uint32_t base, uint32_t best,
-                          uint32_t mid) except -1:
-        """Rebuild the direct slots under trie node t at depth <= S (2^(S-depth) of
-        them from base) and, above depth SHORT, the _short entries; best as in
-        _build and mid as in _set_direct, without t's own value yet."""
+    cdef int _drop_block(self, uint32_t k) except -1:
+        """Give back /SHORT number k's block and everything below it."""
+        cdef uint32_t b = self._block[k], j
+        if b == 0:
+            return 0
+        for j in range(BLOCK):
+            self._free_subtree(b - 1 + j)
+        self._push_free(&self._free_nodes, BLOCK, b - 1)
+        self._block[k] = 0
+        self._n_blocks -= 1
+        return 0
+
+    cdef int _fill(self, uint32_t t, int depth, uint32_t base, uint32_t best) except -1:
+        """Rebuild the first-level nodes under trie node t at depth <= S (2^(S-depth)
+        of them from /S number base) and, at depth SHORT and above, the _short
+        entries and blocks; best as in _build, without t's own value yet."""
         cdef uint32_t j, n, k, k0
         if t != NONE and self._t[t].val != NOVAL:
             best = self._t[t].val
-            if depth > SHORT:
-                mid = best
-        if depth == SHORT:
-            self._short[base >> (S - SHORT)] = <uint16_t>((best - 1) & 0xFFFF)
         if depth == S:
-            return self._set_direct(base, t, best, mid)
-        if t == NONE:
-            if depth < SHORT:
-                # no route of /17 or longer here: only the /SHORTs with direct
-                # entries left (from routes just deleted) are cleared entry by entry
-                k0 = base >> (S - SHORT)
-                for k in range(k0, k0 + ((<uint32_t>1) << (SHORT - depth))):
-                    self._short[k] = <uint16_t>((best - 1) & 0xFFFF)
-                    if self._touched[k]:
-                        for j in range(k << (S - SHORT), (k + 1) << (S - SHORT)):
-                            self._set_direct(j, NONE, best, NOVAL)
-                        self._touched[k] = 0
-            elif mid != NOVAL or self._touched[base >> (S - SHORT)]:
-                n = (<uint32_t>1) << (S - depth)
-                for j in range(base, base + n):
-                    self._set_direct(j, NONE, best, mid)
+            return self._set_first(base, t, best)
+        if depth <= SHORT and (t == NONE or (self._t[t].c0 == NONE and self._t[t].c1 == NONE)):
+            # nothing longer than depth here: the /SHORTs answer from _short
+            k0 = base >> (S - SHORT)
+            for k in range(k0, k0 + ((<uint32_t>1) << (SHORT - depth))):
+                self._short[k] = <uint16_t>((best - 1) & 0xFFFF)
+                self._drop_block(k)
             return 0
-        self._fill_direct(self._t[t].c0, depth + 1, base, best, mid)
-        self._fill_direct(self._t[t].c1, depth + 1, base + ((<uint32_t>1) << (S - depth - 1)),
-                          best, mid)
+        if depth == SHORT:
+            k = base >> (S - SHORT)
+            self._short[k] = <uint16_t>((best - 1) & 0xFFFF)
+            if self._block[k] == 0:
+                j = self._alloc_nodes(BLOCK)
+                for n in range(BLOCK):      # nothing below them to free yet
+                    self._nodes[j + n].vector = self._nodes[j + n].leafvec = 0
+                self._block[k] = j + 1
+                self._n_blocks += 1
+        if t == NONE:
+            n = (<uint32_t>1) << (S - depth)
+            for j in range(base, base + n):
+                self._set_first(j, NONE, best)
+            return 0
+        self._fill(self._t[t].c0, depth + 1, base, best)
+        self._fill(self._t[t].c1, depth + 1, base + ((<uint32_t>1) << (S - depth - 1)), best)
         return 0
 
     cdef int _update(self, uint64_t hi, uint64_t lo, int plen) except -1:
-        """Bring the data plane in line with the trie after a change to hi:lo/plen."""
-        cdef uint32_t best, mid, t, rec
+        """Bring the data plane in line with the trie after a change to hi:lo/plen
+        made by a walk from the root (_path holds its trie nodes)."""
+        cdef uint32_t best, t, rec, t16
         cdef int d
         cdef uint32_t j = <uint32_t>(hi >> (64 - S))
+        cdef uint32_t k = j >> (S - SHORT)
+        if plen > SHORT:
+            t16 = self._trie_at(hi, lo, SHORT, &best)
+            if self._block[k] == 0 or t16 == NONE or (self._t[t16].c0 == NONE
+                                                      and self._t[t16].c1 == NONE):
+                # the /SHORT gains its block or loses it: redo it whole (it has
+                # only this route below it, or nothing)
+                self._trie_at(hi, lo, SHORT - 1, &best)
+                return self._fill(t16, SHORT, k << (S - SHORT), best)
         if plen <= S:
-            t = self._trie_at(hi, lo, plen, &best, &mid)
-            # best includes t's own value; _fill_direct adds it again, harmlessly,
-            # but must start from the values above t
+            t = self._trie_at(hi, lo, plen, &best)
+            # best includes t's own value; _fill adds it again, harmlessly, but
+            # must start from the value above t
             if plen > 0:
-                self._trie_at(hi, lo, plen - 1, &best, &mid)
+                self._trie_at(hi, lo, plen - 1, &best)
             else:
-                best = mid = NOVAL
-            return self._fill_direct(t, plen, j & ~(((<uint32_t>1) << (S - plen)) - 1), best, mid)
-        cdef uint32_t e = self._direct[j]
-        if not (e & EXT):
-            t = self._trie_at(hi, lo, S, &best, &mid)
-            return self._set_direct(j, t, best, mid)
+                best = NOVAL
+            return self._fill(t, plen, j & ~(((<uint32_t>1) << (S - plen)) - 1), best)
+        rec = self._block[k] - 1 + (j & (BLOCK - 1))
+        if self._nodes[rec].vector == 0:
+            t = self._trie_at(hi, lo, S, &best)
+            return self._set_first(j, t, best)
         rec = self._locate(hi, lo, plen, &d)
-        t = self._trie_at(hi, lo, d, &best, &mid)
+        t = self._trie_at(hi, lo, d, &best)
         return self._rebuild(hi, lo, plen, rec, d, t, best)
 
     cdef uint32_t _locate(self, uint64_t hi, uint64_t lo, int plen, int *depth) noexcept nogil:
         """The deepest poptrie node on the path of hi/plen at a depth d < plen (in
-        *depth), or NOREC if plen <= S or the path's direct slot has no node."""
-        cdef uint32_t e, rec, v
+        *depth), or NOREC if plen <= S or the path's first-level node has no trie
+        node (or its /SHORT no block)."""
+        cdef uint32_t b, rec, v
         cdef int d = S
         if plen <= S:
             return NOREC
-        e = self._direct[hi >> (64 - S)]
-        if not (e & EXT):
+        b = self._block[hi >> (64 - SHORT)]
+        if b == 0:
             return NOREC
-        rec = e & 0x7FFFFFFF
+        rec = b - 1 + <uint32_t>((hi >> (64 - S)) & (BLOCK - 1))
+        if self._tnode[rec] == NONE:
+            return NOREC
         while plen > d + STEP:
             v = _bits6(hi, lo, d)
             if not ((self._nodes[rec].vector >> v) & 1):
@@ -1121,16 +1125,14 @@ cdef class Fib6:
         cdef uint32_t host = self._host_get(hi, lo)
         if host != NOVAL:
             return <uint16_t>(host - 1)
-        cdef uint32_t e = self._direct[hi >> (64 - S)]
+        cdef uint32_t b = self._block[hi >> (64 - SHORT)]
         cdef const Node *n
         cdef uint64_t bit
         cdef uint32_t v
         cdef int d = S
-        if e == 0:
+        if b == 0:
             return self._short[hi >> (64 - SHORT)]
-        if not (e & EXT):
-            return <uint16_t>(e ^ 0xFFFF)
-        n = &self._nodes[e & 0x7FFFFFFF]
+        n = &self._nodes[b - 1 + ((hi >> (64 - S)) & (BLOCK - 1))]
         while True:
             v = _bits6(hi, lo, d)
             bit = (<uint64_t>1) << v
@@ -1170,7 +1172,7 @@ cdef class Fib6:
         cdef const Node *node
         cdef const Node *nodes = self._nodes
         cdef const uint16_t *leaves = self._leaves
-        cdef const uint32_t *direct = self._direct
+        cdef const uint32_t *block = self._block
         cdef const uint16_t *short = self._short
         cdef const uint8_t *p
         cdef bint has_hosts = self._h_count != 0
@@ -1184,7 +1186,6 @@ cdef class Fib6:
                 hi[k] = load_be64(p)
                 lo[k] = load_be64(p + 8)
                 win[k] = (hi[k] << S) | (lo[k] >> (64 - S))
-                PREFETCH(&direct[hi[k] >> (64 - S)])
             n_active = 0
             n_done = 0
             for k in range(m):
@@ -1193,16 +1194,16 @@ cdef class Fib6:
                     if e != NOVAL:
                         out[i + k] = <uint16_t>(e - 1)
                         continue
-                e = direct[hi[k] >> (64 - S)]
-                if e & EXT:
-                    cur[k] = e & 0x7FFFFFFF
+                # the /16's block (256 KiB, of which a table uses a few lines: in
+                # cache) and in it the /26's node, the first read that misses
+                e = block[hi[k] >> (64 - SHORT)]
+                if e:
+                    cur[k] = e - 1 + <uint32_t>((hi[k] >> (64 - S)) & (BLOCK - 1))
                     PREFETCH(&nodes[cur[k]])
                     active[n_active] = <uint32_t>k
                     n_active += 1
                 else:
-                    # 0: no route of /17-/26 here, the answer is the /16's (_short,
-                    # 128 KiB, in cache)
-                    out[i + k] = <uint16_t>(e ^ 0xFFFF) if e else short[hi[k] >> (64 - SHORT)]
+                    out[i + k] = short[hi[k] >> (64 - SHORT)]
             d = S
             while n_active:
                 # Branch-free: whether a lookup goes on is data, not control flow
@@ -1335,7 +1336,7 @@ cdef class Fib6:
                 self._host_set(hi, lo, pn[i])
             else:
                 self._trie_set(hi, lo, pp[i], pn[i], &old)
-        self._fill_direct(ROOT, 0, 0, NOVAL, NOVAL)
+        self._fill(ROOT, 0, 0, NOVAL)
 
     def clear(self):
         self._reset()
@@ -1363,25 +1364,19 @@ cdef class Fib6:
                             self._hosts[h].val - 1))
         return iter(sorted(out))
 
-    cdef size_t _touched_direct(self):
-        cdef size_t k, n = 0
-        for k in range((<size_t>1) << SHORT):
-            n += self._touched[k]
-        return n << (S - SHORT)
-
     def _raw_tables(self):
-        """(direct, short, nodes, leaves) addresses: for bench/bench_fib6.py's C ceiling only.
+        """(block, short, nodes, leaves) addresses: for bench/bench_fib6.py's C ceiling only.
 
         The node and leaf arrays move when they grow, so the addresses hold until
         the next change.
         """
-        return (<size_t>self._direct, <size_t>self._short, <size_t>self._nodes,
+        return (<size_t>self._block, <size_t>self._short, <size_t>self._nodes,
                 <size_t>self._leaves)
 
     def memory(self):
         """Bytes of the data plane: (direct entries touched not counted) nodes, leaves."""
         return {"nodes": self._n_nodes_top * sizeof(Node),
                 "leaves": self._n_leaves_top * sizeof(uint16_t),
-                "direct": self._touched_direct() * 4,
+                "direct": self._n_blocks * BLOCK * sizeof(Node),     # within "nodes"
                 "trie": self._t_top * 12,
                 "hosts": self._h_cap * sizeof(HostSlot)}

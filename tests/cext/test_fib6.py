@@ -304,13 +304,13 @@ def test_edge_lengths_under_churn_match_reference_and_pytricia_at_every_check(se
     assert len(t.fib) == 0
 
 
-def test_short_routes_write_no_direct_entries_and_a_deleted_one_leaves_none_behind():
+def test_short_routes_take_no_block_and_answer_again_once_the_longer_ones_are_gone():
     t = Trio()
     t.insert(0, 0, 1)
     t.insert(ip6("2000::"), 3, 2)
     t.insert(ip6("2001::"), 16, 3)
     assert t.fib.memory()["direct"] == 0         # all three answer from the per-/16 table
-    t.insert(ip6("2001:db8::"), 20, 4)           # a /20 writes 64 direct entries
+    t.insert(ip6("2001:db8::"), 20, 4)           # a /20 gives 2001::/16 a block
     t.insert(ip6("2001:db8:1::"), 48, 5)
     assert t.fib.memory()["direct"] > 0
     t.check()
