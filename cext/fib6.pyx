@@ -1374,7 +1374,8 @@ cdef class Fib6:
                 <size_t>self._leaves)
 
     def memory(self):
-        """Bytes of the data plane: (direct entries touched not counted) nodes, leaves."""
+        """Bytes of the data plane (nodes, leaves; "direct": the first-level blocks,
+        counted in "nodes" too), the route trie and the host routes."""
         return {"nodes": self._n_nodes_top * sizeof(Node),
                 "leaves": self._n_leaves_top * sizeof(uint16_t),
                 "direct": self._n_blocks * BLOCK * sizeof(Node),     # within "nodes"
