@@ -81,7 +81,7 @@ def _ceilings(tmp):
     out = []
     for name in ("fib6_lookup_ceiling", "fib6_lookup_ceiling_batched"):
         f = getattr(lib, name)
-        f.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_size_t]
+        f.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_size_t]
         f.restype = None
         out.append(f)
     return out
@@ -342,7 +342,7 @@ def _report(res):
           "CPU time, without the waits for a core on a busy machine)")
     m = res["memory"]
     print(f"data plane: nodes {m['nodes'] / 1e6:.1f} MB, leaves {m['leaves'] / 1e6:.1f} MB, "
-          f"direct {m['direct'] / 1e6:.1f} MB (touched only where routes are); "
+          f"of which first-level blocks {m['direct'] / 1e6:.1f} MB; "
           f"answers identical to pytricia on every checked address")
 
 

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Fib6: the compiled IPv6 longest-prefix-match table (a poptrie).
+"""Fib6: the compiled IPv6 longest-prefix-match table (a poptrie, 8 bits a level).
 
     from vforward.cext.fib6 import Fib6, NO_ROUTE
     fib = Fib6()
@@ -23,44 +23,69 @@ bitmaps.  It suits IPv6 tables and batches for the same reason: it is small.
 A DIR-24-8 style table extended to 128 bits (rte_lpm6) spends a 256-entry
 group per 8 bits of every distinct path, so a 200,000-prefix IPv6 table
 takes hundreds of MB and every lookup level is a cache miss; a poptrie node
-is 24 bytes for 64 children and a leaf 2 bytes, so the same table takes a
-few MB, mostly in cache, and a lookup of a /48 is the direct entry plus at
-most five node reads, with no branch but the loop's.  A tree bitmap is as
-small but needs two bitmaps and a second array walk per node; a poptrie's
-leaf-pushed leaves answer at the node where the walk stops.
+is 32 bytes for 64 slots and a leaf 2 bytes, so the same table takes
+~20 MB, of which a lookup touches one line per level, with no branch but
+the loop's.  A tree bitmap is as small but needs two bitmaps and a second
+array walk per node; a poptrie's leaf-pushed leaves answer at the node
+where the walk stops.
 
-Layout.  `direct` has one uint32 per /20 (S = 20, 4 MiB allocated zeroed,
-touched only where routes are: global unicast is 2000::/3, 1/8 of it):
+What is ours, and why.  A batch of 256 lookups into a table this size is
+bound by cache misses, not instructions (perf: the node loads stall), so
+the layout counts cache lines per lookup on the lengths real tables hold
+(/48 about half of them, then /32, /44, /40, /29, /36: see
+bench/internet_table6.py):
+- direct pointing on /26, not the paper's /16-/18, and straight to the
+  node: a /16 with longer routes has a block of 1024 first-level nodes, one
+  per /26, found through `block` (an index per /16, 256 KiB, of which a
+  table uses a few lines: in cache), so the first read that misses is the
+  node itself and a /32 ends there.  A /16 without longer routes answers
+  from `short` (a next hop per /16), so the default route costs no block;
+- below the first node a node's child is a group of four nodes, one per
+  value of the next two bits: a level takes 8 bits (6 + 2) for one node
+  read, so /33-/40 end at the second node and /41-/48 at the third
+  (plain 6-bit levels: the fourth);
+- a node holds up to 4 leaves itself (`inl`; a lone /48's nodes have one
+  to three), so most lookups end without a read of `leaves`; nodes are 32
+  bytes, 32-byte aligned: one cache line each.
+A /48 costs three node lines (was: a direct entry, five nodes of 24
+bytes, a quarter of them over two lines, and a leaf line).  The price is
+memory: a group is four nodes where one 6-bit node would do, and a block
+is 32 KiB per /16 with routes longer than /16 (a few hundred /16s in the
+global table).  A group or a block whose routes are all deleted stays,
+its nodes answering as leaves, until the next load(): churn of the same
+routes reuses it, and the arrays do not grow.
 
-    bit 31 set:    bits 0..30 = index of a node in `nodes`
-    bit 31 clear:  bits 0..15 = next hop XOR 0xFFFF (all-zero = NO_ROUTE)
-
-A node at depth d (d = 20, 26, ..., 122: 128 - 20 is a multiple of 6, so
-the last stride ends exactly at bit 128) covers bits d..d+5 of the address
-(v, 0..63) with `vector` (bit v set: slot v has a child node), `base1` (its
-children, contiguous in `nodes`, in slot order), `leafvec` (bit v set: slot
-v is a leaf that starts a run of equal leaves -- the paper's leaf
-compression) and `base0` (those runs' next hops, contiguous in `leaves`).
-The child of slot v is nodes[base1 + popcount(vector & mask(v)) - 1]; the
-next hop of leaf slot v is leaves[base0 + popcount(leafvec & mask(v)) - 1].
+Layout.  `block[/16]` is 0 (the answer is short[/16]) or 1 + the index in
+`nodes` of the block's first node; /26 number j of the /16 is node
+block - 1 + j.
+A node at depth d (d = 26, then 34, 42, ..., 122: a group's nodes take 2
+bits below their parent's 6, so 128 - 26 = 6 + 12 * 8 ends exactly at bit
+128) covers bits d..d+5 of the address (v, 0..63) with `vector` (bit v
+set: slot v has a child group), `base1` (its child groups of 4 nodes,
+contiguous in `nodes`, in slot order), `leafvec` (bit v set: slot v is a
+leaf that starts a run of equal leaves -- the paper's leaf compression) and
+the runs' next hops: in `inl` if there are up to 4, else at `base0` in
+`leaves`.  The child of slot v is nodes[base1 + 4 * (popcount(vector &
+mask(v)) - 1) + bits d+6..d+7]; the next hop of leaf slot v is run
+popcount(leafvec & mask(v)) - 1.
 
 Host routes (/128) are kept apart, in an exact-match hash table: in the
 trie, one host route would make every lookup of an address near it walk all
-18 levels to bit 128.  A batch probes that table only for an address whose
+13 levels to bit 128.  A batch probes that table only for an address whose
 bucket of upper 64 bits (16 KiB of counts) holds a host route, so a few
 /128s cost the other addresses nothing.
 
 A batch walks level by level, all its lookups together (up to LANES at a
-time), branch-free, each node (both of its cache lines: a 24-byte node
-straddles two at 2 of every 8 offsets) and finally each leaf prefetched a
-whole pass before it is read, so that the cache misses of many lookups
-overlap.  Each level's 6 bits come from one shift of one word chosen per
-level (a window of bits 20..83, then the low word).
+time), branch-free, each node and finally each leaf prefetched a whole pass
+before it is read, so that the cache misses of many lookups overlap.  Each
+level's 8 bits come from one shift of one word chosen per level (a window of
+bits 26..89, then the low word).
 
 Control plane: a binary (one bit per level) trie of the routes in C arrays
 (a node's children and value side by side: one cache line per level).
 Beside every poptrie node, at the same index and moved with it, are the
-trie node at its depth and the next hop of the longest route above it.  An
+trie node at its depth (made, empty, for a group's node that has none) and
+the next hop of the longest route above it.  An
 update walks the poptrie down to the node where the prefix's length falls
 (or to the leaf its path ends at), starts its trie walk at that node's trie
 node (a few levels, not plen of them), and rebuilds only the slots the
@@ -98,11 +123,7 @@ cdef extern from *:
     """
     #define VF6_POPCNT(x) ((uint32_t)__builtin_popcountll(x))
     #define VF6_CTZ(x) ((uint32_t)__builtin_ctzll(x))
-    #define VF6_EXT 0x80000000u
     #define VF6_PREFETCH(p) __builtin_prefetch((const void *)(p))
-    /* a 24-byte node straddles two cache lines at 2 of every 8 offsets: fetch both */
-    #define VF6_PREFETCH_NODE(p) do { __builtin_prefetch((const void *)(p)); \
-        __builtin_prefetch((const char *)(p) + 23); } while (0)
     static inline uint64_t vf6_load_be64(const unsigned char *p) {
         uint64_t x; memcpy(&x, p, 8); return __builtin_bswap64(x);
     }
@@ -110,28 +131,36 @@ cdef extern from *:
     uint32_t POPCNT "VF6_POPCNT"(uint64_t x) nogil
     uint32_t CTZ "VF6_CTZ"(uint64_t x) nogil
     void PREFETCH "VF6_PREFETCH"(const void *p) nogil
-    void PREFETCH_NODE "VF6_PREFETCH_NODE"(const void *p) nogil
     uint64_t load_be64 "vf6_load_be64"(const unsigned char *p) nogil
-    const uint32_t EXT "VF6_EXT"
 
 NO_ROUTE = 0xFFFF
 MAX_NEXT_HOP = 0xFFFE
-DIRECT_BITS = 20
+DIRECT_BITS = 26
 
 DEF LANES = 128                 # lookups walked together by _lookup_rows
-DEF S = 20                      # direct-pointing bits
-DEF STRIDE = 6
+DEF S = 26                      # direct-pointing bits
+DEF SHORT = 16                  # routes up to /SHORT answer from _short; a /SHORT with
+DEF BLOCK = 1024                # longer routes has a block of 2^(S - SHORT) nodes, one per /S
+DEF INLINE = 4                  # a node with up to INLINE leaves keeps them inside
+DEF STRIDE = 6                  # bits per node (64 slots)
+DEF QBITS = 2                   # below the first level, a node's child is a group
+DEF QUAD = 4                    # of QUAD nodes, one per value of the next QBITS bits
+DEF STEP = 8                    # STRIDE + QBITS: the bits one level takes
 DEF NONE = 0                    # trie node 0 is "no node"; the root is 1
 DEF ROOT = 1
 DEF NOVAL = 0                   # trie value: 0 none, else next hop + 1
 DEF HBUCKET_BITS = 12
 DEF NOREC = 0xFFFFFFFF          # "no poptrie node" from _locate
 
+# 32 bytes, 32-byte aligned: one cache line per node read.  A node with up to
+# INLINE leaves (most of them: a lone /48's nodes have one to three) keeps them
+# in `inl`, so that its lookups end without a read of `leaves`.
 cdef struct Node:
     uint64_t vector
     uint64_t leafvec
     uint32_t base0
     uint32_t base1
+    uint16_t inl[INLINE]
 
 # A node of the route trie (one bit per level), its fields side by side: a walk
 # reads one cache line per level, not one per array.
@@ -147,11 +176,12 @@ cdef struct HostSlot:
     uint64_t lo
     uint32_t val            # next hop + 1; 0: empty slot
 
-# One stack of free block starts per block size 1..64.
+# One stack of free block starts per block size 1..256 (64 groups of 4 nodes)
+# and BLOCK (the first level's nodes of a /SHORT).
 cdef struct FreeBlocks:
-    uint32_t *items[65]
-    size_t n[65]
-    size_t cap[65]
+    uint32_t *items[BLOCK + 1]
+    size_t n[BLOCK + 1]
+    size_t cap[BLOCK + 1]
 
 
 cdef void *_grow_block(void *old, size_t old_size, size_t new_size) noexcept nogil:
@@ -159,10 +189,13 @@ cdef void *_grow_block(void *old, size_t old_size, size_t new_size) noexcept nog
     onto transparent huge pages, so that a lookup's node reads cost no page walk."""
     cdef void *p = NULL
     if new_size < (<size_t>2 << 20):
-        return realloc(old, new_size)
-    if posix_memalign(&p, <size_t>2 << 20, new_size) != 0:
-        return NULL
-    madvise(p, new_size, MADV_HUGEPAGE)
+        # 64-byte aligned, so that a 32-byte node never straddles two cache lines
+        if posix_memalign(&p, 64, new_size) != 0:
+            return NULL
+    else:
+        if posix_memalign(&p, <size_t>2 << 20, new_size) != 0:
+            return NULL
+        madvise(p, new_size, MADV_HUGEPAGE)
     if old != NULL:
         memcpy(p, old, old_size)
         free(old)
@@ -194,6 +227,15 @@ cdef inline uint32_t _bits6(uint64_t hi, uint64_t lo, int d) noexcept nogil:
     return <uint32_t>(((hi << (d - 58)) | (lo >> (122 - d))) & 63)
 
 
+cdef inline uint32_t _bits2(uint64_t hi, uint64_t lo, int d) noexcept nogil:
+    """Bits d..d+1 of hi:lo (d <= 126)."""
+    if d <= 62:
+        return <uint32_t>((hi >> (62 - d)) & 3)
+    if d >= 64:
+        return <uint32_t>((lo >> (126 - d)) & 3)
+    return <uint32_t>(((hi & 1) << 1) | (lo >> 63))
+
+
 cdef inline uint32_t _bit(uint64_t hi, uint64_t lo, int i) noexcept nogil:
     """Bit i (0 the most significant) of hi:lo."""
     if i < 64:
@@ -212,8 +254,9 @@ cdef inline void _mask128(uint64_t *hi, uint64_t *lo, int plen) noexcept nogil:
         lo[0] &= ~((<uint64_t>0xFFFFFFFFFFFFFFFF) >> (plen - 64))
 
 
-cdef inline uint32_t _leaf(uint32_t nh) noexcept nogil:
-    return (nh ^ 0xFFFF) & 0xFFFF
+cdef inline const uint16_t *_leaf_src(const Node *n, const uint16_t *leaves) noexcept nogil:
+    """Where node n's leaves are: inside it (up to INLINE) or its block of leaves."""
+    return &n.inl[0] if POPCNT(n.leafvec) <= INLINE else leaves + n.base0
 
 
 cdef extern from "Python.h":
@@ -306,7 +349,11 @@ cdef class Fib6:
     """IPv6 longest-prefix-match table: poptrie data plane, binary-trie control plane."""
 
     # data plane
-    cdef uint32_t *_direct
+    cdef uint32_t *_block         # per /SHORT: 1 + the first of its BLOCK nodes, 0: none
+    # the next hop (NO_ROUTE: none) of the longest route of length <= SHORT per /SHORT:
+    # the answer where a /SHORT has no block
+    cdef uint16_t *_short
+    cdef size_t _n_blocks
     cdef Node *_nodes
     cdef size_t _n_nodes_cap, _n_nodes_top
     cdef uint16_t *_leaves
@@ -334,7 +381,8 @@ cdef class Fib6:
 
     def __cinit__(self):
         cdef int k
-        self._direct = NULL
+        self._block = NULL
+        self._short = NULL
         self._nodes = NULL
         self._tnode = self._tbest = NULL
         self._leaves = NULL
@@ -342,7 +390,7 @@ cdef class Fib6:
         self._t_free = NULL
         self._hosts = NULL
         self._h_buckets = NULL
-        for k in range(65):
+        for k in range(BLOCK + 1):
             self._free_nodes.items[k] = NULL
             self._free_leaves.items[k] = NULL
         self._reset()
@@ -352,7 +400,9 @@ cdef class Fib6:
 
     cdef void _release(self) noexcept:
         cdef int k
-        free(self._direct)
+        free(self._block)
+        free(self._short)
+        self._short = NULL
         free(self._nodes)
         free(self._tnode)
         free(self._tbest)
@@ -365,12 +415,12 @@ cdef class Fib6:
         free(self._h_buckets)
         self._h_buckets = NULL
         self._h_cap = self._h_count = 0
-        for k in range(65):
+        for k in range(BLOCK + 1):
             free(self._free_nodes.items[k])
             free(self._free_leaves.items[k])
             self._free_nodes.items[k] = NULL
             self._free_leaves.items[k] = NULL
-        self._direct = NULL
+        self._block = NULL
         self._nodes = NULL
         self._leaves = NULL
         self._t = NULL
@@ -379,25 +429,29 @@ cdef class Fib6:
     cdef int _reset(self) except -1:
         cdef int k
         self._release()
-        # calloc of 4 MiB maps fresh zero pages: only the /20s a table uses are touched.
-        self._direct = <uint32_t *>calloc((<size_t>1) << S, sizeof(uint32_t))
+        self._block = <uint32_t *>calloc((<size_t>1) << SHORT, sizeof(uint32_t))
+        self._n_blocks = 0
+        self._short = <uint16_t *>malloc(((<size_t>1) << SHORT) * sizeof(uint16_t))
+        if self._short != NULL:
+            memset(self._short, 0xFF, ((<size_t>1) << SHORT) * sizeof(uint16_t))
         self._h_buckets = <uint32_t *>calloc((<size_t>1) << HBUCKET_BITS, sizeof(uint32_t))
         self._n_nodes_cap = 1024
-        self._nodes = <Node *>malloc(self._n_nodes_cap * sizeof(Node))
+        self._nodes = <Node *>_grow_block(NULL, 0, self._n_nodes_cap * sizeof(Node))
         self._tnode = <uint32_t *>malloc(self._n_nodes_cap * sizeof(uint32_t))
         self._tbest = <uint32_t *>malloc(self._n_nodes_cap * sizeof(uint32_t))
         self._n_nodes_top = 0
         self._n_leaves_cap = 4096
         self._leaves = <uint16_t *>malloc(self._n_leaves_cap * sizeof(uint16_t))
         self._n_leaves_top = 0
-        for k in range(65):
+        for k in range(BLOCK + 1):
             self._free_nodes.n[k] = self._free_nodes.cap[k] = 0
             self._free_leaves.n[k] = self._free_leaves.cap[k] = 0
         self._t_cap = 1024
         self._t = <TNode *>malloc(self._t_cap * sizeof(TNode))
         self._t_freecap = 0
         self._t_nfree = 0
-        if (self._direct == NULL or self._nodes == NULL or self._leaves == NULL
+        if (self._block == NULL or self._nodes == NULL or self._leaves == NULL
+                or self._short == NULL
                 or self._h_buckets == NULL
                 or self._tnode == NULL or self._tbest == NULL
                 or self._t == NULL):
@@ -476,11 +530,11 @@ cdef class Fib6:
         cdef uint32_t nc = POPCNT(n.vector)
         cdef uint32_t nl = POPCNT(n.leafvec)
         cdef uint32_t k
-        for k in range(nc):
+        for k in range(nc * QUAD):
             self._free_subtree(n.base1 + k)
         if nc:
-            self._push_free(&self._free_nodes, nc, n.base1)
-        if nl:
+            self._push_free(&self._free_nodes, nc * QUAD, n.base1)
+        if nl > INLINE:
             self._push_free(&self._free_leaves, nl, n.base0)
         return 0
 
@@ -732,6 +786,45 @@ cdef class Fib6:
         self._slots(self._t[t].c1, STRIDE - 1, 32, best, leaf, child, cbest)
         return self._layout(rec, d, leaf, child, cbest, NULL, 0, 0)
 
+    cdef int _build_group(self, uint32_t g, uint32_t t, int gd, uint32_t best) except -1:
+        """Build the QUAD nodes from g (depth gd + QBITS) of the group below trie
+        node t at depth gd (best: as in _build).  A quarter without a trie node
+        gets an empty one, so that every node has its trie node (updates start
+        their trie walks there)."""
+        cdef uint32_t q, t1, tq, b1, bq, c
+        for q in range(QUAD):
+            c = self._t[t].c1 if q >> 1 else self._t[t].c0
+            if c == NONE:
+                c = self._new_tnode()
+                if q >> 1:
+                    self._t[t].c1 = c
+                else:
+                    self._t[t].c0 = c
+            t1 = c
+            b1 = self._t[t1].val if self._t[t1].val != NOVAL else best
+            c = self._t[t1].c1 if q & 1 else self._t[t1].c0
+            if c == NONE:
+                c = self._new_tnode()
+                if q & 1:
+                    self._t[t1].c1 = c
+                else:
+                    self._t[t1].c0 = c
+            tq = c
+            bq = self._t[tq].val if self._t[tq].val != NOVAL else b1
+            if self._t[tq].c0 == NONE and self._t[tq].c1 == NONE:
+                # nothing longer in this quarter (3 of a lone /48's 4): one leaf run
+                self._tnode[g + q] = tq
+                self._tbest[g + q] = bq
+                self._nodes[g + q].vector = 0
+                self._nodes[g + q].leafvec = 1
+                self._nodes[g + q].base0 = self._nodes[g + q].base1 = 0
+                self._nodes[g + q].inl[0] = <uint16_t>((bq - 1) & 0xFFFF)
+                self._nodes[g + q].inl[1] = self._nodes[g + q].inl[2] = 0xFFFF
+                self._nodes[g + q].inl[3] = 0xFFFF
+            else:
+                self._build(g + q, tq, gd + QBITS, bq)
+        return 0
+
     cdef int _layout(self, uint32_t rec, int d, uint32_t *leaf, uint32_t *child,
                      uint32_t *cbest, Node *old, uint32_t lo_v, uint32_t hi_v) except -1:
         """Write node rec from its 64 slots.  With old (rec's previous contents),
@@ -739,8 +832,10 @@ cdef class Fib6:
         old's blocks go back to the free lists -- or, where the new node has the
         same children or as many leaves, are rewritten in place."""
         cdef uint64_t vector = 0, leafvec = 0, inner, m
-        cdef uint32_t v, nc, nl, prev = 0xFFFFFFFF, base0 = 0, base1 = 0, k, src
+        cdef uint32_t v, nc, nl, prev = 0xFFFFFFFF, base0 = 0, base1 = 0, k, src, old_nl = 0
         cdef bint same1 = False, same0 = False
+        cdef uint16_t inl[INLINE]
+        cdef uint16_t *dst
         cdef uint32_t rebuild[64]
         cdef uint32_t n_rebuild = 0
         # Branch-free (slot kinds are data: a branch per slot is mispredicted
@@ -753,21 +848,26 @@ cdef class Fib6:
         nc = POPCNT(vector)
         nl = POPCNT(leafvec)
         if old != NULL:
+            old_nl = POPCNT(old.leafvec)
             same1 = nc != 0 and vector == old.vector
-            same0 = nl != 0 and nl == POPCNT(old.leafvec)
+            same0 = nl > INLINE and nl == old_nl
         if same1:
             base1 = old.base1
         elif nc:
-            base1 = self._alloc_nodes(nc)
+            base1 = self._alloc_nodes(nc * QUAD)
         if same0:
             base0 = old.base0
-        elif nl:
+        elif nl > INLINE:
             base0 = self._alloc_leaves(nl)
+        inl[0] = inl[1] = inl[2] = inl[3] = 0xFFFF
+        # a few leaves go inside the node (written with it, at the end: building
+        # the children may move the node array), more into a block of `leaves`
+        dst = &inl[0] if nl <= INLINE else self._leaves + base0
         m = leafvec
         k = 0
         while m:
             v = CTZ(m)
-            self._leaves[base0 + k] = <uint16_t>((leaf[v] - 1) & 0xFFFF)
+            dst[k] = <uint16_t>((leaf[v] - 1) & 0xFFFF)
             k += 1
             m &= m - 1
         m = vector
@@ -777,10 +877,10 @@ cdef class Fib6:
             m &= m - 1
             if old != NULL and (v < lo_v or v >= hi_v) and (old.vector >> v) & 1:
                 if not same1:       # else already where it belongs
-                    src = old.base1 + POPCNT(old.vector & _mask(v)) - 1
-                    self._nodes[base1 + k] = self._nodes[src]
-                    self._tnode[base1 + k] = self._tnode[src]
-                    self._tbest[base1 + k] = self._tbest[src]
+                    src = old.base1 + (POPCNT(old.vector & _mask(v)) - 1) * QUAD
+                    memcpy(&self._nodes[base1 + k * QUAD], &self._nodes[src], QUAD * sizeof(Node))
+                    memcpy(&self._tnode[base1 + k * QUAD], &self._tnode[src], QUAD * sizeof(uint32_t))
+                    memcpy(&self._tbest[base1 + k * QUAD], &self._tbest[src], QUAD * sizeof(uint32_t))
             else:
                 rebuild[n_rebuild] = v
                 n_rebuild += 1
@@ -788,91 +888,136 @@ cdef class Fib6:
         # fresh subtrees, after the moves: building may grow (move) the node array
         for k in range(n_rebuild):
             v = rebuild[k]
-            self._build(base1 + POPCNT(vector & _mask(v)) - 1, child[v], d + STRIDE, cbest[v])
+            self._build_group(base1 + (POPCNT(vector & _mask(v)) - 1) * QUAD, child[v],
+                              d + STRIDE, cbest[v])
         self._nodes[rec].vector = vector
         self._nodes[rec].leafvec = leafvec
         self._nodes[rec].base0 = base0
         self._nodes[rec].base1 = base1
+        memcpy(&self._nodes[rec].inl[0], &inl[0], sizeof(inl))
         if old != NULL:
             if POPCNT(old.vector) and not same1:
-                self._push_free(&self._free_nodes, POPCNT(old.vector), old.base1)
-            if POPCNT(old.leafvec) and not same0:
-                self._push_free(&self._free_leaves, POPCNT(old.leafvec), old.base0)
+                self._push_free(&self._free_nodes, POPCNT(old.vector) * QUAD, old.base1)
+            if old_nl > INLINE and not same0:
+                self._push_free(&self._free_leaves, old_nl, old.base0)
         return 0
 
-    cdef int _set_direct(self, uint32_t j, uint32_t t, uint32_t best) except -1:
-        """Rebuild direct slot j from trie node t at depth S (NONE: none), freeing
-        whatever was there."""
-        cdef uint32_t e = self._direct[j]
-        cdef uint32_t rec
-        if e & EXT:
-            rec = e & 0x7FFFFFFF
-            self._free_subtree(rec)
-            self._push_free(&self._free_nodes, 1, rec)
+    cdef int _set_first(self, uint32_t j, uint32_t t, uint32_t best) except -1:
+        """Rebuild the first-level node of /S number j (its /SHORT has a block) from
+        trie node t at depth S (NONE: none), freeing whatever was below it; best as
+        in _build."""
+        cdef uint32_t rec = self._block[j >> (S - SHORT)] - 1 + (j & (BLOCK - 1))
+        self._free_subtree(rec)
         if t != NONE and (self._t[t].c0 != NONE or self._t[t].c1 != NONE):
-            rec = self._alloc_nodes(1)
-            self._build(rec, t, S, best)
-            self._direct[j] = EXT | rec
-        else:
-            self._direct[j] = _leaf(best - 1) if best != NOVAL else 0
+            return self._build(rec, t, S, best)
+        self._tnode[rec] = t            # NONE: updates below start at the root
+        self._tbest[rec] = best
+        self._nodes[rec].vector = 0
+        self._nodes[rec].leafvec = 1
+        self._nodes[rec].base0 = self._nodes[rec].base1 = 0
+        self._nodes[rec].inl[0] = <uint16_t>((best - 1) & 0xFFFF)
+        self._nodes[rec].inl[1] = self._nodes[rec].inl[2] = self._nodes[rec].inl[3] = 0xFFFF
         return 0
 
-    cdef int _fill_direct(self, uint32_t t, int depth, uint32_t base, uint32_t best) except -1:
-        """Rebuild the direct slots under trie node t at depth <= S (2^(S-depth) of
-        them from base); best as in _build, without t's own value yet."""
-        cdef uint32_t j, n
+    cdef int _drop_block(self, uint32_t k) except -1:
+        """Give back /SHORT number k's block and everything below it."""
+        cdef uint32_t b = self._block[k], j
+        if b == 0:
+            return 0
+        for j in range(BLOCK):
+            self._free_subtree(b - 1 + j)
+        self._push_free(&self._free_nodes, BLOCK, b - 1)
+        self._block[k] = 0
+        self._n_blocks -= 1
+        return 0
+
+    cdef int _fill(self, uint32_t t, int depth, uint32_t base, uint32_t best) except -1:
+        """Rebuild the first-level nodes under trie node t at depth <= S (2^(S-depth)
+        of them from /S number base) and, at depth SHORT and above, the _short
+        entries and blocks; best as in _build, without t's own value yet."""
+        cdef uint32_t j, n, k, k0
         if t != NONE and self._t[t].val != NOVAL:
             best = self._t[t].val
         if depth == S:
-            return self._set_direct(base, t, best)
+            return self._set_first(base, t, best)
+        if depth <= SHORT and (t == NONE or (self._t[t].c0 == NONE and self._t[t].c1 == NONE)):
+            # nothing longer than depth here: the /SHORTs answer from _short
+            k0 = base >> (S - SHORT)
+            for k in range(k0, k0 + ((<uint32_t>1) << (SHORT - depth))):
+                self._short[k] = <uint16_t>((best - 1) & 0xFFFF)
+                self._drop_block(k)
+            return 0
+        if depth == SHORT:
+            k = base >> (S - SHORT)
+            self._short[k] = <uint16_t>((best - 1) & 0xFFFF)
+            if self._block[k] == 0:
+                j = self._alloc_nodes(BLOCK)
+                for n in range(BLOCK):      # nothing below them to free yet
+                    self._nodes[j + n].vector = self._nodes[j + n].leafvec = 0
+                self._block[k] = j + 1
+                self._n_blocks += 1
         if t == NONE:
             n = (<uint32_t>1) << (S - depth)
             for j in range(base, base + n):
-                self._set_direct(j, NONE, best)
+                self._set_first(j, NONE, best)
             return 0
-        self._fill_direct(self._t[t].c0, depth + 1, base, best)
-        self._fill_direct(self._t[t].c1, depth + 1, base + ((<uint32_t>1) << (S - depth - 1)), best)
+        self._fill(self._t[t].c0, depth + 1, base, best)
+        self._fill(self._t[t].c1, depth + 1, base + ((<uint32_t>1) << (S - depth - 1)), best)
         return 0
 
     cdef int _update(self, uint64_t hi, uint64_t lo, int plen) except -1:
-        """Bring the data plane in line with the trie after a change to hi:lo/plen."""
-        cdef uint32_t best, t, rec
+        """Bring the data plane in line with the trie after a change to hi:lo/plen
+        made by a walk from the root (_path holds its trie nodes)."""
+        cdef uint32_t best, t, rec, t16
         cdef int d
         cdef uint32_t j = <uint32_t>(hi >> (64 - S))
+        cdef uint32_t k = j >> (S - SHORT)
+        if plen > SHORT:
+            t16 = self._trie_at(hi, lo, SHORT, &best)
+            if self._block[k] == 0 or t16 == NONE or (self._t[t16].c0 == NONE
+                                                      and self._t[t16].c1 == NONE):
+                # the /SHORT gains its block or loses it: redo it whole (it has
+                # only this route below it, or nothing)
+                self._trie_at(hi, lo, SHORT - 1, &best)
+                return self._fill(t16, SHORT, k << (S - SHORT), best)
         if plen <= S:
             t = self._trie_at(hi, lo, plen, &best)
-            # best includes t's own value; _fill_direct adds it again, harmlessly,
-            # but must start from the value above t
+            # best includes t's own value; _fill adds it again, harmlessly, but
+            # must start from the value above t
             if plen > 0:
                 self._trie_at(hi, lo, plen - 1, &best)
             else:
                 best = NOVAL
-            return self._fill_direct(t, plen, j & ~(((<uint32_t>1) << (S - plen)) - 1), best)
-        cdef uint32_t e = self._direct[j]
-        if not (e & EXT):
+            return self._fill(t, plen, j & ~(((<uint32_t>1) << (S - plen)) - 1), best)
+        rec = self._block[k] - 1 + (j & (BLOCK - 1))
+        if self._nodes[rec].vector == 0:
             t = self._trie_at(hi, lo, S, &best)
-            return self._set_direct(j, t, best)
+            return self._set_first(j, t, best)
         rec = self._locate(hi, lo, plen, &d)
         t = self._trie_at(hi, lo, d, &best)
         return self._rebuild(hi, lo, plen, rec, d, t, best)
 
     cdef uint32_t _locate(self, uint64_t hi, uint64_t lo, int plen, int *depth) noexcept nogil:
         """The deepest poptrie node on the path of hi/plen at a depth d < plen (in
-        *depth), or NOREC if plen <= S or the path's direct slot has no node."""
-        cdef uint32_t e, rec, v
+        *depth), or NOREC if plen <= S or the path's first-level node has no trie
+        node (or its /SHORT no block)."""
+        cdef uint32_t b, rec, v
         cdef int d = S
         if plen <= S:
             return NOREC
-        e = self._direct[hi >> (64 - S)]
-        if not (e & EXT):
+        b = self._block[hi >> (64 - SHORT)]
+        if b == 0:
             return NOREC
-        rec = e & 0x7FFFFFFF
-        while plen > d + STRIDE:
+        rec = b - 1 + <uint32_t>((hi >> (64 - S)) & (BLOCK - 1))
+        if self._tnode[rec] == NONE:
+            return NOREC
+        while plen > d + STEP:
             v = _bits6(hi, lo, d)
             if not ((self._nodes[rec].vector >> v) & 1):
                 break
-            rec = self._nodes[rec].base1 + POPCNT(self._nodes[rec].vector & _mask(v)) - 1
-            d += STRIDE
+            rec = (self._nodes[rec].base1 + (POPCNT(self._nodes[rec].vector & _mask(v)) - 1) * QUAD
+                   + _bits2(hi, lo, d + STRIDE))
+            d += STEP
         depth[0] = d
         return rec
 
@@ -887,6 +1032,7 @@ cdef class Fib6:
         cdef uint32_t child[64]
         cdef uint32_t cbest[64]
         cdef Node old
+        cdef const uint16_t *src
         v = _bits6(hi, lo, d)
         if plen <= d + STRIDE:
             span = (<uint32_t>1) << (d + STRIDE - plen)
@@ -898,10 +1044,11 @@ cdef class Fib6:
         # leaves read back); those inside come from the trie below the route's
         # node, found on _path (left by the trie walk): no other trie node is read.
         old = self._nodes[rec]
+        src = _leaf_src(&old, self._leaves)
         for v in range(64):     # branch-free; a child slot's leaf value is not used
             child[v] = ROOT if (old.vector >> v) & 1 else NONE     # ROOT: "keep this child"
             n = POPCNT(old.leafvec & _mask(v))
-            leaf[v] = (<uint32_t>self._leaves[old.base0 + n - (n != 0)] + 1) & 0xFFFF
+            leaf[v] = (<uint32_t>src[n - (n != 0)] + 1) & 0xFFFF
         top = plen if plen <= d + STRIDE else d + STRIDE
         tt = t
         for i in range(d + 1, top + 1):
@@ -914,7 +1061,8 @@ cdef class Fib6:
         self._slots(tt, d + STRIDE - top, lo_v, best, leaf, child, cbest)
         for v in range(lo_v, lo_v + span):
             if (old.vector >> v) & 1:
-                self._free_subtree(old.base1 + POPCNT(old.vector & _mask(v)) - 1)
+                for n in range(QUAD):
+                    self._free_subtree(old.base1 + (POPCNT(old.vector & _mask(v)) - 1) * QUAD + n)
         return self._layout(rec, d, leaf, child, cbest, &old, lo_v, lo_v + span)
 
     # ------------------------------------------------------------ API
@@ -977,22 +1125,23 @@ cdef class Fib6:
         cdef uint32_t host = self._host_get(hi, lo)
         if host != NOVAL:
             return <uint16_t>(host - 1)
-        cdef uint32_t e = self._direct[hi >> (64 - S)]
+        cdef uint32_t b = self._block[hi >> (64 - SHORT)]
         cdef const Node *n
         cdef uint64_t bit
         cdef uint32_t v
         cdef int d = S
-        if not (e & EXT):
-            return <uint16_t>(e ^ 0xFFFF)
-        n = &self._nodes[e & 0x7FFFFFFF]
+        if b == 0:
+            return self._short[hi >> (64 - SHORT)]
+        n = &self._nodes[b - 1 + ((hi >> (64 - S)) & (BLOCK - 1))]
         while True:
             v = _bits6(hi, lo, d)
             bit = (<uint64_t>1) << v
             if n.vector & bit:
-                n = &self._nodes[n.base1 + POPCNT(n.vector & _mask(v)) - 1]
-                d += STRIDE
+                n = &self._nodes[n.base1 + (POPCNT(n.vector & _mask(v)) - 1) * QUAD
+                                 + _bits2(hi, lo, d + STRIDE)]
+                d += STEP
             else:
-                return self._leaves[n.base0 + POPCNT(n.leafvec & _mask(v)) - 1]
+                return _leaf_src(n, self._leaves)[POPCNT(n.leafvec & _mask(v)) - 1]
 
     def lookup(self, addr):
         """The next hop for one address (int or 16 bytes), NO_ROUTE if none."""
@@ -1003,26 +1152,28 @@ cdef class Fib6:
     cdef void _lookup_rows(self, const uint8_t *rows, const uint32_t *idx, size_t n,
                            uint16_t *out) noexcept nogil:
         """out[i] = lookup(rows[idx[i]] or rows[i]).  The batch walks the trie level
-        by level, all of its lookups at once: each node (and finally each leaf) is
-        prefetched a whole pass before it is read, so that the cache misses of up
-        to LANES lookups overlap instead of queueing one behind another."""
+        by level, all of its lookups at once: each node (and finally each leaf block)
+        is prefetched a whole pass before it is read, so that the cache misses of
+        up to LANES lookups overlap instead of queueing one behind another."""
         cdef uint64_t hi[LANES]
         cdef uint64_t lo[LANES]
-        cdef uint64_t win[LANES]        # bits 20..83, left-aligned: levels 20..74
+        cdef uint64_t win[LANES]        # bits 26..89, left-aligned: levels 26..80
         cdef const uint64_t *src
-        cdef int shift
+        cdef int shift, lsh
         cdef uint32_t cur[LANES]
         cdef uint32_t active[LANES]
-        cdef uint32_t leaf_at[LANES]
+        cdef const uint16_t *leaf_at[LANES]
         cdef uint32_t done[LANES]
+        cdef uint32_t slot[LANES]
         cdef size_t i, k, m, j, n_active, n_done, n_next
-        cdef uint32_t e, v, inner, child
+        cdef uint32_t e, v, x, inner, child
         cdef int d
         cdef uint64_t mask
         cdef const Node *node
         cdef const Node *nodes = self._nodes
         cdef const uint16_t *leaves = self._leaves
-        cdef const uint32_t *direct = self._direct
+        cdef const uint32_t *block = self._block
+        cdef const uint16_t *short = self._short
         cdef const uint8_t *p
         cdef bint has_hosts = self._h_count != 0
         cdef const uint32_t *h_buckets = self._h_buckets
@@ -1035,7 +1186,6 @@ cdef class Fib6:
                 hi[k] = load_be64(p)
                 lo[k] = load_be64(p + 8)
                 win[k] = (hi[k] << S) | (lo[k] >> (64 - S))
-                PREFETCH(&direct[hi[k] >> (64 - S)])
             n_active = 0
             n_done = 0
             for k in range(m):
@@ -1044,48 +1194,62 @@ cdef class Fib6:
                     if e != NOVAL:
                         out[i + k] = <uint16_t>(e - 1)
                         continue
-                e = direct[hi[k] >> (64 - S)]
-                if e & EXT:
-                    cur[k] = e & 0x7FFFFFFF
-                    PREFETCH_NODE(&nodes[cur[k]])
+                # the /16's block (256 KiB, of which a table uses a few lines: in
+                # cache) and in it the /26's node, the first read that misses
+                e = block[hi[k] >> (64 - SHORT)]
+                if e:
+                    cur[k] = e - 1 + <uint32_t>((hi[k] >> (64 - S)) & (BLOCK - 1))
+                    PREFETCH(&nodes[cur[k]])
                     active[n_active] = <uint32_t>k
                     n_active += 1
                 else:
-                    out[i + k] = <uint16_t>(e ^ 0xFFFF)
+                    out[i + k] = short[hi[k] >> (64 - SHORT)]
             d = S
             while n_active:
                 # Branch-free: whether a lookup goes on is data, not control flow
                 # (a random 50/50 branch per node would be mispredicted half the time).
                 n_next = 0
-                # the level's 6 bits: one shift of one word, chosen per level, not
-                # per address (levels 20..74 from the window, 80..122 from lo)
-                if d + STRIDE <= 64 + S:
+                # the level's 8 bits (6 for the node's slot, 2 for the node of the
+                # child group): one shift of one word, chosen per level, not per
+                # address (levels 26..82 from the window, 90..122 from lo; the
+                # last level has no children, its 2 extra bits are zeros)
+                lsh = 0
+                if d + STEP <= 64 + S:
                     src = win
-                    shift = 64 + S - STRIDE - d
+                    shift = 64 + S - STEP - d
+                elif d + STEP <= 128:
+                    src = lo
+                    shift = 128 - STEP - d
                 else:
                     src = lo
-                    shift = 128 - STRIDE - d
+                    lsh = d + STEP - 128
+                    shift = 0
                 for j in range(n_active):
                     k = active[j]
                     node = &nodes[cur[k]]
-                    v = <uint32_t>((src[k] >> shift) & 63)
+                    x = <uint32_t>(((src[k] << lsh) >> shift) & 255)
+                    v = x >> QBITS
                     mask = _mask(v)
                     inner = <uint32_t>((node.vector >> v) & 1)
-                    child = node.base1 + POPCNT(node.vector & mask) - 1
-                    leaf_at[k] = node.base0 + POPCNT(node.leafvec & mask) - 1
+                    child = node.base1 + (POPCNT(node.vector & mask) - 1) * QUAD + (x & (QUAD - 1))
+                    slot[k] = v     # the leaf is found after the walk, for the lookups it ends
                     cur[k] = child if inner else cur[k]     # no wild prefetch at a leaf
-                    PREFETCH_NODE(&nodes[cur[k]])
+                    PREFETCH(&nodes[cur[k]])
                     active[n_next] = <uint32_t>k
                     n_next += inner
                     done[n_done] = <uint32_t>k
                     n_done += 1 - inner
                 n_active = n_next
-                d += STRIDE
+                d += STEP
             for j in range(n_done):
-                PREFETCH(&leaves[leaf_at[done[j]]])
+                # a few leaves sit in the node itself (in cache: no further read)
+                k = done[j]
+                node = &nodes[cur[k]]
+                leaf_at[k] = _leaf_src(node, leaves) + POPCNT(node.leafvec & _mask(slot[k])) - 1
+                PREFETCH(leaf_at[k])
             for j in range(n_done):
                 k = done[j]
-                out[i + k] = leaves[leaf_at[k]]
+                out[i + k] = leaf_at[k][0]
             i += m
 
     def lookup_batch(self, addrs, out=None):
@@ -1172,7 +1336,7 @@ cdef class Fib6:
                 self._host_set(hi, lo, pn[i])
             else:
                 self._trie_set(hi, lo, pp[i], pn[i], &old)
-        self._fill_direct(ROOT, 0, 0, NOVAL)
+        self._fill(ROOT, 0, 0, NOVAL)
 
     def clear(self):
         self._reset()
@@ -1201,17 +1365,19 @@ cdef class Fib6:
         return iter(sorted(out))
 
     def _raw_tables(self):
-        """(direct, nodes, leaves) addresses: for bench/bench_fib6.py's C ceiling only.
+        """(block, short, nodes, leaves) addresses: for bench/bench_fib6.py's C ceiling only.
 
         The node and leaf arrays move when they grow, so the addresses hold until
         the next change.
         """
-        return <size_t>self._direct, <size_t>self._nodes, <size_t>self._leaves
+        return (<size_t>self._block, <size_t>self._short, <size_t>self._nodes,
+                <size_t>self._leaves)
 
     def memory(self):
-        """Bytes of the data plane: (direct entries touched not counted) nodes, leaves."""
+        """Bytes of the data plane (nodes, leaves; "direct": the first-level blocks,
+        counted in "nodes" too), the route trie and the host routes."""
         return {"nodes": self._n_nodes_top * sizeof(Node),
                 "leaves": self._n_leaves_top * sizeof(uint16_t),
-                "direct": ((<size_t>1) << S) * 4,
+                "direct": self._n_blocks * BLOCK * sizeof(Node),     # within "nodes"
                 "trie": self._t_top * 12,
                 "hosts": self._h_cap * sizeof(HostSlot)}

@@ -32,7 +32,8 @@ _COMMON = """
     and for TCP and UDP the ports), so one flow keeps one path.
 
     A batch is looked up with one call of the compiled Fib6 (cext/fib6.pyx,
-    a poptrie: the /20 direct entry, then one 24-byte node per 6 bits), then
+    a poptrie: the /26 direct entry, then one 32-byte node per 8 bits, so a
+    /48 is the entry and three cache lines), then
     its next-hop indices are mapped to ports and gateways with two array
     lookups, and the batch is partitioned by output port.
 

@@ -261,3 +261,64 @@ def test_loaded_table_answers_like_the_reference_while_routes_are_withdrawn_and_
         t.insert(p, l, 7)
         t.insert(p, l, 8)           # a next hop replaced in place
     t.check()
+
+
+# The lengths where the layout changes: /0 and /1, the per-/16 table of short
+# routes and the /26 direct table (16, 17, 26, 27), the first node (27..32), the
+# groups of four nodes chosen by two bits (33, 34; 41, 42; ... 121, 122), the
+# 64-bit word boundary (63, 64, 65), the last node (122..127) and host routes.
+EDGE_LENGTHS = [0, 1, 2, 15, 16, 17, 25, 26, 27, 31, 32, 33, 34, 35, 39, 40, 41, 42, 47, 48,
+                49, 50, 63, 64, 65, 113, 114, 121, 122, 123, 126, 127, 128]
+
+
+@st.composite
+def edge_routes(draw):
+    """A route of an edge length near one of a few bases (one bit flipped at or
+    around an edge), so that routes share nodes, groups and direct entries."""
+    base = draw(st.sampled_from([ip6("2001:db8::"), ip6("2001:db8:0:1::"), ip6("::"),
+                                 ip6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00")]))
+    flip = draw(st.sampled_from([None] + EDGE_LENGTHS[1:]))
+    if flip is not None:
+        base ^= 1 << (128 - flip)
+    return base, draw(st.sampled_from(EDGE_LENGTHS)), draw(st.integers(0, 0xFFFE))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["insert", "insert", "delete", "check"]),
+                          edge_routes(), st.integers(0, 1 << 16)), min_size=10, max_size=60))
+def test_edge_lengths_under_churn_match_reference_and_pytricia_at_every_check(seq):
+    t = Trio()
+    for op, (prefix, plen, nh), pick in seq:
+        if op == "insert":
+            t.insert(prefix, plen, nh)
+        elif op == "delete":
+            if t.routes and pick % 4:
+                prefix, plen = sorted(t.routes)[pick % len(t.routes)]
+            t.delete(prefix, plen)
+        else:
+            t.check()
+    t.check()
+    for p, l in sorted(t.routes, key=lambda r: -r[1]):      # longest first this time
+        t.delete(p, l)
+    t.check()
+    assert len(t.fib) == 0
+
+
+def test_short_routes_take_no_block_and_answer_again_once_the_longer_ones_are_gone():
+    t = Trio()
+    t.insert(0, 0, 1)
+    t.insert(ip6("2000::"), 3, 2)
+    t.insert(ip6("2001::"), 16, 3)
+    assert t.fib.memory()["direct"] == 0         # all three answer from the per-/16 table
+    t.insert(ip6("2001:db8::"), 20, 4)           # a /20 gives 2001::/16 a block
+    t.insert(ip6("2001:db8:1::"), 48, 5)
+    assert t.fib.memory()["direct"] > 0
+    t.check()
+    t.delete(ip6("2001:db8::"), 20)
+    t.delete(ip6("2001:db8:1::"), 48)
+    t.check()
+    assert t.fib.lookup(ip6("2001:db8:1::1")) == 3
+    t.delete(ip6("2001::"), 16)
+    t.delete(ip6("2000::"), 3)
+    t.check()
+    assert t.fib.lookup(ip6("2001:db8:1::1")) == 1
