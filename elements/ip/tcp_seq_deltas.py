@@ -1,0 +1,178 @@
+"""TCP sequence-number shifts of a rewritten flow (TCPRewriter's deltas).
+
+An element that changes the length of a TCP segment's payload in flight
+(FTPPortMapper rewriting a PORT command) moves every later sequence number
+of that direction: the sender counts the bytes it sent, the receiver the
+bytes it got.  The rewriter keeps, per flow and direction, the list of
+*transitions* (trigger, delta): sequence numbers at or after the trigger are
+shifted by delta, the sum of every change made before them.  Packets of
+the direction get their sequence numbers shifted forward; packets of the
+other direction get their acknowledgement numbers (and SACK block edges)
+shifted back, so that neither end ever sees the other's numbering change.
+
+Comparisons are modulo 2**32 (RFC 793's sequence space).  Once a direction's
+sequence numbers have moved 2**30 past its newest trigger, the transitions
+are folded into one delta for the whole space: old segments can no longer
+be in flight, and a trigger left in place would be wrongly matched after
+the numbers wrap.
+"""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from vforward.elements.ip.ipfields import ipheader
+
+_SEQ_MOD = 1 << 32
+_FOLD_DISTANCE = 1 << 30
+TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK = 0, 1, 5
+
+
+def seq_geq(a: int, b: int) -> bool:
+    """a >= b in sequence space (RFC 793 / 1982 serial arithmetic)."""
+    return ((a - b) & 0xFFFFFFFF) < 0x80000000
+
+
+class SeqDeltas:
+    """One flow's transitions, for its two directions (0: forward, 1: reply)."""
+
+    __slots__ = ("transitions", "base")
+
+    def __init__(self):
+        # per direction: [(trigger, delta)], triggers increasing
+        self.transitions: tuple[list, list] = ([], [])
+        # the delta before the oldest kept trigger (non-zero once folded)
+        self.base = [0, 0]
+
+    def delta(self, direction: int) -> int:
+        """The newest delta of a direction (what TCPRewriter's table shows)."""
+        t = self.transitions[direction]
+        return t[-1][1] if t else self.base[direction]
+
+    def update(self, direction: int, trigger: int, change: int) -> bool:
+        """Sequence numbers of direction from trigger on move by change more.
+
+        A trigger already recorded with the same change is a retransmitted
+        segment rewritten again: nothing moves twice.  A trigger equal to the
+        newest one replaces that one's change; an older one is refused
+        (returns False): the transitions must grow in sequence order."""
+        trigger &= 0xFFFFFFFF
+        t = self.transitions[direction]
+        for i, (trig, d) in enumerate(t):
+            if trig == trigger:
+                before = t[i - 1][1] if i else self.base[direction]
+                if d - before == change:
+                    return True
+                if i == len(t) - 1:
+                    t[i] = (trig, before + change)
+                    return True
+                return False
+        if t and not seq_geq(trigger, t[-1][0]):
+            return False
+        # transitions a whole fold distance behind the new one are folded into the base
+        while t and seq_geq(trigger, (t[0][0] + _FOLD_DISTANCE) & 0xFFFFFFFF):
+            self.base[direction] = t.pop(0)[1]
+        t.append((trigger, self.delta(direction) + change))
+        return True
+
+    def fold(self, direction: int, seq: int) -> None:
+        """A segment of direction with sequence number seq was seen."""
+        t = self.transitions[direction]
+        if t and seq_geq(seq, (t[-1][0] + _FOLD_DISTANCE) & 0xFFFFFFFF):
+            self.base[direction] = t[-1][1]
+            t.clear()
+
+    def new_seq(self, direction: int, seq: int) -> int:
+        for trigger, d in reversed(self.transitions[direction]):
+            if seq_geq(seq, trigger):
+                return (seq + d) % _SEQ_MOD
+        return (seq + self.base[direction]) % _SEQ_MOD
+
+    def new_ack(self, direction: int, ack: int) -> int:
+        """An acknowledgement number carried by a packet of direction, back
+        into the numbering of the other direction's sender."""
+        other = 1 - direction
+        for trigger, d in reversed(self.transitions[other]):
+            old = (ack - d) % _SEQ_MOD
+            if seq_geq(old, trigger):
+                return old
+        return (ack - self.base[other]) % _SEQ_MOD
+
+    def shifts(self, direction: int) -> tuple[bool, bool]:
+        """(sequence numbers move, acknowledgement numbers move) for direction."""
+        return (bool(self.transitions[direction]) or self.base[direction] != 0,
+                bool(self.transitions[1 - direction]) or self.base[1 - direction] != 0)
+
+
+def shift_packet(data, nh: int, end: int, deltas: SeqDeltas, direction: int) -> bool:
+    """Shift the sequence, acknowledgement and SACK numbers of the TCP segment
+    whose IP header starts at data[nh] (data: the packet's slot row; end: the
+    packet's end), updating the TCP checksum incrementally (RFC 1624).
+    Returns False, leaving the packet alone, when it is not a whole first
+    TCP segment."""
+    if end - nh < 20 or data[nh + 9] != 6:
+        return False
+    frag = int(data[nh + 6]) << 8 | int(data[nh + 7])
+    if frag & 0x1FFF:
+        return False                    # a later fragment: no TCP header
+    th = nh + (int(data[nh]) & 15) * 4
+    if th + 20 > end:
+        return False
+    doff = (int(data[th + 12]) >> 4) * 4
+    if doff < 20 or th + doff > end:
+        return False
+    seq, ack = struct.unpack_from("!II", data[th + 4:th + 12].tobytes())
+    deltas.fold(direction, seq)
+    move_seq, move_ack = deltas.shifts(direction)
+    (cksum,) = struct.unpack_from("!H", data[th + 16:th + 18].tobytes())
+    if move_seq:
+        new = deltas.new_seq(direction, seq)
+        cksum = ipheader.incremental_checksum_update32(cksum, seq, new)
+        data[th + 4:th + 8] = list(struct.pack("!I", new))
+    if move_ack:
+        new = deltas.new_ack(direction, ack)
+        cksum = ipheader.incremental_checksum_update32(cksum, ack, new)
+        data[th + 8:th + 12] = list(struct.pack("!I", new))
+        cksum = _shift_sack(data, th + 20, th + doff, deltas, direction, cksum)
+    data[th + 16:th + 18] = list(struct.pack("!H", cksum))
+    return True
+
+
+def _shift_sack(data, at: int, end: int, deltas: SeqDeltas, direction: int,
+                cksum: int) -> int:
+    """SACK blocks (RFC 2018) acknowledge ranges: both edges go back like the ack."""
+    while at < end:
+        kind = int(data[at])
+        if kind == TCPOPT_EOL:
+            break
+        if kind == TCPOPT_NOP:
+            at += 1
+            continue
+        if at + 1 >= end:
+            break
+        size = int(data[at + 1])
+        if size < 2 or at + size > end:
+            break                       # a malformed option list: leave the rest
+        if kind == TCPOPT_SACK:
+            for edge in range(at + 2, at + size - 3, 4):
+                (old,) = struct.unpack_from("!I", data[edge:edge + 4].tobytes())
+                new = deltas.new_ack(direction, old)
+                cksum = ipheader.incremental_checksum_update32(cksum, old, new)
+                data[edge:edge + 4] = list(struct.pack("!I", new))
+        at += size
+    return cksum
+
+
+def shift_batch(pool, idx, values, flows: dict) -> None:
+    """Shift the packets of a rewritten batch whose flows have deltas
+    (values: the kernel's 2 * flow + direction per packet, -1 when unmapped)."""
+    mapped = np.flatnonzero(values >= 0)
+    if not len(mapped):
+        return
+    flow_of = values[mapped] >> 1
+    hit = mapped[np.isin(flow_of, np.fromiter(flows, dtype=np.int64, count=len(flows)))]
+    for i in hit.tolist():
+        slot, v = int(idx[i]), int(values[i])
+        end = int(pool.off[slot]) + int(pool.length[slot])
+        shift_packet(pool.data[slot], int(pool.nh[slot]), end, flows[v >> 1], v & 1)
