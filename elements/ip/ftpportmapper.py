@@ -85,10 +85,12 @@ class FTPPortMapper(Element):
     flow CONTROL_REWRITER has no mapping for, as in Click.  Also left alone
     and counted in 'malformed': a PORT command that is not six numbers of
     0-255 separated by commas and ended by CR or LF, a packet whose TCP
-    checksum is wrong (rewriting it would make it look right), and a
-    command whose new text does not fit the packet buffer.  A data mapping
-    that cannot be made (no free port, a full table, a pass or drop input
-    spec) leaves the command alone too, counted in 'mapping_failures'.
+    checksum is wrong (rewriting it would make it look right), a command
+    whose new text does not fit the packet buffer, and an old segment
+    (before the last rewritten command) whose command would now change
+    length otherwise than it did.  A data mapping that cannot be made (no
+    free port, a full table, a pass or drop input spec) leaves the command
+    alone too, counted in 'mapping_failures'.
 
     Arguments:
       CONTROL_REWRITER (TCPRewriter name)   the rewriter of the control flows,
@@ -207,7 +209,9 @@ class FTPPortMapper(Element):
             return
         f, direction = control
         seq = int.from_bytes(row[th + 4:th + 8].tobytes(), "big")
-        self.control.update_seqno_delta(f, direction, seq + len(old), grow)
+        if not self.control.update_seqno_delta(f, direction, seq + len(old), grow):
+            self.malformed += 1         # an old segment rewritten otherwise than before
+            return
         self.data.table.reply_anno[entry[0]] = self.control.table.reply_anno[f]
         # any link-layer trailer after the IP datagram goes with the old payload
         row[payload:payload + len(new)] = np.frombuffer(new, dtype=np.uint8)

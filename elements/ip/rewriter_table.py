@@ -103,7 +103,8 @@ class RewriterTable:
                ("last_used", np.float64, 0),   # written by the kernel on every hit
                ("state", np.uint8, 0),         # written by the kernel: FWD_DONE ... REP_SEEN
                ("packets", np.uint32, 0),      # written by the kernel
-               ("reply_anno", np.uint8, 0))    # REPLY_ANNO: the first packet's annotation
+               ("reply_anno", np.uint8, 0),    # REPLY_ANNO: the first packet's annotation
+               ("shifted", np.bool_, 0))       # has sequence shifts (in seq_deltas)
 
     def _grow(self, n: int) -> None:
         """Make room for n flows.  The kernel is handed the columns at each call,
@@ -151,6 +152,7 @@ class RewriterTable:
         self.state[f] = 0
         self.packets[f] = 0
         self.reply_anno[f] = 0
+        self.shifted[f] = False
         self.size += 1
         return f
 
@@ -176,6 +178,7 @@ class RewriterTable:
             self.flows.remove(proto, nd, ndp, ns, nsp)
         self.live[f] = False
         self.seq_deltas.pop(f, None)
+        self.shifted[f] = False
         self.size -= 1
         self._free.append(f)
         return int(self.owner[f])
@@ -402,7 +405,7 @@ class IPRewriterBase(Element):
         if done < n:
             self._unmapped(port, pool, idx, codes, ports, values, keys, now)
             if t.seq_deltas:
-                shift_batch(pool, idx, values, t.seq_deltas)
+                shift_batch(pool, idx, values, t.shifted, t.seq_deltas)
             if self.reply_anno is not None:
                 self._set_reply_anno(pool, idx, values)
             self._send(batch, ports, True)
@@ -410,7 +413,7 @@ class IPRewriterBase(Element):
         if codes.max() >= kernels.FIRST_FRAGMENT:
             self.after_rewrite(pool, idx, codes, values, now)
         if t.seq_deltas:
-            shift_batch(pool, idx, values, t.seq_deltas)
+            shift_batch(pool, idx, values, t.shifted, t.seq_deltas)
         if self.reply_anno is not None:
             self._set_reply_anno(pool, idx, values)
         self._send(batch, ports, False)

@@ -27,6 +27,7 @@ from vforward.elements.ip.ipfields import ipheader
 _SEQ_MOD = 1 << 32
 _FOLD_DISTANCE = 1 << 30
 TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK = 0, 1, 5
+_WORD, _WORDS, _HALF = struct.Struct("!I"), struct.Struct("!II"), struct.Struct("!H")
 
 
 def seq_geq(a: int, b: int) -> bool:
@@ -111,39 +112,41 @@ def shift_packet(data, nh: int, end: int, deltas: SeqDeltas, direction: int) -> 
     packet's end), updating the TCP checksum incrementally (RFC 1624).
     Returns False, leaving the packet alone, when it is not a whole first
     TCP segment."""
-    if end - nh < 20 or data[nh + 9] != 6:
-        return False
-    frag = int(data[nh + 6]) << 8 | int(data[nh + 7])
-    if frag & 0x1FFF:
-        return False                    # a later fragment: no TCP header
-    th = nh + (int(data[nh]) & 15) * 4
+    row = memoryview(data)              # plain ints from here on, not numpy scalars
+    if end - nh < 20 or row[nh + 9] != 6 or (row[nh + 6] & 0x1F) or row[nh + 7]:
+        return False                    # not TCP, or a later fragment (no TCP header)
+    th = nh + (row[nh] & 15) * 4
     if th + 20 > end:
         return False
-    doff = (int(data[th + 12]) >> 4) * 4
+    doff = (row[th + 12] >> 4) * 4
     if doff < 20 or th + doff > end:
         return False
-    seq, ack = struct.unpack_from("!II", data[th + 4:th + 12].tobytes())
+    # one copy of the header in, edited as bytes, one copy out
+    hdr = bytearray(row[th:th + doff])
+    seq, ack = _WORDS.unpack_from(hdr, 4)
     deltas.fold(direction, seq)
     move_seq, move_ack = deltas.shifts(direction)
-    (cksum,) = struct.unpack_from("!H", data[th + 16:th + 18].tobytes())
+    (cksum,) = _HALF.unpack_from(hdr, 16)
     if move_seq:
         new = deltas.new_seq(direction, seq)
         cksum = ipheader.incremental_checksum_update32(cksum, seq, new)
-        data[th + 4:th + 8] = list(struct.pack("!I", new))
+        _WORD.pack_into(hdr, 4, new)
     if move_ack:
         new = deltas.new_ack(direction, ack)
         cksum = ipheader.incremental_checksum_update32(cksum, ack, new)
-        data[th + 8:th + 12] = list(struct.pack("!I", new))
-        cksum = _shift_sack(data, th + 20, th + doff, deltas, direction, cksum)
-    data[th + 16:th + 18] = list(struct.pack("!H", cksum))
+        _WORD.pack_into(hdr, 8, new)
+        if doff > 20:
+            cksum = _shift_sack(hdr, deltas, direction, cksum)
+    _HALF.pack_into(hdr, 16, cksum)
+    row[th:th + doff] = hdr
     return True
 
 
-def _shift_sack(data, at: int, end: int, deltas: SeqDeltas, direction: int,
-                cksum: int) -> int:
+def _shift_sack(hdr: bytearray, deltas: SeqDeltas, direction: int, cksum: int) -> int:
     """SACK blocks (RFC 2018) acknowledge ranges: both edges go back like the ack."""
+    at, end = 20, len(hdr)
     while at < end:
-        kind = int(data[at])
+        kind = hdr[at]
         if kind == TCPOPT_EOL:
             break
         if kind == TCPOPT_NOP:
@@ -151,27 +154,27 @@ def _shift_sack(data, at: int, end: int, deltas: SeqDeltas, direction: int,
             continue
         if at + 1 >= end:
             break
-        size = int(data[at + 1])
+        size = hdr[at + 1]
         if size < 2 or at + size > end:
             break                       # a malformed option list: leave the rest
         if kind == TCPOPT_SACK:
             for edge in range(at + 2, at + size - 3, 4):
-                (old,) = struct.unpack_from("!I", data[edge:edge + 4].tobytes())
+                (old,) = _WORD.unpack_from(hdr, edge)
                 new = deltas.new_ack(direction, old)
                 cksum = ipheader.incremental_checksum_update32(cksum, old, new)
-                data[edge:edge + 4] = list(struct.pack("!I", new))
+                _WORD.pack_into(hdr, edge, new)
         at += size
     return cksum
 
 
-def shift_batch(pool, idx, values, flows: dict) -> None:
-    """Shift the packets of a rewritten batch whose flows have deltas
-    (values: the kernel's 2 * flow + direction per packet, -1 when unmapped)."""
+def shift_batch(pool, idx, values, shifted, flows: dict) -> None:
+    """Shift the packets of a rewritten batch whose flows have deltas (values: the
+    kernel's 2 * flow + direction per packet, -1 when unmapped; shifted: the
+    table's per-flow flag column, one fancy index for the whole batch)."""
     mapped = np.flatnonzero(values >= 0)
     if not len(mapped):
         return
-    flow_of = values[mapped] >> 1
-    hit = mapped[np.isin(flow_of, np.fromiter(flows, dtype=np.int64, count=len(flows)))]
+    hit = mapped[shifted[values[mapped] >> 1]]
     for i in hit.tolist():
         slot, v = int(idx[i]), int(values[i])
         end = int(pool.off[slot]) + int(pool.length[slot])

@@ -246,3 +246,15 @@ def test_rewriters_are_checked_by_name_and_input(make_router, config, message):
             f"Idle -> {config} -> Discard;")
     with pytest.raises(ElementError, match=message):
         make_router(text).initialize()
+
+
+def test_an_old_segment_repacketised_around_its_command_is_left_alone(ftp):
+    ftp.client(108, 0, PORT)                                # +4 from 130
+    ftp.client(130, 0, b"PORT 10,0,0,2,19,137\r\n")          # +4 more from 152
+    # the first command resent with the next one's bytes after it (a sender may
+    # coalesce segments it retransmits): its change would now start at 136, behind 152
+    resent = b"PORT 10,0,0,2,19,136\r\nNOOP\r\n"
+    frame = ftp.client(108, 0, resent)
+    assert tcp_of(frame).data == resent and checksums_ok(frame)
+    assert ftp.ftp.read("malformed") == "1" and ftp.ftp.read("rewritten") == "2"
+    assert tcp_of(ftp.client(152, 0, b"x")).seq == 160      # the shifts stand
