@@ -258,3 +258,13 @@ def test_an_old_segment_repacketised_around_its_command_is_left_alone(ftp):
     assert tcp_of(frame).data == resent and checksums_ok(frame)
     assert ftp.ftp.read("malformed") == "1" and ftp.ftp.read("rewritten") == "2"
     assert tcp_of(ftp.client(152, 0, b"x")).seq == 160      # the shifts stand
+
+
+def test_a_port_command_in_a_first_fragment_is_left_alone(ftp):
+    frame = bytearray(segment(CLIENT, 3000, SERVER, 21, 108, 0, PORT))
+    frame[6] |= 0x20                                        # more fragments follow
+    frame[10:12] = b"\0\0"
+    frame[10:12] = struct.pack("!H", dpkt.in_cksum(bytes(frame[:20])))
+    ftp.router.element("inside").send([bytes(frame)])
+    (out,) = ftp.out.take()
+    assert PORT in out and ftp.ftp.read("rewritten") == "0"
