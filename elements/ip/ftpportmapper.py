@@ -80,17 +80,18 @@ class FTPPortMapper(Element):
     command.  A retransmitted PORT segment is rewritten to the same text
     and does not shift the sequence numbers twice.
 
-    Left alone (passed unchanged): packets that are not TCP, fragments
-    (a command split over fragments cannot change length), payloads that do not start with 'PORT ', and commands of a
-    flow CONTROL_REWRITER has no mapping for, as in Click.  Also left alone
-    and counted in 'malformed': a PORT command that is not six numbers of
-    0-255 separated by commas and ended by CR or LF, a packet whose TCP
-    checksum is wrong (rewriting it would make it look right), a command
-    whose new text does not fit the packet buffer, and an old segment
-    (before the last rewritten command) whose command would now change
-    length otherwise than it did.  A data mapping that cannot be made (no
-    free port, a full table, a pass or drop input spec) leaves the command
-    alone too, counted in 'mapping_failures'.
+    Left alone (passed unchanged): packets that are not TCP, fragments (a
+    command split over fragments cannot change length), payloads that do
+    not start with 'PORT ', and commands of a flow CONTROL_REWRITER has no
+    mapping for, as in Click.  Also left alone and counted in 'malformed':
+    a PORT command that is not six numbers of 0-255 separated by commas
+    and ended by CR or LF, a packet whose TCP checksum is wrong (rewriting
+    it would make it look right), a command whose new text does not fit
+    the packet buffer, and an old segment (before the last rewritten
+    command) whose command would now change length otherwise than it did.
+    A data mapping that cannot be made (no free port, a full table, a pass
+    or drop input spec) leaves the command alone too, counted in
+    'mapping_failures'.
 
     Arguments:
       CONTROL_REWRITER (TCPRewriter name)   the rewriter of the control flows,
@@ -153,7 +154,8 @@ class FTPPortMapper(Element):
         end = pool.off[idx].astype(np.int64) + pool.length[idx]
         head = gather(pool, idx, nh, 20)
         th = nh + (head[:, 0] & 15).astype(np.int64) * 4
-        ok &= (head[:, 9] == 6) & ((head[:, 6] & 0x3F) == 0) & (head[:, 7] == 0)   # no fragment
+        # TCP, and no fragment (neither MF nor an offset)
+        ok &= (head[:, 9] == 6) & ((head[:, 6] & 0x3F) == 0) & (head[:, 7] == 0)
         ok &= th + 20 <= end
         doff = (gather(pool, idx, th + 12, 1)[:, 0] >> 4).astype(np.int64) * 4
         payload = th + doff
