@@ -178,4 +178,46 @@ def shift_batch(pool, idx, values, shifted, flows: dict) -> None:
     for i in hit.tolist():
         slot, v = int(idx[i]), int(values[i])
         end = int(pool.off[slot]) + int(pool.length[slot])
-        shift_packet(pool.data[slot], int(pool.nh[slot]), end, flows[v >> 1], v & 1)
+        row, nh = pool.data[slot], int(pool.nh[slot])
+        if row[nh + 9] == 1:
+            unshift_icmp_quote(row, nh, end, flows[v >> 1], v & 1)
+        else:
+            shift_packet(row, nh, end, flows[v >> 1], v & 1)
+
+
+def unshift_icmp_quote(data, nh: int, end: int, deltas: SeqDeltas, direction: int) -> bool:
+    """An ICMP error of direction (translated by the rewriter) quotes a segment of
+    the other direction as it left shifted: its sequence (and acknowledgement)
+    number go back to the numbering of the host the error is for, which checks
+    it (Linux ignores an error quoting a sequence number it never sent).  The
+    ICMP checksum, and the quoted TCP checksum when quoted whole, follow."""
+    row = memoryview(data)
+    icmp = nh + (row[nh] & 15) * 4
+    q = icmp + 8
+    if q + 20 > end or row[q] >> 4 != 4 or row[q + 9] != 6 or (row[q + 6] & 0x1F) or row[q + 7]:
+        return False
+    qth = q + (row[q] & 15) * 4
+    if qth + 8 > end:
+        return False
+    cksum_at = qth + 16 if qth + 18 <= end else None
+    (icmp_cksum,) = _HALF.unpack_from(row, icmp + 2)
+    tcp_cksum = _HALF.unpack_from(row, cksum_at)[0] if cksum_at else 0
+    changes = []
+    (seq,) = _WORD.unpack_from(row, qth + 4)
+    changes.append((qth + 4, seq, deltas.new_ack(direction, seq)))
+    if qth + 12 <= end:
+        (ack,) = _WORD.unpack_from(row, qth + 8)
+        changes.append((qth + 8, ack, deltas.new_seq(direction, ack)))
+    for at, old, new in changes:
+        if old == new:
+            continue
+        if cksum_at:
+            old_tcp = tcp_cksum
+            tcp_cksum = ipheader.incremental_checksum_update32(tcp_cksum, old, new)
+            icmp_cksum = ipheader.incremental_checksum_update(icmp_cksum, old_tcp, tcp_cksum)
+        icmp_cksum = ipheader.incremental_checksum_update32(icmp_cksum, old, new)
+        _WORD.pack_into(row, at, new)
+    if cksum_at:
+        _HALF.pack_into(row, cksum_at, tcp_cksum)
+    _HALF.pack_into(row, icmp + 2, icmp_cksum)
+    return True

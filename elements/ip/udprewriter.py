@@ -63,11 +63,16 @@ class TCPRewriter(IPRewriter):
     up, and a retransmitted segment rewritten again does not move the
     numbers twice.  Once a direction's numbers have moved 2^30 past its
     last change, the shift applies to the whole sequence space (old
-    segments cannot be in flight any more).  Segments whose TCP header is
-    cut short are left alone.  The rewrite kernel is unchanged: a batch
-    checks a per-flow flag (one vectorised index) once some flow has a
-    shift, and the packets of flows with one are shifted after it in Python
-    (bench/bench_tcp_seq_shift.py measures both).
+    segments cannot be in flight any more).  An ICMP error quoting a
+    segment of a shifted flow, translated here or by an ICMPRewriter naming
+    this element, gets the quoted sequence and acknowledgement numbers back
+    in the numbering of the host it goes to (Linux ignores an error whose
+    quoted sequence number it never sent; path MTU discovery needs it).
+    Segments whose TCP header is cut short are left alone.  The rewrite
+    kernel is unchanged: a batch checks a per-flow flag (one vectorised
+    index) once some flow has a shift, and the packets of flows with one
+    are shifted after it in Python (bench/bench_tcp_seq_shift.py measures
+    both).
 
     Handlers: as IPRewriter; in table and tcp_table a flow direction with
     a shift shows it as ' seq +N' or ' seq -N' after its rewritten flow

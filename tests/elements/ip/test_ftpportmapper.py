@@ -58,6 +58,7 @@ outside -> ftp_out :: FTPPortMapper(ctl, data, 0) -> [1]ctl;
 Idle -> [0]data; Idle -> [1]data;
 ctl[0] -> out :: _FTPSink; ctl[1] -> back :: _FTPSink;
 data[0] -> Discard; data[1] -> Discard;
+errors :: _FTPSource -> ICMPRewriter(ctl) -> translated :: _FTPSink;
 """
 
 
@@ -268,3 +269,26 @@ def test_a_port_command_in_a_first_fragment_is_left_alone(ftp):
     ftp.router.element("inside").send([bytes(frame)])
     (out,) = ftp.out.take()
     assert PORT in out and ftp.ftp.read("rewritten") == "0"
+
+
+@pytest.mark.parametrize("through", ["outside", "errors"])
+def test_an_icmp_error_quoting_a_shifted_segment_gets_the_clients_own_number(ftp, through):
+    """Through the TCPRewriter itself, or through an ICMPRewriter naming it."""
+    ftp.client(108, 0, PORT)                                # +4 from 130
+    sent = ftp.client(130, 7000, b"LIST\r\n")              # left as seq 134
+    assert tcp_of(sent).seq == 134
+    # a router on the way says the segment was too big, quoting it as it went
+    unreach = dpkt.icmp.ICMP(type=3, code=4, data=dpkt.icmp.ICMP.Unreach(
+        data=sent[:20 + 20]))
+    error = bytes(dpkt.ip.IP(src=socket.inet_aton("192.0.2.77"), dst=socket.inet_aton(NAT),
+                             p=1, ttl=64, data=unreach))
+    ftp.router.element(through).send([error])
+    sink = ftp.back if through == "outside" else ftp.router.element("translated")
+    (back,) = sink.take()
+    assert dpkt.in_cksum(back[20:]) == 0 and dpkt.in_cksum(back[:20]) == 0
+    quoted = dpkt.ip.IP(back[28:])
+    assert socket.inet_ntoa(quoted.src) == CLIENT and quoted.data.sport == 3000
+    assert (quoted.data.seq, quoted.data.ack) == (130, 7000)
+    # the whole quoted TCP header came back with its checksum right for the original
+    original = segment(CLIENT, 3000, SERVER, 21, 130, 7000, b"LIST\r\n")
+    assert back[28 + 20:28 + 40] == original[20:40]
