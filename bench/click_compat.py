@@ -106,7 +106,6 @@ CONF_REASONS = [
     (r"'ProtocolTranslator'", "an older Click's ProtocolTranslator (today's Click has only "
                               "ProtocolTranslator64/46) and AddressTranslator's older bit-mask "
                               "arguments: today's Click refuses the file too"),
-    (r"'FTPPortMapper'", "FTPPortMapper, FTP PORT rewriting with TCP sequence shifts (not in vforward)"),
     (r"ICMPPingRewriter: input spec 0 \('eth0-ex'\)", "Click 1's ICMPPingRewriter(SRC, DST) "
                                                      "form and ICMPRewriter (not in vforward)"),
     (r"output \d+ of '\w+' \(\w+\) is not connected", "an element output left unconnected; "
@@ -149,10 +148,6 @@ CLICKTEST_REASONS = {
     "IPRewriter/ICMPPingRewriter-02.clicktest": "Click's sequential identifier choice counts "
         "the field in host byte order (its second identifier is 256 on the wire, printed 1); "
         "vforward counts in network order",
-    "IPRewriter/TCPRewriter-03.clicktest": "FTPPortMapper (not in vforward): PORT rewriting "
-        "with TCPRewriter's sequence-number shifts",
-    "IPRewriter/TCPRewriter-01.clicktest": "FTPPortMapper (not in vforward)",
-    "IPRewriter/TCPRewriter-04.clicktest": "FTPPortMapper (not in vforward)",
     "compound/compact-01.clicktest": "Click's compact flattened-config format (-h config with "
         "require(compact_config))",
 }

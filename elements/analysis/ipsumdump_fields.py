@@ -9,6 +9,7 @@ field does not apply (sport of an ICMP packet).
 from __future__ import annotations
 
 import ipaddress
+import re
 import struct
 
 PROTO_ICMP, PROTO_TCP, PROTO_UDP = 1, 6, 17
@@ -153,7 +154,12 @@ def _tcp_opt(text: str) -> bytes:
     if text in (".", "-", ""):
         return b""
     out = bytearray()
-    for item in text.split(","):
+    # Click's separators: ';' or ','; a SACK block 'sackA-B' (or 'sackA:B') right
+    # after another one and a ',' joins that SACK option, as Click reads it
+    tokens = re.split(r"([,;])", text)
+    sack_at, sep = None, ";"
+    for k in range(0, len(tokens), 2):
+        item = tokens[k]
         if item.startswith("mss"):
             out += struct.pack("!BBH", 2, 4, int(item[3:]))
         elif item.startswith("wscale"):
@@ -165,13 +171,20 @@ def _tcp_opt(text: str) -> bytes:
             out += struct.pack("!BBII", 8, 10, int(a), int(b or 0))
         elif item == "nop":
             out += b"\x01"
-        elif item.startswith("sack"):
-            blocks = [b.split("-") for b in item[4:].split(";") if b]
-            out += bytes([5, 2 + 8 * len(blocks)])
-            for lo, hi in blocks:
-                out += struct.pack("!II", int(lo), int(hi))
+        elif item.startswith("sack") or (sack_at is not None and "-" in item):
+            lo, hi = re.split(r"[-:]", item[4:] if item.startswith("sack") else item, 1)
+            block = struct.pack("!II", int(lo), int(hi))
+            if sack_at is not None and (sep == "," or not item.startswith("sack")):
+                out += block
+                out[sack_at + 1] += 8
+            else:
+                sack_at = len(out)
+                out += bytes([5, 10]) + block
+            sep = tokens[k + 1] if k + 1 < len(tokens) else ";"
+            continue
         else:
             raise FieldError(f"unknown TCP option '{item}'")
+        sack_at = None
     while len(out) % 4:
         out += b"\x01" if len(out) % 4 else b""
     return bytes(out)
@@ -360,11 +373,11 @@ def _tcp_opt_text(opt: bytes) -> str:
             items.append(f"ts{a}:{b}")
         elif kind == 5:
             blocks = [struct.unpack_from("!II", body, k) for k in range(0, len(body) - 7, 8)]
-            items.append("sack" + ";".join(f"{a}-{b}" for a, b in blocks))
+            items += [f"sack{a}-{b}" for a, b in blocks]
         else:
             items.append(f"{kind}" + (f"={body.hex()}" if body else ""))
         i += n
-    return ",".join(items) or "."
+    return ";".join(items) or "."       # Click writes ";" between options
 
 
 def unparse(field: str, p: PacketInfo) -> str:

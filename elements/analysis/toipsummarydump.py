@@ -29,7 +29,8 @@ class ToIPSummaryDump(Element):
       ip_ecn (no, ect1, ect2, ce), ip_ttl, ip_sum, ip_frag (. ! F f),
       ip_fragoff (bytes, + for MF, ! for DF), ip_opt ('.' for none)
       sport, dport, tcp_seq, tcp_ack, tcp_off, tcp_flags (letters of FSRPAUECN,
-      '.' for none), tcp_opt (mss1460,sackok,wscale7,ts1:2), tcp_window, tcp_urp,
+      '.' for none), tcp_opt (mss1460;sackok;wscale7;ts1:2;sack1-10,
+      Click's form), tcp_window, tcp_urp,
       udp_len, icmp_type, icmp_code, icmp_type_name, icmp_flowid, icmp_seq,
       payload (a quoted string), payload_len, count, link / paint (the paint
       annotation), direction (> for paint 0, < for paint 1), wire_len

@@ -7,6 +7,7 @@ from vforward.args import ArgumentError, boolean
 from vforward.element import PUSH_ONLY, Element, ElementError, read_handler
 
 from vforward.elements.ip.rewriter_table import IPRewriterBase, kernels
+from vforward.elements.ip.tcp_seq_deltas import shift_batch
 from vforward.elements.standard.paint import one_byte_annotation
 
 ICMP_ERROR_TYPES = (3, 4, 5, 11, 12)  # unreachable, source quench, redirect, time exceeded, param
@@ -110,6 +111,9 @@ class ICMPRewriter(Element):
             if hit.any() and self.reply_anno is not None:
                 column = getattr(pool, self.reply_anno)
                 column[sub[hit]] = t.reply_anno[values[hit] >> 1]
+            if t.seq_deltas and hit.any():
+                # a quoted segment of a TCPRewriter flow with shifted sequence numbers
+                shift_batch(pool, sub, np.where(hit, values, -1), t.shifted, t.seq_deltas)
             done[todo[hit]] = True
             todo = todo[~hit]
         self.translated += int(done.sum())

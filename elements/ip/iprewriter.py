@@ -231,7 +231,11 @@ class IPRewriter(IPRewriterBase):
         else:
             text = (f"({ntoa(s)}, {sp}, {ntoa(d)}, {dp}) => "
                     f"({ntoa(ns)}, {nsp}, {ntoa(nd)}, {ndp})")
-        return text + self.ports_text(f, direction, now)
+        return text + self.flow_note(f, direction) + self.ports_text(f, direction, now)
+
+    def flow_note(self, f, direction) -> str:
+        """Text between a table line's flows and its ports (TCPRewriter's ' seq +N')."""
+        return ""
 
     @read_handler("tcp_table")
     def read_tcp_table(self):

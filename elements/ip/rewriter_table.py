@@ -30,6 +30,7 @@ from vforward.element import (PUSH_ONLY, Element, ElementError, Handler, Handler
 from vforward.offload import software_offload
 
 from vforward.elements.ip.rewriter_capacity import MappingCapacity
+from vforward.elements.ip.tcp_seq_deltas import shift_batch
 from vforward.elements.standard.paint import one_byte_annotation
 from vforward.elements.ip.rewriter_patterns import (DROP, KEEP, MAPPER, PASS,
                                                     parse_input_spec, resolve_named_patterns)
@@ -86,6 +87,9 @@ class RewriterTable:
         self._free: list[int] = []
         self._n = 0
         self._grow(64)
+        # flow -> SeqDeltas, for the few TCP flows whose payload lengths an element
+        # changed (FTPPortMapper); empty for every other flow and rewriter
+        self.seq_deltas: dict = {}
 
     # name, dtype, columns (0: a vector)
     COLUMNS = (("proto", np.uint8, 0),
@@ -99,7 +103,8 @@ class RewriterTable:
                ("last_used", np.float64, 0),   # written by the kernel on every hit
                ("state", np.uint8, 0),         # written by the kernel: FWD_DONE ... REP_SEEN
                ("packets", np.uint32, 0),      # written by the kernel
-               ("reply_anno", np.uint8, 0))    # REPLY_ANNO: the first packet's annotation
+               ("reply_anno", np.uint8, 0),    # REPLY_ANNO: the first packet's annotation
+               ("shifted", np.bool_, 0))       # has sequence shifts (in seq_deltas)
 
     def _grow(self, n: int) -> None:
         """Make room for n flows.  The kernel is handed the columns at each call,
@@ -147,6 +152,7 @@ class RewriterTable:
         self.state[f] = 0
         self.packets[f] = 0
         self.reply_anno[f] = 0
+        self.shifted[f] = False
         self.size += 1
         return f
 
@@ -171,6 +177,8 @@ class RewriterTable:
         if not self.self_mapped((s, sp, d, dp), (ns, nsp, nd, ndp)):
             self.flows.remove(proto, nd, ndp, ns, nsp)
         self.live[f] = False
+        self.seq_deltas.pop(f, None)
+        self.shifted[f] = False
         self.size -= 1
         self._free.append(f)
         return int(self.owner[f])
@@ -396,12 +404,16 @@ class IPRewriterBase(Element):
                             self.dst_anno, codes, ports, values, keys)
         if done < n:
             self._unmapped(port, pool, idx, codes, ports, values, keys, now)
+            if t.seq_deltas:
+                shift_batch(pool, idx, values, t.shifted, t.seq_deltas)
             if self.reply_anno is not None:
                 self._set_reply_anno(pool, idx, values)
             self._send(batch, ports, True)
             return
         if codes.max() >= kernels.FIRST_FRAGMENT:
             self.after_rewrite(pool, idx, codes, values, now)
+        if t.seq_deltas:
+            shift_batch(pool, idx, values, t.shifted, t.seq_deltas)
         if self.reply_anno is not None:
             self._set_reply_anno(pool, idx, values)
         self._send(batch, ports, False)
@@ -520,6 +532,29 @@ class IPRewriterBase(Element):
             return self._failed(spec)
         spec.count += 1
         return f
+
+    def get_entry(self, proto: int, key, input: int):
+        """(flow, direction) of the mapping of key = (saddr, sport, daddr, dport),
+        made as if a packet of it had come in on input when there is none
+        (Click's get_entry, for FTPPortMapper); None when input's spec makes
+        no mapping (pass, drop) or the mapping fails."""
+        s, sp, d, dp = key
+        found = self.table.find(proto, s, sp, d, dp)
+        if found is not None or not 0 <= input < len(self.specs):
+            return found
+        spec = self.specs[input]
+        if spec.kind in (PASS, DROP):
+            return None
+        f = self._new_flow(input, spec, (proto, s, sp, d, dp), self.now())
+        return None if f is None else (f, 0)
+
+    def rewritten_flow(self, f: int, direction: int) -> tuple:
+        """(saddr, sport, daddr, dport) that packets of flow f's direction leave with."""
+        t = self.table
+        if direction == 0:
+            return tuple(int(x) for x in t.new[f])
+        s, sp, d, dp = (int(x) for x in t.key[f])
+        return d, dp, s, sp
 
     def _new_flow_expiry(self, proto: int, now: float) -> float | None:
         """When a new flow of proto expires if it starts best-effort (no

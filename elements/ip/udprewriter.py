@@ -1,7 +1,10 @@
 """UDPRewriter and TCPRewriter: IPRewriter under the names Click gives its per-protocol rewriters."""
 from __future__ import annotations
 
+from vforward.element import read_handler
+
 from vforward.elements.ip.iprewriter import IPRewriter
+from vforward.elements.ip.tcp_seq_deltas import SeqDeltas
 
 
 class UDPRewriter(IPRewriter):
@@ -46,11 +49,56 @@ class TCPRewriter(IPRewriter):
     Ports: as IPRewriter.
 
     Click's TCPRewriter: IPRewriter's network address/port translation
-    under Click's name for TCP flows.  Click's TCPRewriter can also shift
-    sequence numbers for elements that change payload lengths (FTP's PORT
-    rewriting); vforward has no such element, so sequence numbers pass
-    unchanged.  See IPRewriter for the INPUTSPECs, keywords and handlers.
+    under Click's name for TCP flows, which can also shift a flow's
+    sequence and acknowledgement numbers.  See IPRewriter for the
+    INPUTSPECs, keywords and handlers.
+
+    Sequence numbers: an element upstream that changes the length of a
+    segment's payload (FTPPortMapper, rewriting an FTP PORT command) tells
+    this element, which from then on adds the change to the sequence
+    numbers of that direction of the flow from the end of the rewritten
+    segment on, and takes it off the acknowledgement numbers and SACK
+    block edges (RFC 2018) of the other direction, so both ends keep
+    their own numbering.  Every new flow starts with no shift; changes add
+    up, and a retransmitted segment rewritten again does not move the
+    numbers twice.  Once a direction's numbers have moved 2^30 past its
+    last change, the shift applies to the whole sequence space (old
+    segments cannot be in flight any more).  An ICMP error quoting a
+    segment of a shifted flow, translated here or by an ICMPRewriter naming
+    this element, gets the quoted sequence and acknowledgement numbers back
+    in the numbering of the host it goes to (Linux ignores an error whose
+    quoted sequence number it never sent; path MTU discovery needs it).
+    Segments whose TCP header is cut short are left alone.  The rewrite
+    kernel is unchanged: a batch checks a per-flow flag (one vectorised
+    index) once some flow has a shift, and the packets of flows with one
+    are shifted after it in Python (bench/bench_tcp_seq_shift.py measures
+    both).
+
+    Handlers: as IPRewriter; in table and tcp_table a flow direction with
+    a shift shows it as ' seq +N' or ' seq -N' after its rewritten flow
+    (Click's format).  mappings (read) is Click's old name for table.
     """
+
+    def update_seqno_delta(self, f: int, direction: int, trigger: int, change: int) -> bool:
+        """Sequence numbers of flow f's direction from trigger on move by change
+        more (FTPPortMapper's call); False when refused (a trigger older
+        than the last one of the direction)."""
+        deltas = self.table.seq_deltas.get(f)
+        if deltas is None:
+            if change == 0:
+                return True
+            deltas = self.table.seq_deltas[f] = SeqDeltas()
+            self.table.shifted[f] = True
+        return deltas.update(direction, trigger, change)
+
+    def flow_note(self, f, direction) -> str:
+        deltas = self.table.seq_deltas.get(f)
+        d = deltas.delta(direction) if deltas is not None else 0
+        return f" seq {d:+d}" if d else ""
+
+    @read_handler("mappings")
+    def read_mappings(self):
+        return self.read_table()
 
 
 class ICMPPingRewriter(IPRewriter):

@@ -60,9 +60,20 @@ def test_tcp_options_and_fragments_unparse_as_click_writes_them():
         spec.set(f, v)
     data, _ = spec.build()
     info = PacketInfo(data, 0, 0, len(data))
-    assert unparse("tcp_opt", info) == "mss1460,sackok,wscale7"
+    assert unparse("tcp_opt", info) == "mss1460;sackok;wscale7"
     assert unparse("ip_frag", info) == "F" and unparse("ip_fragoff", info) == "0+"
     assert unparse("tcp_flags", info) == "S" and unparse("tcp_off", info) == "32"
+
+
+def test_sack_blocks_read_and_write_in_clicks_form():
+    for text, blocks in (("sack1:18", "sack1-18"),
+                         ("sack1-10;sack1-18;sack18-20", "sack1-10;sack1-18;sack18-20"),
+                         ("sack1-10,sack20-30", "sack1-10;sack20-30"),
+                         ("sack1-2;3-4", "sack1-2;sack3-4")):
+        spec = PacketSpec()
+        spec.set("tcp_opt", text)
+        data, _ = spec.build()
+        assert unparse("tcp_opt", PacketInfo(data, 0, 0, len(data))) == blocks
 
 
 def test_non_ip_packets_print_dashes(make_router, tmp_path):
