@@ -79,7 +79,7 @@ def gateway(make_router, side="A", **kw):
 def udp_packet(src, dst, payload: bytes, ttl=64) -> bytes:
     """An IPv4/UDP packet with correct checksums."""
     import socket
-    udp = dpkt.udp.UDP(sport=4000, dport=5000, data=payload)
+    udp = dpkt.udp.UDP(sport=4000, dport=5000, data=payload, ulen=8 + len(payload))
     ip = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=17, ttl=ttl,
                     data=udp, id=7)
     ip.len = 20 + len(bytes(udp))
