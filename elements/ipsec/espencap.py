@@ -19,7 +19,7 @@ class IPsecESPEncap(ESPStage):
     Ports: 1 input, 1 output; agnostic.
 
     Wraps each packet, a whole IP packet, in ESP (RFC 4303) for the
-    security association its ipsec_spi annotation names (RadixIPsecLookup
+    security association its ipsec_sa annotation names (RadixIPsecLookup
     sets it on the packets it sends out of output 1), or SPI when a packet
     has no annotation.  In front: the SPI, the SA's next sequence number and
     a 16-byte random IV; behind: padding 1, 2, 3 ... (RFC 4303's default)
@@ -41,7 +41,7 @@ class IPsecESPEncap(ESPStage):
     for are dropped and counted.
 
     Arguments:
-      SPI (integer, 0)   the SA for packets without the ipsec_spi annotation;
+      SPI (integer, 0)   the SA for packets without the ipsec_sa annotation;
                          Click documents it and ignores it
 
     Handlers:
@@ -74,6 +74,7 @@ class IPsecESPEncap(ESPStage):
                                             + bytes((padlen, NEXT_IPV4 if version == 4
                                                      else NEXT_IPV6)))
         pkt.ipsec_spi = sa.spi
+        pkt.ipsec_sa = sa.handle
         pkt.ipsec_state = 0
         return True
 

@@ -13,12 +13,13 @@ import numpy as np
 from vforward.element import AGNOSTIC, Element, read_handler
 from vforward.packet import Batch, PacketView
 
-from vforward.elements.ipsec.securityassociation import SecurityAssociation, SecurityAssociations
+from vforward.elements.ipsec.securityassociation import (SecurityAssociation,
+                                                         SecurityAssociations, by_handle)
 
 
 class ESPStage(Element):
     """The base of the ESP elements: `apply(pkt, sa)` edits one packet of
-    the SA its ipsec_spi annotation names, and returns False to drop it."""
+    the SA its ipsec_sa annotation names, and returns False to drop it."""
     ABSTRACT = True
     PORTS = "1/1"
     PROCESSING = AGNOSTIC
@@ -42,8 +43,7 @@ class ESPStage(Element):
         pool = batch.pool
         keep = np.ones(len(batch.idx), dtype=bool)
         for i, pkt in enumerate(batch.packets()):
-            spi = int(pool.ipsec_spi[pkt.slot]) or self.default_spi
-            sa = self._sas.find(spi)
+            sa = by_handle(int(pool.ipsec_sa[pkt.slot])) or self._sas.find(self.default_spi)
             if sa is None or not self.apply(pkt, sa):
                 keep[i] = False
         if not keep.all():

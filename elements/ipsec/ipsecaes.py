@@ -28,7 +28,7 @@ class IPsecAES(ESPStage):
     With ENCRYPT 1, encrypts the payload of ESP packets from
     IPsecESPEncap (everything after the IV: the inner packet, padding, pad
     length and next header) with AES-128 in CBC mode (RFC 3602), the key
-    of the SA the packet's ipsec_spi annotation names and the packet's own
+    of the SA the packet's ipsec_sa annotation names and the packet's own
     IV.  With ENCRYPT 0, decrypts packets whose IP header StripIPHeader
     removed, so that they start at the SPI.
 

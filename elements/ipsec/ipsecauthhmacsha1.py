@@ -19,7 +19,7 @@ class IPsecAuthHMACSHA1(ESPStage):
     With VERIFY 0, appends to each ESP packet its integrity check value
     (ICV): the first 96 bits of HMAC-SHA1 (RFC 2404) over the whole ESP
     packet, SPI to next header, under the authentication key of the SA its
-    ipsec_spi annotation names.  With VERIFY 1, checks the ICV of packets
+    ipsec_sa annotation names.  With VERIFY 1, checks the ICV of packets
     that start at the SPI and removes it; a packet whose ICV is wrong, or
     that is too short to carry one, is counted in drops and goes out of
     output 1 if it is connected, else it is dropped.

@@ -67,7 +67,7 @@ class RadixIPsecLookup(DynamicIPRouteTable):
     Outputs 0, 1 and 2 are reserved, as in Click:
 
     - 0: packets for this router.  An ESP packet (IP protocol 50) whose SPI
-      is in the table leaves here with that SA in its ipsec_spi annotation,
+      is in the table leaves here with that SA in its ipsec_sa annotation,
       for StripIPHeader -> IPsecAES(0) -> IPsecAuthHMACSHA1(1) ->
       IPsecESPUnencap; one with an unknown SPI, or too short to carry one,
       is dropped and counted.  Any other packet goes to output 2.
@@ -188,6 +188,7 @@ class RadixIPsecLookup(DynamicIPRouteTable):
                     out = -1
                 else:
                     pool.ipsec_spi[slot] = sa.spi
+                    pool.ipsec_sa[slot] = sa.handle
                     pool.ipsec_state[slot] = 0
             elif out == IN_TUNNEL:
                 out = self._incoming(pool, slot)
@@ -219,6 +220,7 @@ class RadixIPsecLookup(DynamicIPRouteTable):
             self.bad_spi += 1
             return -1
         pool.ipsec_spi[slot] = spi
+        pool.ipsec_sa[slot] = sa.handle
         pool.ipsec_state[slot] = 0
         return IN_TUNNEL
 

@@ -8,9 +8,10 @@ two gateways configure the same SPI and keys, each counts what it sends and
 remembers what it received.
 
 The lookup element tags each packet with the SA's SPI (the `ipsec_spi`
-annotation, Click's IPSEC_SPI_ANNO); the elements behind it find the SA
-from that SPI in the router's SA tables (`SecurityAssociations`).  SPI 0
-is reserved (RFC 4303 section 2.1), so an annotation of 0 means "no SA".
+annotation, Click's IPSEC_SPI_ANNO) and the SA's handle (`ipsec_sa`, where
+Click puts a pointer to the SA); the elements behind it find the SA from
+the handle (`by_handle`), so that two gateways in one router may use the
+same SPI.  Handle 0 means "no SA".
 
 The `ipsec_state` annotation lets the encryption and authentication
 elements work in either order (see IPsecAES): on the wire the result is
@@ -19,6 +20,8 @@ always RFC 4303's encrypt-then-MAC.
 from __future__ import annotations
 
 import hmac as _hmac
+import itertools
+import weakref
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
@@ -76,6 +79,15 @@ def icv_matches(auth_key: bytes, data: bytes, given: bytes) -> bool:
     return _hmac.compare_digest(icv(auth_key, data), given)
 
 
+_handles = itertools.count(1)
+_by_handle: "weakref.WeakValueDictionary[int, SecurityAssociation]" = weakref.WeakValueDictionary()
+
+
+def by_handle(handle: int) -> "SecurityAssociation | None":
+    """The SA whose handle an ipsec_sa annotation holds (None for 0 or a removed SA)."""
+    return _by_handle.get(handle) if handle else None
+
+
 class SecurityAssociation:
     """One SA: SPI, keys, the next sequence number to send and the receive
     window (RFC 4303 section 3.4.3, window of `window` packets).
@@ -95,6 +107,8 @@ class SecurityAssociation:
             raise SAError(f"REPLAY {replay} is not 0..4294967295")
         if not 1 <= window <= 1024:
             raise SAError(f"OOSIZE {window} is not a replay window of 1..1024 packets")
+        self.handle = next(_handles)
+        _by_handle[self.handle] = self
         self.spi = spi
         self.enc_key = enc_key
         self.auth_key = auth_key
@@ -137,11 +151,9 @@ class SecurityAssociation:
 
 
 class SecurityAssociations:
-    """The SAs every RadixIPsecLookup of one router defined, found by SPI.
-
-    The ESP elements make one at initialize from their router; a table's
-    later changes (its add and set handlers) are seen at once, since the
-    tables are read on each lookup."""
+    """The SAs every RadixIPsecLookup of one router defined, found by SPI: for
+    IPsecESPEncap's SPI argument, on packets that carry no SA handle.  A
+    table's later changes (its add and set handlers) are seen at once."""
 
     def __init__(self, router):
         self.tables = [] if router is None else [
