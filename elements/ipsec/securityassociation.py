@@ -118,7 +118,7 @@ class SecurityAssociation:
         # Receive side: the highest number accepted, and a bit per number of
         # the window below it (bit i: highest - i was received).
         self.highest = max(replay, 1) - 1
-        self.bitmap = 0
+        self.bitmap = (1 << window) - 1     # every number up to `highest` counts as received
 
     def fields(self) -> tuple:
         return self.spi, self.enc_key, self.auth_key, self.replay_start, self.window

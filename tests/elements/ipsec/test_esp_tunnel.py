@@ -19,7 +19,8 @@ def _deliver(b, wire):
     return through(b, wire, sink="inner")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(min_size=0, max_size=1400))
 def test_any_payload_crosses_the_tunnel_unchanged(make_router, payload):
     a, b = _pair(make_router)
@@ -150,3 +151,11 @@ def test_the_outer_header_leaves_by_the_route_to_the_peer(make_router):
     wire = through(a, [udp_packet(SRC, DST, b"x")])
     assert a.element("ipencap").read("count") == "1"
     assert dpkt.ip.IP(wire[0]).src == bytes([192, 0, 2, 1])   # FixIPSrc filled it in
+
+
+def test_an_sa_whose_sequence_numbers_are_used_up_sends_nothing_more(make_router):
+    a, _ = _pair(make_router)
+    a.element("rt").security_associations[SPI].next_seq = 0xFFFFFFFF
+    assert len(through(a, [udp_packet(SRC, DST, b"last")] * 2)) == 1
+    encap = next(e for e in a.elements.values() if e.class_name() == "IPsecESPEncap")
+    assert encap.read("drops") == "1"

@@ -7,6 +7,11 @@ from vforward.graph import GraphError
 from tests.elements.ipsec.esptunnel import AUTH_KEY, ENC_KEY, gateway
 
 SA = f"234 {ENC_KEY} {AUTH_KEY} 1 64"
+TAIL = " -> Discard; rt[1] -> Discard"
+
+
+def _table(routes):
+    return f"Idle -> rt :: RadixIPsecLookup({routes}){TAIL}"
 
 
 def test_a_route_with_sa_fields_shows_its_spi_in_the_table_and_its_sa_in_sas(make_router):
@@ -20,27 +25,23 @@ def test_a_route_with_sa_fields_shows_its_spi_in_the_table_and_its_sa_in_sas(mak
 
 def test_keys_must_be_128_bits_in_hex(make_router):
     with pytest.raises(GraphError, match="ENCRYPT_KEY 'ABCD' has 16 bits; give 32 hex digits"):
-        make_router(f"Idle -> rt :: RadixIPsecLookup(10.0.0.0/8 1.2.3.4 1 234 ABCD {AUTH_KEY} 1 64)"
-                    " -> Discard; rt[1] -> Discard")
+        make_router(_table(f"10.0.0.0/8 1.2.3.4 1 234 ABCD {AUTH_KEY} 1 64"))
     with pytest.raises(GraphError, match="AUTH_KEY 'zz' is not a key in hex"):
-        make_router(f"Idle -> rt :: RadixIPsecLookup(10.0.0.0/8 1.2.3.4 1 234 {ENC_KEY} zz 1 64)"
-                    " -> Discard; rt[1] -> Discard")
+        make_router(_table(f"10.0.0.0/8 1.2.3.4 1 234 {ENC_KEY} zz 1 64"))
 
 
 def test_clicks_hex_string_form_of_a_key_is_accepted(make_router):
     spaced = "\\<" + " ".join(ENC_KEY[i:i + 4] for i in range(0, 32, 4)) + ">"
-    r = make_router(f"Idle -> rt :: RadixIPsecLookup(10.0.0.0/8 1.2.3.4 1 7 {spaced} {AUTH_KEY} 1 8)"
-                    " -> Discard; rt[1] -> Discard")
+    r = make_router(_table(f"10.0.0.0/8 1.2.3.4 1 7 {spaced} {AUTH_KEY} 1 8"))
     assert r.element("rt").security_associations[7].enc_key == bytes.fromhex(ENC_KEY)
 
 
 def test_spi_zero_and_one_spi_with_two_sets_of_keys_are_refused(make_router):
     with pytest.raises(GraphError, match="SPI 0 is not 1..4294967295"):
-        make_router(f"Idle -> rt :: RadixIPsecLookup(10.0.0.0/8 1.2.3.4 1 0 {ENC_KEY} {AUTH_KEY} 1 8)"
-                    " -> Discard; rt[1] -> Discard")
+        make_router(_table(f"10.0.0.0/8 1.2.3.4 1 0 {ENC_KEY} {AUTH_KEY} 1 8"))
     with pytest.raises(GraphError, match="SPI 5 is already an SA with other keys"):
-        make_router(f"Idle -> rt :: RadixIPsecLookup(10.0.0.0/8 1.2.3.4 1 5 {ENC_KEY} {AUTH_KEY} 1 8,"
-                    f" 11.0.0.0/8 1.2.3.4 1 5 {AUTH_KEY} {ENC_KEY} 1 8) -> Discard; rt[1] -> Discard")
+        make_router(_table(f"10.0.0.0/8 1.2.3.4 1 5 {ENC_KEY} {AUTH_KEY} 1 8, "
+                           f"11.0.0.0/8 1.2.3.4 1 5 {AUTH_KEY} {ENC_KEY} 1 8"))
 
 
 def test_a_route_to_output_0_needs_output_2_for_the_hosts_packets(make_router):
