@@ -95,7 +95,10 @@ class IPsecESPUnencap(ESPStage):
     window moves only for packets that get here, that is after their ICV
     was verified); the padding, which must be 1, 2, 3 ... as
     IPsecESPEncap writes it; a packet that authentication found forged; a
-    dummy packet (next header 59), dropped as the RFC asks.
+    dummy packet (next header 59), dropped as the RFC asks.  A
+    configuration without IPsecAuthHMACSHA1(1) accepts packets without an
+    integrity check (ESP for confidentiality only, which RFC 4303 allows
+    and advises against).
 
     Click's IPsecESPUnencap keeps the window in a 32-bit bitmap whatever
     OOSIZE says, and resets it when the REPLAY value comes round again;

@@ -4,7 +4,9 @@ Each ESP element works packet by packet in Python (the crypto itself runs
 in OpenSSL through the `cryptography` package): an ESP tunnel here is for
 correctness and experiments, not for line rate.  A packet an element cannot
 use (no SA, too short, a wrong ICV or padding, a replay) is dropped and
-counted, never passed on half-done.
+counted, never passed on half-done; the one exception is a forged packet
+that IPsecAES(0) finds in Click's element order: it goes on undecrypted and
+marked, and IPsecAuthHMACSHA1(1) drops and counts it.
 """
 from __future__ import annotations
 
