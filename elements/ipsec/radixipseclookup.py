@@ -19,13 +19,13 @@ SA_FIELDS = ("SPI", "ENCRYPT_KEY", "AUTH_KEY", "REPLAY", "OOSIZE")
 ROUTE_SYNTAX = ("'ADDR/MASK [GATEWAY] OUTPUT [SPI ENCRYPT_KEY AUTH_KEY REPLAY OOSIZE]'")
 
 
-_WORD = re.compile(r"\\<[^>]*>|\S+")
+_WORD = re.compile(r"\"[^\"]*\"|'[^']*'|\\<[^>]*>|\S+")
 
 
 def parse_ipsec_route(text: str, remove: bool = False) -> tuple[IPRoute, tuple | None]:
     """Click's IPsec route: a route, then optionally the five SA fields.
     Returns (route, (spi, enc_key, auth_key, replay, oosize) or None)."""
-    words = _WORD.findall(text)        # Click's \<HEX> key may hold spaces
+    words = _WORD.findall(text)        # a quoted or \<HEX> key may hold spaces
     fields = None
     if len(words) in (7, 8):
         words, sa_words = words[:-5], words[-5:]

@@ -26,6 +26,8 @@ import weakref
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 
+from vforward.args import string
+
 KEY_SIZE = 16           # Click's KEY_SIZE: AES-128 and a 128-bit HMAC key
 ICV_LEN = 12            # HMAC-SHA1-96 (RFC 2404)
 SPI_LEN = SEQ_LEN = 4
@@ -48,9 +50,17 @@ class SAError(ValueError):
 
 
 def parse_key(text: str, what: str) -> bytes:
-    """A 128-bit key: 32 hex digits (Click's configs write them so), optionally
-    with 0x, or Click's \\<HEX> bytes."""
+    """A 128-bit key: 32 hex digits (Click's ipsec-router.click writes them so,
+    though Click itself reads that word as 32 bytes and refuses it),
+    optionally with 0x; Click's \\<HEX> bytes; or a quoted 16-byte string,
+    which is what Click reads."""
     t = text.strip()
+    if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
+        key = string(t).encode("latin-1")
+        if len(key) != KEY_SIZE:
+            raise SAError(f"{what} {text} is {len(key)} bytes; a quoted key must be 16 bytes, "
+                          "or give 32 hex digits")
+        return key
     if t.startswith("\\<") and t.endswith(">"):
         t = t[2:-1]
     t = "".join(t.split())

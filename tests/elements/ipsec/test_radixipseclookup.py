@@ -36,6 +36,13 @@ def test_clicks_hex_string_form_of_a_key_is_accepted(make_router):
     assert r.element("rt").security_associations[7].enc_key == bytes.fromhex(ENC_KEY)
 
 
+def test_a_quoted_16_byte_string_is_a_key_as_in_click(make_router):
+    r = make_router(_table(f'10.0.0.0/8 1.2.3.4 1 7 "0123456789abcdef" {AUTH_KEY} 1 8'))
+    assert r.element("rt").security_associations[7].enc_key == b"0123456789abcdef"
+    with pytest.raises(GraphError, match="is 5 bytes; a quoted key must be 16 bytes"):
+        make_router(_table(f'10.0.0.0/8 1.2.3.4 1 7 "short" {AUTH_KEY} 1 8'))
+
+
 def test_spi_zero_and_one_spi_with_two_sets_of_keys_are_refused(make_router):
     with pytest.raises(GraphError, match="SPI 0 is not 1..4294967295"):
         make_router(_table(f"10.0.0.0/8 1.2.3.4 1 0 {ENC_KEY} {AUTH_KEY} 1 8"))
