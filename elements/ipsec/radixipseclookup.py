@@ -80,6 +80,12 @@ class RadixIPsecLookup(DynamicIPRouteTable):
     - 2: packets for this router that are not ESP (to the host stack).
     - 3 and up: ordinary routes.
 
+    The tunnel speaks RFC 4303 ESP in tunnel mode (AES-128-CBC, HMAC-SHA1-96,
+    encrypt-then-MAC), which is not what Click's elements send: see IPsecAES
+    for where Click departs from the RFCs.  A vforward gateway talks to any
+    RFC 4303 peer given the same SPI, keys and algorithms (two SAs, one each
+    way, on a peer such as Linux's ip xfrm), not to a Click gateway.
+
     Click's RadixIPsecLookup reads the SPI 20 bytes into the packet and
     drops the non-ESP packets for this router whose bytes there match no SA;
     here the IP header's length is used and non-ESP packets always reach
