@@ -50,9 +50,9 @@ class IPsecAES(ESPStage):
     16-byte block with it (then with the previous block's first 8 bytes),
     and, as Click pads to 8 bytes, encrypts the first 8 bytes of the ICV
     when the payload is not a whole number of blocks.  vforward follows the
-    RFCs, so that its ESP is any RFC 4303 implementation's (Linux's
-    cbc(aes) with hmac(sha1) truncated to 96 bits; Wireshark decrypts and
-    checks it), and not Click's.
+    RFCs, so that its ESP is any RFC 4303 implementation's (the transforms
+    Linux calls cbc(aes) and hmac(sha1) truncated to 96 bits; Wireshark
+    decrypts and checks it), and not Click's.
 
     Packets without an SA, too short, or whose payload is not a whole number
     of blocks are dropped and counted.

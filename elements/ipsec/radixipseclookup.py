@@ -82,9 +82,10 @@ class RadixIPsecLookup(DynamicIPRouteTable):
 
     The tunnel speaks RFC 4303 ESP in tunnel mode (AES-128-CBC, HMAC-SHA1-96,
     encrypt-then-MAC), which is not what Click's elements send: see IPsecAES
-    for where Click departs from the RFCs.  A vforward gateway talks to any
-    RFC 4303 peer given the same SPI, keys and algorithms (two SAs, one each
-    way, on a peer such as Linux's ip xfrm), not to a Click gateway.
+    for where Click departs from the RFCs.  A vforward gateway is meant for
+    any RFC 4303 peer given the same SPI, keys and algorithms (on a peer such
+    as Linux's ip xfrm, two SAs, one each way; Wireshark decrypts and
+    authenticates what it sends), not for a Click gateway.
 
     Click's RadixIPsecLookup reads the SPI 20 bytes into the packet and
     drops the non-ESP packets for this router whose bytes there match no SA;
