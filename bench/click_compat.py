@@ -93,9 +93,8 @@ CONF_REASONS = [
     (r"'(\w*Test|ToyTCP|WebGen)'", "a test or toy element of Click's (not in vforward)"),
     (r"'TCPAck'", "the experimental TCP stack of Click's elements/local (TCPAck, TCPConn, "
                   "TCPDemux, TCPBuffer ...), which Click does not build by default"),
-    (r"'(\w*IPsec\w*|Aes|Des|IPsec\w*)'", "Click's partial IPsec elements (RadixIPsecLookup "
-                                           "with SAs, ESP encap, HMAC-SHA1, AES; its own README "
-                                           "says they are incomplete): not in vforward"),
+    (r"'(IPsecDES|Des\w*|IPsecAuthSHA1)'", "Click's older IPsec elements (DES-CBC, plain "
+                                            "SHA1): vforward has the AES-CBC and HMAC-SHA1-96 ones"),
     (r"'Rewriter'", "Click 1's Rewriter, replaced by IPRewriter in Click itself"),
     (r"got '(eth\d|\$DEV)", "names a host device this machine does not have: its addresses "
                              "are read from the system, as Click does, and Click fails here too"),

@@ -40,6 +40,9 @@ ANNOTATIONS = {
     "fix_ip_src": np.uint8, # 1: FixIPSrc should set the source (Click's FIX_IP_SRC_ANNO; ICMPError sets it)
     "fwd_rate": np.int32,   # rate IPRateMonitor measured for the packet's address (FWD_RATE_ANNO); Block reads it
     "rev_rate": np.int32,   # the reverse rate beside it (Click's REV_RATE_ANNO)
+    "ipsec_spi": np.uint32,  # the SPI of the packet's ESP security association (Click's IPSEC_SPI_ANNO)
+    "ipsec_sa": np.uint32,   # that SA's handle (Click's IPSEC_SA_DATA_REFERENCE_ANNO); 0: none
+    "ipsec_state": np.uint8, # how far the ESP elements got with it (elements/ipsec/securityassociation.py)
     # Offload state of a packet read from a device with offloads (virtio_net_hdr,
     # see cext/gso.pyx): a partial checksum still to finish, or a GSO super-frame.
     "csum_start": np.uint16,  # absolute slot position where the partial checksum's sum begins; 0: complete
