@@ -15,8 +15,9 @@ sendmmsg() straight out of the slots; both release the GIL for the call.
   length and ts_ns (CLOCK_REALTIME, one stamp per burst) set, and its
   sender in the annotations a reply needs: dst_ip = source address, port =
   source port (host order).  From an IPv6 socket the source address goes
-  to dst_ip6 (network order, as the kernel gives it) and dst_ip is 0.  A datagram longer than the room left in the
-  slot is dropped and counted, not cut.
+  to dst_ip6 (network order, as the kernel gives it) and dst_ip is 0.  A
+  datagram longer than the room left in the slot is dropped and counted,
+  not cut.
 - `send_burst` sends data[slot, off:off + length] of each slot in order: to
   the packet's own dst_ip:port annotations (per_packet, for packets whose
   dst_ip is not 0), else to the fixed address given, else (address 0, port

@@ -203,7 +203,8 @@ class Socket(BurstSink):
         if self._is_client_by_config() is False and self.port:
             return ("UDP port", f"{self.netns or ''}:{self._text(self.addr)}:{self.port}")
         if self.local_port:
-            return ("UDP port", f"{self.netns or ''}:{self._text(self.local_addr)}:{self.local_port}")
+            return ("UDP port",
+                    f"{self.netns or ''}:{self._text(self.local_addr)}:{self.local_port}")
         return None
 
     def _is_client_by_config(self):

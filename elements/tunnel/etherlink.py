@@ -168,7 +168,8 @@ class EtherLinkDecap(Decapsulator):
         if self.peer is not None:
             family, addr, port = self.peer
             if family == 6:     # Socket sets dst_ip to 0 for an IPv6 sender, else dst_ip6 is stale
-                stranger = (pool.dst_ip[idx] != 0) | (pool.dst_ip6[idx] != self._peer_row).any(axis=1)
+                stranger = (pool.dst_ip[idx] != 0) | \
+                    (pool.dst_ip6[idx] != self._peer_row).any(axis=1)
             else:
                 stranger = pool.dst_ip[idx] != addr
             if port:

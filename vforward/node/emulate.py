@@ -18,11 +18,12 @@ nodes are all placed on hosts of its `hosts:` section:
     through it.  When the hosts' addresses are IPv6 (see
     vforward.topo.underlay) the whole underlay is IPv6: hosts' addresses
     /128, pods 2001:db8:64:H::N/128 in the pod network 2001:db8:64::/48
-    (a /64 per host), the hosts forwarding IPv6.  A pod's veth has MTU 65535, as the pod's traffic to its
-    host never leaves the machine; a packet to another host meets that
-    host's underlay MTU on `ul0`.  So a link between routers of one host
-    keeps MTU 1500 and one between hosts gets underlay MTU minus 54 (74
-    over IPv6; see vforward.node).  /etc/netns/vf-LAB-NODE/hosts names every router's
+    (a /64 per host), the hosts forwarding IPv6.  A pod's veth has MTU
+    65535, as the pod's traffic to its host never leaves the machine; a
+    packet to another host meets that host's underlay MTU on `ul0`.  So a
+    link between routers of one host keeps MTU 1500 and one between hosts
+    gets underlay MTU minus 54 (74 over IPv6; see vforward.node).
+    /etc/netns/vf-LAB-NODE/hosts names every router's
     pod address, so `ip netns exec` gives a node run the DNS names a
     headless Service gives a pod.
   * every router runs `vforward node run` on its bundle (STATE/nodes/NODE)
