@@ -185,13 +185,13 @@ class Socket(BurstSink):
             local_addr = local_port = None       # Click: a server ignores LOCAL_*
         self.local_addr = local_addr or 0
         self.local_port = local_port or 0
-        self._sender = _Sender(_io, family == 6)
         self._local_given = local_addr is not None or local_port is not None
         self.io = _io
         self.count = self.rx_drops = 0
         self.no_destination = 0
         self.client = False
         self._sock: socket.socket | None = None
+        self._sender = _Sender(self.io, family == 6)
         self._recv = self.io.recv_burst
         self.gro = False
         self._reading = False
