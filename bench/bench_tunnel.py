@@ -1,8 +1,9 @@
 """Node-to-node tunnel forwarding: vforward's UDP link and VXLAN against the kernel's VXLAN.
 
 Two namespaces, `a` and `b`, are two virtual nodes joined by a veth pair
-(the underlay, 192.168.90.1 <-> 192.168.90.2).  Over it run three tunnels
-at once, each with its own overlay subnet:
+(the underlay, 192.168.90.1 <-> 192.168.90.2, and 2001:db8:90::1 <->
+2001:db8:90::2).  Over it run four tunnels at once, each with its own
+overlay subnet:
 
   kernel-vxlan     Linux VXLAN devices in a and b (VNI 90, port 4789),
                    10.90.1.0/24: the kernel forwards, no user space
@@ -10,6 +11,9 @@ at once, each with its own overlay subnet:
                    Decap <-> Socket(UDP) on the underlay, 10.90.2.0/24
   vforward-vxlan   the same routers' graphs with VXLANEncap/Decap (VNI 91,
                    port 8472, since the kernel devices hold 4789), 10.90.3.0/24
+  vforward-link6   vforward-link over the IPv6 underlay, 10.90.4.0/24: the
+                   IPv4 and IPv6 underlays side by side (a last line gives
+                   link6 / link)
 
 For each tunnel, in interleaved rounds, it measures
   - packets/s: a sender in a floods 64-byte frames (UDP to port 9 in b,
@@ -40,12 +44,14 @@ import uuid
 from vforward import netns as ns
 
 UNDERLAY = ("192.168.90.1", "192.168.90.2")
+UNDERLAY6 = ("2001:db8:90::1", "2001:db8:90::2")
 TUNNELS = {
     "kernel-vxlan": ("10.90.1.1", "10.90.1.2"),
     "vforward-link": ("10.90.2.1", "10.90.2.2"),
     "vforward-vxlan": ("10.90.3.1", "10.90.3.2"),
+    "vforward-link6": ("10.90.4.1", "10.90.4.2"),
 }
-LINK_PORT, VXLAN_PORT, KERNEL_VXLAN_PORT = 7000, 8472, 4789
+LINK_PORT, VXLAN_PORT, KERNEL_VXLAN_PORT, LINK6_PORT = 7000, 8472, 4789, 7006
 SINK_PORT = 9
 FRAME = 64                       # Ethernet frame size without FCS... with FCS: 60 + 4
 PAYLOAD = FRAME - 4 - 14 - 20 - 8
@@ -56,6 +62,8 @@ def router_config(node: str, me: int, offload: str = "") -> str:
     here, there = UNDERLAY[me], UNDERLAY[1 - me]
     link_ip = TUNNELS["vforward-link"][me]
     vx_ip = TUNNELS["vforward-vxlan"][me]
+    here6, there6 = UNDERLAY6[me], UNDERLAY6[1 - me]
+    link6_ip = TUNNELS["vforward-link6"][me]
     return f"""
         lt :: KernelTap({link_ip}/24, NETNS {node}, MTU 1400);
         lu :: Socket(UDP, {there}, {LINK_PORT}, {here}, {LINK_PORT}, NETNS {node},
@@ -68,6 +76,12 @@ def router_config(node: str, me: int, offload: str = "") -> str:
                      RCVBUF 8388608, SNDBUF 8388608{offload});
         vt -> VXLANEncap(91) -> vu;
         vu -> VXLANDecap(91) -> vt;
+
+        l6t :: KernelTap({link6_ip}/24, NETNS {node}, MTU 1400);
+        l6u :: Socket(UDP, {there6}, {LINK6_PORT}, {here6}, {LINK6_PORT}, NETNS {node},
+                      RCVBUF 8388608, SNDBUF 8388608{offload});
+        l6t -> EtherLinkEncap(0x5647) -> l6u;
+        l6u -> EtherLinkDecap(0x5647, PEER [{there6}]:{LINK6_PORT}) -> l6t;
     """
 
 
@@ -75,8 +89,10 @@ def setup(a: str, b: str, offload: str = "") -> list[subprocess.Popen]:
     tag = uuid.uuid4().hex[:6]
     ua, ub = f"ua{tag}", f"ub{tag}"
     ns.veth_pair(ua, a, ub, b)
-    for node, dev, addr in ((a, ua, UNDERLAY[0]), (b, ub, UNDERLAY[1])):
+    for node, dev, addr, addr6 in ((a, ua, UNDERLAY[0], UNDERLAY6[0]),
+                                   (b, ub, UNDERLAY[1], UNDERLAY6[1])):
         ns.ip("addr", "add", f"{addr}/24", "dev", dev, netns=node)
+        ns.ip("addr", "add", f"{addr6}/64", "dev", dev, "nodad", netns=node)
     for me, node in enumerate((a, b)):
         vx = f"kvx{tag}"
         ns.ip("link", "add", vx, "type", "vxlan", "id", "90", "remote", UNDERLAY[1 - me],
@@ -212,6 +228,10 @@ def main() -> None:
         mbps = statistics.median(raw[t]["mbps"])
         print(f"{t:16s} {pps:>12,.0f} {pps / base_pps:>9.2f} {mbps:>11,.0f} "
               f"{mbps / base_mbps:>9.2f}")
+    v4, v6 = "vforward-link", "vforward-link6"
+    print(f"IPv6 / IPv4 underlay (link6 / link): 64B pps "
+          f"{statistics.median(raw[v6]['pps']) / (statistics.median(raw[v4]['pps']) or 1):.2f}, "
+          f"TCP {statistics.median(raw[v6]['mbps']) / (statistics.median(raw[v4]['mbps']) or 1):.2f}")
     print(f"(medians of {args.repeat} interleaved rounds of {args.seconds:g} s; "
           f"{os.cpu_count()} CPUs shared by senders, receivers, routers and softirqs)")
     if args.json:

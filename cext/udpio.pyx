@@ -14,12 +14,16 @@ sendmmsg() straight out of the slots; both release the GIL for the call.
 - A received datagram lands at `headroom` (default the pool's) with off,
   length and ts_ns (CLOCK_REALTIME, one stamp per burst) set, and its
   sender in the annotations a reply needs: dst_ip = source address, port =
-  source port (host order).  A datagram longer than the room left in the
-  slot is dropped and counted, not cut.
+  source port (host order).  From an IPv6 socket the source address goes
+  to dst_ip6 (network order, as the kernel gives it) and dst_ip is 0.  A
+  datagram longer than the room left in the slot is dropped and counted,
+  not cut.
 - `send_burst` sends data[slot, off:off + length] of each slot in order: to
   the packet's own dst_ip:port annotations (per_packet, for packets whose
   dst_ip is not 0), else to the fixed address given, else (address 0, port
-  0) to the socket's connected peer.  It stops at the first error and
+  0) to the socket's connected peer.  For an IPv6 socket the caller gives
+  addr6 (16 bytes, network order) in place of addr, and per-packet
+  destinations come from dst_ip6 (packets whose dst_ip6 is not ::).  It stops at the first error and
   returns (n_sent, errno) as tapio.write_burst does: 0 when all went,
   EAGAIN when the socket would block, any other error for packet n_sent.
 - With gso_max > 0, runs of consecutive packets of one length L <= gso_max
@@ -46,7 +50,7 @@ checks a fixed header against a pattern under a mask (decapsulation),
 from libc.errno cimport EAGAIN, EINTR, EINVAL, EIO, errno
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
 import os
@@ -85,6 +89,7 @@ cdef extern from "<sys/socket.h>" nogil:
     int MSG_DONTWAIT
     int MSG_TRUNC
     int AF_INET
+    int AF_INET6
 
 cdef extern from "<netinet/in.h>" nogil:
     struct in_addr:
@@ -93,6 +98,14 @@ cdef extern from "<netinet/in.h>" nogil:
         unsigned short sin_family
         uint16_t sin_port
         in_addr sin_addr
+    struct in6_addr:
+        unsigned char s6_addr[16]
+    struct sockaddr_in6:
+        unsigned short sin6_family
+        uint16_t sin6_port
+        uint32_t sin6_flowinfo
+        in6_addr sin6_addr
+        uint32_t sin6_scope_id
     uint16_t htons(uint16_t)
     uint16_t ntohs(uint16_t)
     uint32_t htonl(uint32_t)
@@ -162,6 +175,7 @@ def recv_burst(int fd, pool, Py_ssize_t max_n, headroom=None):
     cdef uint16_t[::1] length = pool.length
     cdef uint64_t[::1] ts = pool.ts_ns
     cdef uint32_t[::1] dst_ip = pool.dst_ip
+    cdef uint8_t[:, ::1] dst_ip6 = pool.dst_ip6
     cdef uint16_t[::1] port = pool.port
     cdef uint8_t* base = &data[0, 0]
     cdef size_t room = slot_size - hr
@@ -171,7 +185,8 @@ def recv_burst(int fd, pool, Py_ssize_t max_n, headroom=None):
     cdef uint32_t[::1] dropped_out = dropped_arr
     cdef mmsghdr* msgs = <mmsghdr*>calloc(n, sizeof(mmsghdr))
     cdef iovec* iov = <iovec*>calloc(n, sizeof(iovec))
-    cdef sockaddr_in* names = <sockaddr_in*>calloc(n, sizeof(sockaddr_in))
+    # sockaddr_in6 holds either family's address: the socket's decides.
+    cdef sockaddr_in6* names = <sockaddr_in6*>calloc(n, sizeof(sockaddr_in6))
     if msgs == NULL or iov == NULL or names == NULL:
         free(msgs); free(iov); free(names)
         pool.free(idx_arr)
@@ -189,7 +204,7 @@ def recv_burst(int fd, pool, Py_ssize_t max_n, headroom=None):
             msgs[i].msg_hdr.msg_iov = &iov[i]
             msgs[i].msg_hdr.msg_iovlen = 1
             msgs[i].msg_hdr.msg_name = &names[i]
-            msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in)
+            msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in6)
         while True:
             r = recvmmsg(fd, msgs, <unsigned int>n, MSG_DONTWAIT, NULL)
             if r < 0 and errno == EINTR:
@@ -209,9 +224,7 @@ def recv_burst(int fd, pool, Py_ssize_t max_n, headroom=None):
             off[s] = <uint16_t>hr
             length[s] = <uint16_t>msgs[i].msg_len
             ts[s] = stamp
-            if names[i].sin_family == AF_INET:
-                dst_ip[s] = ntohl(names[i].sin_addr.s_addr)
-                port[s] = ntohs(names[i].sin_port)
+            _note_sender(&names[i], s, &dst_ip[0], &dst_ip6[0, 0], &port[0])
             kept_out[kept] = s
             kept += 1
     free(msgs)
@@ -226,22 +239,57 @@ def recv_burst(int fd, pool, Py_ssize_t max_n, headroom=None):
     return kept_arr[:kept], dropped
 
 
-cdef inline bint _same_dest(bint per_packet, const uint32_t* dst_ip, const uint16_t* port,
+cdef inline void _note_sender(const sockaddr_in6* name, uint32_t s, uint32_t* dst_ip,
+                              uint8_t* dst_ip6, uint16_t* port) noexcept nogil:
+    """A received datagram's sender into slot s's annotations (see the module docstring)."""
+    cdef const sockaddr_in* v4
+    if name.sin6_family == AF_INET:
+        v4 = <const sockaddr_in*>name
+        dst_ip[s] = ntohl(v4.sin_addr.s_addr)
+        port[s] = ntohs(v4.sin_port)
+    elif name.sin6_family == AF_INET6:
+        memcpy(dst_ip6 + <size_t>s * 16, &name.sin6_addr, 16)
+        dst_ip[s] = 0
+        port[s] = ntohs(name.sin6_port)
+
+
+cdef inline bint _zero16(const uint8_t* a) noexcept nogil:
+    cdef int j
+    for j in range(16):
+        if a[j]:
+            return False
+    return True
+
+
+cdef inline bint _same_dest(bint per_packet, bint v6, const uint32_t* dst_ip,
+                            const uint8_t* dst_ip6, const uint16_t* port,
                             uint32_t a, uint32_t b) noexcept nogil:
     if not per_packet:
         return True
+    if v6:
+        return port[a] == port[b] and memcmp(dst_ip6 + <size_t>a * 16,
+                                              dst_ip6 + <size_t>b * 16, 16) == 0
     return dst_ip[a] == dst_ip[b] and port[a] == port[b]
 
 
 def send_burst(int fd, pool, idx, uint32_t addr=0, uint16_t dport=0, bint per_packet=False,
-               Py_ssize_t gso_max=0):
+               Py_ssize_t gso_max=0, addr6=None):
     """Send the packets of idx as datagrams in order, with sendmmsg().
 
     Destination: the packet's dst_ip:port annotations when per_packet and its
-    dst_ip is not 0; else addr:dport; else (both 0) the connected peer.
-    Returns (n_sent, errno_at_stop) as the module docstring says.  Slots stay
-    allocated either way.
+    dst_ip is not 0; else addr:dport; else (both 0) the connected peer.  With
+    addr6 (16 bytes: the socket is IPv6) the same with dst_ip6 and addr6 in
+    place of dst_ip and addr.  Returns (n_sent, errno_at_stop) as the module
+    docstring says.  Slots stay allocated either way.
     """
+    cdef bint v6 = addr6 is not None
+    cdef uint8_t fixed6[16]
+    memset(fixed6, 0, 16)
+    if v6:
+        raw6 = bytes(addr6)
+        if len(raw6) != 16:
+            raise ValueError(f"addr6 must be 16 bytes, not {len(raw6)}")
+        memcpy(fixed6, <const char*>raw6, 16)
     idx_arr = np.ascontiguousarray(idx, dtype=np.uint32)
     cdef uint32_t[::1] ix = idx_arr
     cdef Py_ssize_t n = ix.shape[0]
@@ -251,18 +299,22 @@ def send_burst(int fd, pool, idx, uint32_t addr=0, uint16_t dport=0, bint per_pa
     cdef uint16_t[::1] off = pool.off
     cdef uint16_t[::1] length = pool.length
     cdef uint32_t[::1] dst_col = pool.dst_ip
+    cdef uint8_t[:, ::1] dst6_col = pool.dst_ip6
     cdef uint16_t[::1] port_col = pool.port
     cdef Py_ssize_t slot_size = pool.slot_size
     _check_slots(ix, min(data.shape[0], off.shape[0], length.shape[0], dst_col.shape[0],
-                         port_col.shape[0]), slot_size, off, length)
+                         dst6_col.shape[0], port_col.shape[0]), slot_size, off, length)
     cdef uint8_t* base = &data[0, 0]
     cdef const uint32_t* dcol = &dst_col[0]
+    cdef const uint8_t* d6col = &dst6_col[0, 0]
     cdef const uint16_t* pcol = &port_col[0]
+    cdef const uint8_t* a6
     cdef Py_ssize_t chunk = n if n < _MAX_VLEN else _MAX_VLEN
     cdef size_t ctl_space = CMSG_SPACE(sizeof(uint16_t))
     cdef mmsghdr* msgs = <mmsghdr*>calloc(chunk, sizeof(mmsghdr))
     cdef iovec* iov = <iovec*>calloc(chunk, sizeof(iovec))
-    cdef sockaddr_in* names = <sockaddr_in*>calloc(chunk, sizeof(sockaddr_in))
+    cdef sockaddr_in6* names = <sockaddr_in6*>calloc(chunk, sizeof(sockaddr_in6))
+    cdef sockaddr_in* name4
     cdef Py_ssize_t* segs = <Py_ssize_t*>calloc(chunk, sizeof(Py_ssize_t))
     cdef uint8_t* ctl = <uint8_t*>calloc(chunk, ctl_space)
     if msgs == NULL or iov == NULL or names == NULL or segs == NULL or ctl == NULL:
@@ -287,12 +339,14 @@ def send_burst(int fd, pool, idx, uint32_t addr=0, uint16_t dport=0, bint per_pa
                 total = L
                 if gso and L <= gso_max:
                     while (p + q < n and k + q < chunk and q < _GSO_MAX_SEGS
-                           and length[ix[p + q]] <= L and total + length[ix[p + q]] <= _GSO_MAX_BYTES
-                           and _same_dest(per_packet, dcol, pcol, s0, ix[p + q])):
+                           and 0 < length[ix[p + q]] <= L
+                           and total + length[ix[p + q]] <= _GSO_MAX_BYTES
+                           and _same_dest(per_packet, v6, dcol, d6col, pcol, s0, ix[p + q])):
                         total += length[ix[p + q]]
                         q += 1
                         if length[ix[p + q - 1]] < L:
                             break       # a shorter datagram ends the run
+                # (an empty one never joins: the kernel drops a 0-byte last segment)
                 for i in range(q):
                     s = ix[p + i]
                     iov[k + i].iov_base = base + <size_t>s * slot_size + off[s]
@@ -300,19 +354,35 @@ def send_burst(int fd, pool, idx, uint32_t addr=0, uint16_t dport=0, bint per_pa
                 memset(&msgs[m], 0, sizeof(mmsghdr))
                 msgs[m].msg_hdr.msg_iov = &iov[k]
                 msgs[m].msg_hdr.msg_iovlen = q
-                if per_packet and dcol[s0] != 0:
-                    a = dcol[s0]
-                    dp = pcol[s0]
+                if v6:
+                    if per_packet and not _zero16(d6col + <size_t>s0 * 16):
+                        a6 = d6col + <size_t>s0 * 16
+                        dp = pcol[s0]
+                    else:
+                        a6 = fixed6
+                        dp = dport
+                    if dp != 0 or not _zero16(a6):
+                        memset(&names[m], 0, sizeof(sockaddr_in6))
+                        names[m].sin6_family = AF_INET6
+                        memcpy(&names[m].sin6_addr, a6, 16)
+                        names[m].sin6_port = htons(dp)
+                        msgs[m].msg_hdr.msg_name = &names[m]
+                        msgs[m].msg_hdr.msg_namelen = sizeof(sockaddr_in6)
                 else:
-                    a = addr
-                    dp = dport
-                if a != 0 or dp != 0:
-                    memset(&names[m], 0, sizeof(sockaddr_in))
-                    names[m].sin_family = AF_INET
-                    names[m].sin_addr.s_addr = htonl(a)
-                    names[m].sin_port = htons(dp)
-                    msgs[m].msg_hdr.msg_name = &names[m]
-                    msgs[m].msg_hdr.msg_namelen = sizeof(sockaddr_in)
+                    if per_packet and dcol[s0] != 0:
+                        a = dcol[s0]
+                        dp = pcol[s0]
+                    else:
+                        a = addr
+                        dp = dport
+                    if a != 0 or dp != 0:
+                        name4 = <sockaddr_in*>&names[m]
+                        memset(name4, 0, sizeof(sockaddr_in))
+                        name4.sin_family = AF_INET
+                        name4.sin_addr.s_addr = htonl(a)
+                        name4.sin_port = htons(dp)
+                        msgs[m].msg_hdr.msg_name = name4
+                        msgs[m].msg_hdr.msg_namelen = sizeof(sockaddr_in)
                 if q > 1:
                     msgs[m].msg_hdr.msg_control = ctl + m * ctl_space
                     msgs[m].msg_hdr.msg_controllen = ctl_space
@@ -371,7 +441,7 @@ cdef class GROReceiver:
     cdef uint8_t* ctl
     cdef mmsghdr* msgs
     cdef iovec* iov
-    cdef sockaddr_in* names
+    cdef sockaddr_in6* names
     cdef Py_ssize_t* seg_len
 
     def __cinit__(self, Py_ssize_t n_msgs=32, size_t msg_size=65536):
@@ -384,7 +454,7 @@ cdef class GROReceiver:
         self.ctl = <uint8_t*>calloc(n_msgs, self.ctl_space)
         self.msgs = <mmsghdr*>calloc(n_msgs, sizeof(mmsghdr))
         self.iov = <iovec*>calloc(n_msgs, sizeof(iovec))
-        self.names = <sockaddr_in*>calloc(n_msgs, sizeof(sockaddr_in))
+        self.names = <sockaddr_in6*>calloc(n_msgs, sizeof(sockaddr_in6))
         self.seg_len = <Py_ssize_t*>calloc(n_msgs, sizeof(Py_ssize_t))
         if (self.buf == NULL or self.ctl == NULL or self.msgs == NULL or self.iov == NULL
                 or self.names == NULL or self.seg_len == NULL):
@@ -418,7 +488,7 @@ cdef class GROReceiver:
                 self.msgs[i].msg_hdr.msg_iov = &self.iov[i]
                 self.msgs[i].msg_hdr.msg_iovlen = 1
                 self.msgs[i].msg_hdr.msg_name = &self.names[i]
-                self.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in)
+                self.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in6)
                 self.msgs[i].msg_hdr.msg_control = self.ctl + <size_t>i * self.ctl_space
                 self.msgs[i].msg_hdr.msg_controllen = self.ctl_space
             while True:
@@ -457,11 +527,11 @@ cdef class GROReceiver:
         cdef uint16_t[::1] length = pool.length
         cdef uint64_t[::1] ts = pool.ts_ns
         cdef uint32_t[::1] dst_ip = pool.dst_ip
+        cdef uint8_t[:, ::1] dst_ip6 = pool.dst_ip6
         cdef uint16_t[::1] port = pool.port
         cdef uint8_t* base = &data[0, 0]
         cdef Py_ssize_t room = slot_size - hr, used = 0, kept = 0, seg
-        cdef uint32_t s, src_ip
-        cdef uint16_t src_port
+        cdef uint32_t s
         cdef uint8_t* msg
         cdef timespec now
         cdef uint64_t stamp
@@ -473,8 +543,6 @@ cdef class GROReceiver:
                     continue
                 L = self.msgs[i].msg_len
                 msg = self.buf + <size_t>i * self.msg_size
-                src_ip = ntohl(self.names[i].sin_addr.s_addr)
-                src_port = ntohs(self.names[i].sin_port)
                 pos = 0
                 while used < n_slots and (pos < L or (L == 0 and pos == 0)):
                     seg = min(self.seg_len[i], L - pos)
@@ -487,8 +555,7 @@ cdef class GROReceiver:
                     off[s] = <uint16_t>hr
                     length[s] = <uint16_t>seg
                     ts[s] = stamp
-                    dst_ip[s] = src_ip
-                    port[s] = src_port
+                    _note_sender(&self.names[i], s, &dst_ip[0], &dst_ip6[0, 0], &port[0])
                     kept_out[kept] = s
                     kept += 1
                     pos += seg if seg > 0 else 1

@@ -29,6 +29,20 @@ def _sock(fd: int) -> socket.socket:
     return socket.socket(fileno=fd)
 
 
+def _note_sender(pool, slot: int, addr) -> None:
+    """A datagram's sender (recvmsg's address) into the slot's annotations:
+    IPv4 in dst_ip, IPv6 in dst_ip6 with dst_ip 0."""
+    if not (addr and isinstance(addr, tuple)):
+        return
+    if len(addr) == 4:      # (host, port, flowinfo, scope_id): AF_INET6
+        host = addr[0].partition("%")[0]
+        pool.dst_ip6[slot] = np.frombuffer(socket.inet_pton(socket.AF_INET6, host), np.uint8)
+        pool.dst_ip[slot] = 0
+    else:
+        pool.dst_ip[slot] = struct.unpack("!I", socket.inet_aton(addr[0]))[0]
+    pool.port[slot] = addr[1]
+
+
 def _check_slots(pool, idx) -> None:
     for s in idx:
         if s >= pool.n_slots:
@@ -69,9 +83,7 @@ def recv_burst(fd: int, pool, max_n: int, headroom: int | None = None):
                 continue
             pool.off[slot] = hr
             pool.length[slot] = n
-            if addr and isinstance(addr, tuple):
-                pool.dst_ip[slot] = struct.unpack("!I", socket.inet_aton(addr[0]))[0]
-                pool.port[slot] = addr[1]
+            _note_sender(pool, slot, addr)
             kept.append(slot)
     finally:
         sock.detach()
@@ -134,7 +146,6 @@ class GROReceiver:
         stamp = time.time_ns()
         kept, used = [], 0
         for segs, addr in messages:
-            ip = struct.unpack("!I", socket.inet_aton(addr[0]))[0]
             for seg in segs:
                 if used == len(idx):
                     break
@@ -146,24 +157,47 @@ class GROReceiver:
                 pool.off[slot] = hr
                 pool.length[slot] = len(seg)
                 pool.ts_ns[slot] = stamp
-                pool.dst_ip[slot] = ip
-                pool.port[slot] = addr[1]
+                _note_sender(pool, slot, addr)
                 kept.append(slot)
         if used < len(idx):
             pool.free(idx[used:])
         return np.array(kept, dtype=np.uint32), truncated + total - len(kept)
 
 
-def _destination(pool, slot, addr, dport, per_packet):
+_NO_ADDR6 = bytes(16)
+
+
+def _destination(pool, slot, addr, dport, per_packet, addr6=None):
+    """(address, port): an int for IPv4, 16 bytes for IPv6 (addr6 given)."""
+    if addr6 is not None:
+        own = pool.dst_ip6[slot].tobytes()
+        if per_packet and own != _NO_ADDR6:
+            return own, int(pool.port[slot])
+        return bytes(addr6), dport
     if per_packet and pool.dst_ip[slot]:
         return int(pool.dst_ip[slot]), int(pool.port[slot])
     return addr, dport
 
 
+def _target(dest):
+    """sendmsg's address for a destination; None: the connected peer."""
+    addr, port = dest
+    if isinstance(addr, bytes):
+        if addr == _NO_ADDR6 and port == 0:
+            return None
+        return (socket.inet_ntop(socket.AF_INET6, addr), port)
+    if dest == (0, 0):
+        return None
+    return (socket.inet_ntoa(struct.pack("!I", addr)), port)
+
+
 def send_burst(fd: int, pool, idx, addr: int = 0, dport: int = 0, per_packet: bool = False,
-               gso_max: int = 0):
+               gso_max: int = 0, addr6=None):
     """Send the packets of idx in order, one sendmsg each (GSO runs as one
-    sendmsg with UDP_SEGMENT); returns (n_sent, errno_at_stop)."""
+    sendmsg with UDP_SEGMENT); returns (n_sent, errno_at_stop).  addr6 (16
+    bytes) for an IPv6 socket, as in udpio.pyx."""
+    if addr6 is not None and len(bytes(addr6)) != 16:
+        raise ValueError(f"addr6 must be 16 bytes, not {len(bytes(addr6))}")
     idx = np.ascontiguousarray(idx, dtype=np.uint32)
     _check_slots(pool, idx)
     sock = _sock(fd)
@@ -172,15 +206,16 @@ def send_burst(fd: int, pool, idx, addr: int = 0, dport: int = 0, per_packet: bo
         while sent < n:
             first = int(idx[sent])
             size = int(pool.length[first])
-            dest = _destination(pool, first, addr, dport, per_packet)
+            dest = _destination(pool, first, addr, dport, per_packet, addr6)
             run = 1
             if gso and size <= gso_max:
                 total = size
                 while (sent + run < n and run < GSO_MAX_SEGMENTS and run < MAX_BURST):
                     nxt = int(idx[sent + run])
                     ln = int(pool.length[nxt])
-                    if ln > size or total + ln > _GSO_MAX_BYTES or \
-                            (per_packet and _destination(pool, nxt, addr, dport, True) != dest):
+                    # an empty datagram never joins: the kernel drops a 0-byte last segment
+                    if ln > size or ln == 0 or total + ln > _GSO_MAX_BYTES or \
+                            (per_packet and _destination(pool, nxt, addr, dport, True, addr6) != dest):
                         break
                     total += ln
                     run += 1
@@ -191,9 +226,7 @@ def send_burst(fd: int, pool, idx, addr: int = 0, dport: int = 0, per_packet: bo
                 o = int(pool.off[s])
                 bufs.append(pool.data[s, o:o + int(pool.length[s])])
             ancillary = [(SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))] if run > 1 else []
-            target = None
-            if dest != (0, 0):
-                target = (socket.inet_ntoa(struct.pack("!I", dest[0])), dest[1])
+            target = _target(dest)
             try:
                 if target is None:
                     sock.sendmsg(bufs, ancillary, socket.MSG_DONTWAIT)

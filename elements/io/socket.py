@@ -9,15 +9,16 @@ namespace, which is how a virtual node's router reaches its underlay.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import socket
 import sys
 
 from vforward import netns as _netns
-from vforward.args import ArgumentError, boolean, ip_address, unsigned, word
+from vforward.args import ArgumentError, boolean, unsigned, word
 from vforward.element import ElementError, read_handler, write_handler
 from vforward.elements.io.burstwriter import BurstSink
+from vforward.elements.io.underlayaddress import (address_and_port, address_text, endpoint_text,
+                                                  udp_port, underlay_address)
 from vforward.offload import software_offload
 from vforward.packet import Batch
 
@@ -26,36 +27,31 @@ from vforward import kernels
 _io = kernels.load("udpio")
 
 _IP_MTU = 14                     # <linux/in.h>: getsockopt on a connected socket
-_UDP_IP_HEADERS = 28
+_IPV6_MTU = 24                   # <linux/in6.h>: the same for IPv6
+_UDP_IP_HEADERS = {4: 28, 6: 48}
+_AF = {4: socket.AF_INET, 6: socket.AF_INET6}
 _GRO_MESSAGES = 32               # 64 KiB of scratch each: up to 2048 datagrams a burst
 _TRANSIENT_READ_ERRORS = (errno.EINTR, errno.EAGAIN, errno.ENOBUFS, errno.ENOMEM,
                           errno.ECONNREFUSED)
 
 
-def udp_port(text: str) -> int:
-    """A UDP port number, 0..65535."""
-    v = unsigned(text)
-    if v > 0xFFFF:
-        raise ArgumentError(f"expected a port number between 0 and 65535, got {text!r}")
-    return v
-
-
-def ip_text(addr: int) -> str:
-    return str(ipaddress.IPv4Address(int(addr)))
-
-
 class _Sender:
-    """What BurstWriter calls to write: send_burst with the element's destination rule."""
+    """What BurstWriter calls to write: send_burst with the element's destination rule.
+    addr is an int; an IPv6 socket's goes to send_burst as addr6, 16 bytes."""
 
-    __slots__ = ("io", "addr", "port", "per_packet", "gso_max")
+    __slots__ = ("io", "addr", "port", "per_packet", "gso_max", "v6")
 
-    def __init__(self, io):
+    def __init__(self, io, v6: bool = False):
         self.io = io
         self.addr = self.port = 0
         self.per_packet = False
         self.gso_max = 0
+        self.v6 = v6
 
     def write_burst(self, fd, pool, idx):
+        if self.v6:
+            return self.io.send_burst(fd, pool, idx, 0, self.port, self.per_packet,
+                                      self.gso_max, self.addr.to_bytes(16, "big"))
         return self.io.send_burst(fd, pool, idx, self.addr, self.port, self.per_packet,
                                   self.gso_max)
 
@@ -77,7 +73,11 @@ class Socket(BurstSink):
     client when CLIENT is true, when LOCAL_ADDR or LOCAL_PORT is given, or
     when it has no output.  The address is whatever the configuration says:
     127.0.0.1 for routers on one machine, a host's real address in a lab of
-    several machines.
+    several machines.  ADDR and LOCAL_ADDR are IPv4 or IPv6 addresses (both
+    of one family): with IPv6 ones the socket is an IPv6 socket, and where
+    this page says dst_ip it means the dst_ip6 annotation (dst_ip is then
+    0 on what it receives).  An IPv6 server bound to :: also receives IPv4
+    datagrams, with their senders as IPv4-mapped addresses (::ffff:a.b.c.d).
 
     Output 0 emits each received datagram's payload (no IP or UDP header)
     with ts_ns set to the time of receipt and the sender's address and port
@@ -106,9 +106,9 @@ class Socket(BurstSink):
 
     Arguments:
       TYPE (word)                 UDP
-      ADDR (IP address)           server: address to bind; client: where to send
+      ADDR (IP or IPv6 address)   server: address to bind; client: where to send
       PORT (port)                 server: port to bind; client: port to send to
-      LOCAL_ADDR (IP address)     client: address to bind (default 0.0.0.0)
+      LOCAL_ADDR (IP or IPv6)     client: address to bind (default 0.0.0.0 or ::)
       LOCAL_PORT (port)           client: port to bind (default: any free one)
 
     Keyword arguments:
@@ -137,9 +137,10 @@ class Socket(BurstSink):
       drops (read)          packets not sent: backlog full, no destination, refused
       rx_drops (read)       datagrams dropped: too long, or the packet pool was empty
       queue_length (read)   packets waiting for the socket
-      local (read)          the bound address, ADDR:PORT
+      local (read)          the bound address, ADDR:PORT ([ADDR]:PORT for IPv6)
       remote (read/write)   where a client sends, ADDR:PORT (empty for a server); writing
-                            re-points an unconnected client (a peer that moved)
+                            re-points an unconnected client (a peer that moved) to an
+                            address of the socket's family
       last_sender (read)    ADDR:PORT of the last datagram received
       gso (read)            whether sends use UDP GSO
       gro (read)            whether receives use UDP GRO
@@ -153,9 +154,17 @@ class Socket(BurstSink):
         if kind != "UDP":
             raise ArgumentError(f"{args.where}: Socket type {kind} is not supported; "
                                 "vforward's Socket speaks UDP")
-        self.addr = args.positional("ADDR", ip_address)
+        family, self.addr = args.positional("ADDR", underlay_address)
         self.port = args.positional("PORT", udp_port)
-        local_addr = args.positional("LOCAL_ADDR", ip_address, default=None)
+        local_addr = args.positional("LOCAL_ADDR", underlay_address, default=None)
+        if local_addr is not None:
+            if local_addr[0] != family:
+                raise ArgumentError(
+                    f"{args.where}: ADDR {address_text(family, self.addr)} is IPv{family} and "
+                    f"LOCAL_ADDR {address_text(*local_addr)} IPv{local_addr[0]}; a socket "
+                    "speaks one family: give both addresses of one")
+            local_addr = local_addr[1]
+        self.family = family
         local_port = args.positional("LOCAL_PORT", udp_port, default=None)
         self.client_flag = args.keyword("CLIENT", boolean, default=None)
         self.connect = args.keyword("CONNECT", boolean, default=False)
@@ -182,7 +191,7 @@ class Socket(BurstSink):
         self.no_destination = 0
         self.client = False
         self._sock: socket.socket | None = None
-        self._sender = _Sender(self.io)
+        self._sender = _Sender(self.io, family == 6)
         self._recv = self.io.recv_burst
         self.gro = False
         self._reading = False
@@ -192,15 +201,19 @@ class Socket(BurstSink):
     def exclusive_resource(self):
         """A fixed local port can be bound by one element (per namespace)."""
         if self._is_client_by_config() is False and self.port:
-            return ("UDP port", f"{self.netns or ''}:{ip_text(self.addr)}:{self.port}")
+            return ("UDP port", f"{self.netns or ''}:{self._text(self.addr)}:{self.port}")
         if self.local_port:
-            return ("UDP port", f"{self.netns or ''}:{ip_text(self.local_addr)}:{self.local_port}")
+            return ("UDP port",
+                    f"{self.netns or ''}:{self._text(self.local_addr)}:{self.local_port}")
         return None
 
     def _is_client_by_config(self):
         if self.client_flag is not None:
             return self.client_flag
         return True if self._local_given else None
+
+    def _text(self, addr: int) -> str:
+        return address_text(self.family, addr)
 
     def _where(self) -> str:
         loc = f"{self.location}: " if self.location is not None else ""
@@ -241,7 +254,7 @@ class Socket(BurstSink):
         where = f" in namespace {self.netns!r}" if self.netns else ""
         try:
             with _netns.entered(self.netns):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock = socket.socket(_AF[self.family], socket.SOCK_DGRAM)
         except _netns.NetnsError as e:
             raise ElementError(f"{self._where()}: {e}") from None
         try:
@@ -251,16 +264,16 @@ class Socket(BurstSink):
             if self.rcvbuf is not None:
                 _set_buffer(sock, socket.SO_RCVBUF, 33, self.rcvbuf)
             try:
-                sock.bind((ip_text(bind[0]), bind[1]))
+                sock.bind((self._text(bind[0]), bind[1]))
             except OSError as e:
                 hint = {errno.EADDRINUSE: "another socket has that port; choose another",
                         errno.EADDRNOTAVAIL: "no interface has that address"
                                              f"{where}; give one it has"}.get(e.errno, "")
-                raise ElementError(f"{self._where()}: cannot bind UDP {ip_text(bind[0])}:"
-                                   f"{bind[1]}{where}: {e.strerror}"
+                raise ElementError(f"{self._where()}: cannot bind UDP "
+                                   f"{endpoint_text(self.family, *bind)}{where}: {e.strerror}"
                                    + (f"; {hint}" if hint else "")) from None
             if self.connect and self.client and self.addr:
-                sock.connect((ip_text(self.addr), self.port))
+                sock.connect((self._text(self.addr), self.port))
         except Exception:
             sock.close()
             raise
@@ -276,13 +289,14 @@ class Socket(BurstSink):
         if self.client and self.addr:
             try:
                 with _netns.entered(self.netns):
-                    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    probe = socket.socket(_AF[self.family], socket.SOCK_DGRAM)
                 with probe:
-                    probe.connect((ip_text(self.addr), self.port or 9))
-                    mtu = probe.getsockopt(socket.IPPROTO_IP, _IP_MTU)
+                    probe.connect((self._text(self.addr), self.port or 9))
+                    mtu = probe.getsockopt(*((socket.IPPROTO_IPV6, _IPV6_MTU) if self.family == 6
+                                             else (socket.IPPROTO_IP, _IP_MTU)))
             except OSError:
                 pass
-        return max(0, min(mtu, 65535) - _UDP_IP_HEADERS)
+        return max(0, min(mtu, 65535) - _UDP_IP_HEADERS[self.family])
 
     def _use_gro(self) -> None:
         """Receive with UDP_GRO where Linux offers it: a peer's GSO runs arrive as one."""
@@ -320,7 +334,10 @@ class Socket(BurstSink):
                 self._say_once("pool", "packet pool exhausted; dropping received datagrams")
             return
         last = idx[-1]
-        self._last = (int(pool.dst_ip[last]), int(pool.port[last]))
+        if self.family == 6:
+            self._last = (int.from_bytes(pool.dst_ip6[last].tobytes(), "big"), int(pool.port[last]))
+        else:
+            self._last = (int(pool.dst_ip[last]), int(pool.port[last]))
         if self.snaplen < pool.slot_size:
             long = pool.length[idx] > self.snaplen
             if long.any():
@@ -375,8 +392,7 @@ class Socket(BurstSink):
             s.addr, s.port = self._last
         if s.addr:
             return batch
-        dst = pool.dst_ip[idx]
-        ok = dst != 0
+        ok = pool.dst_ip6[idx].any(axis=1) if self.family == 6 else pool.dst_ip[idx] != 0
         if self.client:
             ok &= pool.port[idx] != 0
         if ok.all():
@@ -408,29 +424,34 @@ class Socket(BurstSink):
     def read_local(self):
         if self._sock is None:
             return ""
-        host, port = self._sock.getsockname()
-        return f"{host}:{port}"
+        host, port = self._sock.getsockname()[:2]
+        return f"[{host}]:{port}" if self.family == 6 else f"{host}:{port}"
 
     @read_handler("remote")
     def read_remote(self):
-        return f"{ip_text(self.addr)}:{self.port}" if self.client and self.addr else ""
+        return endpoint_text(self.family, self.addr, self.port) if self.client and self.addr else ""
 
     @write_handler("remote")
     def write_remote(self, value):
         """A client's destination moves (a peer restarted with a new address): ADDR:PORT."""
-        addr, _, port = value.strip().partition(":")
         try:
-            new_addr, new_port = ip_address(addr), udp_port(port or str(self.port))
+            (family, new_addr), new_port = address_and_port(value)
         except ArgumentError as e:
-            raise ElementError(f"remote: {e}; write ADDR:PORT such as 192.0.2.7:20001") from None
+            raise ElementError(f"remote: {e}; write ADDR:PORT such as 192.0.2.7:20001 or "
+                               "[2001:db8::7]:20001") from None
+        if new_port is None:
+            new_port = self.port
         if not self.client or self.connect:
             raise ElementError("remote: only an unconnected client Socket can be re-pointed")
+        if family != self.family:
+            raise ElementError(f"remote: {address_text(family, new_addr)} is IPv{family} and "
+                               f"this socket IPv{self.family}; give an IPv{self.family} address")
         self.addr, self.port = new_addr, new_port
         self._sender.addr, self._sender.port = new_addr, new_port
 
     @read_handler("last_sender")
     def read_last_sender(self):
-        return f"{ip_text(self._last[0])}:{self._last[1]}" if self._last[0] else ""
+        return endpoint_text(self.family, *self._last) if self._last[0] else ""
 
     @read_handler("gso")
     def read_gso(self):

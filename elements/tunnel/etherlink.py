@@ -24,15 +24,18 @@ spans several.  A link end is three elements:
     udp :: Socket(UDP, $PEER_IP, 7001, $MY_IP, 7000);
     tap -> EtherLinkEncap(KEY 42) -> udp;
     udp -> EtherLinkDecap(KEY 42, PEER $PEER_IP:7001) -> tap;
+
+Over an IPv6 underlay the addresses are IPv6 ones and the peer is written
+[$PEER_IP]:7001.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from vforward.args import ArgumentError, integer, ip_address
+from vforward.args import ArgumentError, integer
 from vforward.element import read_handler, write_handler
-from vforward.elements.ether.ethernet import unparse_ip
-from vforward.elements.io.socket import udp_port
+from vforward.elements.io.underlayaddress import (address_and_port, address_row, address_text,
+                                                  endpoint_text)
 from vforward.elements.tunnel.decapsulator import Decapsulator
 from vforward.elements.tunnel.ipencap import Encapsulator, handler_value, header_kernels
 from vforward.packet import Batch
@@ -59,10 +62,10 @@ def link_header(key: int, version: int = LINK_VERSION, kind: int = TYPE_ETHERNET
     return np.frombuffer(raw, dtype=np.uint8).copy()
 
 
-def peer_address(text: str) -> tuple[int, int]:
-    """ADDR or ADDR:PORT (port 0: any port)."""
-    addr, _, port = text.strip().partition(":")
-    return ip_address(addr), (udp_port(port) if port else 0)
+def peer_address(text: str) -> tuple[int, int, int]:
+    """ADDR, ADDR:PORT, IPV6ADDR or [IPV6ADDR]:PORT: (family, address, port; 0 any)."""
+    (family, addr), port = address_and_port(text)
+    return family, addr, port or 0
 
 
 class EtherLinkEncap(Encapsulator):
@@ -120,13 +123,16 @@ class EtherLinkDecap(Decapsulator):
       bad_version   a version or type this end does not speak
       bad_key       another link's key (another experiment, a stale config)
       unknown_peer  sent from an address (and port, when PEER has one) that
-                    is not PEER, read from the dst_ip and port annotations
-                    Socket sets on what it receives
+                    is not PEER, read from the dst_ip (IPv6: dst_ip6) and
+                    port annotations Socket sets on what it receives; an
+                    IPv4 sender is never an IPv6 PEER, nor the reverse
 
     Arguments:
       KEY (integer < 2**64)   the link key
-      PEER (ADDR[:PORT])      the other end's underlay address and port; without
-                              PEER any sender is accepted
+      PEER (ADDR[:PORT])      the other end's underlay address and port, IPv4
+                              (192.0.2.1:7001) or IPv6 ([2001:db8::1]:7001, or
+                              2001:db8::1 without a port); without PEER any
+                              sender is accepted
 
     Handlers:
       key (read/write)        the link key
@@ -143,7 +149,12 @@ class EtherLinkDecap(Decapsulator):
         self.peer = args.positional("PEER", peer_address, default=None)
         args.finish()
         self._pattern = link_header(self.key)
+        self._peer_row = self._row(self.peer)
         self._reset()
+
+    @staticmethod
+    def _row(peer):
+        return address_row(peer[1]) if peer is not None and peer[0] == 6 else None
 
     def _reset(self):
         self.count = self.truncated = self.bad_version = self.bad_key = self.unknown_peer = 0
@@ -155,8 +166,12 @@ class EtherLinkDecap(Decapsulator):
         ok = out == header_kernels.MATCH_OK
         short = ok & (pool.length[idx] < ETHER_HLEN)
         if self.peer is not None:
-            addr, port = self.peer
-            stranger = pool.dst_ip[idx] != addr
+            family, addr, port = self.peer
+            if family == 6:     # Socket sets dst_ip to 0 for an IPv6 sender, else dst_ip6 is stale
+                stranger = (pool.dst_ip[idx] != 0) | \
+                    (pool.dst_ip6[idx] != self._peer_row).any(axis=1)
+            else:
+                stranger = pool.dst_ip[idx] != addr
             if port:
                 stranger |= pool.port[idx] != port
             stranger &= ok & ~short
@@ -190,12 +205,13 @@ class EtherLinkDecap(Decapsulator):
     def read_peer(self):
         if self.peer is None:
             return ""
-        addr, port = self.peer
-        return f"{unparse_ip(addr)}:{port}" if port else unparse_ip(addr)
+        family, addr, port = self.peer
+        return endpoint_text(family, addr, port) if port else address_text(family, addr)
 
     @write_handler("peer")
     def write_peer(self, value):
         self.peer = handler_value(peer_address, value, "peer") if value.strip() else None
+        self._peer_row = self._row(self.peer)
 
     @read_handler("drops")
     def read_drops(self):

@@ -130,3 +130,10 @@ def test_a_bundle_without_node_json_is_refused_with_the_fix(tmp_path):
                         "--run-dir", str(tmp_path / "run")], capture_output=True, text=True)
     assert p.returncode == 1
     assert "node.json" in p.stderr and "vforward node render" in p.stderr
+
+
+def test_a_peer_on_an_ipv6_underlay_is_looked_up_as_ipv6():
+    from vforward.node.run import resolve_peer
+    assert resolve_peer({"name": "::1", "family": 6, "address": None}, "") == "::1"
+    # an IPv4 lookup does not take an IPv6 name: the fallback address is used
+    assert resolve_peer({"name": "::1", "address": "192.0.2.9"}, "") == "192.0.2.9"

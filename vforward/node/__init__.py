@@ -44,9 +44,13 @@ node.json:
   links          [{interface, link, key (64-bit link key), local_port,
                    define ("PEER_eth1"), cross_host (bool), mtu,
                    peer: {node, interface, name (DNS name without suffix),
-                          address (fallback IPv4 or null), port}}]:
+                          address (fallback address or null), port,
+                          family (4 or 6: the address family looked up)}}]:
                    one per link to another router; UDP from
-                   0.0.0.0:local_port to the peer's port
+                   0.0.0.0:local_port ([::]:local_port on an IPv6
+                   underlay) to the peer's port
+  underlay_family 4 or 6: with 6 `node run` keeps IPv6 on in its namespace
+                   (the dual-stack sysctls), which its underlay needs
   routes         [{prefix, via, dev}]: static routes of the node's own
                    kernel (static routing only; with BIRD it is empty)
   attached_hosts [{node, netns, address, gateway}]: host nodes whose TAP
@@ -105,7 +109,9 @@ streamed back, then removed), `sh` (an interactive exec).
 MTU.  A link that crosses hosts carries each frame in UDP over the
 underlay, so its lab interfaces get the smaller of the two hosts' `mtu`
 minus ETHERLINK_OVERHEAD (54 bytes: outer IPv4 20, UDP 8, link header 12,
-inner Ethernet 14), as Linux's vxlan takes 50 off its lower device.  A
+inner Ethernet 14; 74 when the hosts' addresses are IPv6, whose outer header
+is 40: see vforward.topo.underlay), as Linux's vxlan takes 50 off its lower
+device.  A
 packet too big for such an interface is fragmented by the router, or, with
 DF set, dropped with ICMP "fragmentation needed" carrying that MTU, so
 path-MTU discovery works through the lab.  Links inside one host keep 1500.

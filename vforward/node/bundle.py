@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from vforward.topo import render
+from vforward.topo import render, underlay
 from vforward.topo.model import Lab, TopologyError
 from vforward.topo.routes import host_gateway, static_routes
 
@@ -15,7 +15,7 @@ BIRD_FILE = "bird.conf"
 
 def node_bundle(lab: Lab, node_name: str, peer_addresses: dict | None = None) -> dict[str, str]:
     """{file name: text} for router `node_name` of `lab` (addressed, underlay
-    assigned).  `peer_addresses` (node -> IPv4) gives the fallback address of
+    assigned).  `peer_addresses` (node -> address of the lab's underlay family) gives the fallback address of
     peers (None: no fallback, the name must resolve, as with Kubernetes
     Services); a node missing from it falls back to its host's underlay address."""
     node = lab.nodes.get(node_name)
@@ -58,7 +58,8 @@ def node_bundle(lab: Lab, node_name: str, peer_addresses: dict | None = None) ->
                 "peer": {"node": peer.node, "interface": peer.name, "name": peer.node,
                          "address": peer_addresses.get(peer.node,
                                                        iface.link.underlay[peer.ref][0]),
-                         "port": iface.link.underlay[peer.ref][1]}})
+                         "port": iface.link.underlay[peer.ref][1],
+                         "family": underlay.lab_family(lab)}})
         else:
             attached.append({"node": peer.node, "netns": render.netns_name(lab, peer.node),
                              "address": str(peer.address),
@@ -71,5 +72,6 @@ def node_bundle(lab: Lab, node_name: str, peer_addresses: dict | None = None) ->
         "routing": node.routing, "loopback": str(node.loopback),
         "router": ROUTER_FILE, "bird": BIRD_FILE if BIRD_FILE in files else None,
         "interfaces": interfaces, "links": links, "routes": static,
-        "attached_hosts": attached}, indent=2) + "\n"
+        "attached_hosts": attached, "underlay_family": underlay.lab_family(lab)},
+        indent=2) + "\n"
     return files

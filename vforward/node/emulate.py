@@ -15,11 +15,15 @@ nodes are all placed on hosts of its `hosts:` section:
     host: a veth `ul0` to the host's namespace, the pod address
     100.64.H.N/32 (H: the host's number from 1, N: the node's from 2 on
     that host) and routes to the host and the pod network 100.64.0.0/16
-    through it.  A pod's veth has MTU 65535, as the pod's traffic to its
-    host never leaves the machine; a packet to another host meets that
-    host's underlay MTU on `ul0`.  So a link between routers of one host
-    keeps MTU 1500 and one between hosts gets underlay MTU minus 54 (see
-    vforward.node).  /etc/netns/vf-LAB-NODE/hosts names every router's
+    through it.  When the hosts' addresses are IPv6 (see
+    vforward.topo.underlay) the whole underlay is IPv6: hosts' addresses
+    /128, pods 2001:db8:64:H::N/128 in the pod network 2001:db8:64::/48
+    (a /64 per host), the hosts forwarding IPv6.  A pod's veth has MTU
+    65535, as the pod's traffic to its host never leaves the machine; a
+    packet to another host meets that host's underlay MTU on `ul0`.  So a
+    link between routers of one host keeps MTU 1500 and one between hosts
+    gets underlay MTU minus 54 (74 over IPv6; see vforward.node).
+    /etc/netns/vf-LAB-NODE/hosts names every router's
     pod address, so `ip netns exec` gives a node run the DNS names a
     headless Service gives a pod.
   * every router runs `vforward node run` on its bundle (STATE/nodes/NODE)
@@ -42,19 +46,25 @@ import sys
 import time
 
 from vforward import netns
-from vforward.topo import render
-from vforward.topo.deploy import (NODE_SYSCTLS, DeployError, _record, assign_underlay,
-                                  destroy_state, prepare)
+from vforward.topo import render, underlay
+from vforward.topo.deploy import (DUAL_STACK_SYSCTLS, NODE_SYSCTLS, DeployError, _record,
+                                  assign_underlay, destroy_state, prepare)
 from vforward.topo.state import labs_lock, load_state, remove_state
 from vforward.topo.supervise import identify, same_process
 
 POD_NETWORK = ipaddress.IPv4Network("100.64.0.0/16")
+POD_NETWORK6 = ipaddress.IPv6Network("2001:db8:64::/48")     # a /64 per host
 POD_MTU = 65535
 READY_TIMEOUT = 60.0
 ETC_NETNS = "/etc/netns"
 HOST_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0",
                 "net.ipv4.conf.default.rp_filter": "0",
                 "net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
+HOST_SYSCTLS6 = HOST_SYSCTLS | {"net.ipv6.conf.all.disable_ipv6": "0",
+                                "net.ipv6.conf.default.disable_ipv6": "0",
+                                "net.ipv6.conf.all.forwarding": "1",
+                                "net.ipv6.conf.all.accept_dad": "0",
+                                "net.ipv6.conf.default.accept_dad": "0"}
 
 
 def underlay_netns(lab_name: str) -> str:
@@ -65,8 +75,20 @@ def host_netns(lab_name: str, host: str) -> str:
     return f"vfh-{lab_name}-{host}"
 
 
+def _pod_network(lab):
+    return POD_NETWORK6 if underlay.lab_family(lab) == 6 else POD_NETWORK
+
+
+def _host_pods(lab, h: int):
+    """The pod subnet of host number h (from 1): a /24 of POD_NETWORK or a /64 of POD_NETWORK6."""
+    if underlay.lab_family(lab) == 6:
+        return ipaddress.IPv6Network((int(POD_NETWORK6.network_address) + (h << 64), 64))
+    return ipaddress.IPv4Network((int(POD_NETWORK.network_address) + (h << 8), 24))
+
+
 def pod_addresses(lab) -> dict:
-    """node -> its pod address, 100.64.H.N (hosts numbered from 1 in file order)."""
+    """node -> its pod address, 100.64.H.N, or 2001:db8:64:H::N on an IPv6 underlay
+    (hosts numbered from 1 in file order)."""
     hosts = [h for h in lab.hosts if h != "local"]
     out, count = {}, {}
     for node in lab.nodes.values():
@@ -74,7 +96,7 @@ def pod_addresses(lab) -> dict:
         count[h] = count.get(h, 1) + 1
         if h > 254 or count[h] > 254:
             raise DeployError("emulated hosts hold at most 253 nodes each and 254 hosts")
-        out[node.name] = str(POD_NETWORK.network_address + (h << 8) + count[h])
+        out[node.name] = str(_host_pods(lab, h).network_address + count[h])
     return out
 
 
@@ -94,9 +116,12 @@ def _build_underlay(lab, pods: dict, st) -> None:
                          "etc": [os.path.join(ETC_NETNS, render.netns_name(lab, n))
                                  for n in lab.nodes if lab.nodes[n].is_router]}
     st.save()
+    v6 = underlay.lab_family(lab) == 6
+    host_len, pod_net = ("128", POD_NETWORK6) if v6 else ("32", POD_NETWORK)
     netns.create_many([ul], HOST_SYSCTLS)
-    netns.create_many(list(hns.values()), HOST_SYSCTLS)
-    netns.create_many([render.netns_name(lab, n) for n in lab.nodes], NODE_SYSCTLS)
+    netns.create_many(list(hns.values()), HOST_SYSCTLS6 if v6 else HOST_SYSCTLS)
+    netns.create_many([render.netns_name(lab, n) for n in lab.nodes],
+                      NODE_SYSCTLS | DUAL_STACK_SYSCTLS if v6 else NODE_SYSCTLS)
     root, bridge = [], ["link add br0 type bridge", "link set br0 up"]
     for i, h in enumerate(hosts):
         root.append(f"link add ul{i} netns {ul} type veth peer name ul0 netns {hns[h]}")
@@ -110,21 +135,25 @@ def _build_underlay(lab, pods: dict, st) -> None:
     _batch(ul, bridge)
     for hi, h in enumerate(hosts):
         lines = [f"link set ul0 mtu {lab.host_mtu[h]} up",
-                 f"address add {lab.hosts[h]}/32 dev ul0"]
+                 f"address add {lab.hosts[h]}/{host_len} dev ul0"]
         for oi, other in enumerate(hosts):
             if other != h:
-                lines += [f"route add {lab.hosts[other]}/32 dev ul0",
-                          f"route add {POD_NETWORK.network_address + ((oi + 1) << 8)}/24 "
+                lines += [f"route add {lab.hosts[other]}/{host_len} dev ul0",
+                          f"route add {_host_pods(lab, oi + 1)} "
                           f"via {lab.hosts[other]} dev ul0 onlink"]
         for j, node in enumerate(lab.nodes.values()):
             if node.is_router and node.host == h:
-                lines += [f"link set p{j} mtu {POD_MTU} up", f"route add {pods[node.name]}/32 dev p{j}"]
+                lines += [f"link set p{j} mtu {POD_MTU} up",
+                          f"route add {pods[node.name]}/{host_len} dev p{j}"]
+                if v6:  # neighbour discovery answers only for the asking link's addresses
+                    lines.append(f"address add {lab.hosts[h]}/128 dev p{j}")
         _batch(hns[h], lines)
     for node in lab.routers():
         gw = lab.hosts[node.host]
         _batch(render.netns_name(lab, node.name),
-               [f"link set ul0 mtu {POD_MTU} up", f"address add {pods[node.name]}/32 dev ul0",
-                f"route add {gw}/32 dev ul0", f"route add {POD_NETWORK} via {gw} dev ul0 onlink"])
+               [f"link set ul0 mtu {POD_MTU} up",
+                f"address add {pods[node.name]}/{host_len} dev ul0",
+                f"route add {gw}/{host_len} dev ul0", f"route add {pod_net} via {gw} dev ul0 onlink"])
 
 
 def _write_bundles(lab, pods: dict, st) -> None:
@@ -213,13 +242,16 @@ def deploy_emulated(path: str, log=print):
         elif node.config:
             raise DeployError(f"node {node.name} has a hand-written config; emulated hosts "
                               "run generated node bundles")
-    taken = [f"{n.name} {n.loopback}" for n in lab.routers() if n.loopback in POD_NETWORK] + [
-        f"{l.a.ref}--{l.b.ref} {l.subnet}" for l in lab.links
-        if l.subnet is not None and l.subnet.overlaps(POD_NETWORK)] + [
-        f"host {h} {a}" for h, a in lab.hosts.items() if ipaddress.IPv4Address(a) in POD_NETWORK]
+    pod_net = _pod_network(lab)
+    taken = [f"{n.name} {lo}" for n in lab.routers() for lo in (n.loopback, n.loopback6)
+             if lo is not None and lo.version == pod_net.version and lo in pod_net] + [
+        f"{l.a.ref}--{l.b.ref} {sub}" for l in lab.links for sub in (l.subnet, l.subnet6)
+        if sub is not None and sub.version == pod_net.version and sub.overlaps(pod_net)] + [
+        f"host {h} {a}" for h, a in lab.hosts.items() if ipaddress.ip_address(a) in pod_net]
     if taken:
-        raise DeployError(f"emulated hosts give pods addresses in {POD_NETWORK}, which the lab "
-                          f"uses ({'; '.join(taken[:3])}); choose other addressing: prefixes")
+        raise DeployError(f"emulated hosts give pods addresses in {pod_net}, which the lab "
+                          f"uses ({'; '.join(taken[:3])}); choose other addressing: prefixes"
+                          + (" or other hosts' addresses" if pod_net.version == 6 else ""))
     existing = load_state(lab.name)
     if existing is not None:
         if any(same_process(r) for r in existing.daemons + existing.workers) or any(

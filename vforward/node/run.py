@@ -61,8 +61,8 @@ def resolve_peer(peer: dict, suffix: str) -> str | None:
     """The peer's address by its name (plus suffix), else its fallback address, else None."""
     if peer.get("name"):
         try:
-            infos = socket.getaddrinfo(peer["name"] + suffix, None, socket.AF_INET,
-                                       socket.SOCK_DGRAM)
+            family = socket.AF_INET6 if peer.get("family") == 6 else socket.AF_INET
+            infos = socket.getaddrinfo(peer["name"] + suffix, None, family, socket.SOCK_DGRAM)
             if infos:
                 return infos[0][4][0]
         except (socket.gaierror, UnicodeError):
@@ -126,8 +126,11 @@ class Node:
         self.created_netns += new
 
     def own_sysctls(self) -> None:
-        from vforward.topo.deploy import NODE_SYSCTLS
-        for key, value in NODE_SYSCTLS.items():
+        from vforward.topo.deploy import DUAL_STACK_SYSCTLS, NODE_SYSCTLS
+        # An IPv6 underlay reaches the peers through this namespace's IPv6.
+        wanted = NODE_SYSCTLS | DUAL_STACK_SYSCTLS if self.spec.get("underlay_family") == 6 \
+            else NODE_SYSCTLS
+        for key, value in wanted.items():
             try:
                 with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
                     f.write(f"{value}\n")
@@ -189,8 +192,9 @@ class Node:
                     continue
                 wire = link["define"][len("PEER_"):] + "_wire"
                 port = link["peer"]["port"]
-                self.router.element(f"{wire}/sock").write("remote", f"{addr}:{port}")
-                self.router.element(f"{wire}/decap").write("peer", f"{addr}:{port}")
+                where = f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+                self.router.element(f"{wire}/sock").write("remote", where)
+                self.router.element(f"{wire}/decap").write("peer", where)
                 self.log(f"peer {link['peer']['name']} moved to {addr}")
                 self.peers[link["define"]] = addr
 

@@ -65,7 +65,8 @@ def _free_udp_port(address: str, start: int, taken: frozenset = frozenset()) -> 
         if (address, port) in taken:
             port += 1
             continue
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
             try:
                 s.bind((address, port))
                 return port
@@ -87,7 +88,8 @@ def assign_underlay(lab: Lab, base: int = 0) -> None:
             continue
         for end in (link.a, link.b):
             addr = lab.hosts[lab.nodes[end.node].host]
-            port = _free_udp_port(addr, port, taken) if addr.startswith("127.") else port
+            port = _free_udp_port(addr, port, taken) if addr.startswith("127.") or addr == "::1" \
+                else port
             link.underlay[end.ref] = (addr, port)
             port += 1
 

@@ -374,17 +374,26 @@ DEFAULT_HOST_MTU = 1500
 
 def _parse_hosts(doc) -> tuple[dict, dict]:
     """host -> underlay address, and host -> underlay MTU."""
+    from vforward.topo import underlay
     hosts = {"local": "127.0.0.1"}
     mtu = {"local": DEFAULT_HOST_MTU}
     raw = _mapping(doc.get("hosts"), doc.where("hosts"), "hosts")
     for hname, spec in raw.items():
         spec = _mapping(spec, raw.where(hname), f"host {hname}")
         try:
-            hosts[str(hname)] = str(ipaddress.IPv4Address(str(spec.get("address"))))
-        except ValueError:
-            raise _err(raw.where(hname), f"host {hname} needs an 'address' (its IPv4 underlay "
-                                         "address, e.g. 192.0.2.10)") from None
+            hosts[str(hname)] = underlay.host_address(str(spec.get("address")))
+        except ValueError as e:
+            raise _err(spec.where("address") if "address" in spec else raw.where(hname),
+                       f"host {hname} {e}") from None
+        first = next((h for h in hosts if h != "local"), str(hname))
+        if underlay.address_family(hosts[first]) != underlay.address_family(hosts[str(hname)]):
+            raise _err(spec.where("address"), f"host {hname} has an "
+                       f"IPv{underlay.address_family(hosts[str(hname)])} address and host {first} "
+                       f"an IPv{underlay.address_family(hosts[first])} one; a link between them "
+                       "would mix families: give every host of a lab addresses of one family")
         mtu[str(hname)] = spec.get("mtu") or DEFAULT_HOST_MTU
+    if len(hosts) > 1:      # routers on this machine use its loopback of the hosts' family
+        hosts["local"] = underlay.LOOPBACK[underlay.address_family(hosts[next(iter(raw))])]
     return hosts, mtu
 
 

@@ -31,7 +31,7 @@ import hashlib
 
 from vforward.interface_elements import EGRESS, INGRESS, PROBE, RX, TX, element_name
 from vforward.topo.model import Interface, Lab, Node
-from vforward.topo import render6
+from vforward.topo import render6, underlay
 from vforward.topo.routes import Route, host_gateway, static_routes, static_routes6
 
 MTU = 1500
@@ -53,8 +53,8 @@ def interface_mtu(lab: Lab, iface: Interface) -> int:
     if a == b and not pods:
         return iface.link.mtu
     host_mtu = getattr(lab, "host_mtu", {})
-    return min(iface.link.mtu,
-               min(host_mtu.get(a, MTU), host_mtu.get(b, MTU)) - ETHERLINK_OVERHEAD)
+    return min(iface.link.mtu,   # ETHERLINK_OVERHEAD, or 74 on an IPv6 underlay (topo/underlay.py)
+               min(host_mtu.get(a, MTU), host_mtu.get(b, MTU)) - underlay.etherlink_overhead(lab))
 
 
 def peer_define(iface: Interface) -> str:
@@ -129,10 +129,12 @@ def _wire(lab: Lab, iface: Interface, e: str, placement: dict | None = None,
         return f"{e}_wire :: ShmLink(\"{shm_region(lab.name, iface.link.index)}\", {side})"
     local = iface.link.underlay[iface.ref]
     remote = iface.link.underlay[peer.ref]
+    family = underlay.lab_family(lab)
+    cls = "UDPLink6" if family == 6 else "UDPLink"
     if standalone:   # any local address (a pod's is not known); the peer's is resolved at run time
-        return (f"{e}_wire :: UDPLink(0.0.0.0, {local[1]}, ${peer_define(iface)}, {remote[1]}, "
-                f"{link_key(lab, iface.link.index)})")
-    return (f"{e}_wire :: UDPLink({local[0]}, {local[1]}, {remote[0]}, {remote[1]}, "
+        return (f"{e}_wire :: {cls}({underlay.ANY[family]}, {local[1]}, ${peer_define(iface)}, "
+                f"{remote[1]}, {link_key(lab, iface.link.index)})")
+    return (f"{e}_wire :: {cls}({local[0]}, {local[1]}, {remote[0]}, {remote[1]}, "
             f"{link_key(lab, iface.link.index)})")
 
 
@@ -145,6 +147,9 @@ elementclass UDPLink { $local_ip, $local_port, $remote_ip, $remote_port, $key |
   sock -> decap :: EtherLinkDecap($key, PEER $remote_ip:$remote_port) -> output;
 }
 """
+# The same over an IPv6 underlay: the peer's address goes in brackets.
+UDP_LINK6_CLASS = UDP_LINK_CLASS.replace("UDPLink", "UDPLink6").replace(
+    "PEER $remote_ip:$remote_port", "PEER [$remote_ip]:$remote_port")
 
 
 def _ingress(lab: Lab, iface: Interface, e: str) -> str:
@@ -186,7 +191,7 @@ def router_config(lab: Lab, node: Node, routes: list[Route] | None = None,
         route_args.append(default_route(lab, node, len(ifaces)))
     if any(lab.nodes[i.link.other(i).node].is_router and link_transport(i.link, placement) == "udp"
            for i in ifaces) or standalone:
-        out.append(UDP_LINK_CLASS)
+        out.append(UDP_LINK6_CLASS if underlay.lab_family(lab) == 6 else UDP_LINK_CLASS)
     if standalone:
         for i in ifaces:
             peer = i.link.other(i)

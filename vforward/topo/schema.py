@@ -177,7 +177,8 @@ class ValidationSpec(_Section):
 
 
 class HostSpec(_Section):
-    address: Text = Field(description="its IPv4 underlay address, such as 192.0.2.10")
+    address: Text = Field(description="its IPv4 or IPv6 underlay address, such as 192.0.2.10 or "
+                                     "2001:db8::10 (all hosts of a lab of one family)")
     mtu: int | None = Field(None, ge=576, le=65535,
                             description="the underlay MTU in bytes, such as 1500 (the default)")
 
