@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 
+import numpy as np
 import pytest
 
 from vforward import netns as ns
@@ -371,3 +372,29 @@ def test_frame_ring_receives_what_the_reference_does_at_once(link):
         tx.close()
         ring.close()
         plain.close()
+
+
+def test_rings_refuse_slot_indices_beyond_the_pool_and_wrong_index_types(link):
+    """The rings reach the pool's columns through raw pointers: an index past
+    the pool, or an index array of the wrong type, is an error, never a write
+    or read outside the pool."""
+    nx, x, ny, y, mac = link
+    receiver = packetsocket.open_receiver(y, ny, block_timeout_ms=0)
+    sender = packetsocket.open_sender(x, nx, frame_nr=32)
+    try:
+        pool = PacketPool(16)
+        with pytest.raises(IndexError, match="beyond the pool"):
+            receiver.rx.receive(pool, np.array([3, 16], dtype=np.uint32))
+        with pytest.raises(TypeError, match="slots must be"):
+            receiver.rx.receive(pool, np.array([3], dtype=np.int64))
+        batch = pool.from_bytes([bytes(60)])
+        with pytest.raises(IndexError, match="beyond the pool"):
+            sender.tx.send(pool, np.array([batch.idx[0], 99], dtype=np.uint32))
+        with pytest.raises(TypeError, match="idx must be"):
+            sender.tx.send(pool, batch.idx.astype(np.int32))
+        with pytest.raises(ValueError, match="negative"):
+            sender.tx.send(pool, batch.idx, -1)
+        assert sender.tx.send(pool, batch.idx) == (1, 1)
+    finally:
+        receiver.close()
+        sender.close()
