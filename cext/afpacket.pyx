@@ -265,7 +265,10 @@ cdef class RxRing(_RxBase):
     RxRing(fd, block_size, block_nr, ignore_outgoing=True, vnet_hdr=False)
 
     receive(pool, slots) fills slots[0:n] with the next n frames (n <=
-    len(slots)) and returns n; discard(max_n) drops up to max_n frames.  Both
+    len(slots)) and returns n; discard(max_n) drops up to max_n frames;
+    ready(max_n) says how many frames wait (at most max_n, at least 1 when
+    any does), so a reader of an idle device takes as many pool slots as it
+    needs; the reference's ready() says 0 or max_n.  Both
     resume where the last call stopped, inside a block if need be, and give
     each block back to the kernel as soon as its last frame is read.
     Frames the kernel sent out of the device (PACKET_OUTGOING) are skipped
@@ -319,6 +322,19 @@ cdef class RxRing(_RxBase):
             if vf_load_acquire(&bd.hdr.bh1.block_status) & TP_STATUS_USER:
                 n += 1
         return n
+
+    def ready(self, Py_ssize_t max_n):
+        """Frames waiting, at most max_n, and at least 1 when any is: those left
+        in the block being read, or in the next block once the kernel hands it over."""
+        cdef tpacket_block_desc* bd
+        if self._map == NULL or max_n <= 0:
+            return 0
+        if self._open and self._left:
+            return min(<Py_ssize_t>self._left, max_n)
+        bd = <tpacket_block_desc*>(self._map + <size_t>self._block * self._block_size)
+        if vf_load_acquire(&bd.hdr.bh1.block_status) & TP_STATUS_USER:
+            return min(<Py_ssize_t>max(bd.hdr.bh1.num_pkts, 1), max_n)
+        return 0
 
     cdef Py_ssize_t _walk(self, _Slots* to, Py_ssize_t max_n) noexcept nogil:
         """Take up to max_n frames, block after block."""
@@ -400,6 +416,21 @@ cdef class RxFrameRing(_RxBase):
         for i in range(self._frame_nr):
             if vf_load_acquire(&self._at(i).tp_status) & TP_STATUS_USER:
                 n += 1
+        return n
+
+    def ready(self, Py_ssize_t max_n):
+        """Frames the kernel has handed over and that are not read yet, at most max_n."""
+        cdef Py_ssize_t n = 0
+        cdef uint32_t i
+        if self._map == NULL:
+            return 0
+        i = self._frame
+        while n < max_n and n < self._frame_nr \
+                and vf_load_acquire(&self._at(i).tp_status) & TP_STATUS_USER:
+            n += 1
+            i += 1
+            if i == self._frame_nr:
+                i = 0
         return n
 
     cdef Py_ssize_t _walk(self, _Slots* to, Py_ssize_t max_n) noexcept nogil:

@@ -183,28 +183,29 @@ class FromDevice(Element):
         out, out_port = self._out_push[0], self._out_port[0]
         while left > 0:
             size = min(self.batch, left)
-            left -= size
-            batch = pool.alloc_upto(size)
+            # As many slots as frames wait: an idle device's frame takes one
+            # slot, not a batch's worth to be cleared and handed back.
+            ready = rx.ready(size)
+            if ready == 0:
+                return
+            left -= ready
+            batch = pool.alloc_upto(ready)
             want = len(batch.idx)
             if want == 0:
                 # No free slot: the frames are lost, but the ring must keep moving.
-                lost = rx.discard(size)
-                self._own_drops += lost
-                if lost < size:
-                    return
+                self._own_drops += rx.discard(ready)
                 continue
             got = rx.receive(pool, batch.idx)
-            if got < want:
+            if got < want:      # frames skipped (outgoing, too long) or read meanwhile
                 pool.free(batch.idx[got:])
                 batch.idx = batch.idx[:got]
-                if got == 0:
-                    return
-            self.count += got
-            if self.offload:
-                self.gso_count += int(np.count_nonzero(pool.gso_size[batch.idx]))
-            out(out_port, batch)
-            if got < want:
-                return   # the ring is empty
+            if got:
+                self.count += got
+                if self.offload:
+                    self.gso_count += int(np.count_nonzero(pool.gso_size[batch.idx]))
+                out(out_port, batch)
+            if ready < size or got < want:
+                return   # that was all the ring had
 
     # -- handlers ----------------------------------------------------------
     def _kernel_drops(self) -> int:

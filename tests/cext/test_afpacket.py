@@ -398,3 +398,34 @@ def test_rings_refuse_slot_indices_beyond_the_pool_and_wrong_index_types(link):
     finally:
         receiver.close()
         sender.close()
+
+
+@pytest.mark.parametrize("timeout_ms", [0, 1], ids=["frame-ring", "block-ring"])
+def test_ready_says_how_many_frames_wait_so_an_idle_read_takes_one_slot(link, timeout_ms):
+    """ready(max_n): 0 on an empty ring; on the frame ring exactly the frames
+    waiting (at most max_n), on the block ring those of the handed-over
+    block; the plain socket 0 or max_n (it cannot count without reading)."""
+    nx, x, ny, y, mac = link
+    ring = packetsocket.open_receiver(y, ny, block_size=8192, block_nr=4,
+                                      block_timeout_ms=timeout_ms)
+    plain = packetsocket.open_receiver(y, ny, ring=False)
+    tx = raw_socket(nx, x)
+    try:
+        assert ring.rx.ready(256) == 0 and plain.rx.ready(256) == 0
+        frames, _ = random_frames(random.Random(5), 3, mac, sizes=(60, 60))
+        for f in frames:
+            tx.send(f)
+        deadline = time.monotonic() + 2
+        while ring.rx.ready(256) < 3 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert ring.rx.ready(256) == 3 and ring.rx.ready(2) == 2
+        assert plain.rx.ready(256) == 256
+        pool = PacketPool(16)
+        batch = pool.alloc(ring.rx.ready(256))
+        assert ring.rx.receive(pool, batch.idx) == 3
+        assert [pool.packet_bytes(int(s)) for s in batch.idx] == frames
+        assert ring.rx.ready(256) == 0
+    finally:
+        tx.close()
+        ring.close()
+        plain.close()
