@@ -174,7 +174,7 @@ def measure(bed: Bed, name: str, opts) -> dict:
                    str(opts.interval), HOST2, check=False, timeout=opts.count * opts.interval + 30)
         rtts = [float(t) * 1000 for t in re.findall(r"time=([\d.]+) ms", p.stdout)]
         out["rtt_us"] = statistics.median(rtts) if rtts else None
-        gen = ns.popen(bed.a, *load, "trafgen", "-o", bed.a1, "-i", bed.trafgen_conf, "-P", "1",
+        gen = ns.popen(bed.a, *load, *REALTIME, "trafgen", "-o", bed.a1, "-i", bed.trafgen_conf, "-P", "1",
                        "-q", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        start_new_session=True)
         try:
@@ -216,7 +216,9 @@ def main() -> None:
     ap.add_argument("--baseline", metavar="TREE",
                     help="also run another checkout's vforward (TREE/.venv) as 'baseline'")
     ap.add_argument("--realtime", action="store_true",
-                    help="run the forwarders and ping at SCHED_FIFO priority 1")
+                    help="run the forwarders, ping and the traffic generator at SCHED_FIFO "
+                         "priority 1 (on a loaded machine the generator, not the "
+                         "forwarder, is otherwise what limits the packets/s)")
     opts = ap.parse_args()
     if opts.realtime:
         REALTIME[:] = ["chrt", "-f", "1"]
