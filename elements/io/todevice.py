@@ -186,7 +186,10 @@ class ToDevice(Element):
         if queued < consumed:
             self.drops += consumed - queued      # longer than a ring frame, or refused
         if consumed:
-            self.emit(0, Batch(self._pool, idx[:consumed]))
+            if self.n_outputs:
+                self.emit(0, Batch(self._pool, idx[:consumed]))
+            else:               # nothing wants them back: the slots go straight to the pool
+                self._pool.free(idx[:consumed] if consumed < len(idx) else idx)
         return idx[consumed:] if consumed < len(idx) else None
 
     def _enqueue(self, idx):
