@@ -169,7 +169,7 @@ def test_udp_from_a_local_socket_crosses_the_bridge_with_valid_checksums(chain, 
 
 def test_a_burst_larger_than_a_ring_block_arrives_whole(chain, make_router):
     """3000 frames fill about 120 blocks of 4 KiB of a block ring (BLOCK_TIMEOUT
-    above 0); FromDevice walks them all, BURST at a time, and forwards every one."""
+    above 0); FromDevice walks them all, BATCH at a time, and forwards every one."""
     c = chain
     router = make_router(
         f"f1 :: FromDevice({c.r1}, NETNS {c.nsr}, BLOCK_SIZE 4096, RING_BLOCKS 256, BURST 64, "
