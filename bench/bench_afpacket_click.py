@@ -15,8 +15,11 @@ side by side), each pinned to CPU 1 (the loads on CPU 0):
   vforward     `vforward run bench/afpacket_router.click`, the defaults
   vforward-v3  the same with BLOCK_TIMEOUT 1ms on both FromDevices: the
                block ring that was FromDevice's default before
-  c-loop       no router: the kernel of the router namespace forwards
+  kernel       no router: the kernel of the router namespace forwards
                (ip_forward=1), for scale
+  baseline     with --baseline TREE: `vforward run` of another checkout
+               (TREE/.venv/bin/python), the same config: before and after
+               a change, side by side
 
 Loads: idle RTT p50 (ping every --interval s), 64-byte UDP packets/s
 (trafgen floods host A's veth; counted at host B's), TCP Mbit/s (iperf3,
@@ -24,6 +27,7 @@ one stream, --seconds).  Ratios are to click when it ran.
 
     python bench/bench_afpacket_click.py [--click /path/to/userlevel/click]
                                          [--rounds N] [--realtime]
+                                         [--baseline /path/to/other/checkout]
 
 Targets (issue 11): vforward's pps and TCP >= 1.0x Click's, RTT p50 <= 1.3x.
 Needs root, trafgen, iperf3, ping, ethtool, taskset.
@@ -116,7 +120,7 @@ class Bed:
         return [f"DEV1={self.r1}", f"DEV2={self.r2}", f"ETH1={self.eth1}", f"ETH2={self.eth2}"]
 
 
-def start(bed: Bed, name: str, click: str | None):
+def start(bed: Bed, name: str, click: str | None, baseline: str | None = None):
     pin = ["taskset", "-c", FORWARDER_CPU, *REALTIME]
     if name == "kernel":
         ns.run(bed.r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
@@ -133,7 +137,9 @@ def start(bed: Bed, name: str, click: str | None):
                 text = f.read().replace("BURST 32) -> c", "BURST 32, BLOCK_TIMEOUT 1ms) -> c")
             with open(conf, "w") as f:
                 f.write(text)
-        cmd = [sys.executable, "-m", "vforward", "run", "-q", conf, *bed.defines()]
+        python = (os.path.join(baseline, ".venv", "bin", "python") if name == "baseline"
+                  else sys.executable)
+        cmd = [python, "-m", "vforward", "run", "-q", conf, *bed.defines()]
     proc = ns.popen(bed.r, *pin, *cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                     text=True)
     deadline = time.monotonic() + 20
@@ -160,7 +166,7 @@ def stop(bed: Bed, name: str, proc) -> None:
 
 
 def measure(bed: Bed, name: str, opts) -> dict:
-    proc = start(bed, name, opts.click)
+    proc = start(bed, name, opts.click, opts.baseline)
     load = ["taskset", "-c", LOAD_CPU]
     out = {"rtt_us": None, "pps": None, "tcp_mbps": None}
     try:
@@ -168,7 +174,7 @@ def measure(bed: Bed, name: str, opts) -> dict:
                    str(opts.interval), HOST2, check=False, timeout=opts.count * opts.interval + 30)
         rtts = [float(t) * 1000 for t in re.findall(r"time=([\d.]+) ms", p.stdout)]
         out["rtt_us"] = statistics.median(rtts) if rtts else None
-        gen = ns.popen(bed.a, *load, "trafgen", "-o", bed.a1, "-i", bed.trafgen_conf, "-P", "1",
+        gen = ns.popen(bed.a, *load, *REALTIME, "trafgen", "-o", bed.a1, "-i", bed.trafgen_conf, "-P", "1",
                        "-q", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        start_new_session=True)
         try:
@@ -207,12 +213,18 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=0.2)
     ap.add_argument("--seconds", type=float, default=3.0, help="pps window and TCP test")
     ap.add_argument("--forwarders", default=",".join(FORWARDERS))
+    ap.add_argument("--baseline", metavar="TREE",
+                    help="also run another checkout's vforward (TREE/.venv) as 'baseline'")
     ap.add_argument("--realtime", action="store_true",
-                    help="run the forwarders and ping at SCHED_FIFO priority 1")
+                    help="run the forwarders, ping and the traffic generator at SCHED_FIFO "
+                         "priority 1 (on a loaded machine the generator, not the "
+                         "forwarder, is otherwise what limits the packets/s)")
     opts = ap.parse_args()
     if opts.realtime:
         REALTIME[:] = ["chrt", "-f", "1"]
     names = [n for n in opts.forwarders.split(",") if n != "click" or opts.click]
+    if opts.baseline and "baseline" not in names:
+        names.append("baseline")
     runs = {n: [] for n in names}
     bed = Bed()
     try:

@@ -22,9 +22,12 @@ block (RX) or frame (TX) until the status says otherwise, so the status is
 read with acquire and written with release ordering, and frame bytes are
 touched only between the two.
 """
+cimport numpy as cnp
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from libc.errno cimport EINVAL, errno
+
+cnp.import_array()
 
 cdef extern from "<sys/mman.h>" nogil:
     void* mmap(void* addr, size_t length, int prot, int flags, int fd, long offset)
@@ -105,6 +108,7 @@ cdef extern from *:
 include "byteorder.pxi"
 include "checksum.pxi"
 include "vnethdr.pxi"
+include "poolcolumns.pxi"
 
 
 # Where frame data starts in a TX frame (no PACKET_TX_HAS_OFF): right after
@@ -115,6 +119,16 @@ TX_DATA_OFFSET = _TX_DATA_OFFSET
 cdef size_t _RX_SLL_OFFSET = TPACKET_ALIGN(sizeof(tpacket3_hdr))
 # ... and behind each tpacket2_hdr in an RX frame.
 cdef size_t _RX2_SLL_OFFSET = TPACKET_ALIGN(sizeof(tpacket2_hdr))
+
+
+cdef inline uint32_t _max_slot(const uint32_t* s, Py_ssize_t n) noexcept nogil:
+    """The largest of n slot indices (the bounds check the memoryviews made)."""
+    cdef uint32_t m = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        if s[i] > m:
+            m = s[i]
+    return m
 
 
 cdef uint8_t* _map_ring(int fd, size_t size) except NULL:
@@ -204,26 +218,30 @@ cdef class _RxBase:
 
     def receive(self, pool, slots):
         """Copy the next frames into pool slots `slots` (uint32); return how many."""
-        cdef uint8_t[:, ::1] data = pool.data
-        cdef uint16_t[::1] off = pool.off
-        cdef uint16_t[::1] length = pool.length
-        cdef uint64_t[::1] ts = pool.ts_ns
-        cdef uint8_t[::1] ptype = pool.ptype
-        cdef uint16_t[::1] cstart = pool.csum_start
-        cdef uint8_t[::1] coff = pool.csum_offset
-        cdef uint8_t[::1] gtype = pool.gso_type
-        cdef uint16_t[::1] gsize = pool.gso_size
-        cdef uint16_t[::1] nh = pool.nh
-        cdef const uint32_t[::1] s = slots
+        # The columns' data pointers, not typed memoryviews: ten buffer-protocol
+        # acquisitions per call cost more than the copy of an idle packet, and
+        # most on the first packet after an idle spell (cext/poolcolumns.pxi).
         cdef _Slots to
-        cdef Py_ssize_t n, max_n = s.shape[0]
+        cdef Py_ssize_t n, max_n
+        cdef uint32_t* s = <uint32_t*>_column(slots, cnp.NPY_UINT32, False, "slots")
+        max_n = cnp.PyArray_SIZE(<cnp.ndarray>slots)
         if max_n == 0:
             return 0
-        to.data, to.stride = &data[0, 0], data.shape[1]
-        to.off, to.length, to.ts, to.ptype = &off[0], &length[0], &ts[0], &ptype[0]
-        to.cstart, to.coff, to.gtype, to.gsize, to.nh = \
-            &cstart[0], &coff[0], &gtype[0], &gsize[0], &nh[0]
-        to.slots = &s[0]
+        if _n_rows(pool) <= _max_slot(s, max_n):
+            raise IndexError("a slot index is beyond the pool")
+        data = pool.data
+        to.data = <uint8_t*>_column(data, cnp.NPY_UINT8, True, "pool.data")
+        to.stride = cnp.PyArray_DIM(<cnp.ndarray>data, 1)
+        to.off = <uint16_t*>_column(pool.off, cnp.NPY_UINT16, True, "pool.off")
+        to.length = <uint16_t*>_column(pool.length, cnp.NPY_UINT16, True, "pool.length")
+        to.ts = <uint64_t*>_column(pool.ts_ns, cnp.NPY_UINT64, True, "pool.ts_ns")
+        to.ptype = <uint8_t*>_column(pool.ptype, cnp.NPY_UINT8, True, "pool.ptype")
+        to.cstart = <uint16_t*>_column(pool.csum_start, cnp.NPY_UINT16, True, "pool.csum_start")
+        to.coff = <uint8_t*>_column(pool.csum_offset, cnp.NPY_UINT8, True, "pool.csum_offset")
+        to.gtype = <uint8_t*>_column(pool.gso_type, cnp.NPY_UINT8, True, "pool.gso_type")
+        to.gsize = <uint16_t*>_column(pool.gso_size, cnp.NPY_UINT16, True, "pool.gso_size")
+        to.nh = <uint16_t*>_column(pool.nh, cnp.NPY_UINT16, True, "pool.nh")
+        to.slots = s
         to.headroom = pool.headroom
         to.room = min(<uint32_t>(pool.slot_size - pool.headroom), self.max_len)
         with nogil:
@@ -247,7 +265,10 @@ cdef class RxRing(_RxBase):
     RxRing(fd, block_size, block_nr, ignore_outgoing=True, vnet_hdr=False)
 
     receive(pool, slots) fills slots[0:n] with the next n frames (n <=
-    len(slots)) and returns n; discard(max_n) drops up to max_n frames.  Both
+    len(slots)) and returns n; discard(max_n) drops up to max_n frames;
+    ready(max_n) says how many frames wait (at most max_n, at least 1 when
+    any does), so a reader of an idle device takes as many pool slots as it
+    needs; the reference's ready() says 0 or max_n.  Both
     resume where the last call stopped, inside a block if need be, and give
     each block back to the kernel as soon as its last frame is read.
     Frames the kernel sent out of the device (PACKET_OUTGOING) are skipped
@@ -301,6 +322,19 @@ cdef class RxRing(_RxBase):
             if vf_load_acquire(&bd.hdr.bh1.block_status) & TP_STATUS_USER:
                 n += 1
         return n
+
+    def ready(self, Py_ssize_t max_n):
+        """Frames waiting, at most max_n, and at least 1 when any is: those left
+        in the block being read, or in the next block once the kernel hands it over."""
+        cdef tpacket_block_desc* bd
+        if self._map == NULL or max_n <= 0:
+            return 0
+        if self._open and self._left:
+            return min(<Py_ssize_t>self._left, max_n)
+        bd = <tpacket_block_desc*>(self._map + <size_t>self._block * self._block_size)
+        if vf_load_acquire(&bd.hdr.bh1.block_status) & TP_STATUS_USER:
+            return min(<Py_ssize_t>max(bd.hdr.bh1.num_pkts, 1), max_n)
+        return 0
 
     cdef Py_ssize_t _walk(self, _Slots* to, Py_ssize_t max_n) noexcept nogil:
         """Take up to max_n frames, block after block."""
@@ -382,6 +416,21 @@ cdef class RxFrameRing(_RxBase):
         for i in range(self._frame_nr):
             if vf_load_acquire(&self._at(i).tp_status) & TP_STATUS_USER:
                 n += 1
+        return n
+
+    def ready(self, Py_ssize_t max_n):
+        """Frames the kernel has handed over and that are not read yet, at most max_n."""
+        cdef Py_ssize_t n = 0
+        cdef uint32_t i
+        if self._map == NULL:
+            return 0
+        i = self._frame
+        while n < max_n and n < self._frame_nr \
+                and vf_load_acquire(&self._at(i).tp_status) & TP_STATUS_USER:
+            n += 1
+            i += 1
+            if i == self._frame_nr:
+                i = 0
         return n
 
     cdef Py_ssize_t _walk(self, _Slots* to, Py_ssize_t max_n) noexcept nogil:
@@ -502,15 +551,29 @@ cdef class TxRing:
 
     def send(self, pool, idx, Py_ssize_t start=0):
         """Fill frames from pool packets idx[start:] and flush; return (consumed, queued)."""
-        cdef const uint8_t[:, ::1] data = pool.data
-        cdef const uint16_t[::1] off = pool.off
-        cdef const uint16_t[::1] length = pool.length
-        cdef const uint32_t[::1] ix = idx
-        cdef const uint16_t[::1] cstart = pool.csum_start
-        cdef const uint8_t[::1] coff = pool.csum_offset
-        cdef const uint8_t[::1] gtype = pool.gso_type
-        cdef const uint16_t[::1] gsize = pool.gso_size
-        cdef Py_ssize_t i = start, end = ix.shape[0], stride = data.shape[1]
+        # Data pointers, not typed memoryviews: see receive().
+        cdef const uint32_t* ix = <uint32_t*>_column(idx, cnp.NPY_UINT32, False, "idx")
+        cdef Py_ssize_t i = start, end = cnp.PyArray_SIZE(<cnp.ndarray>idx)
+        if i < 0:
+            raise ValueError("start must not be negative")
+        if self._map == NULL or i >= end:
+            return 0, 0
+        if _n_rows(pool) <= _max_slot(ix + i, end - i):
+            raise IndexError("a slot index is beyond the pool")
+        data = pool.data
+        cdef const uint8_t* base = <uint8_t*>_column(data, cnp.NPY_UINT8, False, "pool.data")
+        cdef Py_ssize_t stride = cnp.PyArray_DIM(<cnp.ndarray>data, 1)
+        cdef const uint16_t* off = <uint16_t*>_column(pool.off, cnp.NPY_UINT16, False, "pool.off")
+        cdef const uint16_t* length = <uint16_t*>_column(pool.length, cnp.NPY_UINT16, False,
+                                                          "pool.length")
+        cdef const uint16_t* cstart = <uint16_t*>_column(pool.csum_start, cnp.NPY_UINT16, False,
+                                                          "pool.csum_start")
+        cdef const uint8_t* coff = <uint8_t*>_column(pool.csum_offset, cnp.NPY_UINT8, False,
+                                                      "pool.csum_offset")
+        cdef const uint8_t* gtype = <uint8_t*>_column(pool.gso_type, cnp.NPY_UINT8, False,
+                                                       "pool.gso_type")
+        cdef const uint16_t* gsize = <uint16_t*>_column(pool.gso_size, cnp.NPY_UINT16, False,
+                                                         "pool.gso_size")
         cdef uint32_t hlen = VNET_HDR_LEN if self.vnet_hdr else 0
         cdef uint32_t room = self._frame_size - _TX_DATA_OFFSET - hlen
         cdef uint32_t slot, status, plen
@@ -518,8 +581,6 @@ cdef class TxRing:
         cdef tpacket2_hdr* fr
         cdef uint8_t* dst
         cdef const uint8_t* src
-        if self._map == NULL or i >= end:
-            return 0, 0
         with nogil:
             while i < end:
                 fr = self._frame(self._head)
@@ -535,7 +596,7 @@ cdef class TxRing:
                     self.too_long += 1
                     continue
                 dst = <uint8_t*>fr + _TX_DATA_OFFSET
-                src = &data[0, 0] + <size_t>slot * stride + off[slot]
+                src = base + <size_t>slot * stride + off[slot]
                 if hlen:        # PACKET_VNET_HDR: the frame starts with its offload state
                     if _vnet_header(dst, src, plen, cstart[slot], off[slot], coff[slot],
                                     gtype[slot], gsize[slot]):

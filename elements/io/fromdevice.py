@@ -11,7 +11,7 @@ from vforward.elements.io import packetsocket
 from vforward.packet import GSO_SLOT_SIZE
 
 _METHODS = ("LINUX", "PCAP", "DEFAULT")
-_MAX_BATCHES = 32     # batches pushed per readiness callback, for fairness among sources
+_MAX_BURSTS = 32      # BURSTs read per readiness callback, for fairness among sources
 
 
 class FromDevice(Element):
@@ -21,9 +21,12 @@ class FromDevice(Element):
 
     Reads every Ethernet frame that arrives on the device DEVNAME through a
     memory-mapped AF_PACKET receive ring (see BLOCK_TIMEOUT) and pushes them in
-    batches of at most BURST.  Each packet gets its timestamp (ts_ns, the
-    kernel's receive time) and its packet type annotation (ptype: HOST,
-    BROADCAST, MULTICAST, OTHERHOST or OUTGOING) from the kernel.
+    batches of at most BATCH.  Each time the device is readable it reads up
+    to 32 x BURST frames (Click's BURST is the frames read per scheduling),
+    then lets the loop serve the other devices and timers.  Each packet gets
+    its timestamp (ts_ns, the kernel's receive time) and its packet type
+    annotation (ptype: HOST, BROADCAST, MULTICAST, OTHERHOST or OUTGOING)
+    from the kernel.
 
     Like Click's user-level FromDevice, this is a sniffer: the host kernel
     also receives and processes every frame.  A router should therefore run
@@ -55,7 +58,12 @@ class FromDevice(Element):
                           true; filter in the kernel (nftables) if you need it.
       PROMISC (boolean, default false)  put the device in promiscuous mode
                           while the element runs.
-      BURST (integer, default 256)      most packets per pushed batch.
+      BURST (integer, default 256)      Click's burst: at most 32 x BURST frames
+                          are read each time the device is readable.
+      BATCH (integer, default 256)      most packets per pushed batch (vforward
+                          extension): a batch costs the graph about the same
+                          whatever its size, so a small BURST from a Click
+                          config does not make small batches.
       OUTBOUND (boolean, default false) also emit frames the host sends out
                           of the device (ptype OUTGOING).
       SNAPLEN (integer, default 2046)   longest frame accepted (65535 with OFFLOAD).
@@ -105,6 +113,7 @@ class FromDevice(Element):
         snaplen = args.positional("SNAPLEN", unsigned, default=None)
         sniffer = args.keyword("SNIFFER", boolean, default=True)
         self.burst = args.keyword("BURST", unsigned, default=256)
+        self.batch = args.keyword("BATCH", unsigned, default=256)
         self.outbound = args.keyword("OUTBOUND", boolean, default=False)
         args.keyword("HEADROOM", unsigned, default=None)
         method = args.keyword("METHOD", word, default="LINUX").upper()
@@ -123,8 +132,8 @@ class FromDevice(Element):
         if method not in _METHODS:
             raise ArgumentError(f"{where}: METHOD {method} is not known; use LINUX "
                                 "(PCAP is accepted and means the same)")
-        if self.burst < 1:
-            raise ArgumentError(f"{where}: BURST must be at least 1")
+        if self.burst < 1 or self.batch < 1:
+            raise ArgumentError(f"{where}: BURST and BATCH must be at least 1")
         if self.ring_blocks < 1 or self.block_size < 4096 or self.block_size % 4096:
             raise ArgumentError(f"{where}: the ring needs RING_BLOCKS >= 1 and a BLOCK_SIZE that "
                                 "is a multiple of 4096, such as 65536")
@@ -165,35 +174,38 @@ class FromDevice(Element):
             self._sock.close()
 
     def _readable(self):
-        """Push every ready frame, BURST at a time, until the ring is empty or
-        _MAX_BATCHES went out; the fd stays readable, so the loop calls again
-        after it has served timers and other devices."""
+        """Push every ready frame, BATCH at a time, until the ring is empty or
+        _MAX_BURSTS x BURST frames went out; the fd stays readable, so the loop
+        calls again after it has served timers and other devices."""
         pool = self.router.pool
         rx = self._rx
-        burst = self.burst
+        left = self.burst * _MAX_BURSTS
         out, out_port = self._out_push[0], self._out_port[0]
-        for _ in range(_MAX_BATCHES):
-            batch = pool.alloc_upto(burst)
+        while left > 0:
+            size = min(self.batch, left)
+            # As many slots as frames wait: an idle device's frame takes one
+            # slot, not a batch's worth to be cleared and handed back.
+            ready = rx.ready(size)
+            if ready == 0:
+                return
+            left -= ready
+            batch = pool.alloc_upto(ready)
             want = len(batch.idx)
             if want == 0:
                 # No free slot: the frames are lost, but the ring must keep moving.
-                lost = rx.discard(burst)
-                self._own_drops += lost
-                if lost < burst:
-                    return
+                self._own_drops += rx.discard(ready)
                 continue
             got = rx.receive(pool, batch.idx)
-            if got < want:
+            if got < want:      # frames skipped (outgoing, too long) or read meanwhile
                 pool.free(batch.idx[got:])
                 batch.idx = batch.idx[:got]
-                if got == 0:
-                    return
-            self.count += got
-            if self.offload:
-                self.gso_count += int(np.count_nonzero(pool.gso_size[batch.idx]))
-            out(out_port, batch)
-            if got < want:
-                return   # the ring is empty
+            if got:
+                self.count += got
+                if self.offload:
+                    self.gso_count += int(np.count_nonzero(pool.gso_size[batch.idx]))
+                out(out_port, batch)
+            if ready < size or got < want:
+                return   # that was all the ring had
 
     # -- handlers ----------------------------------------------------------
     def _kernel_drops(self) -> int:

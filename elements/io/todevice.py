@@ -14,6 +14,10 @@ from vforward.packet import Batch
 _METHODS = ("LINUX", "PCAP", "DEFAULT")
 _RETRY_FIRST = 0.0005   # seconds to wait before retrying a ring that made no progress
 _RETRY_MAX = 0.05
+# BURSTs pulled per run of the pull task: as many as a FromDevice reads per
+# turn of the loop (its _MAX_BURSTS), so a Queue between the two drains as
+# fast as it fills instead of overflowing while the task runs once per turn.
+_MAX_BURSTS = 32
 
 
 class ToDevice(Element):
@@ -28,8 +32,11 @@ class ToDevice(Element):
     one send().
 
     On a push input, packets are sent at once.  On a pull input, ToDevice
-    pulls BURST packets whenever its upstream Queue has some, as Click's
-    ToDevice does.  When the ring is full, up to QUEUE packets wait inside
+    pulls whenever its upstream Queue has packets, as Click's ToDevice does,
+    up to 32 x BURST packets per turn of the loop (as many as a FromDevice
+    with the same BURST reads per turn), BATCH at a time: a Queue between a
+    FromDevice and a ToDevice drains as fast as it fills, and overflows only
+    when the device is slower than the traffic.  When the ring is full, up to QUEUE packets wait inside
     ToDevice until the kernel frees frames; beyond that, arriving packets are
     dropped and counted (on a pull input, ToDevice just stops pulling and its
     Queue holds the backlog).
@@ -44,7 +51,10 @@ class ToDevice(Element):
     false.
 
     Keyword arguments:
-      BURST (integer, default 256)    most packets pulled at a time.
+      BURST (integer, default 256)    Click's burst: at most 32 x BURST packets
+                        are pulled per turn of the loop.
+      BATCH (integer, default 256)    most packets pulled (and sent with one
+                        system call) at a time (vforward extension).
       QUEUE (integer, default 1000)   most packets held while the ring is full.
       METHOD (LINUX or PCAP, default LINUX)  accepted for compatibility; both
                         mean the AF_PACKET ring.
@@ -75,6 +85,7 @@ class ToDevice(Element):
     def configure(self, args):
         self.devname = args.positional("DEVNAME", word)
         self.burst = args.keyword("BURST", unsigned, default=256)
+        self.batch = args.keyword("BATCH", unsigned, default=256)
         self.queue_capacity = args.keyword("QUEUE", unsigned, default=1000)
         method = args.keyword("METHOD", word, default="LINUX").upper()
         self.netns = args.keyword("NETNS", word, default=None)
@@ -87,8 +98,8 @@ class ToDevice(Element):
         if method not in _METHODS:
             raise ArgumentError(f"{where}: METHOD {method} is not known; use LINUX "
                                 "(PCAP is accepted and means the same)")
-        if self.burst < 1 or self.ring_frames < 1:
-            raise ArgumentError(f"{where}: BURST and RING_FRAMES must be at least 1")
+        if self.burst < 1 or self.batch < 1 or self.ring_frames < 1:
+            raise ArgumentError(f"{where}: BURST, BATCH and RING_FRAMES must be at least 1")
         self.count = 0
         self.drops = 0
         self._sock = None
@@ -149,13 +160,21 @@ class ToDevice(Element):
             self._wait()            # the kernel did not take the flush: retry it
 
     def _run(self):
-        """Pull task: send what the Queue has; sleep while the ring is full."""
-        if self._backlog_len:
-            return False            # _drain reschedules us once the ring has room
-        batch = self.pull_input(0, self.burst)
-        if batch is None:
-            return False            # the Queue wakes us when it fills again
-        self.push(0, batch)
+        """Pull task: send what the Queue has, BATCH at a time, up to
+        _MAX_BURSTS x BURST packets; sleep while the ring is full."""
+        left = self.burst * _MAX_BURSTS
+        while left > 0:
+            if self._backlog_len:
+                return False        # _drain reschedules us once the ring has room
+            size = min(self.batch, left)
+            batch = self.pull_input(0, size)
+            if batch is None:
+                return False        # the Queue wakes us when it fills again
+            n = len(batch.idx)
+            left -= n
+            self.push(0, batch)
+            if n < size:
+                break               # the Queue had no more: look again next turn
         return self._backlog_len == 0
 
     def _send(self, idx):
@@ -167,7 +186,10 @@ class ToDevice(Element):
         if queued < consumed:
             self.drops += consumed - queued      # longer than a ring frame, or refused
         if consumed:
-            self.emit(0, Batch(self._pool, idx[:consumed]))
+            if self.n_outputs:
+                self.emit(0, Batch(self._pool, idx[:consumed]))
+            else:               # nothing wants them back: the slots go straight to the pool
+                self._pool.free(idx[:consumed] if consumed < len(idx) else idx)
         return idx[consumed:] if consumed < len(idx) else None
 
     def _enqueue(self, idx):

@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 
+import numpy as np
 import pytest
 
 from vforward import netns as ns
@@ -367,6 +368,63 @@ def test_frame_ring_receives_what_the_reference_does_at_once(link):
             assert kt == rt == types[1 + 12 * r:13 + 12 * r]
         assert ring.rx.pending_blocks() == 0
         assert pool_k.n_used == pool_r.n_used == 0
+    finally:
+        tx.close()
+        ring.close()
+        plain.close()
+
+
+def test_rings_refuse_slot_indices_beyond_the_pool_and_wrong_index_types(link):
+    """The rings reach the pool's columns through raw pointers: an index past
+    the pool, or an index array of the wrong type, is an error, never a write
+    or read outside the pool."""
+    nx, x, ny, y, mac = link
+    receiver = packetsocket.open_receiver(y, ny, block_timeout_ms=0)
+    sender = packetsocket.open_sender(x, nx, frame_nr=32)
+    try:
+        pool = PacketPool(16)
+        with pytest.raises(IndexError, match="beyond the pool"):
+            receiver.rx.receive(pool, np.array([3, 16], dtype=np.uint32))
+        with pytest.raises(TypeError, match="slots must be"):
+            receiver.rx.receive(pool, np.array([3], dtype=np.int64))
+        batch = pool.from_bytes([bytes(60)])
+        with pytest.raises(IndexError, match="beyond the pool"):
+            sender.tx.send(pool, np.array([batch.idx[0], 99], dtype=np.uint32))
+        with pytest.raises(TypeError, match="idx must be"):
+            sender.tx.send(pool, batch.idx.astype(np.int32))
+        with pytest.raises(ValueError, match="negative"):
+            sender.tx.send(pool, batch.idx, -1)
+        assert sender.tx.send(pool, batch.idx) == (1, 1)
+    finally:
+        receiver.close()
+        sender.close()
+
+
+@pytest.mark.parametrize("timeout_ms", [0, 1], ids=["frame-ring", "block-ring"])
+def test_ready_says_how_many_frames_wait_so_an_idle_read_takes_one_slot(link, timeout_ms):
+    """ready(max_n): 0 on an empty ring; on the frame ring exactly the frames
+    waiting (at most max_n), on the block ring those of the handed-over
+    block; the plain socket 0 or max_n (it cannot count without reading)."""
+    nx, x, ny, y, mac = link
+    ring = packetsocket.open_receiver(y, ny, block_size=8192, block_nr=4,
+                                      block_timeout_ms=timeout_ms)
+    plain = packetsocket.open_receiver(y, ny, ring=False)
+    tx = raw_socket(nx, x)
+    try:
+        assert ring.rx.ready(256) == 0 and plain.rx.ready(256) == 0
+        frames, _ = random_frames(random.Random(5), 3, mac, sizes=(60, 60))
+        for f in frames:
+            tx.send(f)
+        deadline = time.monotonic() + 2
+        while ring.rx.ready(256) < 3 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert ring.rx.ready(256) == 3 and ring.rx.ready(2) == 2
+        assert plain.rx.ready(256) == 256
+        pool = PacketPool(16)
+        batch = pool.alloc(ring.rx.ready(256))
+        assert ring.rx.receive(pool, batch.idx) == 3
+        assert [pool.packet_bytes(int(s)) for s in batch.idx] == frames
+        assert ring.rx.ready(256) == 0
     finally:
         tx.close()
         ring.close()

@@ -169,7 +169,7 @@ def test_udp_from_a_local_socket_crosses_the_bridge_with_valid_checksums(chain, 
 
 def test_a_burst_larger_than_a_ring_block_arrives_whole(chain, make_router):
     """3000 frames fill about 120 blocks of 4 KiB of a block ring (BLOCK_TIMEOUT
-    above 0); FromDevice walks them all, BURST at a time, and forwards every one."""
+    above 0); FromDevice walks them all, BATCH at a time, and forwards every one."""
     c = chain
     router = make_router(
         f"f1 :: FromDevice({c.r1}, NETNS {c.nsr}, BLOCK_SIZE 4096, RING_BLOCKS 256, BURST 64, "
@@ -255,3 +255,57 @@ def test_a_missing_device_is_reported_with_its_namespace(netns, make_router):
     router = make_router(f"FromDevice(nosuch0, NETNS {n}) -> Discard;")
     with pytest.raises(Exception, match=f"no device 'nosuch0' in network namespace '{n}'"):
         router.initialize()
+
+
+# -- bursts and batches ----------------------------------------------------------------
+def _send_frames(c, n: int) -> None:
+    frame = b"\xff" * 6 + bytes.fromhex("020000000001") + b"\x88\xb5" + bytes(46)
+    with ns.entered(c.ns1):
+        tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    tx.bind((c.a1, 0))
+    try:
+        for i in range(n):
+            tx.send(frame[:-4] + i.to_bytes(4, "big"))
+    finally:
+        tx.close()
+
+
+@pytest.mark.parametrize("burst, batches", [(32, [256, 256, 88]), (4, [128])])
+def test_fromdevice_reads_32_bursts_per_turn_in_batches_of_batch(chain, make_router, burst,
+                                                                   batches):
+    """Click's BURST 32 bounds what one readiness reads (32 x BURST frames),
+    not the batch: the frames go down the graph 256 at a time (BATCH)."""
+    c = chain
+    router = make_router(f"f1 :: FromDevice({c.r1}, NETNS {c.nsr}, BURST {burst}) "
+                         "-> q :: Queue(5000) -> Discard;")
+    router.initialize()
+    f1 = router.element("f1")
+    sizes = []
+    push = f1._out_push[0]
+    f1._out_push[0] = lambda port, batch: (sizes.append(len(batch.idx)), push(port, batch))
+    _send_frames(c, 600)
+    assert wait_for(lambda: f1._rx.pending_blocks() >= 600)
+    f1._readable()
+    assert sizes == batches
+    assert router.element("q")._len == sum(batches)
+
+
+@pytest.mark.parametrize("burst, per_turn", [(32, 1000), (8, 256)])
+def test_todevice_empties_its_queue_up_to_32_bursts_per_turn(chain, make_router, burst,
+                                                            per_turn):
+    """A Queue before a ToDevice with Click's BURST 32 drains in one run of
+    the pull task (32 x BURST packets), as fast as a FromDevice fills it,
+    instead of BURST packets per turn while the Queue overflows."""
+    c = chain
+    router = make_router(f"Idle -> q :: Queue(2000) -> t :: ToDevice({c.r2}, NETNS {c.nsr}, "
+                         f"BURST {burst}, RING_FRAMES 2048);")
+    router.initialize()
+    q, t = router.element("q"), router.element("t")
+    batch = router.pool.alloc(1000, 60)
+    router.pool.data[batch.idx, router.pool.headroom:router.pool.headroom + 6] = 0xFF
+    before = c.stats(c.ns2, c.a2)["rx_packets"]
+    q.push(0, batch)
+    t._run()
+    assert int(t.read("count")) == per_turn
+    assert q._len == 1000 - per_turn
+    assert wait_for(lambda: c.stats(c.ns2, c.a2)["rx_packets"] - before == per_turn)
