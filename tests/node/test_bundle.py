@@ -35,7 +35,8 @@ def test_a_static_router_bundle_has_its_config_links_routes_and_attached_host():
     mtus = {i["name"]: i["mtu"] for i in spec["interfaces"]}
     assert mtus == {"eth1": 1346, "eth2": 1500}
     assert spec["attached_hosts"] == [{"node": "h1", "netns": "vf-nb-h1",
-                                       "address": "172.16.0.2/24", "gateway": "172.16.0.1"}]
+                                       "address": "172.16.0.2/24", "gateway": "172.16.0.1",
+                                       "ipv6": False, "kernel6": []}]
     assert any(r["dev"] == "eth1" for r in spec["routes"])   # toward h2's subnet
 
 

@@ -53,7 +53,12 @@ node.json:
                    (the dual-stack sysctls), which its underlay needs
   routes         [{prefix, via, dev}]: static routes of the node's own
                    kernel (static routing only; with BIRD it is empty)
-  attached_hosts [{node, netns, address, gateway}]: host nodes whose TAP
+  ipv6, kernel6  a dual-stack node: IPv6 stays on in its namespace and
+                   the `ip -batch` lines of kernel6 (its interfaces' IPv6
+                   addresses, loopback6, static IPv6 routes) run once its
+                   TAPs exist
+  attached_hosts [{node, netns, address, gateway, ipv6, kernel6}]: host
+                   nodes (kernel6: their IPv6 address and default route) whose TAP
                    this router owns; `node run` uses the named network
                    namespace `netns` if it exists and leaves it, else
                    creates it (`ip netns add`, which needs CAP_SYS_ADMIN in

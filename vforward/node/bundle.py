@@ -5,7 +5,7 @@ import json
 
 from vforward.topo import render, underlay
 from vforward.topo.model import Lab, TopologyError
-from vforward.topo.routes import host_gateway, static_routes
+from vforward.topo.routes import host_gateway, static_routes, static_routes6
 
 BUNDLE_VERSION = 1
 NODE_FILE = "node.json"
@@ -35,8 +35,10 @@ def node_bundle(lab: Lab, node_name: str, peer_addresses: dict | None = None) ->
             raise TopologyError(f"node {node_name} has '{key}:', which a lab across hosts "
                                 "(a node bundle, --emulate-hosts, --k8s) does not run yet; "
                                 f"deploy the lab on one machine, or remove '{key}:'")
+    from vforward.topo.deploy import kernel_commands6
     peer_addresses = peer_addresses or {}
     routes = static_routes(lab)[node.name]
+    table6 = static_routes6(lab) if lab.ipv6 else {}
     files = {ROUTER_FILE: render.router_config(lab, node, routes, standalone=True)}
     if render.uses_daemon(node):
         from vforward.topo import bird
@@ -63,7 +65,9 @@ def node_bundle(lab: Lab, node_name: str, peer_addresses: dict | None = None) ->
         else:
             attached.append({"node": peer.node, "netns": render.netns_name(lab, peer.node),
                              "address": str(peer.address),
-                             "gateway": str(host_gateway(lab, peer))})
+                             "gateway": str(host_gateway(lab, peer)),
+                             "ipv6": bool(peer_node.ipv6),
+                             "kernel6": kernel_commands6(lab, peer_node, table6)})
     static = [] if render.uses_daemon(node) else [
         {"prefix": str(r.prefix), "via": str(r.gateway), "dev": r.interface}
         for r in routes if r.gateway is not None]
@@ -72,6 +76,9 @@ def node_bundle(lab: Lab, node_name: str, peer_addresses: dict | None = None) ->
         "routing": node.routing, "loopback": str(node.loopback),
         "router": ROUTER_FILE, "bird": BIRD_FILE if BIRD_FILE in files else None,
         "interfaces": interfaces, "links": links, "routes": static,
-        "attached_hosts": attached, "underlay_family": underlay.lab_family(lab)},
+        "attached_hosts": attached, "underlay_family": underlay.lab_family(lab),
+        # A dual-stack node: its kernel's IPv6 (`ip -batch` lines run once its
+        # TAPs exist), as a one-machine deploy gives it.
+        "ipv6": bool(node.ipv6), "kernel6": kernel_commands6(lab, node, table6)},
         indent=2) + "\n"
     return files

@@ -121,7 +121,7 @@ def _build_underlay(lab, pods: dict, st) -> None:
     netns.create_many([ul], HOST_SYSCTLS)
     netns.create_many(list(hns.values()), HOST_SYSCTLS6 if v6 else HOST_SYSCTLS)
     netns.create_many([render.netns_name(lab, n) for n in lab.nodes],
-                      NODE_SYSCTLS | DUAL_STACK_SYSCTLS if v6 else NODE_SYSCTLS)
+                      NODE_SYSCTLS | DUAL_STACK_SYSCTLS if v6 or lab.ipv6 else NODE_SYSCTLS)
     root, bridge = [], ["link add br0 type bridge", "link set br0 up"]
     for i, h in enumerate(hosts):
         root.append(f"link add ul{i} netns {ul} type veth peer name ul0 netns {hns[h]}")

@@ -76,6 +76,17 @@ def _ip(*args: str) -> None:
         raise NodeError(f"'ip {' '.join(args)}' failed: {p.stderr.strip()}")
 
 
+def _ip_batch(netns: str | None, lines: list[str]) -> None:
+    """`ip -batch` lines in a namespace (None: this one)."""
+    if not lines:
+        return
+    p = subprocess.run(["ip", *(["-n", netns] if netns else []), "-batch", "-"],
+                       input="\n".join(lines) + "\n", capture_output=True, text=True)
+    if p.returncode != 0:
+        raise NodeError(f"configuring IPv6 {'in ' + netns if netns else 'here'} failed: "
+                        f"{p.stderr.strip()}")
+
+
 class Node:
     """One node's run: what it created, so that it removes exactly that."""
 
@@ -120,16 +131,19 @@ class Node:
 
     def attach_hosts(self) -> None:
         from vforward import netns
-        from vforward.topo.deploy import NODE_SYSCTLS
-        new = [h["netns"] for h in self.spec["attached_hosts"] if not netns.exists(h["netns"])]
-        netns.create_many(new, NODE_SYSCTLS)
-        self.created_netns += new
+        from vforward.topo.deploy import DUAL_STACK_SYSCTLS, NODE_SYSCTLS
+        for ipv6 in (False, True):
+            new = [h["netns"] for h in self.spec["attached_hosts"]
+                   if bool(h.get("ipv6")) == ipv6 and not netns.exists(h["netns"])]
+            netns.create_many(new, NODE_SYSCTLS | DUAL_STACK_SYSCTLS if ipv6 else NODE_SYSCTLS)
+            self.created_netns += new
 
     def own_sysctls(self) -> None:
         from vforward.topo.deploy import DUAL_STACK_SYSCTLS, NODE_SYSCTLS
-        # An IPv6 underlay reaches the peers through this namespace's IPv6.
-        wanted = NODE_SYSCTLS | DUAL_STACK_SYSCTLS if self.spec.get("underlay_family") == 6 \
-            else NODE_SYSCTLS
+        # An IPv6 underlay reaches the peers through this namespace's IPv6;
+        # a dual-stack node's kernel speaks IPv6 on its TAPs.
+        v6 = self.spec.get("underlay_family") == 6 or self.spec.get("ipv6")
+        wanted = NODE_SYSCTLS | DUAL_STACK_SYSCTLS if v6 else NODE_SYSCTLS
         for key, value in wanted.items():
             try:
                 with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
@@ -165,6 +179,9 @@ class Node:
             self.loopback = True
             for r in self.spec["routes"]:
                 _ip("route", "replace", r["prefix"], "via", r["via"], "dev", r["dev"])
+            _ip_batch(None, self.spec.get("kernel6", []))
+            for h in self.spec["attached_hosts"]:
+                _ip_batch(h["netns"], h.get("kernel6", []))
             if self.spec.get("bird"):
                 from vforward.topo import bird
                 bird_dir = os.path.join(self.run_dir, "bird")
