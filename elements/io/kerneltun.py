@@ -284,7 +284,7 @@ class KernelTun(BurstSink):
 
     def _emit_received(self, batch: Batch) -> None:
         if self.tap:                    # Ethernet frames: all of them go to output 0
-            self.emit(0, batch)
+            self._out_push[0](self._out_port[0], batch)     # (never empty: emit's check)
             return
         pool = batch.pool
         idx = batch.idx
