@@ -52,6 +52,7 @@ class FusedInput:
         self.target = entry             # what the graph reports this push reaches
         self._pool = None
         self._run = None
+        self._runs = {}                 # pool -> its bound pass (a router may see several pools)
 
     def __call__(self, port, batch):
         if batch.pool is not self._pool:
@@ -63,7 +64,10 @@ class FusedInput:
         self.entry_push(port, batch)
 
     def _bind(self, pool) -> None:
-        self._run = _ipinput.InputPass(pool, **self.steps).run
+        run = self._runs.get(pool)
+        if run is None:
+            run = self._runs[pool] = _ipinput.InputPass(pool, **self.steps).run
+        self._run = run
         self._pool = pool
 
 

@@ -205,3 +205,22 @@ def test_writing_paint_color_rebuilds_the_fused_input(make_router):
     assert fused_input(src._out_push[0]).steps["color"] == 7
     src._out_push[0](src._out_port[0], r.pool.from_bytes([_ping()]))
     assert got == [7]
+
+
+def test_batches_of_two_pools_each_take_the_pass_bound_to_their_pool(make_router):
+    from vforward.packet import PacketPool
+    r = make_router(LAB, n_slots=64)
+    r.initialize()
+    for q, entries in KNOWN.items():
+        for entry in entries:
+            r.element(q).write("insert", entry)
+    got = []
+    r.element("out1").push = lambda port, batch: (got.append(batch.pool), batch.kill())
+    src = r.element("src")
+    src.passthrough_changed()
+    other = PacketPool(16, slot_size=2048)
+    for pool in (r.pool, other, r.pool):
+        src._out_push[0](src._out_port[0], pool.from_bytes([_ping()]))
+    assert got == [r.pool, other, r.pool]
+    assert len(fused_input(src._out_push[0])._runs) == 2
+    assert other.n_used == 0 and r.pool.n_used == 0
