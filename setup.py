@@ -4,7 +4,7 @@ The tree keeps `elements/`, `cext/` and `configs/` at the top level (the
 catalogue is the folder tree); they install as `vforward.elements`,
 `vforward.cext` and `vforward.configs` (the bundled examples and labs, which
 commands read through importlib.resources).  MANIFEST.in puts the Cython
-sources (.pyx, .pxi) in the sdist, so a wheel built from it is compiled too.
+sources (.pyx, .pxi, .pxd) in the sdist, so a wheel built from it is compiled too.
 """
 import glob
 import os
@@ -26,7 +26,8 @@ def _extensions():
             extra_compile_args=["-O3", "-march=x86-64-v2", "-fno-strict-aliasing"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         ))
-    return cythonize(exts, language_level=3, quiet=True,
+    # include_path: the kernels cimport the .pxd files beside them (shared inline checks).
+    return cythonize(exts, language_level=3, quiet=True, include_path=["cext"],
                      compiler_directives={"boundscheck": False, "wraparound": False,
                                           "cdivision": True, "initializedcheck": False})
 

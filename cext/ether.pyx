@@ -18,10 +18,7 @@ cnp.import_array()
 
 include "poolcolumns.pxi"
 
-DEF HOST = 0
-DEF BROADCAST = 1
-DEF MULTICAST = 2
-DEF OTHERHOST = 3
+from packettype cimport PT_OTHERHOST, packet_type
 
 
 def classify_host(pool, const uint32_t[:] idx, Py_ssize_t offset, const uint8_t[::1] mac,
@@ -33,11 +30,11 @@ def classify_host(pool, const uint32_t[:] idx, Py_ssize_t offset, const uint8_t[
     cdef uint16_t* off = <uint16_t*>_column(pool.off, cnp.NPY_UINT16, False, "pool.off")
     cdef uint16_t* length = <uint16_t*>_column(pool.length, cnp.NPY_UINT16, False, "pool.length")
     cdef uint8_t* ptype = <uint8_t*>_column(pool.ptype, cnp.NPY_UINT8, True, "pool.ptype")
-    cdef Py_ssize_t i, k, n = idx.shape[0], filtered = 0
+    cdef Py_ssize_t i, n = idx.shape[0], filtered = 0
     cdef Py_ssize_t slot_size = cnp.PyArray_DIM(<cnp.ndarray>data, 1)
     cdef uint32_t s
     cdef const uint8_t* p
-    cdef bint me, bcast, own
+    cdef bint own
     cdef uint8_t t
     if out.shape[0] < n or mac.shape[0] != 6:
         raise ValueError("out must hold one entry per packet and mac must have 6 bytes")
@@ -49,30 +46,13 @@ def classify_host(pool, const uint32_t[:] idx, Py_ssize_t offset, const uint8_t[
                 filtered += 1
                 continue
             p = base + <size_t>s * slot_size + off[s] + offset
-            me = True
-            bcast = True
-            own = True
-            for k in range(6):
-                if p[k] != mac[k]:
-                    me = False
-                if p[k] != 0xFF:
-                    bcast = False
-                if p[6 + k] != mac[k]:
-                    own = False
-            if me:
-                t = HOST
-            elif bcast:
-                t = BROADCAST
-            elif p[0] & 1:
-                t = MULTICAST
-            else:
-                t = OTHERHOST
+            t = packet_type(p, &mac[0], &own)
             if drop_own and own:
                 out[i] = 1          # as in Click, a frame filtered for its source keeps its type
                 filtered += 1
                 continue
             ptype[s] = t
-            if drop_other and t == OTHERHOST:
+            if drop_other and t == PT_OTHERHOST:
                 out[i] = 1
                 filtered += 1
             else:

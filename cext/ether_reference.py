@@ -2,6 +2,16 @@
 from vforward.packet import BROADCAST, HOST, MULTICAST, OTHERHOST
 
 
+def packet_type(header: bytes, mac: bytes) -> tuple[int, bool]:
+    """(packet type, sent by mac) of a frame with this Ethernet header, for a
+    host whose address is mac (the kernels share this step through
+    cext/packettype.pxd)."""
+    dst, src = header[:6], header[6:12]
+    kind = (HOST if dst == mac else BROADCAST if dst == b"\xff" * 6 else
+            MULTICAST if dst[0] & 1 else OTHERHOST)
+    return kind, src == mac
+
+
 def classify_host(pool, idx, offset, mac, drop_own, drop_other, out) -> int:
     """Set ptype for every frame long enough; out[i] = 1 for frames to filter."""
     mac = bytes(mac)
@@ -13,11 +23,8 @@ def classify_host(pool, idx, offset, mac, drop_own, drop_other, out) -> int:
             out[i] = 1
             filtered += 1
             continue
-        header = pool.data[slot, o + offset:o + offset + 14].tobytes()
-        dst, src = header[:6], header[6:12]
-        kind = (HOST if dst == mac else BROADCAST if dst == b"\xff" * 6 else
-                MULTICAST if dst[0] & 1 else OTHERHOST)
-        if drop_own and src == mac:
+        kind, from_mac = packet_type(pool.data[slot, o + offset:o + offset + 14].tobytes(), mac)
+        if drop_own and from_mac:
             out[i] = 1
             filtered += 1
             continue

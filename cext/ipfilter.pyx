@@ -20,33 +20,7 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-cdef enum:
-    _KIND = 0
-    _BASE = 1
-    _OFFSET = 2
-    _SIZE = 3
-    _SHIFT = 4
-    _WIDTH = 5
-    _MASK = 6
-    _OP = 7
-    _VALUE = 8
-    _NEED = 9
-    _YES = 10
-    _NO = 11
-
-
-cdef inline bint _compare(int64_t op, uint32_t v, uint32_t value) noexcept nogil:
-    if op == 0:
-        return v == value
-    if op == 1:
-        return v != value
-    if op == 2:
-        return v < value
-    if op == 3:
-        return v <= value
-    if op == 4:
-        return v > value
-    return v >= value
+from decisionprogram cimport first_rule
 
 
 cdef class Matcher:
@@ -93,49 +67,11 @@ cdef void _run(const uint8_t[:, ::1] data, const uint16_t[::1] off,
                const uint32_t* idx, Py_ssize_t n, const int64_t[:, ::1] prog, Py_ssize_t entry,
                Py_ssize_t* out) noexcept nogil:
     cdef Py_ssize_t slot_size = data.shape[1]
-    cdef Py_ssize_t i, pc, k, row, start, end, h, ihl4, have, pos
-    cdef Py_ssize_t have_ip, have_t, tstart, have_pkt
-    cdef uint32_t raw, v
-    cdef bint r
-    cdef const int64_t* ins
-    cdef const uint8_t* p
+    cdef Py_ssize_t i, row, start
+    if n == 0:
+        return
     for i in range(n):
         row = idx[i]
         start = off[row]
-        end = start + length[row]
-        h = nh[row]
-        if h < start or end > slot_size:
-            have_ip = 0                  # no trustworthy IP bytes at all
-        else:
-            have_ip = end - h
-        have_pkt = end - start if end <= slot_size else 0
-        if have_ip >= 1:
-            ihl4 = (data[row, h] & 0x0F) * 4
-            tstart = h + ihl4
-            have_t = end - tstart
-        else:
-            tstart = 0
-            have_t = -1
-        pc = entry
-        while pc >= 0:
-            ins = &prog[pc, 0]
-            if ins[_BASE] == 0:
-                have, pos = have_ip, h
-            elif ins[_BASE] == 1:
-                have, pos = have_t, tstart
-            else:                        # BASE 2: from the packet's first byte (Classifier)
-                have, pos = have_pkt, start
-            if have < ins[_NEED]:
-                r = False
-            elif ins[_KIND] == 1:
-                r = True
-            else:
-                pos = pos + ins[_OFFSET]
-                p = &data[row, pos]
-                raw = p[0]
-                for k in range(1, ins[_SIZE]):
-                    raw = (raw << 8) | p[k]
-                v = ((raw >> ins[_SHIFT]) & <uint32_t>ins[_WIDTH]) & <uint32_t>ins[_MASK]
-                r = _compare(ins[_OP], v, <uint32_t>ins[_VALUE])
-            pc = ins[_YES] if r else ins[_NO]
-        out[i] = -1 - pc
+        out[i] = first_rule(&data[row, 0], slot_size, start, start + length[row], nh[row],
+                            &prog[0, 0], entry)

@@ -45,28 +45,35 @@ def _run(data, off, length, nh, idx, prog, entry, out) -> None:
     slot_size = data.shape[1]
     for i, row in enumerate(idx):
         row = int(row)
-        start, h = int(off[row]), int(nh[row])
-        end = start + int(length[row])
-        have_ip = 0 if h < start or end > slot_size else end - h
-        if have_ip >= 1:
-            tstart = h + 4 * (int(data[row, h]) & 0x0F)
-            have_t = end - tstart
+        start = int(off[row])
+        out[i] = first_rule(data[row], slot_size, start, start + int(length[row]), int(nh[row]),
+                            prog, entry)
+
+
+def first_rule(row, slot_size: int, start: int, end: int, h: int, prog, entry: int) -> int:
+    """The first rule one packet matches (the number of rules for none): the
+    packet is row[start:end] of its slot, its IP header at h (the kernels
+    share this step through cext/decisionprogram.pxd)."""
+    have_ip = 0 if h < start or end > slot_size else end - h
+    if have_ip >= 1:
+        tstart = h + 4 * (int(row[h]) & 0x0F)
+        have_t = end - tstart
+    else:
+        tstart, have_t = 0, -1
+    have_pkt = end - start if end <= slot_size else 0
+    pc = entry
+    while pc >= 0:
+        ins = [int(x) for x in prog[pc]]
+        base_start, have = ((h, have_ip) if ins[BASE] == 0 else
+                            (tstart, have_t) if ins[BASE] == 1 else (start, have_pkt))
+        if have < ins[NEED]:
+            matched = False
+        elif ins[KIND] == 1:
+            matched = True
         else:
-            tstart, have_t = 0, -1
-        have_pkt = end - start if end <= slot_size else 0
-        pc = entry
-        while pc >= 0:
-            ins = [int(x) for x in prog[pc]]
-            base_start, have = ((h, have_ip) if ins[BASE] == 0 else
-                                (tstart, have_t) if ins[BASE] == 1 else (start, have_pkt))
-            if have < ins[NEED]:
-                matched = False
-            elif ins[KIND] == 1:
-                matched = True
-            else:
-                pos = base_start + ins[OFFSET]
-                raw = int.from_bytes(bytes(data[row, pos:pos + ins[SIZE]]), "big")
-                v = ((raw >> ins[SHIFT]) & ins[WIDTH]) & ins[MASK]
-                matched = OPS[ins[OP]](v, ins[VALUE])
-            pc = ins[YES] if matched else ins[NO]
-        out[i] = -1 - pc
+            pos = base_start + ins[OFFSET]
+            raw = int.from_bytes(bytes(row[pos:pos + ins[SIZE]]), "big")
+            v = ((raw >> ins[SHIFT]) & ins[WIDTH]) & ins[MASK]
+            matched = OPS[ins[OP]](v, ins[VALUE])
+        pc = ins[YES] if matched else ins[NO]
+    return -1 - pc

@@ -19,14 +19,17 @@ cimport numpy as cnp
 
 cnp.import_array()
 
+from ipcheck cimport (IP_OK, IP_TOO_SHORT, IP_BAD_VERSION, IP_BAD_HLEN, IP_BAD_LENGTH,
+                     IP_BAD_CHECKSUM, IP_BAD_SADDR, ip_header_reason)
+
 cdef enum:
-    _OK = 0
-    _TOO_SHORT = 1
-    _BAD_VERSION = 2
-    _BAD_HLEN = 3
-    _BAD_LENGTH = 4
-    _BAD_CHECKSUM = 5
-    _BAD_SADDR = 6
+    _OK = IP_OK
+    _TOO_SHORT = IP_TOO_SHORT
+    _BAD_VERSION = IP_BAD_VERSION
+    _BAD_HLEN = IP_BAD_HLEN
+    _BAD_LENGTH = IP_BAD_LENGTH
+    _BAD_CHECKSUM = IP_BAD_CHECKSUM
+    _BAD_SADDR = IP_BAD_SADDR
 
     _CKSUM_BAD = 0
     _CKSUM_OK = 1
@@ -92,18 +95,6 @@ cdef inline bint _has_ip_header(Py_ssize_t o, Py_ssize_t end, Py_ssize_t h,
 
 
 # -- CheckIPHeader ----------------------------------------------------------------
-cdef inline bint _in_sorted(const uint32_t* a, Py_ssize_t n, uint32_t v) noexcept nogil:
-    """Whether v is in the ascending array a[0:n] (binary search)."""
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if a[mid] < v:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < n and a[lo] == v
-
-
 cdef inline uint8_t _check_one(uint8_t* row, Py_ssize_t row_size, uint16_t* off,
                                uint16_t* length, uint16_t* nh, uint32_t* dst_ip,
                                Py_ssize_t offset, bint verify_checksum,
@@ -111,33 +102,21 @@ cdef inline uint8_t _check_one(uint8_t* row, Py_ssize_t row_size, uint16_t* off,
                                const uint32_t* good_dst, Py_ssize_t n_good) noexcept nogil:
     cdef Py_ssize_t o = off[0]
     cdef Py_ssize_t end = o + length[0]
-    cdef Py_ssize_t plen, hlen, ip_len
+    cdef Py_ssize_t plen, ip_len
     cdef const uint8_t* ip
-    cdef uint32_t src
+    cdef uint8_t reason
     if end > row_size:
         return _TOO_SHORT
     plen = end - o - offset
     if plen < _IP_MIN_HLEN:
         return _TOO_SHORT
     ip = row + o + offset
-    if ip[0] >> 4 != 4:
-        return _BAD_VERSION
-    hlen = (ip[0] & 0x0F) << 2
-    if hlen < _IP_MIN_HLEN or hlen > plen:
-        return _BAD_HLEN
-    ip_len = _load16(ip + 2)
-    if ip_len < hlen or ip_len > plen:
-        return _BAD_LENGTH
-    if verify_checksum and _sum16(ip, hlen) != 0xFFFF:
-        return _BAD_CHECKSUM
-    src = _load32(ip + 12)
-    if src == 0xFFFFFFFFu or (src >> 28) == 0xE:
-        return _BAD_SADDR
-    if n_bad and _in_sorted(bad_src, n_bad, src) and \
-            not (n_good and _in_sorted(good_dst, n_good, _load32(ip + 16))):
-        return _BAD_SADDR
+    reason = ip_header_reason(ip, plen, verify_checksum, bad_src, n_bad, good_dst, n_good)
+    if reason != _OK:
+        return reason
     nh[0] = <uint16_t>(o + offset)
     dst_ip[0] = _load32(ip + 16)
+    ip_len = _load16(ip + 2)
     if plen > ip_len:
         length[0] = <uint16_t>(offset + ip_len)
     return _OK

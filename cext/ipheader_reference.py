@@ -121,8 +121,8 @@ def check_ip_header(pool, idx, offset: int, verify_checksum: bool, out_reason,
     if offset < 0:
         raise ValueError(f"IP header offset must be 0 or more, not {offset}")
     _check_lengths(out_reason, idx)
-    bad = _address_set(bad_src, "bad_src")
-    good_set = _address_set(good_dst, "good_dst") if bad else set()
+    bad = address_set(bad_src, "bad_src")
+    good_set = address_set(good_dst, "good_dst") if bad else set()
     good = 0
     for i, slot in enumerate(idx):
         reason = _check_one(pool, int(slot), offset, verify_checksum, bad, good_set)
@@ -131,7 +131,7 @@ def check_ip_header(pool, idx, offset: int, verify_checksum: bool, out_reason,
     return good
 
 
-def _address_set(addresses, what: str) -> set:
+def address_set(addresses, what: str) -> set:
     if addresses is None:
         return set()
     values = [int(a) for a in addresses]
@@ -140,16 +140,13 @@ def _address_set(addresses, what: str) -> set:
     return set(values)
 
 
-def _check_one(pool, slot: int, offset: int, verify_checksum: bool, bad_src: set,
-               good_dst: set) -> int:
-    span = _packet_span(pool, slot)
-    if span is None:
-        return TOO_SHORT
-    o, end = span
-    plen = end - o - offset
+def ip_header_reason(ip: bytes, verify_checksum: bool, bad_src: set, good_dst: set) -> int:
+    """OK, or why the IPv4 header at the start of ip (the packet's bytes from
+    the header to its end) is bad: CheckIPHeader's rules, as cext/ipcheck.pxd
+    gives them to every kernel that checks headers."""
+    plen = len(ip)
     if plen < IP_MIN_HLEN:
         return TOO_SHORT
-    ip = pool.data[slot, o + offset:end].tobytes()
     if ip[0] >> 4 != 4:
         return BAD_VERSION
     hlen = (ip[0] & 0x0F) * 4
@@ -165,8 +162,25 @@ def _check_one(pool, slot: int, offset: int, verify_checksum: bool, bad_src: set
         return BAD_SADDR
     if src in bad_src and dst not in good_dst:
         return BAD_SADDR
+    return OK
+
+
+def _check_one(pool, slot: int, offset: int, verify_checksum: bool, bad_src: set,
+               good_dst: set) -> int:
+    span = _packet_span(pool, slot)
+    if span is None:
+        return TOO_SHORT
+    o, end = span
+    plen = end - o - offset
+    if plen < IP_MIN_HLEN:
+        return TOO_SHORT
+    ip = pool.data[slot, o + offset:end].tobytes()
+    reason = ip_header_reason(ip, verify_checksum, bad_src, good_dst)
+    if reason != OK:
+        return reason
+    (ip_len,) = struct.unpack_from("!H", ip, 2)
     pool.nh[slot] = o + offset
-    pool.dst_ip[slot] = dst
+    pool.dst_ip[slot] = struct.unpack_from("!I", ip, 16)[0]
     if plen > ip_len:
         pool.length[slot] = offset + ip_len
     return OK

@@ -164,8 +164,8 @@ cdef object _read_frames(int fd, pool, Py_ssize_t max_n, headroom, bint vnet,
                     _take_vnet(hdr, hr, l2_len, frame, r - hlen,
                                cstart + s, coff + s, gtype + s, gsize + s, nh + s)
                 j += 1
-        if j < m:
-            slots.free_slots(arr[j:])
+        if j < m:       # (an idle device: no slice for the chunk that found nothing)
+            slots.free_slots(arr if j == 0 else arr[j:])
         if j:
             chunks.append(arr if j == m else arr[:j])
         k += j

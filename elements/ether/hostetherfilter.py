@@ -58,6 +58,7 @@ class HostEtherFilter(Element):
     def ether(self, value: bytes) -> None:
         self._ether = value
         self._mac = np.frombuffer(value, dtype=np.uint8)
+        self.passthrough_changed()      # a fused input path holds the address (fusedinput.py)
 
     def configure(self, args):
         self.ether = args.mandatory("ETHER", mac_address)
@@ -80,6 +81,10 @@ class HostEtherFilter(Element):
         out, kept = batch.split(filtered.view(bool))
         self.drops += self.emit_or_drop(1, out)
         return kept
+
+    def fused_push(self, port, resolve):
+        from vforward.elements.ip.fusedinput import fused_input
+        return fused_input(self, port, resolve)
 
     @read_handler("drops")
     def read_drops(self):

@@ -62,11 +62,13 @@ class BurstWriter:
     def _write(self, pool, idx: np.ndarray) -> None:
         while len(idx):
             n, err = self.io.write_burst(self.fd, pool, idx)
+            if err == 0:                # all went: no slice of idx (numpy's slicing is cold)
+                self.sent += n
+                pool.free(idx)
+                return
             if n:
                 self.sent += n
                 pool.free(idx[:n])
-            if err == 0:
-                return
             if err == errno.EAGAIN:
                 self._hold(pool, idx[n:])
                 self._wait()

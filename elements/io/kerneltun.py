@@ -276,12 +276,15 @@ class KernelTun(BurstSink):
             return
         self.count += len(idx)
         if self.offload:
-            self.gso_count += int(np.count_nonzero(pool.gso_size[idx]))
+            gso = pool.gso_size
+            # One frame (an idle one): a scalar read, not a gather (numpy's is cold).
+            self.gso_count += int(gso.item(idx.item(0)) != 0) if len(idx) == 1 \
+                else int(np.count_nonzero(gso[idx]))
         self._emit_received(Batch(pool, idx))
 
     def _emit_received(self, batch: Batch) -> None:
         if self.tap:                    # Ethernet frames: all of them go to output 0
-            self.emit(0, batch)
+            self._out_push[0](self._out_port[0], batch)     # (never empty: emit's check)
             return
         pool = batch.pool
         idx = batch.idx

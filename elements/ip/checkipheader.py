@@ -184,3 +184,7 @@ class CheckIPHeader(ReasonedHeaderCheck):
                                     self._bad_src, self._good_dst) == n:
             return batch
         return self._refuse(batch, reasons, reasons == ipheader.OK)
+
+    def fused_push(self, port, resolve):
+        from vforward.elements.ip.fusedinput import fused_input
+        return fused_input(self, port, resolve)

@@ -54,41 +54,34 @@ class FusedForward:
         self._nhs = np.empty(0, dtype=np.uint16)
 
     def __call__(self, port, batch):
+        # One Python frame for the whole pass: a cold packet pays per call.
         idx = batch.idx
         n = len(idx)
-        if n and idx.flags.c_contiguous and self._forward(batch.pool, idx, n):
-            plan = self._plan
-            q = plan.querier
-            q._out_push[0](q._out_port[0], batch)
-            return
+        if n and idx.flags.c_contiguous:
+            pool = batch.pool
+            nhs = self._nhs
+            if len(nhs) < n:
+                nhs = self._nhs = np.empty(max(n, len(pool.dst_ip)), dtype=np.uint16)
+            table = self.table.table
+            table.fib.lookup_indexed(pool.dst_ip, idx, nhs)
+            out = table.nh_port.item(nhs.item(0))
+            plan = self.plans.get(out)
+            if plan is not None:
+                q = plan.querier
+                arp = q.table
+                if arp is not None and q.ipaddr:
+                    if arp._index_dirty:
+                        arp._rebuild_index()
+                    now = q.router.now()
+                    if _ipforward.forward_to_port(
+                            pool, idx, nhs, table.nh_port, table.nh_gw, out, True, plan.mtu,
+                            arp._sorted_ips, arp._sorted_rows, arp._known, arp._live, arp._mac,
+                            plan.src_mac, now - arp.timeout if arp.timeout else -math.inf,
+                            now - q.poll_timeout if q.poll_timeout else -math.inf):
+                        (self.ttl if self.ttl is not None else plan.ttl).count += n
+                        q._out_push[0](q._out_port[0], batch)
+                        return
         self.entry_push(port, batch)
-
-    def _forward(self, pool, idx, n) -> bool:
-        nhs = self._nhs
-        if len(nhs) < n:
-            nhs = self._nhs = np.empty(max(n, len(pool.dst_ip)), dtype=np.uint16)
-        table = self.table.table
-        table.fib.lookup_indexed(pool.dst_ip, idx, nhs)
-        out = table.nh_port.item(nhs.item(0))
-        plan = self.plans.get(out)
-        if plan is None:
-            return False
-        q = plan.querier
-        arp = q.table
-        if arp is None or not q.ipaddr:
-            return False
-        if arp._index_dirty:
-            arp._rebuild_index()
-        now = q.router.now()
-        if not _ipforward.forward_to_port(
-                pool, idx, nhs, table.nh_port, table.nh_gw, out, True, plan.mtu,
-                arp._sorted_ips, arp._sorted_rows, arp._known, arp._live, arp._mac,
-                plan.src_mac, now - arp.timeout if arp.timeout else -math.inf,
-                now - q.poll_timeout if q.poll_timeout else -math.inf):
-            return False
-        (self.ttl if self.ttl is not None else plan.ttl).count += n
-        self._plan = plan
-        return True
 
 
 def fused_forward(entry, port: int, resolve) -> FusedForward | None:

@@ -100,6 +100,7 @@ class IPFilter(Element):
         self._compiled = compile_rules([tree for _, _, tree in rules])
         self._least_outputs = max((action + 1 for _, action, _ in rules), default=0)
         self._ports_for = (-1, None)
+        self.passthrough_changed()      # a fused input path holds the program (fusedinput.py)
 
     def port_spec(self):
         return f"1/{self._least_outputs}-"

@@ -268,6 +268,7 @@ class Classifier(Element):
         self.patterns = patterns
         self._compiled = CompiledPatterns(patterns)
         self._matcher = self._matcher_pool = None
+        self._decision = None
         self.drops = 0
 
     def port_spec(self):
@@ -284,7 +285,7 @@ class Classifier(Element):
         else:
             pool = batch.pool
             if self._matcher_pool is not pool:
-                prog, entry = decision_program(self.patterns)
+                prog, entry = self.decision_program()
                 self._matcher = _Matcher(pool.data, pool.off, pool.length, pool.nh, prog, entry)
                 self._matcher_pool = pool
             # One packet (an idle one) reuses a scratch array, read before any emit.
@@ -306,6 +307,16 @@ class Classifier(Element):
             unmatched.kill()
         for p in range(n_pat):
             self.emit(p, parts[p])
+
+    def decision_program(self) -> tuple[np.ndarray, int]:
+        """The patterns' decision program and its entry (made once)."""
+        if self._decision is None:
+            self._decision = decision_program(self.patterns)
+        return self._decision
+
+    def fused_push(self, port, resolve):
+        from vforward.elements.ip.fusedinput import fused_input
+        return fused_input(self, port, resolve)
 
     def classify_reference(self, batch: Batch) -> list[int | None]:
         """Per packet, the output the reference matcher picks (None: dropped)."""

@@ -75,3 +75,8 @@ class Paint(Element):
             self.color = color(value.strip())
         except ArgumentError as e:
             raise HandlerError(str(e)) from None
+        self.passthrough_changed()      # a fused input path holds the colour (fusedinput.py)
+
+    def fused_push(self, port, resolve):
+        from vforward.elements.ip.fusedinput import fused_input
+        return fused_input(self, port, resolve)

@@ -32,6 +32,10 @@ class Strip(Element):
             batch.pool._slots.strip(batch.idx, self.length)
         return batch
 
+    def fused_push(self, port, resolve):
+        from vforward.elements.ip.fusedinput import fused_input
+        return fused_input(self, port, resolve)
+
     @read_handler("length")
     def read_length(self):
         return self.length
