@@ -189,21 +189,21 @@ class InProcessLink(Element):
         that graph (and the ones after it) queued, one after the other, up
         to HANDOFF_BUDGET; the rest wait for the loop (their ends' tasks)."""
         handoff.origin = self.router
+        waiting = handoff.waiting
         try:
             peer._deliver_now()
             budget = HANDOFF_BUDGET
-            waiting = handoff.waiting
             while waiting and budget:
                 end = waiting.popleft()
                 end._queued = False
                 end._deliver_now()
                 budget -= 1
-            while waiting:
+        finally:
+            handoff.origin = None
+            while waiting:                     # over budget (or interrupted): the loop's turn
                 end = waiting.popleft()
                 end._queued = False
                 end._task.schedule()
-        finally:
-            handoff.origin = None
 
     def _copy_to(self, far, batch: Batch) -> Batch:
         """The batch's packets in the far pool; the originals are freed."""
