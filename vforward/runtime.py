@@ -54,12 +54,17 @@ class Task:
             self.router._kick()
 
 
+def slot_size_needed(graph: ElementGraph) -> int:
+    """The slot size the graph's elements ask for; 0 when the default will do."""
+    return max((e.slot_size_needed for e in graph.elements.values()), default=0)
+
+
 def pool_for(graph: ElementGraph, n_slots: int = DEFAULT_SLOTS, huge_pages: bool = True,
              gso_slots: int = GSO_DEFAULT_SLOTS) -> PacketPool:
     """A pool whose slots fit what the graph's elements need: n_slots slots of
     the default size, or, when an element needs bigger slots (GSO super-frames),
     at most gso_slots of those (the memory is only touched as used)."""
-    need = max((e.slot_size_needed for e in graph.elements.values()), default=0)
+    need = slot_size_needed(graph)
     if need <= SLOT_SIZE:
         return PacketPool(n_slots)
     return PacketPool(min(n_slots, gso_slots), slot_size=need, huge_pages=huge_pages)

@@ -185,3 +185,53 @@ def test_a_full_ring_drops_like_a_nic_queue_and_lab_stats_show_it(lab):
         os.kill(r2, signal.SIGCONT)
     assert wire_drops() - before >= 500      # 1500 sent, the ring holds 256
     assert reach(lab, "h1", _h2(lab), within=10)[0]
+
+
+def _long_line(name: str, routers: int) -> str:
+    nodes = "".join(f"    r{i}: {{}}\n" for i in range(1, routers + 1))
+    links = "".join(f'    - endpoints: ["r{i}:eth2", "r{i + 1}:eth1"]\n' for i in range(1, routers))
+    return (f"name: {name}\ntopology:\n  nodes:\n{nodes}    h1: {{kind: host}}\n"
+            f"    h2: {{kind: host}}\n  links:\n{links}"
+            f'    - endpoints: ["h1:eth1", "r1:eth1"]\n'
+            f'    - endpoints: ["h2:eth1", "r{routers}:eth2"]\n')
+
+
+def test_a_long_line_of_routers_in_one_process_forwards_and_counts_every_hop(tmp_path, iperf):
+    """Twelve routers in one worker: a packet crosses eleven in-process links
+    within one call of the loop (never deeper than one hop): ping, traceroute
+    and UDP arrive, what one end of each link sends the other receives, and
+    TCP reaches the last router as super-frames."""
+    routers = 12
+    name = "lk" + uuid.uuid4().hex[:6]
+    path = tmp_path / "long.yaml"
+    path.write_text(_long_line(name, routers))
+    deploy(str(path), nodes_per_worker=25, cpus=1, log=lambda *a: None)
+    try:
+        lab = prepare(str(path))
+        assert len(load_state(name).workers) == 1
+        h2 = _h2(lab)
+        assert reach(lab, "h1", h2, within=20)[0]
+        owners = address_owners(lab)
+        assert ([owners.get(h, h) for h in traceroute(lab, "h1", h2)]
+                == [f"r{i}" for i in range(1, routers + 1)] + ["h2"])
+        udp = iperf(netns_name(lab, "h1"), netns_name(lab, "h2"), h2, "-u", "-b", "10M")
+        assert udp["sum"]["packets"] > 100 and udp["sum"]["lost_percent"] < 10
+        rows = {r["interface"]: r for r in ops.stats(name)}
+        for i in range(1, routers):
+            out, into = rows[f"r{i}:eth2"], rows[f"r{i + 1}:eth1"]
+            assert out["tx_packets"] - out["wire_drops"] == into["rx_packets"], (out, into)
+            assert out["tx_packets"] >= udp["sum"]["packets"] and out["wire_drops"] == 0
+        import threading
+        pcap = tmp_path / "last.pcap"
+        t = threading.Thread(target=ops.capture, args=(name, f"r{routers}:eth1", str(pcap)),
+                             kwargs={"duration": 2.0})
+        t.start()
+        try:
+            iperf(netns_name(lab, "h1"), netns_name(lab, "h2"), h2, "-t", "1")
+        finally:
+            t.join()
+        longest = max(_frame_lengths(str(pcap)))
+        assert longest > 1514 * 2, f"longest frame {longest}: super-frames were cut on the way"
+    finally:
+        if load_state(name) is not None:
+            destroy(name)

@@ -4,7 +4,8 @@ Started by `deploy` through `vforward topo workers LABDIR GROUP...`, which
 imports vforward once and forks one worker per GROUP (comma-separated node
 names), so that workers share the imported code instead of each paying
 for it; `vforward topo worker LABDIR NODE...` runs a single worker.  A
-worker builds each node's graph from LABDIR/configs/NODE.click, opens
+worker builds each node's graph from LABDIR/configs/NODE.click (the routers that need the same slot
+size share one packet pool, see shared_pools), opens
 LABDIR/sock/NODE.sock as the node's control socket, and writes
 LABDIR/ready/PID once every router has started (or LABDIR/ready/PID.error
 with the reason, and exits 1).  LABDIR/poll-budget, when deploy wrote one
@@ -24,6 +25,9 @@ POOL_SLOTS = 2048
 # Routers with offloads get 64 KB slots; a slot a packet used stays resident
 # (a page or two of it), so fewer of them: 512 hold 32 MB of super-frames in
 # flight per router, and an overloaded lab pins 2-4 MB per router, not 8-16.
+# A worker's routers share their slots (shared_pools): one router may hold
+# more than its part while the others hold less, as ports share a switch's
+# buffer; the worker's total stays the sum.
 GSO_POOL_SLOTS = 512
 
 
@@ -47,11 +51,32 @@ def poll_budget_of(lab_dir: str) -> tuple[float, float]:
         return 0.0, 0.0
 
 
+def shared_pools(graphs: list, pool_slots: int = POOL_SLOTS) -> dict:
+    """id(graph) -> its router's pool: one pool for all the graphs that need
+    the same slot size, as many slots as they would have had each.  Routers
+    that share a pool hand packets over an InProcessLink by their slot
+    indices (no copy, a super-frame whole), and a worker's hot slots are
+    few: the free list hands out the slot any of its routers freed last."""
+    from vforward.runtime import pool_for, slot_size_needed
+    by_size: dict = {}
+    for graph in graphs:
+        by_size.setdefault(slot_size_needed(graph), []).append(graph)
+    pools = {}
+    for same in by_size.values():
+        # Ordinary pages: a lab's many routers mostly carry small packets,
+        # each touching 4 KB of its 64 KB offload slot instead of a 2 MB page.
+        pool = pool_for(same[0], pool_slots * len(same), huge_pages=False,
+                        gso_slots=GSO_POOL_SLOTS * len(same))
+        for graph in same:
+            pools[id(graph)] = pool
+    return pools
+
+
 def run_worker(lab_dir: str, nodes: list[str], pool_slots: int = POOL_SLOTS) -> int:
     from vforward.catalogue import load_builtin
     from vforward.control import ControlServer
     from vforward.graph import build_graph
-    from vforward.runtime import RouterGroup, pool_for
+    from vforward.runtime import RouterGroup
     from vforward.schedslice import request_slice
 
     request_slice()
@@ -61,14 +86,14 @@ def run_worker(lab_dir: str, nodes: list[str], pool_slots: int = POOL_SLOTS) -> 
     try:
         load_builtin()
         group = RouterGroup(poll_budget=poll_budget_of(lab_dir))
+        graphs = {}
         for node in nodes:
             cfg = os.path.join(lab_dir, "configs", f"{node}.click")
             with open(cfg) as f:
-                graph = build_graph(f.read(), cfg)
-            # Ordinary pages: a lab's many routers mostly carry small packets,
-            # each touching 4 KB of its 64 KB offload slot instead of a 2 MB page.
-            router = group.add(node, graph, pool_for(graph, pool_slots, huge_pages=False,
-                                                      gso_slots=GSO_POOL_SLOTS))
+                graphs[node] = build_graph(f.read(), cfg)
+        pools = shared_pools(list(graphs.values()), pool_slots)
+        for node, graph in graphs.items():
+            router = group.add(node, graph, pools[id(graph)])
             sock = os.path.join(lab_dir, "sock", f"{node}.sock")
             server = ControlServer(router, path=sock)
             server.bind()

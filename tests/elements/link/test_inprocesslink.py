@@ -8,6 +8,7 @@ from vforward.element import PUSH_ONLY, Element, ElementError, register
 from vforward.graph import build_graph
 from vforward.packet import GSO_SLOT_SIZE, GSO_TCPV4, PacketPool
 from vforward.runtime import RouterGroup
+from vforward.elements.link.inprocesslink import HANDOFF_BUDGET, InProcessLink
 
 
 class _Frames(Element):
@@ -20,8 +21,9 @@ class _Frames(Element):
         batch = self.router.pool.from_bytes(frames)
         for name, value in annotations.items():
             getattr(self.router.pool, name)[batch.idx] = value
+        slots = batch.idx.tolist()
         self.emit(0, batch)
-        return batch
+        return slots
 
 
 class _Keep(Element):
@@ -83,7 +85,7 @@ def test_routers_sharing_a_pool_hand_over_the_slots_themselves():
     pool = PacketPool(64)
     group, (a, b) = _pair([pool, pool])
     try:
-        sent = a.element("src").send([b"x" * 80, b"y" * 90]).idx.tolist()
+        sent = a.element("src").send([b"x" * 80, b"y" * 90])
         _turn(group)
         assert b.element("keep").slots == sent
         assert pool.n_used == 0
@@ -157,3 +159,158 @@ def test_ends_on_different_loops_do_not_pair():
     finally:
         _close(g1)
         _close(g2)
+
+
+class _Depth(Element):
+    """_InProcDepth -- test pass-through recording the stack depth it runs at"""
+    CLASS_NAME = "_InProcDepth"
+    PORTS = "1/1"
+    PROCESSING = PUSH_ONLY
+
+    def configure(self, args):
+        args.finish()
+        self.depths = []
+
+    def push(self, port, batch):
+        import sys
+        frame, depth = sys._getframe(), 0
+        while frame is not None:
+            frame, depth = frame.f_back, depth + 1
+        self.depths.append(depth)
+        self.emit(0, batch)
+
+
+class _Guard(Element):
+    """_InProcGuard -- test element passing input i to output i, recording any
+    push that arrives while it is still inside another"""
+    CLASS_NAME = "_InProcGuard"
+    PORTS = "2/2"
+    PROCESSING = PUSH_ONLY
+
+    def configure(self, args):
+        args.finish()
+        self.inside = False
+        self.reentered = 0
+        self.seen = [0, 0]
+
+    def push(self, port, batch):
+        if self.inside:
+            self.reentered += 1
+        self.inside = True
+        try:
+            self.seen[port] += len(batch.idx)
+            self.emit(port, batch)
+        finally:
+            self.inside = False
+
+
+register(_Depth)
+register(_Guard)
+
+
+def _group(configs, pool):
+    group = RouterGroup()
+    routers = [group.add(f"r{i}", build_graph(text), pool) for i, text in enumerate(configs)]
+    group.initialize()
+    return group, routers
+
+
+def _line(n, tag):
+    """n routers in a line, r0's source to r(n-1)'s sink, one link between neighbours."""
+    configs = [f"src :: _InProcFrames -> d :: _InProcDepth -> l :: InProcessLink({tag}/0) -> Discard;"]
+    for i in range(1, n - 1):
+        configs.append(f"Idle -> InProcessLink({tag}/{i - 1}) -> d :: _InProcDepth "
+                       f"-> r :: InProcessLink({tag}/{i}) -> Discard;")
+    configs.append(f"Idle -> InProcessLink({tag}/{n - 2}) -> d :: _InProcDepth -> keep :: _InProcKeep;")
+    return configs
+
+
+def test_a_line_of_thirty_routers_is_crossed_in_one_call_one_hop_deep():
+    pool = PacketPool(256)
+    group, routers = _group(_line(30, "deep"), pool)
+    try:
+        routers[0].element("src").send([b"a" * 60] * 4)
+        # no turn of the loop: the whole line ran within the call
+        assert routers[-1].element("keep").frames == [b"a" * 60] * 4
+        depths = [r.element("d").depths[0] for r in routers]
+        assert max(depths[2:]) == min(depths[2:])         # never deeper than one hop
+        assert depths[1] <= depths[2]
+        assert pool.n_used == 0
+    finally:
+        _close(group)
+
+
+def test_a_reply_to_the_router_mid_batch_waits_for_the_loop_and_enters_nothing_mid_batch():
+    # a: src -> guard -> link to b; b sends everything straight back; what comes
+    # back passes guard's second way.  guard is still inside its push when b answers.
+    pool = PacketPool(64)
+    group, (a, b) = _group(["src :: _InProcFrames -> [0]g :: _InProcGuard[0] -> l :: InProcessLink(echo);"
+                            "l -> [1]g[1] -> keep :: _InProcKeep;",
+                            "l :: InProcessLink(echo) -> l;"], pool)
+    try:
+        a.element("src").send([b"e" * 60] * 2)
+        assert a.element("keep").frames == []          # not while a is mid-batch
+        _turn(group)
+        g = a.element("g")
+        assert a.element("keep").frames == [b"e" * 60] * 2
+        assert g.reentered == 0 and g.seen == [2, 2]
+        assert pool.n_used == 0
+    finally:
+        _close(group)
+
+
+def test_a_storm_between_two_routers_leaves_the_loop_its_turns():
+    # b and c send back whatever the other sends them, forever
+    pool = PacketPool(64)
+    group, (a, b, c) = _group(["src :: _InProcFrames -> InProcessLink(in) -> Discard;",
+                               "Idle -> InProcessLink(in) -> bc :: InProcessLink(storm); bc -> bc;",
+                               "bc :: InProcessLink(storm) -> bc;"], pool)
+    try:
+        a.element("src").send([b"s" * 60])
+        first = c.element("bc").count
+        assert 0 < first <= HANDOFF_BUDGET
+        _turn(group)                           # the loop still runs, and so does the storm
+        assert c.element("bc").count > first
+    finally:
+        _close(group)
+
+
+def test_counters_add_up_over_a_hand_off_with_an_end_gone():
+    pool = PacketPool(64)
+    group, routers = _group(_line(3, "count"), pool)
+    try:
+        routers[0].element("src").send([b"c" * 60] * 5)
+        links = [e for r in routers for e in r.elements.values() if isinstance(e, InProcessLink)]
+        assert sum(e.tx_count for e in links) == sum(e.count for e in links) == 10
+        routers[2].cleanup()                   # the far end goes: the middle drops and counts
+        routers[0].element("src").send([b"c" * 60] * 3)
+        middle = [e for e in routers[1].elements.values() if isinstance(e, InProcessLink)]
+        assert sum(e.drops for e in middle) == 3
+        assert pool.n_used == 0
+    finally:
+        _close(group)
+
+
+class _Boom(Element):
+    """_InProcBoom -- test sink that fails on every batch"""
+    CLASS_NAME = "_InProcBoom"
+    PORTS = "1/0"
+    PROCESSING = PUSH_ONLY
+
+    def push(self, port, batch):
+        raise RuntimeError("boom")
+
+
+register(_Boom)
+
+
+def test_a_failure_in_the_far_router_stops_that_router_not_the_sender():
+    pool = PacketPool(64)
+    group, (a, b) = _group(["src :: _InProcFrames -> InProcessLink(fail) -> keep :: _InProcKeep;",
+                            "Idle -> InProcessLink(fail) -> _InProcBoom();"], pool)
+    try:
+        a.element("src").send([b"f" * 60])          # returns: the failure stays in b
+        assert b.exit_code == 2 and b._stopping
+        assert a.exit_code == 0 and not a._stopping
+    finally:
+        _close(group)
