@@ -96,25 +96,9 @@ CONF_REASONS = [
     (r"'(\w*IPsec\w*|Aes|Des|IPsec\w*)'", "Click's partial IPsec elements (RadixIPsecLookup "
                                            "with SAs, ESP encap, HMAC-SHA1, AES; its own README "
                                            "says they are incomplete): not in vforward"),
-    (r"'Rewriter'", "Click 1's Rewriter, replaced by IPRewriter in Click itself"),
-    (r"got '(eth\d|\$DEV)", "names a host device this machine does not have: its addresses "
-                             "are read from the system, as Click does, and Click fails here too"),
-    (r"AddressTranslator: argument \d+ \(\w+\): expected a boolean \(0 or 1\), got "
-     r"'[01]( [01]){5}'", "an older Click's AddressTranslator arguments (six-flag masks) and "
-                          "ProtocolTranslator (today's Click has only ProtocolTranslator64/46): "
-                          "today's Click refuses the file too"),
-    (r"'ProtocolTranslator'", "an older Click's ProtocolTranslator (today's Click has only "
-                              "ProtocolTranslator64/46) and AddressTranslator's older bit-mask "
-                              "arguments: today's Click refuses the file too"),
     (r"'FTPPortMapper'", "FTPPortMapper, FTP PORT rewriting with TCP sequence shifts (not in vforward)"),
-    (r"ICMPPingRewriter: input spec 0 \('eth0-ex'\)", "Click 1's ICMPPingRewriter(SRC, DST) "
-                                                     "form and ICMPRewriter (not in vforward)"),
     (r"output \d+ of '\w+' \(\w+\) is not connected", "an element output left unconnected; "
                                                         "Click refuses this too ('output 0 unused')"),
-    (r"repeats the prefix", "a route table listing one prefix twice (18.26.4.0 read as /32 "
-                            "next to 18.26.4.0/32): vforward refuses, Click warns and keeps the "
-                            "first; the file also uses an older Click's ProtocolTranslator and "
-                            "AddressTranslator arguments, which today's Click refuses"),
 ]
 
 
