@@ -130,6 +130,9 @@ def boolean(text: str) -> bool:
 def string(text: str) -> str:
     """A string, unquoted; Click's \\<HEX> writes bytes in hex (\\<0800 45>), in
     quotes or out of them; each byte becomes one latin-1 character."""
+    t = text.strip()
+    if len(t) >= 2 and t[0] == '"' == t[-1] and '"' not in t[1:-1].replace('\\"', ""):
+        return unquote(t)           # one quoted string: its escapes, \<HEX> among them
     if "\\<" in text:
         def hexbytes(m):
             digits = "".join(m.group(1).split())
