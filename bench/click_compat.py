@@ -120,8 +120,6 @@ CLICKTEST_REASONS = {
     "standard/notifier-01.clicktest": "TimeSortedSched (not in vforward)",
     "standard/library-01.clicktest": "element classes from a library file (click -q -h list main)",
     "standard/perf-01.clicktest": "Click's GetIPAddress with no OFFSET, and timing output",
-    "ip/IPFragmenter-01.clicktest": "fragment IP ID and checksum differ from Click's",
-    "ip/IPFragmenter-02.clicktest": "fragment IP ID and checksum differ from Click's",
     "ip/iplookups-01.clicktest": "route conflict wording ('conflict with existing route')",
     "ethernet/ARPQuerier-03.clicktest": "hot-swap (-R) of ARPQuerier's table",
     "ethernet/ARPQuerier-04.clicktest": "hot-swap (-R) of ARPQuerier's table",
@@ -130,9 +128,6 @@ CLICKTEST_REASONS = {
     "icmp/ICMPRewriter-02.clicktest": "ICMPRewriter (not in vforward)",
     "icmp/ICMPRewriter-03.clicktest": "IPRewriter's REPLY_ANNO (not in vforward)",
     "icmp/ICMPPingEncap-01.clicktest": "needs tcpdump to read a dump (skipped by clicktest)",
-    "IPRewriter/ICMPPingRewriter-02.clicktest": "Click's sequential identifier choice counts "
-        "the field in host byte order (its second identifier is 256 on the wire, printed 1); "
-        "vforward counts in network order",
     "IPRewriter/TCPRewriter-03.clicktest": "FTPPortMapper (not in vforward): PORT rewriting "
         "with TCPRewriter's sequence-number shifts",
     "IPRewriter/TCPRewriter-01.clicktest": "FTPPortMapper (not in vforward)",
