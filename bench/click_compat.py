@@ -95,24 +95,8 @@ CONF_REASONS = [
                   "TCPDemux, TCPBuffer ...), which Click does not build by default"),
     (r"'(IPsecDES|Des\w*|IPsecAuthSHA1)'", "Click's older IPsec elements (DES-CBC, plain "
                                             "SHA1): vforward has the AES-CBC and HMAC-SHA1-96 ones"),
-    (r"'Rewriter'", "Click 1's Rewriter, replaced by IPRewriter in Click itself"),
-    (r"got '(eth\d|\$DEV)", "names a host device this machine does not have: its addresses "
-                             "are read from the system, as Click does, and Click fails here too"),
-    (r"AddressTranslator: argument \d+ \(\w+\): expected a boolean \(0 or 1\), got "
-     r"'[01]( [01]){5}'", "an older Click's AddressTranslator arguments (six-flag masks) and "
-                          "ProtocolTranslator (today's Click has only ProtocolTranslator64/46): "
-                          "today's Click refuses the file too"),
-    (r"'ProtocolTranslator'", "an older Click's ProtocolTranslator (today's Click has only "
-                              "ProtocolTranslator64/46) and AddressTranslator's older bit-mask "
-                              "arguments: today's Click refuses the file too"),
-    (r"ICMPPingRewriter: input spec 0 \('eth0-ex'\)", "Click 1's ICMPPingRewriter(SRC, DST) "
-                                                     "form and ICMPRewriter (not in vforward)"),
     (r"output \d+ of '\w+' \(\w+\) is not connected", "an element output left unconnected; "
                                                         "Click refuses this too ('output 0 unused')"),
-    (r"repeats the prefix", "a route table listing one prefix twice (18.26.4.0 read as /32 "
-                            "next to 18.26.4.0/32): vforward refuses, Click warns and keeps the "
-                            "first; the file also uses an older Click's ProtocolTranslator and "
-                            "AddressTranslator arguments, which today's Click refuses"),
 ]
 
 
@@ -134,8 +118,6 @@ CLICKTEST_REASONS = {
     "standard/notifier-01.clicktest": "TimeSortedSched (not in vforward)",
     "standard/library-01.clicktest": "element classes from a library file (click -q -h list main)",
     "standard/perf-01.clicktest": "Click's GetIPAddress with no OFFSET, and timing output",
-    "ip/IPFragmenter-01.clicktest": "fragment IP ID and checksum differ from Click's",
-    "ip/IPFragmenter-02.clicktest": "fragment IP ID and checksum differ from Click's",
     "ip/iplookups-01.clicktest": "route conflict wording ('conflict with existing route')",
     "ethernet/ARPQuerier-03.clicktest": "hot-swap (-R) of ARPQuerier's table",
     "ethernet/ARPQuerier-04.clicktest": "hot-swap (-R) of ARPQuerier's table",
@@ -144,9 +126,6 @@ CLICKTEST_REASONS = {
     "icmp/ICMPRewriter-02.clicktest": "ICMPRewriter (not in vforward)",
     "icmp/ICMPRewriter-03.clicktest": "IPRewriter's REPLY_ANNO (not in vforward)",
     "icmp/ICMPPingEncap-01.clicktest": "needs tcpdump to read a dump (skipped by clicktest)",
-    "IPRewriter/ICMPPingRewriter-02.clicktest": "Click's sequential identifier choice counts "
-        "the field in host byte order (its second identifier is 256 on the wire, printed 1); "
-        "vforward counts in network order",
     "compound/compact-01.clicktest": "Click's compact flattened-config format (-h config with "
         "require(compact_config))",
 }

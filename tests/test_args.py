@@ -91,6 +91,12 @@ def test_booleans_and_strings():
     assert A.string(r'"a\nb"') == "a\nb"
 
 
+def test_a_quoted_string_of_hex_bytes_is_the_bytes_without_the_quotes():
+    assert A.string(r'"\<4600 2c>"') == "\x46\x00\x2c"
+    assert A.string(r'"ab\<41>c"') == "abAc"
+    assert A.string(r'\<41> "b"') == "Ab"
+
+
 def test_bare_capitalised_word_is_positional_unless_a_keyword_of_that_name_is_read():
     a = Args("OK")
     assert a.positional("LABEL", A.string) == "OK"

@@ -86,3 +86,15 @@ def test_offline_demo_runs_and_reports():
     p = vforward("demo", "--pcap", timeout=120)
     assert p.returncode == 0, p.stderr
     assert "frames read" in p.stdout and "every packet slot returned" in p.stdout
+
+
+def test_check_needs_no_device_and_run_fails_clearly_without_it(tmp_path):
+    cfg = tmp_path / "dev.click"
+    cfg.write_text("Idle -> aq :: ARPQuerier(192.0.2.1, novfdev9) -> Discard;\nIdle -> [1]aq;\n")
+    p = vforward("check", "-q", str(cfg))
+    assert p.returncode == 0, p.stderr
+    assert "'novfdev9' is neither an AddressInfo name nor a network device here" in p.stderr
+    p = vforward("run", str(cfg))
+    assert p.returncode == 1 and f"{cfg}:1:9: aq :: ARPQuerier" in p.stderr
+    assert "this machine has no network device 'novfdev9'" in p.stderr
+    assert "Traceback" not in p.stderr

@@ -130,6 +130,9 @@ def boolean(text: str) -> bool:
 def string(text: str) -> str:
     """A string, unquoted; Click's \\<HEX> writes bytes in hex (\\<0800 45>), in
     quotes or out of them; each byte becomes one latin-1 character."""
+    t = text.strip()
+    if len(t) >= 2 and t[0] == '"' == t[-1] and '"' not in t[1:-1].replace('\\"', ""):
+        return unquote(t)           # one quoted string: its escapes, \<HEX> among them
     if "\\<" in text:
         def hexbytes(m):
             digits = "".join(m.group(1).split())
@@ -248,6 +251,19 @@ def named_address(text: str, kinds: tuple[str, ...]):
     return None
 
 
+def _device_deferred(text: str) -> bool:
+    """A static check (vforward check) takes an unknown device name for the device's
+    address, to be read when the router runs."""
+    from vforward.host_device_addresses import defer_missing_device
+    name, _, suffix = text.strip().partition(":")
+    return suffix in ("", "ip", "eth", "ipnet", "bcast", "gw") and defer_missing_device(name)
+
+
+def _device_hint(text: str) -> str:
+    from vforward.host_device_addresses import missing_device_hint
+    return missing_device_hint(text)
+
+
 def _mask(plen: int) -> int:
     return (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
 
@@ -262,7 +278,10 @@ def ip_address(text: str) -> int:
         if named is not None:
             suffix, (addr, plen) = named
             return addr | (~_mask(plen) & 0xFFFFFFFF) if suffix == "bcast" else addr
-        raise ArgumentError(f"expected an IPv4 address such as 10.0.0.1, got {text!r}") from None
+        if _device_deferred(t):
+            return 0
+        raise ArgumentError(f"expected an IPv4 address such as 10.0.0.1, got {text!r}"
+                            f"{_device_hint(t)}") from None
 
 
 def ip_prefix(text: str) -> tuple[int, int]:
@@ -285,7 +304,10 @@ def ip_prefix(text: str) -> tuple[int, int]:
     try:
         net = ipaddress.IPv4Network(t, strict=False)
     except ValueError:
-        raise ArgumentError(f"expected an IPv4 prefix such as 10.0.0.0/8, got {text!r}") from None
+        if _device_deferred(t):
+            return 0, 32
+        raise ArgumentError(f"expected an IPv4 prefix such as 10.0.0.0/8, got {text!r}"
+                            f"{_device_hint(t)}") from None
     return int(net.network_address), net.prefixlen
 
 
@@ -312,7 +334,10 @@ def mac_address(text: str) -> bytes:
     t = unquote(text).replace("-", ":")
     parts = t.split(":")
     if len(parts) != 6 or not all(re.fullmatch(r"[0-9a-fA-F]{1,2}", p) for p in parts):
-        raise ArgumentError(f"expected an Ethernet address such as 00:11:22:33:44:55, got {text!r}")
+        if _device_deferred(unquote(text)):
+            return bytes(6)
+        raise ArgumentError(f"expected an Ethernet address such as 00:11:22:33:44:55, got "
+                            f"{text!r}{_device_hint(unquote(text))}")
     return bytes(int(p, 16) for p in parts)
 
 

@@ -135,7 +135,13 @@ def cmd_run(args) -> int:
 
 
 def cmd_check(args) -> int:
-    graph = load_graph(args)
+    from vforward.host_device_addresses import devices_read_at_run
+    with devices_read_at_run() as devices:     # a static check reads no device
+        graph = load_graph(args)
+    for name in devices:
+        print(f"vforward: warning: {name!r} is neither an AddressInfo name nor a network "
+              "device here: taken as a host device whose addresses are read when the "
+              "router runs (vforward run fails if it is still missing)", file=sys.stderr)
     if not args.quiet:
         sys.stdout.write(graph.flat_config())
     return 0

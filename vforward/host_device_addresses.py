@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
+import re
 import socket
 import struct
 
@@ -62,3 +63,48 @@ def device_entry(name: str) -> dict | None:
     if gw is not None:
         entry["gw"] = (gw, 32)
     return entry
+
+
+# -- a static check reads no devices ------------------------------------------------
+# `vforward check` parses and builds a configuration without touching devices
+# (as click-flatten does): a name that could be a host device, where an
+# address is expected and no AddressInfo defines it, is then taken as a
+# device to be read when the router runs, and the check warns about it.
+# `vforward run` reads the device, and fails clearly when there is none.
+
+_DEVICE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,14}")
+_deferred: list[dict] = []
+
+
+class devices_read_at_run:
+    """`with devices_read_at_run() as names:` address arguments naming a device this
+    machine lacks get a placeholder; `names` collects them (name -> where)."""
+
+    def __enter__(self) -> dict:
+        _deferred.append({})
+        return _deferred[-1]
+
+    def __exit__(self, *exc):
+        _deferred.pop()
+
+
+def looks_like_device(name: str) -> bool:
+    return bool(_DEVICE_NAME.fullmatch(name)) and any(c.isdigit() for c in name)
+
+
+def defer_missing_device(name: str) -> bool:
+    """True when a static check takes `name` as a device to be read at run time."""
+    if not _deferred or not looks_like_device(name) or device_entry(name) is not None:
+        return False
+    _deferred[-1].setdefault(name, None)
+    return True
+
+
+def missing_device_hint(text: str) -> str:
+    """'; ...' explaining an address argument that names no device, or ''."""
+    name = text.strip().partition(":")[0]
+    if not looks_like_device(name) or device_entry(name) is not None:
+        return ""
+    return (f"; no AddressInfo defines {name!r} and this machine has no network device "
+            f"{name!r} (a device's name stands for its addresses, read when the router "
+            "starts): create the device, or give the address itself")

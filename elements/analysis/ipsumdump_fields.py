@@ -285,10 +285,9 @@ class PacketSpec:
             transport = struct.pack("!HHHH", v.get("sport", 0), v.get("dport", 0),
                                     v.get("udp_len", 0), 0)
         elif first and proto == PROTO_ICMP:
-            # flowid and seq are Click's "network order" numbers: the field's two bytes
-            # read as a little-endian host reads them (1 is written 256)
-            transport = struct.pack("!BBH", v.get("icmp_type", 0), v.get("icmp_code", 0), 0) + \
-                struct.pack("<HH", v.get("icmp_flowid", 0), v.get("icmp_seq", 0))
+            # flowid and seq in network order, as today's Click writes them
+            transport = struct.pack("!BBHHH", v.get("icmp_type", 0), v.get("icmp_code", 0), 0,
+                                    v.get("icmp_flowid", 0), v.get("icmp_seq", 0))
         if first and proto == PROTO_TCP and "tcp_off" in v and v["tcp_off"] >= 20:
             want_off = v["tcp_off"] - v["tcp_off"] % 4
             transport = transport[:20 + len(v.get("tcp_opt", b""))][:want_off].ljust(want_off, b"\0")
@@ -477,9 +476,9 @@ def unparse(field: str, p: PacketInfo) -> str:
         if not p.transport_fits(8) or tr[0] not in (0, 8, 13, 14, 15, 16, 17, 18):
             return "-"
         if field == "icmp_flowid":
-            return str(struct.unpack_from("<H", tr, 4)[0])
+            return str(struct.unpack_from("!H", tr, 4)[0])
         if field == "icmp_seq":
-            return str(struct.unpack_from("<H", tr, 6)[0])
+            return str(struct.unpack_from("!H", tr, 6)[0])
     if field == "payload":
         return quote_payload(p.payload())
     if field == "payload_len":

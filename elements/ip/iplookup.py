@@ -25,7 +25,8 @@ _COMMON = """
     18.26.4.0/24 1, 0.0.0.0/0 18.26.4.1 1.  MASK is a prefix length or a
     netmask; Click's short forms (18.26.4/24, 0/0) and bare addresses (/32)
     work; GATEWAY may be '-' for none.  Every output a route names must be
-    connected, and a prefix may appear once.
+    connected.  A prefix given again is ignored with a warning: the first
+    route for it is kept, as in Click.
 
     A route with several equal-cost next hops (ECMP) gives each as a
     'GATEWAY OUTPUT' pair, GATEWAY '-' for none: 10.0.0.0/8 10.1.0.2 1

@@ -38,7 +38,7 @@ def _addr(b: bytes) -> str:
     return str(ipaddress.IPv4Address(b))
 
 
-def describe(ip: bytes, swap: bool = False, frame_len: int | None = None) -> str:
+def describe(ip: bytes, swap: bool = True, frame_len: int | None = None) -> str:
     """The protocol part of IPPrint's line for the IP packet `ip` (from its header on)."""
     if len(ip) < 20:
         return "truncated-ip"
@@ -154,7 +154,10 @@ class IPPrint(Element):
       TIMESTAMP (boolean, default true)    print the timestamp annotation
       ID, TTL, TOS, LENGTH (boolean, default false)  print those header fields
       PAINT (boolean, default false)       print the paint annotation
-      SWAP (boolean, default false)        print ICMP echo id and sequence swapped
+      SWAP (boolean, default true)         print ICMP echo id and sequence in network
+                                           order, as today's Click; false: as a little-
+                                           endian host reads the two bytes (Click before
+                                           2013)
       OUTFILE (string)                     write to this file instead
       ACTIVE (boolean, default true)       whether to print
 
@@ -175,7 +178,7 @@ class IPPrint(Element):
         self.print_tos = args.keyword("TOS", boolean, default=False)
         self.print_len = args.keyword("LENGTH", boolean, default=False)
         self.print_paint = args.keyword("PAINT", boolean, default=False)
-        self.swap = args.keyword("SWAP", boolean, default=False)
+        self.swap = args.keyword("SWAP", boolean, default=True)
         args.keyword("AGGREGATE", boolean, default=False)
         self.outfile = args.keyword("OUTFILE", string, default=None)
         self.active = args.keyword("ACTIVE", boolean, default=True)

@@ -22,6 +22,7 @@ names; they differ only in which handlers they offer.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -599,10 +600,12 @@ class IPRouteTable(Element):
             except RouteError as e:
                 raise ArgumentError(f"{args.where}: argument {i}: {e}") from None
             if route.key in seen:
+                # Click keeps the first route for a prefix and warns
                 j, other = seen[route.key]
-                raise ArgumentError(f"{args.where}: argument {i}: route '{route}' repeats the "
-                                    f"prefix {route.prefix_text()} of argument {j} ('{other}'); "
-                                    "give each prefix once")
+                print(f"warning: {args.where}: argument {i}: route '{route}' repeats the "
+                      f"prefix {route.prefix_text()} of argument {j}; the first, '{other}', "
+                      "is kept and this one ignored, as Click does", file=sys.stderr)
+                continue
             seen[route.key] = (i, route)
             routes.append(route)
         try:

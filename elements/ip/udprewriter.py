@@ -1,10 +1,16 @@
 """UDPRewriter and TCPRewriter: IPRewriter under the names Click gives its per-protocol rewriters."""
 from __future__ import annotations
 
+import numpy as np
+
 from vforward.element import read_handler
 
+from vforward.elements.ip.click1_ping_form import read_click1_ping_form
 from vforward.elements.ip.iprewriter import IPRewriter
+from vforward.elements.ip.rewriter_table import PROTO_ICMP, kernels
 from vforward.elements.ip.tcp_seq_deltas import SeqDeltas
+
+ICMP_ECHO_REPLY = 0
 
 
 class UDPRewriter(IPRewriter):
@@ -110,4 +116,59 @@ class ICMPPingRewriter(IPRewriter):
     (the identifier plays the source port), which vforward's IPRewriter
     does alongside TCP and UDP; this is IPRewriter under Click's name.  See
     IPRewriter for the INPUTSPECs, keywords and handlers.
+
+    Click 1's form, ICMPPingRewriter(SRC, DST [, KEYWORDS]) (SRC and DST
+    each an address, an AddressInfo name, or '-' for the packet's own), is
+    accepted with a warning and read as
+
+        ICMPPingRewriter(pattern SRC 0-65535# DST - 0 ROUT, drop)
+
+    with Click 1's ports and habits: 1 or 2 inputs and 1 or 2 outputs;
+    an echo request no mapping knows, on input 0, gets a mapping to SRC
+    and DST with the next free identifier; mapped requests leave on output
+    0 and mapped replies on the last output (ROUT: 1 with two outputs, 0
+    with one); an echo reply no mapping knows passes unchanged on input 0
+    (to the last output, as Click 1 let replies to the host's own pings
+    through) and is dropped on input 1; only ICMP echo is mapped (other
+    packets are dropped, counted as 'no ports to map by').
+
+    Handlers (besides IPRewriter's):
+      mappings (read)   Click 1's table: '(SRC, DST, ID) => (SRC', DST', ID')',
+                        one line per echo flow
     """
+
+    def configure(self, args):
+        self.click1 = read_click1_ping_form(args)
+        super().configure(args)
+
+    def port_spec(self):
+        return "1-2/1-2" if self.click1 else super().port_spec()
+
+    def initialize(self):
+        super().initialize()
+        if self.click1 and self.n_outputs == 1:
+            self.specs[0].routput = 0
+
+    def _unmapped(self, port, pool, idx, codes, ports, values, keys, now):
+        if self.click1:
+            plain = codes & kernels.CODE_MASK
+            # Click 1 maps ICMP echo only
+            other = (plain == kernels.MISS) & (keys[:, 3] != PROTO_ICMP)
+            codes[other] = kernels.UNMAPPABLE
+            if port == 0:
+                # an unmapped echo reply on input 0 passes unchanged, to the last output
+                for i in np.flatnonzero(plain == kernels.UNMAPPABLE).tolist():
+                    slot = int(idx[i])
+                    h = int(pool.nh[slot])
+                    ihl = (int(pool.data[slot, h]) & 0x0F) * 4
+                    if int(pool.data[slot, h + 9]) == PROTO_ICMP and \
+                            int(pool.data[slot, h + ihl]) == ICMP_ECHO_REPLY:
+                        codes[i], ports[i], values[i] = kernels.HIT, self.n_outputs - 1, -1
+        super()._unmapped(port, pool, idx, codes, ports, values, keys, now)
+
+    @read_handler("mappings")
+    def read_mappings(self):
+        now = self.now()
+        flows = self.table.live_flows()
+        flows = flows[self.table.proto[flows] == PROTO_ICMP]
+        return "".join(self.format_flow(int(f), 0, now).split(" [")[0] + "\n" for f in flows)

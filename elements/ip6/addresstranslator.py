@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import struct
+import sys
 
 import numpy as np
 
@@ -48,6 +50,67 @@ def _text(a: bytes) -> str:
     return str(ipaddress.IPv6Address(a))
 
 
+_FLAGS = re.compile(r"[01](\s+[01]){5}")
+_STATIC_FIELDS = {"1 0 1 0 0 0": "0", "1 1 1 1 0 0": "1"}          # -> STATIC_PORTMAPPING
+_DYNAMIC_FIELDS = {("1 0 0 0 0 0", "0 0 1 0 0 0"): "0",              # -> DYNAMIC_PORTMAPPING
+                   ("1 1 0 0 0 0", "0 0 1 1 0 0"): "1"}
+
+
+def _modern_form(raw: list[str], where: str) -> list[str]:
+    """An older Click's arguments (2000-2001: six-flag field masks) as today's, with a
+    warning naming them; today's arguments unchanged.  The older form is
+
+      NSTATIC, STATIC_FIELDS, MAPPING1 ... MAPPINGn, OUTWARD_FIELDS, INWARD_FIELDS,
+      DIRECTION, ADDR LOW HIGH ...
+
+    (with NSTATIC 0 the one mask stands for STATIC_FIELDS and OUTWARD_FIELDS); each
+    mask flags the fields (inner address, inner port, mapped address, mapped port,
+    external address, external port) that identify a mapping."""
+    words = [" ".join(r.split()) for r in raw]
+    if len(words) < 2 or not _FLAGS.fullmatch(words[1]):
+        return raw
+    try:
+        nstatic = int(words[0])
+    except ValueError:
+        return raw
+
+    def refuse(why):
+        return ArgumentError(f"{where}: an older Click's AddressTranslator arguments (six-flag "
+                             f"masks): {why}; write today's form (see 'vforward elements "
+                             "AddressTranslator')")
+    s = 1 if nstatic == 0 else 2 + nstatic
+    if len(words) < s + 3:
+        raise refuse(f"expected the outward and inward masks and DIRECTION after "
+                     f"{'the static mappings' if nstatic else 'NSTATIC'}")
+    modern = [str(nstatic)]
+    if nstatic:
+        static_ports = _STATIC_FIELDS.get(words[1])
+        if static_ports is None:
+            raise refuse(f"static mask {words[1]!r} has no equivalent (today's static "
+                         "mappings are 'INNER MAPPED' (1 0 1 0 0 0) or 'INNER IPORT MAPPED "
+                         "MPORT' (1 1 1 1 0 0))")
+        modern += [static_ports] + words[2:2 + nstatic]
+    outward, inward, direction, pools = words[s], words[s + 1], words[s + 2], words[s + 3:]
+    dynamic_ports = _DYNAMIC_FIELDS.get((outward, inward))
+    if dynamic_ports is None:
+        raise refuse(f"outward and inward masks {outward!r}, {inward!r} have no equivalent "
+                     "(today's are '1 0 0 0 0 0', '0 0 1 0 0 0' for addresses, '1 1 0 0 0 0', "
+                     "'0 0 1 1 0 0' for addresses and ports)")
+    if not pools:
+        modern.append("0")
+    elif dynamic_ports == "1":
+        if len(pools) != 1:
+            raise refuse(f"{len(pools)} 'ADDR LOW HIGH' pools; today's AddressTranslator "
+                         "maps ports from one")
+        modern += ["1", "1", direction, pools[0]]
+    else:
+        # address-only mapping: the pool's addresses (the older form gave each a port range)
+        modern += ["1", "0", direction] + [p.split()[0] for p in pools]
+    print(f"warning: {where}: an older Click's AddressTranslator arguments (six-flag masks); "
+          f"read as today's AddressTranslator({', '.join(modern)})", file=sys.stderr)
+    return modern
+
+
 class AddressTranslator(Element):
     """AddressTranslator(NSTATIC, [STATIC_PORTMAPPING, MAPPING1 ... MAPPINGn,] DYNAMIC [, DYNAMIC_PORTMAPPING, DIRECTION, ADDRESSES...])
     -- translate IPv6 packets' addresses and ports
@@ -88,6 +151,17 @@ class AddressTranslator(Element):
     configurations map to the first, ProtocolTranslator46 writes the
     second.  Works per packet in Python.
 
+    An older Click's arguments (2000-2001, as in Click's gnat examples),
+    with six-flag field masks --
+    `NSTATIC, STATIC_FIELDS, MAPPINGS..., OUTWARD_FIELDS, INWARD_FIELDS,
+    DIRECTION, ADDR LOW HIGH` (with NSTATIC 0 one mask serves as both
+    STATIC_FIELDS and OUTWARD_FIELDS) -- are accepted with a warning that
+    prints the same configuration in today's form, when the masks are
+    ones today's arguments express: static `1 0 1 0 0 0` (addresses) or
+    `1 1 1 1 0 0` (with ports); outward/inward `1 0 0 0 0 0`/`0 0 1 0 0 0`
+    (addresses) or `1 1 0 0 0 0`/`0 0 1 1 0 0` (addresses and ports, from
+    one `ADDR LOW HIGH` pool).  Other masks are refused, naming them.
+
     Handlers:
       mappings (read)   one line per mapping: inner -> mapped, with ports
                         where they are mapped
@@ -98,7 +172,7 @@ class AddressTranslator(Element):
 
     def configure(self, args):
         where = args.where
-        raw = args.raw
+        raw = _modern_form(args.raw, where)
         if not raw:
             raise ArgumentError(f"{where}: missing argument NSTATIC; give at least "
                                 "AddressTranslator(0, 0) (no static mappings, no dynamic ones)")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import sys
+
 from vforward.element import PUSH_ONLY, Element, read_handler, write_handler
 
 from .siit import four_to_six, six_to_four
@@ -17,23 +19,28 @@ class _Translator(Element):
         self.count = 0
         self.drops = 0
 
+    def direction(self, port):
+        """(translate, annotate) for packets arriving on port."""
+        return self.translate, self.annotate
+
     def push(self, port, batch):
         pool = batch.pool
+        translate, annotate = self.direction(port)
         keep = np.zeros(len(batch.idx), dtype=bool)
         for i, pkt in enumerate(batch.packets()):
-            out = self.translate(pkt.bytes())
+            out = translate(pkt.bytes())
             if out is None or pkt.offset + len(out) > pool.slot_size:
                 continue
             pkt.set_bytes(out)
             pool.nh[pkt.slot] = pkt.offset
-            self.annotate(pool, pkt.slot, out)
+            annotate(pool, pkt.slot, out)
             keep[i] = True
         self.count += int(keep.sum())
         self.drops += int((~keep).sum())
         dropped = batch.select(~keep)
         if len(dropped):
             dropped.kill()
-        self.emit(0, batch.select(keep))
+        self.emit(port, batch.select(keep))
 
     @read_handler("count")
     def read_count(self):
@@ -126,3 +133,37 @@ class ProtocolTranslator46(_Translator):
     @staticmethod
     def annotate(pool, slot, out):
         pool.dst_ip6[slot] = np.frombuffer(out[24:40], dtype=np.uint8)
+
+
+class ProtocolTranslator(_Translator):
+    """ProtocolTranslator() -- an older Click's IPv6 <-> IPv4 translator, both ways in one
+
+    Ports: 2 inputs, 2 outputs; push.
+
+    The translator of Click's first NAT-PT gateway (2000-2001), since split
+    into ProtocolTranslator64 and ProtocolTranslator46.  IPv6 packets on
+    input 0 leave as IPv4 packets on output 0, as ProtocolTranslator64
+    translates them; IPv4 packets on input 1 leave as IPv6 packets on
+    output 1, as ProtocolTranslator46 translates them.  Untranslatable
+    packets (an IPv4 packet on input 0, say) are dropped and counted.
+    Accepted with a warning naming the two elements today's Click has.
+
+    Handlers:
+      count (read)   packets translated, both ways
+      drops (read)   packets dropped as untranslatable
+      reset (write)  zero both counts
+
+    See also: ProtocolTranslator64, ProtocolTranslator46, AddressTranslator.
+    """
+    PORTS = "2/2"
+
+    def configure(self, args):
+        super().configure(args)
+        print(f"warning: {args.where}: ProtocolTranslator is an older Click's element; "
+              "today's Click splits it into ProtocolTranslator64 (its input 0 -> output 0) "
+              "and ProtocolTranslator46 (its input 1 -> output 1)", file=sys.stderr)
+
+    def direction(self, port):
+        if port == 0:
+            return ProtocolTranslator64.translate, ProtocolTranslator64.annotate
+        return ProtocolTranslator46.translate, ProtocolTranslator46.annotate

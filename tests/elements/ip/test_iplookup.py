@@ -182,13 +182,19 @@ def test_a_route_to_an_unconnected_output_is_a_graph_error(make_router, cls):
 
 
 @pytest.mark.parametrize("cls", CLASSES)
-def test_bad_and_repeated_routes_are_graph_errors_naming_them(make_router, cls):
+def test_bad_routes_are_graph_errors_naming_them(make_router, cls):
     with pytest.raises(GraphError, match=r"argument 2: route '10.0.0.0/33 0': prefix length 33"):
         make_router(f"Idle -> rt :: {cls}(1.0.0.0/8 0, 10.0.0.0/33 0) -> Discard")
-    with pytest.raises(GraphError, match=r"argument 2: route '10.0.0.0/8 - 0' repeats the "
-                                         r"prefix 10.0.0.0/8 of argument 1 "
-                                         r"\('10.0.0.0/8 - 0'\); give each"):
-        make_router(f"Idle -> rt :: {cls}(10.0.0.0/8 0, 10.1.2.3/8 0) -> Discard")
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_a_repeated_prefix_warns_and_the_first_route_wins_as_in_click(make_router, cls, capsys):
+    r = make_router(f"Idle -> rt :: {cls}(10.0.0.0/8 0, 10.1.2.3/8 1, 0/0 0); rt[1] -> Discard; "
+                    "rt[0] -> Discard")
+    err = capsys.readouterr().err
+    assert ("argument 2: route '10.0.0.0/8 - 1' repeats the prefix 10.0.0.0/8 of argument 1; "
+            "the first, '10.0.0.0/8 - 0', is kept") in err
+    assert r.element("rt").read("lookup", "10.9.9.9") == "0"
 
 
 @pytest.mark.parametrize("cls", ["StaticIPLookup", "LookupIPRoute"])

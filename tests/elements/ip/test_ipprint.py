@@ -34,3 +34,12 @@ def test_label_tos_and_contents(run_summary, capfd):
     run_summary("IPPrint(x, TIMESTAMP false, TOS true, CONTENTS HEX, MAXLENGTH 4)",
                 ["1.0.0.1 1.0.0.2 ect1"], "src dst ip_ecn")
     assert capfd.readouterr().err == "x: tos 1 1.0.0.1.0 > 1.0.0.2.0: . 0:0(0,40,40) win 0\n  45010028\n"
+
+
+def test_echo_identifier_and_sequence_are_network_order_as_in_todays_click():
+    echo = _packet(ip_src="1.0.0.1", ip_dst="1.0.0.2", ip_proto="I", icmp_type="8",
+                   icmp_flowid="1", icmp_seq="2")
+    hl = (echo[0] & 0x0F) * 4
+    assert echo[hl + 4:hl + 8] == bytes((0, 1, 0, 2))       # as Click's FromIPSummaryDump writes
+    assert describe(echo) == "1.0.0.1 > 1.0.0.2: icmp echo (1, 2)"
+    assert describe(echo, swap=False) == "1.0.0.1 > 1.0.0.2: icmp echo (256, 512)"   # SWAP false

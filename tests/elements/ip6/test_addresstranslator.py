@@ -144,3 +144,37 @@ def test_a_nat_pt_gateway_in_click_s_ip64_nat_form_carries_a_udp_exchange(make_r
     (back,) = r.element("to6").frames
     assert back[8:24] == a("::ffff:198.51.100.9") and back[24:40] == a("2001:db8::2")
     assert back[40:44] == struct.pack("!HH", 53, 4000) and transport_ok(back)
+
+
+# -- an older Click's six-flag masks (Click's gnat examples) --------------------------
+def test_older_port_mapping_form_warns_with_todays_and_maps_as_it(make_router, six, capsys):
+    # gnat01: no static mappings; outward by inner address and port, inward by mapped ones
+    r = router(make_router, "0, 1 1 0 0 0 0, 0 0 1 1 0 0, 0, ::ffff:18.26.4.125 1300 1310")
+    assert ("an older Click's AddressTranslator arguments (six-flag masks); read as today's "
+            "AddressTranslator(0, 1, 1, 0, ::ffff:18.26.4.125 1300 1310)"
+            in capsys.readouterr().err)
+    r.element("o").send([six.udp6("2001:db8::2", "::ffff:192.0.2.9", sport=1111, dport=53)])
+    (out,) = r.element("out").frames
+    assert out[8:24] == a("::ffff:18.26.4.125") and out[40:42] == struct.pack("!H", 1300)
+    assert transport_ok(out)
+
+
+def test_older_static_address_mapping_form_reads_as_todays(make_router, six, capsys):
+    # gnat02: one static address mapping, then the dynamic masks and pool
+    r = router(make_router, "1, 1 0 1 0 0 0, ::ffff:18.26.4.125 3ffe::1, 1 1 0 0 0 0, "
+                            "0 0 1 1 0 0, 0, ::ffff:18.26.4.1 1300 1310")
+    assert ("AddressTranslator(1, 0, ::ffff:18.26.4.125 3ffe::1, 1, 1, 0, "
+            "::ffff:18.26.4.1 1300 1310)" in capsys.readouterr().err)
+    r.element("o").send([six.udp6("::ffff:18.26.4.125", "::ffff:192.0.2.9", sport=5, dport=6)])
+    (out,) = r.element("out").frames
+    assert out[8:24] == a("3ffe::1") and out[40:42] == struct.pack("!H", 5)
+
+
+@pytest.mark.parametrize("config, words", [
+    ("0, 1 0 0 0 1 0, 0 0 1 0 0 0, 0, ::1 1 2", "outward and inward masks '1 0 0 0 1 0'"),
+    ("1, 1 1 0 0 0 0, ::1 3, 1 0 0 0 0 0, 0 0 1 0 0 0, 0", "static mask '1 1 0 0 0 0'"),
+    ("0, 1 1 0 0 0 0, 0 0 1 1 0 0, 0, ::1 1 2, ::2 1 2", "2 'ADDR LOW HIGH' pools"),
+])
+def test_older_masks_today_has_no_words_for_are_refused_naming_them(make_router, config, words):
+    with pytest.raises(GraphError, match=words):
+        router(make_router, config)

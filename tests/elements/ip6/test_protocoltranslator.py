@@ -108,3 +108,20 @@ def test_tcp_checksum_is_recomputed_for_ipv6_and_fragments_are_dropped(make_rout
     (v6,) = r.element("out").frames
     assert v6[6] == 6 and ip6_transport_ok(v6) and v6[40:56] == tcp[:16]
     assert r.element("pt").read("drops") == "1"
+
+
+def test_older_two_way_protocoltranslator_translates_each_input_its_way(make_router, six, capsys):
+    r = make_router("s6 :: _Frames6 -> [0]pt :: ProtocolTranslator; s4 :: _Frames6 -> [1]pt; "
+                    "pt[0] -> out4 :: _Sink6; pt[1] -> out6 :: _Sink6")
+    r.initialize()
+    assert "today's Click splits it into ProtocolTranslator64" in capsys.readouterr().err
+    r.element("s6").send([six.udp6("::ffff:192.0.2.7", "::ffff:198.51.100.9", sport=1, dport=2)])
+    udp = struct.pack("!HHHH", 1, 2, 8, 0)
+    r.element("s4").send([ip4_packet("198.51.100.9", "192.0.2.7", 17, udp),
+                          six.udp6("::ffff:1.2.3.4", "::ffff:1.2.3.5")])   # IPv6 on the IPv4 input
+    (four,) = r.element("out4").frames
+    (v6,) = r.element("out6").frames
+    assert four[0] == 0x45 and four[12:16] == ip4("192.0.2.7") and ip4_transport_ok(four)
+    assert v6[0] >> 4 == 6 and v6[8:24] == ipaddress.IPv6Address("::ffff:198.51.100.9").packed
+    assert ip6_transport_ok(v6)
+    assert (r.element("pt").read("count"), r.element("pt").read("drops")) == ("2", "1")
