@@ -1,9 +1,7 @@
 """IPsecEncap: the outer IPv4 header of an ESP tunnel packet, to the gateway the lookup chose."""
 from __future__ import annotations
 
-from vforward.args import ArgumentError, boolean, unsigned
-
-from vforward.elements.tunnel.ipencap import IPEncap, byte_value, ip_protocol
+from vforward.elements.tunnel.ipencap import IPEncap, ip_protocol
 
 
 class IPsecEncap(IPEncap):
@@ -45,25 +43,7 @@ class IPsecEncap(IPEncap):
     def configure(self, args):
         self.proto = args.positional("PROTO", ip_protocol)
         self.src, self.dst = 0, None
-        self.ttl = args.keyword("TTL", byte_value, default=250)
-        tos = args.keyword("TOS", byte_value, default=None)
-        dscp = args.keyword("DSCP", unsigned, default=None)
-        ect = args.keyword("ECT", str, default=None)
-        ce = args.keyword("CE", boolean, default=False)
-        self.df = args.keyword("DF", boolean, default=False)
-        args.finish()
-        if tos is not None and (dscp is not None or ect is not None or ce):
-            raise ArgumentError(f"{args.where}: give TOS, or DSCP/ECT/CE, not both")
-        if dscp is not None and dscp > 63:
-            raise ArgumentError(f"{args.where}: argument DSCP: must be between 0 and 63")
-        ecn = 0
-        if ect is not None:
-            ecn = 2 if ect.strip() == "2" else (1 if boolean(ect) else 0)
-        if ce:
-            ecn = 3
-        self.tos = tos if tos is not None else ((dscp or 0) << 2) | ecn
-        self.ip_id = 0
-        self.count = self.drops = 0
+        self.header_keywords(args)
 
     def process(self, batch):
         batch = super().process(batch)

@@ -192,6 +192,10 @@ class IPEncap(IPv4Encapsulator):
         self.proto = args.positional("PROTO", ip_protocol)
         self.src = args.positional("SRC", ip_address)
         self.dst = args.positional("DST", destination)
+        self.header_keywords(args)
+
+    def header_keywords(self, args) -> None:
+        """TTL, TOS or DSCP/ECT/CE, DF: the rest of the header, then the end of the arguments."""
         self.ttl = args.keyword("TTL", byte_value, default=250)
         tos = args.keyword("TOS", byte_value, default=None)
         dscp = args.keyword("DSCP", unsigned, default=None)
