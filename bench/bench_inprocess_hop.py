@@ -33,6 +33,7 @@ import time
 
 import dpkt
 
+from bench_router_path import sweep_cache    # the same cold-cache sweep
 from vforward.catalogue import load_builtin
 from vforward.graph import build_graph
 from vforward.packet import GSO_SLOT_SIZE, GSO_TCPV4, PacketPool
@@ -97,15 +98,6 @@ def frame_from_h1(lab, kind: str) -> tuple[bytes, dict]:
     return frame, ann
 
 
-_SWEEP = None
-
-
-def sweep_cache() -> None:
-    global _SWEEP
-    import numpy as np
-    if _SWEEP is None:
-        _SWEEP = np.ones(32 << 20, dtype=np.uint8)
-    _SWEEP[::64] += 1
 
 
 def main() -> None:

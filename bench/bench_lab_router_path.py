@@ -25,8 +25,8 @@ import statistics
 import time
 
 import dpkt
-import numpy as np
 
+from bench_router_path import sweep_cache    # the same cold-cache sweep
 from vforward.catalogue import load_builtin
 from vforward.graph import build_graph
 from vforward.packet import PacketPool
@@ -75,14 +75,6 @@ def new_router(lab, node: str, nxt: str) -> tuple[Router, str, str]:
     return router, e
 
 
-_SWEEP = None
-
-
-def sweep_cache() -> None:
-    global _SWEEP
-    if _SWEEP is None:
-        _SWEEP = np.ones(32 << 20, dtype=np.uint8)
-    _SWEEP[::64] += 1
 
 
 def main() -> None:
