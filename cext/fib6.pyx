@@ -6,6 +6,8 @@
     fib.insert(0x20010db8 << 96, 32, 3)     # 2001:db8::/32 -> next hop 3
     fib.lookup(0x20010db8 << 96 | 1)        # 3
     fib.lookup_batch(addrs, out)            # addrs: (n, 16) uint8, network order
+    fib.insert_many(prefixes, plens, nhs)   # updates in order, one call: prefixes as addrs
+    fib.delete_many(prefixes, plens)
 
 Addresses are ints (or 16 bytes) in the scalar calls and rows of a (n, 16)
 uint8 array in network byte order in the batch calls -- the layout of the
@@ -333,6 +335,33 @@ def _rows_error(what, a):
     arr = np.asarray(a)
     return ValueError(f"{what} must be a C-contiguous (n, 16) uint8 array of network-order "
                       f"IPv6 addresses, got shape {arr.shape} dtype {arr.dtype}")
+
+
+def _update_rows(prefixes, plens, nhs):
+    """The checked arrays of a batch of routes: (n, 16) uint8 prefixes, int32
+    lengths and (unless nhs is None) uint32 next hops, all C-contiguous."""
+    if not _rows16(prefixes):
+        raise _rows_error("prefixes", prefixes)
+    pl = np.asarray(plens)
+    n = len(prefixes)
+    if pl.shape != (n,) or (nhs is not None and np.shape(nhs) != (n,)):
+        raise ValueError(f"prefixes, plens and nhs differ in length ({n}, {len(pl)}"
+                         + (f", {len(nhs)})" if nhs is not None else ")"))
+    if n:
+        bad = np.flatnonzero((pl < 0) | (pl > 128))
+        if len(bad):
+            raise ValueError(f"plens[{bad[0]}] = {int(pl[bad[0]])} is out of range: an IPv6 "
+                             "prefix length is 0..128")
+    nh = None
+    if nhs is not None:
+        nh = np.asarray(nhs)
+        if n:
+            bad = np.flatnonzero((nh < 0) | (nh > 0xFFFE))
+            if len(bad):
+                raise ValueError(f"nhs[{bad[0]}] = {int(nh[bad[0]])} is out of range: next hops "
+                                 "are 0..65534 (65535 is NO_ROUTE)")
+        nh = np.ascontiguousarray(nh, dtype=np.uint32)
+    return prefixes, np.ascontiguousarray(pl, dtype=np.int32), nh
 
 
 cdef inline bint _vec(object a, int typenum, bint writeable):
@@ -1067,6 +1096,55 @@ cdef class Fib6:
 
     # ------------------------------------------------------------ API
 
+    cdef int _insert(self, uint64_t hi, uint64_t lo, int plen, uint32_t nh) except -1:
+        """Add or replace hi:lo/plen -> nh (hi:lo masked to plen, plen and nh checked)."""
+        if plen == 128:
+            self._host_set(hi, lo, nh)
+            return 0
+        cdef uint32_t old
+        cdef int d
+        cdef uint32_t rec = self._locate(hi, lo, plen, &d)
+        if rec == NOREC:
+            self._trie_set(hi, lo, plen, nh, &old)
+            if old != nh + 1:
+                self._update(hi, lo, plen)
+            return 0
+        # from the poptrie node above the route: a few trie levels, not plen of them
+        cdef uint32_t t = self._tnode[rec], best = self._tbest[rec]
+        self._trie_set(hi, lo, plen, nh, &old, t, d)
+        if old != nh + 1:
+            self._rebuild(hi, lo, plen, rec, d, t, best)
+        return 0
+
+    cdef int _delete(self, uint64_t hi, uint64_t lo, int plen) except -1:
+        """Remove hi:lo/plen (masked, checked); 1 if there was such a route."""
+        if plen == 128:
+            return self._host_delete(hi, lo) == 1
+        cdef int d
+        cdef uint32_t rec = self._locate(hi, lo, plen, &d)
+        if rec == NOREC:
+            if not self._trie_delete(hi, lo, plen):
+                return 0
+            self._update(hi, lo, plen)
+            return 1
+        cdef uint32_t t = self._tnode[rec], best = self._tbest[rec]
+        if not self._trie_delete(hi, lo, plen, t, d):
+            return 0
+        self._rebuild(hi, lo, plen, rec, d, t, best)
+        return 1
+
+    cdef inline void _prefetch_first(self, const uint8_t *row) noexcept nogil:
+        """Prefetch what an update of the route at row reads first: its first-level
+        node and the trie node and best beside it (the /16's block entry: in cache)."""
+        cdef uint64_t hi = load_be64(row)
+        cdef uint32_t b = self._block[hi >> (64 - SHORT)]
+        cdef uint32_t rec
+        if b:
+            rec = b - 1 + <uint32_t>((hi >> (64 - S)) & (BLOCK - 1))
+            PREFETCH(&self._nodes[rec])
+            PREFETCH(&self._tnode[rec])
+            PREFETCH(&self._tbest[rec])
+
     def insert(self, prefix, int plen, long nh):
         """Add or replace the route prefix/plen -> nh (host bits of prefix ignored)."""
         _check_plen(plen)
@@ -1074,22 +1152,7 @@ cdef class Fib6:
         cdef uint64_t hi, lo
         _halves(prefix, &hi, &lo, "prefix")
         _mask128(&hi, &lo, plen)
-        if plen == 128:
-            self._host_set(hi, lo, <uint32_t>nh)
-            return
-        cdef uint32_t old
-        cdef int d
-        cdef uint32_t rec = self._locate(hi, lo, plen, &d)
-        if rec == NOREC:
-            self._trie_set(hi, lo, plen, <uint32_t>nh, &old)
-            if old != <uint32_t>nh + 1:
-                self._update(hi, lo, plen)
-            return
-        # from the poptrie node above the route: a few trie levels, not plen of them
-        cdef uint32_t t = self._tnode[rec], best = self._tbest[rec]
-        self._trie_set(hi, lo, plen, <uint32_t>nh, &old, t, d)
-        if old != <uint32_t>nh + 1:
-            self._rebuild(hi, lo, plen, rec, d, t, best)
+        self._insert(hi, lo, plen, <uint32_t>nh)
 
     def delete(self, prefix, int plen):
         """Remove the route for prefix/plen; True if there was one."""
@@ -1097,20 +1160,44 @@ cdef class Fib6:
         cdef uint64_t hi, lo
         _halves(prefix, &hi, &lo, "prefix")
         _mask128(&hi, &lo, plen)
-        if plen == 128:
-            return self._host_delete(hi, lo) == 1
-        cdef int d
-        cdef uint32_t rec = self._locate(hi, lo, plen, &d)
-        if rec == NOREC:
-            if not self._trie_delete(hi, lo, plen):
-                return False
-            self._update(hi, lo, plen)
-            return True
-        cdef uint32_t t = self._tnode[rec], best = self._tbest[rec]
-        if not self._trie_delete(hi, lo, plen, t, d):
-            return False
-        self._rebuild(hi, lo, plen, rec, d, t, best)
-        return True
+        return self._delete(hi, lo, plen) == 1
+
+    def insert_many(self, prefixes, plens, nhs):
+        """insert(prefixes[i], plens[i], nhs[i]) for every i, in order, in one call:
+        prefixes a (n, 16) uint8 array of network-order addresses (as for load()).
+        The arguments are all checked before any route goes in."""
+        cdef cnp.ndarray a, pla, nha
+        a, pla, nha = _update_rows(prefixes, plens, nhs)
+        cdef const uint8_t *rows = <const uint8_t *>cnp.PyArray_DATA(a)
+        cdef const int *pp = <const int *>cnp.PyArray_DATA(pla)
+        cdef const uint32_t *pn = <const uint32_t *>cnp.PyArray_DATA(nha)
+        cdef size_t i, n = <size_t>cnp.PyArray_DIM(a, 0)
+        cdef uint64_t hi, lo
+        for i in range(n):
+            if i + 1 < n:       # its first reads overlap this update's work
+                self._prefetch_first(rows + (i + 1) * 16)
+            hi = load_be64(rows + i * 16)
+            lo = load_be64(rows + i * 16 + 8)
+            _mask128(&hi, &lo, pp[i])
+            self._insert(hi, lo, pp[i], pn[i])
+
+    def delete_many(self, prefixes, plens):
+        """delete(prefixes[i], plens[i]) for every i, in order, in one call (arrays
+        as for insert_many); the number of routes that were there."""
+        cdef cnp.ndarray a, pla
+        a, pla, _ = _update_rows(prefixes, plens, None)
+        cdef const uint8_t *rows = <const uint8_t *>cnp.PyArray_DATA(a)
+        cdef const int *pp = <const int *>cnp.PyArray_DATA(pla)
+        cdef size_t i, n = <size_t>cnp.PyArray_DIM(a, 0), found = 0
+        cdef uint64_t hi, lo
+        for i in range(n):
+            if i + 1 < n:
+                self._prefetch_first(rows + (i + 1) * 16)
+            hi = load_be64(rows + i * 16)
+            lo = load_be64(rows + i * 16 + 8)
+            _mask128(&hi, &lo, pp[i])
+            found += self._delete(hi, lo, pp[i])
+        return found
 
     def get(self, prefix, int plen):
         """The next hop of exactly prefix/plen, or None."""
@@ -1298,22 +1385,7 @@ cdef class Fib6:
     def load(self, prefixes, plens, nhs):
         """Replace the whole table with these routes (later duplicates win): the
         fast path for a big table, built bottom-up in one pass."""
-        if not _rows16(prefixes):
-            raise _rows_error("prefixes", prefixes)
-        pl = np.asarray(plens)
-        nh = np.asarray(nhs)
-        if not len(prefixes) == len(pl) == len(nh):
-            raise ValueError(f"prefixes, plens and nhs differ in length "
-                             f"({len(prefixes)}, {len(pl)}, {len(nh)})")
-        if len(pl):
-            bad = np.flatnonzero((pl < 0) | (pl > 128))
-            if len(bad):
-                raise ValueError(f"plens[{bad[0]}] = {int(pl[bad[0]])} is out of range: an IPv6 "
-                                 "prefix length is 0..128")
-            bad = np.flatnonzero((nh < 0) | (nh > 0xFFFE))
-            if len(bad):
-                raise ValueError(f"nhs[{bad[0]}] = {int(nh[bad[0]])} is out of range: next hops "
-                                 "are 0..65534 (65535 is NO_ROUTE)")
+        prefixes, pl, nh = _update_rows(prefixes, plens, nhs)
         # In address order (stable: later duplicates still win), consecutive routes
         # share most of their trie path, which is then in cache, and the trie's
         # nodes are laid out in the order the build walks them.

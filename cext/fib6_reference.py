@@ -53,6 +53,27 @@ def rows6(addrs, what="addrs"):
     return arr
 
 
+def _batch6(prefixes, plens, nhs):
+    """The rows, lengths and next hops (None: not given) of a batch of routes as
+    lists, all checked: a clear error before anything changes."""
+    prefixes = rows6(prefixes, "prefixes")
+    if len(plens) != len(prefixes) or (nhs is not None and len(nhs) != len(prefixes)):
+        raise ValueError(f"prefixes, plens and nhs differ in length ({len(prefixes)}, "
+                         f"{len(plens)}" + (f", {len(nhs)})" if nhs is not None else ")"))
+    plens = np.asarray(plens).tolist()
+    for i, plen in enumerate(plens):
+        if not 0 <= plen <= 128:
+            raise ValueError(f"plens[{i}] = {plen} is out of range: an IPv6 prefix "
+                             "length is 0..128")
+    if nhs is not None:
+        nhs = np.asarray(nhs).tolist()
+        for i, nh in enumerate(nhs):
+            if not 0 <= nh <= MAX_NEXT_HOP:
+                raise ValueError(f"nhs[{i}] = {nh} is out of range: next hops are 0..65534 "
+                                 "(65535 is NO_ROUTE)")
+    return prefixes, plens, nhs
+
+
 class Fib6Reference:
     """IPv6 longest-prefix match with a dict per prefix length."""
 
@@ -102,22 +123,20 @@ class Fib6Reference:
 
     def load(self, prefixes, plens, nhs):
         """Replace the whole table with these routes; later duplicates win."""
-        prefixes = rows6(prefixes, "prefixes")
-        if not len(prefixes) == len(plens) == len(nhs):
-            raise ValueError(f"prefixes, plens and nhs differ in length "
-                             f"({len(prefixes)}, {len(plens)}, {len(nhs)})")
-        plens = np.asarray(plens).tolist()
-        nhs = np.asarray(nhs).tolist()
-        for i in range(len(plens)):     # check all before changing anything
-            if not 0 <= plens[i] <= 128:
-                raise ValueError(f"plens[{i}] = {plens[i]} is out of range: an IPv6 prefix "
-                                 "length is 0..128")
-            if not 0 <= nhs[i] <= MAX_NEXT_HOP:
-                raise ValueError(f"nhs[{i}] = {nhs[i]} is out of range: next hops are 0..65534 "
-                                 "(65535 is NO_ROUTE)")
+        prefixes, plens, nhs = _batch6(prefixes, plens, nhs)
         self.clear()
+        self.insert_many(prefixes, plens, nhs)
+
+    def insert_many(self, prefixes, plens, nhs):
+        """insert() of every row in order; all checked before any goes in."""
+        prefixes, plens, nhs = _batch6(prefixes, plens, nhs)
         for i in range(len(plens)):
             self.insert(prefixes[i].tobytes(), plens[i], nhs[i])
+
+    def delete_many(self, prefixes, plens):
+        """delete() of every row in order; the number of routes that were there."""
+        prefixes, plens, _ = _batch6(prefixes, plens, None)
+        return sum(self.delete(prefixes[i].tobytes(), plens[i]) for i in range(len(plens)))
 
     def clear(self):
         for d in self._by_len:

@@ -322,3 +322,56 @@ def test_short_routes_take_no_block_and_answer_again_once_the_longer_ones_are_go
     t.delete(ip6("2000::"), 3)
     t.check()
     assert t.fib.lookup(ip6("2001:db8:1::1")) == 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nested_table(), st.randoms(use_true_random=False))
+def test_insert_many_and_delete_many_equal_the_same_calls_one_by_one(table, rnd):
+    t = Trio()
+    for p, l, n in table[: len(table) // 2]:
+        t.insert(p, l, n)
+    batch = Fib6()
+    ref = Fib6Reference()
+    for fib in (batch, ref):
+        fib.load(rows([p for p, _, _ in table[: len(table) // 2]]),
+                 [r[1] for r in table[: len(table) // 2]], [r[2] for r in table[: len(table) // 2]])
+    # more routes, some twice (the later wins), then withdrawals, some twice or absent
+    more = table[len(table) // 2:] + [(p, l, (n + 1) % 0xFFFF) for p, l, n in table[::3]]
+    gone = [(p, l) for p, l, _ in rnd.sample(table, len(table) // 2)]
+    gone += gone[:2] + [(ip6("2001:db8:ffff::"), 48)]
+    for fib in (batch, ref):
+        fib.insert_many(rows([p for p, _, _ in more]), np.array([r[1] for r in more]),
+                        np.array([r[2] for r in more]))
+    for p, l, n in more:
+        t.insert(p, l, n)
+    t.check()
+    addrs = rows(t.probes())
+    assert np.array_equal(batch.lookup_batch(addrs), t.fib.lookup_batch(addrs))
+    found = [batch.delete_many(rows([p for p, _ in gone]), [l for _, l in gone]),
+             ref.delete_many(rows([p for p, _ in gone]), [l for _, l in gone])]
+    one_by_one = 0
+    for p, l in gone:
+        present = ((p & netmask6(l)), l) in t.routes
+        t.delete(p, l)
+        one_by_one += present
+    assert found == [one_by_one, one_by_one]
+    t.check()
+    assert np.array_equal(batch.lookup_batch(addrs), t.fib.lookup_batch(addrs))
+    assert np.array_equal(ref.lookup_batch(addrs), t.fib.lookup_batch(addrs))
+    assert list(batch.routes()) == list(t.fib.routes())
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda f: f.insert_many(np.zeros((2, 16), np.uint8), [48, 129], [1, 1]),
+     r"plens\[1\] = 129 is out of range"),
+    (lambda f: f.insert_many(np.zeros((2, 16), np.uint8), [48, 48], [1, 65535]),
+     r"nhs\[1\] = 65535 is out of range"),
+    (lambda f: f.insert_many(np.zeros((2, 16), np.uint8), [48], [1, 2]), "differ in length"),
+    (lambda f: f.delete_many(np.zeros((2, 8), np.uint8), [48, 48]), r"\(n, 16\) uint8"),
+])
+def test_a_bad_batch_is_named_in_the_error_and_changes_nothing(call, message):
+    for fib in (Fib6(), Fib6Reference()):
+        fib.insert(ip6("2001:db8::"), 32, 1)
+        with pytest.raises((ValueError, TypeError), match=message):
+            call(fib)
+        assert list(fib.routes()) == [(ip6("2001:db8::"), 32, 1)]
