@@ -20,14 +20,25 @@ and nesting after the 2024 global table; see that module):
 - build time: Fib6() + load() of the whole table from its arrays;
 - deletes/s and inserts/s under churn (50,000 random routes withdrawn, then
   announced again with new next hops, one Python call each), and mixed ops;
+  the same through delete_many/insert_many (one call for all), for scale;
 - correctness: every pytricia lookup address, the edges of a sample of
   routes, and again after the churn, must give pytricia's answer.
 Lookup addresses are random addresses inside random routes of the table
 (traffic goes to routed destinations; uniformly random 128-bit addresses
 would almost all miss at the first level).
+
+    python bench/bench_fib6.py --against OTHER/cext/fib6.cpython-*.so [--runs N]
+
+compares this build with another build of the same module (an older tree's)
+in one process: both load the same table, their lookup runs alternate, and
+each churn round (withdraw N routes, announce them again with new next hops)
+runs on both, the first of the two alternating; every round both must
+answer alike.  Prints medians and the ratio per run.
 """
 import argparse
 import ctypes
+import importlib.machinery
+import importlib.util
 import ipaddress
 import json
 import os
@@ -284,6 +295,19 @@ def run(seed=1, runs=7, log=print):
     res["mixed_ops_per_s"] = len(ordered) / (time.perf_counter() - t)
     assert len(fib) == len(prefixes)
 
+    # the same churn through the batch calls, on a third set of routes
+    pick3 = rng.choice(len(prefixes), N_CHURN, replace=False)
+    rows3, pl3 = prefixes[pick3], plens[pick3]
+    nh3 = rng.integers(0, 0xFFFF, size=N_CHURN, dtype=np.uint16)
+    wall, cpu = _timed(lambda: fib.delete_many(rows3, pl3))
+    res["delete_many_per_s"] = N_CHURN / wall
+    res["cpu"]["delete_many_per_s"] = N_CHURN / cpu
+    assert len(fib) == len(prefixes) - N_CHURN
+    wall, cpu = _timed(lambda: fib.insert_many(rows3, pl3, nh3))
+    res["insert_many_per_s"] = N_CHURN / wall
+    res["cpu"]["insert_many_per_s"] = N_CHURN / cpu
+    assert len(fib) == len(prefixes)
+
     # mirror the churn into pytricia and check again
     t = time.perf_counter()
     for p, l, n in zip(rp, rl, rn):
@@ -291,14 +315,110 @@ def run(seed=1, runs=7, log=print):
     for is_insert, p, l, n in ordered:
         if is_insert:
             pyt.insert(f"{ipaddress.IPv6Address(p)}/{l}", n)
+    for p, l, n in zip(_ints(rows3), pl3.tolist(), nh3.tolist()):
+        pyt.insert(f"{ipaddress.IPv6Address(p)}/{l}", n)
     checked = _check(fib, pyt, addrs[N_PYTRICIA:2 * N_PYTRICIA], "random addresses after churn")
-    touched = np.concatenate([pick[:N_EDGES // 8], pick2[:N_EDGES // 8]])
+    touched = np.concatenate([pick[:N_EDGES // 8], pick2[:N_EDGES // 8], pick3[:N_EDGES // 8]])
     checked += _check(fib, pyt, _edges(prefixes[touched], plens[touched]),
                       "edges of churned routes")
     log(f"after churn: checked {checked} addresses against pytricia "
         f"({time.perf_counter() - t:.1f} s)")
     res["memory_after_churn"] = fib.memory()
     return res
+
+
+def _load_fib6(path):
+    """The Fib6 class of another build of vforward.cext.fib6 (a .so file)."""
+    loader = importlib.machinery.ExtensionFileLoader("fib6", path)
+    spec = importlib.util.spec_from_file_location("fib6", path, loader=loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod.Fib6
+
+
+def side_by_side(against, seed=1, runs=7, log=print):
+    """This build and the one at path `against`, alternated run by run."""
+    builds = {"this": Fib6, "against": _load_fib6(against)}
+    rng = np.random.default_rng(seed + 2000)
+    prefixes, plens, nhs = internet_table6(seed)
+    log(f"table: {len(prefixes)} routes; against {against}")
+    fibs = {}
+    rates = {k: {m: [] for m in ("build_s", "lookups_per_s", "deletes_per_s", "inserts_per_s")}
+             for k in builds}
+    for r in range(3):
+        for name in (("this", "against") if r % 2 == 0 else ("against", "this")):
+            fibs[name] = None
+            fib = builds[name]()
+            rates[name]["build_s"].append(_timed(lambda: fib.load(prefixes, plens, nhs))[1])
+            fibs[name] = fib
+    addrs = _lookup_addresses(rng, prefixes, plens, N_ADDRS)
+    batches = [addrs[i:i + BATCH] for i in range(0, N_ADDRS, BATCH)]
+    out = np.empty(BATCH, dtype=np.uint16)
+
+    def lookups(fib, part):
+        lookup_batch = fib.lookup_batch
+        for b in part:
+            lookup_batch(b, out)
+
+    # runs alternate in slices of the batches and of the churn, so that a busy
+    # neighbour's bursts fall on both builds alike
+    n_slices = 16
+    slices = [batches[i::n_slices] for i in range(n_slices)]
+    for name in builds:
+        lookups(fibs[name], batches)     # warm up
+    if not np.array_equal(fibs["this"].lookup_batch(addrs), fibs["against"].lookup_batch(addrs)):
+        raise SystemExit("MISMATCH: the two builds answer differently")
+    memory = {name: fibs[name].memory() for name in builds}
+    for r in range(runs):
+        cpu = dict.fromkeys(builds, 0.0)
+        for i, part in enumerate(slices):
+            for name in (("this", "against") if (r + i) % 2 == 0 else ("against", "this")):
+                cpu[name] += _timed(lambda: lookups(fibs[name], part))[1]
+        for name in builds:
+            rates[name]["lookups_per_s"].append(N_ADDRS / cpu[name])
+    probe = addrs[:N_PYTRICIA]
+    for r in range(runs):
+        pick = rng.choice(len(prefixes), N_CHURN, replace=False)
+        cp, cl = _ints(prefixes[pick]), plens[pick].tolist()
+        cn = rng.integers(0, 0xFFFF, size=N_CHURN, dtype=np.uint16).tolist()
+        for op in ("deletes_per_s", "inserts_per_s"):
+            cpu = dict.fromkeys(builds, 0.0)
+            for i in range(0, N_CHURN, N_CHURN // n_slices):
+                part = range(i, min(i + N_CHURN // n_slices, N_CHURN))
+                for name in (("this", "against") if (r + i) % 2 == 0 else ("against", "this")):
+                    delete, insert = fibs[name].delete, fibs[name].insert
+
+                    def deletes():
+                        for k in part:
+                            delete(cp[k], cl[k])
+
+                    def inserts():
+                        for k in part:
+                            insert(cp[k], cl[k], cn[k])
+
+                    cpu[name] += _timed(deletes if op == "deletes_per_s" else inserts)[1]
+            for name in builds:
+                rates[name][op].append(N_CHURN / cpu[name])
+        if not np.array_equal(fibs["this"].lookup_batch(probe),
+                              fibs["against"].lookup_batch(probe)):
+            raise SystemExit(f"MISMATCH: the two builds answer differently after churn round {r}")
+    med = statistics.median
+    print()
+    print(f"side by side in one process, {runs} runs alternated, rates per thread CPU second "
+          f"(build: CPU seconds); medians")
+    print(f"{'measure':18} {'this':>10} {'against':>10} {'ratio':>7}   ratio per run")
+    for m in ("lookups_per_s", "build_s", "deletes_per_s", "inserts_per_s"):
+        a, b = rates["this"][m], rates["against"][m]
+        per_run = " ".join(f"{x / y:.2f}" for x, y in zip(a, b))
+        scale = 1 if m == "build_s" else 1e-6
+        print(f"{m:18} {med(a) * scale:10.3f} {med(b) * scale:10.3f} {med(a) / med(b):7.2f}   "
+              f"{per_run}")
+    for name in builds:
+        mem = memory[name]
+        print(f"data plane ({name}): nodes {mem['nodes'] / 1e6:.1f} MB, "
+              f"leaves {mem['leaves'] / 1e6:.1f} MB, trie {mem['trie'] / 1e6:.1f} MB")
+    print("answers identical between the two builds on every check")
+    return {"rates": rates, "memory": memory}
 
 
 def _verdicts(res):
@@ -329,6 +449,10 @@ def _report(res):
         ("deletes/s under churn", f"{res['deletes_per_s'] / 1e6:8.2f} M", "deletes_per_s",
          ">= 0.5 M", f"{cpu['deletes_per_s'] / 1e6:8.2f} M"),
         ("mixed insert/delete ops/s", f"{res['mixed_ops_per_s'] / 1e6:8.2f} M", None, "", ""),
+        ("  (inserts/s, insert_many, one call)", f"{res['insert_many_per_s'] / 1e6:8.2f} M",
+         None, "", f"{cpu['insert_many_per_s'] / 1e6:8.2f} M"),
+        ("  (deletes/s, delete_many, one call)", f"{res['delete_many_per_s'] / 1e6:8.2f} M",
+         None, "", f"{cpu['delete_many_per_s'] / 1e6:8.2f} M"),
     ]
     print()
     print(f"vforward IPv6 FIB bench: {res['routes']} routes (mean /{res['mean_length']:.1f}), "
@@ -351,7 +475,16 @@ def main(argv=None):
     ap.add_argument("--json", metavar="PATH", help="write the numbers here")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--runs", type=int, default=7, help="lookup runs (the median is reported)")
+    ap.add_argument("--against", metavar="SO",
+                    help="compare with this other build of vforward/cext/fib6 (a .so), "
+                         "side by side in one process, instead of the full bench")
     args = ap.parse_args(argv)
+    if args.against:
+        res = side_by_side(args.against, args.seed, args.runs)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(res, f, indent=2)
+        return 0
     t = time.perf_counter()
     res = run(args.seed, args.runs)
     res["bench_s"] = time.perf_counter() - t
