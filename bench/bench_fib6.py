@@ -31,9 +31,9 @@ would almost all miss at the first level).
 
 compares this build with another build of the same module (an older tree's)
 in one process: both load the same table, their lookup runs alternate, and
-each churn round (withdraw N routes, announce them again with new next hops)
-runs on both, the first of the two alternating; every round both must
-answer alike.  Prints medians and the ratio per run.
+each churn round (withdraw N routes, announce them again with new next hops,
+then give them other next hops) runs on both, alternating in slices; every
+round both must answer alike.  Prints medians and the ratio per run.
 """
 import argparse
 import ctypes
@@ -343,8 +343,8 @@ def side_by_side(against, seed=1, runs=7, log=print):
     prefixes, plens, nhs = internet_table6(seed)
     log(f"table: {len(prefixes)} routes; against {against}")
     fibs = {}
-    rates = {k: {m: [] for m in ("build_s", "lookups_per_s", "deletes_per_s", "inserts_per_s")}
-             for k in builds}
+    measures = ("build_s", "lookups_per_s", "deletes_per_s", "inserts_per_s", "nh_changes_per_s")
+    rates = {k: {m: [] for m in measures} for k in builds}
     for r in range(3):
         for name in (("this", "against") if r % 2 == 0 else ("against", "this")):
             fibs[name] = None
@@ -381,7 +381,8 @@ def side_by_side(against, seed=1, runs=7, log=print):
         pick = rng.choice(len(prefixes), N_CHURN, replace=False)
         cp, cl = _ints(prefixes[pick]), plens[pick].tolist()
         cn = rng.integers(0, 0xFFFF, size=N_CHURN, dtype=np.uint16).tolist()
-        for op in ("deletes_per_s", "inserts_per_s"):
+        cn2 = rng.integers(0, 0xFFFF, size=N_CHURN, dtype=np.uint16).tolist()
+        for op in ("deletes_per_s", "inserts_per_s", "nh_changes_per_s"):
             cpu = dict.fromkeys(builds, 0.0)
             for i in range(0, N_CHURN, N_CHURN // n_slices):
                 part = range(i, min(i + N_CHURN // n_slices, N_CHURN))
@@ -396,7 +397,12 @@ def side_by_side(against, seed=1, runs=7, log=print):
                         for k in part:
                             insert(cp[k], cl[k], cn[k])
 
-                    cpu[name] += _timed(deletes if op == "deletes_per_s" else inserts)[1]
+                    def nh_changes():       # routes that are there, a new next hop each
+                        for k in part:
+                            insert(cp[k], cl[k], cn2[k])
+
+                    cpu[name] += _timed({"deletes_per_s": deletes, "inserts_per_s": inserts,
+                                         "nh_changes_per_s": nh_changes}[op])[1]
             for name in builds:
                 rates[name][op].append(N_CHURN / cpu[name])
         if not np.array_equal(fibs["this"].lookup_batch(probe),
@@ -407,7 +413,7 @@ def side_by_side(against, seed=1, runs=7, log=print):
     print(f"side by side in one process, {runs} runs alternated, rates per thread CPU second "
           f"(build: CPU seconds); medians")
     print(f"{'measure':18} {'this':>10} {'against':>10} {'ratio':>7}   ratio per run")
-    for m in ("lookups_per_s", "build_s", "deletes_per_s", "inserts_per_s"):
+    for m in measures[1:2] + measures[:1] + measures[2:]:
         a, b = rates["this"][m], rates["against"][m]
         per_run = " ".join(f"{x / y:.2f}" for x, y in zip(a, b))
         scale = 1 if m == "build_s" else 1e-6

@@ -102,7 +102,12 @@ poptrie node it started from (a trie node a poptrie node refers to stays,
 empty if need be: it answers as a leaf).  Each call leaves the table
 complete.  The cost of an update grows with the number of more-specifics
 under the prefix: a /48 is cheap, a /32 with hundreds of /48s below it
-rebuilds their nodes.
+rebuilds their nodes.  A new next hop for a route that fills one slot of
+its node exactly (a /48 at a /42 node, a /40 at a /34 node, a /32 without
+more-specifics) whose leaf is a run of its own, and stays one, is written
+over the old leaf: nothing is rebuilt.  insert_many/delete_many take a
+batch of updates in one call and prefetch the next update's first-level
+node while one runs.
 """
 cimport cython
 cimport numpy as cnp
@@ -1112,9 +1117,36 @@ cdef class Fib6:
         # from the poptrie node above the route: a few trie levels, not plen of them
         cdef uint32_t t = self._tnode[rec], best = self._tbest[rec]
         self._trie_set(hi, lo, plen, nh, &old, t, d)
-        if old != nh + 1:
+        if old != nh + 1 and not (old != NOVAL and self._new_leaf_in_place(rec, d, hi, lo,
+                                                                             plen, nh)):
             self._rebuild(hi, lo, plen, rec, d, t, best)
         return 0
+
+    cdef bint _new_leaf_in_place(self, uint32_t rec, int d, uint64_t hi, uint64_t lo,
+                                 int plen, uint32_t nh) noexcept nogil:
+        """A new next hop for a route that fills exactly one slot of node rec, a
+        leaf that is a run of its own before and after: written over the old one,
+        nothing rebuilt (the common next-hop change of a /48, /40 or /32).  False
+        if the change is not that simple."""
+        cdef Node *n = &self._nodes[rec]
+        cdef uint32_t v, r, nl
+        cdef uint16_t *src
+        if plen != d + STRIDE:
+            return False
+        v = _bits6(hi, lo, d)
+        # a leaf, starting a run, and the next slot (if any) a leaf starting the next
+        if (n.vector >> v) & 1 or not (n.leafvec >> v) & 1:
+            return False
+        if v < 63 and not (n.leafvec >> (v + 1)) & 1:
+            return False
+        nl = POPCNT(n.leafvec)
+        r = POPCNT(n.leafvec & _mask(v)) - 1
+        src = &n.inl[0] if nl <= INLINE else self._leaves + n.base0
+        # the runs before and after stay runs of their own
+        if (r > 0 and src[r - 1] == nh) or (r + 1 < nl and src[r + 1] == nh):
+            return False
+        src[r] = <uint16_t>nh
+        return True
 
     cdef int _delete(self, uint64_t hi, uint64_t lo, int plen) except -1:
         """Remove hi:lo/plen (masked, checked); 1 if there was such a route."""

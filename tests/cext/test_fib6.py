@@ -375,3 +375,25 @@ def test_a_bad_batch_is_named_in_the_error_and_changes_nothing(call, message):
         with pytest.raises((ValueError, TypeError), match=message):
             call(fib)
         assert list(fib.routes()) == [(ip6("2001:db8::"), 32, 1)]
+
+
+@pytest.mark.parametrize("nh", [1, 2, 3, 4, 9])
+def test_a_new_next_hop_for_a_slot_route_equal_to_its_neighbours_or_not_answers_like_the_reference(nh):
+    # /48s fill one slot of their /42 node: a new next hop is written in place
+    # unless it would join the leaf run of a neighbour (1 below, 3 above, 2 the cover)
+    t = Trio()
+    t.insert(ip6("2001:db8::"), 32, 2)
+    t.insert(ip6("2001:db8:4::"), 48, 1)
+    t.insert(ip6("2001:db8:5::"), 48, 4)
+    t.insert(ip6("2001:db8:6::"), 48, 3)
+    t.insert(ip6("2001:db8:20::"), 48, 5)
+    t.insert(ip6("2001:db8:21::"), 56, 6)       # a slot with a child group
+    t.insert(ip6("2001:db8:22::"), 48, 7)
+    t.check()
+    for prefix in ("2001:db8:5::", "2001:db8:20::", "2001:db8:22::", "2001:db8:4::"):
+        t.insert(ip6(prefix), 48, nh)
+        t.check()
+        t.insert(ip6(prefix), 48, (nh + 5) % 11)
+        t.check()
+    t.insert(ip6("2001:db8::"), 32, nh)         # a cover whose value the neighbours have
+    t.check()
