@@ -14,6 +14,10 @@ overlay subnet:
   vforward-link6   vforward-link over the IPv6 underlay, 10.90.4.0/24: the
                    IPv4 and IPv6 underlays side by side (a last line gives
                    link6 / link)
+  underlay, underlay6   no tunnel: the same traffic straight over the
+                   underlay's IPv4 and IPv6 addresses, what the kernel's own
+                   UDP and TCP cost per family; their ratio is the ceiling
+                   for link6 / link
 
 For each tunnel, in interleaved rounds, it measures
   - packets/s: a sender in a floods 64-byte frames (UDP to port 9 in b,
@@ -23,6 +27,7 @@ For each tunnel, in interleaved rounds, it measures
 and prints the medians and their ratios to the kernel's VXLAN in one table.
 
     python bench/bench_tunnel.py [--seconds S] [--repeat R] [--no-offload] [--json out.json]
+                                 [--only TUNNEL,...]
 
 Needs root and iperf3.  On a small machine the senders, receivers, routers
 and softirqs share the same CPUs: compare the tunnels to each other.
@@ -50,6 +55,8 @@ TUNNELS = {
     "vforward-link": ("10.90.2.1", "10.90.2.2"),
     "vforward-vxlan": ("10.90.3.1", "10.90.3.2"),
     "vforward-link6": ("10.90.4.1", "10.90.4.2"),
+    "underlay": UNDERLAY,
+    "underlay6": UNDERLAY6,
 }
 LINK_PORT, VXLAN_PORT, KERNEL_VXLAN_PORT, LINK6_PORT = 7000, 8472, 4789, 7006
 SINK_PORT = 9
@@ -110,18 +117,24 @@ def setup(a: str, b: str, offload: str = "") -> list[subprocess.Popen]:
             raise SystemExit("a vforward router did not start; run it by hand to see why")
     # ARP across every tunnel before measuring
     for name, (_, far) in TUNNELS.items():
+        if name.startswith("underlay"):
+            continue
         ns.run(a, "ping", "-c", "2", "-i", "0.1", "-W", "2", far, check=False)
     return routers
 
 
 # -- the traffic programs (run inside the namespaces) -------------------------------
 
+def _family(addr: str) -> int:
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
 def _send(dst: str, seconds: float) -> None:
     from vforward.cext import udpio
     from vforward.packet import PacketPool
     pool = PacketPool(512)
     batch = pool.from_bytes([b"\x00" * PAYLOAD] * 256)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(_family(dst), socket.SOCK_DGRAM)
     s.connect((dst, SINK_PORT))
     s.setblocking(False)
     fd, idx = s.fileno(), batch.idx
@@ -138,9 +151,17 @@ def _receive(addr: str, seconds: float) -> None:
     from vforward.cext import udpio
     from vforward.packet import PacketPool
     pool = PacketPool(2048)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(_family(addr), socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)      # SO_RCVBUFFORCE
-    s.bind((addr, SINK_PORT))
+    give_up = time.monotonic() + 20        # a loaded machine may still be raising the TAP
+    while True:
+        try:
+            s.bind((addr, SINK_PORT))
+            break
+        except OSError:
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(0.2)
     s.setblocking(False)
     print("ready", flush=True)
     got, first, last = 0, None, None
@@ -187,6 +208,10 @@ def measure_tcp(a: str, b: str, tunnel: str, seconds: float) -> float:
         server.wait()
 
 
+def _ratio(top: list[float], bottom: list[float]) -> float:
+    return statistics.median(top) / (statistics.median(bottom) or 1)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in ("_send", "_receive"):
         {"_send": _send, "_receive": _receive}[sys.argv[1]](sys.argv[2], float(sys.argv[3]))
@@ -195,9 +220,14 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--json", help="write the raw figures here")
+    p.add_argument("--only", help="comma-separated tunnels to measure (default: all)")
     p.add_argument("--no-offload", action="store_true",
                    help="vforward's sockets without UDP GSO and GRO")
     args = p.parse_args()
+    tunnels = args.only.split(",") if args.only else list(TUNNELS)
+    unknown = [t for t in tunnels if t not in TUNNELS]
+    if unknown:
+        raise SystemExit(f"unknown tunnel {unknown[0]!r}; the tunnels are {', '.join(TUNNELS)}")
     if os.geteuid() != 0 or not shutil.which("iperf3"):
         raise SystemExit("needs root and iperf3")
     tag = uuid.uuid4().hex[:6]
@@ -205,11 +235,11 @@ def main() -> None:
     ns.create(a)
     ns.create(b)
     routers = []
-    raw = {t: {"pps": [], "mbps": []} for t in TUNNELS}
+    raw = {t: {"pps": [], "mbps": []} for t in tunnels}
     try:
         routers = setup(a, b, ", GSO false, GRO false" if args.no_offload else "")
         for rnd in range(args.repeat):
-            for t in TUNNELS:
+            for t in tunnels:
                 raw[t]["pps"].append(measure_pps(a, b, t, args.seconds))
                 raw[t]["mbps"].append(measure_tcp(a, b, t, args.seconds))
                 print(f"round {rnd + 1} {t:15s} {raw[t]['pps'][-1]:>12,.0f} pps "
@@ -220,18 +250,22 @@ def main() -> None:
             r.wait(10)
         ns.delete(a)
         ns.delete(b)
-    base_pps = statistics.median(raw["kernel-vxlan"]["pps"]) or 1
-    base_mbps = statistics.median(raw["kernel-vxlan"]["mbps"]) or 1
-    print(f"{'tunnel':16s} {'64B pps':>12s} {'x kernel':>9s} {'TCP Mbit/s':>11s} {'x kernel':>9s}")
-    for t in TUNNELS:
+    base = "kernel-vxlan" if "kernel-vxlan" in raw else tunnels[0]
+    base_pps = statistics.median(raw[base]["pps"]) or 1
+    base_mbps = statistics.median(raw[base]["mbps"]) or 1
+    print(f"{'tunnel':16s} {'64B pps':>12s} {'x ' + base:>9s} {'TCP Mbit/s':>11s} "
+          f"{'x ' + base:>9s}")
+    for t in tunnels:
         pps = statistics.median(raw[t]["pps"])
         mbps = statistics.median(raw[t]["mbps"])
         print(f"{t:16s} {pps:>12,.0f} {pps / base_pps:>9.2f} {mbps:>11,.0f} "
               f"{mbps / base_mbps:>9.2f}")
-    v4, v6 = "vforward-link", "vforward-link6"
-    print(f"IPv6 / IPv4 underlay (link6 / link): 64B pps "
-          f"{statistics.median(raw[v6]['pps']) / (statistics.median(raw[v4]['pps']) or 1):.2f}, "
-          f"TCP {statistics.median(raw[v6]['mbps']) / (statistics.median(raw[v4]['mbps']) or 1):.2f}")
+    for what, v4, v6 in (("link6 / link", "vforward-link", "vforward-link6"),
+                         ("the kernel's own, underlay6 / underlay", "underlay", "underlay6")):
+        if v4 in raw and v6 in raw:
+            print(f"IPv6 / IPv4 underlay ({what}): 64B pps "
+                  f"{_ratio(raw[v6]['pps'], raw[v4]['pps']):.2f}, "
+                  f"TCP {_ratio(raw[v6]['mbps'], raw[v4]['mbps']):.2f}")
     print(f"(medians of {args.repeat} interleaved rounds of {args.seconds:g} s; "
           f"{os.cpu_count()} CPUs shared by senders, receivers, routers and softirqs)")
     if args.json:

@@ -717,6 +717,82 @@ def push_udp_ip(pool, const uint32_t[::1] idx, uint32_t src, uint32_t dst, uint1
     return ip_id & 0xFFFF
 
 
+def push_udp_ip6(pool, const uint32_t[::1] idx, src6, dst6, uint16_t sport, uint16_t dport,
+                 uint8_t tclass, uint8_t hlim, uint32_t flow_label, bint dst_anno, sports,
+                 uint8_t[::1] out_short):
+    """Prepend IPv6 and UDP headers (48 bytes) to every packet of idx (VXLANEncap over IPv6).
+
+    src6 and dst6 are 16 network-order bytes; with dst_anno the destination
+    is each packet's dst_ip6 annotation instead.  Traffic class tclass, flow
+    label flow_label (20 bits), hop limit hlim.  The UDP source port is sport
+    or sports[i] as in push_udp_ip.  The UDP checksum is always computed
+    (over the IPv6 pseudo-header, RFC 8200 section 8.1; 0 goes out as
+    0xFFFF): IPv6 receivers, Linux's VXLAN among them, drop a zero one by
+    default (RFC 6935/6936 allow it only where the receiver opts in).  nh is
+    set to the new header and dst_ip6 to its destination.  Packets without 48
+    bytes of headroom are left alone and flagged in out_short.
+    """
+    cdef uint8_t[:, ::1] data = pool.data
+    cdef uint16_t[::1] off = pool.off
+    cdef uint16_t[::1] length = pool.length
+    cdef uint16_t[::1] nh = pool.nh
+    cdef uint8_t[:, ::1] dst6_col = pool.dst_ip6
+    cdef const uint16_t[::1] sp
+    cdef bint per_sport = sports is not None
+    cdef Py_ssize_t i, n = idx.shape[0]
+    cdef uint32_t s, ulen, c, fixed_sum
+    cdef uint8_t src_b[16]
+    cdef uint8_t dst_b[16]
+    cdef uint8_t* ip
+    cdef uint8_t* udp
+    raw_src, raw_dst = bytes(src6), bytes(dst6)
+    if len(raw_src) != 16 or len(raw_dst) != 16:
+        raise ValueError("src6 and dst6 must be 16 bytes each")
+    memcpy(src_b, <const char*>raw_src, 16)
+    memcpy(dst_b, <const char*>raw_dst, 16)
+    _check_pool(pool, idx, out_short.shape[0])
+    if dst6_col.shape[0] < pool.off.shape[0]:
+        raise ValueError("the pool's dst_ip6 column is shorter than its slots")
+    if per_sport:
+        sp = sports
+        if sp.shape[0] < n:
+            raise ValueError(f"sports has {sp.shape[0]} entries for a batch of {n} packets")
+    else:
+        sp = np.zeros(1, dtype=np.uint16)
+    fixed_sum = _sum16(src_b, 16) + 17
+    with nogil:
+        for i in range(n):
+            s = idx[i]
+            if off[s] < 48 or length[s] + 48 > 0xFFFF:
+                out_short[i] = 1
+                continue
+            out_short[i] = 0
+            off[s] -= 48
+            length[s] += 48
+            ip = &data[s, off[s]]
+            udp = ip + 40
+            ulen = length[s] - 40
+            _store32(ip, (<uint32_t>6 << 28) | (<uint32_t>tclass << 20) | (flow_label & 0xFFFFF))
+            _store16(ip + 4, ulen)
+            ip[6] = 17
+            ip[7] = hlim
+            memcpy(ip + 8, src_b, 16)
+            if dst_anno:
+                memcpy(ip + 24, &dst6_col[s, 0], 16)
+            else:
+                memcpy(ip + 24, dst_b, 16)
+                memcpy(&dst6_col[s, 0], dst_b, 16)
+            _store16(udp, sp[i] if per_sport else sport)
+            _store16(udp + 2, dport)
+            _store16(udp + 4, ulen)
+            udp[6] = 0
+            udp[7] = 0
+            c = _fold(_sum16(udp, ulen) + fixed_sum + _sum16(ip + 24, 16) + ulen) ^ 0xFFFF
+            _store16(udp + 6, c if c != 0 else 0xFFFF)
+            nh[s] = off[s]
+    return None
+
+
 def match_header(pool, const uint32_t[::1] idx, const uint8_t[::1] pattern,
                  const uint8_t[::1] mask, bint pop, uint8_t[::1] out):
     """Check the first k bytes of each packet: (byte & mask) == pattern (k = len(pattern)).

@@ -347,6 +347,37 @@ def push_udp_ip(pool, idx, src, dst, sport, dport, tos, ttl, df, ip_id, checksum
     return ip_id & 0xFFFF
 
 
+def push_udp_ip6(pool, idx, src6, dst6, sport, dport, tclass, hlim, flow_label, dst_anno,
+                 sports, out_short) -> None:
+    """Prepend IPv6 and UDP headers (checksum always) to every packet of idx; see udpio.pyx."""
+    src6, dst6 = bytes(src6), bytes(dst6)
+    if len(src6) != 16 or len(dst6) != 16:
+        raise ValueError("src6 and dst6 must be 16 bytes each")
+    idx = np.asarray(idx, dtype=np.uint32)
+    _check_out(idx, out_short)
+    _check_slots(pool, idx)
+    if sports is not None and len(sports) < len(idx):
+        raise ValueError(f"sports has {len(sports)} entries for a batch of {len(idx)} packets")
+    for i, s in enumerate(idx):
+        s = int(s)
+        if pool.off[s] < 48 or int(pool.length[s]) + 48 > 0xFFFF:
+            out_short[i] = 1
+            continue
+        out_short[i] = 0
+        d = pool.dst_ip6[s].tobytes() if dst_anno else dst6
+        payload = pool.packet_bytes(s)
+        ulen = len(payload) + 8
+        sp = int(sports[i]) if sports is not None else sport
+        pseudo = src6 + d + struct.pack("!IxxxB", ulen, 17)
+        c = _fold(_sum_be16(pseudo + struct.pack("!HHHH", sp, dport, ulen, 0) + payload)) ^ 0xFFFF
+        udp = struct.pack("!HHHH", sp, dport, ulen, c or 0xFFFF)
+        first = (6 << 28) | (tclass << 20) | (flow_label & 0xFFFFF)
+        ip = struct.pack("!IHBB", first, ulen, 17, hlim) + src6 + d
+        _prepend(pool, s, ip + udp)
+        pool.nh[s] = pool.off[s]
+        pool.dst_ip6[s] = np.frombuffer(d, dtype=np.uint8)
+
+
 def match_header(pool, idx, pattern, mask, pop, out) -> int:
     """Check (byte & mask) == pattern over each packet's first bytes; see udpio.pyx."""
     pattern, mask = bytes(pattern), bytes(mask)

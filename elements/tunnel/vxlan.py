@@ -21,7 +21,7 @@ port 4789 of its underlay address B, sending to the far end A's port 4789:
     tap -> VXLANEncap(42) -> vx;
 
 Such datagrams leave from the socket's port.  VXLANEncap can also build the
-whole IPv4/UDP/VXLAN packet, with the outer source port taken from a hash of
+whole IPv4/UDP/VXLAN or IPv6/UDP/VXLAN packet, with the outer source port taken from a hash of
 the inner flow as RFC 7348 section 5 asks (for ECMP in the underlay), for
 an IP output (a KernelTun, or EtherEncap and a ToDevice).
 """
@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from vforward.args import ArgumentError, boolean, ip_address, unsigned
+from vforward.args import ArgumentError, boolean, unsigned
 from vforward.element import HandlerError, read_handler, write_handler
-from vforward.elements.ether.ethernet import unparse_ip
 from vforward.elements.io.socket import udp_port
+from vforward.elements.io.underlayaddress import address_text, underlay_address
 from vforward.elements.tunnel.decapsulator import Decapsulator
-from vforward.elements.tunnel.ipencap import (Encapsulator, byte_value, destination,
+from vforward.elements.tunnel.ipencap import (Encapsulator, byte_value,
                                               encapsulate, handler_value, header_kernels)
 from vforward.offload import software_offload
 from vforward.packet import Batch
@@ -77,12 +77,18 @@ class VXLANEncap(Encapsulator):
     Prepends the 8-byte VXLAN header (I flag, network identifier VNI) to each
     Ethernet frame.  Without DST the result is the payload of a UDP datagram,
     for a Socket to send to the far end's port 4789.  With DST (or
-    DST_ANNO) VXLANEncap also prepends UDP and IPv4 headers and emits whole
-    VXLAN packets with the IP header annotation set, for an IP output: the
+    DST_ANNO) VXLANEncap also prepends UDP and IPv4 headers (IPv6 ones when
+    SRC is an IPv6 address) and emits whole VXLAN packets with the IP header
+    annotation set, for an IP output: the
     UDP source port comes from a hash of the inner frame's flow (Ethernet
     addresses and type, IPv4 addresses, protocol and TCP/UDP ports), scaled
     into SPORT's range as Linux does, so that one flow keeps one port and
     the underlay's ECMP spreads flows; the destination port is DPORT.
+
+    Over IPv6 the UDP checksum is always computed: Linux's VXLAN devices
+    over IPv6 drop datagrams with a zero checksum unless configured with
+    udp6zerocsumrx (RFC 6935/6936 allow zero only where the receiver opts
+    in).  The flow label is 0, Linux's default; DF does not apply.
 
     All headers go into the headroom, for the whole batch in one compiled
     call each: no frame byte moves.
@@ -91,16 +97,18 @@ class VXLANEncap(Encapsulator):
       VNI (0..16777215)        the VXLAN network identifier
 
     Keyword arguments (full packets):
-      SRC (IP address)         the outer source address (required with DST)
-      DST (IP address)         the outer destination address, or DST_ANNO
+      SRC (IP or IPv6 address) the outer source address (required with DST)
+      DST (IP or IPv6 address) the outer destination address (of SRC's
+                               family), or DST_ANNO (dst_ip, or dst_ip6 when
+                               SRC is IPv6)
       SPORT (port or range)    the UDP source port, or the range the flow hash
                                picks from (default 32768-60999, Linux's)
       DPORT (port, 4789)       the UDP destination port
-      TTL (byte, 64)           the outer TTL
-      TOS (byte, 0)            the outer TOS
-      DF (boolean, false)      set Don't Fragment on the outer header
-      CHECKSUM (boolean, false) compute the outer UDP checksum (Linux's
-                               default for IPv4 is none)
+      TTL (byte, 64)           the outer TTL (IPv6: hop limit)
+      TOS (byte, 0)            the outer TOS (IPv6: traffic class)
+      DF (boolean, false)      set Don't Fragment on the outer IPv4 header
+      CHECKSUM (boolean, false) compute the outer UDP checksum over IPv4
+                               (Linux's default there is none; IPv6 always)
 
     Handlers:
       vni (read/write)         the network identifier
@@ -112,8 +120,8 @@ class VXLANEncap(Encapsulator):
 
     def configure(self, args):
         self.vni = args.positional("VNI", vni_value)
-        self.src = args.keyword("SRC", ip_address, default=None)
-        self.dst = args.keyword("DST", destination, default=0)
+        src = args.keyword("SRC", underlay_address, default=None)
+        dst = args.keyword("DST", _outer_destination, default=0)
         self.sports = args.keyword("SPORT", port_range, default=DEFAULT_SPORTS)
         self.dport = args.keyword("DPORT", udp_port, default=VXLAN_PORT)
         self.ttl = args.keyword("TTL", byte_value, default=64)
@@ -121,9 +129,19 @@ class VXLANEncap(Encapsulator):
         self.df = args.keyword("DF", boolean, default=False)
         self.checksum = args.keyword("CHECKSUM", boolean, default=False)
         args.finish()
-        self.full = self.dst != 0
-        if self.full and self.src is None:
+        self.full = dst != 0
+        if self.full and src is None:
             raise ArgumentError(f"{args.where}: DST needs SRC, the outer source address")
+        self.family = src[0] if src is not None else 4
+        self.src = src[1] if src is not None else None
+        if dst not in (0, None) and dst[0] != self.family:
+            raise ArgumentError(
+                f"{args.where}: SRC {address_text(*src)} is IPv{self.family} and DST "
+                f"{address_text(*dst)} IPv{dst[0]}; give both of one family")
+        self.dst = dst[1] if dst not in (0, None) else dst
+        if self.family == 6 and self.df:
+            raise ArgumentError(f"{args.where}: DF is an IPv4 header bit and SRC is IPv6; "
+                                "remove DF (IPv6 routers never fragment)")
         self._header = vxlan_header(self.vni)
         self.ip_id = 0
         self.count = self.drops = 0
@@ -137,6 +155,11 @@ class VXLANEncap(Encapsulator):
         if lo != hi:        # the hash reads the inner frame, behind the VXLAN header
             ports = np.empty(len(idx), dtype=np.uint16)
             header_kernels.flow_ports(pool, idx, lo, hi, ports, VXLAN_HLEN)
+        if self.family == 6:
+            header_kernels.push_udp_ip6(
+                pool, idx, self.src.to_bytes(16, "big"), (self.dst or 0).to_bytes(16, "big"),
+                lo, self.dport, self.tos, self.ttl, 0, self.dst is None, ports, short)
+            return
         self.ip_id = header_kernels.push_udp_ip(
             pool, idx, self.src, self.dst or 0, lo, self.dport, self.tos, self.ttl, self.df,
             self.ip_id, self.checksum, self.dst is None, ports, short)
@@ -146,7 +169,8 @@ class VXLANEncap(Encapsulator):
         self.drops += offload_dropped
         batch, dropped = encapsulate(batch, VXLAN_HLEN, self._push)
         if self.full and len(batch.idx):
-            batch, more = encapsulate(batch, 28, self._push_udp_ip)
+            outer = 48 if self.family == 6 else 28
+            batch, more = encapsulate(batch, outer, self._push_udp_ip)
             dropped += more
         return self._count(batch, dropped)
 
@@ -163,14 +187,25 @@ class VXLANEncap(Encapsulator):
     def read_dst(self):
         if not self.full:
             return ""
-        return "DST_ANNO" if self.dst is None else unparse_ip(self.dst)
+        return "DST_ANNO" if self.dst is None else address_text(self.family, self.dst)
 
     @write_handler("dst")
     def write_dst(self, value):
         if not self.full:
             raise HandlerError("dst: this VXLANEncap makes UDP payloads; configure DST to "
                                "make whole packets")
-        self.dst = handler_value(destination, value, "dst")
+        dst = handler_value(_outer_destination, value, "dst")
+        if dst is not None and dst[0] != self.family:
+            raise HandlerError(f"dst: {address_text(*dst)} is IPv{dst[0]} and SRC "
+                               f"IPv{self.family}; give an IPv{self.family} address")
+        self.dst = None if dst is None else dst[1]
+
+
+def _outer_destination(text: str) -> tuple[int, int] | None:
+    """An IPv4 or IPv6 address as (family, value), or DST_ANNO (None)."""
+    if text.strip().upper() == "DST_ANNO":
+        return None
+    return underlay_address(text)
 
 
 class VXLANDecap(Decapsulator):

@@ -14,6 +14,8 @@ import struct
 import dpkt
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vforward.cext import udpio
 from vforward.cext import udpio_reference as reference
@@ -320,3 +322,50 @@ def test_send_burst_with_gso_delivers_an_empty_datagram_that_follows_a_run(impl)
         while len(out) < len(grams) and select.select([rx], [], [], 1.0)[0]:
             out.append(rx.recv(4096))
         assert out == grams
+
+
+def _ones_sum(b: bytes) -> int:
+    b += b"\0" * (len(b) % 2)
+    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+SRC6 = bytes.fromhex("20010db8000000000000000000000001")
+DST6 = bytes.fromhex("20010db8000000000000000000000002")
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), dst_anno=st.booleans(), per_sport=st.booleans(),
+       tclass=st.integers(0, 255), hlim=st.integers(0, 255))
+def test_push_udp_ip6_compiled_matches_reference_and_checksums_verify(seed, dst_anno, per_sport,
+                                                                      tclass, hlim):
+    pool, idx = _random_pool(seed)
+    rng = np.random.default_rng(seed)
+    pool.dst_ip6[idx] = rng.integers(0, 256, (len(idx), 16), dtype=np.uint8)
+    sports = rng.integers(1, 65536, len(idx), dtype=np.uint64).astype(np.uint16) \
+        if per_sport else None
+    results = []
+    for impl in (udpio, reference):
+        p = copy.deepcopy(pool)
+        out = np.full(len(idx), 7, dtype=np.uint8)
+        impl.push_udp_ip6(p, idx, SRC6, DST6, 1234, 4789, tclass, hlim, 0, dst_anno, sports, out)
+        results.append((out.tolist(), _state(p, idx), p.dst_ip6[idx].tolist()))
+    assert results[0] == results[1]
+    short, state, dst6 = results[0]
+    assert 0 < short.count(1) < len(idx)          # both paths were taken
+    for i, (frame, s) in enumerate(zip(state[0], short)):
+        if s:
+            continue
+        ip6 = dpkt.ip6.IP6(frame)
+        want_dst = pool.dst_ip6[idx[i]].tobytes() if dst_anno else DST6
+        assert ip6.v == 6 and ip6.fc == tclass and ip6.hlim == hlim and ip6.nxt == 17
+        assert ip6.src == SRC6 and ip6.dst == want_dst and bytes(dst6[i]) == want_dst
+        assert ip6.plen == len(frame) - 40 and state[3][i] == state[1][i]   # nh at the header
+        udp = frame[40:]
+        assert struct.unpack("!HHH", udp[:6]) == (
+            int(sports[i]) if per_sport else 1234, 4789, len(udp))
+        assert udp[6:8] != b"\0\0"                # IPv6 needs a checksum
+        pseudo = SRC6 + want_dst + struct.pack("!IxxxB", len(udp), 17)
+        assert _ones_sum(pseudo + udp) == 0xFFFF  # and it verifies

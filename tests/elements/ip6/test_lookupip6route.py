@@ -111,3 +111,24 @@ def test_noroute_output_takes_what_no_route_matches_until_a_default_route_exists
     with pytest.raises(GraphError, match="not connected"):
         make_router("src :: _Frames6 -> rt :: RadixIP6Lookup(2001:db8::/32 0, NOROUTE 1) "
                     "-> o0 :: _Sink6")
+
+
+@pytest.mark.parametrize("per_batch", [1, 3, 4])
+def test_short_batches_take_the_same_routes_and_gateways_as_long_ones(make_router, six,
+                                                                      per_batch):
+    # Batches of up to four take a scalar path; longer ones the batch lookup.
+    rng = random.Random(per_batch)
+    routes = "2001:db8::/32 1, 2001:db8:1::/48 fe80::1 0, 2001:db8:2::/48 fe80::2 2, ::/0 fe80::9 2"
+    dsts = [f"2001:db8:{rng.choice([0, 1, 2, 3])}::{rng.getrandbits(16):x}" for _ in range(30)]
+    dsts += ["3fff::1", "2001:db9::1"]
+    frames = [six.udp6(dst=d) for d in dsts]
+    long_r = _router(make_router, "LookupIP6Route", routes)
+    long_r.element("src").send(frames, annotate_dst=True)
+    short_r = _router(make_router, "LookupIP6Route", routes)
+    for at in range(0, len(frames), per_batch):
+        short_r.element("src").send(frames[at:at + per_batch], annotate_dst=True)
+    for i in range(3):
+        a, b = long_r.element(f"o{i}"), short_r.element(f"o{i}")
+        assert sorted(zip(a.frames, a.dst6)) == sorted(zip(b.frames, b.dst6))
+    assert short_r.element("o0").dst6 and set(short_r.element("o0").dst6) == {six.addr("fe80::1")}
+    assert short_r.pool.n_used == 0
