@@ -4,11 +4,8 @@ in for the API server, keeps the objects it is sent, answers the minimal JSON
 the client reads (pods report Ready unless told otherwise), pod watches and the
 exec stream's WebSocket, and records every request.  Nothing here was run
 against a real API server."""
-import contextlib
-import io
 import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -16,6 +13,7 @@ import pytest
 pytest.importorskip("kubernetes")
 
 from tests.cluster.apiserver import start_api, stop_api
+from tests.cluster.cliprocess import run_cli
 from tests.node.labs import two_router_lab
 
 @pytest.fixture
@@ -30,26 +28,17 @@ def api(tmp_path):
 
 
 def vf(env, *args):
-    """`vforward ARGS` under env, run in this process: what the commands do with the
-    API is the subject here, not the interpreter's start (tests/test_cli.py runs
-    the real command), and each start with the Kubernetes client costs a second or more."""
-    from vforward import cli
+    """`vforward ARGS` under env, in this process (see cliprocess.py)."""
     from vforward.topo import listing, state
-    out, err = io.StringIO(), io.StringIO()
     saved_env, saved_root = dict(os.environ), state.STATE_ROOT
     os.environ.update(env)
     state.STATE_ROOT = listing.STATE_ROOT = env["VFORWARD_STATE_DIR"]
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = cli.main(list(args))
-            except SystemExit as e:
-                code = e.code
+        return run_cli(*args)
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
         state.STATE_ROOT = listing.STATE_ROOT = saved_root
-    return subprocess.CompletedProcess(["vforward", *args], code, out.getvalue(), err.getvalue())
 
 
 def writes(server):
