@@ -23,7 +23,7 @@ import pytest
 pytest.importorskip("kubernetes")
 
 from tests.cluster.apiserver import start_api, stop_api
-from tests.cluster.cliprocess import run_cli
+from tests.cliprocess import run_cli
 from tests.cluster.podemulation import PodEmulation
 from vforward import netns
 from vforward.bundled import lab as lab_path

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("kubernetes")
 
 from tests.cluster.apiserver import start_api, stop_api
-from tests.cluster.cliprocess import run_cli
+from tests.cliprocess import run_cli
 from tests.node.labs import two_router_lab
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def api(tmp_path):
 
 
 def vf(env, *args):
-    """`vforward ARGS` under env, in this process (see cliprocess.py)."""
+    """`vforward ARGS` under env, in this process (see tests/cliprocess.py)."""
     from vforward.topo import listing, state
     saved_env, saved_root = dict(os.environ), state.STATE_ROOT
     os.environ.update(env)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.cluster.cliprocess import run_cli
+from tests.cliprocess import run_cli
 from vforward.cluster.placement import place
 from vforward.topo.model import TopologyError, parse_lab
 

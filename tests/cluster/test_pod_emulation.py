@@ -13,7 +13,7 @@ import uuid
 import pytest
 import yaml
 
-from tests.cluster.cliprocess import run_cli
+from tests.cliprocess import run_cli
 from tests.cluster.podemulation import PodEmulation
 from vforward import netns
 from vforward.bundled import lab as lab_path

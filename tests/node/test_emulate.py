@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.cluster.cliprocess import run_cli
+from tests.cliprocess import run_cli
 from tests.node.labs import three_host_ospf_lab
 from vforward import netns
 from vforward.node.emulate import deploy_emulated, host_netns, underlay_netns
