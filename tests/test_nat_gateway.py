@@ -28,6 +28,7 @@ import uuid
 
 import pytest
 
+from tests.connectall import CONNECT_ALL
 from vforward import netns as ns
 
 pytestmark = pytest.mark.netns
@@ -237,20 +238,8 @@ def test_connections_from_the_public_side_never_get_in(gateway):
     # even a public host that routes the private network via the gateway gets nowhere
     ns.ip("route", "add", "10.0.0.0/24", "via", NAT, netns=g.pub)
     drops_before = int(g.read("drops"))
-    # Both targets at once, in one process and one 2 s window; prints each target
-    # that accepted.
-    connect = ("import selectors,socket,sys,time\n"
-               "sel = selectors.DefaultSelector()\n"
-               "for target in sys.argv[1:]:\n"
-               "    c = socket.socket(); c.setblocking(False)\n"
-               "    c.connect_ex((target, 7000)); sel.register(c, selectors.EVENT_WRITE, target)\n"
-               "end = time.monotonic() + 2\n"
-               "while sel.get_map() and time.monotonic() < end:\n"
-               "    for key, _ in sel.select(end - time.monotonic()):\n"
-               "        sel.unregister(key.fileobj)\n"
-               "        if key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:\n"
-               "            print(key.data)\n")
-    p = ns.run(g.pub, sys.executable, "-c", connect, NAT, H1, check=False)
+    p = ns.run(g.pub, sys.executable, "-c", CONNECT_ALL, f"{NAT}:7000", f"{H1}:7000",
+               check=False)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == [], f"a connection from the public side reached {p.stdout.split()}"
     unsolicited = ns.run(g.pub, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "1", NAT,

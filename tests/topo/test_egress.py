@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+from tests.connectall import CONNECT_ALL
 from vforward import netns
 from vforward.topo.deploy import deploy, destroy, prepare
 from vforward.topo.egress import egress_link
@@ -53,25 +54,6 @@ CLIENT = """\
 import socket, sys
 c = socket.create_connection((sys.argv[1], 8080), timeout=5)
 print(c.recv(100).decode())
-"""
-
-# Connects to every port given at once (one process, one 2 s window for all of
-# them instead of one process and one window per port); prints each port that
-# answered.
-CLIENTS = """\
-import selectors, socket, sys, time
-sel = selectors.DefaultSelector()
-for port in sys.argv[2:]:
-    c = socket.socket()
-    c.setblocking(False)
-    c.connect_ex((sys.argv[1], int(port)))
-    sel.register(c, selectors.EVENT_WRITE, port)
-end = time.monotonic() + 2
-while sel.get_map() and time.monotonic() < end:
-    for key, _ in sel.select(end - time.monotonic()):
-        sel.unregister(key.fileobj)
-        if key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
-            print(key.data, flush=True)
 """
 
 
@@ -166,12 +148,12 @@ def test_a_connection_from_the_internet_never_enters_the_lab(egress_lab, interne
                            text=True)
     try:
         assert listener.stdout.readline().strip() == "listening"
-        p = subprocess.run(["ip", "netns", "exec", inet, "python3", "-c", CLIENTS, nat,
-                            "8081", "22", "1024", "40000"], capture_output=True, text=True,
-                           timeout=30)
+        p = subprocess.run(["ip", "netns", "exec", inet, "python3", "-c", CONNECT_ALL,
+                            *(f"{nat}:{port}" for port in (8081, 22, 1024, 40000))],
+                           capture_output=True, text=True, timeout=30)
         assert p.returncode == 0, p.stderr
-        assert p.stdout.split() == [], f"connections to {nat} from the internet succeeded " \
-                                       f"on ports {p.stdout.split()}"
+        assert p.stdout.split() == [], f"connections from the internet to {p.stdout.split()} " \
+                                       "succeeded"
         pings = subprocess.run(["ip", "netns", "exec", inet, "ping", "-n", "-c", "2", "-i", "0.2",
                                 "-W", "1", nat], capture_output=True, text=True, timeout=30)
         assert " 0 received" in pings.stdout, pings.stdout
