@@ -23,6 +23,7 @@ import pytest
 pytest.importorskip("kubernetes")
 
 from tests.cluster.apiserver import start_api, stop_api
+from tests.cliprocess import run_cli
 from tests.cluster.podemulation import PodEmulation
 from vforward import netns
 from vforward.bundled import lab as lab_path
@@ -45,8 +46,9 @@ class Lab:
     def __init__(self, name, env, server, path, lab):
         self.name, self.env, self.server, self.path, self.lab = name, env, server, path, lab
 
-    def vf(self, *args, **kw):
-        return vf(self.env, *args, **kw)
+    def vf(self, *args):
+        # In this process: the fixture gave it the CLI's kubeconfig and state folder.
+        return run_cli(*args)
 
     def execs(self):
         """(pod, command) of every exec the API server was asked for."""

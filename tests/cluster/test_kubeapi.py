@@ -6,7 +6,6 @@ exec stream's WebSocket, and records every request.  Nothing here was run
 against a real API server."""
 import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 pytest.importorskip("kubernetes")
 
 from tests.cluster.apiserver import start_api, stop_api
+from tests.cliprocess import run_cli
 from tests.node.labs import two_router_lab
 
 @pytest.fixture
@@ -28,8 +28,17 @@ def api(tmp_path):
 
 
 def vf(env, *args):
-    return subprocess.run([sys.executable, "-m", "vforward", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    """`vforward ARGS` under env, in this process (see tests/cliprocess.py)."""
+    from vforward.topo import listing, state
+    saved_env, saved_root = dict(os.environ), state.STATE_ROOT
+    os.environ.update(env)
+    state.STATE_ROOT = listing.STATE_ROOT = env["VFORWARD_STATE_DIR"]
+    try:
+        return run_cli(*args)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        state.STATE_ROOT = listing.STATE_ROOT = saved_root
 
 
 def writes(server):

@@ -4,13 +4,12 @@ say what a lab needs: a pod per router running the node entrypoint on its own
 ConfigMap, a headless Service per router named as its peers find it, placement
 as nodeSelector or anti-affinity."""
 import json
-import subprocess
-import sys
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from tests.cliprocess import run_cli
 from tests.node.labs import three_host_ospf_lab, two_router_lab
 from vforward.bundled import lab as lab_path
 from vforward.cluster.manifests import (BUNDLE_DIR, for_pods, CONFIGMAP_LIMIT, HOSTNAME_LABEL, RUN_DIR,
@@ -48,8 +47,8 @@ def lab_file(request, tmp_path):
 def written(lab_file, tmp_path, *extra):
     """The objects `vforward topo manifests LAB -o DIR` writes, read back from its files."""
     out = tmp_path / "manifests"
-    subprocess.run([sys.executable, "-m", "vforward", "topo", "manifests", lab_file, "-o",
-                    str(out), *extra], check=True, capture_output=True, text=True)
+    p = run_cli("topo", "manifests", lab_file, "-o", str(out), *extra)
+    assert p.returncode == 0, p.stderr
     return {p.name: list(yaml.safe_load_all(p.read_text())) for p in sorted(out.iterdir())}
 
 

@@ -3,12 +3,11 @@ numbers with the fewest links between hosts; pins and lab hosts are respected.""
 import json
 import os
 import shutil
-import subprocess
-import sys
 import uuid
 
 import pytest
 
+from tests.cliprocess import run_cli
 from vforward.cluster.placement import place
 from vforward.topo.model import TopologyError, parse_lab
 
@@ -125,12 +124,13 @@ def test_balance_holds_when_the_graph_gives_no_natural_split():
 def test_topo_place_prints_hosts_and_crossing_links_and_json(tmp_path):
     path = tmp_path / "clus3.yaml"
     path.write_text(clusters_text()[0])
-    out = subprocess.run([sys.executable, "-m", "vforward", "topo", "place", str(path)],
-                         capture_output=True, text=True, check=True).stdout
+    p = run_cli("topo", "place", str(path))
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
     assert "links crossing hosts: 3 of 24" in out and "r0:eth4 -- r1:eth4" in out
-    doc = json.loads(subprocess.run([sys.executable, "-m", "vforward", "topo", "place",
-                                     str(path), "--json"], capture_output=True, text=True,
-                                    check=True).stdout)
+    p = run_cli("topo", "place", str(path), "--json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
     assert doc["method"] == "metis" and len(doc["crossing"]) == 3
     assert sorted(len(h["nodes"]) for h in doc["hosts"].values()) == [5, 5, 5]
 

@@ -8,12 +8,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 
 import pytest
 import yaml
 
+from tests.cliprocess import run_cli
 from tests.cluster.podemulation import PodEmulation
 from vforward import netns
 from vforward.bundled import lab as lab_path
@@ -35,8 +35,8 @@ def test_the_pods_of_an_ospf_lab_on_two_hosts_run_find_their_peers_and_pass_vali
     path = tmp_path / "lab.yaml"
     path.write_text(text)
     out = tmp_path / "manifests"
-    subprocess.run([sys.executable, "-m", "vforward", "topo", "manifests", str(path), "-o",
-                    str(out)], check=True, capture_output=True)
+    p = run_cli("topo", "manifests", str(path), "-o", str(out))
+    assert p.returncode == 0, p.stderr
     objects = [o for f in sorted(out.iterdir()) for o in yaml.safe_load_all(f.read_text())]
     # Peers have no fallback address: a pod reaches another only through its Service name
     # (the router.click fallback, the host's underlay address, is not routed here).

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from tests.cliprocess import run_cli
 from tests.node.labs import three_host_ospf_lab
 from vforward import netns
 from vforward.node.emulate import deploy_emulated, host_netns, underlay_netns
@@ -65,6 +66,7 @@ def test_the_lab_subcommands_work_on_the_emulated_lab(lab, tmp_path):
     rows = ops.stats(lab.name)
     assert len(rows) == 2 * 18 + 2 and not [r for r in rows if "error" in r]
     assert sum(r["tx_packets"] for r in rows) > 0
+    # a real process: exec hands the terminal's file descriptors to the command
     p = subprocess.run([sys.executable, "-m", "vforward", "topo", "exec", lab.name, "r5", "--",
                         "ip", "-o", "link", "show", "eth1"], capture_output=True, text=True)
     assert p.returncode == 0 and "eth1" in p.stdout
@@ -80,8 +82,7 @@ def test_the_lab_subcommands_work_on_the_emulated_lab(lab, tmp_path):
     ops.capture(lab.name, "r2:eth1", str(pcap), duration=2.5)   # OSPF hellos, one a second
     t = subprocess.run(["tshark", "-r", str(pcap), "-Y", "ospf"], capture_output=True, text=True)
     assert t.stdout.count("Hello") >= 2, t.stdout + t.stderr
-    p = subprocess.run([sys.executable, "-m", "vforward", "topo", "top", lab.name, "--once"],
-                       capture_output=True, text=True, timeout=60)
+    p = run_cli("topo", "top", lab.name, "--once")
     assert p.returncode == 0 and "r2:eth3" in p.stdout, p.stdout + p.stderr
     nodes = {n["node"]: n for n in ops.inspect(lab.name)["nodes"]}
     assert nodes["r7"]["running"] is True and nodes["r7"]["down"] is None

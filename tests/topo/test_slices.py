@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from tests.cliprocess import run_cli
 from vforward import netns
 from vforward.topo.deploy import DeployError, deploy, destroy, prepare
 from vforward.topo.listing import list_labs
@@ -56,8 +57,7 @@ def test_deploy_name_must_be_a_lab_name(tmp_path):
 
 def test_topo_list_shows_every_deployed_lab(slices):
     _, (a, b) = slices
-    p = subprocess.run([sys.executable, "-m", "vforward", "topo", "list"], capture_output=True,
-                       text=True, timeout=60)
+    p = run_cli("topo", "list")
     assert p.returncode == 0, p.stderr
     lines = {line.split()[0]: line for line in p.stdout.splitlines()[1:]}
     assert "2 routers, 2 hosts" in lines[a] and "user" in lines[b]

@@ -8,12 +8,12 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
+from tests.cliprocess import run_cli
 from vforward import netns
 from vforward.topo.deploy import deploy, destroy, prepare
 from vforward.topo.ingress.server import device_name
@@ -30,8 +30,7 @@ CONNECT_TIMEOUT = 20.0
 
 
 def _vforward(*args):
-    return subprocess.run([sys.executable, "-m", "vforward", "topo", "ingress", *args],
-                          capture_output=True, text=True, timeout=60)
+    return run_cli("topo", "ingress", *args)
 
 
 @pytest.fixture
@@ -162,8 +161,7 @@ def test_outside_host_reaches_lab_over_openvpn_and_a_revoked_client_cannot_recon
         owners["10.8.0.1"] = "r1"           # the server's end of the pool, in r1
         assert [owners.get(h, h) for h in hops] == ["r1", "r2", "h1"], trace.stdout
 
-        inspected = subprocess.run([sys.executable, "-m", "vforward", "topo", "inspect", name],
-                                   capture_output=True, text=True, timeout=60)
+        inspected = run_cli("topo", "inspect", name)
         assert f"openvpn  of r1         pid {server['pid']} running" in inspected.stdout, \
             inspected.stdout
         listed = _vforward(name, "list")
