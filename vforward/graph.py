@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from vforward.args import Args, ArgumentError, address_scope
+from vforward.args import Args, ArgumentError, address_scope, configuring
 from vforward.catalogue import element_classes
 from vforward.config import Connection, FlatConfig, parse_config, did_you_mean
 from vforward.element import (AGNOSTIC_PORT, PULL, PUSH, Element, drop_sink,
@@ -80,6 +80,7 @@ def build_graph(text: str, filename: str = "<config>", defines: dict | None = No
     with address_scope() as address_names:
         elements = _configure(flat, classes)
     _check_exclusive(elements)
+    _check_opened_devices(elements)
     _count_ports(elements, flat.connections)
     _resolve_processing(elements, flat.connections)
     _check_connections(elements, flat.connections)
@@ -103,7 +104,8 @@ def _configure(flat: FlatConfig, classes: dict) -> dict:
         element = cls(decl.name, decl.config)
         element.location = decl.loc
         try:
-            element.configure(Args(decl.config, where=f"{decl.name} :: {decl.class_name}"))
+            with configuring(decl.loc):
+                element.configure(Args(decl.config, where=f"{decl.name} :: {decl.class_name}"))
         except ArgumentError as e:
             error = GraphError(str(e), decl.loc)
             if getattr(e, "click_lines", None):     # Click's wording, for the click command
@@ -127,6 +129,27 @@ def _check_exclusive(elements: dict) -> None:
             raise GraphError(f"'{e.name}' uses {key[0]} {key[1]!r}, which '{other.name}' "
                              f"(at {other.location}) already uses; give each its own", e.location)
         seen[key] = e
+
+
+def _check_opened_devices(elements: dict) -> None:
+    """In `vforward check`: a device an element opens, and that no element of the
+    configuration creates, should be in this network namespace."""
+    from vforward.host_device_addresses import missing_opened_device, static_check_active
+    if not static_check_active():
+        return
+    created = set()
+    for e in elements.values():
+        claim = getattr(e, "exclusive_resource", None)
+        key = claim() if callable(claim) else None
+        if key is not None and key[0] == "device":
+            created.add(key[1])
+    for e in elements.values():
+        opened = e.opened_device()
+        if opened is None or opened[0] in created:
+            continue
+        message = missing_opened_device(*opened, f"{e.name} :: {e.class_name()}", e.location)
+        if message is not None:
+            raise GraphError(message, e.location)
 
 
 def _count_ports(elements: dict, connections: list[Connection]) -> None:
