@@ -108,3 +108,9 @@ def test_an_element_warning_names_its_place_as_errors_do(capsys):
     err = capsys.readouterr().err
     assert err.startswith("router.click:2:9: warning: rt :: StaticIPLookup: argument 2: "
                           "route '10.0.0.0/8 - 1' repeats the prefix 10.0.0.0/8"), err
+
+
+def test_an_argument_error_quoting_an_undefined_variable_says_the_variable_is_the_mistake():
+    msg = error_of("define($RATE 10)\nIdle -> Paint($RATES) -> Discard;")
+    assert msg.startswith("g.click:2:9: Paint@2 :: Paint: argument COLOR: expected an integer, "
+                          "got '$RATES'; variable '$RATES' is not defined; did you mean '$RATE'?")

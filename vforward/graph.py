@@ -9,6 +9,7 @@ a `GraphError` that names file:line:column and says how to fix it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from vforward.args import Args, ArgumentError, address_scope, configuring
@@ -107,13 +108,23 @@ def _configure(flat: FlatConfig, classes: dict) -> dict:
             with configuring(decl.loc):
                 element.configure(Args(decl.config, where=f"{decl.name} :: {decl.class_name}"))
         except ArgumentError as e:
-            error = GraphError(str(e), decl.loc)
+            error = GraphError(f"{e}{_undefined_variable_hint(str(e), flat)}", decl.loc)
             if getattr(e, "click_lines", None):     # Click's wording, for the click command
                 error.click_lines = [f"{decl.loc.file}:{decl.loc.line}: While configuring "
                                      f"'{decl.name} :: {decl.class_name}':", *e.click_lines]
             raise error from None
         elements[decl.name] = element
     return {d.name: elements[d.name] for d in flat.elements}
+
+
+def _undefined_variable_hint(message: str, flat: FlatConfig) -> str:
+    """'; variable '$X' is not defined ...' when an argument error quotes a variable that
+    nothing defines (its warning would come too late: the error stops the build)."""
+    for warning in flat.warnings:
+        var = re.match(r"variable '(\$\w+)' is not defined", warning.message)
+        if var and re.search(re.escape(var.group(1)) + r"(?!\w)", message):
+            return f"; {warning.message}"
+    return ""
 
 
 def _check_exclusive(elements: dict) -> None:
