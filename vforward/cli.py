@@ -137,6 +137,12 @@ def cmd_run(args) -> int:
 
 def cmd_check(args) -> int:
     from vforward.host_device_addresses import static_check
+    from vforward.topo.labcheck import check_lab, is_lab_file
+    if args.words and args.expr is None and is_lab_file(args.words[0]):
+        for name in check_lab(args.words[0]):
+            if not args.quiet:
+                print(f"router {name}: builds")
+        return 0
     with static_check(offline=args.no_devices) as devices:     # opens no device
         graph = load_graph(args)
     for loc, warning in devices.values():
