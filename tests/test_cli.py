@@ -88,13 +88,43 @@ def test_offline_demo_runs_and_reports():
     assert "frames read" in p.stdout and "every packet slot returned" in p.stdout
 
 
-def test_check_needs_no_device_and_run_fails_clearly_without_it(tmp_path):
+def test_check_offline_needs_no_device_and_run_fails_clearly_without_it(tmp_path):
     cfg = tmp_path / "dev.click"
     cfg.write_text("Idle -> aq :: ARPQuerier(192.0.2.1, novfdev9) -> Discard;\nIdle -> [1]aq;\n")
     p = vforward("check", "-q", str(cfg))
+    assert p.returncode == 1 and f"{cfg}:1:9: aq :: ARPQuerier" in p.stderr
+    assert "'vforward check --no-devices'" in p.stderr and "Traceback" not in p.stderr
+    p = vforward("check", "-q", "--no-devices", str(cfg))
     assert p.returncode == 0, p.stderr
-    assert "'novfdev9' is neither an AddressInfo name nor a network device here" in p.stderr
+    assert (f"{cfg}:1:9: warning: 'novfdev9' is neither an AddressInfo name nor a network "
+            "device here") in p.stderr
     p = vforward("run", str(cfg))
     assert p.returncode == 1 and f"{cfg}:1:9: aq :: ARPQuerier" in p.stderr
     assert "this machine has no network device 'novfdev9'" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_check_refuses_a_device_typo_at_its_place_naming_close_devices_and_the_offline_check(
+        tmp_path):
+    cfg = tmp_path / "typo.click"
+    cfg.write_text("// reads lo, misspelt\n  FromDevice(lo0) -> Discard;\n")
+    p = vforward("check", "-q", str(cfg))
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert (f"{cfg}:2:3: FromDevice@1 :: FromDevice: no network device 'lo0' in this network "
+            "namespace (did you mean 'lo'?)") in p.stderr
+    assert "'vforward check --no-devices'" in p.stderr
+    p = vforward("check", "-q", "--no-devices", str(cfg))
+    assert p.returncode == 0
+    assert f"{cfg}:2:3: warning: FromDevice@1 :: FromDevice: no network device 'lo0'" in p.stderr
+
+
+def test_check_places_warnings_as_it_places_errors(tmp_path, capsys):
+    from vforward.cli import main
+    cfg = tmp_path / "w.click"
+    cfg.write_text("Idle -> Print($LABEL)\n  -> rw :: ICMPPingRewriter(192.0.2.1, -) -> Discard;\n")
+    assert main(["check", "-q", str(cfg)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith(f"{cfg}:2:6: warning: rw :: ICMPPingRewriter: "
+                               "ICMPPingRewriter(192.0.2.1, -) is Click 1's form") for line in err)
+    assert any(line.startswith(f"{cfg}:1:") and ": warning: " in line and "$LABEL" in line
+               for line in err), err

@@ -75,3 +75,42 @@ def test_dot_output_names_every_element():
     dot = g.to_dot()
     assert dot.startswith("digraph") and '"s"' in dot and '"q"' in dot
     assert "style=dashed" in dot   # pull connection drawn dashed
+
+
+# -- a static check looks devices up (vforward check) -------------------------------
+
+def test_a_static_check_refuses_a_device_an_element_opens_that_is_not_here():
+    from vforward.host_device_addresses import static_check
+    text = "Idle -> Queue\n  -> ToDevice(lo9);"
+    build_graph(text, "g.click")                  # building alone looks nothing up
+    with static_check(offline=False), pytest.raises(GraphError) as e:
+        build_graph(text, "g.click")
+    assert str(e.value).startswith("g.click:2:6: ToDevice@3 :: ToDevice: no network device "
+                                   "'lo9' in this network namespace (did you mean 'lo'?)")
+    assert "vforward check --no-devices" in str(e.value)
+    with static_check(offline=True) as missing:
+        build_graph(text, "g.click")
+    assert list(missing) == ["lo9"] and str(missing["lo9"][0]) == "g.click:2:6"
+
+
+def test_a_static_check_takes_a_device_the_configuration_creates_or_another_namespace_has():
+    from vforward.host_device_addresses import static_check
+    with static_check(offline=False) as missing:
+        build_graph("KernelTap(192.0.2.1/24, DEVNAME vfcheck9) -> Queue -> ToDevice(vfcheck9);"
+                    "FromDevice(eth7, NETNS vfcheckns) -> Discard;", "g.click")
+    assert missing == {}
+
+
+def test_an_element_warning_names_its_place_as_errors_do(capsys):
+    build_graph("Idle -> Discard;\n"
+                "Idle -> rt :: StaticIPLookup(10.0.0.0/8 0, 10.0.0.0/8 1) -> Discard;\n",
+                "router.click")
+    err = capsys.readouterr().err
+    assert err.startswith("router.click:2:9: warning: rt :: StaticIPLookup: argument 2: "
+                          "route '10.0.0.0/8 - 1' repeats the prefix 10.0.0.0/8"), err
+
+
+def test_an_argument_error_quoting_an_undefined_variable_says_the_variable_is_the_mistake():
+    msg = error_of("define($RATE 10)\nIdle -> Paint($RATES) -> Discard;")
+    assert msg.startswith("g.click:2:9: Paint@2 :: Paint: argument COLOR: expected an integer, "
+                          "got '$RATES'; variable '$RATES' is not defined; did you mean '$RATE'?")

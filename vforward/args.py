@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 
 from vforward.config.errors import did_you_mean
 
@@ -341,6 +342,44 @@ def mac_address(text: str) -> bytes:
     return bytes(int(p, 16) for p in parts)
 
 
+# -- warnings while an element is configured --------------------------------
+#
+# A warning about an element's configuration (an older Click form read as
+# today's, a route given twice) names the element's place in the file, as
+# the configuration's errors do: `router.click:12:5: warning: ...`.  The
+# graph builder says which element is being configured; a handler that
+# reconfigures an element at run time has no place, and its warnings none.
+
+_configuring: list = []
+
+
+class configuring:
+    """`with configuring(loc):` warnings given meanwhile are placed at `loc`
+    (a config Location: the element's declaration)."""
+
+    def __init__(self, loc):
+        self._loc = loc
+
+    def __enter__(self):
+        _configuring.append(self._loc)
+        return self._loc
+
+    def __exit__(self, *exc):
+        _configuring.pop()
+
+
+def configure_location():
+    """The place of the element being configured, or None."""
+    return _configuring[-1] if _configuring else None
+
+
+def configure_warning(message: str) -> None:
+    """Print a warning about the configuration being read, at its element's place."""
+    loc = configure_location()
+    print(f"{loc}: warning: {message}" if loc is not None else f"warning: {message}",
+          file=sys.stderr)
+
+
 _MISSING = object()
 
 
@@ -371,6 +410,10 @@ class Args:
                 self._keywords[key] = value
         self._next = 0
         self._known: list[str] = []
+
+    def warn(self, message: str) -> None:
+        """A warning about this configuration, naming the element and its place."""
+        configure_warning(f"{self.where}: {message}")
 
     @property
     def raw(self) -> list[str]:

@@ -171,6 +171,11 @@ class Element:
         """Read arguments; the default accepts none."""
         args.finish()
 
+    def opened_device(self) -> tuple[str, str | None] | None:
+        """(device name, network namespace or None) of a host device this element opens
+        and does not create, for `vforward check` to look up; None for most elements."""
+        return None
+
     def initialize(self) -> None:
         """Called once the graph is wired and self.router is set: open devices, start tasks."""
 

@@ -9,9 +9,10 @@ a `GraphError` that names file:line:column and says how to fix it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
-from vforward.args import Args, ArgumentError, address_scope
+from vforward.args import Args, ArgumentError, address_scope, configuring
 from vforward.catalogue import element_classes
 from vforward.config import Connection, FlatConfig, parse_config, did_you_mean
 from vforward.element import (AGNOSTIC_PORT, PULL, PUSH, Element, drop_sink,
@@ -80,6 +81,7 @@ def build_graph(text: str, filename: str = "<config>", defines: dict | None = No
     with address_scope() as address_names:
         elements = _configure(flat, classes)
     _check_exclusive(elements)
+    _check_opened_devices(elements)
     _count_ports(elements, flat.connections)
     _resolve_processing(elements, flat.connections)
     _check_connections(elements, flat.connections)
@@ -103,15 +105,26 @@ def _configure(flat: FlatConfig, classes: dict) -> dict:
         element = cls(decl.name, decl.config)
         element.location = decl.loc
         try:
-            element.configure(Args(decl.config, where=f"{decl.name} :: {decl.class_name}"))
+            with configuring(decl.loc):
+                element.configure(Args(decl.config, where=f"{decl.name} :: {decl.class_name}"))
         except ArgumentError as e:
-            error = GraphError(str(e), decl.loc)
+            error = GraphError(f"{e}{_undefined_variable_hint(str(e), flat)}", decl.loc)
             if getattr(e, "click_lines", None):     # Click's wording, for the click command
                 error.click_lines = [f"{decl.loc.file}:{decl.loc.line}: While configuring "
                                      f"'{decl.name} :: {decl.class_name}':", *e.click_lines]
             raise error from None
         elements[decl.name] = element
     return {d.name: elements[d.name] for d in flat.elements}
+
+
+def _undefined_variable_hint(message: str, flat: FlatConfig) -> str:
+    """'; variable '$X' is not defined ...' when an argument error quotes a variable that
+    nothing defines (its warning would come too late: the error stops the build)."""
+    for warning in flat.warnings:
+        var = re.match(r"variable '(\$\w+)' is not defined", warning.message)
+        if var and re.search(re.escape(var.group(1)) + r"(?!\w)", message):
+            return f"; {warning.message}"
+    return ""
 
 
 def _check_exclusive(elements: dict) -> None:
@@ -127,6 +140,27 @@ def _check_exclusive(elements: dict) -> None:
             raise GraphError(f"'{e.name}' uses {key[0]} {key[1]!r}, which '{other.name}' "
                              f"(at {other.location}) already uses; give each its own", e.location)
         seen[key] = e
+
+
+def _check_opened_devices(elements: dict) -> None:
+    """In `vforward check`: a device an element opens, and that no element of the
+    configuration creates, should be in this network namespace."""
+    from vforward.host_device_addresses import missing_opened_device, static_check_active
+    if not static_check_active():
+        return
+    created = set()
+    for e in elements.values():
+        claim = getattr(e, "exclusive_resource", None)
+        key = claim() if callable(claim) else None
+        if key is not None and key[0] == "device":
+            created.add(key[1])
+    for e in elements.values():
+        opened = e.opened_device()
+        if opened is None or opened[0] in created:
+            continue
+        message = missing_opened_device(*opened, f"{e.name} :: {e.class_name()}", e.location)
+        if message is not None:
+            raise GraphError(message, e.location)
 
 
 def _count_ports(elements: dict, connections: list[Connection]) -> None:

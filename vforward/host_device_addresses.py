@@ -10,6 +10,7 @@ what it expected.
 """
 from __future__ import annotations
 
+import difflib
 import fcntl
 import functools
 import os
@@ -65,39 +66,86 @@ def device_entry(name: str) -> dict | None:
     return entry
 
 
-# -- a static check reads no devices ------------------------------------------------
-# `vforward check` parses and builds a configuration without touching devices
-# (as click-flatten does): a name that could be a host device, where an
-# address is expected and no AddressInfo defines it, is then taken as a
-# device to be read when the router runs, and the check warns about it.
+# -- a static check ------------------------------------------------------------------
+# `vforward check` parses and builds a configuration without opening devices
+# (as click-flatten does), but it looks their names up in this network
+# namespace: a device an element opens (FromDevice, ToDevice) or whose
+# addresses an argument names (`ARPQuerier(10.0.0.1, eth1)`), and that is not
+# here, is an error naming the element's place and the devices that are.
+# A configuration meant for another machine is checked offline (`vforward
+# check --no-devices`): such a device then gets a placeholder and the check
+# warns, at the place, that it is read when the router runs.
 # `vforward run` reads the device, and fails clearly when there is none.
 
 _DEVICE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,14}")
-_deferred: list[dict] = []
+_checks: list["static_check"] = []
+
+NO_DEVICES_ADVICE = ("a configuration meant for another machine is checked with "
+                     "'vforward check --no-devices'")
 
 
-class devices_read_at_run:
-    """`with devices_read_at_run() as names:` address arguments naming a device this
-    machine lacks get a placeholder; `names` collects them (name -> where)."""
+class static_check:
+    """`with static_check(offline) as missing:` a `vforward check` reads a configuration.
+    Offline, a device name this machine lacks gets a placeholder and `missing`
+    collects it: name -> (the place of the first element naming it, a warning)."""
+
+    def __init__(self, offline: bool = True):
+        self.offline = offline
+        self.missing: dict = {}
 
     def __enter__(self) -> dict:
-        _deferred.append({})
-        return _deferred[-1]
+        _checks.append(self)
+        return self.missing
 
     def __exit__(self, *exc):
-        _deferred.pop()
+        _checks.pop()
+
+
+def devices_read_at_run() -> static_check:
+    """An offline static check (`vforward check --no-devices`)."""
+    return static_check(offline=True)
+
+
+def static_check_active() -> bool:
+    return bool(_checks)
 
 
 def looks_like_device(name: str) -> bool:
     return bool(_DEVICE_NAME.fullmatch(name)) and any(c.isdigit() for c in name)
 
 
+def close_devices(name: str) -> str:
+    """" (did you mean 'eth0'?)" naming this namespace's devices close to `name`, or ''."""
+    try:
+        here = os.listdir("/sys/class/net")
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(name, here, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+def _where_read() -> str:
+    from vforward.args import configure_location
+    return configure_location()
+
+
 def defer_missing_device(name: str) -> bool:
-    """True when a static check takes `name` as a device to be read at run time."""
-    if not _deferred or not looks_like_device(name) or device_entry(name) is not None:
+    """True when an offline static check takes `name` as a device to be read at run time."""
+    if not _checks or not _checks[-1].offline or not looks_like_device(name) \
+            or device_entry(name) is not None:
         return False
-    _deferred[-1].setdefault(name, None)
+    _checks[-1].missing.setdefault(name, (_where_read(), (
+        f"{name!r} is neither an AddressInfo name nor a network device here"
+        f"{close_devices(name)}: taken as a host device whose addresses are read when the "
+        "router runs (vforward run fails if it is still missing)")))
     return True
+
+
+def device_read_at_run(name: str) -> bool:
+    """True when an offline static check has taken `name` for a device read at run time."""
+    return bool(_checks) and _checks[-1].offline and name in _checks[-1].missing
 
 
 def missing_device_hint(text: str) -> str:
@@ -105,6 +153,23 @@ def missing_device_hint(text: str) -> str:
     name = text.strip().partition(":")[0]
     if not looks_like_device(name) or device_entry(name) is not None:
         return ""
+    advice = f"; {NO_DEVICES_ADVICE}" if _checks else ""
     return (f"; no AddressInfo defines {name!r} and this machine has no network device "
-            f"{name!r} (a device's name stands for its addresses, read when the router "
-            "starts): create the device, or give the address itself")
+            f"{name!r}{close_devices(name)}, whose addresses would be read when the router "
+            f"starts: create the device, or give the address itself{advice}")
+
+
+def missing_opened_device(devname: str, netns: str | None, where: str, loc) -> str | None:
+    """In a static check, the error for a device an element opens that is not in this
+    network namespace (None if it is, or if no check runs).  Offline, the device is
+    noted with a warning instead.  A device in another namespace (NETNS) is not looked up."""
+    if not _checks or netns or os.path.exists(f"/sys/class/net/{devname}"):
+        return None
+    if _checks[-1].offline:
+        _checks[-1].missing.setdefault(devname, (loc, (
+            f"{where}: no network device {devname!r} here{close_devices(devname)}: the "
+            "router opens it when it runs (vforward run fails if it is still missing)")))
+        return None
+    return (f"{where}: no network device {devname!r} in this network namespace"
+            f"{close_devices(devname)}; fix the name, or create the device before the router "
+            f"runs ('ip link' lists them); {NO_DEVICES_ADVICE}")

@@ -14,9 +14,10 @@ import numpy as np
 
 import sys
 
-from vforward.args import (ArgumentError, address_scope, ip_address, ip_prefix, mac_address,
-                           named_address, split_args)
+from vforward.args import (ArgumentError, address_scope, configure_location, ip_address,
+                           ip_prefix, mac_address, named_address, split_args)
 from vforward.element import Element, HandlerError, read_handler, write_handler
+from vforward.host_device_addresses import device_read_at_run, missing_device_hint
 from vforward.packet import ANNOTATIONS
 
 from .ethernet import (ARP_FRAME_LEN, ARP_HRD, ARP_OP, ARP_PRO, ARP_SHA, ARP_SPA, ARP_THA,
@@ -31,7 +32,7 @@ _KEPT_ANNOTATIONS = ("port",)
 
 def parse_entries(text: str) -> list[tuple[int, int, bytes]]:
     """'IP/MASK [IP/MASK...] ETH' -> [(network, prefix length, eth)], in the given order."""
-    prefixes, eth = [], None
+    prefixes, eth, read_at_run = [], None, False
     for word in text.split():
         try:
             prefixes.append(ip_prefix(word))
@@ -39,6 +40,8 @@ def parse_entries(text: str) -> list[tuple[int, int, bytes]]:
             named = named_address(word, ("eth",)) if ":" not in word else None
             if named is not None and eth is None:
                 eth = named[1]
+            # so does a device that an offline check leaves to be read at run time
+            read_at_run |= named is None and ":" not in word and device_read_at_run(word)
             continue
         except ArgumentError:
             pass
@@ -46,13 +49,16 @@ def parse_entries(text: str) -> list[tuple[int, int, bytes]]:
             mac = mac_address(word)
         except ArgumentError:
             raise ArgumentError(f"{word!r} is neither an IP address or prefix nor an Ethernet "
-                                "address; write IP/MASK [IP/MASK...] ETH") from None
+                                f"address; write IP/MASK [IP/MASK...] ETH"
+                                f"{missing_device_hint(word)}") from None
         if eth is not None:
             raise ArgumentError(f"more than one Ethernet address in {text.strip()!r}; give each "
                                 "address its own argument: IP ETH, IP2 ETH2")
         eth = mac
     if not prefixes:
         raise ArgumentError(f"no IP address or prefix in {text.strip()!r}; write IP/MASK ETH")
+    if eth is None and read_at_run:
+        eth = bytes(6)
     if eth is None:
         raise ArgumentError(f"no Ethernet address in {text.strip()!r}; write IP/MASK ETH")
     return [(net, plen, eth) for net, plen in prefixes]
@@ -130,8 +136,10 @@ class ARPResponder(Element):
 
         def warn(prefix):           # Click's words and layout, once a prefix
             if prefix not in seen:
-                if not seen:
-                    print(f"While configuring {where}:", file=sys.stderr)
+                if not seen:        # at the element's place, as Click's landmark
+                    loc = configure_location()
+                    print(f"{loc}: " if loc is not None else "", f"While configuring {where}:",
+                          sep="", file=sys.stderr)
                 seen.add(prefix)
                 print(f"  warning: multiple entries for {prefix}", file=sys.stderr)
         return _normalize(entries, warn)

@@ -1,8 +1,6 @@
 """FromDevice: receive the frames of a network device through an AF_PACKET ring."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from vforward.args import ArgumentError, boolean, seconds, unsigned, word
@@ -138,9 +136,8 @@ class FromDevice(Element):
             raise ArgumentError(f"{where}: the ring needs RING_BLOCKS >= 1 and a BLOCK_SIZE that "
                                 "is a multiple of 4096, such as 65536")
         if not sniffer:
-            print(f"warning: {where}: SNIFFER false cannot keep the kernel from receiving "
-                  f"{self.devname}'s frames with AF_PACKET; running as a sniffer",
-                  file=sys.stderr)
+            args.warn(f"SNIFFER false cannot keep the kernel from receiving "
+                      f"{self.devname}'s frames with AF_PACKET; running as a sniffer")
         if self.offload and self.block_timeout == 0:
             raise ArgumentError(f"{where}: OFFLOAD needs the block ring; give BLOCK_TIMEOUT "
                                 "above 0 (64 KB frames would make a per-frame ring huge)")
@@ -153,6 +150,9 @@ class FromDevice(Element):
 
     def exclusive_resource(self):
         return ("rxdevice", packetsocket.DeviceKey(self.netns, self.devname))
+
+    def opened_device(self):
+        return self.devname, self.netns
 
     def initialize(self):
         self._sock = packetsocket.open_receiver(

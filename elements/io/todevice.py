@@ -112,6 +112,9 @@ class ToDevice(Element):
         self._retry_handle = None
         self._task = None
 
+    def opened_device(self):
+        return self.devname, self.netns
+
     def initialize(self):
         self._sock = packetsocket.open_sender(self.devname, self.netns, ring=self.ring,
                                               frame_nr=self.ring_frames,

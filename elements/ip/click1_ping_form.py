@@ -15,8 +15,6 @@ unchanged on input 0 (to the last output), and only ICMP echo is mapped.
 """
 from __future__ import annotations
 
-import sys
-
 from vforward.args import ArgumentError, ip_address, unquote
 
 _SPEC_WORDS = {"drop", "discard", "pass", "passthrough", "nochange", "keep", "pattern",
@@ -51,8 +49,8 @@ def read_click1_ping_form(args) -> bool:
     src, dst = words
     # the reply output is fixed at initialize, from the outputs connected (1 or 2)
     args._positional[start:] = [f"pattern {src} 0-65535# {dst} - 0 1", "drop"]
-    print(f"warning: {args.where}: ICMPPingRewriter({src}, {dst}) is Click 1's form; read as "
-          f"today's ICMPPingRewriter(pattern {src} 0-65535# {dst} - 0 1, drop) "
-          "(with 1 output: ... - 0 0), keeping Click 1's passing of unmapped echo replies "
-          "on input 0", file=sys.stderr)
+    args.warn(f"ICMPPingRewriter({src}, {dst}) is Click 1's form; read as "
+              f"today's ICMPPingRewriter(pattern {src} 0-65535# {dst} - 0 1, drop) "
+              "(with 1 output: ... - 0 0), keeping Click 1's passing of unmapped echo replies "
+              "on input 0")
     return True

@@ -22,12 +22,12 @@ names; they differ only in which handlers they offer.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from vforward.args import ArgumentError, ip_address, ip_prefix, named_address, unsigned
+from vforward.args import (ArgumentError, configure_warning, ip_address, ip_prefix, named_address,
+                           unsigned)
 from vforward.element import PUSH_ONLY, Element, HandlerError, read_handler, write_handler
 
 from vforward import kernels
@@ -603,9 +603,9 @@ class IPRouteTable(Element):
             if route.key in seen:
                 # Click keeps the first route for a prefix and warns
                 j, other = seen[route.key]
-                print(f"warning: {args.where}: argument {i}: route '{route}' repeats the "
-                      f"prefix {route.prefix_text()} of argument {j}; the first, '{other}', "
-                      "is kept and this one ignored, as Click does", file=sys.stderr)
+                configure_warning(f"{args.where}: argument {i}: route '{route}' repeats the "
+                                  f"prefix {route.prefix_text()} of argument {j}; the first, "
+                                  f"'{other}', is kept and this one ignored, as Click does")
                 continue
             seen[route.key] = (i, route)
             routes.append(route)

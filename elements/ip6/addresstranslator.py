@@ -4,11 +4,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import struct
-import sys
 
 import numpy as np
 
-from vforward.args import ArgumentError, boolean, integer
+from vforward.args import ArgumentError, boolean, configure_warning, integer
 from vforward.element import PUSH_ONLY, Element, read_handler
 
 from .icmp6error import pseudo_header_checksum
@@ -106,8 +105,8 @@ def _modern_form(raw: list[str], where: str) -> list[str]:
     else:
         # address-only mapping: the pool's addresses (the older form gave each a port range)
         modern += ["1", "0", direction] + [p.split()[0] for p in pools]
-    print(f"warning: {where}: an older Click's AddressTranslator arguments (six-flag masks); "
-          f"read as today's AddressTranslator({', '.join(modern)})", file=sys.stderr)
+    configure_warning(f"{where}: an older Click's AddressTranslator arguments (six-flag "
+                      f"masks); read as today's AddressTranslator({', '.join(modern)})")
     return modern
 
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import sys
-
 from vforward.element import PUSH_ONLY, Element, read_handler, write_handler
 
 from .siit import four_to_six, six_to_four
@@ -159,9 +157,9 @@ class ProtocolTranslator(_Translator):
 
     def configure(self, args):
         super().configure(args)
-        print(f"warning: {args.where}: ProtocolTranslator is an older Click's element; "
-              "today's Click splits it into ProtocolTranslator64 (its input 0 -> output 0) "
-              "and ProtocolTranslator46 (its input 1 -> output 1)", file=sys.stderr)
+        args.warn("ProtocolTranslator is an older Click's element; "
+                  "today's Click splits it into ProtocolTranslator64 (its input 0 -> output 0) "
+                  "and ProtocolTranslator46 (its input 1 -> output 1)")
 
     def direction(self, port):
         if port == 0:

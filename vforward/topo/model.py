@@ -654,4 +654,9 @@ def _parse_validations(doc, nodes) -> list:
 
 def _hint(name: str, known) -> str:
     hint = did_you_mean(name, known)
-    return f"; did you mean '{hint}'?" if hint else ""
+    if hint:
+        return f"; did you mean '{hint}'?"
+    names = sorted(map(str, known))     # nothing close: say what there is
+    if not names or len(names) > 12:
+        return ""
+    return "; the lab's nodes are " + ", ".join(names)

@@ -198,3 +198,19 @@ def test_config_handler_replaces_the_table_and_reads_addressinfo_names(make_rout
     with pytest.raises(HandlerError, match="neither an IP address"):
         ar.write("config", "nosuchname")
     assert ar.read("table") == "192.0.2.2/32 00-01-02-03-04-05\n"
+
+
+def test_a_missing_device_for_addresses_is_a_placed_error_or_an_offline_checks_warning():
+    from vforward.graph import build_graph
+    from vforward.host_device_addresses import static_check
+    text = "Idle\n  -> ARPResponder(192.0.2.1 novfdev3) -> Discard;"
+    with static_check(offline=False), pytest.raises(GraphError) as e:
+        build_graph(text, "r.click")
+    assert str(e.value).startswith("r.click:2:6: ARPResponder@2 :: ARPResponder: argument 1")
+    assert "no network device 'novfdev3'" in str(e.value)
+    assert "vforward check --no-devices" in str(e.value)
+    with pytest.raises(GraphError, match="no network device 'novfdev3'.*create the device"):
+        build_graph(text, "r.click")                        # as vforward run reads it
+    with static_check(offline=True) as missing:             # vforward check --no-devices
+        build_graph(text, "r.click")
+    assert list(missing) == ["novfdev3"] and str(missing["novfdev3"][0]) == "r.click:2:6"
