@@ -20,6 +20,27 @@ _RETRY_MAX = 0.05
 _MAX_BURSTS = 32
 
 
+class _PullAtOnce:
+    """What a ToDevice on a pull input gives its Queue to be woken by: when
+    the Queue stops being empty, the ToDevice pulls and sends at once, within
+    the push that filled it, instead of on its task's next turn of the loop
+    (which costs an idle router's packet a pass through the event loop).
+    While the ToDevice is already pulling, waits on the ring, or its task is
+    due anyway, the wake-up just schedules the task, as in Click."""
+    __slots__ = ("device",)
+
+    def __init__(self, device):
+        self.device = device
+
+    def schedule(self) -> None:
+        dev = self.device
+        task = dev._task
+        if dev._pulling or dev._backlog_len or task.scheduled:
+            task.schedule()
+        elif dev._run():
+            task.schedule()         # the budget ran out with packets left
+
+
 class ToDevice(Element):
     """ToDevice(DEVNAME [, KEYWORDS]) -- send packets to a network device
 
@@ -36,7 +57,11 @@ class ToDevice(Element):
     up to 32 x BURST packets per turn of the loop (as many as a FromDevice
     with the same BURST reads per turn), BATCH at a time: a Queue between a
     FromDevice and a ToDevice drains as fast as it fills, and overflows only
-    when the device is slower than the traffic.  When the ring is full, up to QUEUE packets wait inside
+    when the device is slower than the traffic.  When the Queue goes from
+    empty to not empty, ToDevice pulls at once, within the push that filled
+    it, rather than on a later turn of the loop (Click's task would wait for
+    its turn): an idle router's packet leaves without a pass through the
+    event loop.  When the ring is full, up to QUEUE packets wait inside
     ToDevice until the kernel frees frames; beyond that, arriving packets are
     dropped and counted (on a pull input, ToDevice just stops pulling and its
     Queue holds the backlog).
@@ -111,6 +136,7 @@ class ToDevice(Element):
         self._retry_delay = _RETRY_FIRST
         self._retry_handle = None
         self._task = None
+        self._pulling = False             # in _run: a wake-up now waits for the task
 
     def initialize(self):
         self._sock = packetsocket.open_sender(self.devname, self.netns, ring=self.ring,
@@ -122,8 +148,9 @@ class ToDevice(Element):
         self._max_len = getattr(self._tx, "frame_room", 0xFFFF)
         if self.input_processing[0] == "l":
             self._task = self.router.new_task(self._run, self)
+            wake = _PullAtOnce(self)
             for q in self.router.upstream(self, 0, lambda e: hasattr(e, "add_listener")):
-                q.add_listener(self._task)
+                q.add_listener(wake)
             self._task.schedule()
 
     def cleanup(self):
@@ -162,6 +189,13 @@ class ToDevice(Element):
     def _run(self):
         """Pull task: send what the Queue has, BATCH at a time, up to
         _MAX_BURSTS x BURST packets; sleep while the ring is full."""
+        self._pulling = True
+        try:
+            return self._pull_bursts()
+        finally:
+            self._pulling = False
+
+    def _pull_bursts(self):
         left = self.burst * _MAX_BURSTS
         while left > 0:
             if self._backlog_len:
