@@ -8,6 +8,7 @@ import numpy as np
 from vforward.args import ArgumentError, boolean, unsigned, word
 from vforward.element import Element, read_handler, write_handler
 from vforward.elements.io import packetsocket
+from vforward.elements.standard.queue import Queue
 from vforward.offload import software_offload
 from vforward.packet import Batch
 
@@ -37,7 +38,13 @@ class _PullAtOnce:
         task = dev._task
         if dev._pulling or dev._backlog_len or task.scheduled:
             task.schedule()
-        elif dev._run():
+            return
+        dev._pulling = True
+        try:
+            more = dev._pull_bursts()
+        finally:
+            dev._pulling = False
+        if more:
             task.schedule()         # the budget ran out with packets left
 
 
@@ -137,6 +144,7 @@ class ToDevice(Element):
         self._retry_handle = None
         self._task = None
         self._pulling = False             # in _run: a wake-up now waits for the task
+        self._pulls_a_queue = False       # input pulled straight from a Queue (it wakes us)
 
     def initialize(self):
         self._sock = packetsocket.open_sender(self.devname, self.netns, ring=self.ring,
@@ -151,6 +159,8 @@ class ToDevice(Element):
             wake = _PullAtOnce(self)
             for q in self.router.upstream(self, 0, lambda e: hasattr(e, "add_listener")):
                 q.add_listener(wake)
+            source = getattr(self._in_pull[0], "__self__", None)
+            self._pulls_a_queue = isinstance(source, Queue) and type(source).pull is Queue.pull
             self._task.schedule()
 
     def cleanup(self):
@@ -197,18 +207,22 @@ class ToDevice(Element):
 
     def _pull_bursts(self):
         left = self.burst * _MAX_BURSTS
+        pull, pull_port = self._in_pull[0], self._in_port[0]
         while left > 0:
             if self._backlog_len:
                 return False        # _drain reschedules us once the ring has room
             size = min(self.batch, left)
-            batch = self.pull_input(0, size)
+            batch = pull(pull_port, size)
             if batch is None:
                 return False        # the Queue wakes us when it fills again
             n = len(batch.idx)
             left -= n
             self.push(0, batch)
             if n < size:
-                break               # the Queue had no more: look again next turn
+                # The upstream had no more.  A Queue pulled directly is empty
+                # now and wakes us when it fills; anything else may have more
+                # later without telling: look again next turn.
+                return self._backlog_len == 0 and not self._pulls_a_queue
         return self._backlog_len == 0
 
     def _send(self, idx):
