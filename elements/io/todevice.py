@@ -68,7 +68,7 @@ class ToDevice(Element):
     empty to not empty, ToDevice pulls at once, within the push that filled
     it, rather than on a later turn of the loop (Click's task would wait for
     its turn): an idle router's packet leaves without a pass through the
-    event loop.  When the ring is full, up to QUEUE packets wait inside
+    event loop (and, from a plain Queue, without being stored and pulled).  When the ring is full, up to QUEUE packets wait inside
     ToDevice until the kernel frees frames; beyond that, arriving packets are
     dropped and counted (on a pull input, ToDevice just stops pulling and its
     Queue holds the backlog).
@@ -161,6 +161,8 @@ class ToDevice(Element):
                 q.add_listener(wake)
             source = getattr(self._in_pull[0], "__self__", None)
             self._pulls_a_queue = isinstance(source, Queue) and type(source).pull is Queue.pull
+            if self._pulls_a_queue and type(source).push is Queue.push:
+                source.set_taker(self._take_at_once)
             self._task.schedule()
 
     def cleanup(self):
@@ -224,6 +226,20 @@ class ToDevice(Element):
                 # later without telling: look again next turn.
                 return self._backlog_len == 0 and not self._pulls_a_queue
         return self._backlog_len == 0
+
+    def _take_at_once(self, batch) -> bool:
+        """A batch pushed into our empty Queue: send it now, as the pull that
+        the Queue's wake-up would make at once, when that pull would take it
+        all (no backlog, not pulling already, within BATCH and the budget)."""
+        if self._pulling or self._backlog_len or self._task.scheduled \
+                or len(batch.idx) > self.batch or len(batch.idx) > self.burst * _MAX_BURSTS:
+            return False
+        self._pulling = True
+        try:
+            self.push(0, batch)
+        finally:
+            self._pulling = False
+        return True
 
     def _send(self, idx):
         """Put idx into the ring; return the part that did not fit, or None."""
