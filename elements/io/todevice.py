@@ -36,6 +36,8 @@ class _PullAtOnce:
     def schedule(self) -> None:
         dev = self.device
         task = dev._task
+        if dev._closed:
+            return                  # cleaned up (a hot swap removed it); its Queue stays
         if dev._pulling or dev._backlog_len or task.scheduled:
             task.schedule()
             return
@@ -145,6 +147,8 @@ class ToDevice(Element):
         self._task = None
         self._pulling = False             # in _run: a wake-up now waits for the task
         self._pulls_a_queue = False       # input pulled straight from a Queue (it wakes us)
+        self._taken_from = None           # the Queue that hands us batches at once
+        self._closed = False              # cleaned up: its Queue's wake-ups are ignored
 
     def initialize(self):
         self._sock = packetsocket.open_sender(self.devname, self.netns, ring=self.ring,
@@ -163,15 +167,19 @@ class ToDevice(Element):
             self._pulls_a_queue = isinstance(source, Queue) and type(source).pull is Queue.pull
             if self._pulls_a_queue and type(source).push is Queue.push:
                 source.set_taker(self._take_at_once)
+                self._taken_from = source
             self._task.schedule()
 
     def cleanup(self):
+        if self._taken_from is not None:        # a Queue kept by a hot swap must not call us
+            self._taken_from.clear_taker(self._take_at_once)
         self._stop_waiting()
         while self._backlog:
             Batch(self._pool, self._backlog.popleft()).kill()
         self._backlog_len = 0
         if self._sock is not None:
             self._sock.close()
+        self._closed = True
 
     # -- packet flow ---------------------------------------------------------
     def push(self, port, batch):

@@ -57,6 +57,11 @@ class Queue(Element):
         then costs no store and pull (highwater_length still counts them)."""
         self._taker = take
 
+    def clear_taker(self, take) -> None:
+        """Forget `take` (its element is going away), unless another replaced it."""
+        if self._taker == take:
+            self._taker = None
+
     def add_full_listener(self, task):
         """A source's task, woken when the queue stops being full."""
         self._full_listeners.append(task)

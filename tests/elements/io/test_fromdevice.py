@@ -423,15 +423,31 @@ def test_click_afpacket_router_config_forwards_ping_udp_and_tcp_with_its_counter
     devices = [e for e in router.elements.values() if e.class_name() in ("FromDevice", "ToDevice")]
     queues = [e for e in router.elements.values() if e.class_name() == "Queue"]
     for e in devices + queues:
-        assert e.read("drops") == "0", e.name
+        assert e.read("drops") == "0", (e.name, e.read("count") if e in devices else "")
     rx_r1 = next(e for e in devices if e.class_name() == "FromDevice" and e.devname == r1)
     tx_r2 = next(e for e in devices if e.class_name() == "ToDevice" and e.devname == r2)
     assert int(rx_r1.read("count")) > 1000 and rx_r1.read("dev_name") == r1
     assert rx_r1.read("method").startswith("TPACKET_V2 ring")
-    assert int(tx_r2.read("count")) == chain_stats(b, a2)["rx_packets"]
+    assert int(tx_r2.read("count")) == chain_stats(b, a2)["rx_packets"], \
+        (tx_r2.read("count"), chain_stats(b, a2))
     assert router.pool.n_used == sum(int(q.read("length")) for q in queues)
 
 
 def chain_stats(space: str, dev: str) -> dict:
     s = json.loads(ns.ip("-s", "-j", "link", "show", dev, netns=space))[0]["stats64"]
     return {"rx_packets": s["rx"]["packets"]}
+
+
+def test_a_queue_kept_by_a_hot_swap_no_longer_feeds_the_removed_todevice(chain, make_router):
+    from vforward.hotswap import hotswap
+    c = chain
+    router = make_router(f"Idle -> q :: Queue(100) -> t :: ToDevice({c.r2}, NETNS {c.nsr});")
+    router.initialize()
+    router._run_tasks()
+    old = router.element("t")
+    assert "q" in hotswap(router, "Idle -> q :: Queue(100) -> d :: Discard;")["kept"]
+    q = router.element("q")
+    q.push(0, _frames(router, 3))
+    assert old.read("count") == "0" and q.read("length") == "3"     # left for Discard's task
+    router._run_tasks()
+    assert q.read("length") == "0" and router.pool.n_used == 0
