@@ -70,7 +70,8 @@ class ToDevice(Element):
     empty to not empty, ToDevice pulls at once, within the push that filled
     it, rather than on a later turn of the loop (Click's task would wait for
     its turn): an idle router's packet leaves without a pass through the
-    event loop (and, from a plain Queue, without being stored and pulled).  When the ring is full, up to QUEUE packets wait inside
+    event loop (and, from a plain Queue, without being stored and pulled).
+    When the ring is full, up to QUEUE packets wait inside
     ToDevice until the kernel frees frames; beyond that, arriving packets are
     dropped and counted (on a pull input, ToDevice just stops pulling and its
     Queue holds the backlog).
