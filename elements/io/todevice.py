@@ -8,6 +8,7 @@ import numpy as np
 from vforward.args import ArgumentError, boolean, unsigned, word
 from vforward.element import Element, read_handler, write_handler
 from vforward.elements.io import packetsocket
+from vforward.elements.standard.queue import Queue
 from vforward.offload import software_offload
 from vforward.packet import Batch
 
@@ -18,6 +19,35 @@ _RETRY_MAX = 0.05
 # turn of the loop (its _MAX_BURSTS), so a Queue between the two drains as
 # fast as it fills instead of overflowing while the task runs once per turn.
 _MAX_BURSTS = 32
+
+
+class _PullAtOnce:
+    """What a ToDevice on a pull input gives its Queue to be woken by: when
+    the Queue stops being empty, the ToDevice pulls and sends at once, within
+    the push that filled it, instead of on its task's next turn of the loop
+    (which costs an idle router's packet a pass through the event loop).
+    While the ToDevice is already pulling, waits on the ring, or its task is
+    due anyway, the wake-up just schedules the task, as in Click."""
+    __slots__ = ("device",)
+
+    def __init__(self, device):
+        self.device = device
+
+    def schedule(self) -> None:
+        dev = self.device
+        task = dev._task
+        if dev._closed:
+            return                  # cleaned up (a hot swap removed it); its Queue stays
+        if dev._pulling or dev._backlog_len or task.scheduled:
+            task.schedule()
+            return
+        dev._pulling = True
+        try:
+            more = dev._pull_bursts()
+        finally:
+            dev._pulling = False
+        if more:
+            task.schedule()         # the budget ran out with packets left
 
 
 class ToDevice(Element):
@@ -36,7 +66,12 @@ class ToDevice(Element):
     up to 32 x BURST packets per turn of the loop (as many as a FromDevice
     with the same BURST reads per turn), BATCH at a time: a Queue between a
     FromDevice and a ToDevice drains as fast as it fills, and overflows only
-    when the device is slower than the traffic.  When the ring is full, up to QUEUE packets wait inside
+    when the device is slower than the traffic.  When the Queue goes from
+    empty to not empty, ToDevice pulls at once, within the push that filled
+    it, rather than on a later turn of the loop (Click's task would wait for
+    its turn): an idle router's packet leaves without a pass through the
+    event loop (and, from a plain Queue, without being stored and pulled).
+    When the ring is full, up to QUEUE packets wait inside
     ToDevice until the kernel frees frames; beyond that, arriving packets are
     dropped and counted (on a pull input, ToDevice just stops pulling and its
     Queue holds the backlog).
@@ -111,6 +146,10 @@ class ToDevice(Element):
         self._retry_delay = _RETRY_FIRST
         self._retry_handle = None
         self._task = None
+        self._pulling = False             # in _run: a wake-up now waits for the task
+        self._pulls_a_queue = False       # input pulled straight from a Queue (it wakes us)
+        self._taken_from = None           # the Queue that hands us batches at once
+        self._closed = False              # cleaned up: its Queue's wake-ups are ignored
 
     def opened_device(self):
         return self.devname, self.netns
@@ -125,17 +164,26 @@ class ToDevice(Element):
         self._max_len = getattr(self._tx, "frame_room", 0xFFFF)
         if self.input_processing[0] == "l":
             self._task = self.router.new_task(self._run, self)
+            wake = _PullAtOnce(self)
             for q in self.router.upstream(self, 0, lambda e: hasattr(e, "add_listener")):
-                q.add_listener(self._task)
+                q.add_listener(wake)
+            source = getattr(self._in_pull[0], "__self__", None)
+            self._pulls_a_queue = isinstance(source, Queue) and type(source).pull is Queue.pull
+            if self._pulls_a_queue and type(source).push is Queue.push:
+                source.set_taker(self._take_at_once)
+                self._taken_from = source
             self._task.schedule()
 
     def cleanup(self):
+        if self._taken_from is not None:        # a Queue kept by a hot swap must not call us
+            self._taken_from.clear_taker(self._take_at_once)
         self._stop_waiting()
         while self._backlog:
             Batch(self._pool, self._backlog.popleft()).kill()
         self._backlog_len = 0
         if self._sock is not None:
             self._sock.close()
+        self._closed = True
 
     # -- packet flow ---------------------------------------------------------
     def push(self, port, batch):
@@ -165,20 +213,45 @@ class ToDevice(Element):
     def _run(self):
         """Pull task: send what the Queue has, BATCH at a time, up to
         _MAX_BURSTS x BURST packets; sleep while the ring is full."""
+        self._pulling = True
+        try:
+            return self._pull_bursts()
+        finally:
+            self._pulling = False
+
+    def _pull_bursts(self):
         left = self.burst * _MAX_BURSTS
+        pull, pull_port = self._in_pull[0], self._in_port[0]
         while left > 0:
             if self._backlog_len:
                 return False        # _drain reschedules us once the ring has room
             size = min(self.batch, left)
-            batch = self.pull_input(0, size)
+            batch = pull(pull_port, size)
             if batch is None:
                 return False        # the Queue wakes us when it fills again
             n = len(batch.idx)
             left -= n
             self.push(0, batch)
             if n < size:
-                break               # the Queue had no more: look again next turn
+                # The upstream had no more.  A Queue pulled directly is empty
+                # now and wakes us when it fills; anything else may have more
+                # later without telling: look again next turn.
+                return self._backlog_len == 0 and not self._pulls_a_queue
         return self._backlog_len == 0
+
+    def _take_at_once(self, batch) -> bool:
+        """A batch pushed into our empty Queue: send it now, as the pull that
+        the Queue's wake-up would make at once, when that pull would take it
+        all (no backlog, not pulling already, within BATCH and the budget)."""
+        if self._pulling or self._backlog_len or self._task.scheduled \
+                or len(batch.idx) > self.batch or len(batch.idx) > self.burst * _MAX_BURSTS:
+            return False
+        self._pulling = True
+        try:
+            self.push(0, batch)
+        finally:
+            self._pulling = False
+        return True
 
     def _send(self, idx):
         """Put idx into the ring; return the part that did not fit, or None."""

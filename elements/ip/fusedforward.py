@@ -3,9 +3,10 @@
 A router's common chain after the header check is, per packet, the same
 few steps whichever way a config orders them:
 
-    [DecIPTTL] -> route table -> [DecIPTTL] -> IPFragmenter -> ARPQuerier -> ...
+    [DecIPTTL] -> route table -> [DecIPTTL] -> [IPFragmenter] -> ARPQuerier -> ...
 
-(the lab routers decrement before the lookup, Click's IP router after it).
+(the lab routers decrement before the lookup, Click's IP router after it;
+Click's AF_PACKET router has no IPFragmenter, and then nothing checks an MTU).
 When the graph finds this chain behind a push connection (past the
 pass-throughs it skips), it hands the upstream element a `FusedForward`
 instead of the chain's first push.  For each batch it looks the
@@ -28,6 +29,7 @@ import numpy as np
 from vforward import kernels
 
 _ipforward = kernels.load("ipforward")
+_NO_MTU = 1 << 20       # above any IP datagram: the MTU check of a chain without IPFragmenter
 
 
 class _PortPlan:
@@ -116,7 +118,7 @@ def fused_forward(entry, port: int, resolve) -> FusedForward | None:
 
 
 def _port_plan(table, out: int, may_decrement: bool, resolve) -> _PortPlan | None:
-    """The chain on route table output `out`: [DecIPTTL] -> IPFragmenter -> ARPQuerier."""
+    """The chain on route table output `out`: [DecIPTTL] -> [IPFragmenter] -> ARPQuerier."""
     from vforward.elements.ether.arpquerier import ARPQuerier
     from vforward.elements.ip.decipttl import DecIPTTL
     from vforward.elements.ip.ipfragmenter import IPFragmenter
@@ -127,12 +129,12 @@ def _port_plan(table, out: int, may_decrement: bool, resolve) -> _PortPlan | Non
             return None
         ttl = step[0]
         step = resolve(ttl, 0)
-    if step is None or type(step[0]) is not IPFragmenter or step[1] != 0:
-        return None
     if ttl is None and may_decrement:
         return None                     # no DecIPTTL on this path: not the router chain
-    frag = step[0]
-    step = resolve(frag, 0)
+    mtu = _NO_MTU                       # no IPFragmenter (Click's AF_PACKET router): no limit
+    if step is not None and type(step[0]) is IPFragmenter and step[1] == 0:
+        mtu = step[0].mtu
+        step = resolve(step[0], 0)
     if step is None or type(step[0]) is not ARPQuerier or step[1] != 0:
         return None
-    return _PortPlan(ttl, frag.mtu, step[0])
+    return _PortPlan(ttl, mtu, step[0])

@@ -43,10 +43,24 @@ class Queue(Element):
         self.highwater = 0
         self._listeners = []
         self._full_listeners = []
+        self._taker = None      # the puller's send_at_once, when it is the only puller
 
     def add_listener(self, task):
         """A puller's task, woken when the queue stops being empty."""
         self._listeners.append(task)
+
+    def set_taker(self, take) -> None:
+        """Let the element that pulls this Queue's output directly (ToDevice)
+        take a batch pushed into the empty Queue at once: take(batch) sends
+        it and returns True, or returns False and the batch is queued.  The
+        packets cross the Queue as if pulled at once; an idle router's packet
+        then costs no store and pull (highwater_length still counts them)."""
+        self._taker = take
+
+    def clear_taker(self, take) -> None:
+        """Forget `take` (its element is going away), unless another replaced it."""
+        if self._taker == take:
+            self._taker = None
 
     def add_full_listener(self, task):
         """A source's task, woken when the queue stops being full."""
@@ -61,6 +75,11 @@ class Queue(Element):
 
     def push(self, port, batch):
         idx = batch.idx
+        if self._len == 0 and self._taker is not None and len(idx) <= self.capacity \
+                and self._taker(batch):
+            if len(idx) > self.highwater:
+                self.highwater = len(idx)
+            return
         room = max(0, self.capacity - self._len)
         if len(idx) > room:
             over = Batch(batch.pool, idx[room:])

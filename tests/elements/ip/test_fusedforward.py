@@ -35,6 +35,10 @@ ttl0[1] -> expired :: Counter -> Discard; ttl1[1] -> expired2 :: Counter -> Disc
 frag0[1] -> big0 :: Discard; frag1[1] -> big1 :: Discard;
 Idle -> [1]arpq0; Idle -> [1]arpq1;
 """
+# ... and Click's AF_PACKET router's (bench/afpacket_router.click): no IPFragmenter.
+CLICK_AFPACKET = CLICK.replace("frag0 :: IPFragmenter(600) -> ", "").replace(
+    "frag1 :: IPFragmenter(1500) -> ", "").replace(
+    "frag0[1] -> big0 :: Discard; frag1[1] -> big1 :: Discard;\n", "")
 # ... and the lab's, whose packets without a route leave by the lookup's NOROUTE output.
 LAB_NOROUTE = LAB.replace("10.9.0.1/32 2);",
                           "10.9.0.1/32 2, NOROUTE 3);\nrt[3] -> noroute :: Discard;")
@@ -101,7 +105,8 @@ frames = st.builds(ip_frame, st.sampled_from(DESTS), st.sampled_from([0, 1, 2, 6
                    st.sampled_from([0, 0, 500, 1400]))
 
 
-@pytest.mark.parametrize("text", [LAB, CLICK, LAB_NOROUTE], ids=["lab", "click", "lab-noroute"])
+@pytest.mark.parametrize("text", [LAB, CLICK, LAB_NOROUTE, CLICK_AFPACKET],
+                         ids=["lab", "click", "lab-noroute", "click-afpacket"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.lists(frames, min_size=1, max_size=6), min_size=1, max_size=5))
 def test_the_fused_path_gives_what_the_elements_give(make_router, monkeypatch, text, batches):
@@ -128,3 +133,15 @@ def test_a_flow_in_flowroutes_turns_the_fused_path_off_and_removing_it_back_on(m
     assert chk._out_push[0] == r.element("ttl").push
     r.element("flows").write("remove", "f")
     assert isinstance(chk._out_push[0], FusedForward)
+
+
+def test_a_route_chain_without_ipfragmenter_is_fused_and_leaves_long_packets_whole(
+        make_router, monkeypatch):
+    """Click's AF_PACKET router has no IPFragmenter: its chain is fused too,
+    and with nothing that checks an MTU, a 1800-byte packet leaves whole."""
+    assert "IPFragmenter" not in CLICK_AFPACKET
+    sent, counts, used = run(make_router, monkeypatch, CLICK_AFPACKET,
+                             [[ip_frame("10.1.0.2", 64, 1800, True)]], True)
+    (frame,), = sent["out0"]
+    assert len(frame) == 14 + 1800 and frame[14 + 8] == 63
+    assert counts["ttl0.count"] == "1" and used == 0
