@@ -15,6 +15,12 @@ travels in the pool's offload annotations (packet.py); a device without
 OFFLOAD, and any other sink that cannot pass it on, finishes checksums and
 segments super-frames in software first (vforward/offload.py).  OFFLOAD
 needs 64 KB pool slots, which the router then gives its whole pool.
+
+A KernelTap without OFFLOAD gives the loop a compiled reader
+(cext/taprx.pyx) instead of `_on_readable`: when its output leads to the
+fused input and forwarding passes and on to another KernelTap, a frame is
+read, forwarded and written in that one call, with no Python frame; any
+batch that leaves the common case goes to the same push as before.
 """
 from __future__ import annotations
 
