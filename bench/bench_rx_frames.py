@@ -1,13 +1,13 @@
 """How many Python frames an idle ping runs through router.click, per device wake-up.
 
-Two host namespaces, router.click (OFFLOAD=false) run in this process
+Two host namespaces, router.click (OFFLOAD=false, or true with --offload) run in this process
 between their TAPs, and a few pings from one host to the other, one at a
 time.  sys.setprofile counts, in every device reader call that read a frame,
 the Python functions entered (each one a frame; on a cold path 3-5 µs each)
 and the C functions those frames call; and, over the whole run, the Python frames the
 loop ran outside the readers (timers, tasks, handlers), per ping.
 
-    python bench/bench_rx_frames.py [--count N] [--tree DIR]
+    python bench/bench_rx_frames.py [--count N] [--tree DIR] [--offload] [--show]
 
 --tree DIR imports vforward from another source tree (compiled in place),
 to count an older tree's frames with the same script:
@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=10, help="pings (one every 0.2 s)")
     ap.add_argument("--tree", default=ROOT, help="the source tree to import vforward from")
     ap.add_argument("--show", action="store_true", help="list the functions entered")
+    ap.add_argument("--offload", action="store_true", help="the TAPs with OFFLOAD true")
     opts = ap.parse_args()
     sys.path.insert(0, os.path.abspath(opts.tree))
     from vforward import netns as ns
@@ -46,7 +47,7 @@ def main() -> None:
     a, b = f"vffra{tag}", f"vffrb{tag}"
     config = os.path.join(opts.tree, "configs", "examples", "router.click")
     defines = {"NS1": a, "NS2": b, "DEV1": f"fra{tag}", "DEV2": f"frb{tag}",
-               "OFFLOAD": "false", "CTL": f"/tmp/vffr{tag}.sock"}
+               "OFFLOAD": "true" if opts.offload else "false", "CTL": f"/tmp/vffr{tag}.sock"}
     for space in (a, b):
         subprocess.run(["ip", "netns", "add", space], check=True)
     try:

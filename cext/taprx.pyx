@@ -6,17 +6,20 @@ An idle router pays for every Python frame between the device and the next
 one, and a cold frame costs microseconds: reading, building a Batch, the
 fused input pass's and the fused forwarding pass's own frames, the sink's
 push, its checks and its writer made about a dozen of them per ping.
-`TapReceive` is the reader a KernelTap without OFFLOAD gives the loop
-instead.  Each call does, in C, what that chain of calls did:
+`TapReceive` is the reader a KernelTap gives the loop instead.  Each
+call does, in C, what that chain of calls did:
 
-    read_burst(fd, pool, burst)             (tapio: frames into fresh slots)
-    tap.count += n
+    read_burst(fd, pool, burst)             (tapio: frames into fresh slots;
+                                             read_burst_vnet with OFFLOAD)
+    tap.count += n, and with OFFLOAD tap.gso_count
     the tap's output push, when it is a FusedInput: its compiled InputPass
     the push after the input chain, when it is a FusedForward: its route
         lookup, the ARP parameters of its plan, ipforward.forward_to_port,
         the DecIPTTL count
     the push after the ARPQuerier, when it is KernelTun.push of a TAP:
         KernelTun._sendable's checks for a TAP and its BurstWriter's write
+        (to a TAP without OFFLOAD, only when no packet has offload state:
+        its push finishes those in software)
 
 Each step looks at the graph as it is now (a handler write that rebuilds a
 fused path is seen on the next call), and each one that does not apply
@@ -45,6 +48,7 @@ include "poolcolumns.pxi"
 
 DEF _ETHER_HLEN = 14
 DEF _VLAN_HLEN = 4
+DEF _GSO_MAX_FRAME = 65535      # KernelTun's limit for a super-frame, Ethernet header aside
 
 
 cdef class TapReceive:
@@ -62,6 +66,7 @@ cdef class TapReceive:
     cdef object fused_input, fused_forward, sink_type, sink_push, batch_type, forward_to_port
     cdef int fd
     cdef Py_ssize_t burst
+    cdef bint offload                     # the device's frames may carry offload state
     cdef object _sink_key, _sink_dest     # the last sink push seen, and its KernelTun or None
     cdef readonly Py_ssize_t written      # batches that took the whole compiled path
 
@@ -72,6 +77,7 @@ cdef class TapReceive:
         self.read_burst = read_burst
         self.fd = tap._dev.fd
         self.burst = tap.burst
+        self.offload = tap.offload
         self.fused_input = kinds["fused_input"]
         self.fused_forward = kinds["fused_forward"]
         self.sink_type = kinds["sink"]
@@ -96,6 +102,8 @@ cdef class TapReceive:
                 tap._on_pool_exhausted()
             return
         tap.count += n
+        if self.offload:
+            tap.gso_count += _super_frames(pool, idx, n)
         self._deliver(idx, n)
 
     cdef object _batch(self, idx):
@@ -177,8 +185,12 @@ cdef class TapReceive:
         """Write idx to the TAP that `sink` (a push) is KernelTun.push of, as that
         push would: True when done, False when the sink must be called instead."""
         cdef const uint16_t* length
+        cdef const uint16_t* csum_start
+        cdef const uint16_t* gso_size
         cdef const uint32_t* ix
         cdef Py_ssize_t i, limit, sent
+        cdef uint32_t s
+        cdef bint offload
         cdef int err
         if sink is not self._sink_key:
             dest = getattr(sink, "__self__", None)
@@ -194,12 +206,21 @@ cdef class TapReceive:
         if writer._waiting:
             return False
         pool = self.pool
-        # KernelTun._sendable for a TAP (frames read without offload state).
+        # KernelTun._sendable for a TAP; a device without OFFLOAD gets no frame with
+        # offload state here (its push finishes those in software first).
         limit = dest.mtu + _ETHER_HLEN + _VLAN_HLEN
+        offload = dest.offload
         length = <const uint16_t*>_column(pool.length, cnp.NPY_UINT16, False, "pool.length")
+        csum_start = <const uint16_t*>_column(pool.csum_start, cnp.NPY_UINT16, False,
+                                              "pool.csum_start")
+        gso_size = <const uint16_t*>_column(pool.gso_size, cnp.NPY_UINT16, False, "pool.gso_size")
         ix = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>idx)
         for i in range(n):
-            if length[ix[i]] < _ETHER_HLEN or length[ix[i]] > limit:
+            s = ix[i]
+            if (csum_start[s] or gso_size[s]) and not offload:
+                return False
+            if length[s] < _ETHER_HLEN or length[s] > (
+                    _GSO_MAX_FRAME + _ETHER_HLEN + _VLAN_HLEN if gso_size[s] else limit):
                 return False
         sent, err = writer.io.write_burst(writer.fd, pool, idx)
         writer.sent += sent
@@ -222,3 +243,15 @@ cdef class TapReceive:
         self.written += 1
         return True
 
+
+
+cdef Py_ssize_t _super_frames(pool, idx, Py_ssize_t n) except -1:
+    """How many packets of idx are GSO super-frames (KernelTun's gso_count)."""
+    cdef const uint16_t* gso_size = <const uint16_t*>_column(pool.gso_size, cnp.NPY_UINT16,
+                                                             False, "pool.gso_size")
+    cdef const uint32_t* ix = <const uint32_t*>cnp.PyArray_DATA(<cnp.ndarray>idx)
+    cdef Py_ssize_t i, k = 0
+    for i in range(n):
+        if gso_size[ix[i]]:
+            k += 1
+    return k

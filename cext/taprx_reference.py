@@ -15,6 +15,7 @@ import numpy as np
 
 ETHER_HLEN = 14
 VLAN_HLEN = 4
+GSO_MAX_FRAME = 65535
 
 
 class TapReceive:
@@ -26,6 +27,7 @@ class TapReceive:
         self.read_burst = read_burst
         self.fd = tap._dev.fd
         self.burst = tap.burst
+        self.offload = tap.offload
         self.fused_input = kinds["fused_input"]
         self.fused_forward = kinds["fused_forward"]
         self.sink_type = kinds["sink"]
@@ -46,6 +48,8 @@ class TapReceive:
                 tap._on_pool_exhausted()
             return
         tap.count += len(idx)
+        if self.offload:
+            tap.gso_count += int(np.count_nonzero(self.pool.gso_size[idx]))
         self._deliver(idx)
 
     def _deliver(self, idx) -> None:
@@ -107,8 +111,13 @@ class TapReceive:
         if dest._dev is None or dest._writer._waiting:
             return False
         pool = self.pool
+        gso = pool.gso_size[idx]
+        if not dest.offload and ((pool.csum_start[idx] != 0) | (gso != 0)).any():
+            return False            # KernelTun.push finishes these in software first
         length = pool.length[idx]
-        if not ((length >= ETHER_HLEN) & (length <= dest.mtu + ETHER_HLEN + VLAN_HLEN)).all():
+        limit = np.where(gso > 0, GSO_MAX_FRAME + ETHER_HLEN + VLAN_HLEN,
+                         dest.mtu + ETHER_HLEN + VLAN_HLEN)
+        if not ((length >= ETHER_HLEN) & (length <= limit)).all():
             return False
         writer = dest._writer
         sent, err = writer.io.write_burst(writer.fd, pool, idx)

@@ -16,8 +16,8 @@ OFFLOAD, and any other sink that cannot pass it on, finishes checksums and
 segments super-frames in software first (vforward/offload.py).  OFFLOAD
 needs 64 KB pool slots, which the router then gives its whole pool.
 
-A KernelTap without OFFLOAD gives the loop a compiled reader
-(cext/taprx.pyx) instead of `_on_readable`: when its output leads to the
+A KernelTap gives the loop a compiled reader (cext/taprx.pyx) instead
+of `_on_readable`: when its output leads to the
 fused input and forwarding passes and on to another KernelTap, a frame is
 read, forwarded and written in that one call, with no Python frame; any
 batch that leaves the common case goes to the same push as before.
@@ -25,6 +25,7 @@ batch that leaves the common case goes to the same push as before.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import os
 import sys
@@ -246,8 +247,8 @@ class KernelTun(BurstSink):
         self.dev_name = dev.name
         if self.offload:
             l2_len = ETHER_HLEN if self.tap else 0
-            vnet = self.io.read_burst_vnet
-            self._read_burst = lambda fd, pool, n: vnet(fd, pool, n, l2_len)
+            # (a partial, not a lambda: no Python frame per read)
+            self._read_burst = functools.partial(self.io.read_burst_vnet, l2_len=l2_len)
             self._start_writer(dev.fd, _VnetWriter(self.io))
         else:
             self._read_burst = self.io.read_burst
@@ -269,11 +270,11 @@ class KernelTun(BurstSink):
 
     # -- from the device ----------------------------------------------------------
     def _reader(self):
-        """The device's readiness callback.  A TAP without OFFLOAD gets the
-        compiled one (cext/taprx.pyx): read, the fused input and forwarding
-        passes and the write to the next TAP in one call, with Python only
-        where a batch leaves that common case."""
-        if not self.tap or self.offload:
+        """The device's readiness callback.  A TAP gets the compiled one
+        (cext/taprx.pyx): read, the fused input and forwarding passes and the
+        write to the next TAP in one call, with Python only where a batch
+        leaves that common case."""
+        if not self.tap:
             return self._on_readable
         from vforward.elements.ip.fusedforward import FusedForward
         from vforward.elements.ip.fusedinput import FusedInput

@@ -1,7 +1,7 @@
 """KernelTap's compiled reader (cext/taprx.pyx) in configs/examples/router.click.
 
 The router runs in this process on two real TAPs between two namespaces,
-with OFFLOAD false (the case the compiled reader serves): transit traffic
+with OFFLOAD false and true (TCP then crosses as super-frames): transit traffic
 must cross it in the reader's one call (its `written` count grows), while
 ARP, a ping to the router and an expired TTL must take the elements' way
 and give what they give; with VFORWARD_NO_FUSION=1 everything takes it.
@@ -27,15 +27,16 @@ HOST_A, ROUTER_A, HOST_B = "10.1.0.2", "10.1.0.1", "10.2.0.2"
 
 
 @pytest.fixture
-def bed(netns, tmp_path):
-    """(router, a, b): router.click without OFFLOAD between namespaces a and b."""
+def bed(netns, tmp_path, request):
+    """(router, a, b): router.click between namespaces a and b, OFFLOAD false
+    unless the test asks for true (parametrize bed indirectly)."""
     a, b = netns("rxa"), netns("rxb")
     for space in (a, b):
         ns.run(space, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
                "net.ipv6.conf.default.disable_ipv6=1")
     tag = uuid.uuid4().hex[:6]
     defines = {"NS1": a, "NS2": b, "DEV1": f"rxa{tag}", "DEV2": f"rxb{tag}",
-               "OFFLOAD": "false", "CTL": str(tmp_path / "ctl.sock")}
+               "OFFLOAD": getattr(request, "param", "false"), "CTL": str(tmp_path / "ctl.sock")}
     with open(CONFIG) as f:
         router = Router(build_graph(f.read(), CONFIG, defines))
     return router, a, b
@@ -51,6 +52,11 @@ def _written(router) -> int:
                if isinstance(t, KernelTap) and getattr(t, "_rx", None) is not None)
 
 
+both_kinds_of_tap = pytest.mark.parametrize("bed", ["false", "true"], ids=["plain", "offload"],
+                                            indirect=True)
+
+
+@both_kinds_of_tap
 def test_transit_pings_cross_in_the_compiled_reader_with_ttl_63(bed, running):
     router, a, b = bed
     with running(router):
@@ -64,6 +70,7 @@ def test_transit_pings_cross_in_the_compiled_reader_with_ttl_63(bed, running):
         assert int(el["if1"].read("count")) >= 4 and int(el["if2"].read("tx_count")) >= 4
 
 
+@both_kinds_of_tap
 def test_udp_and_tcp_cross_the_router(bed, running, iperf):
     if shutil.which("iperf3") is None:
         pytest.skip("iperf3 is not installed")
