@@ -249,9 +249,7 @@ def router_child(stamp_file: str, words: list[str]) -> None:
     taps = [e for e in router.elements.values() if isinstance(e, KernelTun)]
     current = [None]
 
-    def wrap_reader(tap):
-        inner = tap._on_readable
-
+    def stamped(inner, tap):
         def on_readable():
             ev = [tap.name, now(), 0, 0, 0, 0, ""]
             current[0] = ev
@@ -259,21 +257,30 @@ def router_child(stamp_file: str, words: list[str]) -> None:
             current[0] = None
             if ev[3]:
                 events.append(ev)
-        tap._on_readable = on_readable
+        return on_readable
 
-    for tap in taps:
-        wrap_reader(tap)
-    router.initialize()
-    for tap in taps:
-        read = tap._read_burst
-
-        def read_burst(fd, pool, n, read=read):
+    def stamped_read(read):
+        def read_burst(fd, pool, n):
             idx = read(fd, pool, n)
             ev = current[0]
             if ev is not None and len(idx):
                 ev[2], ev[3] = now(), len(idx)
             return idx
-        tap._read_burst = read_burst
+        return read_burst
+
+    def wrap_reader(tap):
+        # The device's reader is made in initialize, from its read function.
+        make = tap._reader
+
+        def reader():
+            tap._read_burst = stamped_read(tap._read_burst)
+            return stamped(make(), tap)
+        tap._reader = reader
+
+    for tap in taps:
+        wrap_reader(tap)
+    router.initialize()
+    for tap in taps:
 
         class _Io:
             def __init__(self, io, name):

@@ -20,7 +20,7 @@ from types import ModuleType
 
 ENV = "VFORWARD_REFERENCE"
 KERNELS = ("afpacket", "ether", "fib", "fib6", "gso", "ip6header", "ipfilter", "ipforward",
-           "ipheader", "ipinput", "poolops", "rewriter", "shmring", "tapio", "udpio")
+           "ipheader", "ipinput", "poolops", "rewriter", "shmring", "tapio", "taprx", "udpio")
 
 
 class KernelNotBuilt(ImportError):

@@ -15,10 +15,17 @@ travels in the pool's offload annotations (packet.py); a device without
 OFFLOAD, and any other sink that cannot pass it on, finishes checksums and
 segments super-frames in software first (vforward/offload.py).  OFFLOAD
 needs 64 KB pool slots, which the router then gives its whole pool.
+
+A KernelTap gives the loop a compiled reader (cext/taprx.pyx) instead
+of `_on_readable`: when its output leads to the
+fused input and forwarding passes and on to another KernelTap, a frame is
+read, forwarded and written in that one call, with no Python frame; any
+batch that leaves the common case goes to the same push as before.
 """
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import os
 import sys
@@ -37,6 +44,7 @@ from vforward.packet import GSO_SLOT_SIZE, Batch
 from vforward import kernels
 
 _io = kernels.load("tapio")
+_rx = kernels.load("taprx")
 
 ETHER_HLEN = 14
 VLAN_HLEN = 4
@@ -186,6 +194,7 @@ class KernelTun(BurstSink):
         self._dev: TunDevice | None = None
         self._carrier = True
         self._reading = False
+        self._rx = None                 # the compiled reader, when the device has one
         self._reported: set = set()
 
     def _read_tap(self, args) -> bool:
@@ -238,13 +247,13 @@ class KernelTun(BurstSink):
         self.dev_name = dev.name
         if self.offload:
             l2_len = ETHER_HLEN if self.tap else 0
-            vnet = self.io.read_burst_vnet
-            self._read_burst = lambda fd, pool, n: vnet(fd, pool, n, l2_len)
+            # (a partial, not a lambda: no Python frame per read)
+            self._read_burst = functools.partial(self.io.read_burst_vnet, l2_len=l2_len)
             self._start_writer(dev.fd, _VnetWriter(self.io))
         else:
             self._read_burst = self.io.read_burst
             self._start_writer(dev.fd, self.io)
-        self.router.add_reader(dev.fd, self._on_readable, poll=True)
+        self.router.add_reader(dev.fd, self._reader(), poll=True)
         self._reading = True
         self._start_pulling()
 
@@ -260,6 +269,21 @@ class KernelTun(BurstSink):
         self._dev = None
 
     # -- from the device ----------------------------------------------------------
+    def _reader(self):
+        """The device's readiness callback.  A TAP gets the compiled one
+        (cext/taprx.pyx): read, the fused input and forwarding passes and the
+        write to the next TAP in one call, with Python only where a batch
+        leaves that common case."""
+        if not self.tap:
+            return self._on_readable
+        from vforward.elements.ip.fusedforward import FusedForward
+        from vforward.elements.ip.fusedinput import FusedInput
+        self._rx = _rx.TapReceive(self, self.router.pool, self._read_burst, {
+            "fused_input": FusedInput, "fused_forward": FusedForward, "sink": KernelTun,
+            "sink_push": KernelTun.push, "batch": Batch,
+            "forward_to_port": kernels.load("ipforward").forward_to_port})
+        return self._rx
+
     def _on_readable(self):
         pool = self.router.pool
         fd = self._dev.fd
@@ -270,9 +294,7 @@ class KernelTun(BurstSink):
             return
         if len(idx) == 0:
             if pool.n_free == 0:
-                # Nothing to read into: throw frames away rather than spin on a readable fd.
-                self.rx_drops += self.io.drain(fd, self.burst)
-                self._say_once("pool", "packet pool exhausted; dropping received frames")
+                self._on_pool_exhausted()
             return
         self.count += len(idx)
         if self.offload:
@@ -281,6 +303,11 @@ class KernelTun(BurstSink):
             self.gso_count += int(gso.item(idx.item(0)) != 0) if len(idx) == 1 \
                 else int(np.count_nonzero(gso[idx]))
         self._emit_received(Batch(pool, idx))
+
+    def _on_pool_exhausted(self) -> None:
+        # Nothing to read into: throw frames away rather than spin on a readable fd.
+        self.rx_drops += self.io.drain(self._dev.fd, self.burst)
+        self._say_once("pool", "packet pool exhausted; dropping received frames")
 
     def _emit_received(self, batch: Batch) -> None:
         if self.tap:                    # Ethernet frames: all of them go to output 0
