@@ -186,3 +186,96 @@ def forward_to_port(pool, idx, nhs, nh_port, nh_gw, Py_ssize_t port, bint dec_tt
             p[12] = 0x08
             p[13] = 0x00
     return ok
+
+
+cdef class LinkStep:
+    """A push across link-side elements that, in their present state, only
+    count their packets or pass them on (Counter, an idle Capture, an
+    unconditioned LinkEmulator, LinkProbe's data frames): the elements'
+    counts kept exactly, then the push of what follows, in one compiled call.
+
+    `fields` lists (element, attribute, bytes?) for the counts each skipped
+    element keeps (Element.TALLY_FIELDS): the attribute grows by the batch's
+    packets, or by its bytes.  `tallies` are the `tally` methods of skipped
+    elements that count some other way, called in order.  `ethertypes` are
+    the EtherTypes of frames a skipped element acts on (a LinkProbe's probe
+    frames): a batch holding one such frame, or a frame too short to tell,
+    goes whole to `fallback` (the first skipped element's push) at
+    `fallback_port` before anything is counted, so the elements do their
+    own work and counting."""
+    cdef readonly object push      # what follows the skipped elements (a fused path or a push)
+    cdef Py_ssize_t port
+    cdef object fallback
+    cdef Py_ssize_t fallback_port
+    cdef tuple fields
+    cdef tuple tallies
+    cdef uint16_t types[4]
+    cdef int n_types
+    cdef public object target      # the element this push reaches (as the graph reports it)
+
+    def __init__(self, push, Py_ssize_t port, fallback, Py_ssize_t fallback_port, fields=(),
+                 tallies=(), ethertypes=(), target=None):
+        if len(ethertypes) > 4:
+            raise ValueError("LinkStep: at most 4 EtherTypes to guard")
+        self.push = push
+        self.port = port
+        self.fallback = fallback
+        self.fallback_port = fallback_port
+        self.fields = tuple((e, str(a), bool(b)) for e, a, b in fields)
+        self.tallies = tuple(tallies)
+        self.n_types = len(ethertypes)
+        for i, t in enumerate(ethertypes):
+            self.types[i] = <uint16_t>t
+        self.target = target
+
+    def __call__(self, port, batch):
+        idx = batch.idx
+        cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>idx)
+        if n == 0:
+            return
+        pool = batch.pool
+        cdef Py_ssize_t n_rows = _n_rows(pool)
+        cdef const uint32_t* ix = <uint32_t*>_column(idx, cnp.NPY_UINT32, False, "idx")
+        cdef const uint16_t* length = <uint16_t*>_column(pool.length, cnp.NPY_UINT16, False,
+                                                         "pool.length")
+        cdef Py_ssize_t i, j, o
+        cdef uint64_t total = 0
+        cdef uint32_t s
+        cdef const uint8_t* base
+        cdef const uint16_t* off
+        cdef Py_ssize_t row_size
+        cdef uint16_t ethertype
+        cdef bint guarded = False
+        for i in range(n):
+            if ix[i] >= n_rows:
+                raise IndexError(f"slot {ix[i]} outside the pool of {n_rows}")
+        if self.n_types:
+            data = pool.data
+            row_size = cnp.PyArray_DIM(<cnp.ndarray>data, 1)
+            base = <uint8_t*>_column(data, cnp.NPY_UINT8, False, "pool.data")
+            off = <uint16_t*>_column(pool.off, cnp.NPY_UINT16, False, "pool.off")
+            for i in range(n):
+                s = ix[i]
+                o = off[s]
+                if length[s] < 14 or o + 14 > row_size:
+                    guarded = True
+                    break
+                ethertype = _load16(base + <size_t>s * row_size + o + 12)
+                for j in range(self.n_types):
+                    if ethertype == self.types[j]:
+                        guarded = True
+                if guarded:
+                    break
+            if guarded:
+                self.fallback(self.fallback_port, batch)
+                return
+        for i in range(n):
+            total += length[ix[i]]
+        for e, attr, is_bytes in self.fields:
+            if is_bytes:
+                setattr(e, attr, getattr(e, attr) + total)
+            else:
+                setattr(e, attr, getattr(e, attr) + n)
+        for tally in self.tallies:
+            tally(batch)
+        self.push(self.port, batch)

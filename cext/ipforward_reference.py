@@ -104,3 +104,42 @@ def forward_to_port(pool, idx, nhs, nh_port, nh_gw, port, dec_ttl, mtu, sorted_i
         pool.data[slot, o + 12] = 0x08
         pool.data[slot, o + 13] = 0x00
     return True
+
+
+class LinkStep:
+    """A push across link-side elements that only count or pass their
+    packets in their present state; the compiled LinkStep's twin (its
+    docstring says what the arguments are)."""
+
+    def __init__(self, push, port, fallback, fallback_port, fields=(), tallies=(),
+                 ethertypes=(), target=None):
+        if len(ethertypes) > 4:
+            raise ValueError("LinkStep: at most 4 EtherTypes to guard")
+        self.push, self.port = push, port
+        self.fallback, self.fallback_port = fallback, fallback_port
+        self.fields = tuple((e, str(a), bool(b)) for e, a, b in fields)
+        self.tallies = tuple(tallies)
+        self.types = {int(t) & 0xFFFF for t in ethertypes}
+        self.target = target
+
+    def __call__(self, port, batch):
+        pool = batch.pool
+        slots = [int(s) for s in batch.idx]
+        if not slots:
+            return
+        for s in slots:
+            if s >= pool.data.shape[0]:
+                raise IndexError(f"slot {s} outside the pool of {pool.data.shape[0]}")
+        if self.types:
+            for s in slots:
+                o = int(pool.off[s])
+                if int(pool.length[s]) < 14 or o + 14 > pool.data.shape[1] \
+                        or (int(pool.data[s, o + 12]) << 8 | int(pool.data[s, o + 13])) in self.types:
+                    self.fallback(self.fallback_port, batch)
+                    return
+        total = sum(int(pool.length[s]) for s in slots)
+        for e, attr, is_bytes in self.fields:
+            setattr(e, attr, getattr(e, attr) + (total if is_bytes else len(slots)))
+        for tally in self.tallies:
+            tally(batch)
+        self.push(self.port, batch)

@@ -237,6 +237,18 @@ class Element:
     def tally(self, batch: Batch) -> None:
         """Count `batch` as having crossed this element while the graph skips it."""
 
+    # What `tally` adds to, as (attribute, "packets" | "bytes") pairs: a fused
+    # push across skipped elements (cext/ipforward's LinkStep) adds to them in
+    # compiled code instead of calling tally.  Empty: tally is called.
+    TALLY_FIELDS: tuple = ()
+
+    def passthrough_except(self, port: int) -> tuple[int, int] | None:
+        """(output, EtherType) when push input `port` hands every frame to that
+        output unchanged but frames of that EtherType (bytes 12-13), which it
+        acts on; None (the default) otherwise.  A fused push skips the element
+        for a batch with no such frame and gives any other batch to its push."""
+        return None
+
     def fused_push(self, port: int, resolve):
         """A compiled stand-in for pushing into input `port` and the chain of
         elements behind it (elements/ip/fusedforward.py), or None (the

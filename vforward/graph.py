@@ -303,13 +303,17 @@ def connect_pushes(elements) -> None:
     (Element.passthrough), or at that element's fused path when it offers one
     (Element.fused_push); runs again whenever one of them says its state
     changed (Element.passthrough_changed)."""
+    fused = fusion_enabled()
     for e in elements:
         for p, target in enumerate(e._out_target):
-            if target is not None:
-                dst, port, tallies = _first_working(*target)
-                push = (dst.fused_push(port, _resolve) if fusion_enabled() else None) or dst.push
-                e._out_push[p] = _tallying_push(dst, push, tallies) if tallies else push
-                e._out_port[p] = port
+            if target is None:
+                continue
+            if fused:
+                e._out_push[p], e._out_port[p] = _fused_link_push(*target)
+                continue
+            dst, port, tallies = _first_working(*target)
+            e._out_push[p] = _tallying_push(dst, dst.push, tallies) if tallies else dst.push
+            e._out_port[p] = port
 
 
 def fusion_enabled() -> bool:
@@ -341,6 +345,43 @@ def _first_working(dst: Element, port: int):
             tallies.append(dst.tally)
         dst, port = dst._out_target[out]
     return dst, port, tallies
+
+
+def _fused_link_push(first: Element, first_port: int):
+    """(push, port) for a push into `first`'s input `first_port` with fusion on:
+    past pass-throughs and the frames a LinkProbe lets by (passthrough_except),
+    into the first working element's fused path or push; the skipped elements'
+    counts kept by one compiled LinkStep (cext/ipforward)."""
+    dst, port = first, first_port
+    skipped, ethertypes = [], []
+    seen = set()
+    while (id(dst), port) not in seen:
+        seen.add((id(dst), port))
+        out, ethertype = dst.passthrough(port), None
+        if out is None:
+            guarded = dst.passthrough_except(port)
+            if guarded is None or len(ethertypes) == 4:
+                break
+            out, ethertype = guarded
+        if out >= len(dst._out_target) or dst._out_target[out] is None:
+            break
+        if ethertype is not None:
+            ethertypes.append(ethertype)
+        if dst.TALLY_WHEN_SKIPPED:
+            skipped.append(dst)
+        dst, port = dst._out_target[out]
+    push = dst.fused_push(port, _resolve) or dst.push
+    if not skipped and not ethertypes:
+        return push, port
+    fields = [(e, attr, kind == "bytes") for e in skipped for attr, kind in e.TALLY_FIELDS]
+    tallies = [e.tally for e in skipped if not e.TALLY_FIELDS]
+    return _ipforward().LinkStep(push, port, first.push, first_port, fields, tallies,
+                                 ethertypes, dst), port
+
+
+def _ipforward():
+    from vforward import kernels
+    return kernels.load("ipforward")
 
 
 def _tallying_push(dst: Element, push, tallies: list):

@@ -74,7 +74,7 @@ class FusedForward:
                 if arp is not None and q.ipaddr:
                     if arp._index_dirty:
                         arp._rebuild_index()
-                    now = q.router.now()
+                    now = q.router.loop.time()      # Router.now without its Python frame
                     if _ipforward.forward_to_port(
                             pool, idx, nhs, table.nh_port, table.nh_gw, out, True, plan.mtu,
                             arp._sorted_ips, arp._sorted_rows, arp._known, arp._live, arp._mac,

@@ -24,6 +24,13 @@ goes, whole and untouched, to the chain's first element, as it would have
 without fusion; so outputs, errors and every element's counters are the
 elements' own (in the common case none of them counts anything).
 
+In a lab router the chain is entered through the link side: the link's
+LinkProbe, its Counter and an idle Capture are crossed by one compiled
+LinkStep (cext/ipforward; vforward/graph.py builds it), which keeps their
+counts and hands a batch with a probe frame to the LinkProbe itself; on the
+way out the same happens after the ARPQuerier (Counter, Capture, LinkProbe,
+an unconditioned LinkEmulator), up to the transport's push.
+
 An IPClassifier joins the chain only on an output that leads to a fused
 forwarding pass: that is the output transit packets take.  The chain
 follows the elements' state: a handler write that changes it (Paint's

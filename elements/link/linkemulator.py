@@ -153,6 +153,8 @@ class LinkEmulator(Element):
             return 0
         return None
 
+    TALLY_FIELDS = (("count", "packets"), ("sent", "packets"))
+
     def tally(self, batch):
         n = len(batch.idx)
         self.count += n

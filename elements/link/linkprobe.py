@@ -284,6 +284,11 @@ class LinkProbe(Element):
     def passthrough(self, port):
         return 1 if port == 1 else None     # the router's frames pass as they are
 
+    def passthrough_except(self, port):
+        # Received frames other than probes go on untouched: a fused push skips
+        # this element for a batch with no frame of the probe EtherType.
+        return (0, ETHERTYPE) if port == 0 else None
+
     def push(self, port, batch):
         if port == 1:
             self.emit(1, batch)

@@ -62,6 +62,8 @@ class Counter(Element):
     def passthrough(self, port):
         return 0 if self._call is None else None
 
+    TALLY_FIELDS = (("count", "packets"), ("byte_count", "bytes"))
+
     def tally(self, batch):
         self.count += len(batch.idx)
         self.byte_count += batch.byte_count()

@@ -84,3 +84,61 @@ def test_a_batch_with_a_slot_outside_the_pool_is_refused_with_a_clear_error():
                                   np.zeros(0, np.intp), np.zeros(0, np.bool_),
                                   np.zeros(0, np.float64), np.zeros((0, 6), np.uint8), SRC,
                                   0.0, 0.0)
+
+
+class _Counted:
+    """An element's counts, as a skipped Counter or LinkEmulator keeps them."""
+    def __init__(self):
+        self.count = 0
+        self.byte_count = 0
+
+
+link_frames = st.lists(st.tuples(st.sampled_from([0x0800, 0x0806, 0x88B5, 0x86DD, 0x88B6]),
+                                 st.sampled_from([60, 98, 1514, 13, 3])),
+                       min_size=1, max_size=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(link_frames, st.lists(st.sampled_from([0x88B5, 0x0806, 0x0800]), max_size=2),
+       st.integers(0, 3))
+def test_link_step_matches_the_reference(frames_, ethertypes, n_tallies):
+    """Random EtherTypes (some guarded), lengths (some too short to tell the
+    EtherType): both kernels send the same batches the same way (on, or
+    back to the first element before counting anything) and leave the
+    same counts."""
+    results = []
+    for impl in (ipforward, ipforward_reference):
+        pool = PacketPool(64, slot_size=2048)
+        raw = [(bytes(12) + struct.pack("!H", t) + bytes(length))[:length] for t, length in frames_]
+        b = pool.from_bytes(raw)
+        calls = []
+        a, e = _Counted(), _Counted()
+        tallied = []
+        step = impl.LinkStep(lambda port, batch: calls.append(("push", port, batch.idx.tolist())),
+                             3,
+                             lambda port, batch: calls.append(("back", port, batch.idx.tolist())),
+                             1,
+                             [(a, "count", False), (a, "byte_count", True), (e, "count", False)],
+                             [lambda batch: tallied.append(len(batch.idx))] * n_tallies,
+                             ethertypes)
+        step(0, b)
+        results.append((calls, a.count, a.byte_count, e.count, tallied))
+    assert results[0] == results[1]
+    (kind, port, _), = results[0][0]
+    guarded = bool(ethertypes) and any(length < 14 or t in ethertypes for t, length in frames_)
+    assert (kind, port) == (("back", 1) if guarded else ("push", 3))
+    if not guarded:
+        assert results[0][1:4] == (len(frames_), sum(length for _, length in frames_), len(frames_))
+
+
+def test_link_step_refuses_a_slot_outside_the_pool_before_counting():
+    pool = PacketPool(8, slot_size=256)
+    b = pool.from_bytes([bytes(60)])
+    b.idx[0] = 99
+    a = _Counted()
+    for impl in (ipforward, ipforward_reference):
+        step = impl.LinkStep(lambda port, batch: None, 0, lambda port, batch: None, 0,
+                             [(a, "count", False)])
+        with pytest.raises(IndexError):
+            step(0, b)
+    assert a.count == 0

@@ -102,6 +102,8 @@ def fused_input(push) -> FusedInput | None:
     """The FusedInput a push is, or calls after counting at skipped elements."""
     if isinstance(push, FusedInput):
         return push
+    if isinstance(getattr(push, "push", None), FusedInput):   # a LinkStep over counters
+        return push.push
     cells = getattr(push, "__closure__", None) or ()
     return next((c.cell_contents for c in cells if isinstance(c.cell_contents, FusedInput)), None)
 
