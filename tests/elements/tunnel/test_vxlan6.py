@@ -15,16 +15,7 @@ from tests.elements.tunnel.test_vxlan import tx_checksum_off
 def test_vforward_and_a_linux_vxlan_device_exchange_ping_over_ipv6(make_router, netns, tmp_path,
                                                                    running):
     a, b = netns("v6a"), netns("v6b")
-    tag = uuid.uuid4().hex[:6]
-    va, vb, vx, tap = f"va{tag}", f"vb{tag}", f"vx{tag}", f"vt{tag}"
-    ns.veth_pair(va, a, vb, b)
-    ns.ip("addr", "add", "2001:db8:87::1/64", "dev", va, "nodad", netns=a)
-    ns.ip("addr", "add", "2001:db8:87::2/64", "dev", vb, "nodad", netns=b)
-    tx_checksum_off(a, va)
-    ns.ip("link", "add", vx, "type", "vxlan", "id", "42", "remote", "2001:db8:87::2", "local",
-          "2001:db8:87::1", "dstport", "4789", netns=a)
-    ns.ip("link", "set", vx, "address", "02:00:00:00:87:01", "up", netns=a)
-    ns.ip("addr", "add", "10.87.0.1/24", "dev", vx, netns=a)
+    va, vb, tap = linux_vxlan_over_ipv6(a, b, 87)
     r = make_router(
         f"vx :: Socket(UDP, 2001:db8:87::1, 4789, 2001:db8:87::2, 4789, NETNS {b});"
         f"tap :: KernelTap(10.87.0.2/24, NETNS {b}, DEVNAME {tap}, MTU 1430, "
@@ -37,17 +28,7 @@ def test_vforward_and_a_linux_vxlan_device_exchange_ping_over_ipv6(make_router, 
                     stderr=subprocess.DEVNULL)
     with running(r):
         assert r.element("vx").read("local") == "[2001:db8:87::2]:4789"
-        time.sleep(0.3)
-        for src_ns, dst in ((a, "10.87.0.2"), (b, "10.87.0.1")):
-            p = ns.run(src_ns, "ping", "-c", "3", "-i", "0.05", "-W", "2", "-n", dst,
-                       check=False)
-            assert p.returncode == 0, p.stdout + p.stderr
-        try:
-            dump.wait(5)
-        finally:
-            if dump.poll() is None:
-                dump.kill()
-                dump.wait()
+        ping_both_ways(a, b, 87, dump)
     assert r.element("dec").read("drops") == "0"
     if shutil.which("tshark"):
         t = subprocess.run(["tshark", "-r", str(cap), "-Y", "vxlan.vni == 42", "-T", "fields",
@@ -56,3 +37,37 @@ def test_vforward_and_a_linux_vxlan_device_exchange_ping_over_ipv6(make_router, 
         rows = [row.split("\t") for row in t.stdout.splitlines() if row.strip()]
         assert len(rows) >= 3 and all(row == ["2001:db8:87::2", "42"] for row in rows), \
             t.stdout + t.stderr
+
+
+def linux_vxlan_over_ipv6(a: str, b: str, n: int, macs: tuple = ()) -> tuple[str, str, str]:
+    """A veth pair between namespaces a and b on 2001:db8:N::/64 (a is ::1, b ::2;
+    `macs` sets their Ethernet addresses) and, in a, a Linux VXLAN device with
+    VNI 42 towards b carrying 10.N.0.1/24.  Returns the veth in a, the veth in
+    b and a free TAP name for b's side."""
+    tag = uuid.uuid4().hex[:6]
+    va, vb, vx, tap = f"va{tag}", f"vb{tag}", f"vx{tag}", f"vt{tag}"
+    ns.veth_pair(va, a, vb, b)
+    for dev, mac, where in zip((va, vb), macs, (a, b)):
+        ns.ip("link", "set", dev, "address", mac, netns=where)
+    ns.ip("addr", "add", f"2001:db8:{n}::1/64", "dev", va, "nodad", netns=a)
+    ns.ip("addr", "add", f"2001:db8:{n}::2/64", "dev", vb, "nodad", netns=b)
+    tx_checksum_off(a, va)
+    ns.ip("link", "add", vx, "type", "vxlan", "id", "42", "remote", f"2001:db8:{n}::2", "local",
+          f"2001:db8:{n}::1", "dstport", "4789", netns=a)
+    ns.ip("link", "set", vx, "address", f"02:00:00:00:{n}:01", "up", netns=a)
+    ns.ip("addr", "add", f"10.{n}.0.1/24", "dev", vx, netns=a)
+    return va, vb, tap
+
+
+def ping_both_ways(a: str, b: str, n: int, dump) -> None:
+    """Ping 10.N.0.2 from a and 10.N.0.1 from b, then let the capture `dump` end."""
+    time.sleep(0.3)
+    for src_ns, dst in ((a, f"10.{n}.0.2"), (b, f"10.{n}.0.1")):
+        p = ns.run(src_ns, "ping", "-c", "3", "-i", "0.05", "-W", "2", "-n", dst, check=False)
+        assert p.returncode == 0, p.stdout + p.stderr
+    try:
+        dump.wait(5)
+    finally:
+        if dump.poll() is None:
+            dump.kill()
+            dump.wait()

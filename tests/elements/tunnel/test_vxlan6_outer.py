@@ -4,32 +4,19 @@ VXLAN device with IPv6 local and remote addresses (default settings: it
 drops zero UDP checksums over IPv6) accepts them; pings cross both ways."""
 import shutil
 import subprocess
-import time
-import uuid
 
 import pytest
 
 from vforward import netns as ns
 from vforward.graph import GraphError
 
-from tests.elements.tunnel.test_vxlan import tx_checksum_off
+from tests.elements.tunnel.test_vxlan6 import linux_vxlan_over_ipv6, ping_both_ways
 
 
 def test_ipv6_outer_headers_reach_a_linux_vxlan_device(make_router, netns, tmp_path, running):
     a, b = netns("v6oa"), netns("v6ob")
-    tag = uuid.uuid4().hex[:6]
-    va, vb, vx, tap = f"va{tag}", f"vb{tag}", f"vx{tag}", f"vt{tag}"
     mac_a, mac_b = "02:00:00:00:88:0a", "02:00:00:00:88:0b"
-    ns.veth_pair(va, a, vb, b)
-    ns.ip("link", "set", va, "address", mac_a, netns=a)
-    ns.ip("link", "set", vb, "address", mac_b, netns=b)
-    ns.ip("addr", "add", "2001:db8:88::1/64", "dev", va, "nodad", netns=a)
-    ns.ip("addr", "add", "2001:db8:88::2/64", "dev", vb, "nodad", netns=b)
-    tx_checksum_off(a, va)
-    ns.ip("link", "add", vx, "type", "vxlan", "id", "42", "remote", "2001:db8:88::2", "local",
-          "2001:db8:88::1", "dstport", "4789", netns=a)
-    ns.ip("link", "set", vx, "address", "02:00:00:00:88:01", "up", netns=a)
-    ns.ip("addr", "add", "10.88.0.1/24", "dev", vx, netns=a)
+    va, vb, tap = linux_vxlan_over_ipv6(a, b, 88, (mac_a, mac_b))
     r = make_router(
         f"vx :: Socket(UDP, 2001:db8:88::1, 4789, 2001:db8:88::2, 4789, NETNS {b});"
         f"tap :: KernelTap(10.88.0.2/24, NETNS {b}, DEVNAME {tap}, MTU 1400, "
@@ -42,17 +29,7 @@ def test_ipv6_outer_headers_reach_a_linux_vxlan_device(make_router, netns, tmp_p
                     "ip6 and udp dst port 4789 and src host 2001:db8:88::2",
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with running(r):
-        time.sleep(0.3)
-        for src_ns, dst in ((a, "10.88.0.2"), (b, "10.88.0.1")):
-            p = ns.run(src_ns, "ping", "-c", "3", "-i", "0.05", "-W", "2", "-n", dst,
-                       check=False)
-            assert p.returncode == 0, p.stdout + p.stderr
-        try:
-            dump.wait(5)
-        finally:
-            if dump.poll() is None:
-                dump.kill()
-                dump.wait()
+        ping_both_ways(a, b, 88, dump)
         assert int(r.element("enc").read("count")) >= 3
     if shutil.which("tshark"):
         t = subprocess.run(["tshark", "-r", str(cap), "-o", "udp.check_checksum:TRUE", "-Y",
