@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 from bench_afpacket_click import CONFIG, FORWARDER_CPU, HOST2, LOAD_CPU, Bed  # noqa: E402
+from bench_ping_legs import stop  # noqa: E402
 from vforward import netns as ns  # noqa: E402
 
 LEGS = ("wake-up", "ring read", "graph", "queue/pull", "ring send", "in router")
@@ -157,12 +157,7 @@ def measure(bed: Bed, tree: str, opts, stamp_file: str) -> dict:
                    timeout=opts.count * opts.interval + 30)
         rtts = [float(t) * 1000 for t in re.findall(r"time=([\d.]+) ms", p.stdout)]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     with open(stamp_file) as f:
         events = json.load(f)
     out = legs_of(events)
