@@ -188,16 +188,7 @@ def test_vforward_and_a_linux_vxlan_device_exchange_ping_and_tcp(make_router, ne
                     "udp and src host 192.168.87.2", stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL)
     with running(r):
-        time.sleep(0.3)                            # tcpdump is listening
-        for src_ns, dst in ((a, "10.87.0.2"), (b, "10.87.0.1")):
-            p = ns.run(src_ns, "ping", "-c", "3", "-i", "0.05", "-W", "2", "-n", dst,
-                       check=False)
-            assert p.returncode == 0, p.stdout + p.stderr
-        try:
-            dump.wait(5)
-        finally:
-            if dump.poll() is None:
-                dump.kill()
+        ping_both_ways(a, b, 87, dump)
         if shutil.which("iperf3"):
             # vforward -> kernel VXLAN, then back
             up = iperf(b, a, "10.87.0.1", "-t", "2")["sum_received"]["bits_per_second"]
@@ -212,3 +203,17 @@ def test_vforward_and_a_linux_vxlan_device_exchange_ping_and_tcp(make_router, ne
                            capture_output=True, text=True, timeout=60)
         rows = [row for row in t.stdout.splitlines() if row.strip()]
         assert len(rows) >= 3, t.stdout + t.stderr
+
+
+def ping_both_ways(a: str, b: str, n: int, dump) -> None:
+    """Ping 10.N.0.2 from a and 10.N.0.1 from b, then let the capture `dump` end."""
+    time.sleep(0.3)                            # tcpdump is listening
+    for src_ns, dst in ((a, f"10.{n}.0.2"), (b, f"10.{n}.0.1")):
+        p = ns.run(src_ns, "ping", "-c", "3", "-i", "0.05", "-W", "2", "-n", dst, check=False)
+        assert p.returncode == 0, p.stdout + p.stderr
+    try:
+        dump.wait(5)
+    finally:
+        if dump.poll() is None:
+            dump.kill()
+            dump.wait()

@@ -4,12 +4,11 @@ exchange pings; tshark reads the outer IPv6 source (the first; an inner
 frame may be IPv6 too) and the VNI."""
 import shutil
 import subprocess
-import time
 import uuid
 
 from vforward import netns as ns
 
-from tests.elements.tunnel.test_vxlan import tx_checksum_off
+from tests.elements.tunnel.test_vxlan import ping_both_ways, tx_checksum_off
 
 
 def test_vforward_and_a_linux_vxlan_device_exchange_ping_over_ipv6(make_router, netns, tmp_path,
@@ -57,17 +56,3 @@ def linux_vxlan_over_ipv6(a: str, b: str, n: int, macs: tuple = ()) -> tuple[str
     ns.ip("link", "set", vx, "address", f"02:00:00:00:{n}:01", "up", netns=a)
     ns.ip("addr", "add", f"10.{n}.0.1/24", "dev", vx, netns=a)
     return va, vb, tap
-
-
-def ping_both_ways(a: str, b: str, n: int, dump) -> None:
-    """Ping 10.N.0.2 from a and 10.N.0.1 from b, then let the capture `dump` end."""
-    time.sleep(0.3)
-    for src_ns, dst in ((a, f"10.{n}.0.2"), (b, f"10.{n}.0.1")):
-        p = ns.run(src_ns, "ping", "-c", "3", "-i", "0.05", "-W", "2", "-n", dst, check=False)
-        assert p.returncode == 0, p.stdout + p.stderr
-    try:
-        dump.wait(5)
-    finally:
-        if dump.poll() is None:
-            dump.kill()
-            dump.wait()

@@ -10,7 +10,8 @@ import pytest
 from vforward import netns as ns
 from vforward.graph import GraphError
 
-from tests.elements.tunnel.test_vxlan6 import linux_vxlan_over_ipv6, ping_both_ways
+from tests.elements.tunnel.test_vxlan import ping_both_ways
+from tests.elements.tunnel.test_vxlan6 import linux_vxlan_over_ipv6
 
 
 def test_ipv6_outer_headers_reach_a_linux_vxlan_device(make_router, netns, tmp_path, running):
