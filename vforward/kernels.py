@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from types import ModuleType
 
 ENV = "VFORWARD_REFERENCE"
-KERNELS = ("afpacket", "ether", "fib", "fib6", "gso", "ip6header", "ipfilter", "ipforward",
-           "ipheader", "ipinput", "poolops", "rewriter", "shmring", "tapio", "taprx", "udpio")
+KERNELS = ("afpacket", "ether", "fib", "fib6", "gso", "ip6forward", "ip6header", "ipfilter",
+           "ipforward", "ipheader", "ipinput", "poolops", "rewriter", "shmring", "tapio", "taprx",
+           "udpio")
 
 
 class KernelNotBuilt(ImportError):

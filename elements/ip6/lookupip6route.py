@@ -11,6 +11,14 @@ from vforward.elements.ip.iproutetable import DynamicIPRouteTable, IPRouteTable
 
 from .ip6family import IPV6
 
+
+class _FusedIP6Lookup:
+    """The IPv6 tables offer the fused forwarding pass (elements/ip6/fusedforward6.py)."""
+
+    def fused_push(self, port, resolve):
+        from .fusedforward6 import fused_forward6
+        return fused_forward6(self, port, resolve)
+
 _COMMON = """
     Ports: 1 input, any number of outputs; push.
 
@@ -60,7 +68,7 @@ _READ_HANDLERS = """
                             with NOROUTE)"""
 
 
-class StaticIP6Lookup(IPRouteTable):
+class StaticIP6Lookup(_FusedIP6Lookup, IPRouteTable):
     __doc__ = """StaticIP6Lookup(ROUTE, ...) -- static IPv6 routing table
 """ + _COMMON + """
     The routes are fixed by the configuration.
@@ -68,7 +76,7 @@ class StaticIP6Lookup(IPRouteTable):
     FAMILY = IPV6
 
 
-class LookupIP6Route(DynamicIPRouteTable):
+class LookupIP6Route(_FusedIP6Lookup, DynamicIPRouteTable):
     __doc__ = """LookupIP6Route(ROUTE, ...) -- IPv6 routing table
 """ + _COMMON + """
     Click's LookupIP6Route searches a list; here the lookup is the compiled
@@ -77,7 +85,7 @@ class LookupIP6Route(DynamicIPRouteTable):
     FAMILY = IPV6
 
 
-class RadixIP6Lookup(DynamicIPRouteTable):
+class RadixIP6Lookup(_FusedIP6Lookup, DynamicIPRouteTable):
     __doc__ = """RadixIP6Lookup(ROUTE, ...) -- IPv6 routing table with dynamic routes
 """ + _COMMON + """
     Click's RadixIP6Lookup uses a radix trie; here the lookup is the compiled
