@@ -11,7 +11,7 @@ loop ran outside the readers (timers, tasks, handlers), per ping.
 
 --tree DIR imports vforward from another source tree (compiled in place),
 to count an older tree's frames with the same script:
-    python bench/bench_rx_frames.py --tree /work/old-tree
+    python bench/bench_rx_frames.py --tree ../an-older-checkout
 
 Needs root and ping.
 """
