@@ -50,7 +50,7 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench_ping_legs import stop  # noqa: E402  (bench/ is the script's folder)
+from bench_ping_legs import stop as stop_process  # noqa: E402  (bench/ is the script's folder)
 from vforward import netns as ns  # noqa: E402
 
 CONFIG = os.path.join(ROOT, "bench", "afpacket_router.click")
@@ -158,7 +158,7 @@ def stop(bed: Bed, name: str, proc) -> None:
         for dev in (bed.r1, bed.r2):
             ns.ip("addr", "flush", "dev", dev, netns=bed.r)
         return
-    stop(proc)
+    stop_process(proc)
 
 
 def measure(bed: Bed, name: str, opts) -> dict:
