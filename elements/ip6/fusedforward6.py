@@ -75,7 +75,7 @@ class FusedForward6:
                             pool, idx, nhs, table.nh_port, table.nh_via, table.nh_gw, out, True,
                             plan.max_length, plan.segments, nd._sorted_ips, nd._sorted_rows,
                             nd._known, nd._live, nd._mac, plan.src_mac,
-                            q.router.now() - nd.timeout if nd.timeout else -math.inf):
+                            q.router.loop.time() - nd.timeout if nd.timeout else -math.inf):
                         plan.hlim.count += n
                         q._out_push[0](q._out_port[0], batch)
                         return
